@@ -1,0 +1,239 @@
+//! Bundle v1: everything the press needs to verify a letter offline, and the verifier.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::anonymity::PublishedSets;
+use crate::bbs::PublicKey;
+use crate::credential::issuer_id;
+use crate::encoding::{b64url, from_b64url};
+use crate::entry::{verify, Action, IssuerDirectory, IssuerInfo};
+use crate::error::{BundleError, VerifyError};
+use crate::ids::{IssuerId, LetterId};
+use crate::letter::Letter;
+use crate::record::LogEntry;
+use crate::tally::{Summary, Tally};
+
+pub const BUNDLE_FORMAT: &str = "undersigned-bundle/1";
+/// Larger inputs are refused before parsing: 100k signatures fit in well under this.
+pub const MAX_BUNDLE_BYTES: usize = 1 << 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleIssuer {
+    pub id: IssuerId,
+    pub name: String,
+    /// BBS public key, base64url.
+    pub public_key: String,
+    pub anonymity_sets: Vec<PublishedSets>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub format: String,
+    pub letter_id: LetterId,
+    pub letter: Letter,
+    pub issuers: Vec<BundleIssuer>,
+    /// Every entry of the letter's log, in log order.
+    pub entries: Vec<LogEntry>,
+    /// The latest signed checkpoint (C2SP signed note) covering exactly `entries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_public_key: Option<String>,
+}
+
+impl BundleIssuer {
+    pub fn new(name: &str, pk: &PublicKey, anonymity_sets: Vec<PublishedSets>) -> Self {
+        Self {
+            id: issuer_id(pk),
+            name: name.to_owned(),
+            public_key: b64url(&pk.to_bytes()),
+            anonymity_sets,
+        }
+    }
+}
+
+/// What verifying a bundle proved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub letter_id: LetterId,
+    pub title: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub k: u32,
+    pub log_size: u64,
+    pub closed: bool,
+    /// Organization display names are not part of the bundle; issuers name themselves.
+    pub issuers: Vec<String>,
+}
+
+impl Report {
+    /// The plain statement `undersigned verify` prints.
+    pub fn statement(&self) -> String {
+        format!(
+            "{} distinct verified signatures from {} organizations on \"{}\" (letter {}); {} withdrawn; log of {} entries; small cells below k={} shown as <{}",
+            self.summary.signatures,
+            self.summary.organizations,
+            self.title,
+            self.letter_id,
+            self.summary.withdrawn,
+            self.log_size,
+            self.k,
+            self.k,
+        )
+    }
+}
+
+impl Bundle {
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.is_empty() {
+            return Err(BundleError::Format("empty file".into()));
+        }
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(BundleError::Format("file too large".into()));
+        }
+        // Check the format tag before the full parse, so an old or foreign file says so.
+        #[derive(Deserialize)]
+        struct Probe {
+            format: Option<String>,
+        }
+        let probe: Probe = serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::Format(format!("not valid JSON ({e})")))?;
+        match probe.format.as_deref() {
+            Some(BUNDLE_FORMAT) => {}
+            Some(other) => return Err(BundleError::UnsupportedFormat(other.to_owned())),
+            None => return Err(BundleError::Format("missing \"format\"".into())),
+        }
+        serde_json::from_slice(bytes).map_err(|e| BundleError::Format(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    fn directory(&self) -> Result<IssuerDirectory, BundleError> {
+        let mut dir = IssuerDirectory::new();
+        for i in &self.issuers {
+            let bytes = from_b64url(&i.public_key, 96, "issuer public key")
+                .map_err(|_| BundleError::IssuerIdMismatch(i.id.to_hex()))?;
+            let pk = PublicKey::from_slice(&bytes)
+                .map_err(|_| BundleError::IssuerIdMismatch(i.id.to_hex()))?;
+            if issuer_id(&pk) != i.id {
+                return Err(BundleError::IssuerIdMismatch(i.id.to_hex()));
+            }
+            dir.insert(
+                i.id,
+                IssuerInfo {
+                    name: i.name.clone(),
+                    public_key: pk,
+                    sets: i.anonymity_sets.clone(),
+                },
+            );
+        }
+        Ok(dir)
+    }
+
+    /// Verifies everything a bundle claims and counts. Stops at the first failure, naming it.
+    pub fn verify(&self) -> Result<Report, BundleError> {
+        let letter = self
+            .letter
+            .clone()
+            .canonicalize()
+            .map_err(|_| BundleError::LetterIdMismatch)?;
+        let letter_id = letter.id();
+        if letter_id != self.letter_id || letter != self.letter {
+            return Err(BundleError::LetterIdMismatch);
+        }
+        let issuers = self.directory()?;
+        let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
+        let mut tally = Tally::new();
+        let mut closed = false;
+        for (index, entry) in self.entries.iter().enumerate() {
+            match (index, entry) {
+                (0, LogEntry::Opened { letter: l, .. }) => {
+                    if l != &letter {
+                        return Err(BundleError::LetterIdMismatch);
+                    }
+                }
+                (0, _) => {
+                    return Err(entry_err(
+                        0,
+                        VerifyError::Malformed("the log must start with the opened letter"),
+                    ))
+                }
+                (_, LogEntry::Opened { .. }) => {
+                    return Err(entry_err(
+                        index,
+                        VerifyError::Malformed("a second opened entry"),
+                    ))
+                }
+                (_, LogEntry::Signature(e) | LogEntry::Withdrawal(e)) => {
+                    let kind_ok = matches!(
+                        (entry, e.action),
+                        (LogEntry::Signature(_), Action::Sign)
+                            | (LogEntry::Withdrawal(_), Action::Withdraw)
+                    );
+                    if !kind_ok {
+                        return Err(entry_err(
+                            index,
+                            VerifyError::Malformed("entry kind does not match its action"),
+                        ));
+                    }
+                    if closed {
+                        return Err(entry_err(index, VerifyError::LetterNotOpen));
+                    }
+                    let v = verify(e, &letter_id, &letter.policy, &issuers)
+                        .map_err(|err| entry_err(index, err))?;
+                    tally.apply(v).map_err(|err| entry_err(index, err))?;
+                }
+                (_, LogEntry::Closed { .. }) => {
+                    if closed {
+                        return Err(entry_err(
+                            index,
+                            VerifyError::Malformed("a second closed entry"),
+                        ));
+                    }
+                    closed = true;
+                }
+                (
+                    _,
+                    LogEntry::Delivered { .. }
+                    | LogEntry::Acknowledged { .. }
+                    | LogEntry::Response { .. },
+                ) => {
+                    if !closed {
+                        return Err(entry_err(
+                            index,
+                            VerifyError::Malformed("delivery before the letter closed"),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.entries.is_empty() {
+            return Err(BundleError::Format("the bundle has no entries".into()));
+        }
+        let summary = tally.summarize(letter.policy.k);
+        Ok(Report {
+            letter_id,
+            title: letter.title.clone(),
+            summary,
+            k: letter.policy.k,
+            log_size: self.entries.len() as u64,
+            closed,
+            issuers: issuers.values().map(|i| i.name.clone()).collect(),
+        })
+    }
+}
+
+/// Parses and verifies a bundle file's bytes.
+pub fn verify_bundle(bytes: &[u8]) -> Result<Report, BundleError> {
+    Bundle::parse(bytes)?.verify()
+}
+
+/// Groups counts per issuer name, for display.
+pub fn issuer_names(b: &Bundle) -> BTreeMap<IssuerId, String> {
+    b.issuers.iter().map(|i| (i.id, i.name.clone())).collect()
+}

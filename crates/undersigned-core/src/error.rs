@@ -1,0 +1,105 @@
+//! Typed errors. A bad proof is one opaque error: it never says which check failed.
+
+use thiserror::Error;
+
+/// Malformed values: identifiers, attributes, encodings.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("invalid {0}")]
+    InvalidAttribute(&'static str),
+    #[error("invalid {0} (expected 64 hex digits)")]
+    InvalidId(&'static str),
+    #[error("invalid encoding of {0}")]
+    Encoding(&'static str),
+    #[error("letter: {0}")]
+    Letter(&'static str),
+}
+
+/// Why an issuer refused to issue.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueError {
+    #[error("a credential was already issued to this address for epoch {0}")]
+    AlreadyIssued(String),
+    #[error("the organization {0} is not accepted by this issuer")]
+    OrgNotAccepted(String),
+    #[error("the role is not in this deployment's role list")]
+    RoleNotAccepted,
+    #[error("the issuance request is malformed or its commitment proof is invalid")]
+    BadRequest,
+    #[error("the issuer's answer does not verify against its public key")]
+    BadResponse,
+    #[error("internal signing failure")]
+    Signing,
+}
+
+/// Why a holder could not present (sign or withdraw).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PresentError {
+    #[error("this letter does not accept credentials from this issuer and epoch")]
+    IssuerNotAccepted,
+    #[error("this letter does not accept signatures from {0}")]
+    OrgNotAccepted(String),
+    #[error("this letter does not allow disclosing {0}")]
+    DisclosureNotAllowed(&'static str),
+    #[error("disclosing {0} would identify you: fewer than {1} credential holders share it")]
+    SmallCell(&'static str, u32),
+    #[error(
+        "your organization has fewer than {0} credential holders; signing needs explicit consent"
+    )]
+    SmallOrgNeedsConsent(u32),
+    #[error("comment too long (at most {0} bytes)")]
+    CommentTooLong(usize),
+    #[error("proof generation failed")]
+    Proof,
+}
+
+/// Why an entry was refused by a verifier. `BadProof` is deliberately opaque.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("malformed entry: {0}")]
+    Malformed(&'static str),
+    #[error("the entry is for another letter")]
+    WrongLetter,
+    #[error("this letter does not accept credentials from this issuer and epoch")]
+    IssuerNotAccepted,
+    #[error("this letter does not accept signatures from {0}")]
+    OrgNotAccepted(String),
+    #[error("this letter does not allow disclosing {0}")]
+    DisclosureNotAllowed(&'static str),
+    #[error("the disclosed {0} has an anonymity set below k={1}")]
+    SmallCell(&'static str, u32),
+    #[error("invalid proof")]
+    BadProof,
+    #[error("this pseudonym already signed this letter")]
+    DoubleSign,
+    #[error("this pseudonym has no signature to withdraw")]
+    WithdrawWithoutSign,
+    #[error("this pseudonym already withdrew")]
+    DoubleWithdraw,
+    #[error("the letter is not open")]
+    LetterNotOpen,
+}
+
+/// Why a bundle failed verification; each variant names what was caught.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BundleError {
+    #[error("not a bundle: {0}")]
+    Format(String),
+    #[error("unsupported bundle format {0:?}")]
+    UnsupportedFormat(String),
+    #[error("the letter's id does not match its text and policy (the letter was changed)")]
+    LetterIdMismatch,
+    #[error("issuer {0}: its id does not match its public key")]
+    IssuerIdMismatch(String),
+    #[error("entry {index}: {error}")]
+    Entry { index: usize, error: VerifyError },
+    #[error("log: {0}")]
+    Log(String),
+    #[error("receipt: {0}")]
+    Receipt(String),
+}

@@ -1,0 +1,205 @@
+//! The issuer (work-email attestor): keys, membership rules, blind issuance, one per address.
+//!
+//! The issuer learns an address only long enough to check it: what it keeps is an HMAC of the
+//! normalized address under a server secret (so a leaked table cannot be reversed by hashing a
+//! staff directory), plus the counts per cell that it publishes as anonymity sets.
+
+use hmac::{Hmac, Mac};
+use rand_core::CryptoRngCore;
+use sha2::Sha256;
+use std::collections::{BTreeMap, BTreeSet};
+use zeroize::Zeroizing;
+
+use crate::anonymity::{IssuedCounts, PublishedSets};
+use crate::bbs::{self, PublicKey, SecretKey};
+use crate::credential::{self, Attributes, IssuanceRequest, IssuanceResponse};
+use crate::error::IssueError;
+use crate::ids::{AgeBand, Email, Epoch, IssuerId, OrgId, Role};
+
+/// Domains that anyone can register; a code sent there proves no employment.
+pub const FREE_MAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.net",
+    "mail.com",
+    "yandex.com",
+    "zoho.com",
+    "fastmail.com",
+    "tutanota.com",
+    "hey.com",
+];
+
+/// An issuer's keys and name. The secret key never leaves the issuer.
+#[derive(Debug)]
+pub struct IssuerKeys {
+    pub name: String,
+    sk: SecretKey,
+    pk: PublicKey,
+    id: IssuerId,
+}
+
+impl IssuerKeys {
+    pub fn generate(name: &str, rng: &mut impl CryptoRngCore) -> Result<Self, IssueError> {
+        let (sk, pk) = bbs::keygen(rng).map_err(|_| IssueError::Signing)?;
+        Ok(Self::from_parts(name, sk, pk))
+    }
+    pub fn from_parts(name: &str, sk: SecretKey, pk: PublicKey) -> Self {
+        let id = credential::issuer_id(&pk);
+        Self {
+            name: name.to_owned(),
+            sk,
+            pk,
+            id,
+        }
+    }
+    pub fn id(&self) -> IssuerId {
+        self.id
+    }
+    pub fn public_key(&self) -> &PublicKey {
+        &self.pk
+    }
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.sk
+    }
+
+    /// Blind-signs the attributes with the holder's committed nym secret. Pure crypto: the
+    /// caller has checked membership and the one-per-address rule (see `Issuer::issue`).
+    pub fn blind_sign(
+        &self,
+        request: &IssuanceRequest,
+        attributes: &Attributes,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<IssuanceResponse, IssueError> {
+        let entropy = bbs::random_scalar(rng);
+        let signature = bbs::blind_sign(
+            &self.sk,
+            &self.pk,
+            &request.commitment,
+            &credential::header(&self.id),
+            &entropy,
+            &attributes.messages(),
+        )
+        .map_err(|_| IssueError::BadRequest)?;
+        Ok(IssuanceResponse {
+            signature,
+            nym_entropy: *entropy,
+        })
+    }
+}
+
+/// What a deployment accepts: organizations (domain to display name) and the role list.
+#[derive(Clone, Debug, Default)]
+pub struct Membership {
+    pub orgs: BTreeMap<OrgId, String>,
+    pub roles: BTreeSet<Role>,
+}
+
+impl Membership {
+    /// Checks that an address belongs to an accepted, non-free-mail organization.
+    pub fn check_address(&self, email: &Email) -> Result<OrgId, IssueError> {
+        let org = email.org();
+        if FREE_MAIL.contains(&org.as_str()) || !self.orgs.contains_key(&org) {
+            return Err(IssueError::OrgNotAccepted(org.as_str().to_owned()));
+        }
+        Ok(org)
+    }
+
+    pub fn check_role(&self, role: &Role) -> Result<(), IssueError> {
+        if role.as_str() == crate::ids::UNSPECIFIED || self.roles.contains(role) {
+            Ok(())
+        } else {
+            Err(IssueError::RoleNotAccepted)
+        }
+    }
+}
+
+/// The tag stored instead of an address: HMAC-SHA-256(secret, issuer id || epoch || address).
+pub fn address_tag(secret: &[u8; 32], issuer: &IssuerId, epoch: &Epoch, email: &Email) -> [u8; 32] {
+    // new_from_slice only fails for invalid key lengths, which HMAC does not have.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return [0u8; 32],
+    };
+    mac.update(b"undersigned/address-tag/v1\n");
+    mac.update(&issuer.0);
+    mac.update(epoch.as_str().as_bytes());
+    mac.update(b"\n");
+    mac.update(email.expose().as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// An in-memory issuer: keys, membership, the issued-tag set and counts per epoch.
+///
+/// The server keeps the same state in its store; this type is what the demo and the protocol
+/// tests use, and what the store-backed issuer must behave like.
+#[derive(Debug)]
+pub struct Issuer {
+    pub keys: IssuerKeys,
+    pub membership: Membership,
+    tag_secret: Zeroizing<[u8; 32]>,
+    issued: BTreeSet<[u8; 32]>,
+    counts: BTreeMap<Epoch, IssuedCounts>,
+}
+
+impl Issuer {
+    pub fn new(keys: IssuerKeys, membership: Membership, rng: &mut impl CryptoRngCore) -> Self {
+        let mut tag_secret = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut tag_secret[..]);
+        Self {
+            keys,
+            membership,
+            tag_secret,
+            issued: BTreeSet::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Issues one credential to a verified address for `epoch`, refusing a second one.
+    pub fn issue(
+        &mut self,
+        request: &IssuanceRequest,
+        email: &Email,
+        epoch: &Epoch,
+        role: &Role,
+        age_band: AgeBand,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<IssuanceResponse, IssueError> {
+        let org = self.membership.check_address(email)?;
+        self.membership.check_role(role)?;
+        let tag = address_tag(&self.tag_secret, &self.keys.id(), epoch, email);
+        if self.issued.contains(&tag) {
+            return Err(IssueError::AlreadyIssued(epoch.as_str().to_owned()));
+        }
+        let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age_band);
+        let response = self.keys.blind_sign(request, &attributes, rng)?;
+        self.issued.insert(tag);
+        self.counts
+            .entry(epoch.clone())
+            .or_default()
+            .record(&org, role, age_band);
+        Ok(response)
+    }
+
+    /// The anonymity sets this issuer publishes for an epoch, counts below k as `<k`.
+    pub fn published_sets(&self, epoch: &Epoch, k: u32) -> PublishedSets {
+        self.counts
+            .get(epoch)
+            .cloned()
+            .unwrap_or_default()
+            .publish(epoch, k)
+    }
+
+    pub fn issued_tags(&self) -> usize {
+        self.issued.len()
+    }
+}

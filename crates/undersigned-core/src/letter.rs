@@ -1,0 +1,180 @@
+//! Letters: text, recipients and policy, with a deterministic canonical encoding and id.
+//!
+//! The letter id is SHA-256 of the canonical encoding, and every signature's proof binds it, so
+//! changing one byte of text or policy after opening orphans every signature: a new text is a
+//! new letter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::sha256;
+use crate::error::Error;
+use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
+
+pub const LETTER_FORMAT: &str = "undersigned-letter/1";
+pub const MAX_TITLE: usize = 300;
+pub const MAX_BODY: usize = 100_000;
+pub const MAX_RECIPIENTS: usize = 100;
+pub const MAX_ORGS: usize = 10_000;
+/// The default k of the small-cell rule.
+pub const DEFAULT_K: u32 = 10;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub name: String,
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Visibility {
+    Public,
+    RecipientsOnly,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedIssuer {
+    pub issuer_id: IssuerId,
+    pub epochs: Vec<Epoch>,
+}
+
+/// Which optional attributes a signer may disclose on this letter. Org and epoch always are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedDisclosures {
+    pub role: bool,
+    pub age_band: bool,
+    /// A named signature: the signer shows their address. Off unless the organizer allows it.
+    pub email: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub issuers: Vec<AcceptedIssuer>,
+    /// Accepted organizations; empty means every organization the accepted issuers attest.
+    pub orgs: Vec<OrgId>,
+    pub disclosures: AllowedDisclosures,
+    pub k: u32,
+    /// Unix seconds after which no signature is accepted.
+    pub deadline: u64,
+    pub visibility: Visibility,
+    pub publish_interval_secs: u64,
+}
+
+impl Policy {
+    pub fn accepts_issuer(&self, issuer: &IssuerId, epoch: &Epoch) -> bool {
+        self.issuers
+            .iter()
+            .any(|a| &a.issuer_id == issuer && a.epochs.contains(epoch))
+    }
+    pub fn accepts_org(&self, org: &OrgId) -> bool {
+        self.orgs.is_empty() || self.orgs.binary_search(org).is_ok()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Letter {
+    pub format: String,
+    pub title: String,
+    pub body: String,
+    pub recipients: Vec<Recipient>,
+    pub policy: Policy,
+}
+
+fn clean_text(s: &str, max: usize, multiline: bool, what: &'static str) -> Result<(), Error> {
+    let bad_char = s
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')));
+    if s.trim().is_empty() || s.len() > max || bad_char {
+        return Err(Error::Letter(what));
+    }
+    Ok(())
+}
+
+impl Letter {
+    /// Validates and normalizes (sets sorted and deduplicated, CRLF to LF) so that two
+    /// equal letters always encode to the same bytes.
+    pub fn new(
+        title: &str,
+        body: &str,
+        recipients: Vec<Recipient>,
+        mut policy: Policy,
+    ) -> Result<Self, Error> {
+        let body = body.replace("\r\n", "\n");
+        clean_text(
+            title,
+            MAX_TITLE,
+            false,
+            "title must be 1 to 300 characters on one line",
+        )?;
+        clean_text(
+            &body,
+            MAX_BODY,
+            true,
+            "body must be 1 to 100000 bytes of text",
+        )?;
+        if recipients.len() > MAX_RECIPIENTS {
+            return Err(Error::Letter("too many recipients"));
+        }
+        for r in &recipients {
+            clean_text(&r.name, 200, false, "recipient name")?;
+            clean_text(&r.address, 254, false, "recipient address")?;
+            if let Some(role) = &r.role {
+                clean_text(role, 200, false, "recipient role")?;
+            }
+        }
+        if policy.issuers.is_empty() || policy.issuers.iter().any(|i| i.epochs.is_empty()) {
+            return Err(Error::Letter(
+                "policy must accept at least one issuer and epoch",
+            ));
+        }
+        if policy.k < 2 {
+            return Err(Error::Letter("k must be at least 2"));
+        }
+        if policy.publish_interval_secs == 0 {
+            return Err(Error::Letter("publish interval must be positive"));
+        }
+        if policy.orgs.len() > MAX_ORGS {
+            return Err(Error::Letter("too many organizations"));
+        }
+        for i in &mut policy.issuers {
+            i.epochs.sort();
+            i.epochs.dedup();
+        }
+        policy.issuers.sort();
+        policy.issuers.dedup_by(|a, b| a.issuer_id == b.issuer_id);
+        policy.orgs.sort();
+        policy.orgs.dedup();
+        Ok(Self {
+            format: LETTER_FORMAT.to_owned(),
+            title: title.trim().to_owned(),
+            body,
+            recipients,
+            policy,
+        })
+    }
+
+    /// Re-validates a letter read from outside (a bundle, a request) through `new`, so a
+    /// non-canonical letter never gets an id.
+    pub fn canonicalize(self) -> Result<Self, Error> {
+        if self.format != LETTER_FORMAT {
+            return Err(Error::Letter("unknown letter format"));
+        }
+        Self::new(&self.title, &self.body, self.recipients, self.policy)
+    }
+
+    /// The canonical encoding: compact JSON, fields in declaration order, sets sorted.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // Serializing plain structs of strings, ints and bools cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn id(&self) -> LetterId {
+        LetterId(sha256(&[&self.canonical_bytes()]))
+    }
+}

@@ -1,0 +1,264 @@
+//! Bundle verification: one honest bundle verifies, each kind of tampering is named.
+
+use crate::fixture::*;
+use std::sync::OnceLock;
+use undersigned_core::bundle::{verify_bundle, Bundle};
+use undersigned_core::entry::DisclosureChoice;
+use undersigned_core::error::{BundleError, VerifyError};
+use undersigned_core::record::{CloseReason, LogEntry};
+
+/// Built once: five signatures (four disclosing role and age), one withdrawal.
+fn honest() -> &'static (String, Bundle) {
+    static B: OnceLock<(String, Bundle)> = OnceLock::new();
+    B.get_or_init(|| {
+        let (w, creds) = populated(100);
+        let letter = w.letter("To the Secretary", all_disclosures());
+        let sets = w.sets();
+        let mut entries = vec![];
+        for c in &creds[..4] {
+            entries.push(sign(
+                c,
+                &letter,
+                &sets,
+                DisclosureChoice {
+                    role: true,
+                    age_band: true,
+                    email: false,
+                },
+                Some("signed"),
+            ));
+        }
+        entries.push(sign(
+            &creds[4],
+            &letter,
+            &sets,
+            DisclosureChoice::default(),
+            None,
+        ));
+        entries.push(sign(
+            &creds[5],
+            &letter,
+            &sets,
+            DisclosureChoice::default(),
+            None,
+        ));
+        entries.push(withdraw(&creds[5], &letter, &sets));
+        let b = w.bundle(&letter, entries);
+        (b.to_json(), b)
+    })
+}
+
+fn json() -> serde_json::Value {
+    serde_json::from_str(&honest().0).unwrap()
+}
+
+fn verify_value(v: &serde_json::Value) -> Result<undersigned_core::bundle::Report, BundleError> {
+    verify_bundle(serde_json::to_string(v).unwrap().as_bytes())
+}
+
+#[test]
+fn honest_bundle_verifies() {
+    let r = verify_bundle(honest().0.as_bytes()).unwrap();
+    assert_eq!(r.summary.signatures, 5);
+    assert_eq!(r.summary.withdrawn, 1);
+    assert_eq!(r.summary.organizations, 2);
+    assert_eq!(r.log_size, 8);
+    assert!(r
+        .statement()
+        .starts_with("5 distinct verified signatures from 2 organizations"));
+}
+
+#[test]
+fn fail_flipped_byte_in_any_proof_or_pseudonym() {
+    let b = &honest().1;
+    for i in 1..b.entries.len() {
+        for field in ["proof", "pseudonym"] {
+            let mut v = json();
+            let s = v["entries"][i][field].as_str().unwrap().to_owned();
+            let mut bytes = undersigned_core::encoding::from_b64url(&s, 4096, "x").unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 1;
+            v["entries"][i][field] = undersigned_core::encoding::b64url(&bytes).into();
+            let err = verify_value(&v).unwrap_err();
+            assert_eq!(
+                err,
+                BundleError::Entry {
+                    index: i,
+                    error: VerifyError::BadProof
+                },
+                "{field} of {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fail_changed_disclosed_attribute() {
+    let mut v = json();
+    v["entries"][1]["disclosed"]
+        .as_object_mut()
+        .unwrap()
+        .remove("age_band");
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 1,
+            error: VerifyError::BadProof
+        }
+    );
+    let mut v = json();
+    v["entries"][5]["disclosed"]["org"] = "state.gov".into();
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 5,
+            error: VerifyError::BadProof
+        }
+    );
+}
+
+#[test]
+fn fail_duplicated_entry() {
+    let mut v = json();
+    let dup = v["entries"][2].clone();
+    v["entries"].as_array_mut().unwrap().insert(3, dup);
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 3,
+            error: VerifyError::DoubleSign
+        }
+    );
+}
+
+#[test]
+fn fail_entry_moved_to_another_letter() {
+    let (w, creds) = populated(100);
+    let other = w.letter("Another letter", all_disclosures());
+    let foreign = sign(
+        &creds[0],
+        &other,
+        &w.sets(),
+        DisclosureChoice::default(),
+        None,
+    );
+    let mut v = json();
+    let mut e = serde_json::to_value(LogEntry::submission(foreign)).unwrap();
+    v["entries"].as_array_mut().unwrap().push(e.clone());
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 8,
+            error: VerifyError::WrongLetter
+        }
+    );
+    // Relabelled to this letter, the proof no longer verifies.
+    e["letter_id"] = v["letter_id"].clone();
+    let n = v["entries"].as_array().unwrap().len();
+    v["entries"][n - 1] = e;
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 8,
+            error: VerifyError::BadProof
+        }
+    );
+}
+
+#[test]
+fn fail_changed_letter_text() {
+    let mut v = json();
+    v["letter"]["body"] = "We, the undersigned, demand nothing.\n".into();
+    assert_eq!(verify_value(&v).unwrap_err(), BundleError::LetterIdMismatch);
+    // Changing the text everywhere and recomputing the id orphans every signature.
+    let mut b = honest().1.clone();
+    b.letter.body = "Edited after opening.\n".into();
+    b.letter_id = b.letter.id();
+    b.entries[0] = LogEntry::Opened {
+        letter: b.letter.clone(),
+        at: 1,
+    };
+    assert_eq!(
+        b.verify().unwrap_err(),
+        BundleError::Entry {
+            index: 1,
+            error: VerifyError::WrongLetter
+        }
+    );
+}
+
+#[test]
+fn fail_small_cell_disclosure() {
+    // The bundle's published sets say the (state.gov, analyst) cell is <k: role disclosures
+    // by those signers now break the rule.
+    let mut v = json();
+    for cell in v["issuers"][0]["anonymity_sets"][0]["cells"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if cell["role"] == "analyst" && cell.get("age_band").is_none() && cell["org"] == "state.gov"
+        {
+            cell["count"] = "<k".into();
+        }
+    }
+    assert_eq!(
+        verify_value(&v).unwrap_err(),
+        BundleError::Entry {
+            index: 1,
+            error: VerifyError::SmallCell("role", K)
+        }
+    );
+}
+
+#[test]
+fn fail_signature_after_close() {
+    let mut b = honest().1.clone();
+    let last = b.entries.pop().unwrap();
+    b.entries.push(LogEntry::Closed {
+        at: 5,
+        reason: CloseReason::Organizer,
+    });
+    b.entries.push(last);
+    assert_eq!(
+        b.verify().unwrap_err(),
+        BundleError::Entry {
+            index: 8,
+            error: VerifyError::LetterNotOpen
+        }
+    );
+}
+
+#[test]
+fn fail_swapped_issuer_key() {
+    let mut v = json();
+    let other = World::new(999);
+    v["issuers"][0]["public_key"] =
+        undersigned_core::encoding::b64url(&other.issuer.keys.public_key().to_bytes()).into();
+    assert!(matches!(
+        verify_value(&v).unwrap_err(),
+        BundleError::IssuerIdMismatch(_)
+    ));
+}
+
+#[test]
+fn fail_truncated_empty_and_garbage_files() {
+    let text = &honest().0;
+    for cut in [0, 1, 10, text.len() / 3, text.len() / 2, text.len() - 2] {
+        let err = verify_bundle(&text.as_bytes()[..cut]).unwrap_err();
+        assert!(matches!(err, BundleError::Format(_)), "cut at {cut}: {err}");
+    }
+    for garbage in [
+        &b"\x00\xff\xfe"[..],
+        b"null",
+        b"[]",
+        b"{}",
+        b"{\"format\":\"undersigned-bundle/9\"}",
+        b"\xef\xbb\xbf{",
+    ] {
+        assert!(verify_bundle(garbage).is_err());
+    }
+    assert!(matches!(
+        verify_bundle(b"{\"format\":\"other/1\"}").unwrap_err(),
+        BundleError::UnsupportedFormat(_)
+    ));
+}

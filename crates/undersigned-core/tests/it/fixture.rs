@@ -1,0 +1,180 @@
+//! A small deterministic world: one issuer, a few orgs, credentials and an open letter.
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use undersigned_core::anonymity::PublishedSets;
+use undersigned_core::bundle::{Bundle, BundleIssuer, BUNDLE_FORMAT};
+use undersigned_core::credential::{
+    receive_credential, request_credential, Attributes, Credential,
+};
+use undersigned_core::entry::{
+    present, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry, SmallOrgConsent,
+};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
+use undersigned_core::letter::{AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility};
+use undersigned_core::record::LogEntry;
+
+pub const K: u32 = 3;
+
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+pub struct World {
+    pub rng: ChaCha20Rng,
+    pub issuer: Issuer,
+    pub epoch: Epoch,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = rng(seed);
+        let keys = IssuerKeys::generate("Work-email attestor", &mut rng).unwrap();
+        let mut membership = Membership::default();
+        for (d, n) in [
+            ("state.gov", "Department of State"),
+            ("usaid.gov", "USAID"),
+            ("tiny.gov", "Tiny Office"),
+        ] {
+            membership
+                .orgs
+                .insert(undersigned_core::ids::OrgId::parse(d).unwrap(), n.into());
+        }
+        membership.roles.insert(Role::parse("analyst").unwrap());
+        membership.roles.insert(Role::parse("officer").unwrap());
+        let issuer = Issuer::new(keys, membership, &mut rng);
+        Self {
+            rng,
+            issuer,
+            epoch: Epoch::parse("2026-Q4").unwrap(),
+        }
+    }
+
+    pub fn credential(&mut self, email: &str, role: &str, age: AgeBand) -> Credential {
+        let email = Email::parse(email).unwrap();
+        let role = Role::parse(role).unwrap();
+        let (req, pending) = request_credential(&mut self.rng).unwrap();
+        let resp = self
+            .issuer
+            .issue(&req, &email, &self.epoch, &role, age, &mut self.rng)
+            .unwrap();
+        let attrs = Attributes::new(email, self.epoch.clone(), role, age);
+        receive_credential(pending, &resp, self.issuer.keys.public_key(), attrs).unwrap()
+    }
+
+    pub fn sets(&self) -> PublishedSets {
+        self.issuer.published_sets(&self.epoch, K)
+    }
+
+    pub fn letter(&self, title: &str, disclosures: AllowedDisclosures) -> Letter {
+        Letter::new(
+            title,
+            "We, the undersigned, ask for a review.\n",
+            vec![],
+            Policy {
+                issuers: vec![AcceptedIssuer {
+                    issuer_id: self.issuer.keys.id(),
+                    epochs: vec![self.epoch.clone()],
+                }],
+                orgs: vec![],
+                disclosures,
+                k: K,
+                deadline: 2_000_000_000,
+                visibility: Visibility::Public,
+                publish_interval_secs: 600,
+            },
+        )
+        .unwrap()
+    }
+
+    pub fn directory(&self) -> IssuerDirectory {
+        let mut d = IssuerDirectory::new();
+        d.insert(
+            self.issuer.keys.id(),
+            IssuerInfo {
+                name: self.issuer.keys.name.clone(),
+                public_key: self.issuer.keys.public_key().clone(),
+                sets: vec![self.sets()],
+            },
+        );
+        d
+    }
+
+    pub fn bundle(&self, letter: &Letter, entries: Vec<SignatureEntry>) -> Bundle {
+        let mut log = vec![LogEntry::Opened {
+            letter: letter.clone(),
+            at: 1_700_000_000,
+        }];
+        log.extend(entries.into_iter().map(LogEntry::submission));
+        Bundle {
+            format: BUNDLE_FORMAT.into(),
+            letter_id: letter.id(),
+            letter: letter.clone(),
+            issuers: vec![BundleIssuer::new(
+                &self.issuer.keys.name,
+                self.issuer.keys.public_key(),
+                vec![self.sets()],
+            )],
+            entries: log,
+            checkpoint: None,
+            log_public_key: None,
+        }
+    }
+}
+
+pub fn all_disclosures() -> AllowedDisclosures {
+    AllowedDisclosures {
+        role: true,
+        age_band: true,
+        email: false,
+    }
+}
+
+pub fn sign(
+    c: &Credential,
+    l: &Letter,
+    sets: &PublishedSets,
+    choice: DisclosureChoice,
+    comment: Option<&str>,
+) -> SignatureEntry {
+    present(
+        c,
+        l,
+        Action::Sign,
+        choice,
+        comment,
+        sets,
+        SmallOrgConsent::Given,
+    )
+    .unwrap()
+}
+
+pub fn withdraw(c: &Credential, l: &Letter, sets: &PublishedSets) -> SignatureEntry {
+    present(
+        c,
+        l,
+        Action::Withdraw,
+        DisclosureChoice::default(),
+        None,
+        sets,
+        SmallOrgConsent::Given,
+    )
+    .unwrap()
+}
+
+/// Four analysts aged 30-39 at state.gov, one officer at usaid.gov, one at tiny.gov.
+pub fn populated(seed: u64) -> (World, Vec<Credential>) {
+    let mut w = World::new(seed);
+    let mut creds = vec![];
+    for i in 0..4 {
+        creds.push(w.credential(
+            &format!("analyst{i}@state.gov"),
+            "analyst",
+            AgeBand::From30To39,
+        ));
+    }
+    creds.push(w.credential("officer@usaid.gov", "officer", AgeBand::Over60));
+    creds.push(w.credential("solo@tiny.gov", "analyst", AgeBand::Under30));
+    (w, creds)
+}
