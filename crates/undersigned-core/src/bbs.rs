@@ -104,7 +104,9 @@ pub fn random_scalar(rng: &mut impl CryptoRngCore) -> Zeroizing<[u8; SCALAR_LEN]
     let mut b = Zeroizing::new([0u8; SCALAR_LEN]);
     loop {
         rng.fill_bytes(&mut b[..]);
-        b[0] &= 0x7f;
+        if let Some(top) = b.first_mut() {
+            *top &= 0x7f;
+        }
         if PseudonymSecret::from_bytes(&b).is_ok() && b.iter().any(|&x| x != 0) {
             return b;
         }
