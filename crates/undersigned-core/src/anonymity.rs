@@ -67,6 +67,13 @@ impl IssuedCounts {
         }
     }
 
+    /// Records `n` credentials at once; how a store-backed issuer rebuilds its counts.
+    pub fn record_n(&mut self, org: &OrgId, role: &Role, age: AgeBand, n: u64) {
+        for key in cells_of(org, Some(role), Some(age)) {
+            *self.cells.entry(key).or_insert(0) += n;
+        }
+    }
+
     pub fn get(&self, key: &CellKey) -> u64 {
         self.cells.get(key).copied().unwrap_or(0)
     }

@@ -11,6 +11,7 @@ use crate::entry::{verify, Action, IssuerDirectory, IssuerInfo};
 use crate::error::{BundleError, VerifyError};
 use crate::ids::{IssuerId, LetterId};
 use crate::letter::Letter;
+use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
 use crate::record::LogEntry;
 use crate::tally::{Summary, Tally};
 
@@ -64,6 +65,10 @@ pub struct Report {
     pub summary: Summary,
     pub k: u32,
     pub log_size: u64,
+    /// The signed-note key that signed the checkpoint (`name+keyid`).
+    pub log_key: String,
+    /// The log's root hash at `log_size`, hex.
+    pub log_root: String,
     pub closed: bool,
     /// Organization display names are not part of the bundle; issuers name themselves.
     pub issuers: Vec<String>,
@@ -73,13 +78,14 @@ impl Report {
     /// The plain statement `undersigned verify` prints.
     pub fn statement(&self) -> String {
         format!(
-            "{} distinct verified signatures from {} organizations on \"{}\" (letter {}); {} withdrawn; log of {} entries; small cells below k={} shown as <{}",
+            "{} distinct verified signatures from {} organizations on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; small cells below k={} shown as <{}",
             self.summary.signatures,
             self.summary.organizations,
             self.title,
             self.letter_id,
             self.summary.withdrawn,
             self.log_size,
+            self.log_key,
             self.k,
             self.k,
         )
@@ -146,6 +152,7 @@ impl Bundle {
         if letter_id != self.letter_id || letter != self.letter {
             return Err(BundleError::LetterIdMismatch);
         }
+        let (verifier, checkpoint) = self.check_log(&letter_id)?;
         let issuers = self.directory()?;
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
         let mut tally = Tally::new();
@@ -222,9 +229,105 @@ impl Bundle {
             summary,
             k: letter.policy.k,
             log_size: self.entries.len() as u64,
+            log_key: format!("{}+{}", verifier.name(), hex::encode(verifier.key_id())),
+            log_root: hex::encode(checkpoint.root),
             closed,
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
         })
+    }
+}
+
+/// A letter log's origin: `<host>/letters/<letter id>`; the log key signs under this name.
+pub fn origin(host: &str, letter_id: &LetterId) -> String {
+    format!("{host}/letters/{letter_id}")
+}
+
+impl Bundle {
+    /// Signs a checkpoint over exactly the bundle's entries and records the log key, as the
+    /// log does when it publishes. `signer` must be named by the letter's origin.
+    pub fn seal(&mut self, signer: &crate::log::LogSigner) -> Result<(), BundleError> {
+        let mut tree = MerkleLog::new();
+        for e in &self.entries {
+            tree.append(&e.leaf_bytes());
+        }
+        let note = Checkpoint::new(signer.name(), tree.size(), tree.root())
+            .sign(signer)
+            .map_err(|e| BundleError::Log(e.to_string()))?;
+        self.checkpoint = Some(note);
+        self.log_public_key = Some(signer.verifier().to_vkey());
+        Ok(())
+    }
+
+    /// The log key of the bundle.
+    pub fn verifier(&self) -> Result<LogVerifier, BundleError> {
+        let key = self
+            .log_public_key
+            .as_deref()
+            .ok_or_else(|| BundleError::Log("the bundle has no log public key".into()))?;
+        LogVerifier::from_vkey(key)
+            .map_err(|e| BundleError::Log(format!("malformed log public key: {e}")))
+    }
+
+    /// Checks the signed checkpoint and that the entries are exactly the log it commits to:
+    /// any entry dropped, inserted, reordered or altered changes the root or the size.
+    fn check_log(&self, letter_id: &LetterId) -> Result<(LogVerifier, Checkpoint), BundleError> {
+        let verifier = self.verifier()?;
+        let note = self.checkpoint.as_deref().ok_or_else(|| {
+            BundleError::Log(
+                "the bundle has no signed checkpoint, so its completeness cannot be proven".into(),
+            )
+        })?;
+        let cp = Checkpoint::open(note, &verifier, None).map_err(|e| {
+            BundleError::Log(format!(
+                "the checkpoint is not validly signed by the bundle's log key: {e}"
+            ))
+        })?;
+        if !cp.origin.ends_with(&format!("/letters/{letter_id}")) {
+            return Err(BundleError::Log(format!(
+                "the checkpoint is for another log ({})",
+                cp.origin
+            )));
+        }
+        let n = self.entries.len() as u64;
+        if cp.size != n {
+            return Err(BundleError::Log(format!(
+                "the signed checkpoint covers {} entries but the bundle holds {n}: entries were dropped or inserted",
+                cp.size
+            )));
+        }
+        let mut tree = MerkleLog::new();
+        for e in &self.entries {
+            tree.append(&e.leaf_bytes());
+        }
+        if tree.root() != cp.root {
+            return Err(BundleError::Log(
+                "the entries do not hash to the signed root: an entry was altered, reordered, dropped or inserted".into(),
+            ));
+        }
+        Ok((verifier, cp))
+    }
+
+    /// Proves that the entry behind each receipt is in this bundle, so a promise the log
+    /// signed was kept.
+    pub fn check_receipt(&self, receipt: &Receipt) -> Result<usize, BundleError> {
+        let verifier = self.verifier()?;
+        verify_receipt(receipt, &verifier)
+            .map_err(|e| BundleError::Receipt(format!("the receipt does not verify: {e}")))?;
+        if receipt.letter_id != self.letter_id.0 {
+            return Err(BundleError::Receipt(
+                "the receipt is for another letter".into(),
+            ));
+        }
+        self.entries
+            .iter()
+            .position(|e| leaf_hash(&e.leaf_bytes()) == receipt.entry_hash)
+            .ok_or_else(|| {
+                BundleError::Receipt(format!(
+                    "the entry {} behind the receipt is MISSING from the log (it was promised by {})",
+                    hex::encode(receipt.entry_hash),
+                    receipt.include_by
+                ))
+            })
     }
 }
 

@@ -60,6 +60,10 @@ impl Epoch {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The calendar-quarter epoch `YYYY-Qn`, always valid.
+    pub fn quarter(year: i64, quarter: u8) -> Self {
+        Self(format!("{year}-Q{}", quarter.clamp(1, 4)))
+    }
 }
 
 /// The value every self-declared attribute takes when the holder declines to declare it.

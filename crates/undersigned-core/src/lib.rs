@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod issuer;
 pub mod letter;
+pub mod log;
 pub mod record;
 pub mod tally;
 

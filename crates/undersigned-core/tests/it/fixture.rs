@@ -1,9 +1,10 @@
 //! A small deterministic world: one issuer, a few orgs, credentials and an open letter.
 
+use ed25519_dalek::SigningKey;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::anonymity::PublishedSets;
-use undersigned_core::bundle::{Bundle, BundleIssuer, BUNDLE_FORMAT};
+use undersigned_core::bundle::{origin, Bundle, BundleIssuer, BUNDLE_FORMAT};
 use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential,
 };
@@ -13,6 +14,7 @@ use undersigned_core::entry::{
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
 use undersigned_core::letter::{AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility};
+use undersigned_core::log::LogSigner;
 use undersigned_core::record::LogEntry;
 
 pub const K: u32 = 3;
@@ -101,13 +103,14 @@ impl World {
         d
     }
 
+    /// A bundle of these entries, sealed with the test log key like a published log.
     pub fn bundle(&self, letter: &Letter, entries: Vec<SignatureEntry>) -> Bundle {
         let mut log = vec![LogEntry::Opened {
             letter: letter.clone(),
             at: 1_700_000_000,
         }];
         log.extend(entries.into_iter().map(LogEntry::submission));
-        Bundle {
+        let mut b = Bundle {
             format: BUNDLE_FORMAT.into(),
             letter_id: letter.id(),
             letter: letter.clone(),
@@ -119,8 +122,24 @@ impl World {
             entries: log,
             checkpoint: None,
             log_public_key: None,
-        }
+        };
+        seal(&mut b);
+        b
     }
+}
+
+pub const HOST: &str = "undersigned.test";
+
+/// The log's signer for a letter: one Ed25519 key, named by each letter's origin.
+pub fn log_signer(letter_id: &undersigned_core::ids::LetterId) -> LogSigner {
+    LogSigner::new(&origin(HOST, letter_id), SigningKey::from_bytes(&[7u8; 32])).unwrap()
+}
+
+/// Re-signs the checkpoint over the bundle's (possibly tampered) entries: what an operator
+/// holding the log key could do. Entry-level checks must still catch the tampering.
+pub fn seal(b: &mut Bundle) {
+    let signer = log_signer(&b.letter_id);
+    b.seal(&signer).unwrap();
 }
 
 pub fn all_disclosures() -> AllowedDisclosures {

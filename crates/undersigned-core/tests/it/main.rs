@@ -9,4 +9,5 @@
 mod bundle;
 mod decoders;
 mod fixture;
+mod log;
 mod protocol;

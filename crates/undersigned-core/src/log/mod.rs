@@ -1,0 +1,33 @@
+//! Transparency log for undersigned: an RFC 6962 Merkle log, C2SP signed checkpoints,
+//! signed submission receipts and the shuffled publish batch that ties them together.
+//!
+//! Everything here is pure computation: callers pass in the time (unix seconds) and a
+//! `CryptoRngCore`, so the same code runs on servers, in tests and in wasm clients.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod encoding;
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
+pub mod pool;
+pub mod receipt;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use merkle::{
+    leaf_hash, verify_consistency, verify_inclusion, ConsistencyProof, Hash, InclusionProof,
+    LogError, MerkleLog, EMPTY_ROOT,
+};
+pub use note::{KeyId, LogSigner, LogVerifier, NoteError};
+pub use pool::{PendingEntry, Pool, PoolError, PublishSchedule};
+pub use receipt::{issue_receipt, verify_receipt, Receipt, ReceiptError};
