@@ -1,25 +1,85 @@
-//! The `undersigned` command: a thin layer over core that turns typed errors into messages.
+//! The `undersigned` command: a thin layer over core, store and server that turns typed errors
+//! into messages.
 #![forbid(unsafe_code)]
 
 mod bench;
+mod client;
 mod demo;
+mod holder;
+mod logcheck;
+mod organizer;
+mod serve;
 mod verify;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use undersigned_core::entry::{Action, DisclosureChoice};
 
 #[derive(Parser, Debug)]
-#[command(name = "undersigned", version, about = "Anonymous, verifiable collective letters")]
+#[command(
+    name = "undersigned",
+    version,
+    about = "Anonymous, verifiable collective letters"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct ServerOpt {
+    /// The undersigned server to talk to.
+    #[arg(
+        long,
+        env = "UNDERSIGNED_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// The holder's directory (credential, receipts, seen checkpoints, organizer tokens).
+    #[arg(long, env = "UNDERSIGNED_HOME")]
+    home: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Simulate a letter end to end: issuance, signatures, withdrawals, a refused double
-    /// signature, the tally, and a verifiable bundle.
+    /// Run the platform (embedded SQLite by default; --dev for the local mail outbox).
+    Serve(serve::Args),
+    /// Credentials: get one for your work address.
+    #[command(subcommand)]
+    Credential(CredentialCmd),
+    /// Sign a letter with your credential; prints and keeps a signed receipt.
+    Sign(SignArgs),
+    /// Withdraw your signature from a letter.
+    Withdraw(SignArgs),
+    /// Check that your signatures are in their letters' logs, and that the logs were not rewritten.
+    Check {
+        #[command(flatten)]
+        server: ServerOpt,
+        /// A receipt file; default: every receipt in the holder's directory.
+        #[arg(long)]
+        receipt: Option<PathBuf>,
+    },
+    /// Organizer commands.
+    #[command(subcommand)]
+    Letter(LetterCmd),
+    /// Print a letter's live tally.
+    Tally {
+        letter: String,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+    /// Download a letter's bundle.
+    Bundle {
+        letter: String,
+        #[arg(long, default_value = "bundle.json")]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+    /// Simulate a whole letter: by default against a server started in this process, over HTTP
+    /// and SMTP (the dev outbox); --server to drive another one; --offline for the core alone.
     Demo(demo::Args),
     /// Verify a bundle offline and state what it proves. Exits non-zero naming the first failure.
     Verify {
@@ -27,19 +87,305 @@ enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Also prove that the entry behind this receipt is in the bundle (repeatable).
+        #[arg(long)]
+        receipt: Vec<PathBuf>,
     },
-    /// Time issue, present and verify through our wrapper next to raw zkryptium calls.
+    /// Transparency log tools.
+    #[command(subcommand)]
+    Log(LogCmd),
+    /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCmd {
+    /// Ask for a code at your work address, then get a blind-issued credential.
+    Request {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "unspecified")]
+        role: String,
+        #[arg(long, default_value = "unspecified")]
+        age_band: String,
+        /// The code from the email (otherwise you are asked for it).
+        #[arg(long)]
+        code: Option<String>,
+        /// Replace an existing credential file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// Letter id (or handle).
+    letter: String,
+    /// Attributes to disclose beyond org and epoch: role, age_band, email (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    disclose: Vec<String>,
+    #[arg(long)]
+    comment: Option<String>,
+    /// Sign even though fewer than k people of your organization hold a credential.
+    #[arg(long)]
+    consent_small_org: bool,
+    /// Wait a random moment within the publish interval before submitting.
+    #[arg(long)]
+    random_delay: bool,
+    #[command(flatten)]
+    server: ServerOpt,
+}
+
+#[derive(Subcommand, Debug)]
+enum LetterCmd {
+    /// Create a draft letter; prints its handle and keeps the organizer token.
+    Create {
+        #[command(flatten)]
+        args: organizer::CreateArgs,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+    /// Open a draft: its text and policy freeze and its log starts.
+    Open {
+        handle: String,
+        #[arg(long)]
+        token: Option<String>,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+    /// Close an open letter: pending entries are published, then the closed entry.
+    Close {
+        handle: String,
+        #[arg(long)]
+        token: Option<String>,
+        #[command(flatten)]
+        server: ServerOpt,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LogCmd {
+    /// Check that NEW extends OLD (both signed checkpoints) with a consistency proof.
+    Check {
+        old: PathBuf,
+        new: PathBuf,
+        /// Consistency proof JSON as served by /proof/consistency.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The log's verifier key (vkey); default: from the bundle given with --bundle.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+fn choice(disclose: &[String]) -> anyhow::Result<DisclosureChoice> {
+    let mut c = DisclosureChoice::default();
+    for d in disclose {
+        match d.as_str() {
+            "role" => c.role = true,
+            "age_band" | "age-band" | "age" => c.age_band = true,
+            "email" => c.email = true,
+            other => anyhow::bail!("cannot disclose {other:?}: choose from role, age_band, email"),
+        }
+    }
+    Ok(c)
+}
+
+fn run_sign(a: SignArgs, action: Action) -> anyhow::Result<ExitCode> {
+    let home = client::home(a.server.home.as_deref())?;
+    let c = client::Client::new(&a.server.server);
+    let saved = holder::submit(
+        &c,
+        &home,
+        &a.letter,
+        &holder::SignOptions {
+            action,
+            choice: choice(&a.disclose)?,
+            comment: a.comment,
+            consent_small_org: a.consent_small_org,
+            random_delay: a.random_delay,
+        },
+    )?;
+    println!(
+        "{} accepted. Receipt signed by the log; the entry will be in the log by {} (unix time).\nEntry hash: {}\nKeep the receipt; `undersigned check` proves inclusion later.",
+        if action == Action::Sign { "Signature" } else { "Withdrawal" },
+        saved.receipt.include_by,
+        hex::encode(saved.receipt.entry_hash)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(serve::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Credential(CredentialCmd::Request {
+            email,
+            role,
+            age_band,
+            code,
+            force,
+            server,
+        }) => {
+            let home = client::home(server.home.as_deref())?;
+            let c = client::Client::new(&server.server);
+            let cred = holder::request(
+                &c,
+                &home,
+                &email,
+                &role,
+                &age_band,
+                code,
+                force,
+                &mut holder::prompt_code,
+            )?;
+            println!(
+                "Credential for {} ({}) kept in {} (readable only by you; it never leaves this device).",
+                cred.attributes.org,
+                cred.attributes.epoch,
+                holder::credential_path(&home).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign(a) => run_sign(a, Action::Sign),
+        Command::Withdraw(a) => run_sign(a, Action::Withdraw),
+        Command::Check { server, receipt } => {
+            let home = client::home(server.home.as_deref())?;
+            let list = match receipt {
+                Some(p) => vec![(p.clone(), client::read_json(&p)?)],
+                None => holder::receipts(&home)?,
+            };
+            if list.is_empty() {
+                anyhow::bail!("no receipts in {}", home.join("receipts").display());
+            }
+            let mut failed = false;
+            for (path, saved) in list {
+                let c = client::Client::new(&saved.server);
+                match holder::check(&c, &home, &saved, undersigned_server::now()) {
+                    Ok(holder::CheckOutcome::Included {
+                        index,
+                        size,
+                        consistent_from,
+                    }) => println!(
+                        "OK {}: entry {index} of {size} in letter {}{}",
+                        path.display(),
+                        &saved.letter_id[..16],
+                        consistent_from
+                            .map(|f| format!(
+                                "; log consistent with the checkpoint of size {f} seen before"
+                            ))
+                            .unwrap_or_default()
+                    ),
+                    Ok(holder::CheckOutcome::Pending { include_by }) => {
+                        println!(
+                            "PENDING {}: accepted, promised in the log by {include_by}",
+                            path.display()
+                        )
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("FAILED {}: {e:#}", path.display());
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Letter(cmd) => {
+            match cmd {
+                LetterCmd::Create { args, server } => {
+                    let home = client::home(server.home.as_deref())?;
+                    let c = client::Client::new(&server.server);
+                    let created = organizer::create(
+                        &c,
+                        &home,
+                        &organizer::input(&args, undersigned_server::now())?,
+                    )?;
+                    println!(
+                        "Draft created: handle {}\nOrganizer link (keep it secret): {}\nThe token is kept in {}",
+                        created.handle,
+                        created.organizer_url,
+                        home.join("organizer").display()
+                    );
+                }
+                LetterCmd::Open {
+                    handle,
+                    token,
+                    server,
+                } => {
+                    let home = client::home(server.home.as_deref())?;
+                    let t = organizer::token_for(&home, &handle, token)?;
+                    let o = organizer::open(&client::Client::new(&server.server), &handle, &t)?;
+                    println!(
+                        "Opened. Letter id {}\nIts text and policy are now frozen.",
+                        o.letter_id
+                    );
+                }
+                LetterCmd::Close {
+                    handle,
+                    token,
+                    server,
+                } => {
+                    let home = client::home(server.home.as_deref())?;
+                    let t = organizer::token_for(&home, &handle, token)?;
+                    let c = organizer::close(&client::Client::new(&server.server), &handle, &t)?;
+                    println!(
+                        "Closed letter {}; final log size {}.",
+                        c.letter_id, c.log_size
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tally { letter, server } => {
+            client::check_letter_key(&letter)?;
+            let c = client::Client::new(&server.server);
+            let t: undersigned_server::api::read::TallyView =
+                c.get_json(&format!("/api/v1/letters/{letter}/tally"), None)?;
+            println!("{}", t.summary.render_table(&Default::default()));
+            println!("log size {}", t.log_size);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bundle {
+            letter,
+            out,
+            server,
+        } => {
+            client::check_letter_key(&letter)?;
+            let c = client::Client::new(&server.server);
+            let text = c.get_text(&format!("/api/v1/letters/{letter}/bundle"), None)?;
+            std::fs::write(&out, text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(args),
+        Command::Verify {
+            file,
+            json,
+            receipt,
+        } => verify::run(&file, json, &receipt),
+        Command::Log(LogCmd::Check {
+            old,
+            new,
+            proof,
+            key,
+        }) => logcheck::run(&old, &new, &proof, &key),
+        Command::Bench(args) => bench::run(args),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Verify { file, json } => verify::run(&file, json),
-        Command::Bench(args) => bench::run(args),
-    };
-    match result {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

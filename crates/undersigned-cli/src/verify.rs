@@ -1,27 +1,58 @@
-//! `undersigned verify`: offline verification of a bundle file.
+//! `undersigned verify`: offline verification of a bundle file, and of receipts against it.
 
 use anyhow::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use undersigned_core::bundle::verify_bundle;
+use undersigned_core::bundle::Bundle;
+use undersigned_core::log::Receipt;
 
-pub fn run(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn load_receipt(path: &Path) -> anyhow::Result<Receipt> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // A receipt file is either a bare receipt or what `undersigned sign` keeps.
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let inner = v.get("receipt").cloned().unwrap_or(v);
+    serde_json::from_value(inner).with_context(|| format!("{} is not a receipt", path.display()))
+}
+
+pub fn run(file: &Path, json: bool, receipts: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    match verify_bundle(&bytes) {
-        Ok(report) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("VERIFIED: {}", report.statement());
-            }
-            Ok(ExitCode::SUCCESS)
+    let fail = |msg: String| {
+        if json {
+            println!("{}", serde_json::json!({ "verified": false, "error": msg }));
         }
-        Err(e) => {
-            if json {
-                println!("{}", serde_json::json!({ "verified": false, "error": e.to_string() }));
-            }
-            eprintln!("NOT VERIFIED: {e}");
-            Ok(ExitCode::from(1))
+        eprintln!("NOT VERIFIED: {msg}");
+        Ok(ExitCode::from(1))
+    };
+    let bundle = match Bundle::parse(&bytes) {
+        Ok(b) => b,
+        Err(e) => return fail(e.to_string()),
+    };
+    let report = match bundle.verify() {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut included = Vec::new();
+    for path in receipts {
+        let receipt = load_receipt(path)?;
+        match bundle.check_receipt(&receipt) {
+            Ok(index) => included.push((path.display().to_string(), index)),
+            Err(e) => return fail(format!("{}: {e}", path.display())),
         }
     }
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("verified".into(), true.into());
+            o.insert("receipts_included".into(), included.len().into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("VERIFIED: {}", report.statement());
+        for (path, index) in included {
+            println!("receipt {path}: its entry is entry {index} of the log");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

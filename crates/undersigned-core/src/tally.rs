@@ -36,6 +36,25 @@ impl Serialize for Cell {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Cell::Count(n)),
+            Raw::S(s) => s
+                .strip_prefix('<')
+                .and_then(|k| k.parse().ok())
+                .map(Cell::BelowK)
+                .ok_or_else(|| serde::de::Error::custom("a cell is a number or \"<k\"")),
+        }
+    }
+}
+
 impl std::fmt::Display for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -54,7 +73,7 @@ fn cell(n: u64, k: u32) -> Cell {
 }
 
 /// The counts a letter publishes. Totals are exact; breakdown cells below k are `<k`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub signatures: u64,
     pub organizations: u64,

@@ -1,4 +1,4 @@
-//! `undersigned demo`: a letter like the one in the design's opening paragraph, simulated.
+//! `undersigned demo --offline`: the same letter simulated with the core alone, no server.
 
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -7,10 +7,11 @@ use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use undersigned_core::bundle::{Bundle, BundleIssuer, BUNDLE_FORMAT};
-use undersigned_core::credential::{receive_credential, request_credential, Attributes, Credential};
+use undersigned_core::credential::{
+    receive_credential, request_credential, Attributes, Credential,
+};
 use undersigned_core::entry::{
     present, verify, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry,
     SmallOrgConsent,
@@ -20,58 +21,15 @@ use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
 use undersigned_core::letter::{
     AcceptedIssuer, AllowedDisclosures, Letter, Policy, Recipient, Visibility, DEFAULT_K,
 };
+use undersigned_core::log::{issue_receipt, LogSigner, PublishSchedule};
 use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Tally;
 
-/// Federal agencies and their mail domains: the kind of coalition the design starts from.
-pub const AGENCIES: &[(&str, &str)] = &[
-    ("state.gov", "Department of State"),
-    ("usaid.gov", "U.S. Agency for International Development"),
-    ("justice.gov", "Department of Justice"),
-    ("hhs.gov", "Department of Health and Human Services"),
-    ("treasury.gov", "Department of the Treasury"),
-    ("defense.gov", "Department of Defense"),
-    ("dhs.gov", "Department of Homeland Security"),
-    ("ed.gov", "Department of Education"),
-    ("dol.gov", "Department of Labor"),
-    ("usda.gov", "Department of Agriculture"),
-    ("commerce.gov", "Department of Commerce"),
-    ("energy.gov", "Department of Energy"),
-    ("doi.gov", "Department of the Interior"),
-    ("dot.gov", "Department of Transportation"),
-    ("hud.gov", "Department of Housing and Urban Development"),
-    ("va.gov", "Department of Veterans Affairs"),
-    ("epa.gov", "Environmental Protection Agency"),
-    ("nasa.gov", "National Aeronautics and Space Administration"),
-    ("nih.gov", "National Institutes of Health"),
-    ("cdc.gov", "Centers for Disease Control and Prevention"),
-    ("fda.gov", "Food and Drug Administration"),
-    ("ssa.gov", "Social Security Administration"),
-    ("sba.gov", "Small Business Administration"),
-    ("opm.gov", "Office of Personnel Management"),
-    ("gsa.gov", "General Services Administration"),
-    ("nsf.gov", "National Science Foundation"),
-    ("noaa.gov", "National Oceanic and Atmospheric Administration"),
-    ("census.gov", "Census Bureau"),
-    ("fema.gov", "Federal Emergency Management Agency"),
-    ("sec.gov", "Securities and Exchange Commission"),
-    ("ftc.gov", "Federal Trade Commission"),
-    ("fcc.gov", "Federal Communications Commission"),
-    ("nlrb.gov", "National Labor Relations Board"),
-    ("eeoc.gov", "Equal Employment Opportunity Commission"),
-    ("peacecorps.gov", "Peace Corps"),
-    ("archives.gov", "National Archives and Records Administration"),
-    ("loc.gov", "Library of Congress"),
-    ("uspto.gov", "U.S. Patent and Trademark Office"),
-    ("nrc.gov", "Nuclear Regulatory Commission"),
-    ("fdic.gov", "Federal Deposit Insurance Corporation"),
-    ("consumerfinance.gov", "Consumer Financial Protection Bureau"),
-    ("cftc.gov", "Commodity Futures Trading Commission"),
-    ("fec.gov", "Federal Election Commission"),
-    ("usitc.gov", "U.S. International Trade Commission"),
-    ("mspb.gov", "Merit Systems Protection Board"),
-];
+use super::Args;
 
+use undersigned_server::config::DEFAULT_ORGS as AGENCIES;
+
+/// The deployment's roles with how often the simulated staff declare them.
 pub const ROLES: &[(&str, u32)] = &[
     ("career staff", 45),
     ("political appointee", 20),
@@ -81,7 +39,7 @@ pub const ROLES: &[(&str, u32)] = &[
     ("unspecified", 5),
 ];
 
-const AGE_WEIGHTS: &[(AgeBand, u32)] = &[
+pub const AGE_WEIGHTS: &[(AgeBand, u32)] = &[
     (AgeBand::Under30, 22),
     (AgeBand::From30To39, 33),
     (AgeBand::From40To49, 22),
@@ -92,24 +50,8 @@ const AGE_WEIGHTS: &[(AgeBand, u32)] = &[
 
 pub const LETTER_BODY: &str = "Mr. President,\n\nWe, the undersigned staff of the federal government, write to urge an immediate ceasefire and the protection of civilian life.\n\nWe sign anonymously because we fear retaliation. Each signature below was made with a credential issued to a verified work address; nobody, including the operators of this letter, can tell who signed.\n";
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Number of organizations taking part.
-    #[arg(long, default_value_t = 41)]
-    orgs: usize,
-    /// Number of people who sign.
-    #[arg(long, default_value_t = 412)]
-    signers: usize,
-    /// Seed of the simulation (same seed, same people and choices).
-    #[arg(long, default_value_t = 2023)]
-    seed: u64,
-    /// Where to write bundle.json.
-    #[arg(long, default_value = "demo-out")]
-    out: PathBuf,
-}
-
 /// Picks from a weighted table; the tables are non-empty constants, `fallback` is never used.
-fn weighted<T: Copy>(rng: &mut impl Rng, table: &[(T, u32)], fallback: T) -> T {
+pub fn weighted<T: Copy>(rng: &mut impl Rng, table: &[(T, u32)], fallback: T) -> T {
     let total: u32 = table.iter().map(|(_, w)| w).sum();
     let mut pick = rng.gen_range(0..total.max(1));
     for (v, w) in table {
@@ -126,7 +68,7 @@ struct Person {
     credential: Credential,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let agencies = AGENCIES
         .get(..args.orgs)
         .filter(|a| !a.is_empty())
@@ -140,7 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keys = IssuerKeys::generate("undersigned work-email attestor", &mut rng)?;
     let mut membership = Membership::default();
     for (domain, name) in agencies {
-        membership.orgs.insert(OrgId::parse(domain)?, (*name).to_owned());
+        membership
+            .orgs
+            .insert(OrgId::parse(domain)?, (*name).to_owned());
     }
     for (role, _) in ROLES {
         membership.roles.insert(Role::parse(role)?);
@@ -252,19 +196,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let attrs = &p.credential.attributes;
         let mut choice = want;
         if sets
-            .check_disclosure(&attrs.org, choice.role.then_some(&attrs.role), choice.age_band.then_some(attrs.age_band), k)
+            .check_disclosure(
+                &attrs.org,
+                choice.role.then_some(&attrs.role),
+                choice.age_band.then_some(attrs.age_band),
+                k,
+            )
             .is_err()
         {
             choice.age_band = false;
-            if sets.check_disclosure(&attrs.org, choice.role.then_some(&attrs.role), None, k).is_err() {
+            if sets
+                .check_disclosure(&attrs.org, choice.role.then_some(&attrs.role), None, k)
+                .is_err()
+            {
                 choice.role = false;
             }
             guarded += 1;
         }
-        let comment = rng.gen_bool(0.1).then_some("I sign because I have to be able to look my children in the eye.");
+        let comment = rng
+            .gen_bool(0.1)
+            .then_some("I sign because I have to be able to look my children in the eye.");
         // Staff of agencies below k are told so and sign only with explicit consent; in the
         // simulation everyone consents.
-        let entry = present(&p.credential, &letter, Action::Sign, choice, comment, &sets, SmallOrgConsent::Given)?;
+        let entry = present(
+            &p.credential,
+            &letter,
+            Action::Sign,
+            choice,
+            comment,
+            &sets,
+            SmallOrgConsent::Given,
+        )?;
         accept(entry, &mut tally, &mut log).context("an honest signature was refused")?;
         pb.inc(1);
     }
@@ -273,16 +235,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // One person tries to sign twice (with different disclosures, to look like someone else).
     let mut refused = Vec::new();
     if let Some(p) = people.first() {
-        let again = present(&p.credential, &letter, Action::Sign, DisclosureChoice::default(), Some("second time"), &sets, SmallOrgConsent::Given)?;
+        let again = present(
+            &p.credential,
+            &letter,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some("second time"),
+            &sets,
+            SmallOrgConsent::Given,
+        )?;
         match accept(again, &mut tally, &mut log) {
             Err(e) => refused.push(format!("double signature refused: {e}")),
             Ok(()) => return Err(anyhow!("a double signature was accepted")),
         }
     }
     // A few people withdraw.
-    let withdrawals = (args.signers / 100).clamp(1, 5).min(people.len().saturating_sub(1));
+    let withdrawals = (args.signers / 100)
+        .clamp(1, 5)
+        .min(people.len().saturating_sub(1));
     for p in people.iter().rev().take(withdrawals) {
-        let w = present(&p.credential, &letter, Action::Withdraw, DisclosureChoice::default(), None, &sets, SmallOrgConsent::Given)?;
+        let w = present(
+            &p.credential,
+            &letter,
+            Action::Withdraw,
+            DisclosureChoice::default(),
+            None,
+            &sets,
+            SmallOrgConsent::Given,
+        )?;
         accept(w, &mut tally, &mut log).context("a withdrawal was refused")?;
     }
 
@@ -297,20 +277,56 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{r}");
     }
 
-    let bundle = Bundle {
+    // The demo's log key; a real deployment keeps it in its key file.
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rng, &mut seed);
+    let signer = LogSigner::new(
+        &undersigned_core::bundle::origin("demo.undersigned.local", &letter_id),
+        ed25519_dalek::SigningKey::from_bytes(&seed),
+    )?;
+    let schedule = PublishSchedule::new(600, 5)?;
+    let receipts: Vec<_> = log
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(|e| {
+            issue_receipt(
+                &signer,
+                letter_id.0,
+                &e.leaf_bytes(),
+                1_700_000_000,
+                &schedule,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let mut bundle = Bundle {
         format: BUNDLE_FORMAT.into(),
         letter_id,
         letter: letter.clone(),
-        issuers: vec![BundleIssuer::new(&issuer.keys.name, issuer.keys.public_key(), vec![sets])],
+        issuers: vec![BundleIssuer::new(
+            &issuer.keys.name,
+            issuer.keys.public_key(),
+            vec![sets],
+        )],
         entries: log,
         checkpoint: None,
         log_public_key: None,
     };
+    bundle.seal(&signer)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let path = args.out.join("bundle.json");
     std::fs::write(&path, bundle.to_json())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {} (letter {})", path.display(), letter_id);
+    for (i, r) in receipts.iter().enumerate() {
+        let p = args.out.join(format!("receipt-{}.json", i + 1));
+        std::fs::write(&p, r.to_json()).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    println!(
+        "wrote {} and {} receipts (letter {})",
+        path.display(),
+        receipts.len(),
+        letter_id
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,10 @@
 //! The `undersigned` binary, driven as a user would: demo, then verify honest and tampered bundles.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,17 @@ fn demo_dir() -> &'static Path {
     &DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("d");
-        let o = run(&["demo", "--orgs", "4", "--signers", "90", "--seed", "5", "--out", out.to_str().unwrap()]);
+        let o = run(&[
+            "demo",
+            "--orgs",
+            "4",
+            "--signers",
+            "90",
+            "--seed",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (dir, out)
     })
@@ -36,13 +51,19 @@ fn verify_variant(name: &str, bytes: &[u8]) -> (i32, String) {
     let path = demo_dir().join(format!("{name}.json"));
     std::fs::write(&path, bytes).unwrap();
     let o = run(&["verify", path.to_str().unwrap()]);
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn assert_rejected(name: &str, v: &Value, expect: &str) {
     let (code, err) = verify_variant(name, serde_json::to_string(v).unwrap().as_bytes());
     assert_eq!(code, 1, "{name}: {err}");
-    assert!(err.contains("NOT VERIFIED") && err.contains(expect), "{name}: {err}");
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains(expect),
+        "{name}: {err}"
+    );
     assert!(!err.contains("panicked"), "{name}: {err}");
 }
 
@@ -50,12 +71,27 @@ fn assert_rejected(name: &str, v: &Value, expect: &str) {
 fn demo_412_signers_41_orgs_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("d");
-    let o = run(&["demo", "--orgs", "41", "--signers", "412", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "demo",
+        "--orgs",
+        "41",
+        "--signers",
+        "412",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("double signature refused"), "{stdout}");
-    assert!(stdout.contains("<10"), "small cells are suppressed: {stdout}");
-    let o = run(&["verify", out.join("bundle.json").to_str().unwrap(), "--json"]);
+    assert!(
+        stdout.contains("<10"),
+        "small cells are suppressed: {stdout}"
+    );
+    let o = run(&[
+        "verify",
+        out.join("bundle.json").to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success());
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     let withdrawn = r["withdrawn"].as_u64().unwrap();
@@ -67,7 +103,13 @@ fn demo_412_signers_41_orgs_verifies() {
     }
     let o = run(&["verify", out.join("bundle.json").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains(&format!("{} distinct verified signatures from 41 organizations", 412 - withdrawn)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} distinct verified signatures from 41 organizations",
+            412 - withdrawn
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -86,8 +128,12 @@ fn fail_flipped_byte_in_proof_and_pseudonym() {
 fn fail_changed_disclosed_attribute() {
     let mut v = bundle();
     let orgs = ["state.gov", "usaid.gov"];
-    let cur = v["entries"][2]["disclosed"]["org"].as_str().unwrap().to_owned();
-    v["entries"][2]["disclosed"]["org"] = orgs.iter().find(|o| **o != cur).unwrap().to_string().into();
+    let cur = v["entries"][2]["disclosed"]["org"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    v["entries"][2]["disclosed"]["org"] =
+        orgs.iter().find(|o| **o != cur).unwrap().to_string().into();
     assert_rejected("attr", &v, "entry 2: invalid proof");
 }
 
@@ -96,7 +142,11 @@ fn fail_duplicated_entry() {
     let mut v = bundle();
     let e = v["entries"][4].clone();
     v["entries"].as_array_mut().unwrap().insert(5, e);
-    assert_rejected("dup", &v, "entry 5: this pseudonym already signed this letter");
+    assert_rejected(
+        "dup",
+        &v,
+        "entry 5: this pseudonym already signed this letter",
+    );
 }
 
 #[test]
@@ -117,10 +167,18 @@ fn fail_changed_letter_text() {
 fn fail_small_cell_disclosure() {
     let mut v = bundle();
     // Find a signature that disclosed a role and claim its cell is below k.
-    let idx = v["entries"].as_array().unwrap().iter().position(|e| e["disclosed"].get("role").is_some()).expect("a role disclosure");
+    let idx = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["disclosed"].get("role").is_some())
+        .expect("a role disclosure");
     let org = v["entries"][idx]["disclosed"]["org"].clone();
     let role = v["entries"][idx]["disclosed"]["role"].clone();
-    for cell in v["issuers"][0]["anonymity_sets"][0]["cells"].as_array_mut().unwrap() {
+    for cell in v["issuers"][0]["anonymity_sets"][0]["cells"]
+        .as_array_mut()
+        .unwrap()
+    {
         if cell["org"] == org && cell["role"] == role {
             cell["count"] = "<k".into();
         }

@@ -1,0 +1,320 @@
+//! Holder commands: get a credential, sign, withdraw, and check that a signature is in the log.
+
+use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::Rng;
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use undersigned_core::anonymity::PublishedSets;
+use undersigned_core::credential::{
+    receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
+};
+use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::log::{
+    leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Checkpoint, LogVerifier,
+    Receipt,
+};
+use undersigned_core::record::LogEntry;
+use undersigned_server::api::issuance::{CodeSent, CredentialIssued, DeploymentInfo};
+use undersigned_server::api::letters::LetterView;
+use undersigned_server::api::read::{ConsistencyView, InclusionView};
+
+use crate::client::{check_letter_key, read_json, write_private, Client};
+
+pub fn credential_path(home_dir: &Path) -> PathBuf {
+    home_dir.join("credential.json")
+}
+
+/// Gets a credential and keeps it in a 0600 file; it is never sent anywhere.
+#[allow(clippy::too_many_arguments)]
+pub fn request(
+    client: &Client,
+    home_dir: &Path,
+    email: &str,
+    role: &str,
+    age_band: &str,
+    code: Option<String>,
+    force: bool,
+    code_source: &mut dyn FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<Credential> {
+    let path = credential_path(home_dir);
+    if path.exists() && !force {
+        bail!("{} already holds a credential; pass --force to replace it (a second credential in the same epoch will be refused by the issuer)", path.display());
+    }
+    let mut source = || match &code {
+        Some(c) => Ok(c.clone()),
+        None => code_source(),
+    };
+    let credential = obtain(client, email, role, age_band, &mut source)?;
+    write_private(&path, serde_json::to_string_pretty(&credential)?.as_bytes())?;
+    Ok(credential)
+}
+
+/// Issuance from the holder's side: ask for a code at the work address, commit to a fresh nym
+/// secret, send the code with the commitment, and finalize and check the blind signature.
+pub fn obtain(
+    client: &Client,
+    email: &str,
+    role: &str,
+    age_band: &str,
+    code_source: &mut dyn FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<Credential> {
+    let email = Email::parse(email).map_err(|_| anyhow!("not a valid email address"))?;
+    let role = Role::parse(role)?;
+    let age = AgeBand::parse(age_band)?;
+    let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
+    let _sent: CodeSent = client.post_json(
+        "/api/v1/issuance/code",
+        &serde_json::json!({"email": email.expose()}),
+        None,
+    )?;
+    let code = code_source()?;
+    let (req, pending) = request_credential(&mut OsRng)?;
+    let issued: CredentialIssued = client.post_json(
+        "/api/v1/issuance/credential",
+        &serde_json::json!({
+            "email": email.expose(),
+            "code": code.trim(),
+            "commitment": URL_SAFE_NO_PAD.encode(req.commitment),
+            "role": role.as_str(),
+            "age_band": age.as_str(),
+        }),
+        None,
+    )?;
+    // Pin the issuer key published by the deployment, not the one in the answer alone.
+    if issued.issuer_public_key != info.issuer.public_key {
+        bail!("the issuer key in the answer differs from the deployment's published key");
+    }
+    let pk_bytes = URL_SAFE_NO_PAD.decode(&issued.issuer_public_key)?;
+    let pk = undersigned_core::bbs::PublicKey::from_slice(&pk_bytes)
+        .map_err(|_| anyhow!("malformed issuer key"))?;
+    let response = IssuanceResponse::from_slices(
+        &URL_SAFE_NO_PAD.decode(&issued.signature)?,
+        &URL_SAFE_NO_PAD.decode(&issued.nym_entropy)?,
+    )?;
+    let attributes = Attributes::new(email, Epoch::parse(&issued.epoch)?, role, age);
+    Ok(receive_credential(pending, &response, &pk, attributes)?)
+}
+
+/// Reads the code from standard input (the person copies it from their mail).
+pub fn prompt_code() -> anyhow::Result<String> {
+    eprint!("Code from the email: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+/// What the holder keeps for each submission.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct SavedReceipt {
+    pub server: String,
+    pub letter_id: String,
+    pub log_key: String,
+    pub receipt: Receipt,
+    pub entry: SignatureEntry,
+}
+
+pub struct SignOptions {
+    pub action: Action,
+    pub choice: DisclosureChoice,
+    pub comment: Option<String>,
+    pub consent_small_org: bool,
+    /// Wait a random moment within the letter's publish interval before submitting.
+    pub random_delay: bool,
+}
+
+pub fn submit(
+    client: &Client,
+    home_dir: &Path,
+    letter_key: &str,
+    opts: &SignOptions,
+) -> anyhow::Result<SavedReceipt> {
+    check_letter_key(letter_key)?;
+    let credential: Credential = read_json(&credential_path(home_dir))?;
+    submit_with(client, home_dir, &credential, letter_key, opts)
+}
+
+pub fn submit_with(
+    client: &Client,
+    home_dir: &Path,
+    credential: &Credential,
+    letter_key: &str,
+    opts: &SignOptions,
+) -> anyhow::Result<SavedReceipt> {
+    let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
+    let view: LetterView = client.get_json(&format!("/api/v1/letters/{letter_key}"), None)?;
+    let letter = view.letter.clone().canonicalize()?;
+    let letter_id = letter.id();
+    if view.letter_id.as_deref() != Some(letter_id.to_hex().as_str()) {
+        bail!("the server's letter id does not match its text: refusing to sign");
+    }
+    let sets: PublishedSets = client.get_json(
+        &format!(
+            "/api/v1/issuer/anonymity-sets?epoch={}",
+            credential.attributes.epoch
+        ),
+        None,
+    )?;
+    let consent = if opts.consent_small_org {
+        SmallOrgConsent::Given
+    } else {
+        SmallOrgConsent::NotGiven
+    };
+    let entry = present(credential, &letter, opts.action, opts.choice, opts.comment.as_deref(), &sets, consent)
+        .map_err(|e| match e {
+            undersigned_core::PresentError::SmallOrgNeedsConsent(k) => anyhow!(
+                "fewer than {k} people of your organization hold a credential, so a signature from it narrows down who you are; pass --consent-small-org to sign anyway"
+            ),
+            other => anyhow!(other),
+        })?;
+    if opts.random_delay {
+        let secs = OsRng.gen_range(0..letter.policy.publish_interval_secs.max(1));
+        eprintln!("Waiting {secs} s before submitting, so the arrival time says less about you.");
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+    let vkey = pinned_vkey(&info, &view, &letter_id.to_hex())?;
+    let receipt: Receipt = client.post_json(
+        &format!("/api/v1/letters/{}/entries", letter_id.to_hex()),
+        &entry,
+        None,
+    )?;
+    let verifier = LogVerifier::from_vkey(&vkey).map_err(|e| anyhow!("log key: {e}"))?;
+    verify_receipt(&receipt, &verifier).map_err(|e| anyhow!("the receipt does not verify: {e}"))?;
+    let leaf = LogEntry::submission(entry.clone()).leaf_bytes();
+    if receipt.entry_hash != leaf_hash(&leaf) || receipt.letter_id != letter_id.0 {
+        bail!("the receipt is for a different entry than the one submitted");
+    }
+    let saved = SavedReceipt {
+        server: client.base().to_owned(),
+        letter_id: letter_id.to_hex(),
+        log_key: vkey,
+        receipt,
+        entry,
+    };
+    let path = home_dir.join("receipts").join(format!(
+        "{}-{}.json",
+        &saved.letter_id[..16],
+        hex::encode(&saved.receipt.entry_hash[..8])
+    ));
+    write_private(&path, serde_json::to_string_pretty(&saved)?.as_bytes())?;
+    Ok(saved)
+}
+
+/// The letter's log key, accepted only if it is the deployment's key under the letter's origin.
+fn pinned_vkey(
+    info: &DeploymentInfo,
+    view: &LetterView,
+    letter_id: &str,
+) -> anyhow::Result<String> {
+    let vkey = view
+        .log_key
+        .clone()
+        .ok_or_else(|| anyhow!("the letter is not open"))?;
+    let v = LogVerifier::from_vkey(&vkey).map_err(|e| anyhow!("log key: {e}"))?;
+    if hex::encode(v.verifying_key().to_bytes()) != info.log_public_key
+        || v.name() != format!("{}/letters/{letter_id}", info.host)
+    {
+        bail!("the letter's log key is not the deployment's log key for this letter");
+    }
+    Ok(vkey)
+}
+
+/// The outcome of checking a receipt against the server's log.
+#[derive(Debug)]
+pub enum CheckOutcome {
+    Included {
+        index: u64,
+        size: u64,
+        consistent_from: Option<u64>,
+    },
+    Pending {
+        include_by: u64,
+    },
+}
+
+/// Checks a saved receipt: the checkpoint is signed by the pinned log key, the entry is in the
+/// tree it commits to, and that tree extends the last checkpoint this holder saw.
+pub fn check(
+    client: &Client,
+    home_dir: &Path,
+    saved: &SavedReceipt,
+    now: u64,
+) -> anyhow::Result<CheckOutcome> {
+    let verifier = LogVerifier::from_vkey(&saved.log_key).map_err(|e| anyhow!("log key: {e}"))?;
+    verify_receipt(&saved.receipt, &verifier)
+        .map_err(|e| anyhow!("the receipt itself does not verify: {e}"))?;
+    let id = &saved.letter_id;
+    let note = client.get_text(&format!("/api/v1/letters/{id}/checkpoint"), None)?;
+    let origin_suffix = format!("/letters/{id}");
+    let cp = Checkpoint::open(&note, &verifier, None)
+        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
+    if !cp.origin.ends_with(&origin_suffix) {
+        bail!("the checkpoint is for another log ({})", cp.origin);
+    }
+    // Consistency with the last checkpoint we saw for this letter.
+    let seen_path = home_dir.join("checkpoints").join(format!("{id}.txt"));
+    let mut consistent_from = None;
+    if let Ok(old_note) = std::fs::read_to_string(&seen_path) {
+        let old = Checkpoint::open(&old_note, &verifier, None)
+            .map_err(|e| anyhow!("saved checkpoint: {e}"))?;
+        let proof: ConsistencyView = client.get_json(
+            &format!(
+                "/api/v1/letters/{id}/proof/consistency?from={}&to={}",
+                old.size, cp.size
+            ),
+            None,
+        )?;
+        verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof.proof)
+            .map_err(|e| anyhow!("THE LOG WAS REWRITTEN: checkpoint {} is not an extension of the one seen earlier ({}): {e}", cp.size, old.size))?;
+        consistent_from = Some(old.size);
+    }
+    let (status, body) = client.get_json_status(&format!(
+        "/api/v1/letters/{id}/proof/inclusion?entry_hash={}&size={}",
+        hex::encode(saved.receipt.entry_hash),
+        cp.size
+    ))?;
+    if status == 202 {
+        if now > saved.receipt.include_by {
+            bail!("PROMISE BROKEN: the receipt promised inclusion by {} but the entry is still not in the log", saved.receipt.include_by);
+        }
+        return Ok(CheckOutcome::Pending {
+            include_by: saved.receipt.include_by,
+        });
+    }
+    let proof: InclusionView = serde_json::from_value(body).context("malformed inclusion proof")?;
+    verify_inclusion(
+        &saved.receipt.entry_hash,
+        proof.index,
+        cp.size,
+        &proof.proof,
+        &cp.root,
+    )
+    .map_err(|e| {
+        anyhow!("the inclusion proof does not verify against the signed checkpoint: {e}")
+    })?;
+    write_private(&seen_path, note.as_bytes())?;
+    Ok(CheckOutcome::Included {
+        index: proof.index,
+        size: cp.size,
+        consistent_from,
+    })
+}
+
+/// Latest receipts in the holder's directory, newest first.
+pub fn receipts(home_dir: &Path) -> anyhow::Result<Vec<(PathBuf, SavedReceipt)>> {
+    let dir = home_dir.join("receipts");
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            if let Ok(r) = read_json::<SavedReceipt>(&e.path()) {
+                out.push((e.path(), r));
+            }
+        }
+    }
+    out.sort_by_key(|(_, r)| std::cmp::Reverse(r.receipt.received_at));
+    Ok(out)
+}

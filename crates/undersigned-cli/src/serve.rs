@@ -1,0 +1,164 @@
+//! `undersigned serve`: the platform on SQLite (default) or PostgreSQL, with the publisher.
+
+use anyhow::{anyhow, Context};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use undersigned_server::keys::DeploymentKeys;
+use undersigned_server::mailer::{Mailer, MailerConfig, TlsMode};
+use undersigned_server::outbox::Outbox;
+use undersigned_server::{app, AppState, Config};
+use undersigned_store::{PgStore, SqliteStore, Store};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Dev mode: mail goes to a local outbox (shown at /dev/outbox and printed here).
+    #[arg(long)]
+    pub dev: bool,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the deployment's key file.
+    #[arg(long, default_value = "undersigned-data")]
+    pub data: PathBuf,
+    /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Public base URL used in links; default http://<listen>.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Host name that names the logs (checkpoint origin `<host>/letters/<id>`).
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// Small-cell threshold k.
+    #[arg(long, default_value_t = undersigned_core::letter::DEFAULT_K)]
+    pub k: u32,
+    /// Default publish interval of new letters, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub publish_interval: u64,
+    /// Fixed credential epoch (default: the current calendar quarter).
+    #[arg(long)]
+    pub epoch: Option<String>,
+    /// SMTP relay for outgoing mail (host:port). Required unless --dev.
+    #[arg(long)]
+    pub smtp: Option<String>,
+    #[arg(long, default_value = "starttls", value_parser = ["none", "starttls", "tls"])]
+    pub smtp_tls: String,
+    #[arg(long, env = "UNDERSIGNED_SMTP_USER")]
+    pub smtp_user: Option<String>,
+    #[arg(long, env = "UNDERSIGNED_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    #[arg(long, default_value = "undersigned <no-reply@localhost>")]
+    pub mail_from: String,
+}
+
+/// Everything `serve` builds before it listens; tests and the demo reuse it.
+pub struct Built {
+    pub state: AppState,
+    pub outbox: Option<Outbox>,
+}
+
+pub async fn build(args: &Args) -> anyhow::Result<Built> {
+    let mut config = Config {
+        host: args.host.clone(),
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen)),
+        k: args.k,
+        default_publish_interval_secs: args.publish_interval,
+        dev: args.dev,
+        mail_from: args.mail_from.clone(),
+        ..Config::default()
+    };
+    if let Some(e) = &args.epoch {
+        config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
+    }
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    let keys = DeploymentKeys::load_or_create(&args.data.join("keys.json"), &config.issuer_name)?;
+    let store: Arc<dyn Store> = match &args.database {
+        Some(url) => Arc::new(
+            PgStore::connect(url)
+                .await
+                .map_err(|e| anyhow!("PostgreSQL: {e}"))?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&args.data.join("undersigned.db"))
+                .await
+                .map_err(|e| anyhow!("SQLite: {e}"))?,
+        ),
+    };
+    let (mailer, outbox) = if args.dev {
+        let outbox = Outbox::start("127.0.0.1:0".parse()?).await?;
+        let mailer = Mailer::new(MailerConfig::plain(
+            outbox.addr().ip().to_string(),
+            outbox.addr().port(),
+            config.mail_from.clone(),
+        ))?;
+        (mailer, Some(outbox))
+    } else {
+        let relay = args
+            .smtp
+            .as_deref()
+            .ok_or_else(|| anyhow!("--smtp HOST:PORT is required unless --dev"))?;
+        let (host, port) = relay
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow!("--smtp must be HOST:PORT"))?;
+        let mailer = Mailer::new(MailerConfig {
+            tls: match args.smtp_tls.as_str() {
+                "none" => TlsMode::None,
+                "tls" => TlsMode::Wrapper,
+                _ => TlsMode::StartTls,
+            },
+            username: args.smtp_user.clone(),
+            password: args.smtp_password.clone(),
+            ..MailerConfig::plain(
+                host,
+                port.parse().context("--smtp port")?,
+                config.mail_from.clone(),
+            )
+        })?;
+        (mailer, None)
+    };
+    let state = AppState::new(config, store, keys, mailer, outbox.clone())?;
+    Ok(Built { state, outbox })
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let built = build(&args).await?;
+    let state = built.state.clone();
+    if let Some(outbox) = &built.outbox {
+        let mut rx = outbox.subscribe();
+        tokio::spawn(async move {
+            // Dev mode only: the console doubles as the outbox, so the code is visible here.
+            while let Ok(m) = rx.recv().await {
+                println!(
+                    "\n--- dev outbox: mail \"{}\" ---\n{}\n--- end of mail ---",
+                    m.subject,
+                    m.body_text.trim_end()
+                );
+            }
+        });
+    }
+    tokio::spawn(undersigned_server::publisher::run(state.clone()));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!(
+        "undersigned serving on http://{} ({}{}); data in {}",
+        args.listen,
+        state.store.backend(),
+        if args.dev {
+            ", dev outbox at /dev/outbox"
+        } else {
+            ""
+        },
+        args.data.display()
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Submissions: verify a sign or withdraw entry, pool it durably, answer with a signed receipt.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use undersigned_core::entry::{verify, SignatureEntry};
+use undersigned_core::log::{issue_receipt, leaf_hash, PublishSchedule, Receipt};
+use undersigned_core::record::LogEntry;
+use undersigned_store::{LetterState, PendingEntry};
+
+use super::letters::parse_row;
+use super::{find_letter, opened_id, ApiJson};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub async fn submit(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(entry): ApiJson<SignatureEntry>,
+) -> AppResult<(StatusCode, Json<Receipt>)> {
+    let row = find_letter(&s, &key).await?;
+    let letter_id = opened_id(&row)?;
+    // Held until the entry is durable in the pool: closing waits for us, we never see a half-closed letter.
+    let gate = s.ledger.gate(&letter_id).await;
+    let _shared = gate.read().await;
+    let row = find_letter(&s, &letter_id).await?;
+    let received_at = crate::now();
+    if row.state != LetterState::Open || received_at >= row.deadline {
+        return Err(AppError::Conflict(
+            "the letter is not open for signatures".into(),
+        ));
+    }
+    let letter = parse_row(&row)?;
+    let epochs: Vec<_> = letter
+        .policy
+        .issuers
+        .iter()
+        .flat_map(|i| i.epochs.iter().cloned())
+        .collect();
+    let directory = s.directory(&epochs).await?;
+    let id = letter.id();
+    let verified = verify(&entry, &id, &letter.policy, &directory)?;
+    let leaf = LogEntry::submission(entry).leaf_bytes();
+    let schedule = PublishSchedule::new(row.publish_interval_secs, s.config.publish_grace_secs)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let receipt = issue_receipt(
+        &s.ledger.signer(&letter_id)?,
+        id.0,
+        &leaf,
+        received_at,
+        &schedule,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let pending = PendingEntry {
+        entry_hash: leaf_hash(&leaf),
+        leaf,
+        pseudonym: verified.pseudonym.0.to_vec(),
+        withdraw: verified.action == undersigned_core::entry::Action::Withdraw,
+        received_at,
+        include_by: receipt.include_by,
+    };
+    s.store.accept_entry(&letter_id, &pending).await?;
+    Ok((StatusCode::ACCEPTED, Json(receipt)))
+}

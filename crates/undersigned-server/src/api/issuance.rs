@@ -1,0 +1,236 @@
+//! Issuance over HTTP: a code to the work address, then a blind-signed credential.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::Rng;
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use undersigned_core::bundle::BundleIssuer;
+use undersigned_core::credential::{Attributes, IssuanceRequest};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::issuer::address_tag;
+use undersigned_store::CodeCheck;
+use zeroize::Zeroizing;
+
+use super::{token_hash, ApiJson};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct OrgInfo {
+    pub domain: String,
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct DeploymentInfo {
+    pub host: String,
+    pub k: u32,
+    pub epoch: String,
+    pub orgs: Vec<OrgInfo>,
+    pub roles: Vec<String>,
+    pub age_bands: Vec<String>,
+    pub issuer: BundleIssuer,
+    /// The deployment's Ed25519 log key, hex. Each letter's log signs under the name
+    /// `<host>/letters/<letter id>` with this key.
+    pub log_public_key: String,
+    pub dev: bool,
+}
+
+pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentInfo>> {
+    let epoch = s.epoch();
+    Ok(Json(DeploymentInfo {
+        host: s.config.host.clone(),
+        k: s.config.k,
+        epoch: epoch.to_string(),
+        orgs: s
+            .config
+            .orgs
+            .iter()
+            .map(|(d, n)| OrgInfo {
+                domain: d.to_string(),
+                name: n.clone(),
+            })
+            .collect(),
+        roles: s.config.roles.iter().map(|r| r.to_string()).collect(),
+        age_bands: AgeBand::ALL.iter().map(|a| a.to_string()).collect(),
+        issuer: s.bundle_issuer(&[epoch]).await?,
+        log_public_key: s.ledger.public_key_hex(),
+        dev: s.config.dev,
+    }))
+}
+
+#[derive(Deserialize, Debug)]
+pub struct EpochQuery {
+    pub epoch: Option<String>,
+}
+
+pub async fn anonymity_sets(
+    State(s): State<AppState>,
+    Query(q): Query<EpochQuery>,
+) -> AppResult<Json<undersigned_core::anonymity::PublishedSets>> {
+    let epoch = match q.epoch {
+        Some(e) => Epoch::parse(&e).map_err(|e| AppError::BadRequest(e.to_string()))?,
+        None => s.epoch(),
+    };
+    Ok(Json(s.published_sets(&epoch).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    pub email: String,
+}
+
+impl std::fmt::Debug for CodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeRequest(<redacted>)")
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct CodeSent {
+    pub sent: bool,
+    pub expires_in_secs: u64,
+}
+
+fn parse_email(raw: &str) -> AppResult<Email> {
+    Email::parse(raw).map_err(|_| AppError::BadRequest("that is not a valid email address".into()))
+}
+
+pub async fn request_code(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> AppResult<(StatusCode, Json<CodeSent>)> {
+    let req = Zeroizing::new(req.email);
+    let email = parse_email(&req)?;
+    s.membership.check_address(&email)?;
+    let epoch = s.epoch();
+    let tag = address_tag(&s.tag_secret, &s.issuer.id(), &epoch, &email);
+    let code = Zeroizing::new(format!("{:08}", OsRng.gen_range(0..100_000_000u32)));
+    let now = crate::now();
+    s.store
+        .put_code(
+            &tag,
+            &token_hash(&code),
+            now,
+            now + s.config.code_ttl_secs,
+            s.config.code_max_sends,
+            s.config.code_window_secs,
+        )
+        .await?;
+    let body = format!(
+        "Your undersigned code is {}\n\nIt expires in {} minutes. Enter it where you asked for it.\n\nThis message tells your mail provider that you asked for a credential; it does not say which letters you sign, and nobody can learn that.\nIf you did not ask for a code, ignore this message.\n",
+        code.as_str(),
+        s.config.code_ttl_secs / 60
+    );
+    s.mailer
+        .send(email.expose(), "Your undersigned verification code", &body)
+        .await
+        .map_err(|e| {
+            AppError::Unavailable(format!(
+                "the code could not be sent ({e}); try again shortly"
+            ))
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            sent: true,
+            expires_in_secs: s.config.code_ttl_secs,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRequest {
+    pub email: String,
+    pub code: String,
+    /// The holder's commitment with proof, base64url.
+    pub commitment: String,
+    pub role: String,
+    pub age_band: String,
+}
+
+impl std::fmt::Debug for CredentialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialRequest(<redacted>)")
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct CredentialIssued {
+    pub issuer_id: String,
+    pub issuer_public_key: String,
+    pub epoch: String,
+    pub signature: String,
+    pub nym_entropy: String,
+}
+
+pub async fn issue_credential(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CredentialRequest>,
+) -> AppResult<Json<CredentialIssued>> {
+    let email = parse_email(&Zeroizing::new(req.email))?;
+    let org = s.membership.check_address(&email)?;
+    let role = Role::parse(&req.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    s.membership.check_role(&role)?;
+    let age = AgeBand::parse(&req.age_band).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let commitment = URL_SAFE_NO_PAD
+        .decode(req.commitment.as_bytes())
+        .ok()
+        .and_then(|b| IssuanceRequest::from_slice(&b).ok())
+        .ok_or_else(|| AppError::BadRequest("malformed commitment".into()))?;
+    let epoch = s.epoch();
+    let tag = address_tag(&s.tag_secret, &s.issuer.id(), &epoch, &email);
+    let code = Zeroizing::new(req.code);
+    match s
+        .store
+        .check_code(
+            &tag,
+            &token_hash(code.trim()),
+            crate::now(),
+            s.config.code_max_attempts,
+        )
+        .await?
+    {
+        CodeCheck::Valid => {}
+        CodeCheck::Wrong => return Err(AppError::Unprocessable("wrong code".into())),
+        CodeCheck::Expired => {
+            return Err(AppError::Unprocessable(
+                "the code expired; ask for a new one".into(),
+            ))
+        }
+        CodeCheck::Missing => {
+            return Err(AppError::Unprocessable(
+                "no code was requested for this address, or it was used".into(),
+            ))
+        }
+        CodeCheck::TooManyAttempts => {
+            return Err(AppError::TooManyRequests(
+                "too many wrong codes; ask for a new one".into(),
+            ))
+        }
+    }
+    let attributes = Attributes::new(email, epoch.clone(), role.clone(), age);
+    // Sign before recording: a failure here must not use up the person's one credential.
+    let response = s.issuer.blind_sign(&commitment, &attributes, &mut OsRng)?;
+    s.store
+        .record_issuance(
+            &s.issuer.id().to_hex(),
+            epoch.as_str(),
+            &tag,
+            (org.as_str(), role.as_str(), age.as_str()),
+        )
+        .await?;
+    Ok(Json(CredentialIssued {
+        issuer_id: s.issuer.id().to_hex(),
+        issuer_public_key: URL_SAFE_NO_PAD.encode(s.issuer.public_key().to_bytes()),
+        epoch: epoch.to_string(),
+        signature: URL_SAFE_NO_PAD.encode(response.signature),
+        nym_entropy: URL_SAFE_NO_PAD.encode(response.nym_entropy),
+    }))
+}

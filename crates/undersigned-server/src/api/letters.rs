@@ -1,0 +1,384 @@
+//! Letters over HTTP: create and edit drafts, open (freeze), close, list and show.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use undersigned_core::ids::{Epoch, OrgId};
+use undersigned_core::letter::{
+    AcceptedIssuer, AllowedDisclosures, Letter, Policy, Recipient, Visibility,
+};
+use undersigned_core::record::{CloseReason, LogEntry};
+use undersigned_core::tally::Summary;
+use undersigned_store::{LetterRow, LetterState};
+
+use super::{bearer_matches, find_letter, may_read, token_hash, ApiJson};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Deserialize, Serialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInput {
+    /// Accepted organization domains; empty or absent means every organization of the deployment.
+    #[serde(default)]
+    pub orgs: Vec<String>,
+    #[serde(default)]
+    pub disclosures: AllowedDisclosures,
+    /// At least the deployment's k.
+    pub k: Option<u32>,
+    /// Unix seconds.
+    pub deadline: u64,
+    #[serde(default = "public")]
+    pub visibility: Visibility,
+    pub publish_interval_secs: Option<u64>,
+    /// Accepted credential epochs; default: the current one.
+    #[serde(default)]
+    pub epochs: Vec<String>,
+}
+
+fn public() -> Visibility {
+    Visibility::Public
+}
+
+#[derive(Deserialize, Serialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LetterInput {
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+    pub policy: PolicyInput,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Created {
+    pub handle: String,
+    /// Shown once. Whoever holds it can edit, open and close the letter.
+    pub organizer_token: String,
+    pub organizer_url: String,
+    pub letter: Letter,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct LetterView {
+    pub handle: String,
+    pub letter_id: Option<String>,
+    pub state: String,
+    pub letter: Letter,
+    pub opened_at: Option<u64>,
+    pub closed_at: Option<u64>,
+    pub log_size: u64,
+    /// The letter log's verifier key (signed-note vkey), once open.
+    pub log_key: Option<String>,
+    pub tally: Option<Summary>,
+}
+
+fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
+    let p = input.policy;
+    let k = p.k.unwrap_or(s.config.k);
+    if k < s.config.k {
+        return Err(AppError::Unprocessable(format!(
+            "k must be at least the deployment's k={}",
+            s.config.k
+        )));
+    }
+    let mut orgs = Vec::new();
+    for o in &p.orgs {
+        let org = OrgId::parse(o)
+            .map_err(|_| AppError::BadRequest(format!("invalid organization {o:?}")))?;
+        if !s.config.orgs.contains_key(&org) {
+            return Err(AppError::Unprocessable(format!(
+                "{org} is not an organization of this deployment"
+            )));
+        }
+        orgs.push(org);
+    }
+    let epochs = if p.epochs.is_empty() {
+        vec![s.epoch()]
+    } else {
+        p.epochs
+            .iter()
+            .map(|e| {
+                Epoch::parse(e).map_err(|_| AppError::BadRequest(format!("invalid epoch {e:?}")))
+            })
+            .collect::<AppResult<_>>()?
+    };
+    let interval = p
+        .publish_interval_secs
+        .unwrap_or(s.config.default_publish_interval_secs);
+    if !(1..=86_400).contains(&interval) {
+        return Err(AppError::Unprocessable(
+            "publish interval must be 1 to 86400 seconds".into(),
+        ));
+    }
+    Letter::new(
+        &input.title,
+        &input.body,
+        input.recipients,
+        Policy {
+            issuers: vec![AcceptedIssuer {
+                issuer_id: s.issuer.id(),
+                epochs,
+            }],
+            orgs,
+            disclosures: p.disclosures,
+            k,
+            deadline: p.deadline,
+            visibility: p.visibility,
+            publish_interval_secs: interval,
+        },
+    )
+    .map_err(|e| AppError::Unprocessable(e.to_string()))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+fn letter_json(l: &Letter) -> String {
+    String::from_utf8(l.canonical_bytes()).unwrap_or_default()
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    ApiJson(input): ApiJson<LetterInput>,
+) -> AppResult<(StatusCode, Json<Created>)> {
+    let letter = build_letter(&s, input)?;
+    let handle = random_token(12);
+    let token = random_token(32);
+    let row = LetterRow {
+        handle: handle.clone(),
+        letter_id: None,
+        letter_json: letter_json(&letter),
+        state: LetterState::Draft,
+        organizer_token_hash: token_hash(&token),
+        created_at: crate::now(),
+        opened_at: None,
+        closed_at: None,
+        deadline: letter.policy.deadline,
+        publish_interval_secs: letter.policy.publish_interval_secs,
+        public: letter.policy.visibility == Visibility::Public,
+    };
+    s.store.create_letter(&row).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            organizer_url: format!(
+                "{}/letters/{}#organizer={}",
+                s.config.public_url, handle, token
+            ),
+            handle,
+            organizer_token: token,
+            letter,
+        }),
+    ))
+}
+
+fn authorize(row: &LetterRow, headers: &HeaderMap) -> AppResult<()> {
+    if bearer_matches(headers, &row.organizer_token_hash) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized)
+    }
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<LetterInput>,
+) -> AppResult<Json<Letter>> {
+    let row = find_letter(&s, &key).await?;
+    authorize(&row, &headers)?;
+    if row.state != LetterState::Draft {
+        return Err(AppError::Conflict(
+            "the letter is open: its text and policy are frozen; a new text is a new letter".into(),
+        ));
+    }
+    let letter = build_letter(&s, input)?;
+    s.store
+        .update_draft(
+            &row.handle,
+            &letter_json(&letter),
+            letter.policy.deadline,
+            letter.policy.publish_interval_secs,
+            letter.policy.visibility == Visibility::Public,
+        )
+        .await?;
+    Ok(Json(letter))
+}
+
+pub fn parse_row(row: &LetterRow) -> AppResult<Letter> {
+    serde_json::from_str(&row.letter_json)
+        .map_err(|e| AppError::Internal(format!("stored letter: {e}")))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Opened {
+    pub letter_id: String,
+    pub checkpoint: String,
+}
+
+pub async fn open(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Json<Opened>> {
+    let row = find_letter(&s, &key).await?;
+    authorize(&row, &headers)?;
+    if row.state != LetterState::Draft {
+        return Err(AppError::Conflict("the letter is already open".into()));
+    }
+    let letter = parse_row(&row)?
+        .canonicalize()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let now = crate::now();
+    if letter.policy.deadline <= now {
+        return Err(AppError::Unprocessable(
+            "the deadline has passed; set a later one before opening".into(),
+        ));
+    }
+    let id = letter.id().to_hex();
+    let leaf = LogEntry::Opened {
+        letter: letter.clone(),
+        at: now,
+    }
+    .leaf_bytes();
+    let hash = undersigned_core::log::leaf_hash(&leaf);
+    let mut tree = undersigned_core::log::MerkleLog::new();
+    tree.append_hash(hash);
+    let checkpoint = s.ledger.checkpoint(&id, &tree, now)?;
+    s.store
+        .open_letter(
+            &row.handle,
+            &id,
+            &letter_json(&letter),
+            now,
+            &leaf,
+            &hash,
+            &checkpoint,
+        )
+        .await?;
+    Ok(Json(Opened {
+        letter_id: id,
+        checkpoint: checkpoint.note,
+    }))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Closed {
+    pub letter_id: String,
+    pub log_size: u64,
+}
+
+pub async fn close(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Json<Closed>> {
+    let row = find_letter(&s, &key).await?;
+    authorize(&row, &headers)?;
+    if row.state != LetterState::Open {
+        return Err(AppError::Conflict(
+            "only an open letter can be closed".into(),
+        ));
+    }
+    let id = super::opened_id(&row)?;
+    let size = close_letter(&s, &id, CloseReason::Organizer).await?;
+    Ok(Json(Closed {
+        letter_id: id,
+        log_size: size,
+    }))
+}
+
+/// Closes a letter: no submission may start once this holds the gate; every pooled entry is
+/// published in a last batch followed by the closed entry. Idempotent after a crash: a closed
+/// letter whose log lacks its closed entry is finished by the publisher.
+pub async fn close_letter(s: &AppState, letter_id: &str, reason: CloseReason) -> AppResult<u64> {
+    let gate = s.ledger.gate(letter_id).await;
+    let _exclusive = gate.write().await;
+    let now = crate::now();
+    match s.store.close_letter(letter_id, now).await {
+        Ok(()) | Err(undersigned_store::StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    finish_close(s, letter_id, reason, now).await
+}
+
+pub async fn finish_close(
+    s: &AppState,
+    letter_id: &str,
+    reason: CloseReason,
+    now: u64,
+) -> AppResult<u64> {
+    let log = s.ledger.log(letter_id).await?;
+    if log.lock().await.closed {
+        return Ok(log.lock().await.tree.size());
+    }
+    let leaf = LogEntry::Closed { at: now, reason }.leaf_bytes();
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    s.ledger
+        .publish(letter_id, u64::MAX, now, vec![leaf], seed)
+        .await
+}
+
+pub async fn list(State(s): State<AppState>) -> AppResult<Json<Vec<LetterView>>> {
+    let mut out = Vec::new();
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            if row.public {
+                out.push(view(&s, &row, false).await?);
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<LetterView> {
+    let letter = parse_row(row)?;
+    let (log_size, tally) = match &row.letter_id {
+        Some(id) => {
+            let log = s.ledger.log(id).await?;
+            let log = log.lock().await;
+            (
+                log.tree.size(),
+                with_tally.then(|| log.tally.summarize(letter.policy.k)),
+            )
+        }
+        None => (0, None),
+    };
+    Ok(LetterView {
+        handle: row.handle.clone(),
+        letter_id: row.letter_id.clone(),
+        state: row.state.as_str().into(),
+        letter,
+        opened_at: row.opened_at,
+        closed_at: row.closed_at,
+        log_size,
+        log_key: row
+            .letter_id
+            .as_deref()
+            .map(|id| s.ledger.vkey(id))
+            .transpose()?,
+        tally,
+    })
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Json<LetterView>> {
+    let row = find_letter(&s, &key).await?;
+    if !may_read(&row, &headers) {
+        return Err(AppError::NotFound("letter"));
+    }
+    Ok(Json(view(&s, &row, true).await?))
+}

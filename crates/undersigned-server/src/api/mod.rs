@@ -1,0 +1,160 @@
+//! The JSON API (`/api/v1/...`). Wire types live here, not in core.
+
+pub mod entries;
+pub mod issuance;
+pub mod letters;
+pub mod read;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use undersigned_store::{LetterRow, LetterState};
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Every route of the API. `openapi.yaml` documents exactly these; a test keeps them in step.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/deployment"),
+    ("GET", "/api/v1/issuer/anonymity-sets"),
+    ("POST", "/api/v1/issuance/code"),
+    ("POST", "/api/v1/issuance/credential"),
+    ("GET", "/api/v1/letters"),
+    ("POST", "/api/v1/letters"),
+    ("GET", "/api/v1/letters/{letter}"),
+    ("PUT", "/api/v1/letters/{letter}"),
+    ("POST", "/api/v1/letters/{letter}/open"),
+    ("POST", "/api/v1/letters/{letter}/close"),
+    ("GET", "/api/v1/letters/{letter}/tally"),
+    ("GET", "/api/v1/letters/{letter}/checkpoint"),
+    ("GET", "/api/v1/letters/{letter}/entries"),
+    ("POST", "/api/v1/letters/{letter}/entries"),
+    ("GET", "/api/v1/letters/{letter}/proof/inclusion"),
+    ("GET", "/api/v1/letters/{letter}/proof/consistency"),
+    ("GET", "/api/v1/letters/{letter}/bundle"),
+    ("GET", "/api/dev/outbox"),
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/deployment", get(issuance::deployment))
+        .route(
+            "/api/v1/issuer/anonymity-sets",
+            get(issuance::anonymity_sets),
+        )
+        .route("/api/v1/issuance/code", post(issuance::request_code))
+        .route(
+            "/api/v1/issuance/credential",
+            post(issuance::issue_credential),
+        )
+        .route("/api/v1/letters", get(letters::list).post(letters::create))
+        .route(
+            "/api/v1/letters/{letter}",
+            get(letters::show).put(letters::update),
+        )
+        .route("/api/v1/letters/{letter}/open", post(letters::open))
+        .route("/api/v1/letters/{letter}/close", post(letters::close))
+        .route("/api/v1/letters/{letter}/tally", get(read::tally))
+        .route("/api/v1/letters/{letter}/checkpoint", get(read::checkpoint))
+        .route(
+            "/api/v1/letters/{letter}/entries",
+            get(read::entries).post(entries::submit),
+        )
+        .route(
+            "/api/v1/letters/{letter}/proof/inclusion",
+            get(read::inclusion),
+        )
+        .route(
+            "/api/v1/letters/{letter}/proof/consistency",
+            get(read::consistency),
+        )
+        .route("/api/v1/letters/{letter}/bundle", get(read::bundle))
+        .route("/api/dev/outbox", get(dev_outbox))
+        .fallback(|| async { AppError::NotFound("route") })
+}
+
+/// Dev mode only: the mail the outbox received, newest last. Lets the demo and a newcomer read
+/// codes without a mail server. Absent (404) in production.
+async fn dev_outbox(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> AppResult<axum::Json<Vec<serde_json::Value>>> {
+    let outbox = s.outbox.as_ref().ok_or(AppError::NotFound("route"))?;
+    Ok(axum::Json(
+        outbox
+            .messages()
+            .into_iter()
+            .map(|m| serde_json::json!({ "id": m.id, "to": m.to, "subject": m.subject, "body": m.body_text }))
+            .collect(),
+    ))
+}
+
+/// `Json` whose rejections are our JSON errors (400 for syntax, 413 handled by the limit layer).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(_)) => Err(AppError::BadRequest(
+                "request body too large or unreadable".into(),
+            )),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "invalid request body: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares a bearer token with a stored hash in constant time.
+pub fn bearer_matches(headers: &HeaderMap, stored: &[u8; 32]) -> bool {
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let h = token_hash(token.trim());
+    h.iter().zip(stored).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Loads a letter by handle or id, or 404.
+pub async fn find_letter(state: &AppState, key: &str) -> AppResult<LetterRow> {
+    if key.is_empty()
+        || key.len() > 100
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(AppError::NotFound("letter"));
+    }
+    state
+        .store
+        .letter(key)
+        .await?
+        .ok_or(AppError::NotFound("letter"))
+}
+
+/// Drafts and recipients-only letters are visible only with the organizer's token.
+pub fn may_read(row: &LetterRow, headers: &HeaderMap) -> bool {
+    (row.state != LetterState::Draft && row.public)
+        || bearer_matches(headers, &row.organizer_token_hash)
+}
+
+/// The opened letter's id, or 409 for a draft.
+pub fn opened_id(row: &LetterRow) -> AppResult<String> {
+    row.letter_id
+        .clone()
+        .ok_or_else(|| AppError::Conflict("the letter is not open yet".into()))
+}

@@ -1,0 +1,236 @@
+//! Reading a letter's record: tally, checkpoints, entries, proofs and the bundle.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use undersigned_core::bundle::{Bundle, BUNDLE_FORMAT};
+use undersigned_core::ids::LetterId;
+use undersigned_core::log::{ConsistencyProof, InclusionProof};
+use undersigned_core::record::LogEntry;
+use undersigned_core::tally::Summary;
+use undersigned_store::LetterRow;
+
+use super::letters::parse_row;
+use super::{find_letter, may_read, opened_id};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+async fn readable(s: &AppState, key: &str, headers: &HeaderMap) -> AppResult<(LetterRow, String)> {
+    let row = find_letter(s, key).await?;
+    if !may_read(&row, headers) {
+        return Err(AppError::NotFound("letter"));
+    }
+    let id = opened_id(&row)?;
+    Ok((row, id))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct TallyView {
+    pub letter_id: String,
+    pub log_size: u64,
+    pub k: u32,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+pub async fn tally(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Json<TallyView>> {
+    let (row, id) = readable(&s, &key, &headers).await?;
+    let k = parse_row(&row)?.policy.k;
+    let log = s.ledger.log(&id).await?;
+    let log = log.lock().await;
+    Ok(Json(TallyView {
+        letter_id: id,
+        log_size: log.tree.size(),
+        k,
+        summary: log.tally.summarize(k),
+    }))
+}
+
+#[derive(Deserialize, Debug)]
+pub struct SizeQuery {
+    pub size: Option<u64>,
+}
+
+pub async fn checkpoint(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<SizeQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (_, id) = readable(&s, &key, &headers).await?;
+    let cp = match q.size {
+        Some(n) => s.store.checkpoint_at(&id, n).await?,
+        None => s.store.latest_checkpoint(&id).await?,
+    }
+    .ok_or(AppError::NotFound("checkpoint"))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RangeQuery {
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+}
+
+/// At most this many entries per page.
+const PAGE: u64 = 1000;
+
+pub async fn entries(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> AppResult<Json<Vec<LogEntry>>> {
+    let (_, id) = readable(&s, &key, &headers).await?;
+    let from = q.from.unwrap_or(0);
+    let to = q.to.unwrap_or(from + PAGE).min(from.saturating_add(PAGE));
+    let leaves = s.store.leaves(&id, from, to).await?;
+    Ok(Json(
+        leaves.iter().filter_map(|l| decode_leaf(l).ok()).collect(),
+    ))
+}
+
+pub fn decode_leaf(leaf: &[u8]) -> AppResult<LogEntry> {
+    leaf.strip_prefix(undersigned_core::record::LEAF_TAG)
+        .and_then(|j| serde_json::from_slice(j).ok())
+        .ok_or_else(|| AppError::Internal("undecodable leaf in the log".into()))
+}
+
+#[derive(Deserialize, Debug)]
+pub struct InclusionQuery {
+    pub entry_hash: String,
+    pub size: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct InclusionView {
+    pub index: u64,
+    pub size: u64,
+    #[serde(flatten)]
+    pub proof: InclusionProof,
+}
+
+pub async fn inclusion(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<InclusionQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (_, id) = readable(&s, &key, &headers).await?;
+    let hash = LetterId::from_hex(&q.entry_hash)
+        .map_err(|_| AppError::BadRequest("entry_hash must be 64 hex digits".into()))?
+        .0;
+    let Some(index) = s.store.leaf_index(&id, &hash).await? else {
+        if s.store.is_pending(&id, &hash).await? {
+            let body = serde_json::json!({"error": "pending", "message": "the entry is accepted and waits for its batch; see the receipt's include_by"});
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+        return Err(AppError::NotFound("entry"));
+    };
+    let log = s.ledger.log(&id).await?;
+    let log = log.lock().await;
+    let size = q.size.unwrap_or(log.tree.size());
+    let proof = log
+        .tree
+        .prove_inclusion(index, size)
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(Json(InclusionView { index, size, proof }).into_response())
+}
+
+#[derive(Deserialize, Debug)]
+pub struct ConsistencyQuery {
+    pub from: u64,
+    pub to: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ConsistencyView {
+    pub from: u64,
+    pub to: u64,
+    #[serde(flatten)]
+    pub proof: ConsistencyProof,
+}
+
+pub async fn consistency(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<ConsistencyQuery>,
+    headers: HeaderMap,
+) -> AppResult<Json<ConsistencyView>> {
+    let (_, id) = readable(&s, &key, &headers).await?;
+    let log = s.ledger.log(&id).await?;
+    let log = log.lock().await;
+    let to = q.to.unwrap_or(log.tree.size());
+    let proof = log
+        .tree
+        .prove_consistency(q.from, to)
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(Json(ConsistencyView {
+        from: q.from,
+        to,
+        proof,
+    }))
+}
+
+pub async fn bundle(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (row, id) = readable(&s, &key, &headers).await?;
+    let b = build_bundle(&s, &row, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"undersigned-{}.json\"",
+                    &id[..16.min(id.len())]
+                ),
+            ),
+        ],
+        b.to_json(),
+    )
+        .into_response())
+}
+
+/// The bundle as of the latest checkpoint: exactly the entries it covers.
+pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<Bundle> {
+    let letter = parse_row(row)?;
+    let cp = s
+        .store
+        .latest_checkpoint(id)
+        .await?
+        .ok_or(AppError::NotFound("checkpoint"))?;
+    let leaves = s.store.leaves(id, 0, cp.size).await?;
+    let entries = leaves
+        .iter()
+        .map(|l| decode_leaf(l))
+        .collect::<AppResult<Vec<_>>>()?;
+    let epochs: Vec<_> = letter
+        .policy
+        .issuers
+        .iter()
+        .flat_map(|i| i.epochs.iter().cloned())
+        .collect();
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        letter_id: letter.id(),
+        letter,
+        issuers: vec![s.bundle_issuer(&epochs).await?],
+        entries,
+        checkpoint: Some(cp.note),
+        log_public_key: Some(s.ledger.vkey(id)?),
+    })
+}

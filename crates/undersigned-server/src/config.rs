@@ -1,0 +1,157 @@
+//! Deployment settings: which organizations and roles, k, the epoch, limits and timings.
+
+use std::collections::BTreeMap;
+use undersigned_core::ids::{Epoch, OrgId, Role};
+
+/// Federal agencies and their mail domains: the default deployment, matching the demo.
+pub const DEFAULT_ORGS: &[(&str, &str)] = &[
+    ("state.gov", "Department of State"),
+    ("usaid.gov", "U.S. Agency for International Development"),
+    ("justice.gov", "Department of Justice"),
+    ("hhs.gov", "Department of Health and Human Services"),
+    ("treasury.gov", "Department of the Treasury"),
+    ("defense.gov", "Department of Defense"),
+    ("dhs.gov", "Department of Homeland Security"),
+    ("ed.gov", "Department of Education"),
+    ("dol.gov", "Department of Labor"),
+    ("usda.gov", "Department of Agriculture"),
+    ("commerce.gov", "Department of Commerce"),
+    ("energy.gov", "Department of Energy"),
+    ("doi.gov", "Department of the Interior"),
+    ("dot.gov", "Department of Transportation"),
+    ("hud.gov", "Department of Housing and Urban Development"),
+    ("va.gov", "Department of Veterans Affairs"),
+    ("epa.gov", "Environmental Protection Agency"),
+    ("nasa.gov", "National Aeronautics and Space Administration"),
+    ("nih.gov", "National Institutes of Health"),
+    ("cdc.gov", "Centers for Disease Control and Prevention"),
+    ("fda.gov", "Food and Drug Administration"),
+    ("ssa.gov", "Social Security Administration"),
+    ("sba.gov", "Small Business Administration"),
+    ("opm.gov", "Office of Personnel Management"),
+    ("gsa.gov", "General Services Administration"),
+    ("nsf.gov", "National Science Foundation"),
+    (
+        "noaa.gov",
+        "National Oceanic and Atmospheric Administration",
+    ),
+    ("census.gov", "Census Bureau"),
+    ("fema.gov", "Federal Emergency Management Agency"),
+    ("sec.gov", "Securities and Exchange Commission"),
+    ("ftc.gov", "Federal Trade Commission"),
+    ("fcc.gov", "Federal Communications Commission"),
+    ("nlrb.gov", "National Labor Relations Board"),
+    ("eeoc.gov", "Equal Employment Opportunity Commission"),
+    ("peacecorps.gov", "Peace Corps"),
+    (
+        "archives.gov",
+        "National Archives and Records Administration",
+    ),
+    ("loc.gov", "Library of Congress"),
+    ("uspto.gov", "U.S. Patent and Trademark Office"),
+    ("nrc.gov", "Nuclear Regulatory Commission"),
+    ("fdic.gov", "Federal Deposit Insurance Corporation"),
+    (
+        "consumerfinance.gov",
+        "Consumer Financial Protection Bureau",
+    ),
+    ("cftc.gov", "Commodity Futures Trading Commission"),
+    ("fec.gov", "Federal Election Commission"),
+    ("usitc.gov", "U.S. International Trade Commission"),
+    ("mspb.gov", "Merit Systems Protection Board"),
+];
+
+pub const DEFAULT_ROLES: &[&str] = &[
+    "career staff",
+    "political appointee",
+    "foreign service officer",
+    "attorney",
+    "analyst",
+];
+
+/// Everything a deployment decides. Construct with `Config::default()` and adjust.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Host name that names the logs: checkpoints' origin is `<host>/letters/<letter id>`.
+    pub host: String,
+    /// Base URL used in links (organizer link, bundle link).
+    pub public_url: String,
+    pub orgs: BTreeMap<OrgId, String>,
+    pub roles: Vec<Role>,
+    /// Small-cell threshold; letters may ask for more, never less.
+    pub k: u32,
+    /// Fixed epoch; `None` means the calendar quarter of the current date.
+    pub epoch: Option<Epoch>,
+    pub issuer_name: String,
+    pub code_ttl_secs: u64,
+    pub code_max_attempts: u32,
+    pub code_max_sends: u32,
+    pub code_window_secs: u64,
+    pub default_publish_interval_secs: u64,
+    /// Slack between a batch boundary and the promise in a receipt.
+    pub publish_grace_secs: u64,
+    /// How often the background publisher looks for due batches and deadlines.
+    pub tick_millis: u64,
+    pub max_body_bytes: usize,
+    /// Dev mode: mail goes to the local outbox (page and console) and is shown to the user.
+    pub dev: bool,
+    /// Sender address of outgoing mail.
+    pub mail_from: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            orgs: DEFAULT_ORGS
+                .iter()
+                .filter_map(|(d, n)| OrgId::parse(d).ok().map(|o| (o, (*n).to_owned())))
+                .collect(),
+            roles: DEFAULT_ROLES
+                .iter()
+                .filter_map(|r| Role::parse(r).ok())
+                .collect(),
+            k: undersigned_core::letter::DEFAULT_K,
+            epoch: None,
+            issuer_name: "undersigned work-email attestor".into(),
+            code_ttl_secs: 15 * 60,
+            code_max_attempts: 5,
+            code_max_sends: 5,
+            code_window_secs: 3600,
+            default_publish_interval_secs: 600,
+            publish_grace_secs: 5,
+            tick_millis: 500,
+            max_body_bytes: 64 * 1024,
+            dev: false,
+            mail_from: "undersigned <no-reply@localhost>".into(),
+        }
+    }
+}
+
+/// The epoch for a unix time: `YYYY-Qn` in UTC.
+pub fn epoch_at(unix: u64) -> Epoch {
+    // Civil-from-days (H. Hinnant); exact for all dates after 1970.
+    let days = (unix / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    let q = (m - 1) / 3 + 1;
+    Epoch::quarter(y, q as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn epoch_at_matches_calendar() {
+        assert_eq!(super::epoch_at(1_795_000_000).as_str(), "2026-Q4"); // 2026-11-18
+        assert_eq!(super::epoch_at(1_767_225_600).as_str(), "2026-Q1"); // 2026-01-01
+        assert_eq!(super::epoch_at(1_767_225_599).as_str(), "2025-Q4");
+    }
+}

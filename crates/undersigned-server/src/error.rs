@@ -1,0 +1,102 @@
+//! One error type for every handler: input errors shown plainly, internal ones hidden and logged.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use undersigned_core::error::{IssueError, PresentError, VerifyError};
+use undersigned_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid organizer or recipient link is required")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Never shown to the client; logged once where it is turned into a response.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let AppError::Internal(detail) = &self {
+            // Store and crypto messages carry no personal data: none is stored or logged.
+            tracing::error!(%detail, "internal error");
+        }
+        let body = serde_json::json!({ "error": code, "message": self.to_string() });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RateLimited => AppError::TooManyRequests(e.to_string()),
+            StoreError::AlreadyIssued => AppError::Conflict(
+                "a credential was already issued to this address for this epoch; a lost credential is replaced next epoch".into(),
+            ),
+            StoreError::DoubleSign => AppError::Conflict("this credential already signed this letter".into()),
+            StoreError::WithdrawWithoutSign => AppError::Conflict("there is no signature by this credential to withdraw".into()),
+            StoreError::DoubleWithdraw => AppError::Conflict("this signature was already withdrawn".into()),
+            StoreError::NotFound => AppError::NotFound("letter"),
+            StoreError::Conflict(what) => AppError::Conflict(what.into()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<VerifyError> for AppError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::DoubleSign
+            | VerifyError::WithdrawWithoutSign
+            | VerifyError::DoubleWithdraw => AppError::Conflict(e.to_string()),
+            VerifyError::LetterNotOpen => AppError::Conflict(e.to_string()),
+            other => AppError::Unprocessable(other.to_string()),
+        }
+    }
+}
+
+impl From<IssueError> for AppError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::AlreadyIssued(_) => AppError::Conflict(e.to_string()),
+            IssueError::Signing => AppError::Internal(e.to_string()),
+            other => AppError::Unprocessable(other.to_string()),
+        }
+    }
+}
+
+impl From<PresentError> for AppError {
+    fn from(e: PresentError) -> Self {
+        AppError::Unprocessable(e.to_string())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

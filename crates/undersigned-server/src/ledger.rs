@@ -1,0 +1,231 @@
+//! The record: each letter's Merkle log, kept in memory as a cache of the store, and the
+//! batch publisher that moves accepted entries from the pool into the log.
+//!
+//! The store is the truth. The in-memory tree of a letter is rebuilt from its leaf hashes on
+//! first use and after any conflict, and a batch is written to the store (leaves, pool removal
+//! and the signed checkpoint, in one transaction) before the in-memory tree moves.
+
+use rand::seq::SliceRandom;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{Mutex, RwLock};
+use undersigned_core::entry::{Action, Pseudonym, VerifiedEntry};
+use undersigned_core::log::{leaf_hash, Checkpoint, LogSigner, MerkleLog};
+use undersigned_core::record::LogEntry;
+use undersigned_core::tally::Tally;
+use undersigned_store::{CheckpointRow, Hash, PendingEntry, Store, StoreError};
+
+use crate::error::{AppError, AppResult};
+
+/// One letter's log state: the tree and the tally of what is in it.
+#[derive(Debug, Default)]
+pub struct LetterLog {
+    pub tree: MerkleLog,
+    pub tally: Tally,
+    /// Whether the closed entry is in the log.
+    pub closed: bool,
+}
+
+impl LetterLog {
+    /// Applies a log leaf to the tally. Entries were verified when accepted; the store is
+    /// trusted here, and the bundle lets anyone re-check.
+    fn absorb(&mut self, leaf: &[u8]) {
+        let Some(json) = leaf.strip_prefix(undersigned_core::record::LEAF_TAG) else {
+            return;
+        };
+        let Ok(entry) = serde_json::from_slice::<LogEntry>(json) else {
+            return;
+        };
+        if let LogEntry::Closed { .. } = entry {
+            self.closed = true;
+        }
+        if let LogEntry::Signature(e) | LogEntry::Withdrawal(e) = entry {
+            if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
+                let _ = self.tally.apply(VerifiedEntry {
+                    action: e.action,
+                    pseudonym: Pseudonym(nym),
+                    disclosed: e.disclosed,
+                });
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    /// One Ed25519 key for the deployment; each letter's log signs under its own origin as
+    /// the key name (tlog-checkpoint), so a letter's checkpoints and receipts name that letter.
+    key: ed25519_dalek::SigningKey,
+    host: String,
+    logs: Mutex<HashMap<String, Arc<Mutex<LetterLog>>>>,
+    /// Submissions hold a letter's read lock while they are accepted; closing takes the write
+    /// lock, so no entry can slip into the pool after the closing batch.
+    gates: Mutex<HashMap<String, Arc<RwLock<()>>>>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>, key: ed25519_dalek::SigningKey, host: String) -> Self {
+        Self {
+            store,
+            key,
+            host,
+            logs: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The letter log's signer, named by its origin `<host>/letters/<letter id>`.
+    pub fn signer(&self, letter_id: &str) -> AppResult<LogSigner> {
+        LogSigner::new(&self.origin(letter_id), self.key.clone())
+            .map_err(|e| AppError::Internal(format!("log signer: {e}")))
+    }
+
+    /// The deployment's log public key, hex; every letter's vkey carries this key.
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+
+    /// The letter log's verifier key in signed-note vkey form.
+    pub fn vkey(&self, letter_id: &str) -> AppResult<String> {
+        Ok(self.signer(letter_id)?.verifier().to_vkey())
+    }
+
+    pub fn origin(&self, letter_id: &str) -> String {
+        format!("{}/letters/{}", self.host, letter_id)
+    }
+
+    pub async fn gate(&self, letter_id: &str) -> Arc<RwLock<()>> {
+        self.gates
+            .lock()
+            .await
+            .entry(letter_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The letter's log, loaded from the store on first use.
+    pub async fn log(&self, letter_id: &str) -> AppResult<Arc<Mutex<LetterLog>>> {
+        if let Some(l) = self.logs.lock().await.get(letter_id) {
+            return Ok(l.clone());
+        }
+        let fresh = Arc::new(Mutex::new(self.load(letter_id).await?));
+        Ok(self
+            .logs
+            .lock()
+            .await
+            .entry(letter_id.to_owned())
+            .or_insert(fresh)
+            .clone())
+    }
+
+    async fn load(&self, letter_id: &str) -> AppResult<LetterLog> {
+        let hashes = self.store.leaf_hashes(letter_id).await?;
+        let size = hashes.len() as u64;
+        let mut log = LetterLog {
+            tree: MerkleLog::from_leaf_hashes(hashes),
+            tally: Tally::new(),
+            closed: false,
+        };
+        const PAGE: u64 = 5000;
+        let mut from = 0;
+        while from < size {
+            for leaf in self.store.leaves(letter_id, from, from + PAGE).await? {
+                log.absorb(&leaf);
+            }
+            from += PAGE;
+        }
+        Ok(log)
+    }
+
+    /// Signs a checkpoint for the tree as it would be after a batch.
+    pub fn checkpoint(
+        &self,
+        letter_id: &str,
+        tree: &MerkleLog,
+        now: u64,
+    ) -> AppResult<CheckpointRow> {
+        let root = tree.root();
+        let note = Checkpoint::new(self.origin(letter_id), tree.size(), root)
+            .sign(&self.signer(letter_id)?)
+            .map_err(|e| AppError::Internal(format!("checkpoint signing: {e}")))?;
+        Ok(CheckpointRow {
+            size: tree.size(),
+            root,
+            note,
+            created_at: now,
+        })
+    }
+
+    /// Publishes the entries due by `due_by` as one shuffled batch, then `extra` leaves (such
+    /// as the closed entry) after them. Returns the new log size.
+    pub async fn publish(
+        &self,
+        letter_id: &str,
+        due_by: u64,
+        now: u64,
+        extra: Vec<Vec<u8>>,
+        seed: [u8; 32],
+    ) -> AppResult<u64> {
+        let log = self.log(letter_id).await?;
+        let mut log = log.lock().await;
+        let pending = self.store.pending(letter_id, due_by).await?;
+        if pending.is_empty() && extra.is_empty() {
+            return Ok(log.tree.size());
+        }
+        let batch = order_batch(pending, seed);
+        let leaves: Vec<(Hash, Vec<u8>)> = batch
+            .into_iter()
+            .map(|p| (p.entry_hash, p.leaf))
+            .chain(extra.into_iter().map(|l| (leaf_hash(&l), l)))
+            .collect();
+        let mut tree = log.tree.clone();
+        for (h, _) in &leaves {
+            tree.append_hash(*h);
+        }
+        let checkpoint = self.checkpoint(letter_id, &tree, now)?;
+        match self
+            .store
+            .append_batch(letter_id, log.tree.size(), &leaves, &checkpoint)
+            .await
+        {
+            Ok(()) => {
+                log.tree = tree;
+                for (_, leaf) in &leaves {
+                    log.absorb(leaf);
+                }
+                Ok(log.tree.size())
+            }
+            Err(StoreError::Conflict(what)) => {
+                // Another writer moved the log: forget our copy; the next call reloads it.
+                drop(log);
+                self.logs.lock().await.remove(letter_id);
+                Err(AppError::Conflict(what.into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Shuffles a batch with an RNG seeded from the OS, signatures first and withdrawals after, so a
+/// withdrawal accepted in the same interval as its signature never precedes it in the log.
+pub fn order_batch(pending: Vec<PendingEntry>, seed: [u8; 32]) -> Vec<PendingEntry> {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let (mut signs, mut withdrawals): (Vec<_>, Vec<_>) =
+        pending.into_iter().partition(|p| !p.withdraw);
+    signs.shuffle(&mut rng);
+    withdrawals.shuffle(&mut rng);
+    signs.extend(withdrawals);
+    signs
+}
+
+/// The tally action of a stored pending entry, for callers that need it.
+pub fn action_of(p: &PendingEntry) -> Action {
+    if p.withdraw {
+        Action::Withdraw
+    } else {
+        Action::Sign
+    }
+}

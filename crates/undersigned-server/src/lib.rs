@@ -1,0 +1,70 @@
+//! The undersigned platform server: issuance, letters, submissions, the record, bundles.
+//!
+//! `app(state)` builds the whole HTTP surface as an axum `Router`, so tests drive it without a
+//! socket; `serve` in the CLI binds it and starts the background publisher.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod ledger;
+pub mod mailer;
+pub mod outbox;
+pub mod publisher;
+pub mod state;
+
+pub use config::Config;
+pub use state::AppState;
+
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Seconds since the unix epoch. The only clock the server reads.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The whole HTTP surface with its privacy and safety layers.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let headers: [(HeaderName, &'static str); 7] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ),
+    ];
+    let mut router = api::routes().with_state(state);
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(RequestBodyLimitLayer::new(limit))
+}

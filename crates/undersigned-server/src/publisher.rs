@@ -1,0 +1,65 @@
+//! The background publisher: due batches into the log, and letters closed at their deadline.
+
+use rand::RngCore;
+use rand_core::OsRng;
+use std::time::Duration;
+use undersigned_core::record::CloseReason;
+use undersigned_store::LetterState;
+
+use crate::api::letters::{close_letter, finish_close};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// One pass: publish every due batch, close letters past their deadline, finish interrupted
+/// closes. Returns how many batches it published.
+pub async fn tick(s: &AppState) -> AppResult<usize> {
+    let now = crate::now();
+    let due_by = now + s.config.publish_grace_secs;
+    let mut published = 0;
+    for id in s.store.letters_with_due_entries(due_by).await? {
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        s.ledger.publish(&id, due_by, now, Vec::new(), seed).await?;
+        published += 1;
+    }
+    for row in s.store.letters_in_state(LetterState::Open).await? {
+        if row.deadline <= now {
+            if let Some(id) = &row.letter_id {
+                close_letter(s, id, CloseReason::Deadline).await?;
+            }
+        }
+    }
+    Ok(published)
+}
+
+/// Finishes closes that a crash interrupted (state closed, closed entry missing).
+pub async fn recover(s: &AppState) -> AppResult<()> {
+    for row in s.store.letters_in_state(LetterState::Closed).await? {
+        if let Some(id) = &row.letter_id {
+            let reason = if row.closed_at.is_some_and(|c| c >= row.deadline) {
+                CloseReason::Deadline
+            } else {
+                CloseReason::Organizer
+            };
+            finish_close(s, id, reason, crate::now()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs forever; errors are logged and retried at the next tick.
+pub async fn run(s: AppState) {
+    if let Err(e) = recover(&s).await {
+        tracing::error!(error = %e, "recovering interrupted closes");
+    }
+    let mut interval = tokio::time::interval(Duration::from_millis(s.config.tick_millis.max(50)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match tick(&s).await {
+            Ok(n) if n > 0 => tracing::info!(batches = n, "published"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "publisher tick failed"),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Shared server state: configuration, store, keys, mailer and the ledger.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use undersigned_core::anonymity::{IssuedCounts, PublishedSets};
+use undersigned_core::bundle::BundleIssuer;
+use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
+use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
+use undersigned_core::issuer::{IssuerKeys, Membership};
+use undersigned_store::Store;
+use zeroize::Zeroizing;
+
+use crate::config::{epoch_at, Config};
+use crate::error::{AppError, AppResult};
+use crate::keys::DeploymentKeys;
+use crate::ledger::Ledger;
+use crate::mailer::Mailer;
+use crate::outbox::Outbox;
+
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub issuer: IssuerKeys,
+    pub membership: Membership,
+    pub tag_secret: Zeroizing<[u8; 32]>,
+    pub ledger: Ledger,
+    pub mailer: Mailer,
+    /// The dev outbox, when mail goes to the embedded SMTP sink.
+    pub outbox: Option<Outbox>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        keys: DeploymentKeys,
+        mailer: Mailer,
+        outbox: Option<Outbox>,
+    ) -> AppResult<Self> {
+        let membership = Membership {
+            orgs: config.orgs.clone(),
+            roles: config.roles.iter().cloned().collect(),
+        };
+        Ok(Self(Arc::new(Inner {
+            ledger: Ledger::new(store.clone(), keys.log_key, config.host.clone()),
+            config,
+            store,
+            issuer: keys.issuer,
+            membership,
+            tag_secret: keys.tag_secret,
+            mailer,
+            outbox,
+        })))
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.config
+            .epoch
+            .clone()
+            .unwrap_or_else(|| epoch_at(crate::now()))
+    }
+
+    /// The issuer's published anonymity sets for an epoch, from the stored counts.
+    pub async fn published_sets(&self, epoch: &Epoch) -> AppResult<PublishedSets> {
+        let cells = self
+            .store
+            .issued_counts(&self.issuer.id().to_hex(), epoch.as_str())
+            .await?;
+        let mut counts = IssuedCounts::default();
+        for c in cells {
+            let (Ok(org), Ok(role), Ok(age)) = (
+                OrgId::parse(&c.org),
+                Role::parse(&c.role),
+                AgeBand::parse(&c.age_band),
+            ) else {
+                return Err(AppError::Internal("malformed issued count".into()));
+            };
+            counts.record_n(&org, &role, age, c.count);
+        }
+        Ok(counts.publish(epoch, self.config.k))
+    }
+
+    pub async fn bundle_issuer(&self, epochs: &[Epoch]) -> AppResult<BundleIssuer> {
+        let mut sets = Vec::new();
+        for e in epochs {
+            sets.push(self.published_sets(e).await?);
+        }
+        Ok(BundleIssuer::new(
+            &self.issuer.name,
+            self.issuer.public_key(),
+            sets,
+        ))
+    }
+
+    pub async fn directory(&self, epochs: &[Epoch]) -> AppResult<IssuerDirectory> {
+        let b = self.bundle_issuer(epochs).await?;
+        let mut d = IssuerDirectory::new();
+        d.insert(
+            self.issuer.id(),
+            IssuerInfo {
+                name: b.name,
+                public_key: self.issuer.public_key().clone(),
+                sets: b.anonymity_sets,
+            },
+        );
+        Ok(d)
+    }
+}

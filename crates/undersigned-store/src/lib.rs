@@ -1,0 +1,270 @@
+//! Storage for the undersigned server: one trait, SQLite (embedded default) and PostgreSQL.
+//!
+//! What is stored is chosen so that a copy of the database identifies nobody: no email
+//! addresses (only HMAC tags of them, and only to enforce one credential per address per epoch
+//! and to rate-limit codes), no IP addresses, no link between an issuance and any signature.
+//! Secrets handed to us (organizer and recipient capability tokens, email codes) are stored as
+//! SHA-256 hashes only.
+//!
+//! Every method that changes more than one row does so in one transaction: a crash leaves
+//! either the whole change or none of it, which is what the receipt promise relies on.
+
+use async_trait::async_trait;
+
+mod postgres;
+mod sqlite;
+mod util;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+pub type Hash = [u8; 32];
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Sending another code to this address tag now would exceed the rate limit.
+    #[error("too many codes requested; try again later")]
+    RateLimited,
+    /// A credential was already recorded for this tag and epoch.
+    #[error("already issued")]
+    AlreadyIssued,
+    /// The pseudonym already signed this letter.
+    #[error("double signature")]
+    DoubleSign,
+    /// No signature by this pseudonym to withdraw.
+    #[error("withdrawal without signature")]
+    WithdrawWithoutSign,
+    /// The pseudonym already withdrew.
+    #[error("double withdrawal")]
+    DoubleWithdraw,
+    /// The row the caller expected is not there, or not in the expected state.
+    #[error("not found")]
+    NotFound,
+    /// A concurrent writer changed what this call depended on (e.g. the log size moved).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database failed. The message is for logs; it never contains personal data because
+    /// no personal data is stored.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of checking an email code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Valid,
+    Wrong,
+    Expired,
+    TooManyAttempts,
+    /// No code was requested for this address (or it was used already).
+    Missing,
+}
+
+/// A letter's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LetterState {
+    Draft,
+    Open,
+    Closed,
+}
+
+impl LetterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LetterState::Draft => "draft",
+            LetterState::Open => "open",
+            LetterState::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "draft" => Ok(Self::Draft),
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(StoreError::Backend(format!("unknown letter state {s:?}"))),
+        }
+    }
+}
+
+/// One letter as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterRow {
+    /// Random, URL-safe handle, stable from draft to close.
+    pub handle: String,
+    /// SHA-256 of the canonical letter, hex; set when the letter opens.
+    pub letter_id: Option<String>,
+    /// The letter as JSON (canonical once open; frozen from then on).
+    pub letter_json: String,
+    pub state: LetterState,
+    /// SHA-256 of the organizer's capability token.
+    pub organizer_token_hash: Hash,
+    pub created_at: u64,
+    pub opened_at: Option<u64>,
+    pub closed_at: Option<u64>,
+    /// Copied out of the policy so the scheduler can query them.
+    pub deadline: u64,
+    pub publish_interval_secs: u64,
+    pub public: bool,
+}
+
+/// An accepted submission waiting in the pool for its batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// RFC 6962 leaf hash of `leaf`.
+    pub entry_hash: Hash,
+    pub leaf: Vec<u8>,
+    pub pseudonym: Vec<u8>,
+    /// `true` for a withdrawal, `false` for a signature.
+    pub withdraw: bool,
+    pub received_at: u64,
+    pub include_by: u64,
+}
+
+/// A signed checkpoint of a letter's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: Hash,
+    /// The C2SP signed note text.
+    pub note: String,
+    pub created_at: u64,
+}
+
+/// One cell of issued counts: (org, role, age band) and how many credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCell {
+    pub org: String,
+    pub role: String,
+    pub age_band: String,
+    pub count: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Which backend, for logs and test names: "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    // ---- issuance ----
+
+    /// Stores a fresh code (as a hash) for an address tag, replacing any earlier one and
+    /// resetting its attempts. Refuses with `RateLimited` when `max_sends` codes were already
+    /// stored for this tag within the last `window_secs`.
+    async fn put_code(
+        &self,
+        tag: &Hash,
+        code_hash: &Hash,
+        now: u64,
+        expires_at: u64,
+        max_sends: u32,
+        window_secs: u64,
+    ) -> StoreResult<()>;
+
+    /// Checks a code for a tag, counting the attempt first (so guessing is bounded even under
+    /// concurrency). A valid code stays until `record_issuance` consumes it.
+    async fn check_code(
+        &self,
+        tag: &Hash,
+        code_hash: &Hash,
+        now: u64,
+        max_attempts: u32,
+    ) -> StoreResult<CodeCheck>;
+
+    /// In one transaction: record that `tag` got its credential for (issuer, epoch) — refusing
+    /// with `AlreadyIssued` if it had — add one to the (org, role, age band) count, and delete
+    /// the tag's code. The count row never references the tag.
+    async fn record_issuance(
+        &self,
+        issuer_id: &str,
+        epoch: &str,
+        tag: &Hash,
+        cell: (&str, &str, &str),
+    ) -> StoreResult<()>;
+
+    /// All (org, role, age band) counts for an issuer and epoch.
+    async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>>;
+
+    // ---- letters ----
+
+    async fn create_letter(&self, row: &LetterRow) -> StoreResult<()>;
+
+    /// Replaces a draft's JSON (and the scheduling copies). `NotFound` unless it is a draft.
+    async fn update_draft(
+        &self,
+        handle: &str,
+        letter_json: &str,
+        deadline: u64,
+        publish_interval_secs: u64,
+        public: bool,
+    ) -> StoreResult<()>;
+
+    /// By handle or, for opened letters, by letter id (hex).
+    async fn letter(&self, handle_or_id: &str) -> StoreResult<Option<LetterRow>>;
+
+    /// Letters in a state, newest first.
+    async fn letters_in_state(&self, state: LetterState) -> StoreResult<Vec<LetterRow>>;
+
+    /// In one transaction: a draft becomes open with its final id and canonical JSON, and its
+    /// first log leaf (the opened entry) is appended at index 0 with its checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    async fn open_letter(
+        &self,
+        handle: &str,
+        letter_id: &str,
+        canonical_json: &str,
+        now: u64,
+        opened_leaf: &[u8],
+        opened_hash: &Hash,
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()>;
+
+    /// Marks an open letter closed. `NotFound` unless it was open.
+    async fn close_letter(&self, letter_id: &str, now: u64) -> StoreResult<()>;
+
+    // ---- submissions and the log ----
+
+    /// In one transaction: enforce the pseudonym rules (a sign needs a new pseudonym, a
+    /// withdrawal an earlier unwithdrawn sign, counting pending entries) and put the entry in
+    /// the pool. Durable when this returns: the receipt is sent only after.
+    async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()>;
+
+    /// Pool entries of a letter whose `include_by` is at or before `due_by`.
+    async fn pending(&self, letter_id: &str, due_by: u64) -> StoreResult<Vec<PendingEntry>>;
+
+    /// Letter ids with pool entries due at or before `due_by`.
+    async fn letters_with_due_entries(&self, due_by: u64) -> StoreResult<Vec<String>>;
+
+    /// In one transaction: append `leaves` (hash, bytes) at positions `expected_size..`,
+    /// remove those of them that were pool entries from the pool, and store the checkpoint.
+    /// `Conflict` if the log is no longer `expected_size` long.
+    async fn append_batch(
+        &self,
+        letter_id: &str,
+        expected_size: u64,
+        leaves: &[(Hash, Vec<u8>)],
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()>;
+
+    /// Number of leaves in a letter's log.
+    async fn log_size(&self, letter_id: &str) -> StoreResult<u64>;
+
+    /// Leaf hashes of a letter's log in order (for rebuilding the tree).
+    async fn leaf_hashes(&self, letter_id: &str) -> StoreResult<Vec<Hash>>;
+
+    /// Leaf bytes at positions `from..to` (clamped to the log size).
+    async fn leaves(&self, letter_id: &str, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// Position of a leaf by its hash, if it is in the log.
+    async fn leaf_index(&self, letter_id: &str, entry_hash: &Hash) -> StoreResult<Option<u64>>;
+
+    /// Whether an entry hash is still waiting in the pool.
+    async fn is_pending(&self, letter_id: &str, entry_hash: &Hash) -> StoreResult<bool>;
+
+    async fn latest_checkpoint(&self, letter_id: &str) -> StoreResult<Option<CheckpointRow>>;
+
+    /// The checkpoint stored for exactly this size, if any.
+    async fn checkpoint_at(&self, letter_id: &str, size: u64)
+        -> StoreResult<Option<CheckpointRow>>;
+}

@@ -1,0 +1,642 @@
+//! PostgreSQL backend, for deployments that already run a database server.
+//!
+//! Transactions run at READ COMMITTED; what must not race is guarded by row locks and unique
+//! indexes rather than by serializable retries. `accept_entry` holds a share lock on the letter
+//! row, so `close_letter` (an update of that row) waits for in-flight submissions and none is
+//! accepted after it; `append_batch` holds an update lock on it, so two publishers cannot both
+//! pass the size check. One signature per pseudonym rests on the `pseudonyms` primary key: a
+//! concurrent insert of the same key waits for the first to commit and then does nothing.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::util::{
+    backend, check_checkpoint_size, clamp_i64, collect, is_unique_violation, judge_code,
+    migrate_err, to_hash, to_i64, to_u64, CheckpointRecord, CountRecord, LetterRecord,
+    PendingRecord, LETTER_COLUMNS, PENDING_COLUMNS,
+};
+use crate::{
+    CheckpointRow, CodeCheck, Hash, IssuedCell, LetterRow, LetterState, PendingEntry, Store,
+    StoreError, StoreResult,
+};
+
+const MAX_CONNECTIONS: u32 = 10;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A store in a PostgreSQL database. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (e.g. `postgres://user@host/db`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(backend)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(migrate_err)?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn put_code(
+        &self,
+        tag: &Hash,
+        code_hash: &Hash,
+        now: u64,
+        expires_at: u64,
+        max_sends: u32,
+        window_secs: u64,
+    ) -> StoreResult<()> {
+        if max_sends == 0 {
+            return Err(StoreError::RateLimited);
+        }
+        let now = to_i64(now)?;
+        // Both are non-negative i64, so the difference cannot overflow.
+        let window_passed_if_started_by = now - to_i64(window_secs)?;
+        // One statement, so two concurrent requests cannot both see "one send left".
+        let r = sqlx::query(
+            "INSERT INTO email_codes (tag, code_hash, expires_at, attempts, window_start, sends) \
+             VALUES ($1, $2, $3, 0, $4, 1) \
+             ON CONFLICT (tag) DO UPDATE SET \
+               code_hash = excluded.code_hash, \
+               expires_at = excluded.expires_at, \
+               attempts = 0, \
+               window_start = CASE WHEN email_codes.window_start <= $5 \
+                 THEN excluded.window_start ELSE email_codes.window_start END, \
+               sends = CASE WHEN email_codes.window_start <= $5 \
+                 THEN 1 ELSE email_codes.sends + 1 END \
+             WHERE email_codes.window_start <= $5 OR email_codes.sends < $6",
+        )
+        .bind(&tag[..])
+        .bind(&code_hash[..])
+        .bind(to_i64(expires_at)?)
+        .bind(now)
+        .bind(window_passed_if_started_by)
+        .bind(i64::from(max_sends))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::RateLimited);
+        }
+        Ok(())
+    }
+
+    async fn check_code(
+        &self,
+        tag: &Hash,
+        code_hash: &Hash,
+        now: u64,
+        max_attempts: u32,
+    ) -> StoreResult<CodeCheck> {
+        let stored: Option<(Option<Vec<u8>>, i64, i64)> = sqlx::query_as(
+            "UPDATE email_codes SET attempts = attempts + 1 WHERE tag = $1 \
+             RETURNING code_hash, expires_at, attempts",
+        )
+        .bind(&tag[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        judge_code(stored, code_hash, now, max_attempts)
+    }
+
+    async fn record_issuance(
+        &self,
+        issuer_id: &str,
+        epoch: &str,
+        tag: &Hash,
+        cell: (&str, &str, &str),
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO issued_tags (issuer_id, epoch, tag) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(issuer_id)
+        .bind(epoch)
+        .bind(&tag[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::AlreadyIssued);
+        }
+        sqlx::query(
+            "INSERT INTO issued_counts (issuer_id, epoch, org, role, age_band, count) \
+             VALUES ($1, $2, $3, $4, $5, 1) \
+             ON CONFLICT (issuer_id, epoch, org, role, age_band) \
+             DO UPDATE SET count = issued_counts.count + 1",
+        )
+        .bind(issuer_id)
+        .bind(epoch)
+        .bind(cell.0)
+        .bind(cell.1)
+        .bind(cell.2)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // The row stays (code cleared) so the send rate limit keeps holding for this tag.
+        sqlx::query("UPDATE email_codes SET code_hash = NULL, attempts = 0 WHERE tag = $1")
+            .bind(&tag[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {
+        let rows: Vec<CountRecord> = sqlx::query_as(
+            "SELECT org, role, age_band, count FROM issued_counts \
+             WHERE issuer_id = $1 AND epoch = $2 ORDER BY org, role, age_band",
+        )
+        .bind(issuer_id)
+        .bind(epoch)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        collect(rows)
+    }
+
+    async fn create_letter(&self, row: &LetterRow) -> StoreResult<()> {
+        let q = format!(
+            "INSERT INTO letters ({LETTER_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        sqlx::query(&q)
+            .bind(&row.handle)
+            .bind(&row.letter_id)
+            .bind(&row.letter_json)
+            .bind(row.state.as_str())
+            .bind(&row.organizer_token_hash[..])
+            .bind(to_i64(row.created_at)?)
+            .bind(row.opened_at.map(to_i64).transpose()?)
+            .bind(row.closed_at.map(to_i64).transpose()?)
+            .bind(to_i64(row.deadline)?)
+            .bind(to_i64(row.publish_interval_secs)?)
+            .bind(row.public)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("letter handle or id exists")
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn update_draft(
+        &self,
+        handle: &str,
+        letter_json: &str,
+        deadline: u64,
+        publish_interval_secs: u64,
+        public: bool,
+    ) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE letters SET letter_json = $2, deadline = $3, publish_interval_secs = $4, \
+             public = $5 WHERE handle = $1 AND state = 'draft'",
+        )
+        .bind(handle)
+        .bind(letter_json)
+        .bind(to_i64(deadline)?)
+        .bind(to_i64(publish_interval_secs)?)
+        .bind(public)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn letter(&self, handle_or_id: &str) -> StoreResult<Option<LetterRow>> {
+        // A handle match wins over an id match, should the two namespaces ever collide.
+        let q = format!(
+            "SELECT {LETTER_COLUMNS} FROM letters WHERE handle = $1 OR letter_id = $1 \
+             ORDER BY (handle = $1) DESC LIMIT 1"
+        );
+        let row: Option<LetterRecord> = sqlx::query_as(&q)
+            .bind(handle_or_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(LetterRow::try_from).transpose()
+    }
+
+    async fn letters_in_state(&self, state: LetterState) -> StoreResult<Vec<LetterRow>> {
+        let q = format!(
+            "SELECT {LETTER_COLUMNS} FROM letters WHERE state = $1 \
+             ORDER BY created_at DESC, handle DESC"
+        );
+        let rows: Vec<LetterRecord> = sqlx::query_as(&q)
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        collect(rows)
+    }
+
+    async fn open_letter(
+        &self,
+        handle: &str,
+        letter_id: &str,
+        canonical_json: &str,
+        now: u64,
+        opened_leaf: &[u8],
+        opened_hash: &Hash,
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()> {
+        check_checkpoint_size(checkpoint, 1)?;
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "UPDATE letters SET letter_id = $2, letter_json = $3, state = 'open', \
+             opened_at = $4 WHERE handle = $1 AND state = 'draft'",
+        )
+        .bind(handle)
+        .bind(letter_id)
+        .bind(canonical_json)
+        .bind(to_i64(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("letter id exists")
+            } else {
+                backend(e)
+            }
+        })?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) VALUES ($1, 0, $2, $3)",
+        )
+        .bind(letter_id)
+        .bind(&opened_hash[..])
+        .bind(opened_leaf)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        insert_checkpoint(&mut tx, letter_id, checkpoint).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn close_letter(&self, letter_id: &str, now: u64) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE letters SET state = 'closed', closed_at = $2 \
+             WHERE letter_id = $1 AND state = 'open'",
+        )
+        .bind(letter_id)
+        .bind(to_i64(now)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM letters WHERE letter_id = $1 FOR SHARE")
+                .bind(letter_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if state.as_deref() != Some(LetterState::Open.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        if entry.withdraw {
+            let r = sqlx::query(
+                "UPDATE pseudonyms SET withdrawn = TRUE \
+                 WHERE letter_id = $1 AND pseudonym = $2 AND withdrawn = FALSE",
+            )
+            .bind(letter_id)
+            .bind(&entry.pseudonym)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if r.rows_affected() == 0 {
+                let signed: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1::BIGINT FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2",
+                )
+                .bind(letter_id)
+                .bind(&entry.pseudonym)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+                return Err(if signed.is_some() {
+                    StoreError::DoubleWithdraw
+                } else {
+                    StoreError::WithdrawWithoutSign
+                });
+            }
+        } else {
+            let r = sqlx::query(
+                "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES ($1, $2, FALSE) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(letter_id)
+            .bind(&entry.pseudonym)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::DoubleSign);
+            }
+        }
+        // A pool entry whose hash is already a leaf would make every later append_batch fail
+        // on the unique index and stall the letter, so such a replay is refused here.
+        let logged: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2",
+        )
+        .bind(letter_id)
+        .bind(&entry.entry_hash[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if logged.is_some() {
+            return Err(StoreError::DoubleSign);
+        }
+        let r = sqlx::query(
+            "INSERT INTO pool \
+             (letter_id, entry_hash, leaf, pseudonym, withdraw, received_at, include_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(letter_id)
+        .bind(&entry.entry_hash[..])
+        .bind(&entry.leaf)
+        .bind(&entry.pseudonym)
+        .bind(entry.withdraw)
+        .bind(to_i64(entry.received_at)?)
+        .bind(to_i64(entry.include_by)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::DoubleSign);
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn pending(&self, letter_id: &str, due_by: u64) -> StoreResult<Vec<PendingEntry>> {
+        let q = format!(
+            "SELECT {PENDING_COLUMNS} FROM pool WHERE letter_id = $1 AND include_by <= $2 \
+             ORDER BY seq"
+        );
+        let rows: Vec<PendingRecord> = sqlx::query_as(&q)
+            .bind(letter_id)
+            .bind(clamp_i64(due_by))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        collect(rows)
+    }
+
+    async fn letters_with_due_entries(&self, due_by: u64) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT letter_id FROM pool WHERE include_by <= $1 ORDER BY letter_id",
+        )
+        .bind(clamp_i64(due_by))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn append_batch(
+        &self,
+        letter_id: &str,
+        expected_size: u64,
+        leaves: &[(Hash, Vec<u8>)],
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()> {
+        let added = u64::try_from(leaves.len())
+            .map_err(|_| StoreError::Backend("batch too large".into()))?;
+        let new_size = expected_size
+            .checked_add(added)
+            .ok_or_else(|| StoreError::Backend("log size overflow".into()))?;
+        check_checkpoint_size(checkpoint, new_size)?;
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1::BIGINT FROM letters WHERE letter_id = $1 FOR UPDATE")
+                .bind(letter_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let size: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1",
+        )
+        .bind(letter_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if to_u64(size)? != expected_size {
+            return Err(StoreError::Conflict("log size moved"));
+        }
+        let mut idx = to_i64(expected_size)?;
+        for (hash, leaf) in leaves {
+            sqlx::query(
+                "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(letter_id)
+            .bind(idx)
+            .bind(&hash[..])
+            .bind(leaf)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("leaf already in log")
+                } else {
+                    backend(e)
+                }
+            })?;
+            sqlx::query("DELETE FROM pool WHERE letter_id = $1 AND entry_hash = $2")
+                .bind(letter_id)
+                .bind(&hash[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            idx = idx
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
+        }
+        upsert_checkpoint(&mut tx, letter_id, checkpoint).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn log_size(&self, letter_id: &str) -> StoreResult<u64> {
+        let size: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1",
+        )
+        .bind(letter_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        to_u64(size)
+    }
+
+    async fn leaf_hashes(&self, letter_id: &str) -> StoreResult<Vec<Hash>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx",
+        )
+        .bind(letter_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|h| to_hash(h)).collect()
+    }
+
+    async fn leaves(&self, letter_id: &str, from: u64, to: u64) -> StoreResult<Vec<Vec<u8>>> {
+        sqlx::query_scalar(
+            "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 AND idx < $3 \
+             ORDER BY idx",
+        )
+        .bind(letter_id)
+        .bind(clamp_i64(from))
+        .bind(clamp_i64(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn leaf_index(&self, letter_id: &str, entry_hash: &Hash) -> StoreResult<Option<u64>> {
+        let idx: Option<i64> = sqlx::query_scalar(
+            "SELECT idx FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2",
+        )
+        .bind(letter_id)
+        .bind(&entry_hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        idx.map(to_u64).transpose()
+    }
+
+    async fn is_pending(&self, letter_id: &str, entry_hash: &Hash) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM pool WHERE letter_id = $1 AND entry_hash = $2",
+        )
+        .bind(letter_id)
+        .bind(&entry_hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
+    async fn latest_checkpoint(&self, letter_id: &str) -> StoreResult<Option<CheckpointRow>> {
+        let row: Option<CheckpointRecord> = sqlx::query_as(
+            "SELECT size, root, note, created_at FROM checkpoints WHERE letter_id = $1 \
+             ORDER BY size DESC LIMIT 1",
+        )
+        .bind(letter_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(CheckpointRow::try_from).transpose()
+    }
+
+    async fn checkpoint_at(
+        &self,
+        letter_id: &str,
+        size: u64,
+    ) -> StoreResult<Option<CheckpointRow>> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        let row: Option<CheckpointRecord> = sqlx::query_as(
+            "SELECT size, root, note, created_at FROM checkpoints \
+             WHERE letter_id = $1 AND size = $2",
+        )
+        .bind(letter_id)
+        .bind(size)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(CheckpointRow::try_from).transpose()
+    }
+}
+
+async fn insert_checkpoint(
+    tx: &mut Transaction<'static, Postgres>,
+    letter_id: &str,
+    cp: &CheckpointRow,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(letter_id)
+    .bind(to_i64(cp.size)?)
+    .bind(&cp.root[..])
+    .bind(&cp.note)
+    .bind(to_i64(cp.created_at)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// An empty batch may re-sign the current size (a fresher note), but never with another root:
+/// two roots for one size would be a split view.
+async fn upsert_checkpoint(
+    tx: &mut Transaction<'static, Postgres>,
+    letter_id: &str,
+    cp: &CheckpointRow,
+) -> StoreResult<()> {
+    let r = sqlx::query(
+        "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (letter_id, size) DO UPDATE SET \
+           note = excluded.note, created_at = excluded.created_at \
+         WHERE checkpoints.root = excluded.root",
+    )
+    .bind(letter_id)
+    .bind(to_i64(cp.size)?)
+    .bind(&cp.root[..])
+    .bind(&cp.note)
+    .bind(to_i64(cp.created_at)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::Conflict(
+            "checkpoint with another root at this size",
+        ));
+    }
+    Ok(())
+}

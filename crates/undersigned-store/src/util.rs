@@ -1,0 +1,193 @@
+//! Conversions shared by both backends: database integers and blobs to the trait's types.
+//!
+//! Databases store signed 64-bit integers; the trait speaks `u64`. Every crossing is checked,
+//! because a silently wrapped timestamp or log index would corrupt the log's meaning.
+
+use crate::{CheckpointRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry, StoreError};
+
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("value {v} out of range")))
+}
+
+pub(crate) fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Backend(format!("negative value {v} in database")))
+}
+
+/// For range bounds only: a caller asking for "up to u64::MAX" means "to the end".
+pub(crate) fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_hash(v: &[u8]) -> Result<Hash, StoreError> {
+    Hash::try_from(v).map_err(|_| StoreError::Backend(format!("hash of {} bytes", v.len())))
+}
+
+/// Constant-time comparison, so how long a wrong code takes says nothing about the right one.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+pub(crate) fn migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Backend(format!("migration: {e}"))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LetterRecord {
+    handle: String,
+    letter_id: Option<String>,
+    letter_json: String,
+    state: String,
+    organizer_token_hash: Vec<u8>,
+    created_at: i64,
+    opened_at: Option<i64>,
+    closed_at: Option<i64>,
+    deadline: i64,
+    publish_interval_secs: i64,
+    public: bool,
+}
+
+pub(crate) const LETTER_COLUMNS: &str = "handle, letter_id, letter_json, state, \
+    organizer_token_hash, created_at, opened_at, closed_at, deadline, publish_interval_secs, \
+    public";
+
+impl TryFrom<LetterRecord> for LetterRow {
+    type Error = StoreError;
+    fn try_from(r: LetterRecord) -> Result<Self, StoreError> {
+        Ok(LetterRow {
+            handle: r.handle,
+            letter_id: r.letter_id,
+            letter_json: r.letter_json,
+            state: LetterState::parse(&r.state)?,
+            organizer_token_hash: to_hash(&r.organizer_token_hash)?,
+            created_at: to_u64(r.created_at)?,
+            opened_at: r.opened_at.map(to_u64).transpose()?,
+            closed_at: r.closed_at.map(to_u64).transpose()?,
+            deadline: to_u64(r.deadline)?,
+            publish_interval_secs: to_u64(r.publish_interval_secs)?,
+            public: r.public,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PendingRecord {
+    entry_hash: Vec<u8>,
+    leaf: Vec<u8>,
+    pseudonym: Vec<u8>,
+    withdraw: bool,
+    received_at: i64,
+    include_by: i64,
+}
+
+pub(crate) const PENDING_COLUMNS: &str =
+    "entry_hash, leaf, pseudonym, withdraw, received_at, include_by";
+
+impl TryFrom<PendingRecord> for PendingEntry {
+    type Error = StoreError;
+    fn try_from(r: PendingRecord) -> Result<Self, StoreError> {
+        Ok(PendingEntry {
+            entry_hash: to_hash(&r.entry_hash)?,
+            leaf: r.leaf,
+            pseudonym: r.pseudonym,
+            withdraw: r.withdraw,
+            received_at: to_u64(r.received_at)?,
+            include_by: to_u64(r.include_by)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckpointRecord {
+    size: i64,
+    root: Vec<u8>,
+    note: String,
+    created_at: i64,
+}
+
+impl TryFrom<CheckpointRecord> for CheckpointRow {
+    type Error = StoreError;
+    fn try_from(r: CheckpointRecord) -> Result<Self, StoreError> {
+        Ok(CheckpointRow {
+            size: to_u64(r.size)?,
+            root: to_hash(&r.root)?,
+            note: r.note,
+            created_at: to_u64(r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountRecord {
+    org: String,
+    role: String,
+    age_band: String,
+    count: i64,
+}
+
+impl TryFrom<CountRecord> for IssuedCell {
+    type Error = StoreError;
+    fn try_from(r: CountRecord) -> Result<Self, StoreError> {
+        Ok(IssuedCell {
+            org: r.org,
+            role: r.role,
+            age_band: r.age_band,
+            count: to_u64(r.count)?,
+        })
+    }
+}
+
+pub(crate) fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// What a code row says about a code, decided after the attempt was counted.
+pub(crate) fn judge_code(
+    stored: Option<(Option<Vec<u8>>, i64, i64)>,
+    code_hash: &Hash,
+    now: u64,
+    max_attempts: u32,
+) -> Result<crate::CodeCheck, StoreError> {
+    use crate::CodeCheck;
+    let Some((Some(stored_hash), expires_at, attempts)) = stored else {
+        return Ok(CodeCheck::Missing);
+    };
+    // Expiry is half-open: a code is good while now < expires_at.
+    if to_u64(expires_at)? <= now {
+        return Ok(CodeCheck::Expired);
+    }
+    if to_u64(attempts)? > u64::from(max_attempts) {
+        return Ok(CodeCheck::TooManyAttempts);
+    }
+    Ok(if ct_eq(&stored_hash, code_hash) {
+        CodeCheck::Valid
+    } else {
+        CodeCheck::Wrong
+    })
+}
+
+/// The checkpoint must describe the log as it will be after the write, or readers would be
+/// handed a note that does not match the leaves.
+pub(crate) fn check_checkpoint_size(
+    checkpoint: &CheckpointRow,
+    new_size: u64,
+) -> Result<(), StoreError> {
+    if checkpoint.size == new_size {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "checkpoint size {} does not match log size {new_size}",
+            checkpoint.size
+        )))
+    }
+}

@@ -1,0 +1,272 @@
+//! Submissions: the pseudonym rules, replays, the pool, and races between submitters.
+
+use std::sync::Arc;
+
+use undersigned_store::{Store, StoreError};
+
+use crate::harness::{as_leaf, checkpoint, draft, entry, letter_id_for, on_both, open_letter};
+
+on_both!(
+    accept_sign_then_withdraw_pending,
+    fail_double_sign,
+    fail_replay,
+    fail_replay_after_batch,
+    fail_withdraw_without_sign,
+    fail_double_withdraw,
+    fail_double_withdraw_after_batch,
+    fail_accept_letter_not_open,
+    pending_due_filter,
+    concurrent_same_pseudonym_one_wins,
+    concurrent_submissions_with_publisher,
+);
+
+async fn accept_sign_then_withdraw_pending(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let sign = entry(1, false, 0, 100);
+    let withdraw = entry(1, true, 0, 100);
+    s.accept_entry(&id, &sign).await.unwrap();
+    assert!(s.is_pending(&id, &sign.entry_hash).await.unwrap());
+    // Withdrawing a signature still waiting in the pool is allowed.
+    s.accept_entry(&id, &withdraw).await.unwrap();
+    assert_eq!(s.pending(&id, 100).await.unwrap(), vec![sign, withdraw]);
+    // The pseudonym cannot sign again, even after withdrawing.
+    let again = s.accept_entry(&id, &entry(1, false, 1, 100)).await;
+    assert!(matches!(again, Err(StoreError::DoubleSign)), "{again:?}");
+}
+
+async fn fail_double_sign(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    let r = s.accept_entry(&id, &entry(1, false, 1, 100)).await;
+    assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
+    // The same pseudonym on another letter is a different signer.
+    let other = open_letter(&*s, "other").await;
+    s.accept_entry(&other, &entry(1, false, 0, 100))
+        .await
+        .unwrap();
+}
+
+async fn fail_replay(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let e = entry(1, false, 0, 100);
+    s.accept_entry(&id, &e).await.unwrap();
+    let r = s.accept_entry(&id, &e).await;
+    assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
+    assert_eq!(s.pending(&id, 100).await.unwrap(), vec![e]);
+}
+
+async fn fail_replay_after_batch(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let e = entry(1, false, 0, 100);
+    s.accept_entry(&id, &e).await.unwrap();
+    s.append_batch(&id, 1, &[as_leaf(&e)], &checkpoint(2, 2))
+        .await
+        .unwrap();
+    let r = s.accept_entry(&id, &e).await;
+    assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
+    assert!(!s.is_pending(&id, &e.entry_hash).await.unwrap());
+}
+
+async fn fail_withdraw_without_sign(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
+    assert!(s.pending(&id, u64::MAX).await.unwrap().is_empty());
+    // A signature on another letter does not count here.
+    let other = open_letter(&*s, "other").await;
+    s.accept_entry(&other, &entry(1, false, 0, 100))
+        .await
+        .unwrap();
+    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
+}
+
+async fn fail_double_withdraw(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    s.accept_entry(&id, &entry(1, true, 0, 100)).await.unwrap();
+    for variant in [0, 1] {
+        let r = s.accept_entry(&id, &entry(1, true, variant, 100)).await;
+        assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
+    }
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
+}
+
+async fn fail_double_withdraw_after_batch(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let sign = entry(1, false, 0, 100);
+    let withdraw = entry(1, true, 0, 100);
+    s.accept_entry(&id, &sign).await.unwrap();
+    s.accept_entry(&id, &withdraw).await.unwrap();
+    s.append_batch(
+        &id,
+        1,
+        &[as_leaf(&sign), as_leaf(&withdraw)],
+        &checkpoint(3, 3),
+    )
+    .await
+    .unwrap();
+    let r = s.accept_entry(&id, &entry(1, true, 1, 100)).await;
+    assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
+}
+
+async fn fail_accept_letter_not_open(s: Arc<dyn Store>) {
+    let r = s.accept_entry("missing", &entry(1, false, 0, 100)).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    s.create_letter(&draft("d", 1)).await.unwrap();
+    for key in ["d", letter_id_for("d").as_str()] {
+        let r = s.accept_entry(key, &entry(1, false, 0, 100)).await;
+        assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    }
+    let id = open_letter(&*s, "hdl").await;
+    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    s.close_letter(&id, 200).await.unwrap();
+    let r = s.accept_entry(&id, &entry(2, false, 0, 100)).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    // What was accepted before closing still gets published.
+    let pending = s.pending(&id, 100).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    s.append_batch(&id, 1, &[as_leaf(&pending[0])], &checkpoint(2, 2))
+        .await
+        .unwrap();
+    assert_eq!(s.log_size(&id).await.unwrap(), 2);
+}
+
+async fn pending_due_filter(s: Arc<dyn Store>) {
+    let a = open_letter(&*s, "a").await;
+    let b = open_letter(&*s, "b").await;
+    let early = entry(1, false, 0, 100);
+    let late = entry(2, false, 0, 200);
+    s.accept_entry(&a, &late).await.unwrap();
+    s.accept_entry(&a, &early).await.unwrap();
+    s.accept_entry(&b, &entry(3, false, 0, 300)).await.unwrap();
+
+    assert!(s.pending(&a, 99).await.unwrap().is_empty());
+    assert_eq!(s.pending(&a, 100).await.unwrap(), vec![early.clone()]);
+    // Acceptance order, not include_by order.
+    assert_eq!(s.pending(&a, 250).await.unwrap(), vec![late, early]);
+    assert!(s.letters_with_due_entries(99).await.unwrap().is_empty());
+    assert_eq!(
+        s.letters_with_due_entries(200).await.unwrap(),
+        vec![a.clone()]
+    );
+    let mut due = s.letters_with_due_entries(u64::MAX).await.unwrap();
+    due.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(due, want);
+}
+
+async fn concurrent_same_pseudonym_one_wins(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let tasks: Vec<_> = (0..20u8)
+        .map(|variant| {
+            let s = s.clone();
+            let id = id.clone();
+            tokio::spawn(async move { s.accept_entry(&id, &entry(7, false, variant, 100)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::DoubleSign) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
+
+    // Racing withdrawals of one signature: exactly one goes through.
+    let tasks: Vec<_> = (0..20u8)
+        .map(|variant| {
+            let s = s.clone();
+            let id = id.clone();
+            tokio::spawn(async move { s.accept_entry(&id, &entry(7, true, variant, 100)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::DoubleWithdraw) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
+}
+
+/// Many submitters and a publisher at once: no busy errors, nothing lost, nothing twice.
+async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
+    const N: u16 = 60;
+    let id = open_letter(&*s, "hdl").await;
+    let submitters: Vec<_> = (0..N)
+        .map(|p| {
+            let s = s.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                s.accept_entry(&id, &entry(p, false, 0, 100)).await?;
+                if p % 3 == 0 {
+                    s.accept_entry(&id, &entry(p, true, 0, 100)).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    let publisher = {
+        let s = s.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut size = 1u64;
+            for round in 0..30u8 {
+                let batch: Vec<_> = s.pending(&id, 100).await?.iter().map(as_leaf).collect();
+                let new_size = size + batch.len() as u64;
+                s.append_batch(&id, size, &batch, &checkpoint(new_size, round))
+                    .await?;
+                size = new_size;
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, StoreError>(size)
+        })
+    };
+    for t in submitters {
+        t.await.unwrap().unwrap();
+    }
+    let mut size = publisher.await.unwrap().unwrap();
+    let rest: Vec<_> = s
+        .pending(&id, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(as_leaf)
+        .collect();
+    let final_size = size + rest.len() as u64;
+    s.append_batch(&id, size, &rest, &checkpoint(final_size, 0xEE))
+        .await
+        .unwrap();
+    size = final_size;
+
+    let signs = u64::from(N);
+    let withdrawals = u64::from(N.div_ceil(3));
+    assert_eq!(size, 1 + signs + withdrawals);
+    assert_eq!(s.log_size(&id).await.unwrap(), size);
+    assert!(s.pending(&id, u64::MAX).await.unwrap().is_empty());
+    // Every signature precedes its own withdrawal in the log.
+    for p in (0..N).step_by(3) {
+        let si = s
+            .leaf_index(&id, &entry(p, false, 0, 100).entry_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        let wi = s
+            .leaf_index(&id, &entry(p, true, 0, 100).entry_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(si < wi, "pseudonym {p}: sign at {si}, withdrawal at {wi}");
+    }
+}

@@ -1,0 +1,241 @@
+//! Backends for the suite, fixtures, and the macro that runs a suite function on both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use undersigned_store::{
+    CheckpointRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SqliteStore, Store,
+};
+
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Generates, for each suite function `f(Arc<dyn Store>)`, a module `f` with tests `sqlite`
+/// and `postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    let db = $crate::harness::SqliteDb::new().await;
+                    super::$name(db.store()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    let Some(db) = $crate::harness::PgDb::new().await else {
+                        return;
+                    };
+                    super::$name(db.store()).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both;
+
+pub struct SqliteDb {
+    pub store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteDb {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        Self {
+            store: Arc::new(store),
+            _dir: dir,
+        }
+    }
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("UNDERSIGNED_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string())
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (main, query) = match url.split_once('?') {
+        Some((m, q)) => (m, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let after_scheme = main.find("://").map_or(0, |i| i + 3);
+    let base = match main[after_scheme..].find('/') {
+        Some(i) => &main[..after_scheme + i],
+        None => main,
+    };
+    format!("{base}/{db}{query}")
+}
+
+/// A database of its own for one test, dropped when the value is (even after a panic).
+pub struct PgDb {
+    pub store: Arc<PgStore>,
+    pub name: String,
+    pub url: String,
+    admin: String,
+}
+
+impl PgDb {
+    /// `None` (with a loud warning) when PostgreSQL is unreachable outside CI.
+    pub async fn new() -> Option<Self> {
+        let admin = pg_admin_url();
+        let conn =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+        let mut conn = match conn {
+            Ok(Ok(c)) => c,
+            other => {
+                let why = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                if std::env::var_os("CI").is_some() {
+                    panic!("PostgreSQL not reachable at {admin} ({why}) and CI is set");
+                }
+                eprintln!(
+                    "WARNING: PostgreSQL not reachable at {admin} ({why}); SKIPPING PostgreSQL store tests"
+                );
+                return None;
+            }
+        };
+        let name = format!(
+            "undersigned_test_{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let url = with_database(&admin, &name);
+        let store = PgStore::connect(&url).await.unwrap();
+        Some(Self {
+            store: Arc::new(store),
+            name,
+            url,
+            admin,
+        })
+    }
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        let store = self.store.clone();
+        // Async cleanup cannot run in Drop on the test's runtime; a thread with its own
+        // runtime can, and joining it keeps databases from piling up.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                store.close().await;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+// ---- fixtures ----
+
+pub fn h(n: u8) -> Hash {
+    [n; 32]
+}
+
+pub fn draft(handle: &str, created_at: u64) -> LetterRow {
+    LetterRow {
+        handle: handle.to_string(),
+        letter_id: None,
+        letter_json: format!("{{\"draft\":\"{handle}\"}}"),
+        state: LetterState::Draft,
+        organizer_token_hash: h(0xAA),
+        created_at,
+        opened_at: None,
+        closed_at: None,
+        deadline: 10_000,
+        publish_interval_secs: 60,
+        public: true,
+    }
+}
+
+pub fn letter_id_for(handle: &str) -> String {
+    format!("{:0>64}", hex::encode(handle))
+}
+
+pub fn checkpoint(size: u64, root: u8) -> CheckpointRow {
+    CheckpointRow {
+        size,
+        root: h(root),
+        note: format!("example.org/log\n{size}\nroot{root}\n\n— sig\n"),
+        created_at: 100 + size,
+    }
+}
+
+/// Creates a draft and opens it; returns the letter id. The log then has one leaf.
+pub async fn open_letter(s: &dyn Store, handle: &str) -> String {
+    s.create_letter(&draft(handle, 1)).await.unwrap();
+    let id = letter_id_for(handle);
+    s.open_letter(
+        handle,
+        &id,
+        "{\"canonical\":true}",
+        50,
+        b"opened",
+        &h(0xF0),
+        &checkpoint(1, 1),
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// A submission; hashes are distinct for distinct (pseudonym, withdraw, variant).
+pub fn entry(pseudonym: u16, withdraw: bool, variant: u8, include_by: u64) -> PendingEntry {
+    let mut entry_hash = [0u8; 32];
+    entry_hash[..2].copy_from_slice(&pseudonym.to_be_bytes());
+    entry_hash[2] = u8::from(withdraw);
+    entry_hash[3] = variant;
+    entry_hash[31] = 0x5A;
+    PendingEntry {
+        entry_hash,
+        leaf: [b"leaf".as_slice(), &entry_hash].concat(),
+        pseudonym: pseudonym.to_be_bytes().to_vec(),
+        withdraw,
+        received_at: include_by.saturating_sub(10),
+        include_by,
+    }
+}
+
+pub fn as_leaf(e: &PendingEntry) -> (Hash, Vec<u8>) {
+    (e.entry_hash, e.leaf.clone())
+}
+
+#[test]
+fn with_database_rewrites_the_path() {
+    assert_eq!(
+        with_database("postgres://u@h:1/postgres", "x"),
+        "postgres://u@h:1/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:1/postgres?sslmode=disable", "x"),
+        "postgres://u@h:1/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}

@@ -1,0 +1,18 @@
+//! Store integration tests: every suite function runs against SQLite (in a temp dir) and
+//! PostgreSQL (a fresh database per test), so the two backends cannot drift apart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_debug_implementations
+)]
+
+mod harness;
+
+mod codes;
+mod entries;
+mod issuance;
+mod letters;
+mod log;
+mod persistence;

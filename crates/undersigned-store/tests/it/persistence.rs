@@ -1,0 +1,83 @@
+//! SQLite-specific: the file keeps everything across a restart, and in-memory stores work.
+
+use undersigned_store::{LetterState, SqliteStore, Store};
+
+use crate::harness::{as_leaf, checkpoint, entry, h, open_letter};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested-name.db");
+    let (id, pending) = {
+        let s = SqliteStore::open(&path).await.unwrap();
+        s.put_code(&h(1), &h(7), 1000, 1600, 1, 3600).await.unwrap();
+        s.record_issuance("iss", "e1", &h(2), ("o", "r", "a"))
+            .await
+            .unwrap();
+        let id = open_letter(&s, "hdl").await;
+        let batched = entry(1, false, 0, 100);
+        let pending = entry(2, false, 0, 100);
+        s.accept_entry(&id, &batched).await.unwrap();
+        s.accept_entry(&id, &pending).await.unwrap();
+        s.append_batch(&id, 1, &[as_leaf(&batched)], &checkpoint(2, 2))
+            .await
+            .unwrap();
+        s.close().await;
+        (id, pending)
+    };
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        s.letter("hdl").await.unwrap().unwrap().state,
+        LetterState::Open
+    );
+    assert_eq!(s.log_size(&id).await.unwrap(), 2);
+    assert_eq!(s.pending(&id, 100).await.unwrap(), vec![pending]);
+    assert_eq!(
+        s.latest_checkpoint(&id).await.unwrap(),
+        Some(checkpoint(2, 2))
+    );
+    assert_eq!(s.issued_counts("iss", "e1").await.unwrap().len(), 1);
+    assert_eq!(
+        s.check_code(&h(1), &h(7), 1001, 5).await.unwrap(),
+        undersigned_store::CodeCheck::Valid
+    );
+    // The send counter survived too.
+    assert!(s.put_code(&h(1), &h(8), 1002, 1600, 1, 3600).await.is_err());
+    // Reopening an up-to-date file runs no migration twice.
+    drop(s);
+    SqliteStore::open(&path).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_memory_store_works() {
+    let s = SqliteStore::memory().await.unwrap();
+    assert_eq!(s.backend(), "sqlite");
+    let id = open_letter(&s, "hdl").await;
+    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn backends_name_themselves() {
+    let db = crate::harness::SqliteDb::new().await;
+    assert_eq!(db.store().backend(), "sqlite");
+    if let Some(pg) = crate::harness::PgDb::new().await {
+        assert_eq!(pg.store().backend(), "postgres");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reconnect_keeps_everything() {
+    let Some(db) = crate::harness::PgDb::new().await else {
+        return;
+    };
+    let id = open_letter(&*db.store, "hdl").await;
+    db.store
+        .accept_entry(&id, &entry(1, false, 0, 100))
+        .await
+        .unwrap();
+    let s = undersigned_store::PgStore::connect(&db.url).await.unwrap();
+    assert_eq!(s.letter(&id).await.unwrap().unwrap().handle, "hdl");
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
+    s.close().await;
+}
