@@ -80,10 +80,14 @@ impl IssuanceRequest {
     }
 }
 
-/// What the holder keeps between request and response. Never leaves the device.
-#[derive(Zeroize, ZeroizeOnDrop)]
+/// What the holder keeps between request and response. Never leaves the device; serializable
+/// so a browser holder can keep it in session storage across the issuance round trip.
+#[derive(Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PendingIssuance {
+    #[serde(with = "hex_array")]
     nym_secret: [u8; SCALAR_LEN],
+    #[serde(with = "hex_array")]
     prover_blind: [u8; SCALAR_LEN],
 }
 

@@ -101,8 +101,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(AppError::TooLarge)
+            }
             Err(JsonRejection::BytesRejection(_)) => Err(AppError::BadRequest(
-                "request body too large or unreadable".into(),
+                "the request body could not be read".into(),
             )),
             Err(e) => Err(AppError::BadRequest(format!(
                 "invalid request body: {}",

@@ -1,0 +1,412 @@
+//! A server per test on either backend, driven through `app()` without a socket, with a real
+//! SMTP outbox receiving its mail.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http_body_util::BodyExt;
+use rand_core::OsRng;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use undersigned_core::credential::{
+    receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
+};
+use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::letter::Letter;
+use undersigned_server::keys::DeploymentKeys;
+use undersigned_server::mailer::{Mailer, MailerConfig};
+use undersigned_server::outbox::Outbox;
+use undersigned_server::{app, AppState, Config};
+use undersigned_store::{PgStore, SqliteStore, Store};
+
+pub const EPOCH: &str = "2026-Q4";
+pub const K: u32 = 3;
+
+/// Runs each listed suite function on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let t = $crate::harness::TestServer::sqlite(Default::default()).await;
+                    super::$name(&t).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(t) = $crate::harness::TestServer::postgres(Default::default()).await else { return };
+                    super::$name(&t).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both;
+
+/// Knobs a test may turn.
+#[derive(Clone, Debug)]
+pub struct Tweaks {
+    pub code_ttl_secs: u64,
+    pub publish_interval: u64,
+}
+
+impl Default for Tweaks {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 900,
+            publish_interval: 1,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub state: AppState,
+    pub router: axum::Router,
+    pub outbox: Outbox,
+    pub dir: tempfile::TempDir,
+    _pg: Option<PgGuard>,
+}
+
+pub fn config(t: &Tweaks) -> Config {
+    Config {
+        host: "undersigned.test".into(),
+        public_url: "http://undersigned.test".into(),
+        k: K,
+        epoch: Some(Epoch::parse(EPOCH).unwrap()),
+        code_ttl_secs: t.code_ttl_secs,
+        default_publish_interval_secs: t.publish_interval,
+        publish_grace_secs: 1,
+        roles: ["analyst", "officer"]
+            .iter()
+            .map(|r| Role::parse(r).unwrap())
+            .collect(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn sqlite(t: Tweaks) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("undersigned.db"))
+            .await
+            .unwrap();
+        Self::build(Arc::new(store), dir, None, &t).await
+    }
+
+    pub async fn postgres(t: Tweaks) -> Option<Self> {
+        let guard = PgGuard::new().await?;
+        let store = PgStore::connect(&guard.url).await.unwrap();
+        Some(
+            Self::build(
+                Arc::new(store),
+                tempfile::tempdir().unwrap(),
+                Some(guard),
+                &t,
+            )
+            .await,
+        )
+    }
+
+    async fn build(
+        store: Arc<dyn Store>,
+        dir: tempfile::TempDir,
+        pg: Option<PgGuard>,
+        t: &Tweaks,
+    ) -> Self {
+        let outbox = Outbox::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mailer = Mailer::new(MailerConfig::plain(
+            outbox.addr().ip().to_string(),
+            outbox.addr().port(),
+            "undersigned <no-reply@undersigned.test>",
+        ))
+        .unwrap();
+        let keys =
+            DeploymentKeys::load_or_create(&dir.path().join("keys.json"), "test issuer").unwrap();
+        let state = AppState::new(config(t), store, keys, mailer, Some(outbox.clone())).unwrap();
+        let router = app(state.clone());
+        Self {
+            state,
+            router,
+            outbox,
+            dir,
+            _pg: pg,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        token: Option<&str>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body.unwrap_or_else(Body::empty)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, bytes, headers)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, b, _) = self.call(Method::GET, path, None, None, None).await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let (s, b, _) = self.call(Method::GET, path, None, None, None).await;
+        (s, String::from_utf8_lossy(&b).into_owned())
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let (s, b, _) = self
+            .call(
+                method,
+                path,
+                Some(Body::from(serde_json::to_vec(body).unwrap())),
+                token,
+                Some("application/json"),
+            )
+            .await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(Method::POST, path, body, token).await
+    }
+
+    /// Asks for a code and reads it from the mail the outbox received over SMTP.
+    pub async fn code_for(&self, email: &str) -> String {
+        let (s, v) = self
+            .post("/api/v1/issuance/code", &json!({ "email": email }), None)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let want = email.to_ascii_lowercase();
+        let mail = self
+            .outbox
+            .wait_for(
+                |m| m.to.iter().any(|t| t.to_ascii_lowercase() == want),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("a code mail");
+        self.outbox.clear();
+        mail.body_text
+            .split_whitespace()
+            .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+            .expect("a code in the mail")
+            .to_owned()
+    }
+
+    pub async fn credential(&self, email: &str, role: &str, age: AgeBand) -> Credential {
+        let code = self.code_for(email).await;
+        let (req, pending) = request_credential(&mut OsRng).unwrap();
+        let (s, v) = self
+            .post(
+                "/api/v1/issuance/credential",
+                &json!({"email": email, "code": code, "commitment": URL_SAFE_NO_PAD.encode(req.commitment), "role": role, "age_band": age.as_str()}),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let pk = undersigned_core::bbs::PublicKey::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(v["issuer_public_key"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let resp = IssuanceResponse::from_slices(
+            &URL_SAFE_NO_PAD
+                .decode(v["signature"].as_str().unwrap())
+                .unwrap(),
+            &URL_SAFE_NO_PAD
+                .decode(v["nym_entropy"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let attrs = Attributes::new(
+            Email::parse(email).unwrap(),
+            Epoch::parse(EPOCH).unwrap(),
+            Role::parse(role).unwrap(),
+            age,
+        );
+        receive_credential(pending, &resp, &pk, attrs).unwrap()
+    }
+
+    /// Creates and opens a letter; returns (handle, token, letter id, letter).
+    pub async fn open_letter(
+        &self,
+        title: &str,
+        policy: Value,
+    ) -> (String, String, String, Letter) {
+        let (s, v) = self
+            .post(
+                "/api/v1/letters",
+                &json!({"title": title, "body": "We ask for a review.\n", "policy": policy}),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let handle = v["handle"].as_str().unwrap().to_owned();
+        let token = v["organizer_token"].as_str().unwrap().to_owned();
+        let (s, o) = self
+            .post(
+                &format!("/api/v1/letters/{handle}/open"),
+                &json!({}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{o}");
+        let id = o["letter_id"].as_str().unwrap().to_owned();
+        let (_, view) = self.get(&format!("/api/v1/letters/{id}")).await;
+        let letter: Letter = serde_json::from_value(view["letter"].clone()).unwrap();
+        assert_eq!(letter.id().to_hex(), id);
+        (handle, token, id, letter)
+    }
+
+    pub async fn sets(&self) -> undersigned_core::anonymity::PublishedSets {
+        let (_, v) = self.get("/api/v1/issuer/anonymity-sets").await;
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub async fn entry(
+        &self,
+        c: &Credential,
+        letter: &Letter,
+        action: Action,
+        choice: DisclosureChoice,
+        comment: Option<&str>,
+    ) -> SignatureEntry {
+        present(
+            c,
+            letter,
+            action,
+            choice,
+            comment,
+            &self.sets().await,
+            SmallOrgConsent::Given,
+        )
+        .unwrap()
+    }
+
+    pub async fn submit(&self, id: &str, e: &SignatureEntry) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/letters/{id}/entries"),
+            &serde_json::to_value(e).unwrap(),
+            None,
+        )
+        .await
+    }
+
+    /// Publishes every pooled entry now, as the publisher does when batches fall due.
+    pub async fn publish_all(&self, id: &str) -> u64 {
+        self.state
+            .ledger
+            .publish(id, u64::MAX, undersigned_server::now(), vec![], [3u8; 32])
+            .await
+            .unwrap()
+    }
+
+    pub async fn log_size(&self, id: &str) -> u64 {
+        self.state.store.log_size(id).await.unwrap()
+    }
+
+    pub async fn pending(&self, id: &str) -> usize {
+        self.state.store.pending(id, u64::MAX).await.unwrap().len()
+    }
+}
+
+pub fn default_policy() -> Value {
+    json!({"disclosures": {"role": true, "age_band": true, "email": false}, "deadline": undersigned_server::now() + 86_400})
+}
+
+/// A PostgreSQL database of its own, dropped afterwards; `None` (loudly) when unreachable outside CI.
+pub struct PgGuard {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl PgGuard {
+    pub async fn new() -> Option<Self> {
+        let admin = std::env::var("UNDERSIGNED_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let conn =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+        let mut conn = match conn {
+            Ok(Ok(c)) => c,
+            other => {
+                let why = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".into(),
+                };
+                if std::env::var_os("CI").is_some() {
+                    panic!("PostgreSQL not reachable at {admin} ({why}) and CI is set");
+                }
+                eprintln!("WARNING: PostgreSQL not reachable at {admin} ({why}); SKIPPING PostgreSQL server tests");
+                return None;
+            }
+        };
+        let name = format!("undersigned_srv_{}", hex::encode(rand::random::<[u8; 8]>()));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => admin.clone(),
+        };
+        Some(Self { url, admin, name })
+    }
+}
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                    let _ = c.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}

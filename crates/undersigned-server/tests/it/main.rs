@@ -1,0 +1,14 @@
+//! Server integration tests: the HTTP API on SQLite and PostgreSQL, real SMTP to a test
+//! outbox, the OpenAPI document against the routes, and privacy of tables and logs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod api;
+mod harness;
+mod openapi;
+mod privacy;
+mod smtp;
