@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod demo;
 mod holder;
+mod loadbench;
 mod logcheck;
 mod organizer;
 mod serve;
@@ -96,6 +97,9 @@ enum Command {
     Log(LogCmd),
     /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
+    /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
+    /// and latency next to the core's single-core verify rate.
+    LoadBench(loadbench::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -380,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
         }) => logcheck::run(&old, &new, &proof, &key),
         Command::Bench(args) => bench::run(args),
+        Command::LoadBench(args) => loadbench::run(args),
     }
 }
 

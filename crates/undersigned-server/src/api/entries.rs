@@ -59,6 +59,13 @@ pub async fn submit(
         received_at,
         include_by: receipt.include_by,
     };
-    s.store.accept_entry(&letter_id, &pending).await?;
+    match s.store.accept_entry(&letter_id, &pending).await {
+        Ok(()) => {}
+        // The store refuses entries for a letter that is no longer open.
+        Err(undersigned_store::StoreError::NotFound) => {
+            return Err(AppError::Conflict("the letter is not open for signatures".into()))
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok((StatusCode::ACCEPTED, Json(receipt)))
 }

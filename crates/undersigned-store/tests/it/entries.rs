@@ -222,11 +222,16 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
         let id = id.clone();
         tokio::spawn(async move {
             let mut size = 1u64;
-            for round in 0..30u8 {
+            for _ in 0..30 {
                 let batch: Vec<_> = s.pending(&id, 100).await?.iter().map(as_leaf).collect();
                 let new_size = size + batch.len() as u64;
-                s.append_batch(&id, size, &batch, &checkpoint(new_size, round))
-                    .await?;
+                s.append_batch(
+                    &id,
+                    size,
+                    &batch,
+                    &checkpoint(new_size, u8::try_from(new_size).unwrap()),
+                )
+                .await?;
                 size = new_size;
                 tokio::task::yield_now().await;
             }
@@ -245,9 +250,14 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
         .map(as_leaf)
         .collect();
     let final_size = size + rest.len() as u64;
-    s.append_batch(&id, size, &rest, &checkpoint(final_size, 0xEE))
-        .await
-        .unwrap();
+    s.append_batch(
+        &id,
+        size,
+        &rest,
+        &checkpoint(final_size, u8::try_from(final_size).unwrap()),
+    )
+    .await
+    .unwrap();
     size = final_size;
 
     let signs = u64::from(N);

@@ -131,16 +131,16 @@ impl Drop for PgDb {
     fn drop(&mut self) {
         let admin = self.admin.clone();
         let name = self.name.clone();
-        let store = self.store.clone();
         // Async cleanup cannot run in Drop on the test's runtime; a thread with its own
-        // runtime can, and joining it keeps databases from piling up.
+        // runtime can, and joining it keeps databases from piling up. The store's pool is not
+        // closed from there: its connections belong to the (now blocked) test runtime, and
+        // FORCE ends them server-side anyway.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                store.close().await;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(&mut conn)

@@ -25,6 +25,20 @@ async fn sqlite_reopen_keeps_everything() {
         s.close().await;
         (id, pending)
     };
+    // WAL is a property of the file, so it can be checked from outside.
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    sqlx::Connection::close(raw).await.unwrap();
+
     let s = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         s.letter("hdl").await.unwrap().unwrap().state,
@@ -48,7 +62,7 @@ async fn sqlite_reopen_keeps_everything() {
     SqliteStore::open(&path).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_memory_store_works() {
     let s = SqliteStore::memory().await.unwrap();
     assert_eq!(s.backend(), "sqlite");
@@ -57,7 +71,7 @@ async fn sqlite_memory_store_works() {
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backends_name_themselves() {
     let db = crate::harness::SqliteDb::new().await;
     assert_eq!(db.store().backend(), "sqlite");

@@ -1,0 +1,230 @@
+//! `demo` and `verify`: honest bundles verify; each kind of tampering is named.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_undersigned"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run undersigned")
+}
+
+/// A small demo bundle, made once for all tampering tests.
+fn demo_dir() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("d");
+        let o = run(&[
+            "demo",
+            "--offline",
+            "--orgs",
+            "4",
+            "--signers",
+            "90",
+            "--seed",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (dir, out)
+    })
+    .1
+}
+
+fn bundle() -> Value {
+    serde_json::from_slice(&std::fs::read(demo_dir().join("bundle.json")).unwrap()).unwrap()
+}
+
+/// Writes a variant of the bundle and verifies it; returns (exit code, stderr).
+fn verify_variant(name: &str, bytes: &[u8]) -> (i32, String) {
+    let path = demo_dir().join(format!("{name}.json"));
+    std::fs::write(&path, bytes).unwrap();
+    let o = run(&["verify", path.to_str().unwrap()]);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_rejected(name: &str, v: &Value, expect: &str) {
+    let (code, err) = verify_variant(name, serde_json::to_string(v).unwrap().as_bytes());
+    assert_eq!(code, 1, "{name}: {err}");
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains(expect),
+        "{name}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{name}: {err}");
+}
+
+#[test]
+fn demo_412_signers_41_orgs_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let o = run(&[
+        "demo",
+        "--orgs",
+        "41",
+        "--signers",
+        "412",
+        "--publish-interval",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("double signature refused"), "{stdout}");
+    assert!(
+        stdout.contains("<10"),
+        "small cells are suppressed: {stdout}"
+    );
+    let o = run(&[
+        "verify",
+        out.join("bundle.json").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success());
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let withdrawn = r["withdrawn"].as_u64().unwrap();
+    assert!(withdrawn >= 1);
+    assert_eq!(r["signatures"].as_u64().unwrap(), 412 - withdrawn);
+    assert_eq!(r["organizations"], 41);
+    for key in ["letter_id", "by_org", "by_role", "by_age_band"] {
+        assert!(r.get(key).is_some(), "{key} missing");
+    }
+    let o = run(&["verify", out.join("bundle.json").to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!(
+            "{} distinct verified signatures from 41 organizations",
+            412 - withdrawn
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn fail_flipped_byte_in_proof_and_pseudonym() {
+    for field in ["proof", "pseudonym"] {
+        let mut v = bundle();
+        let s = v["entries"][3][field].as_str().unwrap().to_owned();
+        let mut chars: Vec<char> = s.chars().collect();
+        chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+        v["entries"][3][field] = chars.into_iter().collect::<String>().into();
+        assert_rejected(field, &v, "do not hash to the signed root");
+    }
+}
+
+#[test]
+fn fail_changed_disclosed_attribute() {
+    let mut v = bundle();
+    let orgs = ["state.gov", "usaid.gov"];
+    let cur = v["entries"][2]["disclosed"]["org"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    v["entries"][2]["disclosed"]["org"] =
+        orgs.iter().find(|o| **o != cur).unwrap().to_string().into();
+    assert_rejected("attr", &v, "do not hash to the signed root");
+}
+
+#[test]
+fn fail_duplicated_entry() {
+    let mut v = bundle();
+    let e = v["entries"][4].clone();
+    v["entries"].as_array_mut().unwrap().insert(5, e);
+    assert_rejected(
+        "dup",
+        &v,
+        "entries were dropped or inserted",
+    );
+}
+
+#[test]
+fn fail_entry_moved_to_another_letter() {
+    let mut v = bundle();
+    v["entries"][2]["letter_id"] = "00".repeat(32).into();
+    assert_rejected("moved", &v, "do not hash to the signed root");
+}
+
+#[test]
+fn fail_changed_letter_text() {
+    let mut v = bundle();
+    v["letter"]["title"] = "A different letter".into();
+    assert_rejected("text", &v, "the letter was changed");
+}
+
+#[test]
+fn fail_small_cell_disclosure() {
+    let mut v = bundle();
+    // Find a signature that disclosed a role and claim its cell is below k.
+    let idx = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["disclosed"].get("role").is_some())
+        .expect("a role disclosure");
+    let org = v["entries"][idx]["disclosed"]["org"].clone();
+    let role = v["entries"][idx]["disclosed"]["role"].clone();
+    for cell in v["issuers"][0]["anonymity_sets"][0]["cells"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if cell["org"] == org && cell["role"] == role {
+            cell["count"] = "<k".into();
+        }
+    }
+    assert_rejected("smallcell", &v, &format!("entry {idx}: the disclosed role"));
+}
+
+#[test]
+fn receipts_verify_against_the_bundle_and_catch_omission() {
+    let dir = demo_dir();
+    let o = run(&["verify", dir.join("bundle.json").to_str().unwrap(), "--receipt", dir.join("receipt-1.json").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("its entry is entry"));
+    // Drop the receipted entry: the checkpoint no longer matches, and the receipt names the loss.
+    let receipt: Value = serde_json::from_slice(&std::fs::read(dir.join("receipt-1.json")).unwrap()).unwrap();
+    assert!(receipt["include_by"].as_u64().is_some());
+    let mut v = bundle();
+    v["entries"].as_array_mut().unwrap().remove(1);
+    assert_rejected("dropped", &v, "entries were dropped or inserted");
+}
+
+#[test]
+fn fail_checkpoint_signed_by_another_key() {
+    let mut v = bundle();
+    // Another log key in the bundle: the checkpoint's signature is not by it.
+    let key = v["log_public_key"].as_str().unwrap().to_owned();
+    let (name, rest) = key.split_once('+').unwrap();
+    let (_id, b64) = rest.split_once('+').unwrap();
+    let other = undersigned_core::log::LogVerifier::new(name, ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]).verifying_key()).unwrap();
+    assert_ne!(other.to_vkey(), key, "{b64}");
+    v["log_public_key"] = other.to_vkey().into();
+    assert_rejected("otherkey", &v, "not validly signed");
+}
+
+#[test]
+fn fail_truncated_empty_and_garbage_files() {
+    let full = std::fs::read(demo_dir().join("bundle.json")).unwrap();
+    for (name, bytes) in [
+        ("empty", Vec::new()),
+        ("truncated", full[..full.len() / 2].to_vec()),
+        ("garbage", b"\x89PNG\r\n\x1a\n garbage".to_vec()),
+        ("json-array", b"[1,2,3]".to_vec()),
+    ] {
+        let (code, err) = verify_variant(name, &bytes);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(err.contains("not a bundle"), "{name}: {err}");
+    }
+    let o = run(&["verify", "/nonexistent/bundle.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read"));
+}

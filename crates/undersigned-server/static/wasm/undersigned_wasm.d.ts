@@ -1,0 +1,116 @@
+/* tslint:disable */
+/* eslint-disable */
+
+/**
+ * Checks that the new signed checkpoint extends the old one. Returns
+ * `{"from": number, "to": number}`.
+ */
+export function check_consistency(vkey: string, old_note: string, new_note: string, consistency_json: string): string;
+
+/**
+ * The small-cell guard for the signing form. Returns
+ * `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
+ */
+export function check_disclosure(sets_json: string, credential_json: string, letter_k: number, role: boolean, age_band: boolean): string;
+
+/**
+ * Checks that the receipt's entry is in the tree of a signed checkpoint. Returns
+ * `{"index": number, "size": number, "root": hex}`.
+ */
+export function check_inclusion(receipt_json: string, vkey: string, checkpoint_note: string, inclusion_json: string, letter_id: string): string;
+
+/**
+ * Opens a backup made by `encrypt_export`; returns the credential JSON.
+ */
+export function decrypt_import(backup: string, passphrase: string): string;
+
+/**
+ * Encrypts the credential under a passphrase for the holder to keep as a backup.
+ */
+export function encrypt_export(credential_json: string, passphrase: string): string;
+
+/**
+ * The id (hex) of a letter as its canonical text defines it; compare with the server's.
+ */
+export function letter_id(letter_json: string): string;
+
+/**
+ * The letter's log key, accepted only if it is the deployment's log key under this letter's
+ * origin. Returns the vkey to use with the receipt and checkpoint checks.
+ */
+export function pinned_log_key(deployment_json: string, vkey: string, letter_id: string): string;
+
+/**
+ * Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`).
+ */
+export function present(credential_json: string, letter_json: string, action: string, disclose_role: boolean, disclose_age_band: boolean, disclose_email: boolean, comment: string | null | undefined, sets_json: string, consent_small_org: boolean): string;
+
+/**
+ * Step 2 of issuance: checks the issuer's answer (`POST /api/v1/issuance/credential`) against
+ * the deployment's published key (`GET /api/v1/deployment`) and returns the credential JSON.
+ */
+export function receive_credential(pending: string, issued_json: string, deployment_json: string, email: string, role: string, age_band: string): string;
+
+/**
+ * Step 1 of issuance. Returns `{"pending": string, "commitment": base64url}`: send the
+ * commitment to the issuer, keep `pending` (in memory or sessionStorage) for step 2.
+ */
+export function request_credential(): string;
+
+/**
+ * Verifies a bundle offline. Returns the verification report plus a `statement` field.
+ */
+export function verify_bundle(bundle_json: string): string;
+
+/**
+ * Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
+ */
+export function verify_receipt(receipt_json: string, vkey: string, entry_json: string, letter_id: string): void;
+
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+
+export interface InitOutput {
+    readonly memory: WebAssembly.Memory;
+    readonly check_consistency: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
+    readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
+    readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
+    readonly decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly letter_id: (a: number, b: number) => [number, number, number, number];
+    readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
+    readonly present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];
+    readonly receive_credential: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
+    readonly request_credential: () => [number, number, number, number];
+    readonly verify_bundle: (a: number, b: number) => [number, number, number, number];
+    readonly verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
+    readonly __wbindgen_exn_store: (a: number) => void;
+    readonly __externref_table_alloc: () => number;
+    readonly __wbindgen_externrefs: WebAssembly.Table;
+    readonly __wbindgen_malloc: (a: number, b: number) => number;
+    readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
+    readonly __wbindgen_free: (a: number, b: number, c: number) => void;
+    readonly __externref_table_dealloc: (a: number) => void;
+    readonly __wbindgen_start: () => void;
+}
+
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+
+/**
+ * Instantiates the given `module`, which can either be bytes or
+ * a precompiled `WebAssembly.Module`.
+ *
+ * @param {{ module: SyncInitInput }} module - Passing `SyncInitInput` directly is deprecated.
+ *
+ * @returns {InitOutput}
+ */
+export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+/**
+ * If `module_or_path` is {RequestInfo} or {URL}, makes a request and
+ * for everything else, calls `WebAssembly.instantiate` directly.
+ *
+ * @param {{ module_or_path: InitInput | Promise<InitInput> }} module_or_path - Passing `InitInput` directly is deprecated.
+ *
+ * @returns {Promise<InitOutput>}
+ */
+export default function __wbg_init (module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>): Promise<InitOutput>;

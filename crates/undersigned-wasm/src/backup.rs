@@ -1,0 +1,131 @@
+//! The encrypted credential backup: Argon2id from the passphrase, XChaCha20-Poly1305 over the
+//! credential JSON, in a versioned text format the holder can save anywhere.
+//!
+//! Format v1: `undersigned-credential-backup/1.` followed by base64url (no padding) of
+//! `salt (16) || nonce (24) || ciphertext with tag`. The prefix is the AEAD's associated data,
+//! so a blob cannot be relabelled as another version. Argon2 parameters are fixed per version:
+//! changing them means a new version.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::json;
+
+pub const BACKUP_PREFIX: &str = "undersigned-credential-backup/1.";
+const FAMILY_PREFIX: &str = "undersigned-credential-backup/";
+
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+const KEY_LEN: usize = 32;
+
+/// RFC 9106's second recommended Argon2id setting (64 MiB, 3 passes) with one lane, since
+/// wasm runs single-threaded: about a quarter second in a desktop browser and a few seconds
+/// on a slow phone, once per export or import, against offline guessing of a backup that may
+/// sit in a mailbox or a cloud drive for years.
+const ARGON2_MEMORY_KIB: u32 = 64 * 1024;
+const ARGON2_PASSES: u32 = 3;
+const ARGON2_LANES: u32 = 1;
+
+/// Key stretching only multiplies the cost of guessing; a very short passphrase stays weak.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// A credential is about 1 KiB; anything far larger is not a backup of ours.
+const MAX_BACKUP_CHARS: usize = 64 * 1024;
+
+const OPEN_FAILED: &str = "wrong passphrase, or the backup is damaged";
+
+fn derive_key(passphrase: &str, salt: &[u8; SALT_LEN]) -> Result<Zeroizing<[u8; KEY_LEN]>, String> {
+    let params = Params::new(
+        ARGON2_MEMORY_KIB,
+        ARGON2_PASSES,
+        ARGON2_LANES,
+        Some(KEY_LEN),
+    )
+    .map_err(|e| format!("key derivation parameters: {e}"))?;
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
+        .map_err(|e| format!("key derivation failed: {e}"))?;
+    Ok(key)
+}
+
+fn cipher(key: &[u8; KEY_LEN]) -> Result<XChaCha20Poly1305, String> {
+    XChaCha20Poly1305::new_from_slice(key).map_err(|_| "bad key length".to_owned())
+}
+
+/// Encrypts a credential under `passphrase`. The credential is parsed first, so only a real
+/// credential is ever backed up.
+pub fn encrypt_export(
+    credential_json: &str,
+    passphrase: &str,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String, String> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(format!(
+            "the passphrase must have at least {MIN_PASSPHRASE_CHARS} characters"
+        ));
+    }
+    let credential = json::credential(credential_json)?;
+    let plaintext = Zeroizing::new(json::to_string(&credential)?);
+    let mut salt = [0u8; SALT_LEN];
+    rng.fill_bytes(&mut salt);
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    let key = derive_key(passphrase, &salt)?;
+    let ciphertext = cipher(&key)?
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: BACKUP_PREFIX.as_bytes(),
+            },
+        )
+        .map_err(|_| "encryption failed".to_owned())?;
+    let blob = [&salt[..], &nonce[..], &ciphertext].concat();
+    Ok(format!("{BACKUP_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob)))
+}
+
+/// Opens a backup and returns the credential JSON. A wrong passphrase and a damaged backup
+/// are the same error: the AEAD cannot tell them apart, and neither should we pretend to.
+pub fn decrypt_import(backup: &str, passphrase: &str) -> Result<String, String> {
+    let backup = backup.trim();
+    if backup.len() > MAX_BACKUP_CHARS {
+        return Err("this is not a credential backup (too large)".into());
+    }
+    let Some(encoded) = backup.strip_prefix(BACKUP_PREFIX) else {
+        return Err(if backup.starts_with(FAMILY_PREFIX) {
+            "this backup was made by a newer version; update undersigned to open it".into()
+        } else {
+            "this is not an undersigned credential backup".into()
+        });
+    };
+    let blob = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| OPEN_FAILED.to_owned())?;
+    let (salt, rest) = blob
+        .split_first_chunk::<SALT_LEN>()
+        .ok_or_else(|| OPEN_FAILED.to_owned())?;
+    let (nonce, ciphertext) = rest
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or_else(|| OPEN_FAILED.to_owned())?;
+    let key = derive_key(passphrase, salt)?;
+    let plaintext = Zeroizing::new(
+        cipher(&key)?
+            .decrypt(
+                &XNonce::from(*nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: BACKUP_PREFIX.as_bytes(),
+                },
+            )
+            .map_err(|_| OPEN_FAILED.to_owned())?,
+    );
+    let text = std::str::from_utf8(&plaintext).map_err(|_| OPEN_FAILED.to_owned())?;
+    let credential = json::credential(text)?;
+    json::to_string(&credential)
+}

@@ -1,0 +1,189 @@
+//! Browser glue for the holder: every function takes and returns JSON strings and calls
+//! `undersigned-core` for every check, so the page holds no protocol logic of its own.
+//!
+//! Each `#[wasm_bindgen]` export below is a thin wrapper over a plain Rust function in one of
+//! the modules, returning `Result<_, String>`. The native test suite calls those functions
+//! directly, because `JsError` can only be built inside a JavaScript host. In JavaScript an
+//! `Err` becomes a thrown `Error` whose message is the core error's text.
+#![forbid(unsafe_code)]
+
+pub mod backup;
+pub mod bundle;
+pub mod issuance;
+mod json;
+pub mod log;
+pub mod sign;
+
+use rand_core::OsRng;
+use wasm_bindgen::prelude::*;
+
+fn js<T>(r: Result<T, String>) -> Result<T, JsError> {
+    r.map_err(|e| JsError::new(&e))
+}
+
+/// Step 1 of issuance. Returns `{"pending": string, "commitment": base64url}`: send the
+/// commitment to the issuer, keep `pending` (in memory or sessionStorage) for step 2.
+#[wasm_bindgen]
+pub fn request_credential() -> Result<String, JsError> {
+    js(issuance::request_credential(&mut OsRng))
+}
+
+/// Step 2 of issuance: checks the issuer's answer (`POST /api/v1/issuance/credential`) against
+/// the deployment's published key (`GET /api/v1/deployment`) and returns the credential JSON.
+#[wasm_bindgen]
+pub fn receive_credential(
+    pending: &str,
+    issued_json: &str,
+    deployment_json: &str,
+    email: &str,
+    role: &str,
+    age_band: &str,
+) -> Result<String, JsError> {
+    js(issuance::receive_credential(
+        pending,
+        issued_json,
+        deployment_json,
+        email,
+        role,
+        age_band,
+    ))
+}
+
+/// The small-cell guard for the signing form. Returns
+/// `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
+#[wasm_bindgen]
+pub fn check_disclosure(
+    sets_json: &str,
+    credential_json: &str,
+    letter_k: u32,
+    role: bool,
+    age_band: bool,
+) -> Result<String, JsError> {
+    js(sign::check_disclosure(
+        sets_json,
+        credential_json,
+        letter_k,
+        role,
+        age_band,
+    ))
+}
+
+/// The id (hex) of a letter as its canonical text defines it; compare with the server's.
+#[wasm_bindgen]
+pub fn letter_id(letter_json: &str) -> Result<String, JsError> {
+    js(sign::letter_id(letter_json))
+}
+
+/// Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`).
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)] // mirrors the form's fields one to one for JavaScript
+pub fn present(
+    credential_json: &str,
+    letter_json: &str,
+    action: &str,
+    disclose_role: bool,
+    disclose_age_band: bool,
+    disclose_email: bool,
+    comment: Option<String>,
+    sets_json: &str,
+    consent_small_org: bool,
+) -> Result<String, JsError> {
+    js(sign::present(
+        credential_json,
+        letter_json,
+        action,
+        sign::Disclose {
+            role: disclose_role,
+            age_band: disclose_age_band,
+            email: disclose_email,
+        },
+        comment.as_deref(),
+        sets_json,
+        consent_small_org,
+    ))
+}
+
+/// The letter's log key, accepted only if it is the deployment's log key under this letter's
+/// origin. Returns the vkey to use with the receipt and checkpoint checks.
+#[wasm_bindgen]
+pub fn pinned_log_key(
+    deployment_json: &str,
+    vkey: &str,
+    letter_id: &str,
+) -> Result<String, JsError> {
+    js(log::pinned_log_key(deployment_json, vkey, letter_id))
+}
+
+/// Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
+#[wasm_bindgen]
+pub fn verify_receipt(
+    receipt_json: &str,
+    vkey: &str,
+    entry_json: &str,
+    letter_id: &str,
+) -> Result<(), JsError> {
+    js(log::verify_receipt(
+        receipt_json,
+        vkey,
+        entry_json,
+        letter_id,
+    ))
+}
+
+/// Checks that the receipt's entry is in the tree of a signed checkpoint. Returns
+/// `{"index": number, "size": number, "root": hex}`.
+#[wasm_bindgen]
+pub fn check_inclusion(
+    receipt_json: &str,
+    vkey: &str,
+    checkpoint_note: &str,
+    inclusion_json: &str,
+    letter_id: &str,
+) -> Result<String, JsError> {
+    js(log::check_inclusion(
+        receipt_json,
+        vkey,
+        checkpoint_note,
+        inclusion_json,
+        letter_id,
+    ))
+}
+
+/// Checks that the new signed checkpoint extends the old one. Returns
+/// `{"from": number, "to": number}`.
+#[wasm_bindgen]
+pub fn check_consistency(
+    vkey: &str,
+    old_note: &str,
+    new_note: &str,
+    consistency_json: &str,
+) -> Result<String, JsError> {
+    js(log::check_consistency(
+        vkey,
+        old_note,
+        new_note,
+        consistency_json,
+    ))
+}
+
+/// Verifies a bundle offline. Returns the verification report plus a `statement` field.
+#[wasm_bindgen]
+pub fn verify_bundle(bundle_json: &str) -> Result<String, JsError> {
+    js(bundle::verify_bundle(bundle_json))
+}
+
+/// Encrypts the credential under a passphrase for the holder to keep as a backup.
+#[wasm_bindgen]
+pub fn encrypt_export(credential_json: &str, passphrase: &str) -> Result<String, JsError> {
+    js(backup::encrypt_export(
+        credential_json,
+        passphrase,
+        &mut OsRng,
+    ))
+}
+
+/// Opens a backup made by `encrypt_export`; returns the credential JSON.
+#[wasm_bindgen]
+pub fn decrypt_import(backup: &str, passphrase: &str) -> Result<String, JsError> {
+    js(backup::decrypt_import(backup, passphrase))
+}

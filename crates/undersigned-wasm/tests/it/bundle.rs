@@ -1,0 +1,91 @@
+//! Offline bundle verification through the glue: a good bundle's report, and tampering caught.
+
+use serde_json::Value;
+use undersigned_core::bundle::{Bundle, BUNDLE_FORMAT};
+use undersigned_core::entry::SignatureEntry;
+use undersigned_core::record::LogEntry;
+use undersigned_wasm::bundle::verify_bundle;
+use undersigned_wasm::sign::{self, Disclose};
+
+use crate::fixture::{log_signer, populated, role_and_age};
+
+fn honest() -> Bundle {
+    let p = populated();
+    let w = &p.world;
+    let letter = w.letter(role_and_age());
+    let letter_json = serde_json::to_string(&letter).unwrap();
+    let mut entries = vec![LogEntry::Opened {
+        letter: letter.clone(),
+        at: 1_700_000_000,
+    }];
+    // Three sign (disclosing role and age band, the first with a comment); the first withdraws.
+    let signers = p.state.iter().take(3).map(|c| (c, "sign"));
+    for (i, (c, action)) in signers.chain([(&p.state[0], "withdraw")]).enumerate() {
+        let disclose = Disclose {
+            role: action == "sign",
+            age_band: action == "sign",
+            email: false,
+        };
+        let comment = (i == 0).then_some("Count me in.");
+        let e = sign::present(
+            c,
+            &letter_json,
+            action,
+            disclose,
+            comment,
+            &w.sets_json(),
+            false,
+        );
+        let e: SignatureEntry = serde_json::from_str(&e.unwrap()).unwrap();
+        entries.push(LogEntry::submission(e));
+    }
+    let mut b = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        letter_id: letter.id(),
+        letter,
+        issuers: vec![undersigned_core::bundle::BundleIssuer::new(
+            &w.issuer.keys.name,
+            w.issuer.keys.public_key(),
+            vec![w.sets()],
+        )],
+        entries,
+        checkpoint: None,
+        log_public_key: None,
+    };
+    b.seal(&log_signer(&b.letter_id)).unwrap();
+    b
+}
+
+#[test]
+fn good_bundle_reports_counts_and_statement() {
+    let b = honest();
+    let report: Value = serde_json::from_str(&verify_bundle(&b.to_json()).unwrap()).unwrap();
+    let expected = b.verify().unwrap();
+    assert_eq!(report["statement"], expected.statement());
+    assert_eq!(report["log_size"], 5);
+    assert_eq!(report["signatures"], 2);
+    assert_eq!(report["withdrawn"], 1);
+    assert_eq!(report["letter_id"], b.letter_id.to_hex());
+}
+
+#[test]
+fn fail_tampered_bundle() {
+    let b = honest();
+    let honest_json = b.to_json();
+    // Published anonymity sets edited: the first "30-39" is the issuer's cell, so the
+    // disclosed age band now sits in a cell below k.
+    let sets_edited = honest_json.replacen("\"30-39\"", "\"40-49\"", 1);
+    let err = verify_bundle(&sets_edited).unwrap_err();
+    assert!(err.contains("anonymity set below k"), "{err}");
+    // An entry edited under the old checkpoint: the log no longer hashes to the signed root.
+    let comment_edited = honest_json.replacen("Count me in.", "Count me out.", 1);
+    assert_ne!(comment_edited, honest_json);
+    let err = verify_bundle(&comment_edited).unwrap_err();
+    assert!(err.contains("signed root"), "{err}");
+    // Resealed by an operator holding the log key: the entry's proof still fails.
+    let mut resealed = Bundle::parse(comment_edited.as_bytes()).unwrap();
+    resealed.seal(&log_signer(&resealed.letter_id)).unwrap();
+    let err = verify_bundle(&resealed.to_json()).unwrap_err();
+    assert!(err.contains("invalid proof"), "{err}");
+    assert!(verify_bundle("{}").is_err());
+}
