@@ -128,7 +128,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Logs carry methods, statuses, counts and errors: never addresses (none are logged anywhere).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
     let built = build(&args).await?;
     let state = built.state.clone();
     if let Some(outbox) = &built.outbox {

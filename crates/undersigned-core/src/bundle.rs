@@ -270,7 +270,10 @@ impl Bundle {
 
     /// Checks the signed checkpoint and that the entries are exactly the log it commits to:
     /// any entry dropped, inserted, reordered or altered changes the root or the size.
-    fn check_log(&self, letter_id: &LetterId) -> Result<(LogVerifier, Checkpoint), BundleError> {
+    pub fn check_log(
+        &self,
+        letter_id: &LetterId,
+    ) -> Result<(LogVerifier, Checkpoint), BundleError> {
         let verifier = self.verifier()?;
         let note = self.checkpoint.as_deref().ok_or_else(|| {
             BundleError::Log(

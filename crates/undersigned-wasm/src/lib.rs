@@ -5,6 +5,15 @@
 //! the modules, returning `Result<_, String>`. The native test suite calls those functions
 //! directly, because `JsError` can only be built inside a JavaScript host. In JavaScript an
 //! `Err` becomes a thrown `Error` whose message is the core error's text.
+//!
+//! `scripts/build-wasm` builds this crate into `crates/undersigned-server/static/wasm`
+//! (`wasm-bindgen --target web`); a page loads it as an ES module:
+//!
+//! ```js
+//! import init, { request_credential } from "/static/wasm/undersigned_wasm.js";
+//! await init();
+//! const { pending, commitment } = JSON.parse(request_credential());
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod backup;

@@ -23,22 +23,44 @@ impl Drop for Server {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn start_server(data: &std::path::Path, extra: &[&str]) -> Server {
     let port = free_port();
     let child = bin()
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data", data.to_str().unwrap(), "--publish-interval", "1"])
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data",
+            data.to_str().unwrap(),
+            "--publish-interval",
+            "1",
+        ])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let start = Instant::now();
-    while ureq::get(&format!("{}/api/v1/deployment", server.url)).call().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+    while ureq::get(&format!("{}/api/v1/deployment", server.url))
+        .call()
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
@@ -48,9 +70,19 @@ pub fn start_server(data: &std::path::Path, extra: &[&str]) -> Server {
 pub fn code_for(url: &str, email: &str) -> String {
     let start = Instant::now();
     loop {
-        let mails: Vec<serde_json::Value> = ureq::get(&format!("{url}/api/dev/outbox")).call().unwrap().into_json().unwrap();
+        let mails: Vec<serde_json::Value> = ureq::get(&format!("{url}/api/dev/outbox"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         if let Some(m) = mails.iter().rev().find(|m| m["to"][0] == email) {
-            return m["body"].as_str().unwrap().split_whitespace().find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit())).unwrap().to_owned();
+            return m["body"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap()
+                .to_owned();
         }
         assert!(start.elapsed() < Duration::from_secs(10), "no code mail");
         std::thread::sleep(Duration::from_millis(50));
@@ -59,7 +91,12 @@ pub fn code_for(url: &str, email: &str) -> String {
 
 fn ok(args: &[&str]) -> String {
     let o = bin().args(args).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -73,25 +110,61 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
 
     // Get a credential: the command asks for the code, which the person reads from their mail.
     let mut req = bin()
-        .args(["credential", "request", "--server", url, "--home", holder.to_str().unwrap(), "--email", "newcomer@state.gov", "--role", "analyst", "--age-band", "30-39"])
+        .args([
+            "credential",
+            "request",
+            "--server",
+            url,
+            "--home",
+            holder.to_str().unwrap(),
+            "--email",
+            "newcomer@state.gov",
+            "--role",
+            "analyst",
+            "--age-band",
+            "30-39",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let code = code_for(url, "newcomer@state.gov");
-    req.stdin.take().unwrap().write_all(format!("{code}\n").as_bytes()).unwrap();
+    req.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{code}\n").as_bytes())
+        .unwrap();
     let out = req.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cred_path = holder.join("credential.json");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&cred_path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&cred_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // A second credential for the same address and epoch is refused by the issuer.
     let again = bin()
-        .args(["credential", "request", "--force", "--server", url, "--home", dir.path().join("h2").to_str().unwrap(), "--email", "newcomer@state.gov", "--code", "00000000"])
+        .args([
+            "credential",
+            "request",
+            "--force",
+            "--server",
+            url,
+            "--home",
+            dir.path().join("h2").to_str().unwrap(),
+            "--email",
+            "newcomer@state.gov",
+            "--code",
+            "00000000",
+        ])
         .output()
         .unwrap();
     assert!(!again.status.success());
@@ -99,34 +172,124 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
     // An organizer opens a letter.
     let body = dir.path().join("letter.md");
     std::fs::write(&body, "We ask for a review of the policy.\n").unwrap();
-    let created = ok(&["letter", "create", "--server", url, "--home", organizer.to_str().unwrap(), "--title", "Review the policy", "--body-file", body.to_str().unwrap(), "--allow-role", "--publish-interval", "1"]);
-    let handle = created.split_whitespace().skip_while(|w| *w != "handle").nth(1).unwrap().to_owned();
-    let opened = ok(&["letter", "open", &handle, "--server", url, "--home", organizer.to_str().unwrap()]);
-    let id = opened.split_whitespace().skip_while(|w| *w != "id").nth(1).unwrap().to_owned();
+    let created = ok(&[
+        "letter",
+        "create",
+        "--server",
+        url,
+        "--home",
+        organizer.to_str().unwrap(),
+        "--title",
+        "Review the policy",
+        "--body-file",
+        body.to_str().unwrap(),
+        "--allow-role",
+        "--publish-interval",
+        "1",
+    ]);
+    let handle = created
+        .split_whitespace()
+        .skip_while(|w| *w != "handle")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let opened = ok(&[
+        "letter",
+        "open",
+        &handle,
+        "--server",
+        url,
+        "--home",
+        organizer.to_str().unwrap(),
+    ]);
+    let id = opened
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .unwrap()
+        .to_owned();
     assert_eq!(id.len(), 64);
 
     // Sign: the org has fewer than k holders, so consent is required and then given.
-    let refused = bin().args(["sign", &id, "--server", url, "--home", holder.to_str().unwrap()]).output().unwrap();
+    let refused = bin()
+        .args([
+            "sign",
+            &id,
+            "--server",
+            url,
+            "--home",
+            holder.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--consent-small-org"));
-    let signed = ok(&["sign", &id, "--server", url, "--home", holder.to_str().unwrap(), "--consent-small-org", "--comment", "I agree"]);
+    let signed = ok(&[
+        "sign",
+        &id,
+        "--server",
+        url,
+        "--home",
+        holder.to_str().unwrap(),
+        "--consent-small-org",
+        "--comment",
+        "I agree",
+    ]);
     assert!(signed.contains("Signature accepted"), "{signed}");
-    let twice = bin().args(["sign", &id, "--server", url, "--home", holder.to_str().unwrap(), "--consent-small-org"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("already signed"), "{}", String::from_utf8_lossy(&twice.stderr));
+    let twice = bin()
+        .args([
+            "sign",
+            &id,
+            "--server",
+            url,
+            "--home",
+            holder.to_str().unwrap(),
+            "--consent-small-org",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("already signed"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
 
     // After the batch, the signature is provably in the log and counted.
     std::thread::sleep(Duration::from_millis(3500));
     let checked = ok(&["check", "--server", url, "--home", holder.to_str().unwrap()]);
     assert!(checked.starts_with("OK "), "{checked}");
     let tally = ok(&["tally", &id, "--server", url]);
-    assert!(tally.contains("1 signatures from 1 organizations"), "{tally}");
+    assert!(
+        tally.contains("1 signatures from 1 organizations"),
+        "{tally}"
+    );
     let bundle = dir.path().join("bundle.json");
-    ok(&["bundle", &id, "--server", url, "--out", bundle.to_str().unwrap()]);
-    let receipts: Vec<_> = std::fs::read_dir(holder.join("receipts")).unwrap().flatten().map(|e| e.path()).collect();
-    let verified = ok(&["verify", bundle.to_str().unwrap(), "--receipt", receipts[0].to_str().unwrap()]);
-    assert!(verified.contains("1 distinct verified signatures from 1 organizations"), "{verified}");
+    ok(&[
+        "bundle",
+        &id,
+        "--server",
+        url,
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    let receipts: Vec<_> = std::fs::read_dir(holder.join("receipts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let verified = ok(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--receipt",
+        receipts[0].to_str().unwrap(),
+    ]);
+    assert!(
+        verified.contains("1 distinct verified signatures from 1 organizations"),
+        "{verified}"
+    );
     // The credential never left the device: nothing of it is in the bundle.
-    let cred: serde_json::Value = serde_json::from_slice(&std::fs::read(&cred_path).unwrap()).unwrap();
+    let cred: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cred_path).unwrap()).unwrap();
     let bundle_text = std::fs::read_to_string(&bundle).unwrap();
     for secret in ["signature", "nym_secret", "prover_blind"] {
         let s = cred["secrets"][secret].as_str().unwrap();

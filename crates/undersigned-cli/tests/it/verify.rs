@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_undersigned"))
 }
@@ -140,11 +139,7 @@ fn fail_duplicated_entry() {
     let mut v = bundle();
     let e = v["entries"][4].clone();
     v["entries"].as_array_mut().unwrap().insert(5, e);
-    assert_rejected(
-        "dup",
-        &v,
-        "entries were dropped or inserted",
-    );
+    assert_rejected("dup", &v, "entries were dropped or inserted");
 }
 
 #[test]
@@ -187,11 +182,17 @@ fn fail_small_cell_disclosure() {
 #[test]
 fn receipts_verify_against_the_bundle_and_catch_omission() {
     let dir = demo_dir();
-    let o = run(&["verify", dir.join("bundle.json").to_str().unwrap(), "--receipt", dir.join("receipt-1.json").to_str().unwrap()]);
+    let o = run(&[
+        "verify",
+        dir.join("bundle.json").to_str().unwrap(),
+        "--receipt",
+        dir.join("receipt-1.json").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("its entry is entry"));
     // Drop the receipted entry: the checkpoint no longer matches, and the receipt names the loss.
-    let receipt: Value = serde_json::from_slice(&std::fs::read(dir.join("receipt-1.json")).unwrap()).unwrap();
+    let receipt: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("receipt-1.json")).unwrap()).unwrap();
     assert!(receipt["include_by"].as_u64().is_some());
     let mut v = bundle();
     v["entries"].as_array_mut().unwrap().remove(1);
@@ -205,7 +206,11 @@ fn fail_checkpoint_signed_by_another_key() {
     let key = v["log_public_key"].as_str().unwrap().to_owned();
     let (name, rest) = key.split_once('+').unwrap();
     let (_id, b64) = rest.split_once('+').unwrap();
-    let other = undersigned_core::log::LogVerifier::new(name, ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]).verifying_key()).unwrap();
+    let other = undersigned_core::log::LogVerifier::new(
+        name,
+        ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]).verifying_key(),
+    )
+    .unwrap();
     assert_ne!(other.to_vkey(), key, "{b64}");
     v["log_public_key"] = other.to_vkey().into();
     assert_rejected("otherkey", &v, "not validly signed");

@@ -30,4 +30,4 @@ pub use merkle::{
 };
 pub use note::{KeyId, LogSigner, LogVerifier, NoteError};
 pub use pool::{PendingEntry, Pool, PoolError, PublishSchedule};
-pub use receipt::{issue_receipt, verify_receipt, Receipt, ReceiptError};
+pub use receipt::{issue_receipt, reissue_receipt, verify_receipt, Receipt, ReceiptError};

@@ -108,6 +108,31 @@ pub fn issue_receipt(
     Ok(r)
 }
 
+/// Signs again the receipt of an entry that was already accepted, with the times it was
+/// first given: a client retrying after a lost answer gets the same promise, not a new one.
+pub fn reissue_receipt(
+    signer: &LogSigner,
+    letter_id: [u8; 32],
+    entry_hash: Hash,
+    received_at: u64,
+    include_by: u64,
+) -> Result<Receipt, ReceiptError> {
+    if include_by < received_at {
+        return Err(ReceiptError::DeadlineBeforeReceipt);
+    }
+    let mut r = Receipt {
+        version: RECEIPT_VERSION,
+        letter_id,
+        entry_hash,
+        received_at,
+        include_by,
+        log_key_id: signer.key_id(),
+        signature: [0; 64],
+    };
+    r.signature = signer.sign_raw(&r.signing_payload());
+    Ok(r)
+}
+
 /// Checks a receipt's version, issuing key, deadline sanity and signature.
 pub fn verify_receipt(receipt: &Receipt, verifier: &LogVerifier) -> Result<(), ReceiptError> {
     if receipt.version != RECEIPT_VERSION {

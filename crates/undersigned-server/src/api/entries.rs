@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use undersigned_core::entry::{verify, SignatureEntry};
-use undersigned_core::log::{issue_receipt, leaf_hash, PublishSchedule, Receipt};
+use undersigned_core::log::{issue_receipt, leaf_hash, reissue_receipt, PublishSchedule, Receipt};
 use undersigned_core::record::LogEntry;
 use undersigned_store::{LetterState, PendingEntry};
 
@@ -39,7 +39,13 @@ pub async fn submit(
         .collect();
     let directory = s.directory(&epochs).await?;
     let id = letter.id();
-    let verified = verify(&entry, &id, &letter.policy, &directory)?;
+    // Proof checking is ~10 ms of CPU: keep it off the async workers so reads stay responsive.
+    let policy = letter.policy.clone();
+    let (verified, entry) = tokio::task::spawn_blocking(move || {
+        verify(&entry, &id, &policy, &directory).map(|v| (v, entry))
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("verifier task: {e}")))??;
     let leaf = LogEntry::submission(entry).leaf_bytes();
     let schedule = PublishSchedule::new(row.publish_interval_secs, s.config.publish_grace_secs)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -61,11 +67,61 @@ pub async fn submit(
     };
     match s.store.accept_entry(&letter_id, &pending).await {
         Ok(()) => {}
+        // The very same entry again (a retry after a lost answer, or after a crash): answer
+        // with its receipt again, like a CT log returning the SCT for a duplicate. A different
+        // entry from the same credential stays a refused double signature.
+        Err(
+            undersigned_store::StoreError::DoubleSign
+            | undersigned_store::StoreError::DoubleWithdraw,
+        ) => {
+            if let Some(r) = resend_receipt(&s, &letter_id, id.0, &pending).await? {
+                return Ok((StatusCode::ACCEPTED, Json(r)));
+            }
+            return Err(AppError::Conflict(if pending.withdraw {
+                "this signature was already withdrawn".into()
+            } else {
+                "this credential already signed this letter".into()
+            }));
+        }
         // The store refuses entries for a letter that is no longer open.
         Err(undersigned_store::StoreError::NotFound) => {
-            return Err(AppError::Conflict("the letter is not open for signatures".into()))
+            return Err(AppError::Conflict(
+                "the letter is not open for signatures".into(),
+            ))
         }
         Err(e) => return Err(e.into()),
     }
     Ok((StatusCode::ACCEPTED, Json(receipt)))
+}
+
+/// The receipt for an entry that is already pooled or logged, signed again. A pooled entry
+/// keeps its original times; a logged one is promised "by now", which is already true.
+async fn resend_receipt(
+    s: &AppState,
+    letter_id: &str,
+    id: [u8; 32],
+    entry: &PendingEntry,
+) -> AppResult<Option<Receipt>> {
+    let signer = s.ledger.signer(letter_id)?;
+    let pooled = s
+        .store
+        .pending(letter_id, u64::MAX)
+        .await?
+        .into_iter()
+        .find(|p| p.entry_hash == entry.entry_hash);
+    let (received_at, include_by) = match pooled {
+        Some(p) => (p.received_at, p.include_by),
+        None if s
+            .store
+            .leaf_index(letter_id, &entry.entry_hash)
+            .await?
+            .is_some() =>
+        {
+            (entry.received_at, entry.received_at)
+        }
+        None => return Ok(None),
+    };
+    reissue_receipt(&signer, id, entry.entry_hash, received_at, include_by)
+        .map(Some)
+        .map_err(|e| AppError::Internal(e.to_string()))
 }
