@@ -366,6 +366,7 @@ fn bench_log(
             entries,
             checkpoint: None,
             log_public_key: None,
+            responses: vec![],
         };
         bundle.seal(&signer)?;
         let json = bundle.to_json();

@@ -396,6 +396,8 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             publish_interval_secs: Some(PUBLISH_INTERVAL),
             epochs: vec![],
         },
+        response_days: None,
+        reminder_days: vec![],
     };
     let created = organizer::create(&client, &work.join("organizer"), &input)?;
     let opened = organizer::open(&client, &created.handle, &created.organizer_token)?;

@@ -14,7 +14,7 @@ pub struct CreateArgs {
     /// A Markdown file with the letter's text.
     #[arg(long)]
     pub body_file: std::path::PathBuf,
-    /// Recipient as "Name <address>" or "Name <address> (Role)"; repeatable.
+    /// Recipient as `Name <address>` or `Name <address> (Role)`; repeatable.
     #[arg(long = "recipient")]
     pub recipients: Vec<String>,
     /// Accepted organization domains (repeatable); default every organization of the deployment.
@@ -39,6 +39,12 @@ pub struct CreateArgs {
     /// Only recipients and link holders may read the letter and its tally.
     #[arg(long)]
     pub recipients_only: bool,
+    /// Days the recipients have to answer after delivery (default 30).
+    #[arg(long)]
+    pub response_days: Option<u32>,
+    /// Days after delivery to remind unanswered recipients (repeatable).
+    #[arg(long = "remind-after")]
+    pub reminder_days: Vec<u32>,
 }
 
 pub fn parse_recipient(s: &str) -> anyhow::Result<Recipient> {
@@ -88,6 +94,8 @@ pub fn input(a: &CreateArgs, now: u64) -> anyhow::Result<LetterInput> {
             publish_interval_secs: a.publish_interval,
             epochs: vec![],
         },
+        response_days: a.response_days,
+        reminder_days: a.reminder_days.clone(),
     })
 }
 

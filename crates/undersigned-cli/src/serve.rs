@@ -23,7 +23,7 @@ pub struct Args {
     /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
     #[arg(long)]
     pub database: Option<String>,
-    /// Public base URL used in links; default http://<listen>.
+    /// Public base URL used in links; default `http://<listen>`.
     #[arg(long)]
     pub public_url: Option<String>,
     /// Host name that names the logs (checkpoint origin `<host>/letters/<id>`).

@@ -50,6 +50,13 @@ pub fn run(file: &Path, json: bool, receipts: &[PathBuf]) -> anyhow::Result<Exit
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("VERIFIED: {}", report.statement());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Some(d) = report.delivery_statement(now) {
+            println!("{d}");
+        }
         for (path, index) in included {
             println!("receipt {path}: its entry is entry {index} of the log");
         }

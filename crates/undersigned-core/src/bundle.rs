@@ -43,6 +43,27 @@ pub struct Bundle {
     pub checkpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_public_key: Option<String>,
+    /// The texts of the recipients' answers; the log holds their SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responses: Vec<ResponseText>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseText {
+    pub recipient: String,
+    pub text: String,
+}
+
+/// What the log says about one recipient.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RecipientRecord {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub delivered_at: Option<u64>,
+    pub acknowledged_at: Option<u64>,
+    pub answered_at: Option<u64>,
 }
 
 impl BundleIssuer {
@@ -72,9 +93,56 @@ pub struct Report {
     pub closed: bool,
     /// Organization display names are not part of the bundle; issuers name themselves.
     pub issuers: Vec<String>,
+    /// How many recipients have a delivered entry.
+    pub delivered_to: u64,
+    /// Names of the recipients who answered.
+    pub answered_by: Vec<String>,
+    pub response_days: u32,
+    pub recipients: Vec<RecipientRecord>,
 }
 
 impl Report {
+    /// What the record says about delivery and answers, with `now` for the running clock.
+    pub fn delivery_statement(&self, now: u64) -> Option<String> {
+        let first = self
+            .recipients
+            .iter()
+            .filter_map(|r| r.delivered_at)
+            .min()?;
+        let mut out = format!(
+            "delivered to {} recipient{} on {}",
+            self.delivered_to,
+            if self.delivered_to == 1 { "" } else { "s" },
+            crate::encoding::date(first)
+        );
+        for r in &self.recipients {
+            match (r.answered_at, r.acknowledged_at, r.delivered_at) {
+                (Some(a), _, _) => out.push_str(&format!(
+                    "; answered by {} on {}",
+                    r.name,
+                    crate::encoding::date(a)
+                )),
+                (None, ack, Some(d)) => {
+                    let days = now.saturating_sub(d) / 86_400;
+                    let ack = ack
+                        .map(|a| format!(", acknowledged on {}", crate::encoding::date(a)))
+                        .unwrap_or_default();
+                    let overdue = if days > u64::from(self.response_days) {
+                        format!(" (overdue: {} days were given)", self.response_days)
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!(
+                        "; no answer from {} after {days} days{ack}{overdue}",
+                        r.name
+                    ));
+                }
+                _ => out.push_str(&format!("; not delivered to {}", r.name)),
+            }
+        }
+        Some(out)
+    }
+
     /// The plain statement `undersigned verify` prints.
     pub fn statement(&self) -> String {
         format!(
@@ -157,6 +225,15 @@ impl Bundle {
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
         let mut tally = Tally::new();
         let mut closed = false;
+        let mut recipients: Vec<RecipientRecord> = letter
+            .recipients
+            .iter()
+            .map(|r| RecipientRecord {
+                name: r.name.clone(),
+                role: r.role.clone(),
+                ..Default::default()
+            })
+            .collect();
         for (index, entry) in self.entries.iter().enumerate() {
             match (index, entry) {
                 (0, LogEntry::Opened { letter: l, .. }) => {
@@ -206,15 +283,78 @@ impl Bundle {
                 }
                 (
                     _,
-                    LogEntry::Delivered { .. }
-                    | LogEntry::Acknowledged { .. }
-                    | LogEntry::Response { .. },
+                    LogEntry::Delivered { recipient, at, .. }
+                    | LogEntry::Acknowledged { recipient, at }
+                    | LogEntry::Response { recipient, at, .. },
                 ) => {
                     if !closed {
                         return Err(entry_err(
                             index,
                             VerifyError::Malformed("delivery before the letter closed"),
                         ));
+                    }
+                    let r = recipients
+                        .iter_mut()
+                        .find(|r| &r.name == recipient)
+                        .ok_or_else(|| {
+                            entry_err(
+                                index,
+                                VerifyError::Malformed("a recipient the letter does not name"),
+                            )
+                        })?;
+                    match entry {
+                        LogEntry::Delivered { .. } if r.delivered_at.is_some() => {
+                            return Err(entry_err(
+                                index,
+                                VerifyError::Malformed("a second delivery to the same recipient"),
+                            ))
+                        }
+                        LogEntry::Delivered { .. } => r.delivered_at = Some(*at),
+                        _ if r.delivered_at.is_none() => {
+                            return Err(entry_err(
+                                index,
+                                VerifyError::Malformed("an answer before delivery"),
+                            ))
+                        }
+                        LogEntry::Acknowledged { .. } if r.acknowledged_at.is_some() => {
+                            return Err(entry_err(
+                                index,
+                                VerifyError::Malformed("a second acknowledgement"),
+                            ))
+                        }
+                        LogEntry::Acknowledged { .. } => r.acknowledged_at = Some(*at),
+                        LogEntry::Response { text_sha256, .. } => {
+                            if r.answered_at.is_some() {
+                                return Err(entry_err(
+                                    index,
+                                    VerifyError::Malformed("a second answer"),
+                                ));
+                            }
+                            let text = self
+                                .responses
+                                .iter()
+                                .find(|t| &t.recipient == recipient)
+                                .ok_or_else(|| {
+                                    entry_err(
+                                        index,
+                                        VerifyError::Malformed(
+                                            "the answer's text is missing from the bundle",
+                                        ),
+                                    )
+                                })?;
+                            if hex::encode(crate::encoding::sha256(&[text.text.as_bytes()]))
+                                != *text_sha256
+                            {
+                                return Err(entry_err(
+                                    index,
+                                    VerifyError::Malformed(
+                                        "the answer's text does not match the logged hash",
+                                    ),
+                                ));
+                            }
+                            r.answered_at = Some(*at);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -233,6 +373,17 @@ impl Bundle {
             log_root: hex::encode(checkpoint.root),
             closed,
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
+            delivered_to: recipients
+                .iter()
+                .filter(|r| r.delivered_at.is_some())
+                .count() as u64,
+            answered_by: recipients
+                .iter()
+                .filter(|r| r.answered_at.is_some())
+                .map(|r| r.name.clone())
+                .collect(),
+            response_days: letter.response_days,
+            recipients,
         })
     }
 }

@@ -42,3 +42,25 @@ pub mod serde_b64 {
         super::from_b64url(&s, 4096, "base64url").map_err(D::Error::custom)
     }
 }
+
+/// The UTC calendar date of a unix time, `YYYY-MM-DD` (proleptic Gregorian, H. Hinnant's
+/// civil-from-days). Shown in statements; the log itself keeps unix seconds.
+pub fn date(unix: u64) -> String {
+    let (y, m, d) = civil(unix);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// (year, month, day) of a unix time in UTC.
+pub fn civil(unix: u64) -> (i64, u32, u32) {
+    let days = (unix / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}

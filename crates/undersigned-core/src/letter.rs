@@ -84,7 +84,14 @@ pub struct Letter {
     pub body: String,
     pub recipients: Vec<Recipient>,
     pub policy: Policy,
+    /// Days the recipients have to answer after delivery; the public clock counts them.
+    pub response_days: u32,
+    /// Days after delivery on which unanswered recipients are reminded.
+    pub reminder_days: Vec<u32>,
 }
+
+/// The default response period, as for a formal dissent channel.
+pub const DEFAULT_RESPONSE_DAYS: u32 = 30;
 
 fn clean_text(s: &str, max: usize, multiline: bool, what: &'static str) -> Result<(), Error> {
     let bad_char = s
@@ -121,6 +128,11 @@ impl Letter {
         if recipients.len() > MAX_RECIPIENTS {
             return Err(Error::Letter("too many recipients"));
         }
+        let mut names: Vec<&str> = recipients.iter().map(|r| r.name.trim()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+            return Err(Error::Letter("recipient names must be distinct"));
+        }
         for r in &recipients {
             clean_text(&r.name, 200, false, "recipient name")?;
             clean_text(&r.address, 254, false, "recipient address")?;
@@ -156,7 +168,26 @@ impl Letter {
             body,
             recipients,
             policy,
+            response_days: DEFAULT_RESPONSE_DAYS,
+            reminder_days: Vec::new(),
         })
+    }
+
+    /// Sets the response period and reminder days (validated, reminders sorted).
+    pub fn with_response(mut self, days: u32, mut reminders: Vec<u32>) -> Result<Self, Error> {
+        if !(1..=3650).contains(&days) {
+            return Err(Error::Letter("the response period must be 1 to 3650 days"));
+        }
+        reminders.sort_unstable();
+        reminders.dedup();
+        if reminders.len() > 10 || reminders.iter().any(|&d| d == 0 || d > days * 2) {
+            return Err(Error::Letter(
+                "at most 10 reminder days, each within twice the response period",
+            ));
+        }
+        self.response_days = days;
+        self.reminder_days = reminders;
+        Ok(self)
     }
 
     /// Re-validates a letter read from outside (a bundle, a request) through `new`, so a
@@ -165,7 +196,9 @@ impl Letter {
         if self.format != LETTER_FORMAT {
             return Err(Error::Letter("unknown letter format"));
         }
-        Self::new(&self.title, &self.body, self.recipients, self.policy)
+        let (days, reminders) = (self.response_days, self.reminder_days);
+        Self::new(&self.title, &self.body, self.recipients, self.policy)?
+            .with_response(days, reminders)
     }
 
     /// The canonical encoding: compact JSON, fields in declaration order, sets sorted.

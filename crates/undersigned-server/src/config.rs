@@ -97,6 +97,8 @@ pub struct Config {
     pub dev: bool,
     /// Sender address of outgoing mail.
     pub mail_from: String,
+    /// First retry delay of a failed delivery; doubles with each failure.
+    pub delivery_backoff_secs: u64,
 }
 
 impl Default for Config {
@@ -125,25 +127,15 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             dev: false,
             mail_from: "undersigned <no-reply@localhost>".into(),
+            delivery_backoff_secs: 60,
         }
     }
 }
 
 /// The epoch for a unix time: `YYYY-Qn` in UTC.
 pub fn epoch_at(unix: u64) -> Epoch {
-    // Civil-from-days (H. Hinnant); exact for all dates after 1970.
-    let days = (unix / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    let q = (m - 1) / 3 + 1;
-    Epoch::quarter(y, q as u8)
+    let (y, m, _) = undersigned_core::encoding::civil(unix);
+    Epoch::quarter(y, ((m - 1) / 3 + 1) as u8)
 }
 
 #[cfg(test)]

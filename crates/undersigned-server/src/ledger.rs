@@ -26,6 +26,8 @@ pub struct LetterLog {
     pub tally: Tally,
     /// Whether the closed entry is in the log.
     pub closed: bool,
+    /// Recipients with a delivered entry in the log.
+    pub delivered: std::collections::BTreeSet<String>,
 }
 
 impl LetterLog {
@@ -40,6 +42,9 @@ impl LetterLog {
         };
         if let LogEntry::Closed { .. } = entry {
             self.closed = true;
+        }
+        if let LogEntry::Delivered { recipient, .. } = &entry {
+            self.delivered.insert(recipient.clone());
         }
         if let LogEntry::Signature(e) | LogEntry::Withdrawal(e) = entry {
             if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
@@ -128,6 +133,7 @@ impl Ledger {
             tree: MerkleLog::from_leaf_hashes(hashes),
             tally: Tally::new(),
             closed: false,
+            delivered: Default::default(),
         };
         const PAGE: u64 = 5000;
         let mut from = 0;

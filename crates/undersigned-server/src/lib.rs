@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod keys;
 pub mod ledger;

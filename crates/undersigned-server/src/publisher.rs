@@ -29,6 +29,7 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
             }
         }
     }
+    crate::delivery::tick(s).await?;
     Ok(published)
 }
 

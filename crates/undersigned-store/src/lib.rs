@@ -108,6 +108,33 @@ pub struct LetterRow {
     pub deadline: u64,
     pub publish_interval_secs: u64,
     pub public: bool,
+    /// SHA-256 of the signer link's token of a recipients-only letter: its holders may read the
+    /// letter and its tally. `None` for public letters.
+    pub reader_token_hash: Option<Hash>,
+}
+
+/// Delivery of a closed letter to one recipient, and the recipient's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub letter_id: String,
+    /// Index of the recipient in the letter's recipient list.
+    pub recipient: u32,
+    /// SHA-256 of the current response link's token; `None` before the first attempt.
+    pub token_hash: Option<Hash>,
+    /// The organizer revoked the response link; it opens nothing any more.
+    pub revoked: bool,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub next_attempt_at: u64,
+    /// Why the last attempt failed, for the organizer (never contains an address: callers scrub).
+    pub last_error: Option<String>,
+    pub delivered_at: Option<u64>,
+    /// The SMTP server's acceptance reply.
+    pub smtp_reply: Option<String>,
+    pub acknowledged_at: Option<u64>,
+    pub answered_at: Option<u64>,
+    pub response_text: Option<String>,
+    pub reminders_sent: u32,
 }
 
 /// An accepted submission waiting in the pool for its batch.
@@ -267,4 +294,88 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The checkpoint stored for exactly this size, if any.
     async fn checkpoint_at(&self, letter_id: &str, size: u64)
         -> StoreResult<Option<CheckpointRow>>;
+
+    // ---- delivery and responses ----
+    //
+    // A delivery row is addressed by (letter id, recipient index). Rows are never deleted, a
+    // delivered row never becomes undelivered, and a revoked one is never unrevoked. Every
+    // method that checks a row's state before changing it does both in one transaction with
+    // the row locked, so of two racing callers exactly one succeeds.
+
+    /// In one transaction: one row per recipient `0..recipients` of a closed letter, each
+    /// with no token, no attempts, `next_attempt_at = now` and nothing delivered. Rows that
+    /// exist already are left as they are, so calling this again (e.g. on recovery) is
+    /// harmless. `NotFound` unless the letter exists and is closed.
+    async fn create_deliveries(
+        &self,
+        letter_id: &str,
+        recipients: u32,
+        now: u64,
+    ) -> StoreResult<()>;
+
+    /// All delivery rows of a letter, by recipient index. Empty for an unknown letter.
+    async fn deliveries(&self, letter_id: &str) -> StoreResult<Vec<DeliveryRow>>;
+
+    /// The unrevoked row whose current response link has this token hash. `None` for an
+    /// unknown token, a token replaced by a newer one, and a revoked row.
+    async fn delivery_by_token(&self, token_hash: &Hash) -> StoreResult<Option<DeliveryRow>>;
+
+    /// Rows not yet delivered whose `next_attempt_at` is at or before `now` (revoked ones
+    /// included), ordered by (next_attempt_at, letter id, recipient).
+    async fn due_deliveries(&self, now: u64) -> StoreResult<Vec<DeliveryRow>>;
+
+    /// Replaces the row's response token hash (the earlier link stops working). Does not
+    /// touch `revoked`: a revoked row stays revoked. `NotFound` without the row; `Conflict` if
+    /// another row already has this hash.
+    async fn set_delivery_token(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        token_hash: &Hash,
+    ) -> StoreResult<()>;
+
+    /// Records the accepted mail: `delivered_at = now` and the SMTP reply; other columns
+    /// (attempts, last error) stay. `NotFound` without the row; `Conflict` if it was delivered
+    /// already (the first record stays), so concurrent callers get exactly one `Ok`.
+    async fn delivery_done(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        now: u64,
+        smtp_reply: &str,
+    ) -> StoreResult<()>;
+
+    /// Records a failed attempt: `attempts + 1`, the next attempt time and the (scrubbed)
+    /// reason. `NotFound` without the row; `Conflict` if it was delivered already (nothing
+    /// changes).
+    async fn delivery_failed(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        next_attempt_at: u64,
+        error: &str,
+    ) -> StoreResult<()>;
+
+    /// The recipient acknowledged: `acknowledged_at = now`. `NotFound` without the row, or
+    /// if it is not delivered or revoked; `Conflict` if it was acknowledged already (an
+    /// answer counts as an acknowledgement).
+    async fn acknowledge(&self, letter_id: &str, recipient: u32, now: u64) -> StoreResult<()>;
+
+    /// The recipient answered: `answered_at = now`, the text, and `acknowledged_at = now` if
+    /// it was not set. `NotFound` without the row, or if it is not delivered or revoked;
+    /// `Conflict` if it was answered already (the first answer stays).
+    async fn answer(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        now: u64,
+        text: &str,
+    ) -> StoreResult<()>;
+
+    /// Revokes the row's response link for good: no token of it opens anything any more.
+    /// Idempotent. `NotFound` without the row.
+    async fn revoke_delivery(&self, letter_id: &str, recipient: u32) -> StoreResult<()>;
+
+    /// Sets how many reminders were sent for the row. `NotFound` without the row.
+    async fn reminders_sent(&self, letter_id: &str, recipient: u32, count: u32) -> StoreResult<()>;
 }

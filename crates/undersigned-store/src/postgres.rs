@@ -6,6 +6,8 @@
 //! accepted after it; `append_batch` holds an update lock on it, so two publishers cannot both
 //! pass the size check. One signature per pseudonym rests on the `pseudonyms` primary key: a
 //! concurrent insert of the same key waits for the first to commit and then does nothing.
+//! State-checked delivery writes (`delivery_done`, `acknowledge`, `answer`, ...) read their row
+//! `FOR UPDATE`, so of two racing callers the second sees the first's result and is refused.
 
 use std::time::Duration;
 
@@ -15,12 +17,13 @@ use sqlx::{Postgres, Transaction};
 
 use crate::util::{
     backend, check_checkpoint_size, clamp_i64, collect, is_unique_violation, judge_code,
-    migrate_err, to_hash, to_i64, to_u64, CheckpointRecord, CountRecord, LetterRecord,
-    PendingRecord, LETTER_COLUMNS, PENDING_COLUMNS,
+    may_acknowledge, may_answer, may_record_attempt, migrate_err, next_attempts, to_hash, to_i64,
+    to_u64, CheckpointRecord, CountRecord, DeliveryRecord, LetterRecord, PendingRecord,
+    DELIVERY_COLUMNS, LETTER_COLUMNS, PENDING_COLUMNS,
 };
 use crate::{
-    CheckpointRow, CodeCheck, Hash, IssuedCell, LetterRow, LetterState, PendingEntry, Store,
-    StoreError, StoreResult,
+    CheckpointRow, CodeCheck, DeliveryRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry,
+    Store, StoreError, StoreResult,
 };
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -186,7 +189,7 @@ impl Store for PgStore {
     async fn create_letter(&self, row: &LetterRow) -> StoreResult<()> {
         let q = format!(
             "INSERT INTO letters ({LETTER_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         sqlx::query(&q)
             .bind(&row.handle)
@@ -200,6 +203,7 @@ impl Store for PgStore {
             .bind(to_i64(row.deadline)?)
             .bind(to_i64(row.publish_interval_secs)?)
             .bind(row.public)
+            .bind(row.reader_token_hash.as_ref().map(|h| &h[..]))
             .execute(&self.pool)
             .await
             .map_err(|e| {
@@ -589,6 +593,248 @@ impl Store for PgStore {
         .map_err(backend)?;
         row.map(CheckpointRow::try_from).transpose()
     }
+
+    async fn create_deliveries(
+        &self,
+        letter_id: &str,
+        recipients: u32,
+        now: u64,
+    ) -> StoreResult<()> {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM letters WHERE letter_id = $1 FOR SHARE")
+                .bind(letter_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if state.as_deref() != Some(LetterState::Closed.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        for recipient in 0..recipients {
+            sqlx::query(
+                "INSERT INTO deliveries (letter_id, recipient, next_attempt_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (letter_id, recipient) DO NOTHING",
+            )
+            .bind(letter_id)
+            .bind(i64::from(recipient))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn deliveries(&self, letter_id: &str) -> StoreResult<Vec<DeliveryRow>> {
+        let q = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE letter_id = $1 ORDER BY recipient"
+        );
+        let rows: Vec<DeliveryRecord> = sqlx::query_as(&q)
+            .bind(letter_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        collect(rows)
+    }
+
+    async fn delivery_by_token(&self, token_hash: &Hash) -> StoreResult<Option<DeliveryRow>> {
+        let q = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE token_hash = $1 AND revoked = FALSE"
+        );
+        let row: Option<DeliveryRecord> = sqlx::query_as(&q)
+            .bind(&token_hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(DeliveryRow::try_from).transpose()
+    }
+
+    async fn due_deliveries(&self, now: u64) -> StoreResult<Vec<DeliveryRow>> {
+        let q = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, letter_id, recipient"
+        );
+        let rows: Vec<DeliveryRecord> = sqlx::query_as(&q)
+            .bind(clamp_i64(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        collect(rows)
+    }
+
+    async fn set_delivery_token(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        token_hash: &Hash,
+    ) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET token_hash = $3 WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(&token_hash[..])
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("token hash in use")
+            } else {
+                backend(e)
+            }
+        })?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delivery_done(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        now: u64,
+        smtp_reply: &str,
+    ) -> StoreResult<()> {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        let row = delivery_in(&mut tx, letter_id, recipient).await?;
+        may_record_attempt(row.as_ref())?;
+        sqlx::query(
+            "UPDATE deliveries SET delivered_at = $3, smtp_reply = $4 \
+             WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(now)
+        .bind(smtp_reply)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delivery_failed(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        next_attempt_at: u64,
+        error: &str,
+    ) -> StoreResult<()> {
+        let next_attempt_at = to_i64(next_attempt_at)?;
+        let mut tx = self.begin().await?;
+        let row = delivery_in(&mut tx, letter_id, recipient).await?;
+        let attempts = next_attempts(may_record_attempt(row.as_ref())?)?;
+        sqlx::query(
+            "UPDATE deliveries SET attempts = $3, next_attempt_at = $4, last_error = $5 \
+             WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(attempts)
+        .bind(next_attempt_at)
+        .bind(error)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn acknowledge(&self, letter_id: &str, recipient: u32, now: u64) -> StoreResult<()> {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        let row = delivery_in(&mut tx, letter_id, recipient).await?;
+        may_acknowledge(row.as_ref())?;
+        sqlx::query(
+            "UPDATE deliveries SET acknowledged_at = $3 WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn answer(
+        &self,
+        letter_id: &str,
+        recipient: u32,
+        now: u64,
+        text: &str,
+    ) -> StoreResult<()> {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        let row = delivery_in(&mut tx, letter_id, recipient).await?;
+        may_answer(row.as_ref())?;
+        sqlx::query(
+            "UPDATE deliveries SET answered_at = $3, response_text = $4, \
+             acknowledged_at = COALESCE(acknowledged_at, $3) \
+             WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(now)
+        .bind(text)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn revoke_delivery(&self, letter_id: &str, recipient: u32) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET revoked = TRUE WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn reminders_sent(&self, letter_id: &str, recipient: u32, count: u32) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET reminders_sent = $3 WHERE letter_id = $1 AND recipient = $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .bind(i64::from(count))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// The delivery row, locked for update until the transaction ends: a concurrent state-checked
+/// write waits here and then sees this one's result.
+async fn delivery_in(
+    tx: &mut Transaction<'static, Postgres>,
+    letter_id: &str,
+    recipient: u32,
+) -> StoreResult<Option<DeliveryRow>> {
+    let q = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE letter_id = $1 AND recipient = $2 \
+         FOR UPDATE"
+    );
+    let row: Option<DeliveryRecord> = sqlx::query_as(&q)
+        .bind(letter_id)
+        .bind(i64::from(recipient))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    row.map(DeliveryRow::try_from).transpose()
 }
 
 async fn insert_checkpoint(

@@ -3,7 +3,9 @@
 //! Databases store signed 64-bit integers; the trait speaks `u64`. Every crossing is checked,
 //! because a silently wrapped timestamp or log index would corrupt the log's meaning.
 
-use crate::{CheckpointRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry, StoreError};
+use crate::{
+    CheckpointRow, DeliveryRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry, StoreError,
+};
 
 pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Backend(format!("value {v} out of range")))
@@ -11,6 +13,10 @@ pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
 
 pub(crate) fn to_u64(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Backend(format!("negative value {v} in database")))
+}
+
+pub(crate) fn to_u32(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Backend(format!("value {v} in database out of range")))
 }
 
 /// For range bounds only: a caller asking for "up to u64::MAX" means "to the end".
@@ -52,11 +58,12 @@ pub(crate) struct LetterRecord {
     deadline: i64,
     publish_interval_secs: i64,
     public: bool,
+    reader_token_hash: Option<Vec<u8>>,
 }
 
 pub(crate) const LETTER_COLUMNS: &str = "handle, letter_id, letter_json, state, \
     organizer_token_hash, created_at, opened_at, closed_at, deadline, publish_interval_secs, \
-    public";
+    public, reader_token_hash";
 
 impl TryFrom<LetterRecord> for LetterRow {
     type Error = StoreError;
@@ -73,6 +80,7 @@ impl TryFrom<LetterRecord> for LetterRow {
             deadline: to_u64(r.deadline)?,
             publish_interval_secs: to_u64(r.publish_interval_secs)?,
             public: r.public,
+            reader_token_hash: r.reader_token_hash.as_deref().map(to_hash).transpose()?,
         })
     }
 }
@@ -142,6 +150,88 @@ impl TryFrom<CountRecord> for IssuedCell {
             count: to_u64(r.count)?,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRecord {
+    letter_id: String,
+    recipient: i64,
+    token_hash: Option<Vec<u8>>,
+    revoked: bool,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    delivered_at: Option<i64>,
+    smtp_reply: Option<String>,
+    acknowledged_at: Option<i64>,
+    answered_at: Option<i64>,
+    response_text: Option<String>,
+    reminders_sent: i64,
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "letter_id, recipient, token_hash, revoked, attempts, \
+    next_attempt_at, last_error, delivered_at, smtp_reply, acknowledged_at, answered_at, \
+    response_text, reminders_sent";
+
+impl TryFrom<DeliveryRecord> for DeliveryRow {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRecord) -> Result<Self, StoreError> {
+        Ok(DeliveryRow {
+            letter_id: r.letter_id,
+            recipient: to_u32(r.recipient)?,
+            token_hash: r.token_hash.as_deref().map(to_hash).transpose()?,
+            revoked: r.revoked,
+            attempts: to_u32(r.attempts)?,
+            next_attempt_at: to_u64(r.next_attempt_at)?,
+            last_error: r.last_error,
+            delivered_at: r.delivered_at.map(to_u64).transpose()?,
+            smtp_reply: r.smtp_reply,
+            acknowledged_at: r.acknowledged_at.map(to_u64).transpose()?,
+            answered_at: r.answered_at.map(to_u64).transpose()?,
+            response_text: r.response_text,
+            reminders_sent: to_u32(r.reminders_sent)?,
+        })
+    }
+}
+
+/// What the state-checked delivery writes check, decided on the locked row so both backends
+/// refuse alike. `None` means the row does not exist.
+pub(crate) fn may_record_attempt(row: Option<&DeliveryRow>) -> Result<&DeliveryRow, StoreError> {
+    let row = row.ok_or(StoreError::NotFound)?;
+    if row.delivered_at.is_some() {
+        return Err(StoreError::Conflict("already delivered"));
+    }
+    Ok(row)
+}
+
+/// A response needs a delivered, unrevoked row.
+pub(crate) fn may_respond(row: Option<&DeliveryRow>) -> Result<&DeliveryRow, StoreError> {
+    match row {
+        Some(r) if r.delivered_at.is_some() && !r.revoked => Ok(r),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
+pub(crate) fn may_acknowledge(row: Option<&DeliveryRow>) -> Result<(), StoreError> {
+    if may_respond(row)?.acknowledged_at.is_some() {
+        return Err(StoreError::Conflict("already acknowledged"));
+    }
+    Ok(())
+}
+
+pub(crate) fn may_answer(row: Option<&DeliveryRow>) -> Result<(), StoreError> {
+    if may_respond(row)?.answered_at.is_some() {
+        return Err(StoreError::Conflict("already answered"));
+    }
+    Ok(())
+}
+
+/// One more failed attempt, refusing to wrap.
+pub(crate) fn next_attempts(row: &DeliveryRow) -> Result<i64, StoreError> {
+    row.attempts
+        .checked_add(1)
+        .map(i64::from)
+        .ok_or_else(|| StoreError::Backend("attempt counter overflow".into()))
 }
 
 pub(crate) fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>

@@ -71,6 +71,41 @@ fn start_local_server(
     Ok((url, rt))
 }
 
+/// Waits for the delivery mails and returns each recipient's response-link token, in order.
+fn delivery_links(
+    client: &Client,
+    letter_id: &str,
+    recipients: &[Recipient],
+) -> anyhow::Result<Vec<String>> {
+    let start = Instant::now();
+    loop {
+        let mails: Vec<serde_json::Value> = client.get_json("/api/dev/outbox", None)?;
+        let links: Vec<Option<String>> = recipients
+            .iter()
+            .map(|r| {
+                mails.iter().rev().find_map(|m| {
+                    let to_them = m["to"].as_array().is_some_and(|to| {
+                        to.iter().any(|t| t.as_str() == Some(r.address.as_str()))
+                    });
+                    let body = m["body"].as_str().unwrap_or_default();
+                    if !to_them || !body.contains(letter_id) {
+                        return None;
+                    }
+                    body.split_whitespace()
+                        .find_map(|w| w.split_once("/respond#").map(|(_, t)| t.to_owned()))
+                })
+            })
+            .collect();
+        if links.iter().all(Option::is_some) {
+            return Ok(links.into_iter().flatten().collect());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the letter was not delivered to every recipient within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Reads the newest code sent to `email` from the dev outbox.
 fn code_from_outbox(client: &Client, email: &str) -> anyhow::Result<String> {
     for _ in 0..100 {
@@ -140,11 +175,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let input = LetterInput {
         title: "Letter to the President from federal staff urging a ceasefire".into(),
         body: LETTER_BODY.into(),
-        recipients: vec![Recipient {
-            name: "The President".into(),
-            address: "president@whitehouse.gov".into(),
-            role: Some("President of the United States".into()),
-        }],
+        recipients: vec![
+            Recipient {
+                name: "The President".into(),
+                address: "president@whitehouse.gov".into(),
+                role: Some("President of the United States".into()),
+            },
+            Recipient {
+                name: "The Secretary of State".into(),
+                address: "secretary@state.gov".into(),
+                role: Some("Secretary of State".into()),
+            },
+            Recipient {
+                name: "The National Security Advisor".into(),
+                address: "nsa@whitehouse.gov".into(),
+                role: Some("Assistant to the President for National Security Affairs".into()),
+            },
+        ],
+        response_days: Some(30),
+        reminder_days: vec![14, 28],
         policy: PolicyInput {
             orgs: agencies.iter().map(|(d, _)| d.clone()).collect(),
             disclosures: AllowedDisclosures {
@@ -313,11 +362,29 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     let closed = organizer::close(&client, &created.handle, &created.organizer_token)?;
+
+    // Delivery: the same SMTP path carries the letter to its three recipients; one
+    // acknowledges, one answers, one stays silent — and the record keeps the clock.
+    let links = delivery_links(&client, &letter_id, &input.recipients)?;
+    let ack: serde_json::Value = client.post_json(
+        &format!("/api/v1/letters/{letter_id}/respond/acknowledge"),
+        &serde_json::json!({}),
+        links.get(1).map(String::as_str),
+    )?;
+    let answer: serde_json::Value = client.post_json(
+        &format!("/api/v1/letters/{letter_id}/respond/answer"),
+        &serde_json::json!({"text": "I have read your letter and the verified count of its signers. I will meet a delegation chosen by you within two weeks, and I instruct that no one be sought out or penalized for signing."}),
+        links.first().map(String::as_str),
+    )?;
+    let _ = (ack, answer);
     let bundle = client.get_text(&format!("/api/v1/letters/{letter_id}/bundle"), None)?;
     let report = verify_bundle(bundle.as_bytes())
         .map_err(|e| anyhow!("the served bundle does not verify: {e}"))?;
     let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
     println!("\n{}", report.summary.render_table(&names));
+    if let Some(d) = report.delivery_statement(undersigned_server::now()) {
+        println!("{d}");
+    }
     println!("guard: {trimmed} signers had a disclosure trimmed by the small-cell rule");
     for r in &refused {
         println!("{r}");

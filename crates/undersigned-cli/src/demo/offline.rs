@@ -311,6 +311,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         entries: log,
         checkpoint: None,
         log_public_key: None,
+        responses: vec![],
     };
     bundle.seal(&signer)?;
     std::fs::create_dir_all(&args.out)

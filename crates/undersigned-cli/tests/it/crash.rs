@@ -359,6 +359,8 @@ fn crash_scenario(backend: &str, database: Option<String>) {
             publish_interval_secs: Some(2),
             epochs: vec![],
         },
+        response_days: None,
+        reminder_days: vec![],
     };
     let created: Created = post_json(
         &agent,

@@ -122,6 +122,7 @@ impl World {
             entries: log,
             checkpoint: None,
             log_public_key: None,
+            responses: vec![],
         };
         seal(&mut b);
         b

@@ -8,6 +8,7 @@
 
 mod bundle;
 mod decoders;
+mod delivery;
 mod fixture;
 mod log;
 mod protocol;

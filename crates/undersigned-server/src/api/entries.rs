@@ -16,9 +16,14 @@ use crate::state::AppState;
 pub async fn submit(
     State(s): State<AppState>,
     Path(key): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(entry): ApiJson<SignatureEntry>,
 ) -> AppResult<(StatusCode, Json<Receipt>)> {
     let row = find_letter(&s, &key).await?;
+    // A recipients-only letter is signed by holders of its signer link, like it is read.
+    if !super::may_read(&s, &row, &headers).await? {
+        return Err(AppError::NotFound("letter"));
+    }
     let letter_id = opened_id(&row)?;
     // Held until the entry is durable in the pool: closing waits for us, we never see a half-closed letter.
     let gate = s.ledger.gate(&letter_id).await;

@@ -52,6 +52,12 @@ pub struct LetterInput {
     #[serde(default)]
     pub recipients: Vec<Recipient>,
     pub policy: PolicyInput,
+    /// Days the recipients have to answer (default 30).
+    #[serde(default)]
+    pub response_days: Option<u32>,
+    /// Days after delivery on which unanswered recipients are reminded.
+    #[serde(default)]
+    pub reminder_days: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -60,6 +66,9 @@ pub struct Created {
     /// Shown once. Whoever holds it can edit, open and close the letter.
     pub organizer_token: String,
     pub organizer_url: String,
+    /// For a recipients-only letter: the link signers need to read and sign it. Shown once.
+    pub signer_token: Option<String>,
+    pub signer_url: Option<String>,
     pub letter: Letter,
 }
 
@@ -75,6 +84,22 @@ pub struct LetterView {
     /// The letter log's verifier key (signed-note vkey), once open.
     pub log_key: Option<String>,
     pub tally: Option<Summary>,
+    /// The public clock: delivery, acknowledgement and answer per recipient.
+    pub recipients: Vec<RecipientStatus>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RecipientStatus {
+    pub name: String,
+    pub role: Option<String>,
+    pub delivered_at: Option<u64>,
+    pub acknowledged_at: Option<u64>,
+    pub answered_at: Option<u64>,
+    /// When the answer is due (delivery + response period).
+    pub due_at: Option<u64>,
+    /// Whole days left until `due_at` (negative when overdue); absent once answered.
+    pub days_left: Option<i64>,
+    pub answer: Option<String>,
 }
 
 fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
@@ -132,6 +157,14 @@ fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
             publish_interval_secs: interval,
         },
     )
+    .and_then(|l| {
+        l.with_response(
+            input
+                .response_days
+                .unwrap_or(undersigned_core::letter::DEFAULT_RESPONSE_DAYS),
+            input.reminder_days,
+        )
+    })
     .map_err(|e| AppError::Unprocessable(e.to_string()))
 }
 
@@ -152,6 +185,8 @@ pub async fn create(
     let letter = build_letter(&s, input)?;
     let handle = random_token(12);
     let token = random_token(32);
+    let signer_token =
+        (letter.policy.visibility == Visibility::RecipientsOnly).then(|| random_token(32));
     let row = LetterRow {
         handle: handle.clone(),
         letter_id: None,
@@ -164,6 +199,7 @@ pub async fn create(
         deadline: letter.policy.deadline,
         publish_interval_secs: letter.policy.publish_interval_secs,
         public: letter.policy.visibility == Visibility::Public,
+        reader_token_hash: signer_token.as_deref().map(token_hash),
     };
     s.store.create_letter(&row).await?;
     Ok((
@@ -173,8 +209,12 @@ pub async fn create(
                 "{}/letters/{}#organizer={}",
                 s.config.public_url, handle, token
             ),
+            signer_url: signer_token
+                .as_ref()
+                .map(|t| format!("{}/letters/{}#key={}", s.config.public_url, handle, t)),
             handle,
             organizer_token: token,
+            signer_token,
             letter,
         }),
     ))
@@ -308,7 +348,9 @@ pub async fn close_letter(s: &AppState, letter_id: &str, reason: CloseReason) ->
         Ok(()) | Err(undersigned_store::StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    finish_close(s, letter_id, reason, now).await
+    let size = finish_close(s, letter_id, reason, now).await?;
+    start_delivery(s, letter_id, now).await?;
+    Ok(size)
 }
 
 pub async fn finish_close(
@@ -358,7 +400,6 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
         handle: row.handle.clone(),
         letter_id: row.letter_id.clone(),
         state: row.state.as_str().into(),
-        letter,
         opened_at: row.opened_at,
         closed_at: row.closed_at,
         log_size,
@@ -367,8 +408,62 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
             .as_deref()
             .map(|id| s.ledger.vkey(id))
             .transpose()?,
+        recipients: recipient_status(s, row, &letter).await?,
+        letter,
         tally,
     })
+}
+
+/// Queues one delivery per recipient; idempotent, so recovery may call it again.
+pub async fn start_delivery(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
+    let row = s
+        .store
+        .letter(letter_id)
+        .await?
+        .ok_or(AppError::NotFound("letter"))?;
+    let n = parse_row(&row)?.recipients.len() as u32;
+    if n > 0 {
+        s.store.create_deliveries(letter_id, n, now).await?;
+    }
+    Ok(())
+}
+
+/// The public clock of a letter's recipients.
+pub async fn recipient_status(
+    s: &AppState,
+    row: &LetterRow,
+    letter: &Letter,
+) -> AppResult<Vec<RecipientStatus>> {
+    let deliveries = match &row.letter_id {
+        Some(id) if row.state == LetterState::Closed => s.store.deliveries(id).await?,
+        _ => Vec::new(),
+    };
+    let now = crate::now() as i64;
+    Ok(letter
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let d = deliveries.iter().find(|d| d.recipient as usize == i);
+            let delivered_at = d.and_then(|d| d.delivered_at);
+            let answered_at = d.and_then(|d| d.answered_at);
+            let due_at = delivered_at.map(|t| t + u64::from(letter.response_days) * 86_400);
+            RecipientStatus {
+                name: r.name.clone(),
+                role: r.role.clone(),
+                delivered_at,
+                acknowledged_at: d.and_then(|d| d.acknowledged_at),
+                answered_at,
+                due_at,
+                days_left: match (due_at, answered_at) {
+                    // Rounded up: "14 days left" right after delivery, "-1" once a day late.
+                    (Some(due), None) => Some((due as i64 - now + 86_399).div_euclid(86_400)),
+                    _ => None,
+                },
+                answer: d.and_then(|d| d.response_text.clone()),
+            }
+        })
+        .collect())
 }
 
 pub async fn show(
@@ -377,7 +472,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> AppResult<Json<LetterView>> {
     let row = find_letter(&s, &key).await?;
-    if !may_read(&row, &headers) {
+    if !may_read(&s, &row, &headers).await? {
         return Err(AppError::NotFound("letter"));
     }
     Ok(Json(view(&s, &row, true).await?))

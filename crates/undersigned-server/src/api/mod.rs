@@ -4,6 +4,7 @@ pub mod entries;
 pub mod issuance;
 pub mod letters;
 pub mod read;
+pub mod respond;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -36,6 +37,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/letters/{letter}/proof/inclusion"),
     ("GET", "/api/v1/letters/{letter}/proof/consistency"),
     ("GET", "/api/v1/letters/{letter}/bundle"),
+    ("GET", "/api/v1/letters/{letter}/respond"),
+    ("POST", "/api/v1/letters/{letter}/respond/acknowledge"),
+    ("POST", "/api/v1/letters/{letter}/respond/answer"),
+    ("GET", "/api/v1/letters/{letter}/deliveries"),
+    ("POST", "/api/v1/letters/{letter}/recipients/{index}/revoke"),
     ("GET", "/api/dev/outbox"),
 ];
 
@@ -73,6 +79,23 @@ pub fn routes() -> Router<AppState> {
             get(read::consistency),
         )
         .route("/api/v1/letters/{letter}/bundle", get(read::bundle))
+        .route("/api/v1/letters/{letter}/respond", get(respond::show))
+        .route(
+            "/api/v1/letters/{letter}/respond/acknowledge",
+            post(respond::acknowledge),
+        )
+        .route(
+            "/api/v1/letters/{letter}/respond/answer",
+            post(respond::answer),
+        )
+        .route(
+            "/api/v1/letters/{letter}/deliveries",
+            get(respond::deliveries),
+        )
+        .route(
+            "/api/v1/letters/{letter}/recipients/{index}/revoke",
+            post(respond::revoke),
+        )
         .route("/api/dev/outbox", get(dev_outbox))
         .route("/dev/outbox", get(dev_outbox_page))
         .fallback(|| async { AppError::NotFound("route") })
@@ -163,14 +186,10 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// Compares a bearer token with a stored hash in constant time.
 pub fn bearer_matches(headers: &HeaderMap, stored: &[u8; 32]) -> bool {
-    let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(token) = bearer(headers) else {
         return false;
     };
-    let h = token_hash(token.trim());
+    let h = token_hash(token);
     h.iter().zip(stored).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
@@ -191,10 +210,40 @@ pub async fn find_letter(state: &AppState, key: &str) -> AppResult<LetterRow> {
         .ok_or(AppError::NotFound("letter"))
 }
 
-/// Drafts and recipients-only letters are visible only with the organizer's token.
-pub fn may_read(row: &LetterRow, headers: &HeaderMap) -> bool {
-    (row.state != LetterState::Draft && row.public)
-        || bearer_matches(headers, &row.organizer_token_hash)
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Who may read a letter: anyone for an opened public letter; for a draft only the organizer;
+/// for a recipients-only letter the organizer, holders of the signer link, and its recipients
+/// (by their response link).
+pub async fn may_read(s: &AppState, row: &LetterRow, headers: &HeaderMap) -> AppResult<bool> {
+    if bearer_matches(headers, &row.organizer_token_hash) {
+        return Ok(true);
+    }
+    if row.state == LetterState::Draft {
+        return Ok(false);
+    }
+    if row.public {
+        return Ok(true);
+    }
+    if row
+        .reader_token_hash
+        .is_some_and(|h| bearer_matches(headers, &h))
+    {
+        return Ok(true);
+    }
+    if let (Some(token), Some(id)) = (bearer(headers), &row.letter_id) {
+        if let Some(d) = s.store.delivery_by_token(&token_hash(token)).await? {
+            return Ok(&d.letter_id == id);
+        }
+    }
+    Ok(false)
 }
 
 /// The opened letter's id, or 409 for a draft.

@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 async fn readable(s: &AppState, key: &str, headers: &HeaderMap) -> AppResult<(LetterRow, String)> {
     let row = find_letter(s, key).await?;
-    if !may_read(&row, headers) {
+    if !may_read(s, &row, headers).await? {
         return Err(AppError::NotFound("letter"));
     }
     let id = opened_id(&row)?;
@@ -208,6 +208,7 @@ pub async fn bundle(
 /// The bundle as of the latest checkpoint: exactly the entries it covers.
 pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<Bundle> {
     let letter = parse_row(row)?;
+    let letter_names: Vec<String> = letter.recipients.iter().map(|r| r.name.clone()).collect();
     let cp = s
         .store
         .latest_checkpoint(id)
@@ -232,5 +233,19 @@ pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<
         entries,
         checkpoint: Some(cp.note),
         log_public_key: Some(s.ledger.vkey(id)?),
+        responses: s
+            .store
+            .deliveries(id)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                let name = letter_names.get(d.recipient as usize)?.clone();
+                d.response_text
+                    .map(|text| undersigned_core::bundle::ResponseText {
+                        recipient: name,
+                        text,
+                    })
+            })
+            .collect(),
     })
 }

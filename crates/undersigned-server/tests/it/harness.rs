@@ -81,6 +81,7 @@ pub fn config(t: &Tweaks) -> Config {
         code_ttl_secs: t.code_ttl_secs,
         default_publish_interval_secs: t.publish_interval,
         publish_grace_secs: 1,
+        delivery_backoff_secs: 1,
         roles: ["analyst", "officer"]
             .iter()
             .map(|r| Role::parse(r).unwrap())
@@ -173,6 +174,12 @@ impl TestServer {
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, b, _) = self.call(Method::GET, path, None, None, None).await;
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    /// GET with a bearer token (organizer, signer link or response link).
+    pub async fn get_with(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let (s, b, _) = self.call(Method::GET, path, None, Some(token), None).await;
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 

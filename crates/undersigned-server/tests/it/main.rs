@@ -8,6 +8,7 @@
 )]
 
 mod api;
+mod delivery;
 mod harness;
 mod openapi;
 mod privacy;

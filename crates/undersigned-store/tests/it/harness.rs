@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use undersigned_store::{
-    CheckpointRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SqliteStore, Store,
+    CheckpointRow, DeliveryRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SqliteStore,
+    Store,
 };
 
 pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -172,6 +173,7 @@ pub fn draft(handle: &str, created_at: u64) -> LetterRow {
         deadline: 10_000,
         publish_interval_secs: 60,
         public: true,
+        reader_token_hash: None,
     }
 }
 
@@ -204,6 +206,32 @@ pub async fn open_letter(s: &dyn Store, handle: &str) -> String {
     .await
     .unwrap();
     id
+}
+
+/// Creates, opens and closes a letter; returns its id.
+pub async fn closed_letter(s: &dyn Store, handle: &str) -> String {
+    let id = open_letter(s, handle).await;
+    s.close_letter(&id, 60).await.unwrap();
+    id
+}
+
+/// A delivery row as `create_deliveries` leaves it.
+pub fn fresh_delivery(letter_id: &str, recipient: u32, now: u64) -> DeliveryRow {
+    DeliveryRow {
+        letter_id: letter_id.to_string(),
+        recipient,
+        token_hash: None,
+        revoked: false,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        delivered_at: None,
+        smtp_reply: None,
+        acknowledged_at: None,
+        answered_at: None,
+        response_text: None,
+        reminders_sent: 0,
+    }
 }
 
 /// A submission; hashes are distinct for distinct (pseudonym, withdraw, variant).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use undersigned_store::{LetterState, Store, StoreError};
+use undersigned_store::{LetterRow, LetterState, Store, StoreError};
 
 use crate::harness::{checkpoint, draft, h, letter_id_for, on_both, open_letter};
 
@@ -15,6 +15,7 @@ on_both!(
     fail_open_taken_letter_id,
     fail_close_not_open,
     fail_create_duplicate_handle,
+    reader_token_hash_round_trips,
 );
 
 async fn letter_lifecycle(s: Arc<dyn Store>) {
@@ -183,4 +184,67 @@ async fn fail_create_duplicate_handle(s: Arc<dyn Store>) {
     let r = s.create_letter(&draft("hdl", 2)).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     assert_eq!(s.letter("hdl").await.unwrap().unwrap().created_at, 1);
+}
+
+/// A recipients-only letter keeps its reader token hash through every lookup and state; a
+/// public one keeps `None`.
+async fn reader_token_hash_round_trips(s: Arc<dyn Store>) {
+    let private = LetterRow {
+        reader_token_hash: Some(h(0xBB)),
+        public: false,
+        ..draft("private", 1)
+    };
+    let public = draft("public", 2);
+    s.create_letter(&private).await.unwrap();
+    s.create_letter(&public).await.unwrap();
+    assert_eq!(s.letter("private").await.unwrap(), Some(private.clone()));
+    assert_eq!(s.letter("public").await.unwrap(), Some(public.clone()));
+    assert_eq!(
+        s.letters_in_state(LetterState::Draft).await.unwrap(),
+        vec![public, private]
+    );
+
+    s.update_draft("private", "{\"v\":2}", 20_000, 120, false)
+        .await
+        .unwrap();
+    let pid = letter_id_for("private");
+    s.open_letter(
+        "private",
+        &pid,
+        "{}",
+        50,
+        b"opened-p",
+        &h(0xF1),
+        &checkpoint(1, 1),
+    )
+    .await
+    .unwrap();
+    let uid = letter_id_for("public");
+    s.open_letter(
+        "public",
+        &uid,
+        "{}",
+        51,
+        b"opened-u",
+        &h(0xF2),
+        &checkpoint(1, 2),
+    )
+    .await
+    .unwrap();
+    s.close_letter(&pid, 99).await.unwrap();
+    let p = s.letter(&pid).await.unwrap().unwrap();
+    assert_eq!(p.reader_token_hash, Some(h(0xBB)));
+    assert_eq!(p.state, LetterState::Closed);
+    assert_eq!(
+        s.letter(&uid).await.unwrap().unwrap().reader_token_hash,
+        None
+    );
+    assert_eq!(
+        s.letters_in_state(LetterState::Closed).await.unwrap()[0].reader_token_hash,
+        Some(h(0xBB))
+    );
+    assert_eq!(
+        s.letters_in_state(LetterState::Open).await.unwrap()[0].reader_token_hash,
+        None
+    );
 }

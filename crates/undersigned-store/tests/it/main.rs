@@ -11,6 +11,7 @@
 mod harness;
 
 mod codes;
+mod deliveries;
 mod entries;
 mod issuance;
 mod letters;

@@ -51,6 +51,7 @@ fn honest() -> Bundle {
         entries,
         checkpoint: None,
         log_public_key: None,
+        responses: vec![],
     };
     b.seal(&log_signer(&b.letter_id)).unwrap();
     b
