@@ -12,6 +12,7 @@ pub mod keys;
 pub mod ledger;
 pub mod mailer;
 pub mod outbox;
+pub mod pages;
 pub mod publisher;
 pub mod state;
 
@@ -55,7 +56,7 @@ pub fn app(state: AppState) -> Router {
             "max-age=63072000; includeSubDomains",
         ),
     ];
-    let mut router = api::routes().with_state(state);
+    let mut router = api::routes().merge(pages::routes()).with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

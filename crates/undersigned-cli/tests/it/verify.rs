@@ -80,6 +80,15 @@ fn demo_412_signers_41_orgs_verifies() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("double signature refused"), "{stdout}");
+    assert!(stdout.contains("delivered to 3 recipients on"), "{stdout}");
+    assert!(stdout.contains("answered by The President on"), "{stdout}");
+    assert!(
+        stdout
+            .contains("no answer from The National Security Advisor after 0 days, acknowledged on")
+            || stdout
+                .contains("no answer from The Secretary of State after 0 days, acknowledged on"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("<10"),
         "small cells are suppressed: {stdout}"
@@ -98,6 +107,9 @@ fn demo_412_signers_41_orgs_verifies() {
     for key in ["letter_id", "by_org", "by_role", "by_age_band"] {
         assert!(r.get(key).is_some(), "{key} missing");
     }
+    // The demo goes to the end of the letter's life: three deliveries, one answer.
+    assert_eq!(r["delivered_to"], 3);
+    assert_eq!(r["answered_by"], serde_json::json!(["The President"]));
     let o = run(&["verify", out.join("bundle.json").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(

@@ -41,7 +41,7 @@ async fn closed_letter(t: &TestServer, visibility: &str) -> (String, String, Str
     let (s, v) = t
         .post(
             "/api/v1/letters",
-            &json!({"title": "Answer us", "body": "Please answer within the period.\n", "recipients": recipients(),
+            &json!({"title": format!("Answer us ({})", hex::encode(rand::random::<[u8; 4]>())), "body": "Please answer within the period.\n", "recipients": recipients(),
                     "response_days": 14, "reminder_days": [7],
                     "policy": {"deadline": undersigned_server::now() + 86_400, "visibility": visibility}}),
             None,

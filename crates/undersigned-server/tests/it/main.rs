@@ -11,5 +11,6 @@ mod api;
 mod delivery;
 mod harness;
 mod openapi;
+mod pages;
 mod privacy;
 mod smtp;

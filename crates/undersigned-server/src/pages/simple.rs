@@ -1,0 +1,155 @@
+//! Pages whose content is either fixed text (privacy) or filled by a script from the API with
+//! a token from the URL fragment (organizer, recipient), plus the verify page. A fragment never
+//! reaches the server, so these handlers take no token and render no secret.
+
+use axum::extract::Path;
+use maud::html;
+
+use super::{layout, PageResult};
+
+/// The organizer's form. The script posts it and keeps the organizer token in the fragment
+/// and in this browser's storage, never in a query string (which servers and proxies log).
+pub async fn organize() -> PageResult {
+    let main = html! {
+        h1 { "Start a letter" }
+        p.lead { "You draft the letter and its rules; once you open it, the text and rules freeze and signing starts. You never see who signs." }
+        form #organize-form {
+            label { "Title" input #title name="title" required maxlength="200"; }
+            label { "Text (Markdown)" textarea #body name="body" rows="10" required {} }
+            label { "Recipients, one per line: " code { "Name <address>" } textarea #recipients name="recipients" rows="3" placeholder="Secretary of State <secretary@state.gov>" {} }
+            label { "Accepted organizations (mail domains, comma-separated; empty means all)" input #orgs name="orgs" placeholder="state.gov, usaid.gov"; }
+            fieldset {
+                legend { "Signers may disclose" }
+                label.check { input #allow-role type="checkbox" checked; " their role" }
+                label.check { input #allow-age type="checkbox" checked; " their age band" }
+                label.check { input #allow-email type="checkbox"; " their email (a named signature)" }
+            }
+            label { "Small-cell threshold k (at least the deployment's)" input #k type="number" min="2" name="k"; }
+            label { "Deadline" input #deadline type="date" name="deadline" required; }
+            label { "Publish interval in seconds (how often new signatures are added in shuffled batches)" input #interval type="number" min="1" max="86400" name="interval" value="600"; }
+            fieldset {
+                legend { "Who can read it" }
+                label.check { input type="radio" name="visibility" value="public" checked; " Anyone (public)" }
+                label.check { input type="radio" name="visibility" value="recipients-only"; " Its recipients and holders of the signer link" }
+            }
+            button #create type="submit" { "Create the draft" }
+            p #organize-status.status role="status" {}
+        }
+    };
+    Ok(layout("Start a letter", main, Some("organize.js")))
+}
+
+/// The organizer's view of one letter: state, policy, open/close, delivery status.
+pub async fn manage(Path(handle): Path<String>) -> PageResult {
+    let main = html! {
+        div #manage data-letter=(handle) {
+            h1 #manage-title { "Manage a letter" }
+            p #manage-status.status role="status" { "Loading…" }
+            section #manage-body hidden {
+                p.meta { "State: " strong #state {} " · log size " span #log-size {} }
+                p #links {}
+                p.warning { "Keep this page's address private: it holds your organizer key (after the #), which lets its holder open and close the letter." }
+                p {
+                    button #open type="button" hidden { "Open for signatures" }
+                    " "
+                    button #close type="button" hidden { "Close and deliver" }
+                }
+                h2 { "Policy" }
+                dl #policy {}
+                h2 { "Delivery" }
+                div #deliveries { p { "Delivery starts when the letter closes." } }
+            }
+        }
+    };
+    Ok(layout("Manage a letter", main, Some("manage.js")))
+}
+
+/// A recipient's page: their personal token is the fragment of the link they were mailed.
+pub async fn respond(Path(letter): Path<String>) -> PageResult {
+    let main = html! {
+        div #respond data-letter=(letter) {
+            h1 #respond-title { "A letter to you" }
+            p #respond-status.status role="status" { "Loading…" }
+            section #respond-body hidden {
+                p.meta #respond-meta {}
+                div #respond-text.letter-body {}
+                p #respond-tally.total {}
+                p {
+                    button #acknowledge type="button" { "Acknowledge receipt" }
+                }
+                form #answer-form {
+                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer rows="8" required maxlength="50000" {} }
+                    button type="submit" { "Publish my answer" }
+                }
+                p #respond-result.status role="status" {}
+            }
+        }
+    };
+    Ok(layout("Respond", main, Some("respond.js")))
+}
+
+/// Offline verification of a bundle in the browser: the same checks and the same statement as
+/// `undersigned verify`.
+pub async fn verify() -> PageResult {
+    let main = html! {
+        h1 { "Verify a letter's bundle" }
+        p.lead {
+            "A bundle is one file with the letter, every log entry and the signed checkpoint. "
+            "It is checked here, in your browser, by the same code as the command-line verifier; nothing is uploaded."
+        }
+        label #drop.drop {
+            span { "Drop a bundle file here, or choose one" }
+            input #bundle-file type="file" accept=".json,application/json";
+        }
+        p #verify-status.status role="status" {}
+        section #verify-result hidden {
+            p #verdict.verdict {}
+            p #statement {}
+            p #delivery-statement {}
+            dl #report {}
+        }
+    };
+    Ok(layout("Verify", main, Some("verify.js")))
+}
+
+/// What is protected and what is not, in plain words, from the design's threat model.
+pub async fn privacy() -> PageResult {
+    let main = html! {
+        h1 { "What is protected, and what is not" }
+        section {
+            h2 { "Protected" }
+            ul {
+                li { strong { "Who signed. " } "Not the operator of this site, not the credential issuer, not your employer, not the press can tell which letters you signed. "
+                    "Your credential is blind-signed: the issuer never sees the secret it contains. When you sign, your browser sends a zero-knowledge proof and a pseudonym that is different on every letter; your email address stays on your device." }
+                li { strong { "The count. " } "Each letter has a public transparency log. The operator cannot add a signature without a valid credential, "
+                    "drop or alter one, or rewrite the history without it being detected by anyone who checks the bundle or their own receipt." }
+                li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice." }
+                li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period." }
+            }
+        }
+        section {
+            h2 { "Not protected — please read" }
+            ul {
+                li { strong { "Your employer's mail server sees that a code was sent to you. " }
+                    "It learns that you obtained a credential, not which letters you signed or whether you signed any." }
+                li { strong { "Network metadata. " }
+                    "Your internet provider, your employer's network and this server's network can see that your device connected here. "
+                    "Do not sign from a work device or network. Use Tor Browser if being seen connecting is a risk for you." }
+                li { strong { "Small groups. " }
+                    "If you disclose your role or age band and few people share it, you can be singled out. The signing form blocks a disclosure "
+                    "when the published group is smaller than k, but only you know what else could identify you, for example your comment." }
+                li { strong { "Small organizations. " }
+                    "Your organization is always shown. If it has fewer than k credential holders, the form asks for your explicit consent." }
+                li { strong { "An issuer who mints fake members. " }
+                    "The issuer could issue credentials to people who do not exist. This is bounded: it publishes how many credentials it issued per organization, so inflated numbers leave evidence." }
+                li { strong { "Timing. " }
+                    "New signatures are published in shuffled batches, which hides the moment you signed from the public, but not from the operator: "
+                    "it sees when a credential was issued and when a signature arrived. Get your credential well before you sign, "
+                    "and use delayed submission, which sends your signature at a random moment within the letter's publish interval." }
+                li { strong { "Your device. " }
+                    "Your credential and receipts are kept in this browser's storage. Anyone with access to your unlocked device, or to your backup file and its passphrase, can use them." }
+            }
+        }
+    };
+    Ok(layout("Privacy", main, None))
+}

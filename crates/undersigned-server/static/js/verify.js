@@ -1,0 +1,77 @@
+// undersigned: the verify page's script. The bundle file is read locally and checked by the
+// wasm module (core's bundle verifier, the same code as `undersigned verify`); nothing is
+// uploaded. Shows the CLI's statement, or names what broke.
+import { $, date, el, loadWasm, status, wasm } from "/static/js/common.js";
+
+const st = $("#verify-status");
+const drop = $("#drop");
+
+loadWasm().catch((e) => status(st, `Could not load the verifier: ${e.message}`, "bad"));
+
+$("#bundle-file").addEventListener("change", (ev) => {
+  if (ev.target.files[0]) check(ev.target.files[0]);
+});
+drop.addEventListener("dragover", (ev) => {
+  ev.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (ev) => {
+  ev.preventDefault();
+  drop.classList.remove("over");
+  if (ev.dataTransfer.files[0]) check(ev.dataTransfer.files[0]);
+});
+
+/** The CLI's delivery line (`Report::delivery_statement`), from the report's recipient records. */
+function deliveryStatement(r, now) {
+  const delivered = r.recipients.map((x) => x.delivered_at).filter((t) => t != null);
+  if (delivered.length === 0) return "";
+  let out = `delivered to ${r.delivered_to} recipient${r.delivered_to === 1 ? "" : "s"} on ${date(Math.min(...delivered))}`;
+  for (const x of r.recipients) {
+    if (x.answered_at != null) out += `; answered by ${x.name} on ${date(x.answered_at)}`;
+    else if (x.delivered_at != null) {
+      const days = Math.floor(Math.max(0, now - x.delivered_at) / 86400);
+      const ack = x.acknowledged_at != null ? `, acknowledged on ${date(x.acknowledged_at)}` : "";
+      const overdue = days > r.response_days ? ` (overdue: ${r.response_days} days were given)` : "";
+      out += `; no answer from ${x.name} after ${days} days${ack}${overdue}`;
+    } else out += `; not delivered to ${x.name}`;
+  }
+  return out;
+}
+
+async function check(file) {
+  const result = $("#verify-result");
+  const verdict = $("#verdict");
+  status(st, `Verifying ${file.name}…`);
+  result.hidden = true;
+  try {
+    await loadWasm();
+    const text = await file.text();
+    const report = JSON.parse(wasm.verify_bundle(text));
+    verdict.textContent = "VERIFIED";
+    verdict.className = "verdict ok";
+    $("#statement").textContent = report.statement;
+    $("#delivery-statement").textContent = deliveryStatement(report, Math.floor(Date.now() / 1000));
+    const rows = [
+      ["Letter", report.title],
+      ["Letter id", report.letter_id],
+      ["Signatures", String(report.signatures)],
+      ["Organizations", String(report.organizations)],
+      ["Withdrawn", String(report.withdrawn)],
+      ["Log size", String(report.log_size)],
+      ["Log root", report.log_root],
+      ["Signed by", report.log_key],
+      ["Closed", report.closed ? "yes" : "no"],
+    ];
+    $("#report").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    status(st, "");
+  } catch (e) {
+    verdict.textContent = "REJECTED";
+    verdict.className = "verdict bad";
+    $("#statement").textContent = `This bundle does not verify: ${e.message}`;
+    $("#delivery-statement").textContent = "";
+    $("#report").replaceChildren();
+    status(st, "");
+  }
+  result.hidden = false;
+}
