@@ -177,8 +177,14 @@ pub fn check_consistency(
 
 /// Verifies a bundle offline. Returns the verification report plus a `statement` field.
 #[wasm_bindgen]
-pub fn verify_bundle(bundle_json: &str) -> Result<String, JsError> {
-    js(bundle::verify_bundle(bundle_json))
+pub fn verify_bundle(bundle_json: &str, now_secs: f64) -> Result<String, JsError> {
+    // A clock before 1970 or a NaN becomes 0: only the "days since delivery" text depends on it.
+    let now = if now_secs.is_finite() && now_secs > 0.0 {
+        now_secs as u64
+    } else {
+        0
+    };
+    js(bundle::verify_bundle_at(bundle_json, now))
 }
 
 /// Encrypts the credential under a passphrase for the holder to keep as a backup.

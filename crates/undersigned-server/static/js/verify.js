@@ -1,7 +1,7 @@
 // undersigned: the verify page's script. The bundle file is read locally and checked by the
 // wasm module (core's bundle verifier, the same code as `undersigned verify`); nothing is
 // uploaded. Shows the CLI's statement, or names what broke.
-import { $, date, el, loadWasm, status, wasm } from "/static/js/common.js";
+import { $, el, loadWasm, status, wasm } from "/static/js/common.js";
 
 const st = $("#verify-status");
 const drop = $("#drop");
@@ -22,23 +22,6 @@ drop.addEventListener("drop", (ev) => {
   if (ev.dataTransfer.files[0]) check(ev.dataTransfer.files[0]);
 });
 
-/** The CLI's delivery line (`Report::delivery_statement`), from the report's recipient records. */
-function deliveryStatement(r, now) {
-  const delivered = r.recipients.map((x) => x.delivered_at).filter((t) => t != null);
-  if (delivered.length === 0) return "";
-  let out = `delivered to ${r.delivered_to} recipient${r.delivered_to === 1 ? "" : "s"} on ${date(Math.min(...delivered))}`;
-  for (const x of r.recipients) {
-    if (x.answered_at != null) out += `; answered by ${x.name} on ${date(x.answered_at)}`;
-    else if (x.delivered_at != null) {
-      const days = Math.floor(Math.max(0, now - x.delivered_at) / 86400);
-      const ack = x.acknowledged_at != null ? `, acknowledged on ${date(x.acknowledged_at)}` : "";
-      const overdue = days > r.response_days ? ` (overdue: ${r.response_days} days were given)` : "";
-      out += `; no answer from ${x.name} after ${days} days${ack}${overdue}`;
-    } else out += `; not delivered to ${x.name}`;
-  }
-  return out;
-}
-
 async function check(file) {
   const result = $("#verify-result");
   const verdict = $("#verdict");
@@ -47,11 +30,11 @@ async function check(file) {
   try {
     await loadWasm();
     const text = await file.text();
-    const report = JSON.parse(wasm.verify_bundle(text));
+    const report = JSON.parse(wasm.verify_bundle(text, Math.floor(Date.now() / 1000)));
     verdict.textContent = "VERIFIED";
     verdict.className = "verdict ok";
     $("#statement").textContent = report.statement;
-    $("#delivery-statement").textContent = deliveryStatement(report, Math.floor(Date.now() / 1000));
+    $("#delivery-statement").textContent = report.delivery_statement || "";
     const rows = [
       ["Letter", report.title],
       ["Letter id", report.letter_id],

@@ -60,7 +60,7 @@ export function request_credential(): string;
 /**
  * Verifies a bundle offline. Returns the verification report plus a `statement` field.
  */
-export function verify_bundle(bundle_json: string): string;
+export function verify_bundle(bundle_json: string, now_secs: number): string;
 
 /**
  * Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
@@ -81,7 +81,7 @@ export interface InitOutput {
     readonly present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];
     readonly receive_credential: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
     readonly request_credential: () => [number, number, number, number];
-    readonly verify_bundle: (a: number, b: number) => [number, number, number, number];
+    readonly verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
     readonly verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;

@@ -412,26 +412,28 @@ export function request_credential() {
 /**
  * Verifies a bundle offline. Returns the verification report plus a `statement` field.
  * @param {string} bundle_json
+ * @param {number} now_secs
  * @returns {string}
  */
-export function verify_bundle(bundle_json) {
-    let deferred3_0;
-    let deferred3_1;
+export function verify_bundle(bundle_json, now_secs) {
+    let deferred4_0;
+    let deferred4_1;
     try {
+        const val2 = +now_secs;
         const ptr0 = passStringToWasm0(bundle_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.verify_bundle(ptr0, len0);
-        var ptr2 = ret[0];
-        var len2 = ret[1];
+        const ret = wasm.verify_bundle(ptr0, len0, val2);
+        var ptr3 = ret[0];
+        var len3 = ret[1];
         if (ret[3]) {
-            ptr2 = 0; len2 = 0;
+            ptr3 = 0; len3 = 0;
             throw takeFromExternrefTable0(ret[2]);
         }
-        deferred3_0 = ptr2;
-        deferred3_1 = len2;
-        return getStringFromWasm0(ptr2, len2);
+        deferred4_0 = ptr3;
+        deferred4_1 = len3;
+        return getStringFromWasm0(ptr3, len3);
     } finally {
-        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+        wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
     }
 }
 

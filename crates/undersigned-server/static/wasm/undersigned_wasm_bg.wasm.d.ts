@@ -11,7 +11,7 @@ export const pinned_log_key: (a: number, b: number, c: number, d: number, e: num
 export const present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];
 export const receive_credential: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
 export const request_credential: () => [number, number, number, number];
-export const verify_bundle: (a: number, b: number) => [number, number, number, number];
+export const verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
 export const verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
 export const __wbindgen_exn_store: (a: number) => void;
 export const __externref_table_alloc: () => number;
