@@ -5,10 +5,11 @@
 //! Credentials and entries are made before the clock starts, so the timed part is only what a
 //! server does under a burst of signers: it is the number to compare between backends.
 
+use crate::serve::bar;
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::Rng;
 use rand_core::OsRng;
 use std::path::Path;
@@ -54,54 +55,6 @@ const VERIFY_ROUNDS: u32 = 50;
 /// The timed phase gives up after this long, so a stuck server cannot hang the command.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 const PUBLISH_INTERVAL: u64 = 2;
-
-fn bar(len: usize, msg: &'static str) -> ProgressBar {
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg);
-    pb
-}
-
-/// Starts a dev server on a loopback port in a background runtime, as the HTTP demo does, but on
-/// either backend (the demo's starter is private to it and SQLite-only).
-fn start_local_server(
-    data: &Path,
-    database: Option<String>,
-) -> anyhow::Result<(String, tokio::runtime::Runtime)> {
-    let rt = tokio::runtime::Runtime::new()?;
-    let url = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let args = crate::serve::Args {
-            dev: true,
-            listen: addr,
-            data: data.to_owned(),
-            database,
-            public_url: None,
-            host: "bench.undersigned.local".into(),
-            k: undersigned_core::letter::DEFAULT_K,
-            publish_interval: PUBLISH_INTERVAL,
-            epoch: None,
-            smtp: None,
-            smtp_tls: "none".into(),
-            smtp_user: None,
-            smtp_password: None,
-            mail_from: "undersigned bench <no-reply@bench.undersigned.local>".into(),
-        };
-        let built = crate::serve::build(&args).await?;
-        tokio::spawn(undersigned_server::publisher::run(built.state.clone()));
-        let app = undersigned_server::app(built.state);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok::<_, anyhow::Error>(format!("http://{addr}"))
-    })?;
-    Ok((url, rt))
-}
 
 /// A PostgreSQL database made for one run and dropped (with its connections) when done.
 struct FreshDatabase {
@@ -356,9 +309,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (url, runtime, backend) = match &args.server {
         Some(u) => (u.clone(), None, "remote"),
         None => {
-            let (u, rt) = start_local_server(
+            let (u, rt) = crate::serve::start_in_process(
                 &work.path().join("server"),
                 db.as_ref().map(|d| d.url.clone()),
+                "bench.undersigned.local",
+                PUBLISH_INTERVAL,
             )?;
             let backend = if db.is_some() { "postgres" } else { "sqlite" };
             eprintln!("started a dev server at {u} ({backend})");

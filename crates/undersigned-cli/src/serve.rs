@@ -169,3 +169,54 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Starts a dev server (mail to the built-in outbox) on a free loopback port, in a background
+/// runtime, for the demo and the load bench. Returns its URL and the runtime that keeps it alive.
+pub fn start_in_process(
+    data: &std::path::Path,
+    database: Option<String>,
+    host: &str,
+    publish_interval: u64,
+) -> anyhow::Result<(String, tokio::runtime::Runtime)> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let args = Args {
+            dev: true,
+            listen: addr,
+            data: data.to_owned(),
+            database,
+            public_url: None,
+            host: host.to_owned(),
+            k: undersigned_core::letter::DEFAULT_K,
+            publish_interval,
+            epoch: None,
+            smtp: None,
+            smtp_tls: "none".into(),
+            smtp_user: None,
+            smtp_password: None,
+            mail_from: format!("undersigned <no-reply@{host}>"),
+        };
+        let built = build(&args).await?;
+        tokio::spawn(undersigned_server::publisher::run(built.state.clone()));
+        let app = app(built.state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok::<_, anyhow::Error>(format!("http://{addr}"))
+    })?;
+    Ok((url, rt))
+}
+
+/// A progress bar in the style every long command shares.
+pub fn bar(len: usize, msg: &'static str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}

@@ -2,8 +2,8 @@
 //! through SMTP into the dev outbox, credentials and proofs made client-side, batches, close,
 //! bundle, offline verification and inclusion checks.
 
+use crate::serve::bar;
 use anyhow::{anyhow, bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -23,53 +23,6 @@ use super::Args;
 use crate::client::Client;
 use crate::holder::{self, SavedReceipt, SignOptions};
 use crate::organizer;
-
-fn bar(len: usize, msg: &'static str) -> ProgressBar {
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg);
-    pb
-}
-
-/// Starts a dev server on a loopback port in a background runtime; returns its URL.
-fn start_local_server(
-    data: &std::path::Path,
-    publish_interval: u64,
-) -> anyhow::Result<(String, tokio::runtime::Runtime)> {
-    let rt = tokio::runtime::Runtime::new()?;
-    let url = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let args = crate::serve::Args {
-            dev: true,
-            listen: addr,
-            data: data.to_owned(),
-            database: None,
-            public_url: None,
-            host: "demo.undersigned.local".into(),
-            k: undersigned_core::letter::DEFAULT_K,
-            publish_interval,
-            epoch: None,
-            smtp: None,
-            smtp_tls: "none".into(),
-            smtp_user: None,
-            smtp_password: None,
-            mail_from: "undersigned demo <no-reply@demo.undersigned.local>".into(),
-        };
-        let built = crate::serve::build(&args).await?;
-        tokio::spawn(undersigned_server::publisher::run(built.state.clone()));
-        let app = undersigned_server::app(built.state);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok::<_, anyhow::Error>(format!("http://{addr}"))
-    })?;
-    Ok((url, rt))
-}
 
 /// Waits for the delivery mails and returns each recipient's response-link token, in order.
 fn delivery_links(
@@ -140,7 +93,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let (url, _runtime) = match &args.server {
         Some(u) => (u.clone(), None),
         None => {
-            let (u, rt) = start_local_server(&work.path().join("server"), args.publish_interval)?;
+            let (u, rt) = crate::serve::start_in_process(
+                &work.path().join("server"),
+                None,
+                "demo.undersigned.local",
+                args.publish_interval,
+            )?;
             println!("started a dev server at {u} (SQLite, dev outbox)");
             (u, Some(rt))
         }

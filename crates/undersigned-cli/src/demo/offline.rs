@@ -1,7 +1,6 @@
 //! `undersigned demo --offline`: the same letter simulated with the core alone, no server.
 
 use anyhow::{anyhow, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -102,16 +101,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     org_of.truncate(args.signers);
     org_of.shuffle(&mut rng);
 
-    let bar = |len: usize, msg: &'static str| {
-        let pb = ProgressBar::new(len as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        pb.set_message(msg);
-        pb
-    };
+    let bar = crate::serve::bar;
 
     let pb = bar(args.signers, "issuing credentials");
     let mut people = Vec::with_capacity(args.signers);
