@@ -38,7 +38,8 @@ pub struct Args {
     /// Fixed credential epoch (default: the current calendar quarter).
     #[arg(long)]
     pub epoch: Option<String>,
-    /// SMTP relay for outgoing mail (host:port). Required unless --dev.
+    /// SMTP relay for outgoing mail (host:port). Without it (and without --dev) codes and
+    /// deliveries cannot be sent; everything else works.
     #[arg(long)]
     pub smtp: Option<String>,
     #[arg(long, default_value = "starttls", value_parser = ["none", "starttls", "tls"])]
@@ -97,10 +98,21 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
         ))?;
         (mailer, Some(outbox))
     } else {
-        let relay = args
-            .smtp
-            .as_deref()
-            .ok_or_else(|| anyhow!("--smtp HOST:PORT is required unless --dev"))?;
+        let Some(relay) = args.smtp.as_deref() else {
+            eprintln!(
+                "warning: no mail relay (--smtp HOST:PORT): pages and reading work, but codes and deliveries cannot be sent. For a local trial use --dev."
+            );
+            return Ok(Built {
+                state: AppState::new(
+                    config.clone(),
+                    store,
+                    keys,
+                    Mailer::unconfigured(&config.mail_from)?,
+                    None,
+                )?,
+                outbox: None,
+            });
+        };
         let (host, port) = relay
             .rsplit_once(':')
             .ok_or_else(|| anyhow!("--smtp must be HOST:PORT"))?;

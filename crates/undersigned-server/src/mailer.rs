@@ -130,7 +130,9 @@ impl MailError {
 /// tests predictable — a pooled connection would outlive a server outage).
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// `None`: no relay is configured; every send fails with a configuration error, so the
+    /// server still serves pages and reads while issuance and delivery say what is missing.
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     timeout: Duration,
 }
@@ -174,9 +176,20 @@ impl Mailer {
             builder = builder.hello_name(ClientId::Domain(name));
         }
         Ok(Self {
-            transport: builder.build(),
+            transport: Some(builder.build()),
             from,
             timeout: cfg.timeout,
+        })
+    }
+
+    /// A mailer with no relay: sending fails with `MailError::Config` naming the fix.
+    pub fn unconfigured(from: &str) -> Result<Self, MailError> {
+        Ok(Self {
+            transport: None,
+            from: from
+                .parse()
+                .map_err(|_| MailError::Config("invalid sender address".into()))?,
+            timeout: Duration::from_secs(30),
         })
     }
 
@@ -189,6 +202,12 @@ impl Mailer {
         subject: &str,
         body_text: &str,
     ) -> Result<String, MailError> {
+        let Some(transport) = &self.transport else {
+            return Err(MailError::Config(
+                "no mail relay is configured; start the server with --smtp HOST:PORT (or --dev)"
+                    .into(),
+            ));
+        };
         let to: Mailbox = to.parse().map_err(|_| MailError::InvalidRecipient)?;
         let message = lettre::Message::builder()
             .from(self.from.clone())
@@ -198,7 +217,7 @@ impl Mailer {
             // lettre picks 7bit, quoted-printable or base64 as appropriate.
             .body(body_text.to_owned())
             .map_err(|e| MailError::Build(scrub(&e.to_string())))?;
-        let response = tokio::time::timeout(self.timeout, self.transport.send(message))
+        let response = tokio::time::timeout(self.timeout, transport.send(message))
             .await
             .map_err(|_| MailError::Timeout(self.timeout))?
             .map_err(classify)?;

@@ -300,3 +300,48 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
     let again = ok(&["check", "--server", url, "--home", holder.to_str().unwrap()]);
     assert!(again.contains("consistent with the checkpoint"), "{again}");
 }
+
+#[test]
+fn serve_without_a_relay_serves_pages_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    let home = loop {
+        if let Ok(r) = ureq::get(&format!("{}/", server.url)).call() {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(home.content_type().starts_with("text/html"));
+    // No dev outbox outside dev mode, and issuance explains the missing relay.
+    assert!(matches!(
+        ureq::get(&format!("{}/api/dev/outbox", server.url)).call(),
+        Err(ureq::Error::Status(404, _))
+    ));
+    match ureq::post(&format!("{}/api/v1/issuance/code", server.url))
+        .send_json(serde_json::json!({"email": "a@state.gov"}))
+    {
+        Err(ureq::Error::Status(503, r)) => assert!(r.into_string().unwrap().contains("--smtp")),
+        other => panic!("{other:?}"),
+    }
+}
