@@ -278,7 +278,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }) => println!(
                         "OK {}: entry {index} of {size} in letter {}{}",
                         path.display(),
-                        &saved.letter_id[..16],
+                        // A receipt file is local input: never slice past its end.
+                        saved.letter_id.get(..16).unwrap_or(&saved.letter_id),
                         consistent_from
                             .map(|f| format!(
                                 "; log consistent with the checkpoint of size {f} seen before"

@@ -7,7 +7,7 @@
 //! indexes) are arguments chosen by the caller from the schema, never read from a submission.
 
 use rand_core::CryptoRngCore;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 use zkryptium::bbsplus::commitment::BlindFactor;
 use zkryptium::bbsplus::keys::{BBSplusPublicKey, BBSplusSecretKey};
 use zkryptium::bbsplus::pseudonym::{BBSplusPseudonym, PseudonymSecret};
@@ -282,9 +282,4 @@ pub fn verify(
             None,
         )
         .map_err(|_| CryptoError)
-}
-
-/// Overwrites a buffer; used by holders that copy secrets out of zeroizing storage.
-pub fn wipe(buf: &mut [u8]) {
-    buf.zeroize();
 }

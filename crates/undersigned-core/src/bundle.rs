@@ -1,7 +1,6 @@
 //! Bundle v1: everything the press needs to verify a letter offline, and the verifier.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 use crate::anonymity::PublishedSets;
 use crate::bbs::PublicKey;
@@ -488,9 +487,4 @@ impl Bundle {
 /// Parses and verifies a bundle file's bytes.
 pub fn verify_bundle(bytes: &[u8]) -> Result<Report, BundleError> {
     Bundle::parse(bytes)?.verify()
-}
-
-/// Groups counts per issuer name, for display.
-pub fn issuer_names(b: &Bundle) -> BTreeMap<IssuerId, String> {
-    b.issuers.iter().map(|i| (i.id, i.name.clone())).collect()
 }

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, RwLock};
-use undersigned_core::entry::{Action, Pseudonym, VerifiedEntry};
+use undersigned_core::entry::{Pseudonym, VerifiedEntry};
 use undersigned_core::log::{leaf_hash, Checkpoint, LogSigner, MerkleLog};
 use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Tally;
@@ -225,13 +225,4 @@ pub fn order_batch(pending: Vec<PendingEntry>, seed: [u8; 32]) -> Vec<PendingEnt
     withdrawals.shuffle(&mut rng);
     signs.extend(withdrawals);
     signs
-}
-
-/// The tally action of a stored pending entry, for callers that need it.
-pub fn action_of(p: &PendingEntry) -> Action {
-    if p.withdraw {
-        Action::Withdraw
-    } else {
-        Action::Sign
-    }
 }

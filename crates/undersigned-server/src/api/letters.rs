@@ -360,8 +360,11 @@ pub async fn finish_close(
     now: u64,
 ) -> AppResult<u64> {
     let log = s.ledger.log(letter_id).await?;
-    if log.lock().await.closed {
-        return Ok(log.lock().await.tree.size());
+    {
+        let log = log.lock().await;
+        if log.closed {
+            return Ok(log.tree.size());
+        }
     }
     let leaf = LogEntry::Closed { at: now, reason }.leaf_bytes();
     let mut seed = [0u8; 32];

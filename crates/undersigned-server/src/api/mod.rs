@@ -97,7 +97,6 @@ pub fn routes() -> Router<AppState> {
             post(respond::revoke),
         )
         .route("/api/dev/outbox", get(dev_outbox))
-        .route("/dev/outbox", get(dev_outbox_page))
         .fallback(|| async { AppError::NotFound("route") })
 }
 
@@ -114,45 +113,6 @@ async fn dev_outbox(
             .map(|m| serde_json::json!({ "id": m.id, "to": m.to, "subject": m.subject, "body": m.body_text }))
             .collect(),
     ))
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Dev mode only: the outbox as a page, newest first, so a newcomer can read their code.
-async fn dev_outbox_page(
-    axum::extract::State(s): axum::extract::State<AppState>,
-) -> AppResult<axum::response::Html<String>> {
-    let outbox = s.outbox.as_ref().ok_or(AppError::NotFound("route"))?;
-    let mut html = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Dev outbox — undersigned</title></head><body><h1>Dev outbox</h1><p>Mail the server sent while running with <code>--dev</code>. Nothing here leaves this machine.</p>");
-    let mut messages = outbox.messages();
-    messages.reverse();
-    if messages.is_empty() {
-        html.push_str("<p>No mail yet.</p>");
-    }
-    for m in messages {
-        html.push_str(&format!(
-            "<article class=\"mail\"><h2>{}</h2><p>To: {}</p><pre>{}</pre></article>",
-            escape_html(&m.subject),
-            escape_html(&m.to.join(", ")),
-            escape_html(&m.body_text)
-        ));
-    }
-    html.push_str("</body></html>");
-    Ok(axum::response::Html(html))
 }
 
 /// `Json` whose rejections are our JSON errors (400 for syntax, 413 handled by the limit layer).

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/organize", get(simple::organize))
         .route("/verify", get(simple::verify))
         .route("/about/privacy", get(simple::privacy))
+        .route("/dev/outbox", get(simple::dev_outbox))
         .route("/static/{*path}", get(assets::serve))
 }
 

@@ -153,3 +153,28 @@ pub async fn privacy() -> PageResult {
     };
     Ok(layout("Privacy", main, None))
 }
+
+/// Dev mode only: the mail the outbox received, newest first, so a newcomer can read their
+/// code. Absent (404) in production, where there is no outbox.
+pub async fn dev_outbox(
+    axum::extract::State(s): axum::extract::State<crate::state::AppState>,
+) -> PageResult {
+    let outbox = s
+        .outbox
+        .as_ref()
+        .ok_or(crate::error::AppError::NotFound("route"))?;
+    let messages: Vec<_> = outbox.messages().into_iter().rev().collect();
+    let main = html! {
+        h1 { "Dev outbox" }
+        p.lead { "Mail the server sent while running with " code { "--dev" } ". Nothing here leaves this machine." }
+        @if messages.is_empty() { p { "No mail yet." } }
+        @for m in &messages {
+            article.mail {
+                h2 { (m.subject) }
+                p { "To: " (m.to.join(", ")) }
+                pre { (m.body_text) }
+            }
+        }
+    };
+    Ok(layout("Dev outbox", main, None))
+}
