@@ -12,7 +12,9 @@ use zkryptium::bbsplus::commitment::BlindFactor;
 use zkryptium::bbsplus::keys::{BBSplusPublicKey, BBSplusSecretKey};
 use zkryptium::bbsplus::pseudonym::{BBSplusPseudonym, PseudonymSecret};
 use zkryptium::keys::pair::KeyPair;
-use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature};
+use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Signature};
+
+pub mod octets;
 
 /// The ciphersuite the design fixes: BLS12-381-SHA-256.
 pub type Suite = zkryptium::schemes::algorithms::BbsBls12381Sha256;
@@ -26,18 +28,19 @@ pub const PSEUDONYM_LEN: usize = POINT_LEN;
 /// one point, then s^, one m^ (the nym secret) and the challenge.
 pub const COMMITMENT_LEN: usize = POINT_LEN + 3 * SCALAR_LEN;
 
-/// Length of a proof that hides `undisclosed` of the signer's messages, plus the prover blind
-/// and the nym secret: three points, e^, r1^, r3^, one m^ per hidden scalar and the challenge.
-pub const fn proof_len(undisclosed_messages: usize) -> usize {
-    3 * POINT_LEN + (3 + undisclosed_messages + 2 + 1) * SCALAR_LEN
+/// The scalars of a commitment with proof: s^, one m^ (the nym secret) and the challenge.
+pub const COMMITMENT_SCALARS: usize = 3;
+
+/// The scalars of a proof that hides `undisclosed` of the signer's messages, plus the prover
+/// blind and the nym secret: e^, r1^, r3^, one m^ per hidden scalar and the challenge.
+pub const fn proof_scalars(undisclosed_messages: usize) -> usize {
+    3 + undisclosed_messages + 2 + 1
 }
 
-/// The compressed encoding of the G1 identity; never a valid pseudonym.
-const G1_IDENTITY: [u8; POINT_LEN] = {
-    let mut b = [0u8; POINT_LEN];
-    b[0] = 0xc0;
-    b
-};
+/// Length of such a proof: three points, then its scalars.
+pub const fn proof_len(undisclosed_messages: usize) -> usize {
+    3 * POINT_LEN + proof_scalars(undisclosed_messages) * SCALAR_LEN
+}
 
 /// A failed cryptographic check. Deliberately carries no detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,7 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
         let bytes: [u8; PUBLIC_KEY_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
+        octets::check_public_key(&bytes)?;
         let inner = BBSplusPublicKey::from_bytes(&bytes).map_err(|_| CryptoError)?;
         Ok(Self { bytes, inner })
     }
@@ -141,6 +145,8 @@ pub fn blind_sign(
     nym_entropy: &[u8; SCALAR_LEN],
     messages: &[Vec<u8>],
 ) -> Result<[u8; SIGNATURE_LEN], CryptoError> {
+    // The commitment is the holder's: untrusted until it passes the blind draft's checks.
+    octets::check_commitment(commitment, COMMITMENT_SCALARS)?;
     let sig = BlindSignature::<Suite>::blind_sign_with_nym(
         &sk.inner()?,
         &pk.inner,
@@ -165,6 +171,8 @@ pub fn finalize(
     nym_entropy: &[u8; SCALAR_LEN],
     prover_blind: &[u8; SCALAR_LEN],
 ) -> Result<Zeroizing<[u8; SCALAR_LEN]>, CryptoError> {
+    // What the issuer returned is checked as strictly as what a verifier receives.
+    octets::check_signature(signature)?;
     let sig = BlindSignature::<Suite>::from_bytes(signature).map_err(|_| CryptoError)?;
     let secrets = sig
         .verify_finalize_with_nym(
@@ -260,9 +268,9 @@ pub fn verify(
         return Err(CryptoError);
     }
     let pseudonym: &[u8; PSEUDONYM_LEN] = pseudonym.try_into().map_err(|_| CryptoError)?;
-    if pseudonym == &G1_IDENTITY {
-        return Err(CryptoError);
-    }
+    // The drafts' validity checks, ours: zkryptium's verify is not the specification.
+    octets::check_pseudonym(pseudonym)?;
+    octets::check_proof(proof, proof_scalars(hidden))?;
     let nym = BBSplusPseudonym::from_bytes(pseudonym).map_err(|_| CryptoError)?;
     let proof = PoKSignature::<Suite>::from_bytes(proof).map_err(|_| CryptoError)?;
     let indexes: Vec<usize> = disclosed.iter().map(|(i, _)| *i).collect();
@@ -281,5 +289,31 @@ pub fn verify(
             Some(&indexes),
             None,
         )
+        .map_err(|_| CryptoError)
+}
+
+/// Plain BBS Sign (no blinding, no pseudonym): how an issuer signs what it publishes.
+pub fn sign(
+    sk: &SecretKey,
+    pk: &PublicKey,
+    header: &[u8],
+    messages: &[Vec<u8>],
+) -> Result<[u8; SIGNATURE_LEN], CryptoError> {
+    let sig = Signature::<Suite>::sign(Some(messages), &sk.inner()?, &pk.inner, Some(header))
+        .map_err(|_| CryptoError)?;
+    Ok(sig.to_bytes())
+}
+
+/// Plain BBS Verify, after `octets_to_signature`'s checks.
+pub fn verify_signature(
+    pk: &PublicKey,
+    header: &[u8],
+    messages: &[Vec<u8>],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let signature: &[u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| CryptoError)?;
+    octets::check_signature(signature)?;
+    let sig = Signature::<Suite>::from_bytes(signature).map_err(|_| CryptoError)?;
+    sig.verify(&pk.inner, Some(messages), Some(header))
         .map_err(|_| CryptoError)
 }

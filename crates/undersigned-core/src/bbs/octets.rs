@@ -1,0 +1,111 @@
+//! The drafts' deserialization with every validity check, applied before any library sees the bytes.
+//!
+//! zkryptium 0.8.0 decodes points and scalars but skips the checks that the BBS drafts put in
+//! `octets_to_proof`, `octets_to_signature` and `octets_to_pubkey`: with `Abar` and `Bbar` the
+//! identity, its pairing check holds for anyone and a proof can be simulated without a
+//! credential. So this module decides validity itself, from the drafts' text:
+//!
+//! - a point is a canonical compressed encoding of a point on the curve, in the prime-order
+//!   subgroup, and not the identity (every point these formats carry is forbidden to be it);
+//! - a scalar is a canonical big-endian integer below r, and not zero where the drafts say so.
+//!
+//! The curve arithmetic is `bls12_381_plus`, the curve crate zkryptium itself is built on,
+//! pinned to the same version; nothing here is a primitive of our own.
+
+use bls12_381_plus::elliptic_curve::Field;
+use bls12_381_plus::{G1Affine, G2Affine, Scalar};
+
+use super::{CryptoError, POINT_LEN, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
+
+/// A G1 point that passed `octets_to_point_g1` and is not the identity.
+pub fn g1_point(bytes: &[u8]) -> Result<G1Affine, CryptoError> {
+    let bytes: &[u8; POINT_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
+    // from_compressed refuses a missing compression flag, a non-canonical x (>= p), a point
+    // off the curve and a point outside the prime-order subgroup; the identity it accepts.
+    let point = Option::<G1Affine>::from(G1Affine::from_compressed(bytes)).ok_or(CryptoError)?;
+    if bool::from(point.is_identity()) {
+        return Err(CryptoError);
+    }
+    Ok(point)
+}
+
+/// A G2 point that passed `octets_to_point_g2` and is not the identity (`octets_to_pubkey`).
+pub fn g2_point(bytes: &[u8]) -> Result<G2Affine, CryptoError> {
+    let bytes: &[u8; PUBLIC_KEY_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
+    let point = Option::<G2Affine>::from(G2Affine::from_compressed(bytes)).ok_or(CryptoError)?;
+    if bool::from(point.is_identity()) {
+        return Err(CryptoError);
+    }
+    Ok(point)
+}
+
+/// A scalar that is canonical (below r) and not zero, as `octets_to_proof` and
+/// `octets_to_signature` require of every scalar they read.
+pub fn nonzero_scalar(bytes: &[u8]) -> Result<Scalar, CryptoError> {
+    let bytes: &[u8; SCALAR_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
+    let s = Option::<Scalar>::from(Scalar::from_be_bytes(bytes)).ok_or(CryptoError)?;
+    if bool::from(s.is_zero()) {
+        return Err(CryptoError);
+    }
+    Ok(s)
+}
+
+/// `octets_to_pubkey`: a valid, non-identity G2 point.
+pub fn check_public_key(bytes: &[u8]) -> Result<(), CryptoError> {
+    g2_point(bytes).map(|_| ())
+}
+
+/// `octets_to_signature`: A a valid non-identity G1 point, e a non-zero scalar below r.
+pub fn check_signature(bytes: &[u8]) -> Result<(), CryptoError> {
+    if bytes.len() != SIGNATURE_LEN {
+        return Err(CryptoError);
+    }
+    let (a, e) = bytes.split_at(POINT_LEN);
+    g1_point(a)?;
+    nonzero_scalar(e)?;
+    Ok(())
+}
+
+/// A pseudonym is a G1 point: valid and not the identity (the identity would be the pseudonym
+/// of every nym secret at once).
+pub fn check_pseudonym(bytes: &[u8]) -> Result<(), CryptoError> {
+    g1_point(bytes).map(|_| ())
+}
+
+/// `octets_to_proof` for a proof of `scalars` scalars: three valid non-identity points
+/// (Abar, Bbar, D), then `scalars` non-zero scalars below r, and nothing after them.
+pub fn check_proof(bytes: &[u8], scalars: usize) -> Result<(), CryptoError> {
+    let expected = scalars
+        .checked_mul(SCALAR_LEN)
+        .and_then(|n| n.checked_add(3 * POINT_LEN))
+        .ok_or(CryptoError)?;
+    if bytes.len() != expected {
+        return Err(CryptoError);
+    }
+    let (points, rest) = bytes.split_at(3 * POINT_LEN);
+    for p in points.chunks_exact(POINT_LEN) {
+        g1_point(p)?;
+    }
+    for s in rest.chunks_exact(SCALAR_LEN) {
+        nonzero_scalar(s)?;
+    }
+    Ok(())
+}
+
+/// A commitment with proof (blind draft, `deserialize_and_validate_commit`): one valid
+/// non-identity point, then `scalars` non-zero scalars below r.
+pub fn check_commitment(bytes: &[u8], scalars: usize) -> Result<(), CryptoError> {
+    let expected = scalars
+        .checked_mul(SCALAR_LEN)
+        .and_then(|n| n.checked_add(POINT_LEN))
+        .ok_or(CryptoError)?;
+    if bytes.len() != expected {
+        return Err(CryptoError);
+    }
+    let (point, rest) = bytes.split_at(POINT_LEN);
+    g1_point(point)?;
+    for s in rest.chunks_exact(SCALAR_LEN) {
+        nonzero_scalar(s)?;
+    }
+    Ok(())
+}
