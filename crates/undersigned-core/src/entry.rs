@@ -46,7 +46,7 @@ pub struct Disclosed {
 
 impl Disclosed {
     /// The (index, value) pairs the proof discloses, ascending, derived only from the schema.
-    fn messages(&self) -> Vec<(usize, Vec<u8>)> {
+    pub(crate) fn messages(&self) -> Vec<(usize, Vec<u8>)> {
         let mut v = vec![
             (ORG, self.org.as_str().as_bytes().to_vec()),
             (EPOCH, self.epoch.as_str().as_bytes().to_vec()),

@@ -16,6 +16,9 @@ use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Sig
 
 pub mod octets;
 
+#[cfg(feature = "forge")]
+pub mod forge;
+
 /// The ciphersuite the design fixes: BLS12-381-SHA-256.
 pub type Suite = zkryptium::schemes::algorithms::BbsBls12381Sha256;
 

@@ -9,6 +9,13 @@
 //!   subgroup, and not the identity (every point these formats carry is forbidden to be it);
 //! - a scalar is a canonical big-endian integer below r, and not zero where the drafts say so.
 //!
+//! Checked against the drafts' text (fetched 2026): draft-irtf-cfrg-bbs-signatures (repository
+//! decentralized-identity/bbs-signature at a6a445dd, "Octets to Signature", "Octets to Proof",
+//! "Octets to Public Key"), draft-irtf-cfrg-bbs-blind-signatures (cfrg, cf6ad940, "Octets to
+//! Commitment with Proof") and draft-irtf-cfrg-bbs-per-verifier-linkability (cfrg
+//! draft-irtf-cfrg-bbs-pseudonyms, fcbba956, "Pseudonyms", "Core Proof Verification"). Every
+//! scalar these formats carry must be in 1..r-1: none may be zero.
+//!
 //! The curve arithmetic is `bls12_381_plus`, the curve crate zkryptium itself is built on,
 //! pinned to the same version; nothing here is a primitive of our own.
 
@@ -39,8 +46,9 @@ pub fn g2_point(bytes: &[u8]) -> Result<G2Affine, CryptoError> {
     Ok(point)
 }
 
-/// A scalar that is canonical (below r) and not zero, as `octets_to_proof` and
-/// `octets_to_signature` require of every scalar they read.
+/// A scalar that is canonical (below r) and not zero. Core draft "Octets to Signature" step
+/// 11 (`if e = 0 or e >= r`), "Octets to Proof" step 14 (`if s_j = 0 or if s_j >= r`) and the
+/// blind draft's "Octets to Commitment with Proof" step 12 all refuse zero.
 pub fn nonzero_scalar(bytes: &[u8]) -> Result<Scalar, CryptoError> {
     let bytes: &[u8; SCALAR_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
     let s = Option::<Scalar>::from(Scalar::from_be_bytes(bytes)).ok_or(CryptoError)?;
@@ -50,12 +58,15 @@ pub fn nonzero_scalar(bytes: &[u8]) -> Result<Scalar, CryptoError> {
     Ok(s)
 }
 
-/// `octets_to_pubkey`: a valid, non-identity G2 point.
+/// `octets_to_pubkey` (core draft "Octets to Public Key", steps 1-4): a valid G2 point in the
+/// subgroup and not `Identity_G2`.
 pub fn check_public_key(bytes: &[u8]) -> Result<(), CryptoError> {
     g2_point(bytes).map(|_| ())
 }
 
-/// `octets_to_signature`: A a valid non-identity G1 point, e a non-zero scalar below r.
+/// `octets_to_signature` (core draft "Octets to Signature", steps 1-11): exactly 80 bytes, A a
+/// valid G1 point in the subgroup and not `Identity_G1`, e in 1..r-1. A blind signature has the
+/// same encoding (the blind draft returns it through `signature_to_octets`).
 pub fn check_signature(bytes: &[u8]) -> Result<(), CryptoError> {
     if bytes.len() != SIGNATURE_LEN {
         return Err(CryptoError);
@@ -66,14 +77,21 @@ pub fn check_signature(bytes: &[u8]) -> Result<(), CryptoError> {
     Ok(())
 }
 
-/// A pseudonym is a G1 point: valid and not the identity (the identity would be the pseudonym
-/// of every nym secret at once).
+/// A pseudonym (pseudonym draft, "Pseudonyms"): decoded with `octets_to_point_g1`, and "a point
+/// of the G1 group different from the Identity (`Identity_G1`) or the base point (`BP1`)".
+/// The identity would be the pseudonym of every nym secret at once.
 pub fn check_pseudonym(bytes: &[u8]) -> Result<(), CryptoError> {
-    g1_point(bytes).map(|_| ())
+    let point = g1_point(bytes)?;
+    if point == G1Affine::generator() {
+        return Err(CryptoError);
+    }
+    Ok(())
 }
 
-/// `octets_to_proof` for a proof of `scalars` scalars: three valid non-identity points
-/// (Abar, Bbar, D), then `scalars` non-zero scalars below r, and nothing after them.
+/// `octets_to_proof` (core draft "Octets to Proof", steps 1-17) for a proof of `scalars`
+/// scalars: three valid G1 points in the subgroup, none `Identity_G1` (Abar, Bbar, D), then
+/// `scalars` scalars in 1..r-1, and nothing after them. The pseudonym draft's
+/// `CoreProofVerifyWithNym` decodes its proof with this same `octets_to_proof`.
 pub fn check_proof(bytes: &[u8], scalars: usize) -> Result<(), CryptoError> {
     let expected = scalars
         .checked_mul(SCALAR_LEN)
@@ -92,9 +110,14 @@ pub fn check_proof(bytes: &[u8], scalars: usize) -> Result<(), CryptoError> {
     Ok(())
 }
 
-/// A commitment with proof (blind draft, `deserialize_and_validate_commit`): one valid
-/// non-identity point, then `scalars` non-zero scalars below r.
+/// A commitment with proof (blind draft "Octets to Commitment with Proof", steps 1-16, called by
+/// `deserialize_and_validate_commit`): one valid G1 point that is not `Identity_G1`, then
+/// `scalars` scalars in 1..r-1 (at least two), and nothing after them.
 pub fn check_commitment(bytes: &[u8], scalars: usize) -> Result<(), CryptoError> {
+    // Step 16: s^ and the challenge at least.
+    if scalars < 2 {
+        return Err(CryptoError);
+    }
     let expected = scalars
         .checked_mul(SCALAR_LEN)
         .and_then(|n| n.checked_add(POINT_LEN))

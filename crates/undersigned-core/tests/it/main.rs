@@ -10,5 +10,6 @@ mod bundle;
 mod decoders;
 mod delivery;
 mod fixture;
+mod forgery;
 mod log;
 mod protocol;
