@@ -320,3 +320,72 @@ pub fn verify_signature(
     sig.verify(&pk.inner, Some(messages), Some(header))
         .map_err(|_| CryptoError)
 }
+
+/// Scalars of a plain BBS proof hiding `undisclosed` messages: e^, r1^, r3^, one m^ each, c.
+pub const fn plain_proof_scalars(undisclosed: usize) -> usize {
+    3 + undisclosed + 1
+}
+
+/// Plain BBS ProofGen (no pseudonym, core draft): proves knowledge of `signature` on
+/// `messages`, disclosing `disclosed` (ascending indexes). Used to cross-check other
+/// implementations; the signature is checked with `octets_to_signature` first.
+pub fn prove(
+    pk: &PublicKey,
+    signature: &[u8],
+    header: &[u8],
+    ph: &[u8],
+    messages: &[Vec<u8>],
+    disclosed: &[usize],
+) -> Result<Vec<u8>, CryptoError> {
+    let signature: &[u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| CryptoError)?;
+    octets::check_signature(signature)?;
+    let ascending = disclosed.windows(2).all(|w| matches!(w, [a, b] if a < b));
+    if !ascending || disclosed.iter().any(|i| *i >= messages.len()) {
+        return Err(CryptoError);
+    }
+    let proof = PoKSignature::<Suite>::proof_gen(
+        &pk.inner,
+        &signature[..],
+        Some(header),
+        Some(ph),
+        Some(messages),
+        Some(disclosed),
+    )
+    .map_err(|_| CryptoError)?;
+    Ok(proof.to_bytes())
+}
+
+/// Plain BBS ProofVerify (core draft), after `octets_to_proof`'s checks. `message_count` is the
+/// verifier's, so the proof must have exactly the length it implies.
+pub fn verify_proof(
+    pk: &PublicKey,
+    header: &[u8],
+    ph: &[u8],
+    message_count: usize,
+    disclosed: &[(usize, Vec<u8>)],
+    proof: &[u8],
+) -> Result<(), CryptoError> {
+    let hidden = message_count
+        .checked_sub(disclosed.len())
+        .ok_or(CryptoError)?;
+    let ascending = disclosed
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.0 < b.0));
+    let in_range = disclosed.iter().all(|(i, _)| *i < message_count);
+    if !ascending || !in_range {
+        return Err(CryptoError);
+    }
+    octets::check_proof(proof, plain_proof_scalars(hidden))?;
+    let proof = PoKSignature::<Suite>::from_bytes(proof).map_err(|_| CryptoError)?;
+    let indexes: Vec<usize> = disclosed.iter().map(|(i, _)| *i).collect();
+    let values: Vec<Vec<u8>> = disclosed.iter().map(|(_, v)| v.clone()).collect();
+    proof
+        .proof_verify(
+            &pk.inner,
+            Some(&values),
+            Some(&indexes),
+            Some(header),
+            Some(ph),
+        )
+        .map_err(|_| CryptoError)
+}

@@ -7,8 +7,10 @@
 )]
 
 mod bundle;
+mod crosscheck;
 mod decoders;
 mod delivery;
+mod drafts;
 mod fixture;
 mod forgery;
 mod log;

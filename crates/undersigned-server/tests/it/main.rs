@@ -9,6 +9,7 @@
 
 mod api;
 mod delivery;
+mod forged;
 mod harness;
 mod openapi;
 mod pages;
