@@ -10,4 +10,5 @@
 mod backup;
 mod bundle;
 mod fixture;
+mod forged;
 mod holder;
