@@ -12,3 +12,4 @@ mod delivery;
 mod fixture;
 mod log;
 mod protocol;
+mod statement;
