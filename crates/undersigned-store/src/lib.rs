@@ -403,8 +403,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn issuer_log_hashes(&self, issuer_id: &str) -> StoreResult<Vec<Hash>>;
 
     /// Leaf bytes of an issuer's log at positions `from..to` (clamped to its size).
-    async fn issuer_log_leaves(&self, issuer_id: &str, from: u64, to: u64)
-        -> StoreResult<Vec<Vec<u8>>>;
+    async fn issuer_log_leaves(
+        &self,
+        issuer_id: &str,
+        from: u64,
+        to: u64,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 
     /// The issuer log's checkpoint at `size`, or its latest with `None`.
     async fn issuer_checkpoint(

@@ -947,7 +947,6 @@ impl Store for PgStore {
         };
         row.map(CheckpointRow::try_from).transpose()
     }
-
 }
 
 /// The delivery row, locked for update until the transaction ends: a concurrent state-checked

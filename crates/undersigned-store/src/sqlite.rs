@@ -988,7 +988,6 @@ impl Store for SqliteStore {
         };
         row.map(CheckpointRow::try_from).transpose()
     }
-
 }
 
 /// The delivery row inside a write transaction (which, begun IMMEDIATE, already holds the
