@@ -350,6 +350,23 @@ impl LoggedStatement {
         Self::with_checkpoint(signed, index, tree, checkpoint)
     }
 
+    /// `signed` as the first and only statement of its issuer log at `host`, signed with the
+    /// deployment's log `key`: how offline demos and tests stand in for a server's issuer log.
+    pub fn first(
+        signed: SignedStatement,
+        host: &str,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<Self, StatementError> {
+        let signer = LogSigner::new(
+            &issuer_log_origin(host, &signed.statement.issuer_id),
+            key.clone(),
+        )
+        .map_err(|e| StatementError::Log(e.to_string()))?;
+        let mut tree = MerkleLog::new();
+        tree.append(&signed.leaf_bytes());
+        Self::prove(signed, 0, &tree, &signer)
+    }
+
     /// Like `prove`, with a checkpoint note already signed over all of `tree`.
     pub fn with_checkpoint(
         signed: SignedStatement,

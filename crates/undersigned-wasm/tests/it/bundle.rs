@@ -43,10 +43,16 @@ fn honest() -> Bundle {
         format: BUNDLE_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: vec![undersigned_core::bundle::BundleIssuer::new(
-            &w.issuer.keys.name,
-            w.issuer.keys.public_key(),
-            vec![w.sets()],
+        issuers: vec![undersigned_core::bundle::IssuerRecord::new(
+            undersigned_core::statement::LoggedStatement::first(
+                w.issuer
+                    .statement(crate::fixture::K, 1, 1_700_000_000)
+                    .sign(&w.issuer.keys)
+                    .unwrap(),
+                crate::fixture::HOST,
+                &crate::fixture::log_key(),
+            )
+            .unwrap(),
         )],
         entries,
         checkpoint: None,
