@@ -195,7 +195,18 @@ test("the verify page accepts the bundle and rejects a tampered copy", async () 
   await until("a verdict", async () => (await page.textContent("#verdict")) !== "");
   assert.equal(await page.textContent("#verdict"), "VERIFIED", await page.textContent("#statement"));
   assert.match(await page.textContent("#statement"), /^2 distinct verified signatures from 2 organizations on "Review the policy"/);
+  await until("the key comparison", async () => (await page.textContent("#key-match")) !== "");
+  assert.match(await page.textContent("#key-match"), /match the keys this site publishes/);
   await page.screenshot({ path: join(ARTIFACTS, "verify.png"), fullPage: true });
+
+  // A valid bundle from another deployment (an offline demo): it verifies, under other keys.
+  if (process.env.FOREIGN_BUNDLE) {
+    await page.setInputFiles("#bundle-file", process.env.FOREIGN_BUNDLE);
+    await until("the foreign verdict", async () => /do NOT match/.test(await page.textContent("#key-match")));
+    assert.equal(await page.textContent("#verdict"), "VERIFIED");
+    assert.match(await page.textContent("#key-match"), /log key/);
+    await page.screenshot({ path: join(ARTIFACTS, "verify-foreign.png"), fullPage: true });
+  }
 
   const bad = JSON.parse(readFileSync(state.bundle, "utf8"));
   assert.ok(tamper(bad), "the bundle has a proof to tamper with");

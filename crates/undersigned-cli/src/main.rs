@@ -91,6 +91,8 @@ enum Command {
         /// Also prove that the entry behind this receipt is in the bundle (repeatable).
         #[arg(long)]
         receipt: Vec<PathBuf>,
+        #[command(flatten)]
+        pins: verify::PinArgs,
     },
     /// Transparency log tools.
     #[command(subcommand)]
@@ -377,7 +379,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             json,
             receipt,
-        } => verify::run(&file, json, &receipt),
+            pins,
+        } => verify::run(&file, json, &receipt, &pins),
         Command::Log(LogCmd::Check {
             old,
             new,

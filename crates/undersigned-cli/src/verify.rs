@@ -5,6 +5,46 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use undersigned_core::bundle::Bundle;
 use undersigned_core::log::Receipt;
+use undersigned_core::pins::Pins;
+
+/// The keys to insist on. Without them `verify` uses the keys the bundle carries, and says so.
+#[derive(clap::Args, Debug, Default)]
+pub struct PinArgs {
+    /// A saved `/api/v1/deployment` answer: pins its issuer key and log key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["issuer_key", "log_key"])]
+    pub deployment: Option<PathBuf>,
+    /// The issuer's BBS public key (base64url, as the deployment publishes it) or its issuer
+    /// id (64 hex digits). Repeatable for letters that accept several issuers.
+    #[arg(long, value_name = "KEY")]
+    pub issuer_key: Vec<String>,
+    /// The deployment's Ed25519 log key: 64 hex digits, or a signed-note verifier key.
+    #[arg(long, value_name = "KEY")]
+    pub log_key: Option<String>,
+}
+
+impl PinArgs {
+    fn pins(&self) -> anyhow::Result<Pins> {
+        if let Some(path) = &self.deployment {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            return Pins::from_deployment(&bytes)
+                .with_context(|| format!("{} is not a deployment file", path.display()));
+        }
+        let issuers = self
+            .issuer_key
+            .iter()
+            .map(|k| Pins::parse_issuer_key(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Pins {
+            issuers: (!issuers.is_empty()).then_some(issuers),
+            log_key: self
+                .log_key
+                .as_deref()
+                .map(Pins::parse_log_key)
+                .transpose()?,
+        })
+    }
+}
 
 fn load_receipt(path: &Path) -> anyhow::Result<Receipt> {
     let text =
@@ -16,7 +56,13 @@ fn load_receipt(path: &Path) -> anyhow::Result<Receipt> {
     serde_json::from_value(inner).with_context(|| format!("{} is not a receipt", path.display()))
 }
 
-pub fn run(file: &Path, json: bool, receipts: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub fn run(
+    file: &Path,
+    json: bool,
+    receipts: &[PathBuf],
+    pins: &PinArgs,
+) -> anyhow::Result<ExitCode> {
+    let pins = pins.pins()?;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let fail = |msg: String| {
         if json {
@@ -29,7 +75,7 @@ pub fn run(file: &Path, json: bool, receipts: &[PathBuf]) -> anyhow::Result<Exit
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
-    let report = match bundle.verify() {
+    let report = match bundle.verify_pinned(&pins) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };

@@ -5,19 +5,23 @@ use serde::{Deserialize, Serialize};
 use crate::anonymity::PublishedSets;
 use crate::bbs::PublicKey;
 use crate::credential::issuer_id;
-use crate::encoding::{b64url, from_b64url};
+use crate::encoding::b64url;
 use crate::entry::{verify, Action, IssuerDirectory, IssuerInfo};
 use crate::error::{BundleError, VerifyError};
 use crate::ids::{IssuerId, LetterId};
 use crate::letter::Letter;
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
+use crate::pins::{KeyReport, Pins};
 use crate::record::LogEntry;
+use crate::statement::LoggedStatement;
 use crate::tally::{Summary, Tally};
 
 pub const BUNDLE_FORMAT: &str = "undersigned-bundle/1";
 /// Larger inputs are refused before parsing: 100k signatures fit in well under this.
 pub const MAX_BUNDLE_BYTES: usize = 1 << 30;
 
+/// An issuer as a deployment describes it (`/api/v1/deployment`): unsigned, for clients that
+/// sign. A bundle carries `IssuerRecord`s instead, whose name and counts are signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleIssuer {
@@ -34,7 +38,7 @@ pub struct Bundle {
     pub format: String,
     pub letter_id: LetterId,
     pub letter: Letter,
-    pub issuers: Vec<BundleIssuer>,
+    pub issuers: Vec<IssuerRecord>,
     /// Every entry of the letter's log, in log order.
     pub entries: Vec<LogEntry>,
     /// The latest signed checkpoint (C2SP signed note) covering exactly `entries`.
@@ -45,6 +49,27 @@ pub struct Bundle {
     /// The texts of the recipients' answers; the log holds their SHA-256.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responses: Vec<ResponseText>,
+}
+
+/// One issuer of a bundle: its id and key, and its signed statement proven in its issuer log.
+/// Name and anonymity sets are read from the statement only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerRecord {
+    pub id: IssuerId,
+    /// BBS public key, base64url.
+    pub public_key: String,
+    pub statement: LoggedStatement,
+}
+
+impl IssuerRecord {
+    pub fn new(statement: LoggedStatement) -> Self {
+        Self {
+            id: statement.signed.statement.issuer_id,
+            public_key: statement.signed.statement.public_key.clone(),
+            statement,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,8 +115,10 @@ pub struct Report {
     /// The log's root hash at `log_size`, hex.
     pub log_root: String,
     pub closed: bool,
-    /// Organization display names are not part of the bundle; issuers name themselves.
+    /// The issuers' names, from their signed statements only.
     pub issuers: Vec<String>,
+    /// The keys verified under, and whether they were pinned or taken from the bundle.
+    pub keys: KeyReport,
     /// How many recipients have a delivered entry.
     pub delivered_to: u64,
     /// Names of the recipients who answered.
@@ -155,7 +182,7 @@ impl Report {
             self.log_key,
             self.k,
             self.k,
-        )
+        ) + "; " + &self.keys.statement()
     }
 }
 
@@ -171,6 +198,8 @@ impl Bundle {
         #[derive(Deserialize)]
         struct Probe {
             format: Option<String>,
+            #[serde(default)]
+            issuers: Vec<serde_json::Value>,
         }
         let probe: Probe = serde_json::from_slice(bytes)
             .map_err(|e| BundleError::Format(format!("not valid JSON ({e})")))?;
@@ -179,6 +208,12 @@ impl Bundle {
             Some(other) => return Err(BundleError::UnsupportedFormat(other.to_owned())),
             None => return Err(BundleError::Format("missing \"format\"".into())),
         }
+        // Bundles made before protocol v1.1 listed unsigned issuer names and counts.
+        if probe.issuers.iter().any(|i| i.get("statement").is_none()) {
+            return Err(BundleError::IssuerStatement(
+                "the bundle carries no signed issuer statement (it was made before protocol v1.1, when issuer names and counts were unsigned); fetch a new bundle".into(),
+            ));
+        }
         serde_json::from_slice(bytes).map_err(|e| BundleError::Format(e.to_string()))
     }
 
@@ -186,30 +221,14 @@ impl Bundle {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    fn directory(&self) -> Result<IssuerDirectory, BundleError> {
-        let mut dir = IssuerDirectory::new();
-        for i in &self.issuers {
-            let bytes = from_b64url(&i.public_key, 96, "issuer public key")
-                .map_err(|_| BundleError::IssuerIdMismatch(i.id.to_hex()))?;
-            let pk = PublicKey::from_slice(&bytes)
-                .map_err(|_| BundleError::IssuerIdMismatch(i.id.to_hex()))?;
-            if issuer_id(&pk) != i.id {
-                return Err(BundleError::IssuerIdMismatch(i.id.to_hex()));
-            }
-            dir.insert(
-                i.id,
-                IssuerInfo {
-                    name: i.name.clone(),
-                    public_key: pk,
-                    sets: i.anonymity_sets.clone(),
-                },
-            );
-        }
-        Ok(dir)
+    /// Verifies everything a bundle claims and counts, under the keys it carries itself.
+    pub fn verify(&self) -> Result<Report, BundleError> {
+        self.verify_pinned(&Pins::default())
     }
 
-    /// Verifies everything a bundle claims and counts. Stops at the first failure, naming it.
-    pub fn verify(&self) -> Result<Report, BundleError> {
+    /// Verifies everything a bundle claims and counts, refusing keys other than `pins`.
+    /// Stops at the first failure, naming it.
+    pub fn verify_pinned(&self, pins: &Pins) -> Result<Report, BundleError> {
         let letter = self
             .letter
             .clone()
@@ -220,7 +239,9 @@ impl Bundle {
             return Err(BundleError::LetterIdMismatch);
         }
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
-        let issuers = self.directory()?;
+        let keys = self.check_pins(pins, &verifier)?;
+        let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
+        self.check_one_issuer_per_org(&letter)?;
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
         let mut tally = Tally::new();
         let mut closed = false;
@@ -361,6 +382,7 @@ impl Bundle {
         if self.entries.is_empty() {
             return Err(BundleError::Format("the bundle has no entries".into()));
         }
+        self.check_issued(&letter_id)?;
         let summary = tally.summarize(letter.policy.k);
         Ok(Report {
             letter_id,
@@ -372,6 +394,7 @@ impl Bundle {
             log_root: hex::encode(checkpoint.root),
             closed,
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
+            keys,
             delivered_to: recipients
                 .iter()
                 .filter(|r| r.delivered_at.is_some())
@@ -487,4 +510,130 @@ impl Bundle {
 /// Parses and verifies a bundle file's bytes.
 pub fn verify_bundle(bytes: &[u8]) -> Result<Report, BundleError> {
     Bundle::parse(bytes)?.verify()
+}
+
+/// The issuer statement's checks and key pinning, kept apart from the per-entry loop.
+impl Bundle {
+    /// The deployment host, from the letter checkpoint's origin `<host>/letters/<id>`.
+    fn host<'a>(checkpoint: &'a Checkpoint, letter_id: &LetterId) -> Result<&'a str, BundleError> {
+        checkpoint
+            .origin
+            .strip_suffix(&format!("/letters/{letter_id}"))
+            .ok_or_else(|| BundleError::Log("the checkpoint is for another log".into()))
+    }
+
+    /// Refuses keys other than the pinned ones; says which keys were used and how.
+    fn check_pins(&self, pins: &Pins, log: &LogVerifier) -> Result<KeyReport, BundleError> {
+        let ids: Vec<IssuerId> = self.issuers.iter().map(|i| i.id).collect();
+        let log_key = log.verifying_key().to_bytes();
+        pins.check(&ids, &log_key)?;
+        Ok(pins.report(&ids, &log_key))
+    }
+
+    /// The issuers as the verifier uses them: each statement's signature, key and inclusion in
+    /// its issuer log (signed by the deployment's log key) checked, and the name and the
+    /// anonymity sets taken from the statement alone.
+    fn directory(
+        &self,
+        letter_id: &LetterId,
+        checkpoint: &Checkpoint,
+        log: &LogVerifier,
+    ) -> Result<IssuerDirectory, BundleError> {
+        let host = Self::host(checkpoint, letter_id)?;
+        let mut dir = IssuerDirectory::new();
+        for i in &self.issuers {
+            let pk = i.statement.verify(host, log.verifying_key())?;
+            let stated = &i.statement.signed.statement;
+            if issuer_id(&pk) != i.id
+                || stated.issuer_id != i.id
+                || stated.public_key != i.public_key
+            {
+                return Err(BundleError::IssuerStatement(format!(
+                    "its key is not the bundle's key for issuer {}",
+                    i.id
+                )));
+            }
+            if dir
+                .insert(
+                    i.id,
+                    IssuerInfo {
+                        name: stated.name.clone(),
+                        public_key: pk,
+                        sets: stated.epochs.clone(),
+                    },
+                )
+                .is_some()
+            {
+                return Err(BundleError::IssuerStatement(format!(
+                    "issuer {} appears twice",
+                    i.id
+                )));
+            }
+        }
+        Ok(dir)
+    }
+
+    /// One issuer per organization: two accepted issuers whose statements both attest one of
+    /// the letter's organizations would let one person sign once with each.
+    fn check_one_issuer_per_org(&self, letter: &Letter) -> Result<(), BundleError> {
+        let accepted: Vec<&IssuerRecord> = self
+            .issuers
+            .iter()
+            .filter(|i| letter.policy.issuers.iter().any(|a| a.issuer_id == i.id))
+            .collect();
+        for (n, a) in accepted.iter().enumerate() {
+            for b in accepted.iter().skip(n + 1) {
+                let both = a.statement.signed.statement.orgs.keys().find(|o| {
+                    letter.policy.accepts_org(o)
+                        && b.statement.signed.statement.orgs.contains_key(*o)
+                });
+                if let Some(org) = both {
+                    return Err(BundleError::IssuerStatement(format!(
+                        "two accepted issuers ({} and {}) both attest {org}; a letter accepts one issuer per organization",
+                        a.id, b.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For each (issuer, epoch, organization), the distinct pseudonyms that signed (withdrawn
+    /// ones too: each used a credential) do not exceed the credentials the issuer's statement
+    /// says it issued there. A `<k` count allows at most k-1.
+    fn check_issued(&self, letter_id: &LetterId) -> Result<(), BundleError> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut signers: BTreeMap<
+            (IssuerId, &crate::ids::Epoch, &crate::ids::OrgId),
+            BTreeSet<&[u8]>,
+        > = BTreeMap::new();
+        for e in &self.entries {
+            if let LogEntry::Signature(s) = e {
+                if &s.letter_id == letter_id {
+                    signers
+                        .entry((s.issuer_id, &s.disclosed.epoch, &s.disclosed.org))
+                        .or_default()
+                        .insert(s.pseudonym.as_slice());
+                }
+            }
+        }
+        for ((issuer, epoch, org), nyms) in signers {
+            let statement = self
+                .issuers
+                .iter()
+                .find(|i| i.id == issuer)
+                .map(|i| &i.statement.signed.statement)
+                .ok_or_else(|| {
+                    BundleError::IssuerStatement(format!("no statement of issuer {issuer}"))
+                })?;
+            let issued = statement.issued_at_most(org, epoch);
+            let signed = nyms.len() as u64;
+            if signed > issued {
+                return Err(BundleError::IssuerStatement(format!(
+                    "{org} has {signed} distinct signers in epoch {epoch}, but the issuer's statement allows at most {issued} credentials issued to it"
+                )));
+            }
+        }
+        Ok(())
+    }
 }

@@ -102,4 +102,13 @@ pub enum BundleError {
     Log(String),
     #[error("receipt: {0}")]
     Receipt(String),
+    /// The signed issuer statement failed (its own message names it).
+    #[error("{0}")]
+    Statement(#[from] crate::statement::StatementError),
+    /// A bundle-level check against the issuer statement failed.
+    #[error("issuer statement: {0}")]
+    IssuerStatement(String),
+    /// The bundle is signed under other keys than the verifier pinned.
+    #[error("pinned key: {0}")]
+    Pin(String),
 }

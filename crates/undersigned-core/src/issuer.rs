@@ -199,6 +199,23 @@ impl Issuer {
             .publish(epoch, k)
     }
 
+    /// Its signed-statement body: name, key, orgs and every epoch's sets (sequence and time
+    /// are the issuer log's).
+    pub fn statement(
+        &self,
+        k: u32,
+        sequence: u64,
+        published_at: u64,
+    ) -> crate::statement::IssuerStatement {
+        crate::statement::IssuerStatement::new(
+            &self.keys,
+            self.membership.orgs.clone(),
+            sequence,
+            published_at,
+            self.counts.iter().map(|(e, c)| c.publish(e, k)).collect(),
+        )
+    }
+
     pub fn issued_tags(&self) -> usize {
         self.issued.len()
     }

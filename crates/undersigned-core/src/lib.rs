@@ -17,7 +17,9 @@ pub mod ids;
 pub mod issuer;
 pub mod letter;
 pub mod log;
+pub mod pins;
 pub mod record;
+pub mod statement;
 pub mod tally;
 
 pub use error::{BundleError, Error, IssueError, PresentError, VerifyError};

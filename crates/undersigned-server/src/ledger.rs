@@ -88,6 +88,18 @@ impl Ledger {
             .map_err(|e| AppError::Internal(format!("log signer: {e}")))
     }
 
+    /// The issuer log's signer: the same key, named `<host>/issuers/<issuer id>`.
+    pub fn issuer_log_signer(
+        &self,
+        issuer: &undersigned_core::ids::IssuerId,
+    ) -> AppResult<LogSigner> {
+        LogSigner::new(
+            &undersigned_core::statement::issuer_log_origin(&self.host, issuer),
+            self.key.clone(),
+        )
+        .map_err(|e| AppError::Internal(format!("issuer log signer: {e}")))
+    }
+
     /// The deployment's log public key, hex; every letter's vkey carries this key.
     pub fn public_key_hex(&self) -> String {
         hex::encode(self.key.verifying_key().to_bytes())

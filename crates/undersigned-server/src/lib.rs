@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod issuer_log;
 pub mod keys;
 pub mod ledger;
 pub mod mailer;

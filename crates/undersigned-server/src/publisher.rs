@@ -16,7 +16,15 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     let now = crate::now();
     let due_by = now + s.config.publish_grace_secs;
     let mut published = 0;
-    for id in s.store.letters_with_due_entries(due_by).await? {
+    let due = s.store.letters_with_due_entries(due_by).await?;
+    // The issuer statement goes out before any batch (so every logged signature's credential
+    // is counted in a published statement) and otherwise once per publish interval.
+    let slot = now / s.config.default_publish_interval_secs.max(1);
+    let last = s.issuer_log_gate.swap_slot(slot);
+    if !due.is_empty() || last != slot {
+        crate::issuer_log::publish(s, now).await?;
+    }
+    for id in due {
         let mut seed = [0u8; 32];
         OsRng.fill_bytes(&mut seed);
         s.ledger.publish(&id, due_by, now, Vec::new(), seed).await?;

@@ -28,6 +28,8 @@ pub struct Inner {
     pub membership: Membership,
     pub tag_secret: Zeroizing<[u8; 32]>,
     pub ledger: Ledger,
+    /// One issuer-log append at a time in this process.
+    pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
     pub mailer: Mailer,
     /// The dev outbox, when mail goes to the embedded SMTP sink.
     pub outbox: Option<Outbox>,
@@ -54,6 +56,7 @@ impl AppState {
         };
         Ok(Self(Arc::new(Inner {
             ledger: Ledger::new(store.clone(), keys.log_key, config.host.clone()),
+            issuer_log_gate: Default::default(),
             config,
             store,
             issuer: keys.issuer,

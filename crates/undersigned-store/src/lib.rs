@@ -378,4 +378,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Sets how many reminders were sent for the row. `NotFound` without the row.
     async fn reminders_sent(&self, letter_id: &str, recipient: u32, count: u32) -> StoreResult<()>;
+
+    // ---- the issuer log ----
+    //
+    // Each signed issuer statement is one leaf of its issuer's transparency log. Leaves are
+    // only ever appended; the statements hold published counts, never tags or times of issue.
+
+    /// Epochs in which an issuer issued anything, ascending.
+    async fn issued_epochs(&self, issuer_id: &str) -> StoreResult<Vec<String>>;
+
+    /// In one transaction: append `leaf` at position `expected_size` of the issuer's log and
+    /// store the checkpoint of the new size. `Conflict` if the log is no longer
+    /// `expected_size` long.
+    async fn append_issuer_statement(
+        &self,
+        issuer_id: &str,
+        expected_size: u64,
+        leaf_hash: &Hash,
+        leaf: &[u8],
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()>;
+
+    /// Leaf hashes of an issuer's log in order.
+    async fn issuer_log_hashes(&self, issuer_id: &str) -> StoreResult<Vec<Hash>>;
+
+    /// Leaf bytes of an issuer's log at positions `from..to` (clamped to its size).
+    async fn issuer_log_leaves(
+        &self,
+        issuer_id: &str,
+        from: u64,
+        to: u64,
+    ) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// The issuer log's checkpoint at `size`, or its latest with `None`.
+    async fn issuer_checkpoint(
+        &self,
+        issuer_id: &str,
+        size: Option<u64>,
+    ) -> StoreResult<Option<CheckpointRow>>;
 }

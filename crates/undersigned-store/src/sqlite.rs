@@ -856,6 +856,138 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+
+    async fn issued_epochs(&self, issuer_id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT epoch FROM issued_counts WHERE issuer_id = ?1 ORDER BY epoch",
+        )
+        .bind(issuer_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)
+    }
+
+    async fn append_issuer_statement(
+        &self,
+        issuer_id: &str,
+        expected_size: u64,
+        leaf_hash: &Hash,
+        leaf: &[u8],
+        checkpoint: &CheckpointRow,
+    ) -> StoreResult<()> {
+        let new_size = expected_size
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("log size overflow".into()))?;
+        check_checkpoint_size(checkpoint, new_size)?;
+        let mut tx = self.begin().await?;
+        let size: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves WHERE issuer_id = ?1",
+        )
+        .bind(issuer_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if to_u64(size)? != expected_size {
+            return Err(StoreError::Conflict("issuer log size moved"));
+        }
+        sqlx::query(
+            "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(issuer_id)
+        .bind(to_i64(expected_size)?)
+        .bind(&leaf_hash[..])
+        .bind(leaf)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("issuer log size moved")
+            } else {
+                backend(e)
+            }
+        })?;
+        sqlx::query(
+            "INSERT INTO issuer_log_checkpoints (issuer_id, size, root, note, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(issuer_id)
+        .bind(to_i64(checkpoint.size)?)
+        .bind(&checkpoint.root[..])
+        .bind(&checkpoint.note)
+        .bind(to_i64(checkpoint.created_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("issuer log size moved")
+            } else {
+                backend(e)
+            }
+        })?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn issuer_log_hashes(&self, issuer_id: &str) -> StoreResult<Vec<Hash>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = ?1 ORDER BY idx",
+        )
+        .bind(issuer_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|h| to_hash(h)).collect()
+    }
+
+    async fn issuer_log_leaves(
+        &self,
+        issuer_id: &str,
+        from: u64,
+        to: u64,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        sqlx::query_scalar(
+            "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = ?1 AND idx >= ?2 AND idx < ?3 \
+             ORDER BY idx",
+        )
+        .bind(issuer_id)
+        .bind(clamp_i64(from))
+        .bind(clamp_i64(to))
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)
+    }
+
+    async fn issuer_checkpoint(
+        &self,
+        issuer_id: &str,
+        size: Option<u64>,
+    ) -> StoreResult<Option<CheckpointRow>> {
+        let row: Option<CheckpointRecord> = match size {
+            None => sqlx::query_as(
+                "SELECT size, root, note, created_at FROM issuer_log_checkpoints \
+                 WHERE issuer_id = ?1 ORDER BY size DESC LIMIT 1",
+            )
+            .bind(issuer_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend)?,
+            Some(size) => {
+                let Ok(size) = i64::try_from(size) else {
+                    return Ok(None);
+                };
+                sqlx::query_as(
+                    "SELECT size, root, note, created_at FROM issuer_log_checkpoints \
+                     WHERE issuer_id = ?1 AND size = ?2",
+                )
+                .bind(issuer_id)
+                .bind(size)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?
+            }
+        };
+        row.map(CheckpointRow::try_from).transpose()
+    }
 }
 
 /// The delivery row inside a write transaction (which, begun IMMEDIATE, already holds the

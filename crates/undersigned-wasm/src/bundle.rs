@@ -1,6 +1,7 @@
 //! Offline bundle verification in the browser, with the same report `undersigned verify` gives.
 
 use undersigned_core::bundle::Bundle;
+use undersigned_core::pins::Pins;
 
 /// Verifies a bundle and returns its report as JSON, with the plain-language `statement` added.
 pub fn verify_bundle(bundle_json: &str) -> Result<String, String> {
@@ -27,4 +28,30 @@ pub fn verify_bundle_at(bundle_json: &str, now: u64) -> Result<String, String> {
             .map_or(serde_json::Value::Null, serde_json::Value::String),
     );
     serde_json::to_string(&value).map_err(|e| e.to_string())
+}
+
+/// Compares a bundle's issuer and log keys with a deployment's (`/api/v1/deployment`), so the
+/// verify page can say whether the bundle was signed under this site's keys. Returns
+/// `{"match": bool, "message": "..."}`; only unreadable input is an error.
+pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, String> {
+    let bundle = Bundle::parse(bundle_json.as_bytes()).map_err(|e| e.to_string())?;
+    let pins = Pins::from_deployment(deployment_json.as_bytes()).map_err(|e| e.to_string())?;
+    let ids: Vec<_> = bundle.issuers.iter().map(|i| i.id).collect();
+    let log_key = bundle
+        .verifier()
+        .map_err(|e| e.to_string())?
+        .verifying_key()
+        .to_bytes();
+    let (matches, message) = match pins.check(&ids, &log_key) {
+        Ok(()) => (
+            true,
+            "The bundle's issuer key and log key match the keys this site publishes.".to_owned(),
+        ),
+        Err(e) => (
+            false,
+            format!("The bundle's keys do NOT match the keys this site publishes: {e}."),
+        ),
+    };
+    serde_json::to_string(&serde_json::json!({ "match": matches, "message": message }))
+        .map_err(|e| e.to_string())
 }

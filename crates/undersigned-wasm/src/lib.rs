@@ -187,6 +187,13 @@ pub fn verify_bundle(bundle_json: &str, now_secs: f64) -> Result<String, JsError
     js(bundle::verify_bundle_at(bundle_json, now))
 }
 
+/// Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
+/// Returns `{"match": bool, "message": "..."}`.
+#[wasm_bindgen]
+pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, JsError> {
+    js(bundle::compare_keys(bundle_json, deployment_json))
+}
+
 /// Encrypts the credential under a passphrase for the holder to keep as a backup.
 #[wasm_bindgen]
 pub fn encrypt_export(credential_json: &str, passphrase: &str) -> Result<String, JsError> {

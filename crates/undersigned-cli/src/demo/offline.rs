@@ -7,7 +7,10 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use undersigned_core::bundle::{Bundle, BundleIssuer, BUNDLE_FORMAT};
+use undersigned_core::bundle::{Bundle, IssuerRecord, BUNDLE_FORMAT};
+use undersigned_core::statement::LoggedStatement;
+
+const DEMO_HOST: &str = "demo.undersigned.local";
 use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential,
 };
@@ -270,9 +273,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // The demo's log key; a real deployment keeps it in its key file.
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rng, &mut seed);
+    let log_key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let signer = LogSigner::new(
-        &undersigned_core::bundle::origin("demo.undersigned.local", &letter_id),
-        ed25519_dalek::SigningKey::from_bytes(&seed),
+        &undersigned_core::bundle::origin(DEMO_HOST, &letter_id),
+        log_key.clone(),
+    )?;
+    // The issuer's signed statement, as the first leaf of its issuer log.
+    let statement = LoggedStatement::first(
+        issuer.statement(k, 1, 1_700_000_000).sign(&issuer.keys)?,
+        DEMO_HOST,
+        &log_key,
     )?;
     let schedule = PublishSchedule::new(600, 5)?;
     let receipts: Vec<_> = log
@@ -293,11 +303,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         format: BUNDLE_FORMAT.into(),
         letter_id,
         letter: letter.clone(),
-        issuers: vec![BundleIssuer::new(
-            &issuer.keys.name,
-            issuer.keys.public_key(),
-            vec![sets],
-        )],
+        issuers: vec![IssuerRecord::new(statement)],
         entries: log,
         checkpoint: None,
         log_public_key: None,

@@ -287,6 +287,25 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
         verified.contains("1 distinct verified signatures from 1 organizations"),
         "{verified}"
     );
+    assert!(
+        verified.contains("the keys were taken from the bundle itself"),
+        "{verified}"
+    );
+    // The deployment's answer, saved as it is, pins both keys.
+    let deployment = dir.path().join("deployment.json");
+    let answer = ureq::get(&format!("{url}/api/v1/deployment"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    std::fs::write(&deployment, answer).unwrap();
+    let pinned = ok(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--deployment",
+        deployment.to_str().unwrap(),
+    ]);
+    assert!(pinned.contains("match the pinned keys"), "{pinned}");
     // The credential never left the device: nothing of it is in the bundle.
     let cred: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cred_path).unwrap()).unwrap();

@@ -169,26 +169,108 @@ fn fail_changed_letter_text() {
 }
 
 #[test]
-fn fail_small_cell_disclosure() {
+fn fail_edited_anonymity_set_or_issuer_name() {
+    // The counts and the name are the issuer's signed statement: any edit breaks it.
     let mut v = bundle();
-    // Find a signature that disclosed a role and claim its cell is below k.
-    let idx = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|e| e["disclosed"].get("role").is_some())
-        .expect("a role disclosure");
-    let org = v["entries"][idx]["disclosed"]["org"].clone();
-    let role = v["entries"][idx]["disclosed"]["role"].clone();
-    for cell in v["issuers"][0]["anonymity_sets"][0]["cells"]
-        .as_array_mut()
-        .unwrap()
-    {
-        if cell["org"] == org && cell["role"] == role {
-            cell["count"] = "<k".into();
-        }
+    let statement = &mut v["issuers"][0]["statement"]["signed"]["statement"];
+    for cell in statement["epochs"][0]["cells"].as_array_mut().unwrap() {
+        cell["count"] = 99999.into();
     }
-    assert_rejected("smallcell", &v, &format!("entry {idx}: the disclosed role"));
+    assert_rejected("counts", &v, "issuer statement: signature does not verify");
+    let mut v = bundle();
+    v["issuers"][0]["statement"]["signed"]["statement"]["name"] =
+        "Office of Personnel Management (official HR attestor)".into();
+    assert_rejected("name", &v, "issuer statement: signature does not verify");
+}
+
+/// The demo bundle's own keys, in the forms `/api/v1/deployment` publishes them.
+fn bundle_keys() -> (String, String) {
+    let v = bundle();
+    let issuer = v["issuers"][0]["public_key"].as_str().unwrap().to_owned();
+    let vkey = v["log_public_key"].as_str().unwrap();
+    let log = undersigned_core::log::LogVerifier::from_vkey(vkey).unwrap();
+    (issuer, hex::encode(log.verifying_key().to_bytes()))
+}
+
+fn deployment_file(name: &str, issuer: &str, log: &str) -> PathBuf {
+    let path = demo_dir().join(format!("{name}.json"));
+    let d = serde_json::json!({
+        "host": "demo.undersigned.local",
+        "k": 10,
+        "issuer": { "id": "", "name": "x", "public_key": issuer, "anonymity_sets": [] },
+        "log_public_key": log,
+        "dev": false,
+    });
+    std::fs::write(&path, d.to_string()).unwrap();
+    path
+}
+
+fn verify_with(args: &[&str]) -> (i32, String, String) {
+    let bundle = demo_dir().join("bundle.json");
+    let mut all = vec!["verify", bundle.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = run(&all);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn deployment_pins_keys_right_passes() {
+    let (issuer, log) = bundle_keys();
+    let right = deployment_file("deployment-right", &issuer, &log);
+    let (code, out, err) = verify_with(&["--deployment", right.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("match the pinned keys"), "{out}");
+    // The same by hand, and in JSON.
+    let (code, out, err) = verify_with(&["--issuer-key", &issuer, "--log-key", &log, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["keys"]["issuer_key_pinned"], true);
+    assert_eq!(v["keys"]["log_key_pinned"], true);
+    assert_eq!(v["keys"]["log_public_key"], log.as_str());
+    // Unpinned: says so, with the fingerprints.
+    let (code, out, _) = verify_with(&["--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["keys"]["issuer_key_pinned"], false);
+    let (_, out, _) = verify_with(&[]);
+    assert!(
+        out.contains("the keys were taken from the bundle itself"),
+        "{out}"
+    );
+    assert!(out.contains(&log), "{out}");
+}
+
+#[test]
+fn fail_deployment_or_pins_with_other_keys() {
+    let (issuer, log) = bundle_keys();
+    let other_log = "11".repeat(32);
+    let other_issuer = "ab".repeat(32);
+    let wrong = deployment_file("deployment-wrong-log", &issuer, &other_log);
+    let (code, _, err) = verify_with(&["--deployment", wrong.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains("log key"),
+        "{err}"
+    );
+    let (code, _, err) = verify_with(&["--issuer-key", &other_issuer, "--log-key", &log]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("issuer key") && err.contains(&other_issuer),
+        "{err}"
+    );
+    let (code, _, err) = verify_with(&["--log-key", &other_log]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("log key") && err.contains(&other_log), "{err}");
+    // A file that is not a deployment fails plainly.
+    let junk = demo_dir().join("junk-deployment.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let (code, _, err) = verify_with(&["--deployment", junk.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a deployment file"), "{err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use ed25519_dalek::SigningKey;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::anonymity::PublishedSets;
-use undersigned_core::bundle::{origin, Bundle, BundleIssuer, BUNDLE_FORMAT};
+use undersigned_core::bundle::{origin, Bundle, IssuerRecord, BUNDLE_FORMAT};
 use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential,
 };
@@ -14,8 +14,9 @@ use undersigned_core::entry::{
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
 use undersigned_core::letter::{AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility};
-use undersigned_core::log::LogSigner;
+use undersigned_core::log::{LogSigner, MerkleLog};
 use undersigned_core::record::LogEntry;
+use undersigned_core::statement::{issuer_log_origin, LoggedStatement, SignedStatement};
 
 pub const K: u32 = 3;
 
@@ -103,6 +104,18 @@ impl World {
         d
     }
 
+    /// The issuer's signed statement as the only leaf of its issuer log.
+    pub fn logged_statement(&self) -> LoggedStatement {
+        relog(vec![self.signed_statement(1)])
+    }
+
+    pub fn signed_statement(&self, sequence: u64) -> SignedStatement {
+        self.issuer
+            .statement(K, sequence, 1_700_000_000 + sequence)
+            .sign(&self.issuer.keys)
+            .unwrap()
+    }
+
     /// A bundle of these entries, sealed with the test log key like a published log.
     pub fn bundle(&self, letter: &Letter, entries: Vec<SignatureEntry>) -> Bundle {
         let mut log = vec![LogEntry::Opened {
@@ -114,11 +127,7 @@ impl World {
             format: BUNDLE_FORMAT.into(),
             letter_id: letter.id(),
             letter: letter.clone(),
-            issuers: vec![BundleIssuer::new(
-                &self.issuer.keys.name,
-                self.issuer.keys.public_key(),
-                vec![self.sets()],
-            )],
+            issuers: vec![IssuerRecord::new(self.logged_statement())],
             entries: log,
             checkpoint: None,
             log_public_key: None,
@@ -134,6 +143,27 @@ pub const HOST: &str = "undersigned.test";
 /// The log's signer for a letter: one Ed25519 key, named by each letter's origin.
 pub fn log_signer(letter_id: &undersigned_core::ids::LetterId) -> LogSigner {
     LogSigner::new(&origin(HOST, letter_id), SigningKey::from_bytes(&[7u8; 32])).unwrap()
+}
+
+/// The issuer log's signer: the deployment's log key, named `<host>/issuers/<issuer id>`.
+pub fn issuer_log_signer(issuer: &undersigned_core::ids::IssuerId) -> LogSigner {
+    LogSigner::new(
+        &issuer_log_origin(HOST, issuer),
+        SigningKey::from_bytes(&[7u8; 32]),
+    )
+    .unwrap()
+}
+
+/// An issuer log of these statements, the last one proven under a fresh signed checkpoint:
+/// what an operator holding the log key could publish.
+pub fn relog(statements: Vec<SignedStatement>) -> LoggedStatement {
+    let mut tree = MerkleLog::new();
+    for s in &statements {
+        tree.append(&s.leaf_bytes());
+    }
+    let last = statements.last().unwrap().clone();
+    let signer = issuer_log_signer(&last.statement.issuer_id);
+    LoggedStatement::prove(last, tree.size() - 1, &tree, &signer).unwrap()
 }
 
 /// Re-signs the checkpoint over the bundle's (possibly tampered) entries: what an operator

@@ -15,3 +15,4 @@ mod fixture;
 mod forgery;
 mod log;
 mod protocol;
+mod statement;

@@ -37,6 +37,10 @@ pub struct DeploymentInfo {
     /// The deployment's Ed25519 log key, hex. Each letter's log signs under the name
     /// `<host>/letters/<letter id>` with this key.
     pub log_public_key: String,
+    /// The issuer log's origin and key name, `<host>/issuers/<issuer id>`: its checkpoints are
+    /// signed by `log_public_key` under this name. Save this whole answer to pin both keys
+    /// (`undersigned verify --deployment FILE`).
+    pub issuer_log_origin: String,
     pub dev: bool,
 }
 
@@ -59,6 +63,10 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
         age_bands: AgeBand::ALL.iter().map(|a| a.to_string()).collect(),
         issuer: s.bundle_issuer(&[epoch]).await?,
         log_public_key: s.ledger.public_key_hex(),
+        issuer_log_origin: undersigned_core::statement::issuer_log_origin(
+            &s.config.host,
+            &s.issuer.id(),
+        ),
         dev: s.config.dev,
     }))
 }

@@ -366,6 +366,8 @@ pub async fn finish_close(
             return Ok(log.tree.size());
         }
     }
+    // The closing batch may carry signatures the last scheduled statement does not count yet.
+    crate::issuer_log::publish(s, now).await?;
     let leaf = LogEntry::Closed { at: now, reason }.leaf_bytes();
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);

@@ -2,6 +2,7 @@
 
 pub mod entries;
 pub mod issuance;
+pub mod issuer;
 pub mod letters;
 pub mod read;
 pub mod respond;
@@ -22,6 +23,11 @@ use crate::state::AppState;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deployment"),
     ("GET", "/api/v1/issuer/anonymity-sets"),
+    ("GET", "/api/v1/issuer/statement"),
+    ("GET", "/api/v1/issuer/log/checkpoint"),
+    ("GET", "/api/v1/issuer/log/statements"),
+    ("GET", "/api/v1/issuer/log/proof/inclusion"),
+    ("GET", "/api/v1/issuer/log/proof/consistency"),
     ("POST", "/api/v1/issuance/code"),
     ("POST", "/api/v1/issuance/credential"),
     ("GET", "/api/v1/letters"),
@@ -51,6 +57,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/issuer/anonymity-sets",
             get(issuance::anonymity_sets),
+        )
+        .route("/api/v1/issuer/statement", get(issuer::statement))
+        .route("/api/v1/issuer/log/checkpoint", get(issuer::checkpoint))
+        .route("/api/v1/issuer/log/statements", get(issuer::statements))
+        .route("/api/v1/issuer/log/proof/inclusion", get(issuer::inclusion))
+        .route(
+            "/api/v1/issuer/log/proof/consistency",
+            get(issuer::consistency),
         )
         .route("/api/v1/issuance/code", post(issuance::request_code))
         .route(

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use undersigned_core::bundle::{Bundle, BUNDLE_FORMAT};
+use undersigned_core::bundle::{Bundle, IssuerRecord, BUNDLE_FORMAT};
 use undersigned_core::ids::LetterId;
 use undersigned_core::log::{ConsistencyProof, InclusionProof};
 use undersigned_core::record::LogEntry;
@@ -219,17 +219,11 @@ pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<
         .iter()
         .map(|l| decode_leaf(l))
         .collect::<AppResult<Vec<_>>>()?;
-    let epochs: Vec<_> = letter
-        .policy
-        .issuers
-        .iter()
-        .flat_map(|i| i.epochs.iter().cloned())
-        .collect();
     Ok(Bundle {
         format: BUNDLE_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: vec![s.bundle_issuer(&epochs).await?],
+        issuers: vec![IssuerRecord::new(crate::issuer_log::latest(s).await?)],
         entries,
         checkpoint: Some(cp.note),
         log_public_key: Some(s.ledger.vkey(id)?),

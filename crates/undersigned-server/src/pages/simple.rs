@@ -105,6 +105,7 @@ pub async fn verify() -> PageResult {
         section #verify-result hidden {
             p #verdict.verdict {}
             p #statement {}
+            p #key-match {}
             p #delivery-statement {}
             dl #report {}
         }

@@ -22,6 +22,24 @@ drop.addEventListener("drop", (ev) => {
   if (ev.dataTransfer.files[0]) check(ev.dataTransfer.files[0]);
 });
 
+// A bundle proves itself only under the keys it carries; this says whether those are the keys
+// this site publishes at /api/v1/deployment (the comparison runs in the wasm module).
+async function compareKeys(text) {
+  const line = $("#key-match");
+  line.className = "";
+  try {
+    const res = await fetch("/api/v1/deployment");
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const deployment = await res.text();
+    const cmp = JSON.parse(wasm.compare_keys(text, deployment));
+    line.textContent = cmp.message;
+    line.className = cmp.match ? "ok" : "bad";
+  } catch (e) {
+    line.textContent = `Could not compare the bundle's keys with this site's keys: ${e.message}`;
+    line.className = "bad";
+  }
+}
+
 async function check(file) {
   const result = $("#verify-result");
   const verdict = $("#verdict");
@@ -35,6 +53,7 @@ async function check(file) {
     verdict.className = "verdict ok";
     $("#statement").textContent = report.statement;
     $("#delivery-statement").textContent = report.delivery_statement || "";
+    await compareKeys(text);
     const rows = [
       ["Letter", report.title],
       ["Letter id", report.letter_id],
@@ -53,6 +72,7 @@ async function check(file) {
     verdict.className = "verdict bad";
     $("#statement").textContent = `This bundle does not verify: ${e.message}`;
     $("#delivery-statement").textContent = "";
+    $("#key-match").textContent = "";
     $("#report").replaceChildren();
     status(st, "");
   }

@@ -336,6 +336,9 @@ impl TestServer {
 
     /// Publishes every pooled entry now, as the publisher does when batches fall due.
     pub async fn publish_all(&self, id: &str) -> u64 {
+        undersigned_server::issuer_log::publish(&self.state, undersigned_server::now())
+            .await
+            .unwrap();
         self.state
             .ledger
             .publish(id, u64::MAX, undersigned_server::now(), vec![], [3u8; 32])

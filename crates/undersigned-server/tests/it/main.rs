@@ -11,6 +11,7 @@ mod api;
 mod delivery;
 mod forged;
 mod harness;
+mod issuer_log;
 mod openapi;
 mod pages;
 mod privacy;

@@ -14,6 +14,7 @@ mod codes;
 mod deliveries;
 mod entries;
 mod issuance;
+mod issuer_log;
 mod letters;
 mod log;
 mod persistence;

@@ -43,10 +43,16 @@ fn honest() -> Bundle {
         format: BUNDLE_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: vec![undersigned_core::bundle::BundleIssuer::new(
-            &w.issuer.keys.name,
-            w.issuer.keys.public_key(),
-            vec![w.sets()],
+        issuers: vec![undersigned_core::bundle::IssuerRecord::new(
+            undersigned_core::statement::LoggedStatement::first(
+                w.issuer
+                    .statement(crate::fixture::K, 1, 1_700_000_000)
+                    .sign(&w.issuer.keys)
+                    .unwrap(),
+                crate::fixture::HOST,
+                &crate::fixture::log_key(),
+            )
+            .unwrap(),
         )],
         entries,
         checkpoint: None,
@@ -73,11 +79,14 @@ fn good_bundle_reports_counts_and_statement() {
 fn fail_tampered_bundle() {
     let b = honest();
     let honest_json = b.to_json();
-    // Published anonymity sets edited: the first "30-39" is the issuer's cell, so the
-    // disclosed age band now sits in a cell below k.
+    // Published anonymity sets edited: the first "30-39" is a cell of the issuer's signed
+    // statement, whose signature then fails.
     let sets_edited = honest_json.replacen("\"30-39\"", "\"40-49\"", 1);
     let err = verify_bundle(&sets_edited).unwrap_err();
-    assert!(err.contains("anonymity set below k"), "{err}");
+    assert!(
+        err.contains("issuer statement: signature does not verify"),
+        "{err}"
+    );
     // An entry edited under the old checkpoint: the log no longer hashes to the signed root.
     let comment_edited = honest_json.replacen("Count me in.", "Count me out.", 1);
     assert_ne!(comment_edited, honest_json);
@@ -89,4 +98,32 @@ fn fail_tampered_bundle() {
     let err = verify_bundle(&resealed.to_json()).unwrap_err();
     assert!(err.contains("invalid proof"), "{err}");
     assert!(verify_bundle("{}").is_err());
+}
+
+#[test]
+fn compare_keys_says_whether_the_site_keys_match() {
+    let b = honest();
+    let log = hex::encode(b.verifier().unwrap().verifying_key().to_bytes());
+    let deployment = |issuer: &str, log: &str| {
+        serde_json::json!({
+            "host": crate::fixture::HOST,
+            "issuer": { "id": "", "name": "x", "public_key": issuer, "anonymity_sets": [] },
+            "log_public_key": log,
+        })
+        .to_string()
+    };
+    let right = deployment(&b.issuers[0].public_key, &log);
+    let v: Value = serde_json::from_str(
+        &undersigned_wasm::bundle::compare_keys(&b.to_json(), &right).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["match"], true, "{v}");
+    let wrong = deployment(&b.issuers[0].public_key, &"22".repeat(32));
+    let v: Value = serde_json::from_str(
+        &undersigned_wasm::bundle::compare_keys(&b.to_json(), &wrong).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["match"], false, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("log key"), "{v}");
+    assert!(undersigned_wasm::bundle::compare_keys(&b.to_json(), "{}").is_err());
 }

@@ -1,0 +1,148 @@
+//! Key pinning: the issuer and log keys a verifier expects, given by hand or read from a saved
+//! `/api/v1/deployment` answer, and what a report says about where its keys came from.
+//!
+//! Without pins a bundle proves only that it is consistent under the keys it carries itself;
+//! pinning is what ties it to one deployment.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bbs::PublicKey;
+use crate::credential::issuer_id;
+use crate::encoding::from_b64url;
+use crate::error::BundleError;
+use crate::ids::IssuerId;
+
+/// Keys a verifier insists on. `None` means "taken from the bundle".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pins {
+    pub issuers: Option<Vec<IssuerId>>,
+    /// The deployment's Ed25519 log key.
+    pub log_key: Option<[u8; 32]>,
+}
+
+fn bad(what: &str) -> BundleError {
+    BundleError::Pin(format!("cannot read the {what}"))
+}
+
+impl Pins {
+    /// An issuer key as published: the BBS public key in base64url (as in the deployment's
+    /// `issuer.public_key`), or its issuer id (64 hex digits, SHA-256 of the key).
+    pub fn parse_issuer_key(s: &str) -> Result<IssuerId, BundleError> {
+        let s = s.trim();
+        if s.len() == 64 {
+            if let Ok(id) = IssuerId::from_hex(s) {
+                return Ok(id);
+            }
+        }
+        let bytes = from_b64url(s, 96, "issuer key").map_err(|_| bad("issuer key"))?;
+        let pk = PublicKey::from_slice(&bytes).map_err(|_| bad("issuer key"))?;
+        Ok(issuer_id(&pk))
+    }
+
+    /// A log key as published: 64 hex digits (the deployment's `log_public_key`), or a
+    /// signed-note verifier key `name+keyid+base64(0x01||key)`.
+    pub fn parse_log_key(s: &str) -> Result<[u8; 32], BundleError> {
+        let s = s.trim();
+        let mut key = [0u8; 32];
+        if hex::decode_to_slice(s, &mut key).is_ok() {
+            return Ok(key);
+        }
+        crate::log::LogVerifier::from_vkey(s)
+            .map(|v| v.verifying_key().to_bytes())
+            .map_err(|_| bad("log key"))
+    }
+
+    /// Both keys from a saved `/api/v1/deployment` answer.
+    pub fn from_deployment(json: &[u8]) -> Result<Self, BundleError> {
+        #[derive(Deserialize)]
+        struct Issuer {
+            public_key: String,
+        }
+        #[derive(Deserialize)]
+        struct Deployment {
+            issuer: Issuer,
+            log_public_key: String,
+        }
+        let d: Deployment = serde_json::from_slice(json).map_err(|e| {
+            BundleError::Pin(format!(
+                "not a deployment file (as served at /api/v1/deployment): {e}"
+            ))
+        })?;
+        Ok(Self {
+            issuers: Some(vec![Self::parse_issuer_key(&d.issuer.public_key)?]),
+            log_key: Some(Self::parse_log_key(&d.log_public_key)?),
+        })
+    }
+
+    /// Refuses a bundle whose keys are not the pinned ones, naming which key differs.
+    pub fn check(&self, issuers: &[IssuerId], log_key: &[u8; 32]) -> Result<(), BundleError> {
+        if let Some(pinned) = &self.log_key {
+            if pinned != log_key {
+                return Err(BundleError::Pin(format!(
+                    "the bundle's log key {} is not the pinned log key {}",
+                    hex::encode(log_key),
+                    hex::encode(pinned)
+                )));
+            }
+        }
+        if let Some(pinned) = &self.issuers {
+            if let Some(other) = issuers.iter().find(|i| !pinned.contains(i)) {
+                return Err(BundleError::Pin(format!(
+                    "the bundle's issuer key {other} is not a pinned issuer key ({})",
+                    pinned
+                        .iter()
+                        .map(IssuerId::to_hex)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// What a report says about the keys it verified under.
+    pub fn report(&self, issuers: &[IssuerId], log_key: &[u8; 32]) -> KeyReport {
+        KeyReport {
+            issuer_keys: issuers.iter().map(IssuerId::to_hex).collect(),
+            issuer_key_pinned: self.issuers.is_some(),
+            log_public_key: hex::encode(log_key),
+            log_key_pinned: self.log_key.is_some(),
+        }
+    }
+}
+
+/// The keys a bundle verified under, and whether each was pinned or taken from the bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyReport {
+    /// Issuer key fingerprints: SHA-256 of each BBS public key (the issuer id), hex.
+    pub issuer_keys: Vec<String>,
+    pub issuer_key_pinned: bool,
+    /// The log's Ed25519 public key, hex (as `/api/v1/deployment` publishes it).
+    pub log_public_key: String,
+    pub log_key_pinned: bool,
+}
+
+impl KeyReport {
+    /// The sentence `verify` adds to its statement.
+    pub fn statement(&self) -> String {
+        let issuers = self.issuer_keys.join(", ");
+        match (self.issuer_key_pinned, self.log_key_pinned) {
+            (true, true) => format!(
+                "issuer key {issuers} and log key {} match the pinned keys",
+                self.log_public_key
+            ),
+            (false, false) => format!(
+                "the keys were taken from the bundle itself, not pinned: issuer key {issuers} (SHA-256), log key {}; pin them with --deployment FILE or --issuer-key/--log-key",
+                self.log_public_key
+            ),
+            (true, false) => format!(
+                "issuer key {issuers} matches the pinned key; the log key {} was taken from the bundle itself, not pinned",
+                self.log_public_key
+            ),
+            (false, true) => format!(
+                "log key {} matches the pinned key; the issuer key {issuers} (SHA-256) was taken from the bundle itself, not pinned",
+                self.log_public_key
+            ),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The issuer log: the deployment issuer's signed statements, one leaf each, with C2SP
+//! checkpoints under the name `<host>/issuers/<issuer id>` and the deployment's log key.
+//!
+//! A statement is appended only when what it says changed (the published sets round counts
+//! below k to `<k`, so most issuances change nothing), and only from the publisher, right
+//! before letter batches go out and when a letter closes: never once per issuance, so its
+//! time says nothing about when anyone got a credential. Because it runs before each batch,
+//! every signature in a letter log was made with a credential some published statement counts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Mutex;
+use undersigned_core::ids::Epoch;
+use undersigned_core::log::{leaf_hash, Checkpoint, MerkleLog};
+use undersigned_core::statement::{
+    check_growth, IssuerStatement, LoggedStatement, SignedStatement,
+};
+use undersigned_store::CheckpointRow;
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Serializes appends within this process (the store refuses a second writer elsewhere), and
+/// remembers the publish slot of the last scheduled statement.
+#[derive(Debug, Default)]
+pub struct IssuerLogGate(Mutex<()>, AtomicU64);
+
+impl IssuerLogGate {
+    /// Records `slot` as the current publish slot; returns the one before.
+    pub fn swap_slot(&self, slot: u64) -> u64 {
+        self.1.swap(slot, Ordering::Relaxed)
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("issuer log: {what}: {e}"))
+}
+
+/// The statement the issuer would publish now, as the `sequence`th of its log.
+async fn current(s: &AppState, sequence: u64, now: u64) -> AppResult<IssuerStatement> {
+    let mut sets = Vec::new();
+    for e in s.store.issued_epochs(&s.issuer.id().to_hex()).await? {
+        let epoch = Epoch::parse(&e).map_err(|e| internal("stored epoch", e))?;
+        sets.push(s.published_sets(&epoch).await?);
+    }
+    Ok(IssuerStatement::new(
+        &s.issuer,
+        s.config.orgs.clone(),
+        sequence,
+        now,
+        sets,
+    ))
+}
+
+/// The signed statement at `index`.
+async fn statement_at(s: &AppState, index: u64) -> AppResult<SignedStatement> {
+    let id = s.issuer.id().to_hex();
+    let leaf = s
+        .store
+        .issuer_log_leaves(&id, index, index.saturating_add(1))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound("issuer statement"))?;
+    SignedStatement::from_leaf(&leaf).map_err(|e| internal("stored leaf", e))
+}
+
+/// Appends a new statement if the counts, orgs or name changed since the last one. Returns
+/// whether it appended.
+pub async fn publish(s: &AppState, now: u64) -> AppResult<bool> {
+    let _gate = s.issuer_log_gate.0.lock().await;
+    let id = s.issuer.id().to_hex();
+    let hashes = s.store.issuer_log_hashes(&id).await?;
+    let size = hashes.len() as u64;
+    let previous = match size.checked_sub(1) {
+        Some(last) => Some(statement_at(s, last).await?.statement),
+        None => None,
+    };
+    let next = current(s, size + 1, now).await?;
+    if let Some(p) = &previous {
+        if p.same_content(&next) {
+            return Ok(false);
+        }
+        // Counts only grow; a statement that would lower one is a bug, never published.
+        check_growth(p, &next).map_err(|e| internal("refusing to publish", e))?;
+    }
+    let signed = next.sign(&s.issuer).map_err(|e| internal("signing", e))?;
+    let leaf = signed.leaf_bytes();
+    let hash = leaf_hash(&leaf);
+    let mut tree = MerkleLog::from_leaf_hashes(hashes);
+    tree.append_hash(hash);
+    let signer = s.ledger.issuer_log_signer(&s.issuer.id())?;
+    let note = Checkpoint::new(signer.name(), tree.size(), tree.root())
+        .sign(&signer)
+        .map_err(|e| internal("checkpoint", e))?;
+    let checkpoint = CheckpointRow {
+        size: tree.size(),
+        root: tree.root(),
+        note,
+        created_at: now,
+    };
+    s.store
+        .append_issuer_statement(&id, size, &hash, &leaf, &checkpoint)
+        .await?;
+    Ok(true)
+}
+
+/// The issuer log's tree at its latest checkpoint, and that checkpoint. Publishes the first
+/// statement if there is none yet.
+pub async fn latest_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> {
+    let id = s.issuer.id().to_hex();
+    let cp = match s.store.issuer_checkpoint(&id, None).await? {
+        Some(cp) => cp,
+        None => {
+            publish(s, crate::now()).await?;
+            s.store
+                .issuer_checkpoint(&id, None)
+                .await?
+                .ok_or(AppError::NotFound("issuer statement"))?
+        }
+    };
+    let mut hashes = s.store.issuer_log_hashes(&id).await?;
+    hashes.truncate(usize::try_from(cp.size).map_err(|e| internal("size", e))?);
+    Ok((MerkleLog::from_leaf_hashes(hashes), cp))
+}
+
+/// The latest statement with the latest checkpoint and its inclusion proof: what a bundle
+/// carries.
+pub async fn latest(s: &AppState) -> AppResult<LoggedStatement> {
+    let (tree, cp) = latest_tree(s).await?;
+    let index = cp.size.saturating_sub(1);
+    let signed = statement_at(s, index).await?;
+    LoggedStatement::with_checkpoint(signed, index, &tree, cp.note)
+        .map_err(|e| internal("inclusion proof", e))
+}
