@@ -9,6 +9,7 @@
 mod bundle;
 mod decoders;
 mod delivery;
+mod fast;
 mod fixture;
 mod log;
 mod protocol;
