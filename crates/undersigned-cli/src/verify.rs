@@ -29,7 +29,7 @@ pub fn run(file: &Path, json: bool, receipts: &[PathBuf]) -> anyhow::Result<Exit
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
-    let report = match bundle.verify() {
+    let report = match bundle.verify_with(&mut rand::rngs::OsRng) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
