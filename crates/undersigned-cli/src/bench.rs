@@ -25,6 +25,9 @@ pub struct Args {
     /// Iterations per operation; the median is reported.
     #[arg(long, default_value_t = 40)]
     iterations: usize,
+    /// Bundle sizes (real, distinct signers) for the bundle verification rows.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    bundle_sizes: Vec<usize>,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -281,6 +284,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         1000.0 / ms(verify_w).max(1e-9)
     );
     bench_log(&entry, &letter, verify_w, &mut rng)?;
+    crate::benchfast::run(&issuer.keys, &cred, &letter, &sets, &args.bundle_sizes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -463,7 +463,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         ceiling
     );
     println!(
-        "{accepted} accepted in {:.2} s; ceiling = entry::verify on one core, {VERIFY_ROUNDS} rounds",
+        "{accepted} accepted in {:.2} s; ceiling = entry::verify (our blst verifier, unbatched) on one core, {VERIFY_ROUNDS} rounds",
         m.wall.as_secs_f64()
     );
     if let Some(e) = first_error {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod benchfast;
 mod client;
 mod demo;
 mod holder;

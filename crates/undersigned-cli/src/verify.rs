@@ -75,7 +75,7 @@ pub fn run(
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
-    let report = match bundle.verify_pinned(&pins) {
+    let report = match bundle.verify_pinned_with(&pins, &mut rand::rngs::OsRng) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };

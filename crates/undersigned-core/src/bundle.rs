@@ -1,12 +1,13 @@
 //! Bundle v1: everything the press needs to verify a letter offline, and the verifier.
 
+use rand_core::{CryptoRngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::anonymity::PublishedSets;
 use crate::bbs::PublicKey;
 use crate::credential::issuer_id;
 use crate::encoding::b64url;
-use crate::entry::{verify, Action, IssuerDirectory, IssuerInfo};
+use crate::entry::{Action, IssuerDirectory, IssuerInfo, SignatureEntry, VerifiedEntry};
 use crate::error::{BundleError, VerifyError};
 use crate::ids::{IssuerId, LetterId};
 use crate::letter::Letter;
@@ -228,7 +229,69 @@ impl Bundle {
 
     /// Verifies everything a bundle claims and counts, refusing keys other than `pins`.
     /// Stops at the first failure, naming it.
+    ///
+    /// The proofs' pairing checks are batched with coefficients derived from a hash of every
+    /// proof and key in the bundle (fixed once the bundle is, so no proof can be chosen after
+    /// its coefficient); `verify_with` takes them from the caller's RNG instead.
     pub fn verify_pinned(&self, pins: &Pins) -> Result<Report, BundleError> {
+        self.verify_pinned_with(pins, &mut self.batch_rng())
+    }
+
+    fn batch_rng(&self) -> rand_chacha::ChaCha20Rng {
+        let mut parts: Vec<&[u8]> = vec![b"undersigned/batch/v1"];
+        for i in &self.issuers {
+            parts.push(i.public_key.as_bytes());
+        }
+        for e in &self.entries {
+            if let LogEntry::Signature(s) | LogEntry::Withdrawal(s) = e {
+                parts.push(&s.proof);
+                parts.push(&s.pseudonym);
+            }
+        }
+        rand_chacha::ChaCha20Rng::from_seed(crate::encoding::sha256(&parts))
+    }
+
+    /// Every signature and withdrawal entry verified at once (batched, over all cores
+    /// natively): one verdict per log index, `None` for the other kinds of entry.
+    fn verify_entries(
+        &self,
+        letter_id: &LetterId,
+        letter: &Letter,
+        issuers: &IssuerDirectory,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<Option<Result<VerifiedEntry, VerifyError>>> {
+        let (indexes, entries): (Vec<usize>, Vec<&SignatureEntry>) = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                LogEntry::Signature(s) | LogEntry::Withdrawal(s) => Some((i, s)),
+                _ => None,
+            })
+            .unzip();
+        let results =
+            crate::batch::verify_entries(&entries, letter_id, &letter.policy, issuers, rng);
+        let mut out: Vec<Option<Result<VerifiedEntry, VerifyError>>> =
+            (0..self.entries.len()).map(|_| None).collect();
+        for (i, r) in indexes.into_iter().zip(results) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(r);
+            }
+        }
+        out
+    }
+
+    /// `verify`, with the batching coefficients drawn from `rng` (callers pass `OsRng`).
+    pub fn verify_with(&self, rng: &mut impl CryptoRngCore) -> Result<Report, BundleError> {
+        self.verify_pinned_with(&Pins::default(), rng)
+    }
+
+    /// `verify_pinned`, with the batching coefficients drawn from `rng`.
+    pub fn verify_pinned_with(
+        &self,
+        pins: &Pins,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Report, BundleError> {
         let letter = self
             .letter
             .clone()
@@ -243,6 +306,7 @@ impl Bundle {
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_one_issuer_per_org(&letter)?;
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
+        let mut verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng);
         let mut tally = Tally::new();
         let mut closed = false;
         let mut recipients: Vec<RecipientRecord> = letter
@@ -288,7 +352,10 @@ impl Bundle {
                     if closed {
                         return Err(entry_err(index, VerifyError::LetterNotOpen));
                     }
-                    let v = verify(e, &letter_id, &letter.policy, &issuers)
+                    let v = verdicts
+                        .get_mut(index)
+                        .and_then(Option::take)
+                        .unwrap_or(Err(VerifyError::BadProof))
                         .map_err(|err| entry_err(index, err))?;
                     tally.apply(v).map_err(|err| entry_err(index, err))?;
                 }

@@ -218,17 +218,81 @@ pub struct VerifiedEntry {
     pub disclosed: Disclosed,
 }
 
+/// What the policy half of `verify` hands to the proof check: every structural parameter,
+/// derived from the schema and the letter, never from the submission.
+#[derive(Debug)]
+pub(crate) struct ProofInput<'a> {
+    pub issuer: &'a IssuerInfo,
+    pub header: Vec<u8>,
+    pub ph: [u8; 32],
+    pub messages: Vec<(usize, Vec<u8>)>,
+    pub pseudonym: [u8; PSEUDONYM_LEN],
+}
+
 /// Verifier: check an entry against one letter's policy and the issuers' published sets.
 ///
 /// Every structural parameter comes from the schema and the letter: the message count is
 /// fixed, the disclosed indexes follow from the policy-checked disclosures, and the header from
 /// the issuer id. A submission can only choose values, never shapes.
+///
+/// Natively the proof is checked by our own verifier on blst (`bbs::fast`); in the browser by
+/// zkryptium after the drafts' validity checks (`bbs::verify`). Both give the same verdict
+/// (tests/it/fast.rs).
 pub fn verify(
     entry: &SignatureEntry,
     letter_id: &LetterId,
     policy: &Policy,
     issuers: &IssuerDirectory,
 ) -> Result<VerifiedEntry, VerifyError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::batch::EntryVerifier::new(issuers).verify(entry, letter_id, policy)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        verify_reference(entry, letter_id, policy, issuers)
+    }
+}
+
+/// `verify` through zkryptium and our validity checks: the reference the fast verifier is
+/// tested against, and the browser's path.
+pub fn verify_reference(
+    entry: &SignatureEntry,
+    letter_id: &LetterId,
+    policy: &Policy,
+    issuers: &IssuerDirectory,
+) -> Result<VerifiedEntry, VerifyError> {
+    let input = check_policy(entry, letter_id, policy, issuers)?;
+    bbs::verify(
+        &input.issuer.public_key,
+        &input.header,
+        &input.ph,
+        &letter_id.0,
+        MESSAGE_COUNT,
+        &input.messages,
+        &entry.proof,
+        &input.pseudonym,
+    )
+    .map_err(|_| VerifyError::BadProof)?;
+    Ok(verified(entry, input.pseudonym))
+}
+
+pub(crate) fn verified(entry: &SignatureEntry, pseudonym: [u8; PSEUDONYM_LEN]) -> VerifiedEntry {
+    VerifiedEntry {
+        action: entry.action,
+        pseudonym: Pseudonym(pseudonym),
+        disclosed: entry.disclosed.clone(),
+    }
+}
+
+/// Everything of `verify` but the proof: letter, issuer, policy, disclosures, small cells,
+/// comment and the pseudonym's length.
+pub(crate) fn check_policy<'a>(
+    entry: &SignatureEntry,
+    letter_id: &LetterId,
+    policy: &Policy,
+    issuers: &'a IssuerDirectory,
+) -> Result<ProofInput<'a>, VerifyError> {
     if &entry.letter_id != letter_id {
         return Err(VerifyError::WrongLetter);
     }
@@ -269,20 +333,11 @@ pub fn verify(
         .as_slice()
         .try_into()
         .map_err(|_| VerifyError::BadProof)?;
-    bbs::verify(
-        &issuer.public_key,
-        &credential::header(&entry.issuer_id),
-        &presentation_header(letter_id, entry.action, entry.comment.as_deref()),
-        &letter_id.0,
-        MESSAGE_COUNT,
-        &d.messages(),
-        &entry.proof,
-        &pseudonym,
-    )
-    .map_err(|_| VerifyError::BadProof)?;
-    Ok(VerifiedEntry {
-        action: entry.action,
-        pseudonym: Pseudonym(pseudonym),
-        disclosed: d.clone(),
+    Ok(ProofInput {
+        issuer,
+        header: credential::header(&entry.issuer_id),
+        ph: presentation_header(letter_id, entry.action, entry.comment.as_deref()),
+        messages: d.messages(),
+        pseudonym,
     })
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anonymity;
+pub mod batch;
 pub mod bbs;
 pub mod bundle;
 pub mod credential;

@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod mailer;
 pub mod outbox;
 pub mod pages;
+pub mod pairing;
 pub mod publisher;
 pub mod state;
 

@@ -16,6 +16,7 @@ use crate::keys::DeploymentKeys;
 use crate::ledger::Ledger;
 use crate::mailer::Mailer;
 use crate::outbox::Outbox;
+use crate::pairing::PairingBatcher;
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Inner>);
@@ -33,6 +34,8 @@ pub struct Inner {
     pub mailer: Mailer,
     /// The dev outbox, when mail goes to the embedded SMTP sink.
     pub outbox: Option<Outbox>,
+    /// Submissions' pairing checks, batched across concurrent requests.
+    pub pairings: PairingBatcher,
 }
 
 impl Deref for AppState {
@@ -64,6 +67,7 @@ impl AppState {
             tag_secret: keys.tag_secret,
             mailer,
             outbox,
+            pairings: PairingBatcher::default(),
         })))
     }
 

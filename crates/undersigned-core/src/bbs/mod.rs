@@ -14,6 +14,9 @@ use zkryptium::bbsplus::pseudonym::{BBSplusPseudonym, PseudonymSecret};
 use zkryptium::keys::pair::KeyPair;
 use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Signature};
 
+/// Our own verifier on blst (native only: the browser keeps zkryptium behind `verify`).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fast;
 pub mod octets;
 
 #[cfg(feature = "forge")]

@@ -11,6 +11,7 @@ mod crosscheck;
 mod decoders;
 mod delivery;
 mod drafts;
+mod fast;
 mod fixture;
 mod forgery;
 mod log;

@@ -19,6 +19,7 @@ on_both!(
     fail_wrong_and_reused_codes_and_second_credential,
     fail_oversized_and_malformed_bodies_change_nothing,
     fail_organizer_actions_without_token,
+    fail_pairing_forgery_among_concurrent_submissions,
 );
 
 async fn full_lifecycle(t: &TestServer) {
@@ -607,4 +608,46 @@ async fn fail_organizer_actions_without_token(t: &TestServer) {
     let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
     assert_eq!(view["letter"]["title"], "Draft 2");
     assert_eq!(view["state"], "open");
+}
+
+/// Submissions arriving together share one pairing check: a forgery that passes everything but
+/// the pairing equation (a credential whose signature was altered) gets its own 422 and the
+/// honest ones their receipts, with nothing of the forgery pooled.
+async fn fail_pairing_forgery_among_concurrent_submissions(t: &TestServer) {
+    let mut creds = Vec::new();
+    for i in 0..4 {
+        creds.push(
+            t.credential(&format!("c{i}@state.gov"), "analyst", AgeBand::Under30)
+                .await,
+        );
+    }
+    let mut json = serde_json::to_value(&creds[3]).unwrap();
+    let sig = json["secrets"]["signature"].as_str().unwrap().to_owned();
+    let mut bytes = hex::decode(sig).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] = bytes[last].wrapping_add(1);
+    json["secrets"]["signature"] = json!(hex::encode(bytes));
+    let forged: undersigned_core::credential::Credential = serde_json::from_value(json).unwrap();
+    let (_, _, id, letter) = t.open_letter("Batched", default_policy()).await;
+    let mut entries = Vec::new();
+    for c in creds.iter().take(3).chain([&forged]) {
+        entries.push(
+            t.entry(c, &letter, Action::Sign, DisclosureChoice::default(), None)
+                .await,
+        );
+    }
+    let (a, b, c, f) = tokio::join!(
+        t.submit(&id, &entries[0]),
+        t.submit(&id, &entries[1]),
+        t.submit(&id, &entries[2]),
+        t.submit(&id, &entries[3]),
+    );
+    for (s, v) in [&a, &b, &c] {
+        assert_eq!(*s, StatusCode::ACCEPTED, "{v}");
+    }
+    assert_eq!(
+        (f.0, f.1["message"].as_str().unwrap()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid proof")
+    );
+    assert_eq!(t.pending(&id).await, 3);
 }

@@ -2,10 +2,11 @@
 //! entry forged without a credential, even under a correctly signed checkpoint.
 
 use undersigned_core::bbs::forge::{forge_entry, variants, with_forgery, Forgery};
-use undersigned_core::bundle::{Bundle, BundleIssuer, BUNDLE_FORMAT};
+use undersigned_core::bundle::{Bundle, IssuerRecord, BUNDLE_FORMAT};
 use undersigned_core::entry::{Action, Disclosed, SignatureEntry};
 use undersigned_core::ids::OrgId;
 use undersigned_core::record::LogEntry;
+use undersigned_core::statement::LoggedStatement;
 use undersigned_wasm::bundle::verify_bundle;
 use undersigned_wasm::sign::{self, Disclose};
 
@@ -39,10 +40,16 @@ fn bundle_with(extra: Option<SignatureEntry>) -> String {
         format: BUNDLE_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: vec![BundleIssuer::new(
-            &w.issuer.keys.name,
-            w.issuer.keys.public_key(),
-            vec![w.sets()],
+        issuers: vec![IssuerRecord::new(
+            LoggedStatement::first(
+                w.issuer
+                    .statement(crate::fixture::K, 1, 1_700_000_000)
+                    .sign(&w.issuer.keys)
+                    .unwrap(),
+                crate::fixture::HOST,
+                &crate::fixture::log_key(),
+            )
+            .unwrap(),
         )],
         entries,
         checkpoint: None,

@@ -1,0 +1,189 @@
+//! `verify` for many entries at once: natively our blst verifier, over all cores, with the
+//! pairing equations of a whole batch checked together; in the browser, the reference one by one.
+//!
+//! A batch never changes a verdict: each entry gets exactly the answer `entry::verify` would
+//! give it. A failed combined pairing check is bisected down to the entries that fail their own.
+
+use rand_core::CryptoRngCore;
+
+use crate::entry::{IssuerDirectory, SignatureEntry, VerifiedEntry};
+use crate::error::VerifyError;
+use crate::ids::LetterId;
+use crate::letter::Policy;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::*;
+
+/// Verifies `entries` of one letter, one verdict per entry in order. `rng` draws the batching
+/// coefficients (callers pass `OsRng`; tests a seeded RNG).
+pub fn verify_entries(
+    entries: &[&SignatureEntry],
+    letter_id: &LetterId,
+    policy: &Policy,
+    issuers: &IssuerDirectory,
+    rng: &mut impl CryptoRngCore,
+) -> Vec<Result<VerifiedEntry, VerifyError>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        EntryVerifier::new(issuers).verify_batch(entries, letter_id, policy, rng)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = rng;
+        entries
+            .iter()
+            .map(|e| crate::entry::verify_reference(e, letter_id, policy, issuers))
+            .collect()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use std::collections::BTreeMap;
+
+    use rand_core::CryptoRngCore;
+    use rayon::prelude::*;
+
+    use crate::bbs::fast::{self, Generators, IssuerKey, LetterContext, PairingClaim};
+    use crate::bbs::CryptoError;
+    use crate::credential::{self, MESSAGE_COUNT};
+    use crate::entry::{check_policy, verified, IssuerDirectory, SignatureEntry, VerifiedEntry};
+    use crate::error::VerifyError;
+    use crate::ids::{IssuerId, LetterId};
+    use crate::letter::Policy;
+
+    /// Batches smaller than this gain little from sharing a pairing; larger ones lose
+    /// parallelism and make bisection longer.
+    const MIN_CHUNK: usize = 64;
+    const MAX_CHUNK: usize = 1024;
+
+    /// A verifier built once from an issuer directory: generators, each issuer's G2 point and
+    /// domain are computed here and reused for every entry.
+    #[derive(Debug)]
+    pub struct EntryVerifier<'a> {
+        issuers: &'a IssuerDirectory,
+        gens: Result<&'static Generators, CryptoError>,
+        keys: BTreeMap<IssuerId, Result<IssuerKey, CryptoError>>,
+    }
+
+    /// An entry that passed every check but its pairing equation; `finish` settles that.
+    #[derive(Debug, Clone)]
+    pub struct PreparedEntry {
+        pub entry: VerifiedEntry,
+        pub claim: PairingClaim,
+    }
+
+    impl<'a> EntryVerifier<'a> {
+        pub fn new(issuers: &'a IssuerDirectory) -> Self {
+            let gens = Generators::cached(MESSAGE_COUNT);
+            let keys = issuers
+                .iter()
+                .map(|(id, info)| {
+                    let key = gens
+                        .and_then(|g| IssuerKey::new(g, &info.public_key, &credential::header(id)));
+                    (*id, key)
+                })
+                .collect();
+            Self {
+                issuers,
+                gens,
+                keys,
+            }
+        }
+
+        /// Every check of `entry::verify` except the pairing equation.
+        pub fn prepare(
+            &self,
+            entry: &SignatureEntry,
+            letter_id: &LetterId,
+            policy: &Policy,
+            letter: &LetterContext,
+        ) -> Result<PreparedEntry, VerifyError> {
+            let input = check_policy(entry, letter_id, policy, self.issuers)?;
+            let gens = self.gens.map_err(|_| VerifyError::BadProof)?;
+            let key = match self.keys.get(&entry.issuer_id) {
+                Some(Ok(k)) => k,
+                _ => return Err(VerifyError::BadProof),
+            };
+            let claim = fast::prepare(
+                gens,
+                key,
+                letter,
+                &input.ph,
+                &input.messages,
+                &entry.proof,
+                &input.pseudonym,
+            )
+            .map_err(|_| VerifyError::BadProof)?;
+            Ok(PreparedEntry {
+                entry: verified(entry, input.pseudonym),
+                claim,
+            })
+        }
+
+        /// One entry, with its own pairing check: `entry::verify`.
+        pub fn verify(
+            &self,
+            entry: &SignatureEntry,
+            letter_id: &LetterId,
+            policy: &Policy,
+        ) -> Result<VerifiedEntry, VerifyError> {
+            let letter = LetterContext::new(&letter_id.0).map_err(|_| VerifyError::BadProof)?;
+            let p = self.prepare(entry, letter_id, policy, &letter)?;
+            if fast::check_claim(&p.claim) {
+                Ok(p.entry)
+            } else {
+                Err(VerifyError::BadProof)
+            }
+        }
+
+        /// Many entries of one letter, over all cores (rayon's pool: callers choose its size).
+        pub fn verify_batch(
+            &self,
+            entries: &[&SignatureEntry],
+            letter_id: &LetterId,
+            policy: &Policy,
+            rng: &mut impl CryptoRngCore,
+        ) -> Vec<Result<VerifiedEntry, VerifyError>> {
+            let Ok(letter) = LetterContext::new(&letter_id.0) else {
+                return entries.iter().map(|_| Err(VerifyError::BadProof)).collect();
+            };
+            let prepared: Vec<_> = entries
+                .par_iter()
+                .map(|e| self.prepare(e, letter_id, policy, &letter))
+                .collect();
+            finish(prepared, rng)
+        }
+    }
+
+    /// Settles the pairing equations of prepared entries: shared checks over chunks, in
+    /// parallel, bisected on failure. Entries that already failed keep their error.
+    pub fn finish(
+        prepared: Vec<Result<PreparedEntry, VerifyError>>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<Result<VerifiedEntry, VerifyError>> {
+        let claims: Vec<PairingClaim> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().map(|p| p.claim))
+            .collect();
+        let coefs = fast::coefficients(claims.len(), rng);
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = claims.len().div_ceil(threads).clamp(MIN_CHUNK, MAX_CHUNK);
+        let verdicts: Vec<bool> = claims
+            .par_chunks(chunk)
+            .zip(coefs.par_chunks(chunk))
+            .flat_map_iter(|(c, k)| fast::check_claims(c, k))
+            .collect();
+        let mut verdicts = verdicts.into_iter();
+        prepared
+            .into_iter()
+            .map(|p| {
+                let p = p?;
+                match verdicts.next() {
+                    Some(true) => Ok(p.entry),
+                    _ => Err(VerifyError::BadProof),
+                }
+            })
+            .collect()
+    }
+}
