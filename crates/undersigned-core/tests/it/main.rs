@@ -11,4 +11,5 @@ mod decoders;
 mod delivery;
 mod fixture;
 mod log;
+mod oneperson;
 mod protocol;
