@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deployment"),
     ("GET", "/api/v1/issuer/anonymity-sets"),
+    ("GET", "/api/v1/issuance/epochs"),
     ("POST", "/api/v1/issuance/code"),
     ("POST", "/api/v1/issuance/credential"),
     ("GET", "/api/v1/letters"),
@@ -52,6 +53,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/issuer/anonymity-sets",
             get(issuance::anonymity_sets),
         )
+        .route("/api/v1/issuance/epochs", get(issuance::issuable_epochs))
         .route("/api/v1/issuance/code", post(issuance::request_code))
         .route(
             "/api/v1/issuance/credential",

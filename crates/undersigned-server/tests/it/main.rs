@@ -10,6 +10,7 @@
 mod api;
 mod delivery;
 mod harness;
+mod oneperson;
 mod openapi;
 mod pages;
 mod privacy;
