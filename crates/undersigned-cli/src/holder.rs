@@ -13,24 +13,55 @@ use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
+use undersigned_core::letter::Letter;
 use undersigned_core::log::{
     leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Checkpoint, LogVerifier,
     Receipt,
 };
 use undersigned_core::record::LogEntry;
-use undersigned_server::api::issuance::{CodeSent, CredentialIssued, DeploymentInfo};
+use undersigned_server::api::issuance::{
+    CodeSent, CredentialIssued, DeploymentInfo, EpochCommitment, IssuableEpochs,
+};
 use undersigned_server::api::letters::LetterView;
 use undersigned_server::api::read::{ConsistencyView, InclusionView};
 
 use crate::client::{check_letter_key, read_json, write_private, Client};
 
-pub fn credential_path(home_dir: &Path) -> PathBuf {
-    home_dir.join("credential.json")
+/// Where a credential of one issuer and epoch is kept: one 0600 file per epoch.
+pub fn credential_path(home_dir: &Path, credential: &Credential) -> PathBuf {
+    credentials_dir(home_dir).join(format!(
+        "{}-{}.json",
+        credential.issuer_id.to_hex().get(..16).unwrap_or_default(),
+        credential.attributes.epoch
+    ))
 }
 
-/// Gets a credential and keeps it in a 0600 file; it is never sent anywhere.
-#[allow(clippy::too_many_arguments)]
+pub fn credentials_dir(home_dir: &Path) -> PathBuf {
+    home_dir.join("credentials")
+}
+
+/// Every credential this holder keeps, oldest epoch first. Includes the single
+/// `credential.json` of earlier versions.
+pub fn credentials(home_dir: &Path) -> anyhow::Result<Vec<Credential>> {
+    let mut out: Vec<Credential> = Vec::new();
+    let legacy = home_dir.join("credential.json");
+    if legacy.exists() {
+        out.push(read_json(&legacy)?);
+    }
+    if let Ok(rd) = std::fs::read_dir(credentials_dir(home_dir)) {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "json") {
+                out.push(read_json(&e.path())?);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.attributes.epoch.cmp(&b.attributes.epoch));
+    Ok(out)
+}
+
+/// Gets a credential for every issuable epoch the address does not hold yet and keeps each in
+/// its own 0600 file; none is ever sent anywhere.
 pub fn request(
     client: &Client,
     home_dir: &Path,
@@ -38,48 +69,66 @@ pub fn request(
     role: &str,
     age_band: &str,
     code: Option<String>,
-    force: bool,
     code_source: &mut dyn FnMut() -> anyhow::Result<String>,
-) -> anyhow::Result<Credential> {
-    let path = credential_path(home_dir);
-    if path.exists() && !force {
-        bail!("{} already holds a credential; pass --force to replace it (a second credential in the same epoch will be refused by the issuer)", path.display());
-    }
+) -> anyhow::Result<Vec<Credential>> {
     let mut source = || match &code {
         Some(c) => Ok(c.clone()),
         None => code_source(),
     };
-    let credential = obtain(client, email, role, age_band, &mut source)?;
-    write_private(&path, serde_json::to_string_pretty(&credential)?.as_bytes())?;
-    Ok(credential)
+    let credentials = obtain(client, email, role, age_band, &mut source)?;
+    for c in &credentials {
+        write_private(
+            &credential_path(home_dir, c),
+            serde_json::to_string_pretty(c)?.as_bytes(),
+        )?;
+    }
+    Ok(credentials)
 }
 
 /// Issuance from the holder's side: ask for a code at the work address, commit to a fresh nym
-/// secret, send the code with the commitment, and finalize and check the blind signature.
+/// secret per issuable epoch, send the code with all the commitments, and finalize and check
+/// each blind signature. Never one epoch alone: the issuer would learn which letter it is for.
 pub fn obtain(
     client: &Client,
-    email: &str,
+    address: &str,
     role: &str,
     age_band: &str,
     code_source: &mut dyn FnMut() -> anyhow::Result<String>,
-) -> anyhow::Result<Credential> {
-    let email = Email::parse(email).map_err(|_| anyhow!("not a valid email address"))?;
+) -> anyhow::Result<Vec<Credential>> {
+    // The code goes to the address as typed: that is the mailbox the person reads.
+    let typed = address.trim();
+    let email = Email::parse(typed).map_err(|_| anyhow!("not a valid email address"))?;
+    // The credential holds the normalized address; the deployment may add rules of its own,
+    // which the finished credential's check below would then catch.
+    let email = email
+        .normalize(&AddressRules::default())
+        .map_err(|_| anyhow!("not a valid email address"))?;
     let role = Role::parse(role)?;
     let age = AgeBand::parse(age_band)?;
     let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
     let _sent: CodeSent = client.post_json(
         "/api/v1/issuance/code",
-        &serde_json::json!({"email": email.expose()}),
+        &serde_json::json!({"email": typed}),
         None,
     )?;
     let code = code_source()?;
-    let (req, pending) = request_credential(&mut OsRng)?;
+    let epochs: IssuableEpochs = client.get_json("/api/v1/issuance/epochs", None)?;
+    let mut pending = Vec::new();
+    let mut commitments = Vec::new();
+    for e in &epochs.epochs {
+        let (req, p) = request_credential(&mut OsRng)?;
+        commitments.push(EpochCommitment {
+            epoch: e.clone(),
+            commitment: URL_SAFE_NO_PAD.encode(req.commitment),
+        });
+        pending.push((e.clone(), p));
+    }
     let issued: CredentialIssued = client.post_json(
         "/api/v1/issuance/credential",
         &serde_json::json!({
-            "email": email.expose(),
+            "email": typed,
             "code": code.trim(),
-            "commitment": URL_SAFE_NO_PAD.encode(req.commitment),
+            "commitments": commitments,
             "role": role.as_str(),
             "age_band": age.as_str(),
         }),
@@ -92,12 +141,84 @@ pub fn obtain(
     let pk_bytes = URL_SAFE_NO_PAD.decode(&issued.issuer_public_key)?;
     let pk = undersigned_core::bbs::PublicKey::from_slice(&pk_bytes)
         .map_err(|_| anyhow!("malformed issuer key"))?;
-    let response = IssuanceResponse::from_slices(
-        &URL_SAFE_NO_PAD.decode(&issued.signature)?,
-        &URL_SAFE_NO_PAD.decode(&issued.nym_entropy)?,
-    )?;
-    let attributes = Attributes::new(email, Epoch::parse(&issued.epoch)?, role, age);
-    Ok(receive_credential(pending, &response, &pk, attributes)?)
+    let mut out = Vec::new();
+    for blind in &issued.credentials {
+        let at = pending
+            .iter()
+            .position(|(e, _)| e == &blind.epoch)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the issuer answered for epoch {} it was not asked",
+                    blind.epoch
+                )
+            })?;
+        let (_, p) = pending.swap_remove(at);
+        let response = IssuanceResponse::from_slices(
+            &URL_SAFE_NO_PAD.decode(&blind.signature)?,
+            &URL_SAFE_NO_PAD.decode(&blind.nym_entropy)?,
+        )?;
+        let attributes = Attributes::new(
+            email.clone(),
+            Epoch::parse(&blind.epoch)?,
+            role.clone(),
+            age,
+        );
+        out.push(receive_credential(p, &response, &pk, attributes)?);
+    }
+    if out.is_empty() {
+        bail!("the issuer answered with no credential");
+    }
+    Ok(out)
+}
+
+/// The credential of the deployment's current epoch, out of one request for every issuable
+/// epoch (what the demo and the benches sign with).
+pub fn obtain_current(
+    client: &Client,
+    email: &str,
+    role: &str,
+    age_band: &str,
+    code_source: &mut dyn FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<Credential> {
+    let current: IssuableEpochs = client.get_json("/api/v1/issuance/epochs", None)?;
+    obtain(client, email, role, age_band, code_source)?
+        .into_iter()
+        .find(|c| c.attributes.epoch.as_str() == current.current)
+        .ok_or_else(|| {
+            anyhow!(
+                "no credential of the current epoch {} was issued",
+                current.current
+            )
+        })
+}
+
+/// The held credential this letter accepts: its issuer, with the one epoch it accepts.
+pub fn credential_for(home_dir: &Path, letter: &Letter) -> anyhow::Result<Credential> {
+    let held = credentials(home_dir)?;
+    if held.is_empty() {
+        bail!(
+            "no credential in {}; run `undersigned credential request` first",
+            credentials_dir(home_dir).display()
+        );
+    }
+    held.into_iter()
+        .find(|c| {
+            letter
+                .policy
+                .accepts_issuer(&c.issuer_id, &c.attributes.epoch)
+        })
+        .ok_or_else(|| {
+            let wanted: Vec<String> = letter
+                .policy
+                .issuers
+                .iter()
+                .flat_map(|a| a.epochs.iter().map(|e| e.to_string()))
+                .collect();
+            anyhow!(
+                "none of your credentials is of the epoch this letter accepts ({}); run `undersigned credential request` while that epoch is issuable",
+                wanted.join(", ")
+            )
+        })
 }
 
 /// Reads the code from standard input (the person copies it from their mail).
@@ -134,7 +255,8 @@ pub fn submit(
     opts: &SignOptions,
 ) -> anyhow::Result<SavedReceipt> {
     check_letter_key(letter_key)?;
-    let credential: Credential = read_json(&credential_path(home_dir))?;
+    let view: LetterView = client.get_json(&format!("/api/v1/letters/{letter_key}"), None)?;
+    let credential = credential_for(home_dir, &view.letter)?;
     submit_with(client, home_dir, &credential, letter_key, opts)
 }
 

@@ -350,6 +350,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             visibility: Visibility::Public,
             publish_interval_secs: Some(PUBLISH_INTERVAL),
             epochs: vec![],
+            issuers: vec![],
         },
         response_days: None,
         reminder_days: vec![],
@@ -379,7 +380,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         |n| {
             let c = client.clone();
             let email = format!("bench{n}.{run_tag:08x}@{domain}");
-            holder::obtain(&c, &email, "unspecified", "unspecified", &mut || {
+            holder::obtain_current(&c, &email, "unspecified", "unspecified", &mut || {
                 code_from_outbox(&c, &email)
             })
         },

@@ -118,9 +118,6 @@ enum CredentialCmd {
         /// The code from the email (otherwise you are asked for it).
         #[arg(long)]
         code: Option<String>,
-        /// Replace an existing credential file.
-        #[arg(long)]
-        force: bool,
         #[command(flatten)]
         server: ServerOpt,
     },
@@ -210,7 +207,8 @@ fn run_sign(a: SignArgs, action: Action) -> anyhow::Result<ExitCode> {
         &holder::SignOptions {
             action,
             choice: choice(&a.disclose)?,
-            comment: a.comment,
+            // An empty comment is no comment: the entry then carries no comment field at all.
+            comment: a.comment.filter(|c| !c.trim().is_empty()),
             consent_small_org: a.consent_small_org,
             random_delay: a.random_delay,
         },
@@ -236,26 +234,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             role,
             age_band,
             code,
-            force,
             server,
         }) => {
             let home = client::home(server.home.as_deref())?;
             let c = client::Client::new(&server.server);
-            let cred = holder::request(
+            let creds = holder::request(
                 &c,
                 &home,
                 &email,
                 &role,
                 &age_band,
                 code,
-                force,
                 &mut holder::prompt_code,
             )?;
+            let epochs: Vec<String> = creds
+                .iter()
+                .map(|c| c.attributes.epoch.to_string())
+                .collect();
             println!(
-                "Credential for {} ({}) kept in {} (readable only by you; it never leaves this device).",
-                cred.attributes.org,
-                cred.attributes.epoch,
-                holder::credential_path(&home).display()
+                "Credentials for {} (epochs {}) kept in {} (readable only by you; they never leave this device).",
+                creds.first().map(|c| c.attributes.org.to_string()).unwrap_or_default(),
+                epochs.join(", "),
+                holder::credentials_dir(&home).display()
             );
             Ok(ExitCode::SUCCESS)
         }

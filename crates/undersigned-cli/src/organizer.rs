@@ -45,6 +45,10 @@ pub struct CreateArgs {
     /// Days after delivery to remind unanswered recipients (repeatable).
     #[arg(long = "remind-after")]
     pub reminder_days: Vec<u32>,
+    /// The credential epoch the letter accepts (default: the current one). It must be issuable:
+    /// the current epoch or one an open letter already accepts. A letter accepts exactly one.
+    #[arg(long = "epoch")]
+    pub epochs: Vec<String>,
 }
 
 pub fn parse_recipient(s: &str) -> anyhow::Result<Recipient> {
@@ -92,7 +96,8 @@ pub fn input(a: &CreateArgs, now: u64) -> anyhow::Result<LetterInput> {
                 Visibility::Public
             },
             publish_interval_secs: a.publish_interval,
-            epochs: vec![],
+            epochs: a.epochs.clone(),
+            issuers: vec![],
         },
         response_days: a.response_days,
         reminder_days: a.reminder_days.clone(),

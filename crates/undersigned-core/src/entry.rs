@@ -118,6 +118,12 @@ fn check_comment(comment: Option<&str>) -> bool {
     })
 }
 
+/// An empty comment hashes like no comment in the presentation header, so both spellings would
+/// verify and anyone could add or drop `"comment": ""`. Only the absent form is canonical.
+fn is_empty_comment(comment: Option<&str>) -> bool {
+    comment == Some("")
+}
+
 /// Holder: build a sign or withdraw entry for `letter`, applying the policy and the small-cell
 /// rule before anything is computed. Only the returned entry ever leaves the device.
 pub fn present(
@@ -163,6 +169,9 @@ pub fn present(
     .map_err(|cell| PresentError::SmallCell(cell.name(), policy.k))?;
     if consent == SmallOrgConsent::NotGiven && !sets.org_at_least(&attrs.org, policy.k) {
         return Err(PresentError::SmallOrgNeedsConsent(policy.k));
+    }
+    if is_empty_comment(comment) {
+        return Err(PresentError::EmptyComment);
     }
     if !check_comment(comment) {
         return Err(PresentError::CommentTooLong(MAX_COMMENT));
@@ -322,6 +331,11 @@ pub(crate) fn check_policy<'a>(
             .ok_or(VerifyError::SmallCell("role or age band", policy.k))?;
         sets.check_disclosure(&d.org, d.role.as_ref(), d.age_band, policy.k)
             .map_err(|cell| VerifyError::SmallCell(cell.name(), policy.k))?;
+    }
+    if is_empty_comment(entry.comment.as_deref()) {
+        return Err(VerifyError::Malformed(
+            "an empty comment must be left out, not sent as \"\"",
+        ));
     }
     if !check_comment(entry.comment.as_deref()) {
         return Err(VerifyError::Malformed(

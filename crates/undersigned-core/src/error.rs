@@ -26,6 +26,8 @@ pub enum IssueError {
     OrgNotAccepted(String),
     #[error("the role is not in this deployment's role list")]
     RoleNotAccepted,
+    #[error("that address names no mailbox once normalized (lowercase, no +tag)")]
+    InvalidAddress,
     #[error("the issuance request is malformed or its commitment proof is invalid")]
     BadRequest,
     #[error("the issuer's answer does not verify against its public key")]
@@ -52,6 +54,8 @@ pub enum PresentError {
     SmallOrgNeedsConsent(u32),
     #[error("comment too long (at most {0} bytes)")]
     CommentTooLong(usize),
+    #[error("an empty comment is no comment: leave the comment out")]
+    EmptyComment,
     #[error("proof generation failed")]
     Proof,
 }

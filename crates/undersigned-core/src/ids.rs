@@ -157,6 +157,28 @@ impl Email {
             Err(Error::InvalidAttribute("email"))
         }
     }
+    /// The address the one-credential rule counts: lowercased (by `parse`), a `+tag` stripped
+    /// from the local part, then the organization's own rules. Two spellings of one mailbox
+    /// that these rules know about normalize to the same address; aliases a mail system keeps
+    /// outside them (forwarding, second names) remain a limit of email attestation.
+    pub fn normalize(&self, rules: &AddressRules) -> Result<Self, Error> {
+        let (local, domain) = self
+            .0
+            .rsplit_once('@')
+            .ok_or(Error::InvalidAttribute("email"))?;
+        let base = local.split_once('+').map_or(local, |(base, _tag)| base);
+        let base: String = if rules.strip_dots {
+            base.chars().filter(|&c| c != '.').collect()
+        } else {
+            base.to_owned()
+        };
+        // An address that is nothing but a tag or dots names no mailbox we could count.
+        if base.is_empty() {
+            return Err(Error::InvalidAttribute("email"));
+        }
+        Self::parse(&format!("{base}@{domain}"))
+    }
+
     /// The organization is the domain of the address.
     pub fn org(&self) -> OrgId {
         // parse() checked the domain, so this cannot fail; fall back defensively anyway.
@@ -172,6 +194,16 @@ impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Email(<redacted>)")
     }
+}
+
+/// Per-organization address rules a deployment may set on top of the fixed ones (lowercase,
+/// strip a `+tag`), for mail systems that deliver more spellings to one mailbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRules {
+    /// Dots in the local part are ignored, as Gmail-like systems do (`a.nn@` is `ann@`).
+    #[serde(default)]
+    pub strip_dots: bool,
 }
 
 macro_rules! string_newtype_common {

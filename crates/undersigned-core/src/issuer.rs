@@ -14,7 +14,7 @@ use crate::anonymity::{IssuedCounts, PublishedSets};
 use crate::bbs::{self, PublicKey, SecretKey};
 use crate::credential::{self, Attributes, IssuanceRequest, IssuanceResponse};
 use crate::error::IssueError;
-use crate::ids::{AgeBand, Email, Epoch, IssuerId, OrgId, Role};
+use crate::ids::{AddressRules, AgeBand, Email, Epoch, IssuerId, OrgId, Role};
 
 /// Domains that anyone can register; a code sent there proves no employment.
 pub const FREE_MAIL: &[&str] = &[
@@ -97,14 +97,31 @@ impl IssuerKeys {
     }
 }
 
-/// What a deployment accepts: organizations (domain to display name) and the role list.
+/// What a deployment accepts: organizations (domain to display name), the role list, and the
+/// extra address rules of the organizations whose mail systems need them.
 #[derive(Clone, Debug, Default)]
 pub struct Membership {
     pub orgs: BTreeMap<OrgId, String>,
     pub roles: BTreeSet<Role>,
+    /// Extra normalization per organization (keyed by its domain); absent means only the
+    /// fixed rules (lowercase, strip a `+tag`).
+    pub address_rules: BTreeMap<OrgId, AddressRules>,
 }
 
 impl Membership {
+    /// The address the one-credential rule counts (see `Email::normalize`). Every tag, rate
+    /// limit and credential attribute is computed from this form only.
+    pub fn normalize(&self, email: &Email) -> Result<Email, IssueError> {
+        let rules = self
+            .address_rules
+            .get(&email.org())
+            .copied()
+            .unwrap_or_default();
+        email
+            .normalize(&rules)
+            .map_err(|_| IssueError::InvalidAddress)
+    }
+
     /// Checks that an address belongs to an accepted, non-free-mail organization.
     pub fn check_address(&self, email: &Email) -> Result<OrgId, IssueError> {
         let org = email.org();
@@ -123,7 +140,22 @@ impl Membership {
     }
 }
 
-/// The tag stored instead of an address: HMAC-SHA-256(secret, issuer id || epoch || address).
+/// The tag that keys an address's email code and its rate limits:
+/// HMAC-SHA-256(secret, "code-tag" || issuer id || normalized address). It names no epoch,
+/// because one code serves a request for every issuable epoch at once.
+pub fn code_tag(secret: &[u8; 32], issuer: &IssuerId, email: &Email) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return [0u8; 32],
+    };
+    mac.update(b"undersigned/code-tag/v1\n");
+    mac.update(&issuer.0);
+    mac.update(email.expose().as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The tag stored instead of an address: HMAC-SHA-256(secret, issuer id || epoch || address),
+/// over the normalized address.
 pub fn address_tag(secret: &[u8; 32], issuer: &IssuerId, epoch: &Epoch, email: &Email) -> [u8; 32] {
     // new_from_slice only fails for invalid key lengths, which HMAC does not have.
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
@@ -174,20 +206,63 @@ impl Issuer {
         age_band: AgeBand,
         rng: &mut impl CryptoRngCore,
     ) -> Result<IssuanceResponse, IssueError> {
-        let org = self.membership.check_address(email)?;
+        let mut issued = self.issue_epochs(
+            &[(epoch.clone(), request.clone())],
+            email,
+            role,
+            age_band,
+            rng,
+        )?;
+        issued
+            .pop()
+            .map(|(_, response)| response)
+            .ok_or_else(|| IssueError::AlreadyIssued(epoch.as_str().to_owned()))
+    }
+
+    /// Issues, in one request, a credential for each requested epoch the normalized address
+    /// does not hold yet. Epochs it holds are skipped; if it holds them all, the request is
+    /// refused as already issued. The caller has checked that the epochs are the issuable ones.
+    pub fn issue_epochs(
+        &mut self,
+        requests: &[(Epoch, IssuanceRequest)],
+        email: &Email,
+        role: &Role,
+        age_band: AgeBand,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<(Epoch, IssuanceResponse)>, IssueError> {
+        let email = self.membership.normalize(email)?;
+        let org = self.membership.check_address(&email)?;
         self.membership.check_role(role)?;
-        let tag = address_tag(&self.tag_secret, &self.keys.id(), epoch, email);
-        if self.issued.contains(&tag) {
-            return Err(IssueError::AlreadyIssued(epoch.as_str().to_owned()));
+        let mut out = Vec::new();
+        for (epoch, request) in requests {
+            let tag = address_tag(&self.tag_secret, &self.keys.id(), epoch, &email);
+            if self.issued.contains(&tag) || out.iter().any(|(e, _)| e == epoch) {
+                continue;
+            }
+            let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age_band);
+            out.push((
+                epoch.clone(),
+                self.keys.blind_sign(request, &attributes, rng)?,
+            ));
         }
-        let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age_band);
-        let response = self.keys.blind_sign(request, &attributes, rng)?;
-        self.issued.insert(tag);
-        self.counts
-            .entry(epoch.clone())
-            .or_default()
-            .record(&org, role, age_band);
-        Ok(response)
+        if out.is_empty() {
+            let held: Vec<&str> = requests.iter().map(|(e, _)| e.as_str()).collect();
+            return Err(IssueError::AlreadyIssued(held.join(", ")));
+        }
+        // Recorded only once every signature succeeded: a failure must not use up a credential.
+        for (epoch, _) in &out {
+            self.issued.insert(address_tag(
+                &self.tag_secret,
+                &self.keys.id(),
+                epoch,
+                &email,
+            ));
+            self.counts
+                .entry(epoch.clone())
+                .or_default()
+                .record(&org, role, age_band);
+        }
+        Ok(out)
     }
 
     /// The anonymity sets this issuer publishes for an epoch, counts below k as `<k`.

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::sha256;
 use crate::error::Error;
+use std::collections::BTreeSet;
+
 use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 
 pub const LETTER_FORMAT: &str = "undersigned-letter/1";
@@ -15,6 +17,11 @@ pub const MAX_TITLE: usize = 300;
 pub const MAX_BODY: usize = 100_000;
 pub const MAX_RECIPIENTS: usize = 100;
 pub const MAX_ORGS: usize = 10_000;
+/// The latest deadline a letter may set: the last second of the year 9999. Anything later is a
+/// typo or an attack on the storage's integer range, not a plan.
+pub const MAX_DEADLINE: u64 = 253_402_300_799;
+/// The longest publish interval a letter may set: one day, so a batch is never far off.
+pub const MAX_PUBLISH_INTERVAL: u64 = 86_400;
 /// The default k of the small-cell rule.
 pub const DEFAULT_K: u32 = 10;
 
@@ -65,7 +72,45 @@ pub struct Policy {
     pub publish_interval_secs: u64,
 }
 
+/// A letter accepts exactly one epoch per issuer: a second epoch is a second credential and an
+/// unlinkable second pseudonym for the same person.
+pub const RULE_ONE_EPOCH: &str = "a letter accepts exactly one epoch per issuer";
+/// A letter names each issuer once.
+pub const RULE_ONE_ENTRY: &str = "a letter names each accepted issuer once";
+/// A letter accepts exactly one issuer per organization: two issuers attesting one organization
+/// give one person two credentials.
+pub const RULE_ONE_ISSUER: &str = "a letter accepts exactly one issuer per organization";
+/// A policy may only name issuers the deployment knows (and so knows what they attest).
+pub const RULE_KNOWN_ISSUER: &str = "the policy names an issuer this deployment does not know";
+
 impl Policy {
+    /// Checks the one-issuer-per-organization rule against what each issuer attests. `attests`
+    /// answers, for an issuer id, the organizations it issues credentials for (None: unknown).
+    /// Only a party that knows the issuers can apply this; `Letter::new` applies the rest.
+    pub fn check_issuers_per_org<'a>(
+        &self,
+        attests: impl Fn(&IssuerId) -> Option<&'a BTreeSet<OrgId>>,
+    ) -> Result<(), Error> {
+        let mut seen: BTreeSet<&OrgId> = BTreeSet::new();
+        for accepted in &self.issuers {
+            let orgs = attests(&accepted.issuer_id).ok_or(Error::Letter(RULE_KNOWN_ISSUER))?;
+            for org in orgs.iter().filter(|o| self.accepts_org(o)) {
+                if !seen.insert(org) {
+                    return Err(Error::Letter(RULE_ONE_ISSUER));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The one epoch this letter accepts from `issuer`, if it accepts that issuer.
+    pub fn epoch_of(&self, issuer: &IssuerId) -> Option<&Epoch> {
+        self.issuers
+            .iter()
+            .find(|a| &a.issuer_id == issuer)
+            .and_then(|a| a.epochs.first())
+    }
+
     pub fn accepts_issuer(&self, issuer: &IssuerId, epoch: &Epoch) -> bool {
         self.issuers
             .iter()
@@ -140,26 +185,33 @@ impl Letter {
                 clean_text(role, 200, false, "recipient role")?;
             }
         }
-        if policy.issuers.is_empty() || policy.issuers.iter().any(|i| i.epochs.is_empty()) {
+        if policy.issuers.is_empty() {
+            return Err(Error::Letter("policy must accept at least one issuer"));
+        }
+        if policy.issuers.iter().any(|i| i.epochs.len() != 1) {
+            return Err(Error::Letter(RULE_ONE_EPOCH));
+        }
+        let ids: BTreeSet<&IssuerId> = policy.issuers.iter().map(|i| &i.issuer_id).collect();
+        if ids.len() != policy.issuers.len() {
+            return Err(Error::Letter(RULE_ONE_ENTRY));
+        }
+        if policy.deadline > MAX_DEADLINE {
             return Err(Error::Letter(
-                "policy must accept at least one issuer and epoch",
+                "deadline must be a Unix time before the year 10000",
             ));
         }
         if policy.k < 2 {
             return Err(Error::Letter("k must be at least 2"));
         }
-        if policy.publish_interval_secs == 0 {
-            return Err(Error::Letter("publish interval must be positive"));
+        if !(1..=MAX_PUBLISH_INTERVAL).contains(&policy.publish_interval_secs) {
+            return Err(Error::Letter(
+                "publish_interval_secs must be 1 to 86400 seconds",
+            ));
         }
         if policy.orgs.len() > MAX_ORGS {
             return Err(Error::Letter("too many organizations"));
         }
-        for i in &mut policy.issuers {
-            i.epochs.sort();
-            i.epochs.dedup();
-        }
         policy.issuers.sort();
-        policy.issuers.dedup_by(|a, b| a.issuer_id == b.issuer_id);
         policy.orgs.sort();
         policy.orgs.dedup();
         Ok(Self {

@@ -62,7 +62,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::RateLimited => AppError::TooManyRequests(e.to_string()),
             StoreError::AlreadyIssued => AppError::Conflict(
-                "a credential was already issued to this address for this epoch; a lost credential is replaced next epoch".into(),
+                "already issued: this address holds a credential for every issuable epoch; a lost credential is replaced next epoch".into(),
             ),
             StoreError::DoubleSign => AppError::Conflict("this credential already signed this letter".into()),
             StoreError::WithdrawWithoutSign => AppError::Conflict("there is no signature by this credential to withdraw".into()),

@@ -7,7 +7,7 @@ use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
 use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
 use undersigned_core::issuer::{IssuerKeys, Membership};
-use undersigned_store::Store;
+use undersigned_store::{LetterState, Store};
 use zeroize::Zeroizing;
 
 use crate::config::{epoch_at, Config};
@@ -56,6 +56,8 @@ impl AppState {
         let membership = Membership {
             orgs: config.orgs.clone(),
             roles: config.roles.iter().cloned().collect(),
+            // Filled by a deployment whose organizations' mail systems need more rules.
+            address_rules: Default::default(),
         };
         Ok(Self(Arc::new(Inner {
             ledger: Ledger::new(store.clone(), keys.log_key, config.host.clone()),
@@ -76,6 +78,18 @@ impl AppState {
             .epoch
             .clone()
             .unwrap_or_else(|| epoch_at(crate::now()))
+    }
+
+    /// The epochs this deployment's issuer issues credentials for now: the current epoch plus
+    /// every epoch an open letter accepts from it, sorted. Letters may only accept these.
+    pub async fn issuable_epochs(&self) -> AppResult<Vec<Epoch>> {
+        let mut epochs = std::collections::BTreeSet::from([self.epoch()]);
+        let id = self.issuer.id();
+        for row in self.store.letters_in_state(LetterState::Open).await? {
+            let letter = crate::api::letters::parse_row(&row)?;
+            epochs.extend(letter.policy.epoch_of(&id).cloned());
+        }
+        Ok(epochs.into_iter().collect())
     }
 
     /// The issuer's published anonymity sets for an epoch, from the stored counts.

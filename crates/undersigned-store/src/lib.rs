@@ -199,16 +199,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         max_attempts: u32,
     ) -> StoreResult<CodeCheck>;
 
-    /// In one transaction: record that `tag` got its credential for (issuer, epoch) — refusing
-    /// with `AlreadyIssued` if it had — add one to the (org, role, age band) count, and delete
-    /// the tag's code. The count row never references the tag.
+    /// In one transaction: for each `(epoch, tag)`, record that the address got its credential
+    /// for (issuer, epoch), skipping the epochs it already holds, and add one to the (org, role,
+    /// age band) count of each epoch newly recorded; then clear the code under `code_tag`.
+    /// Returns the epochs newly recorded, in request order. When every epoch was held already,
+    /// refuses with `AlreadyIssued` and changes nothing. The count rows never reference a tag.
     async fn record_issuance(
         &self,
         issuer_id: &str,
-        epoch: &str,
-        tag: &Hash,
+        code_tag: &Hash,
+        epochs: &[(&str, Hash)],
         cell: (&str, &str, &str),
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Vec<String>>;
 
     /// All (org, role, age band) counts for an issuer and epoch.
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>>;

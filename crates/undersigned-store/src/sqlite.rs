@@ -176,45 +176,55 @@ impl Store for SqliteStore {
     async fn record_issuance(
         &self,
         issuer_id: &str,
-        epoch: &str,
-        tag: &Hash,
+        code_tag: &Hash,
+        epochs: &[(&str, Hash)],
         cell: (&str, &str, &str),
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<String>> {
         let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO issued_tags (issuer_id, epoch, tag) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(issuer_id)
-        .bind(epoch)
-        .bind(&tag[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::AlreadyIssued);
-        }
-        sqlx::query(
-            "INSERT INTO issued_counts (issuer_id, epoch, org, role, age_band, count) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 1) \
-             ON CONFLICT (issuer_id, epoch, org, role, age_band) \
-             DO UPDATE SET count = issued_counts.count + 1",
-        )
-        .bind(issuer_id)
-        .bind(epoch)
-        .bind(cell.0)
-        .bind(cell.1)
-        .bind(cell.2)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        // The row stays (code cleared) so the send rate limit keeps holding for this tag.
-        sqlx::query("UPDATE email_codes SET code_hash = NULL, attempts = 0 WHERE tag = ?1")
+        let mut recorded = Vec::new();
+        for (epoch, tag) in epochs {
+            let r = sqlx::query(
+                "INSERT INTO issued_tags (issuer_id, epoch, tag) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(issuer_id)
+            .bind(*epoch)
             .bind(&tag[..])
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            if r.rows_affected() == 0 {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO issued_counts (issuer_id, epoch, org, role, age_band, count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1) \
+                 ON CONFLICT (issuer_id, epoch, org, role, age_band) \
+                 DO UPDATE SET count = issued_counts.count + 1",
+            )
+            .bind(issuer_id)
+            .bind(*epoch)
+            .bind(cell.0)
+            .bind(cell.1)
+            .bind(cell.2)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            recorded.push((*epoch).to_owned());
+        }
+        if recorded.is_empty() {
+            // Dropping the transaction rolls it back: the code stays for the person to see
+            // the answer, and nothing was counted.
+            return Err(StoreError::AlreadyIssued);
+        }
+        // The row stays (code cleared) so the send rate limit keeps holding for this address.
+        sqlx::query("UPDATE email_codes SET code_hash = NULL, attempts = 0 WHERE tag = ?1")
+            .bind(&code_tag[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(recorded)
     }
 
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {

@@ -9,15 +9,35 @@ use undersigned_core::credential::{
     self, issuer_id, Attributes, IssuanceResponse, PendingIssuance,
 };
 use undersigned_core::encoding::{b64url, from_b64url};
-use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
 use zeroize::Zeroizing;
 
 use crate::json;
 
 #[derive(Serialize)]
 struct Requested<'a> {
+    /// The holder's secret halves, one per epoch, as one opaque JSON string for the page.
     pending: &'a str,
+    commitments: Vec<Commitment>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Commitment {
+    epoch: String,
     commitment: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingEpoch {
+    epoch: Epoch,
+    pending: PendingIssuance,
+}
+
+/// `GET /api/v1/issuance/epochs`: every epoch issuable now.
+#[derive(Deserialize)]
+struct Issuable {
+    epochs: Vec<Epoch>,
 }
 
 /// The issuer's answer as the server sends it (`CredentialIssued` in the server's API). The
@@ -25,6 +45,11 @@ struct Requested<'a> {
 #[derive(Deserialize)]
 struct Issued {
     issuer_public_key: String,
+    credentials: Vec<BlindCredential>,
+}
+
+#[derive(Deserialize)]
+struct BlindCredential {
     epoch: String,
     signature: String,
     nym_entropy: String,
@@ -40,18 +65,37 @@ pub(crate) struct Deployment {
     pub(crate) log_public_key: Option<String>,
 }
 
-/// Returns `{"pending": <secret JSON, opaque to the page>, "commitment": base64url}`.
-pub fn request_credential(rng: &mut impl CryptoRngCore) -> Result<String, String> {
-    let (request, pending) = credential::request_credential(rng).map_err(|e| e.to_string())?;
+/// One commitment per issuable epoch (`epochs_json` is the answer of
+/// `GET /api/v1/issuance/epochs`), never one epoch alone: the issuer sees the epochs asked for.
+/// Returns `{"pending": <secret JSON, opaque to the page>, "commitments": [{epoch, commitment}]}`.
+pub fn request_credentials(
+    rng: &mut impl CryptoRngCore,
+    epochs_json: &str,
+) -> Result<String, String> {
+    let issuable: Issuable = json::parse(epochs_json, "the issuable epochs")?;
+    if issuable.epochs.is_empty() {
+        return Err("the deployment names no issuable epoch".into());
+    }
+    let mut pending = Vec::new();
+    let mut commitments = Vec::new();
+    for epoch in issuable.epochs {
+        let (request, p) = credential::request_credential(rng).map_err(|e| e.to_string())?;
+        commitments.push(Commitment {
+            epoch: epoch.to_string(),
+            commitment: b64url(&request.commitment),
+        });
+        pending.push(PendingEpoch { epoch, pending: p });
+    }
     let pending = Zeroizing::new(json::to_string(&pending)?);
     json::to_string(&Requested {
         pending: &pending,
-        commitment: b64url(&request.commitment),
+        commitments,
     })
 }
 
-/// Finishes issuance and returns the credential JSON, which never leaves the device.
-pub fn receive_credential(
+/// Finishes issuance and returns a JSON array of credentials, one per epoch the issuer
+/// answered for; they never leave the device.
+pub fn receive_credentials(
     pending: &str,
     issued_json: &str,
     deployment_json: &str,
@@ -59,7 +103,7 @@ pub fn receive_credential(
     role: &str,
     age_band: &str,
 ) -> Result<String, String> {
-    let pending: PendingIssuance = json::parse_secret(pending, "the pending issuance")?;
+    let mut pending: Vec<PendingEpoch> = json::parse_secret(pending, "the pending issuance")?;
     let issued: Issued = json::parse(issued_json, "the issuer's answer")?;
     let deployment: Deployment = json::parse(deployment_json, "the deployment info")?;
     // Pin the key the deployment publishes, not whatever key the answer names.
@@ -78,17 +122,35 @@ pub fn receive_credential(
     if issuer_id(&pk) != deployment.issuer.id {
         return Err("the deployment's issuer id does not match its key".into());
     }
-    let response = IssuanceResponse::from_slices(
-        &from_b64url(&issued.signature, SIGNATURE_LEN, "signature").map_err(|e| e.to_string())?,
-        &from_b64url(&issued.nym_entropy, SCALAR_LEN, "nym entropy").map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    let email = Email::parse(email).map_err(|_| "not a valid email address")?;
+    // The issuer signed the normalized address (lowercase, no +tag).
+    let email = Email::parse(email)
+        .and_then(|e| e.normalize(&AddressRules::default()))
+        .map_err(|_| "not a valid email address")?;
     let role = Role::parse(role).map_err(|e| e.to_string())?;
     let age_band = AgeBand::parse(age_band).map_err(|e| e.to_string())?;
-    let epoch = Epoch::parse(&issued.epoch).map_err(|e| e.to_string())?;
-    let attributes = Attributes::new(email, epoch, role, age_band);
-    let credential = credential::receive_credential(pending, &response, &pk, attributes)
+    if issued.credentials.is_empty() {
+        return Err("the issuer answered with no credential".into());
+    }
+    let mut out = Vec::new();
+    for blind in issued.credentials {
+        let epoch = Epoch::parse(&blind.epoch).map_err(|e| e.to_string())?;
+        let at = pending
+            .iter()
+            .position(|p| p.epoch == epoch)
+            .ok_or("the issuer answered for an epoch it was not asked")?;
+        let p = pending.swap_remove(at);
+        let response = IssuanceResponse::from_slices(
+            &from_b64url(&blind.signature, SIGNATURE_LEN, "signature")
+                .map_err(|e| e.to_string())?,
+            &from_b64url(&blind.nym_entropy, SCALAR_LEN, "nym entropy")
+                .map_err(|e| e.to_string())?,
+        )
         .map_err(|e| e.to_string())?;
-    json::to_string(&credential)
+        let attributes = Attributes::new(email.clone(), epoch, role.clone(), age_band);
+        out.push(
+            credential::receive_credential(p.pending, &response, &pk, attributes)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    json::to_string(&out)
 }

@@ -10,9 +10,9 @@
 //! (`wasm-bindgen --target web`); a page loads it as an ES module:
 //!
 //! ```js
-//! import init, { request_credential } from "/static/wasm/undersigned_wasm.js";
+//! import init, { request_credentials } from "/static/wasm/undersigned_wasm.js";
 //! await init();
-//! const { pending, commitment } = JSON.parse(request_credential());
+//! const { pending, commitments } = JSON.parse(request_credentials(epochsJson));
 //! ```
 #![forbid(unsafe_code)]
 
@@ -30,17 +30,19 @@ fn js<T>(r: Result<T, String>) -> Result<T, JsError> {
     r.map_err(|e| JsError::new(&e))
 }
 
-/// Step 1 of issuance. Returns `{"pending": string, "commitment": base64url}`: send the
-/// commitment to the issuer, keep `pending` (in memory or sessionStorage) for step 2.
+/// Step 1 of issuance, for every issuable epoch at once (`epochs_json` is the answer of
+/// `GET /api/v1/issuance/epochs`). Returns `{"pending": string, "commitments": [...]}`: send
+/// the commitments to the issuer, keep `pending` (in memory) for step 2.
 #[wasm_bindgen]
-pub fn request_credential() -> Result<String, JsError> {
-    js(issuance::request_credential(&mut OsRng))
+pub fn request_credentials(epochs_json: &str) -> Result<String, JsError> {
+    js(issuance::request_credentials(&mut OsRng, epochs_json))
 }
 
-/// Step 2 of issuance: checks the issuer's answer (`POST /api/v1/issuance/credential`) against
-/// the deployment's published key (`GET /api/v1/deployment`) and returns the credential JSON.
+/// Step 2 of issuance: checks each of the issuer's blind signatures
+/// (`POST /api/v1/issuance/credential`) against the deployment's published key
+/// (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
 #[wasm_bindgen]
-pub fn receive_credential(
+pub fn receive_credentials(
     pending: &str,
     issued_json: &str,
     deployment_json: &str,
@@ -48,7 +50,7 @@ pub fn receive_credential(
     role: &str,
     age_band: &str,
 ) -> Result<String, JsError> {
-    js(issuance::receive_credential(
+    js(issuance::receive_credentials(
         pending,
         issued_json,
         deployment_json,
@@ -56,6 +58,13 @@ pub fn receive_credential(
         role,
         age_band,
     ))
+}
+
+/// Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
+/// with the one epoch the letter accepts. Errors when none is.
+#[wasm_bindgen]
+pub fn pick_credential(credentials_json: &str, letter_json: &str) -> Result<String, JsError> {
+    js(sign::pick_credential(credentials_json, letter_json))
 }
 
 /// The small-cell guard for the signing form. Returns

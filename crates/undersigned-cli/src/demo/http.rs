@@ -164,6 +164,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             visibility: Visibility::Public,
             publish_interval_secs: Some(args.publish_interval),
             epochs: vec![],
+            issuers: vec![],
         },
     };
     let created = organizer::create(&client, &home, &input)?;
@@ -188,7 +189,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let email = format!("staffer{n}.{run_tag:08x}@{domain}");
         let role = weighted(&mut rng, ROLES, "unspecified");
         let age = weighted(&mut rng, AGE_WEIGHTS, AgeBand::Unspecified);
-        let c = holder::obtain(&client, &email, role, age.as_str(), &mut || {
+        let c = holder::obtain_current(&client, &email, role, age.as_str(), &mut || {
             code_from_outbox(&client, &email)
         })?;
         people.push(c);

@@ -29,7 +29,7 @@ use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::{AllowedDisclosures, Letter, Visibility};
 use undersigned_core::log::{leaf_hash, verify_receipt, LogVerifier, Receipt};
 use undersigned_core::record::LogEntry;
-use undersigned_server::api::issuance::{CredentialIssued, DeploymentInfo};
+use undersigned_server::api::issuance::{CredentialIssued, DeploymentInfo, IssuableEpochs};
 use undersigned_server::api::letters::{Created, LetterInput, LetterView, Opened, PolicyInput};
 
 const SIGNERS: usize = 30;
@@ -259,14 +259,23 @@ fn obtain(agent: &ureq::Agent, base: &str, info: &DeploymentInfo, email: &str) -
         None,
     );
     let code = code_from_outbox(agent, base, email);
-    let (req, pending) = request_credential(&mut OsRng).unwrap();
+    let epochs: IssuableEpochs = get_json(agent, &format!("{base}/api/v1/issuance/epochs"));
+    let mut pending = Vec::new();
+    let mut commitments = Vec::new();
+    for e in &epochs.epochs {
+        let (req, p) = request_credential(&mut OsRng).unwrap();
+        commitments.push(
+            serde_json::json!({"epoch": e, "commitment": URL_SAFE_NO_PAD.encode(req.commitment)}),
+        );
+        pending.push(p);
+    }
     let issued: CredentialIssued = post_json(
         agent,
         &format!("{base}/api/v1/issuance/credential"),
         &serde_json::json!({
             "email": email,
             "code": code,
-            "commitment": URL_SAFE_NO_PAD.encode(req.commitment),
+            "commitments": commitments,
             "role": "unspecified",
             "age_band": "unspecified",
         }),
@@ -277,18 +286,21 @@ fn obtain(agent: &ureq::Agent, base: &str, info: &DeploymentInfo, email: &str) -
         &URL_SAFE_NO_PAD.decode(&issued.issuer_public_key).unwrap(),
     )
     .unwrap();
+    // Only the current epoch is issuable in this test, so there is exactly one.
+    assert_eq!(issued.credentials.len(), 1);
+    let blind = &issued.credentials[0];
     let response = IssuanceResponse::from_slices(
-        &URL_SAFE_NO_PAD.decode(&issued.signature).unwrap(),
-        &URL_SAFE_NO_PAD.decode(&issued.nym_entropy).unwrap(),
+        &URL_SAFE_NO_PAD.decode(&blind.signature).unwrap(),
+        &URL_SAFE_NO_PAD.decode(&blind.nym_entropy).unwrap(),
     )
     .unwrap();
     let attributes = Attributes::new(
         Email::parse(email).unwrap(),
-        Epoch::parse(&issued.epoch).unwrap(),
+        Epoch::parse(&blind.epoch).unwrap(),
         Role::unspecified(),
         AgeBand::Unspecified,
     );
-    receive_credential(pending, &response, &pk, attributes).unwrap()
+    receive_credential(pending.remove(0), &response, &pk, attributes).unwrap()
 }
 
 /// What became of one submission.
@@ -358,6 +370,7 @@ fn crash_scenario(backend: &str, database: Option<String>) {
             visibility: Visibility::Public,
             publish_interval_secs: Some(2),
             epochs: vec![],
+            issuers: vec![],
         },
         response_days: None,
         reminder_days: vec![],

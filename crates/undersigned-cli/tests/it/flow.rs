@@ -141,7 +141,14 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cred_path = holder.join("credential.json");
+    // One 0600 file per issuable epoch; a fresh dev server has only the current one.
+    let files: Vec<_> = std::fs::read_dir(holder.join("credentials"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let cred_path = files[0].clone();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -155,7 +162,6 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
         .args([
             "credential",
             "request",
-            "--force",
             "--server",
             url,
             "--home",
@@ -172,6 +178,36 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
     // An organizer opens a letter.
     let body = dir.path().join("letter.md");
     std::fs::write(&body, "We ask for a review of the policy.\n").unwrap();
+    // Two epochs would give one person two unlinkable signatures: refused, naming the rule.
+    let two = bin()
+        .args([
+            "letter",
+            "create",
+            "--server",
+            url,
+            "--home",
+            organizer.to_str().unwrap(),
+            "--title",
+            "Two epochs",
+            "--body-file",
+            body.to_str().unwrap(),
+            "--epoch",
+            "2026-Q4",
+            "--epoch",
+            "2027-Q1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!two.status.success());
+    let err = String::from_utf8_lossy(&two.stderr);
+    assert!(
+        err.contains("a letter accepts exactly one epoch per issuer"),
+        "{err}"
+    );
+    assert!(
+        !organizer.join("organizer").exists(),
+        "no letter was created, so no token was kept"
+    );
     let created = ok(&[
         "letter",
         "create",

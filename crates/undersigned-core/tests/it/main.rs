@@ -15,5 +15,6 @@ mod fast;
 mod fixture;
 mod forgery;
 mod log;
+mod oneperson;
 mod protocol;
 mod statement;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::credential::{Attributes, IssuanceRequest};
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
-use undersigned_core::issuer::address_tag;
+use undersigned_core::issuer::{address_tag, code_tag};
 use undersigned_store::CodeCheck;
 use zeroize::Zeroizing;
 
@@ -109,15 +109,36 @@ fn parse_email(raw: &str) -> AppResult<Email> {
     Email::parse(raw).map_err(|_| AppError::BadRequest("that is not a valid email address".into()))
 }
 
+/// The epochs a credential can be issued for right now, in the order holders ask for them.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct IssuableEpochs {
+    /// The current epoch plus every epoch an open letter of this issuer accepts. A holder asks
+    /// for all of them in one request, so the request says nothing about which letter it wants.
+    pub epochs: Vec<String>,
+    pub current: String,
+}
+
+pub async fn issuable_epochs(State(s): State<AppState>) -> AppResult<Json<IssuableEpochs>> {
+    Ok(Json(IssuableEpochs {
+        epochs: s
+            .issuable_epochs()
+            .await?
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        current: s.epoch().to_string(),
+    }))
+}
+
 pub async fn request_code(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> AppResult<(StatusCode, Json<CodeSent>)> {
-    let req = Zeroizing::new(req.email);
-    let email = parse_email(&req)?;
+    let typed = Zeroizing::new(req.email.trim().to_owned());
+    let email = s.membership.normalize(&parse_email(&typed)?)?;
     s.membership.check_address(&email)?;
-    let epoch = s.epoch();
-    let tag = address_tag(&s.tag_secret, &s.issuer.id(), &epoch, &email);
+    // The code and its rate limit belong to the normalized address: aliases share them.
+    let tag = code_tag(&s.tag_secret, &s.issuer.id(), &email);
     let code = Zeroizing::new(format!("{:08}", OsRng.gen_range(0..100_000_000u32)));
     let now = crate::now();
     s.store
@@ -135,8 +156,10 @@ pub async fn request_code(
         code.as_str(),
         s.config.code_ttl_secs / 60
     );
+    // The mail goes to the address as typed: that is the mailbox the person reads, and the
+    // normalized form may not be deliverable.
     s.mailer
-        .send(email.expose(), "Your undersigned verification code", &body)
+        .send(typed.as_str(), "Your undersigned verification code", &body)
         .await
         .map_err(|e| {
             AppError::Unavailable(format!(
@@ -152,13 +175,24 @@ pub async fn request_code(
     ))
 }
 
+/// At most this many epochs in one credential request; far more than ever issuable at once.
+pub const MAX_EPOCHS_PER_REQUEST: usize = 32;
+
+#[derive(Deserialize, Serialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EpochCommitment {
+    pub epoch: String,
+    /// The holder's commitment with proof to a fresh nym secret for this epoch, base64url.
+    pub commitment: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialRequest {
     pub email: String,
     pub code: String,
-    /// The holder's commitment with proof, base64url.
-    pub commitment: String,
+    /// One commitment per issuable epoch (`GET /api/v1/issuance/epochs`), all of them.
+    pub commitments: Vec<EpochCommitment>,
     pub role: String,
     pub age_band: String,
 }
@@ -169,36 +203,77 @@ impl std::fmt::Debug for CredentialRequest {
     }
 }
 
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BlindCredential {
+    pub epoch: String,
+    pub signature: String,
+    pub nym_entropy: String,
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 pub struct CredentialIssued {
     pub issuer_id: String,
     pub issuer_public_key: String,
-    pub epoch: String,
-    pub signature: String,
-    pub nym_entropy: String,
+    /// One blind signature per newly issued epoch; epochs the address held are left out.
+    pub credentials: Vec<BlindCredential>,
+}
+
+/// Parses the request's commitments: distinct valid epochs, well-formed commitments, and every
+/// issuable epoch present. Epochs no longer issuable (a letter closed meanwhile) are dropped.
+fn issuable_commitments(
+    commitments: &[EpochCommitment],
+    issuable: &[Epoch],
+) -> AppResult<Vec<(Epoch, IssuanceRequest)>> {
+    if commitments.len() > MAX_EPOCHS_PER_REQUEST {
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_EPOCHS_PER_REQUEST} commitments per request"
+        )));
+    }
+    let mut out: Vec<(Epoch, IssuanceRequest)> = Vec::new();
+    for c in commitments {
+        let epoch = Epoch::parse(&c.epoch)
+            .map_err(|_| AppError::BadRequest(format!("invalid epoch {:?}", c.epoch)))?;
+        let commitment = URL_SAFE_NO_PAD
+            .decode(c.commitment.as_bytes())
+            .ok()
+            .and_then(|b| IssuanceRequest::from_slice(&b).ok())
+            .ok_or_else(|| AppError::BadRequest(format!("malformed commitment for {epoch}")))?;
+        if out.iter().any(|(e, _)| e == &epoch) {
+            return Err(AppError::BadRequest(format!(
+                "two commitments for epoch {epoch}"
+            )));
+        }
+        out.push((epoch, commitment));
+    }
+    if let Some(missing) = issuable.iter().find(|e| !out.iter().any(|(o, _)| &o == e)) {
+        return Err(AppError::Conflict(format!(
+            "ask for every issuable epoch at once: epoch {missing} is missing (see GET /api/v1/issuance/epochs)"
+        )));
+    }
+    out.retain(|(e, _)| issuable.contains(e));
+    Ok(out)
 }
 
 pub async fn issue_credential(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CredentialRequest>,
 ) -> AppResult<Json<CredentialIssued>> {
-    let email = parse_email(&Zeroizing::new(req.email))?;
+    let email = s
+        .membership
+        .normalize(&parse_email(&Zeroizing::new(req.email))?)?;
     let org = s.membership.check_address(&email)?;
     let role = Role::parse(&req.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
     s.membership.check_role(&role)?;
     let age = AgeBand::parse(&req.age_band).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let commitment = URL_SAFE_NO_PAD
-        .decode(req.commitment.as_bytes())
-        .ok()
-        .and_then(|b| IssuanceRequest::from_slice(&b).ok())
-        .ok_or_else(|| AppError::BadRequest("malformed commitment".into()))?;
-    let epoch = s.epoch();
-    let tag = address_tag(&s.tag_secret, &s.issuer.id(), &epoch, &email);
+    let requests = issuable_commitments(&req.commitments, &s.issuable_epochs().await?)?;
+    let issuer_id = s.issuer.id();
+    // Checked once for the whole request: the code's tag names no epoch.
+    let ctag = code_tag(&s.tag_secret, &issuer_id, &email);
     let code = Zeroizing::new(req.code);
     match s
         .store
         .check_code(
-            &tag,
+            &ctag,
             &token_hash(code.trim()),
             crate::now(),
             s.config.code_max_attempts,
@@ -223,22 +298,43 @@ pub async fn issue_credential(
             ))
         }
     }
-    let attributes = Attributes::new(email, epoch.clone(), role.clone(), age);
-    // Sign before recording: a failure here must not use up the person's one credential.
-    let response = s.issuer.blind_sign(&commitment, &attributes, &mut OsRng)?;
-    s.store
+    // Sign before recording: a failure here must not use up the person's credentials. What
+    // the store reports as already held is signed too but never leaves this function.
+    let mut signed = Vec::with_capacity(requests.len());
+    for (epoch, commitment) in &requests {
+        let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age);
+        let response = s.issuer.blind_sign(commitment, &attributes, &mut OsRng)?;
+        signed.push((epoch, response));
+    }
+    let tags: Vec<(&str, [u8; 32])> = requests
+        .iter()
+        .map(|(e, _)| {
+            (
+                e.as_str(),
+                address_tag(&s.tag_secret, &issuer_id, e, &email),
+            )
+        })
+        .collect();
+    let recorded = s
+        .store
         .record_issuance(
-            &s.issuer.id().to_hex(),
-            epoch.as_str(),
-            &tag,
+            &issuer_id.to_hex(),
+            &ctag,
+            &tags,
             (org.as_str(), role.as_str(), age.as_str()),
         )
         .await?;
     Ok(Json(CredentialIssued {
-        issuer_id: s.issuer.id().to_hex(),
+        issuer_id: issuer_id.to_hex(),
         issuer_public_key: URL_SAFE_NO_PAD.encode(s.issuer.public_key().to_bytes()),
-        epoch: epoch.to_string(),
-        signature: URL_SAFE_NO_PAD.encode(response.signature),
-        nym_entropy: URL_SAFE_NO_PAD.encode(response.nym_entropy),
+        credentials: signed
+            .into_iter()
+            .filter(|(e, _)| recorded.iter().any(|r| r == e.as_str()))
+            .map(|(e, r)| BlindCredential {
+                epoch: e.to_string(),
+                signature: URL_SAFE_NO_PAD.encode(r.signature),
+                nym_entropy: URL_SAFE_NO_PAD.encode(r.nym_entropy),
+            })
+            .collect(),
     }))
 }

@@ -8,7 +8,8 @@ use base64::Engine;
 use rand::RngCore;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
-use undersigned_core::ids::{Epoch, OrgId};
+use std::collections::{BTreeMap, BTreeSet};
+use undersigned_core::ids::{Epoch, IssuerId, OrgId};
 use undersigned_core::letter::{
     AcceptedIssuer, AllowedDisclosures, Letter, Policy, Recipient, Visibility,
 };
@@ -35,9 +36,15 @@ pub struct PolicyInput {
     #[serde(default = "public")]
     pub visibility: Visibility,
     pub publish_interval_secs: Option<u64>,
-    /// Accepted credential epochs; default: the current one.
+    /// The accepted credential epoch of this deployment's issuer, as a list of exactly one
+    /// (a letter accepts exactly one epoch per issuer); default: the current epoch. It must be
+    /// issuable: the current epoch or one an open letter already accepts.
     #[serde(default)]
     pub epochs: Vec<String>,
+    /// Instead of `epochs`: the accepted issuers, each with exactly one epoch. Only issuers this
+    /// deployment knows, and at most one per organization of the letter.
+    #[serde(default)]
+    pub issuers: Vec<AcceptedIssuer>,
 }
 
 fn public() -> Visibility {
@@ -102,7 +109,13 @@ pub struct RecipientStatus {
     pub answer: Option<String>,
 }
 
-fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
+/// The organizations each issuer this deployment knows attests: its own issuer, for the
+/// deployment's organizations.
+fn known_issuers(s: &AppState) -> BTreeMap<IssuerId, BTreeSet<OrgId>> {
+    BTreeMap::from([(s.issuer.id(), s.config.orgs.keys().cloned().collect())])
+}
+
+async fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
     let p = input.policy;
     let k = p.k.unwrap_or(s.config.k);
     if k < s.config.k {
@@ -132,6 +145,18 @@ fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
             })
             .collect::<AppResult<_>>()?
     };
+    let issuers = match (p.issuers.is_empty(), p.epochs.is_empty()) {
+        (true, _) => vec![AcceptedIssuer {
+            issuer_id: s.issuer.id(),
+            epochs,
+        }],
+        (false, true) => p.issuers,
+        (false, false) => {
+            return Err(AppError::BadRequest(
+                "give either epochs or issuers, not both".into(),
+            ))
+        }
+    };
     let interval = p
         .publish_interval_secs
         .unwrap_or(s.config.default_publish_interval_secs);
@@ -140,15 +165,12 @@ fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
             "publish interval must be 1 to 86400 seconds".into(),
         ));
     }
-    Letter::new(
+    let letter = Letter::new(
         &input.title,
         &input.body,
         input.recipients,
         Policy {
-            issuers: vec![AcceptedIssuer {
-                issuer_id: s.issuer.id(),
-                epochs,
-            }],
+            issuers,
             orgs,
             disclosures: p.disclosures,
             k,
@@ -166,6 +188,34 @@ fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
         )
     })
     .map_err(|e| AppError::Unprocessable(e.to_string()))
+    .and_then(|letter| {
+        let known = known_issuers(s);
+        letter
+            .policy
+            .check_issuers_per_org(|id| known.get(id))
+            .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        Ok(letter)
+    })?;
+    check_issuable(s, &letter).await?;
+    Ok(letter)
+}
+
+/// A letter may accept only an issuable epoch of this deployment's issuer: the current one, or
+/// one an open letter already accepts. Any other epoch would make the issuer issue credentials
+/// whose epoch points at this one letter.
+async fn check_issuable(s: &AppState, letter: &Letter) -> AppResult<()> {
+    let Some(epoch) = letter.policy.epoch_of(&s.issuer.id()) else {
+        return Ok(());
+    };
+    let issuable = s.issuable_epochs().await?;
+    if issuable.contains(epoch) {
+        return Ok(());
+    }
+    let list: Vec<&str> = issuable.iter().map(Epoch::as_str).collect();
+    Err(AppError::Unprocessable(format!(
+        "epoch {epoch} is not issuable: a letter accepts the current epoch or one an open letter already accepts ({})",
+        list.join(", ")
+    )))
 }
 
 fn random_token(bytes: usize) -> String {
@@ -182,7 +232,7 @@ pub async fn create(
     State(s): State<AppState>,
     ApiJson(input): ApiJson<LetterInput>,
 ) -> AppResult<(StatusCode, Json<Created>)> {
-    let letter = build_letter(&s, input)?;
+    let letter = build_letter(&s, input).await?;
     let handle = random_token(12);
     let token = random_token(32);
     let signer_token =
@@ -241,7 +291,7 @@ pub async fn update(
             "the letter is open: its text and policy are frozen; a new text is a new letter".into(),
         ));
     }
-    let letter = build_letter(&s, input)?;
+    let letter = build_letter(&s, input).await?;
     s.store
         .update_draft(
             &row.handle,
@@ -278,6 +328,7 @@ pub async fn open(
     let letter = parse_row(&row)?
         .canonicalize()
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    check_issuable(&s, &letter).await?;
     let now = crate::now();
     if letter.policy.deadline <= now {
         return Err(AppError::Unprocessable(

@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/issuer/log/statements"),
     ("GET", "/api/v1/issuer/log/proof/inclusion"),
     ("GET", "/api/v1/issuer/log/proof/consistency"),
+    ("GET", "/api/v1/issuance/epochs"),
     ("POST", "/api/v1/issuance/code"),
     ("POST", "/api/v1/issuance/credential"),
     ("GET", "/api/v1/letters"),
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/issuer/log/proof/consistency",
             get(issuer::consistency),
         )
+        .route("/api/v1/issuance/epochs", get(issuance::issuable_epochs))
         .route("/api/v1/issuance/code", post(issuance::request_code))
         .route(
             "/api/v1/issuance/credential",

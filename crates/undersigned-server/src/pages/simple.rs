@@ -24,6 +24,11 @@ pub async fn organize() -> PageResult {
                 label.check { input #allow-age type="checkbox" checked; " their age band" }
                 label.check { input #allow-email type="checkbox"; " their email (a named signature)" }
             }
+            label {
+                "Credential epoch (exactly one; empty means the current one). Only an issuable epoch is accepted: the current one or one an open letter already accepts."
+                input #epoch name="epoch" list="epochs" placeholder="current epoch";
+                datalist #epochs {}
+            }
             label { "Small-cell threshold k (at least the deployment's)" input #k type="number" min="2" name="k"; }
             label { "Deadline" input #deadline type="date" name="deadline" required; }
             label { "Publish interval in seconds (how often new signatures are added in shuffled batches)" input #interval type="number" min="1" max="86400" name="interval" value="600"; }
@@ -124,7 +129,9 @@ pub async fn privacy() -> PageResult {
                     "Your credential is blind-signed: the issuer never sees the secret it contains. When you sign, your browser sends a zero-knowledge proof and a pseudonym that is different on every letter; your email address stays on your device." }
                 li { strong { "The count. " } "Each letter has a public transparency log. The operator cannot add a signature without a valid credential, "
                     "drop or alter one, or rewrite the history without it being detected by anyone who checks the bundle or their own receipt." }
-                li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice." }
+                li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice. "
+                    "An address gets one credential per period: it is first lowercased and a " code { "+tag" } " is removed (" code { "ann+x@state.gov" } " counts as " code { "ann@state.gov" } "), plus any rule this site sets for an organization's mail system, such as ignoring dots. "
+                    "A letter accepts one period and one issuer per organization, and you always receive the credentials of every open period at once, so your request does not say which letter you mean to sign." }
                 li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period." }
             }
         }
@@ -141,6 +148,9 @@ pub async fn privacy() -> PageResult {
                     "when the published group is smaller than k, but only you know what else could identify you, for example your comment." }
                 li { strong { "Small organizations. " }
                     "Your organization is always shown. If it has fewer than k credential holders, the form asks for your explicit consent." }
+                li { strong { "Mail aliases outside these rules. " }
+                    "If a mail system delivers other addresses to the same mailbox (an alias, a forwarding address, a second name) that the rules above do not know about, "
+                    "its owner can get one credential per address. That is a limit of attesting membership by email, and organizers should weigh it." }
                 li { strong { "An issuer who mints fake members. " }
                     "The issuer could issue credentials to people who do not exist. This is bounded: it publishes how many credentials it issued per organization, so inflated numbers leave evidence." }
                 li { strong { "Timing. " }

@@ -14,6 +14,13 @@ const token = frag.key || frag.organizer || undefined;
 let deployment, view, letterId, vkey, setsJson, credential;
 let pending = null; // the holder's half of issuance, between the two requests
 
+/** Every credential kept in this browser, one per epoch (and the single one of older versions). */
+function held() {
+  const list = store.get("credentials") || [];
+  const legacy = store.get("credential");
+  return legacy ? [legacy, ...list] : list;
+}
+
 main().catch((e) => {
   const s = $("#wasm-status") || $("#check-result");
   if (s) status(s, `Could not load: ${e.message}`, "bad");
@@ -124,15 +131,20 @@ function wireIssuance() {
     const role = $("#role").value;
     const age = $("#age-band").value;
     try {
-      // A fresh commitment per attempt: the nym secret is generated here and never sent.
-      pending = JSON.parse(wasm.request_credential());
+      // Every issuable epoch at once, never one alone: the issuer sees which epochs are asked
+      // for, and a single old epoch would point at the letter. Fresh commitments per attempt;
+      // the nym secrets are generated here and never sent.
+      const epochs = (await api("/api/v1/issuance/epochs")).data;
+      pending = JSON.parse(wasm.request_credentials(JSON.stringify(epochs)));
       const issued = (await api("/api/v1/issuance/credential", {
         method: "POST",
-        body: { email, code: $("#code").value.trim(), commitment: pending.commitment, role, age_band: age },
+        body: { email, code: $("#code").value.trim(), commitments: pending.commitments, role, age_band: age },
       })).data;
-      const cred = wasm.receive_credential(pending.pending, JSON.stringify(issued), JSON.stringify(deployment), email, role, age);
+      const creds = JSON.parse(wasm.receive_credentials(pending.pending, JSON.stringify(issued), JSON.stringify(deployment), email, role, age));
       pending = null;
-      store.set("credential", JSON.parse(cred));
+      const fresh = new Set(creds.map((c) => `${c.issuer_id}/${c.attributes.epoch}`));
+      store.set("credentials", [...held().filter((c) => !fresh.has(`${c.issuer_id}/${c.attributes.epoch}`)), ...creds]);
+      store.remove("credential");
       $("#code").value = "";
       status(st, "Your credential is stored in this browser. Back it up below.", "ok");
       await renderCredential();
@@ -143,8 +155,18 @@ function wireIssuance() {
 }
 
 async function renderCredential() {
-  credential = store.get("credential");
+  // The credential whose issuer and epoch this letter accepts, if this browser holds one.
+  credential = null;
+  let why = "";
+  if (held().length > 0) {
+    try {
+      credential = JSON.parse(wasm.pick_credential(JSON.stringify(held()), JSON.stringify(view.letter)));
+    } catch (e) {
+      why = e.message;
+    }
+  }
   const have = !!credential;
+  if (!have && why) status($("#wasm-status"), `${why}. Ask for a code again to get the credentials of every open period.`, "bad");
   $("#have-credential").hidden = !have;
   $("#code-form").hidden = have;
   $("#redeem-form").hidden = true;
@@ -261,7 +283,7 @@ function renderReceipts() {
   );
   const signed = list.some((r) => r.action === "sign");
   const withdrawn = list.some((r) => r.action === "withdraw");
-  $("#withdraw").hidden = !signed || withdrawn || view.state !== "open" || !store.get("credential");
+  $("#withdraw").hidden = !signed || withdrawn || view.state !== "open" || held().length === 0;
 }
 
 // ---- check my signature ------------------------------------------------------------------------
@@ -326,7 +348,8 @@ function wireBackup() {
     const pass = $("#passphrase").value;
     if (pass.length < 8) return status(st, "Choose a passphrase of at least 8 characters.", "bad");
     try {
-      download("undersigned-credential.json", wasm.encrypt_export(JSON.stringify(store.get("credential")), pass));
+      // The credential this letter accepts (one file per credential, as the backup format holds one).
+      download(`undersigned-credential-${credential.attributes.epoch}.json`, wasm.encrypt_export(JSON.stringify(credential), pass));
       status(st, "Backup downloaded. Keep the file and the passphrase apart.", "ok");
     } catch (e) {
       status(st, e.message, "bad");
@@ -336,8 +359,9 @@ function wireBackup() {
     const file = ev.target.files[0];
     if (!file) return;
     try {
-      const cred = wasm.decrypt_import(await file.text(), $("#passphrase").value);
-      store.set("credential", JSON.parse(cred));
+      const cred = JSON.parse(wasm.decrypt_import(await file.text(), $("#passphrase").value));
+      const key = `${cred.issuer_id}/${cred.attributes.epoch}`;
+      store.set("credentials", [...held().filter((c) => `${c.issuer_id}/${c.attributes.epoch}` !== key), cred]);
       status(st, "Credential restored.", "ok");
       await renderCredential();
     } catch (e) {

@@ -5,6 +5,14 @@ import { $, api, status, store } from "/static/js/common.js";
 
 const st = $("#organize-status");
 
+// The epochs a letter may accept: offered, not imposed; the server has the last word.
+api("/api/v1/issuance/epochs")
+  .then((r) => {
+    $("#epochs").replaceChildren(...r.data.epochs.map((e) => Object.assign(document.createElement("option"), { value: e })));
+    $("#epoch").placeholder = `${r.data.current} (current)`;
+  })
+  .catch(() => {});
+
 // Default deadline: four weeks ahead, so the form can be sent as is.
 $("#deadline").value = new Date(Date.now() + 28 * 86400_000).toISOString().slice(0, 10);
 
@@ -35,6 +43,9 @@ $("#organize-form").addEventListener("submit", async (ev) => {
       deadline,
       visibility: document.querySelector("input[name=visibility]:checked").value,
       publish_interval_secs: Number($("#interval").value),
+      // Sent as typed (split at commas) so a second epoch meets the server's rule and its
+      // message, rather than being dropped here in silence.
+      epochs: $("#epoch").value.split(",").map((e) => e.trim()).filter(Boolean),
     },
   };
   try {

@@ -366,7 +366,7 @@ async fn fail_wrong_and_reused_codes_and_second_credential(t: &TestServer) {
     let code = t.code_for(email).await;
     let (req, _) = undersigned_core::credential::request_credential(&mut rand_core::OsRng).unwrap();
     let commitment = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(req.commitment);
-    let body = |code: &str| json!({"email": email, "code": code, "commitment": commitment, "role": "analyst", "age_band": "30-39"});
+    let body = |code: &str| json!({"email": email, "code": code, "commitments": [{"epoch": EPOCH, "commitment": commitment}], "role": "analyst", "age_band": "30-39"});
     let wrong = if code == "00000000" {
         "00000001"
     } else {
@@ -404,7 +404,7 @@ async fn fail_wrong_and_reused_codes_and_second_credential(t: &TestServer) {
     // Guessing is bounded: after the attempts run out even the right code is refused.
     let other = "guess@state.gov";
     let right = t.code_for(other).await;
-    let body2 = |code: &str| json!({"email": other, "code": code, "commitment": commitment, "role": "analyst", "age_band": "30-39"});
+    let body2 = |code: &str| json!({"email": other, "code": code, "commitments": [{"epoch": EPOCH, "commitment": commitment}], "role": "analyst", "age_band": "30-39"});
     let mut last = StatusCode::OK;
     for g in 0..6 {
         let guess = format!(
@@ -446,7 +446,7 @@ async fn fail_expired_code() {
     let (s, v) = t
         .post(
             "/api/v1/issuance/credential",
-            &json!({"email": "late@state.gov", "code": code, "commitment": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(req.commitment), "role": "analyst", "age_band": "30-39"}),
+            &json!({"email": "late@state.gov", "code": code, "commitments": [{"epoch": EPOCH, "commitment": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(req.commitment)}], "role": "analyst", "age_band": "30-39"}),
             None,
         )
         .await;

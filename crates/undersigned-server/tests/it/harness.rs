@@ -14,9 +14,10 @@ use std::time::Duration;
 use tower::ServiceExt;
 use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
+    PendingIssuance,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::Letter;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig};
@@ -68,8 +69,9 @@ pub struct TestServer {
     pub state: AppState,
     pub router: axum::Router,
     pub outbox: Outbox,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     _pg: Option<PgGuard>,
+    tweaks: Tweaks,
 }
 
 pub fn config(t: &Tweaks) -> Config {
@@ -96,7 +98,7 @@ impl TestServer {
         let store = SqliteStore::open(&dir.path().join("undersigned.db"))
             .await
             .unwrap();
-        Self::build(Arc::new(store), dir, None, &t).await
+        Self::build(Arc::new(store), Arc::new(dir), None, &t).await
     }
 
     pub async fn postgres(t: Tweaks) -> Option<Self> {
@@ -105,7 +107,7 @@ impl TestServer {
         Some(
             Self::build(
                 Arc::new(store),
-                tempfile::tempdir().unwrap(),
+                Arc::new(tempfile::tempdir().unwrap()),
                 Some(guard),
                 &t,
             )
@@ -115,9 +117,32 @@ impl TestServer {
 
     async fn build(
         store: Arc<dyn Store>,
-        dir: tempfile::TempDir,
+        dir: Arc<tempfile::TempDir>,
         pg: Option<PgGuard>,
         t: &Tweaks,
+    ) -> Self {
+        Self::build_at(store, dir, pg, t, EPOCH).await
+    }
+
+    /// The same deployment (store, keys) after its clock moved on to `epoch`. The returned
+    /// server must not outlive `self`, which owns the database.
+    pub async fn at_epoch(&self, epoch: &str) -> Self {
+        Self::build_at(
+            self.state.store.clone(),
+            self.dir.clone(),
+            None,
+            &self.tweaks,
+            epoch,
+        )
+        .await
+    }
+
+    async fn build_at(
+        store: Arc<dyn Store>,
+        dir: Arc<tempfile::TempDir>,
+        pg: Option<PgGuard>,
+        t: &Tweaks,
+        epoch: &str,
     ) -> Self {
         let outbox = Outbox::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let mailer = Mailer::new(MailerConfig::plain(
@@ -128,7 +153,11 @@ impl TestServer {
         .unwrap();
         let keys =
             DeploymentKeys::load_or_create(&dir.path().join("keys.json"), "test issuer").unwrap();
-        let state = AppState::new(config(t), store, keys, mailer, Some(outbox.clone())).unwrap();
+        let config = Config {
+            epoch: Some(Epoch::parse(epoch).unwrap()),
+            ..config(t)
+        };
+        let state = AppState::new(config, store, keys, mailer, Some(outbox.clone())).unwrap();
         let router = app(state.clone());
         Self {
             state,
@@ -136,6 +165,7 @@ impl TestServer {
             outbox,
             dir,
             _pg: pg,
+            tweaks: t.clone(),
         }
     }
 
@@ -234,39 +264,98 @@ impl TestServer {
             .to_owned()
     }
 
+    /// The credential of the current epoch, out of the one request for every issuable epoch.
     pub async fn credential(&self, email: &str, role: &str, age: AgeBand) -> Credential {
+        self.credentials(email, role, age)
+            .await
+            .into_iter()
+            .find(|c| c.attributes.epoch.as_str() == EPOCH)
+            .expect("a credential of the current epoch")
+    }
+
+    /// Asks for a code and then, as every holder does, for every issuable epoch in one request.
+    pub async fn credentials(&self, email: &str, role: &str, age: AgeBand) -> Vec<Credential> {
         let code = self.code_for(email).await;
-        let (req, pending) = request_credential(&mut OsRng).unwrap();
+        let (s, v, pending) = self.redeem(email, &code, role, age).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        self.receive(&v, pending, email, role, age)
+    }
+
+    /// `POST /api/v1/issuance/credential` with one fresh commitment per issuable epoch.
+    pub async fn redeem(
+        &self,
+        email: &str,
+        code: &str,
+        role: &str,
+        age: AgeBand,
+    ) -> (StatusCode, Value, Vec<(String, PendingIssuance)>) {
+        let (_, epochs) = self.get("/api/v1/issuance/epochs").await;
+        let mut pending = Vec::new();
+        let mut commitments = Vec::new();
+        for e in epochs["epochs"].as_array().unwrap() {
+            let (req, p) = request_credential(&mut OsRng).unwrap();
+            let epoch = e.as_str().unwrap().to_owned();
+            commitments.push(
+                json!({"epoch": epoch, "commitment": URL_SAFE_NO_PAD.encode(req.commitment)}),
+            );
+            pending.push((epoch, p));
+        }
         let (s, v) = self
             .post(
                 "/api/v1/issuance/credential",
-                &json!({"email": email, "code": code, "commitment": URL_SAFE_NO_PAD.encode(req.commitment), "role": role, "age_band": age.as_str()}),
+                &json!({"email": email, "code": code, "commitments": commitments, "role": role, "age_band": age.as_str()}),
                 None,
             )
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        (s, v, pending)
+    }
+
+    /// Finishes every blind signature of an answer into a credential (checked by core).
+    pub fn receive(
+        &self,
+        v: &Value,
+        pending: Vec<(String, PendingIssuance)>,
+        email: &str,
+        role: &str,
+        age: AgeBand,
+    ) -> Vec<Credential> {
         let pk = undersigned_core::bbs::PublicKey::from_slice(
             &URL_SAFE_NO_PAD
                 .decode(v["issuer_public_key"].as_str().unwrap())
                 .unwrap(),
         )
         .unwrap();
-        let resp = IssuanceResponse::from_slices(
-            &URL_SAFE_NO_PAD
-                .decode(v["signature"].as_str().unwrap())
-                .unwrap(),
-            &URL_SAFE_NO_PAD
-                .decode(v["nym_entropy"].as_str().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
-        let attrs = Attributes::new(
-            Email::parse(email).unwrap(),
-            Epoch::parse(EPOCH).unwrap(),
-            Role::parse(role).unwrap(),
-            age,
-        );
-        receive_credential(pending, &resp, &pk, attrs).unwrap()
+        let email = Email::parse(email)
+            .unwrap()
+            .normalize(&AddressRules::default())
+            .unwrap();
+        let mut pending = pending;
+        v["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let epoch = c["epoch"].as_str().unwrap();
+                let at = pending.iter().position(|(e, _)| e == epoch).unwrap();
+                let (_, p) = pending.remove(at);
+                let resp = IssuanceResponse::from_slices(
+                    &URL_SAFE_NO_PAD
+                        .decode(c["signature"].as_str().unwrap())
+                        .unwrap(),
+                    &URL_SAFE_NO_PAD
+                        .decode(c["nym_entropy"].as_str().unwrap())
+                        .unwrap(),
+                )
+                .unwrap();
+                let attrs = Attributes::new(
+                    email.clone(),
+                    Epoch::parse(epoch).unwrap(),
+                    Role::parse(role).unwrap(),
+                    age,
+                );
+                receive_credential(p, &resp, &pk, attrs).unwrap()
+            })
+            .collect()
     }
 
     /// Creates and opens a letter; returns (handle, token, letter id, letter).

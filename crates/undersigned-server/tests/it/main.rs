@@ -12,6 +12,7 @@ mod delivery;
 mod forged;
 mod harness;
 mod issuer_log;
+mod oneperson;
 mod openapi;
 mod pages;
 mod privacy;

@@ -35,7 +35,7 @@ async fn code_valid_stays_until_issued(s: Arc<dyn Store>) {
         s.check_code(&h(1), &h(7), 1002, 5).await.unwrap(),
         CodeCheck::Valid
     );
-    s.record_issuance("iss", "2025", &h(1), ("o", "r", "a"))
+    s.record_issuance("iss", &h(1), &[("2025", h(1))], ("o", "r", "a"))
         .await
         .unwrap();
     assert_eq!(
@@ -154,7 +154,7 @@ async fn fail_code_rate_limit_survives_issuance(s: Arc<dyn Store>) {
     for i in 0..3 {
         put(&*s, 1, 7, 1000 + i).await.unwrap();
     }
-    s.record_issuance("iss", "2025", &h(1), ("o", "r", "a"))
+    s.record_issuance("iss", &h(1), &[("2025", h(1))], ("o", "r", "a"))
         .await
         .unwrap();
     assert!(matches!(

@@ -9,6 +9,7 @@ use crate::harness::{h, on_both};
 on_both!(
     issuance_counts,
     fail_already_issued,
+    issuance_of_several_epochs_skips_held_ones,
     issuance_concurrent_same_tag
 );
 
@@ -23,19 +24,19 @@ fn cell(org: &str, role: &str, age: &str, count: u64) -> IssuedCell {
 
 async fn issuance_counts(s: Arc<dyn Store>) {
     assert!(s.issued_counts("iss", "e1").await.unwrap().is_empty());
-    s.record_issuance("iss", "e1", &h(1), ("acme", "eng", "30-39"))
+    s.record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
-    s.record_issuance("iss", "e1", &h(2), ("acme", "eng", "30-39"))
+    s.record_issuance("iss", &h(2), &[("e1", h(2))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
-    s.record_issuance("iss", "e1", &h(3), ("acme", "ops", "20-29"))
+    s.record_issuance("iss", &h(3), &[("e1", h(3))], ("acme", "ops", "20-29"))
         .await
         .unwrap();
-    s.record_issuance("iss", "e2", &h(1), ("acme", "eng", "30-39"))
+    s.record_issuance("iss", &h(1), &[("e2", h(1))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
-    s.record_issuance("other", "e1", &h(1), ("beta", "eng", "30-39"))
+    s.record_issuance("other", &h(1), &[("e1", h(1))], ("beta", "eng", "30-39"))
         .await
         .unwrap();
     assert_eq!(
@@ -57,12 +58,12 @@ async fn issuance_counts(s: Arc<dyn Store>) {
 
 async fn fail_already_issued(s: Arc<dyn Store>) {
     s.put_code(&h(1), &h(7), 1000, 1600, 5, 3600).await.unwrap();
-    s.record_issuance("iss", "e1", &h(1), ("acme", "eng", "30-39"))
+    s.record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
     s.put_code(&h(1), &h(8), 1001, 1600, 5, 3600).await.unwrap();
     let again = s
-        .record_issuance("iss", "e1", &h(1), ("acme", "ops", "30-39"))
+        .record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "ops", "30-39"))
         .await;
     assert!(matches!(again, Err(StoreError::AlreadyIssued)), "{again:?}");
     // Nothing of the refused call stuck: the count is unchanged and the new code is intact.
@@ -81,7 +82,7 @@ async fn issuance_concurrent_same_tag(s: Arc<dyn Store>) {
         .map(|_| {
             let s = s.clone();
             tokio::spawn(async move {
-                s.record_issuance("iss", "e1", &h(1), ("acme", "eng", "30-39"))
+                s.record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "eng", "30-39"))
                     .await
             })
         })
@@ -89,7 +90,7 @@ async fn issuance_concurrent_same_tag(s: Arc<dyn Store>) {
     let mut ok = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Ok(()) => ok += 1,
+            Ok(_) => ok += 1,
             Err(StoreError::AlreadyIssued) => {}
             Err(e) => panic!("unexpected {e}"),
         }
@@ -98,5 +99,50 @@ async fn issuance_concurrent_same_tag(s: Arc<dyn Store>) {
     assert_eq!(
         s.issued_counts("iss", "e1").await.unwrap(),
         vec![cell("acme", "eng", "30-39", 1)]
+    );
+}
+
+async fn issuance_of_several_epochs_skips_held_ones(s: Arc<dyn Store>) {
+    // One code (tag 9) for the address; a tag per epoch for the one-credential rule.
+    s.put_code(&h(9), &h(7), 1000, 1600, 5, 3600).await.unwrap();
+    s.record_issuance("iss", &h(9), &[("e1", h(1))], ("acme", "eng", "30-39"))
+        .await
+        .unwrap();
+    s.put_code(&h(9), &h(8), 1001, 1600, 5, 3600).await.unwrap();
+    let got = s
+        .record_issuance(
+            "iss",
+            &h(9),
+            &[("e1", h(1)), ("e2", h(2)), ("e3", h(3))],
+            ("acme", "eng", "30-39"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec!["e2".to_owned(), "e3".to_owned()]);
+    for (epoch, n) in [("e1", 1), ("e2", 1), ("e3", 1)] {
+        assert_eq!(
+            s.issued_counts("iss", epoch).await.unwrap(),
+            vec![cell("acme", "eng", "30-39", n)],
+            "{epoch}"
+        );
+    }
+    // The code was consumed by the issuance.
+    assert_eq!(
+        s.check_code(&h(9), &h(8), 1002, 5).await.unwrap(),
+        undersigned_store::CodeCheck::Missing
+    );
+    s.put_code(&h(9), &h(6), 1003, 1600, 5, 3600).await.unwrap();
+    let again = s
+        .record_issuance(
+            "iss",
+            &h(9),
+            &[("e2", h(2)), ("e3", h(3))],
+            ("acme", "eng", "30-39"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::AlreadyIssued)), "{again:?}");
+    assert_eq!(
+        s.check_code(&h(9), &h(6), 1004, 5).await.unwrap(),
+        undersigned_store::CodeCheck::Valid
     );
 }

@@ -74,13 +74,23 @@ async fn fail_issuer_log_append_at_moved_size(s: Arc<dyn Store>) {
 async fn issued_epochs_listed(s: Arc<dyn Store>) {
     assert!(s.issued_epochs("iss").await.unwrap().is_empty());
     for (tag, epoch) in [(1, "2027-Q1"), (2, "2026-Q4"), (3, "2027-Q1")] {
-        s.record_issuance("iss", epoch, &h(tag), ("acme", "eng", "30-39"))
-            .await
-            .unwrap();
-    }
-    s.record_issuance("other", "2025-Q1", &h(1), ("acme", "eng", "30-39"))
+        s.record_issuance(
+            "iss",
+            &h(100 + tag),
+            &[(epoch, h(tag))],
+            ("acme", "eng", "30-39"),
+        )
         .await
         .unwrap();
+    }
+    s.record_issuance(
+        "other",
+        &h(200),
+        &[("2025-Q1", h(1))],
+        ("acme", "eng", "30-39"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.issued_epochs("iss").await.unwrap(),
         vec!["2026-Q4".to_owned(), "2027-Q1".to_owned()]

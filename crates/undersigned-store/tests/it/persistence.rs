@@ -11,7 +11,7 @@ async fn sqlite_reopen_keeps_everything() {
     let (id, pending) = {
         let s = SqliteStore::open(&path).await.unwrap();
         s.put_code(&h(1), &h(7), 1000, 1600, 1, 3600).await.unwrap();
-        s.record_issuance("iss", "e1", &h(2), ("o", "r", "a"))
+        s.record_issuance("iss", &h(2), &[("e1", h(2))], ("o", "r", "a"))
             .await
             .unwrap();
         let id = open_letter(&s, "hdl").await;

@@ -88,19 +88,24 @@ impl World {
         rng: &mut ChaCha20Rng,
     ) -> String {
         let requested: Value = serde_json::from_str(requested).unwrap();
-        let commitment = from_b64url(
-            requested["commitment"].as_str().unwrap(),
-            1024,
-            "commitment",
-        )
-        .unwrap();
-        let request = IssuanceRequest::from_slice(&commitment).unwrap();
-        let response = self
+        let requests: Vec<(Epoch, IssuanceRequest)> = requested["commitments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let commitment =
+                    from_b64url(c["commitment"].as_str().unwrap(), 1024, "commitment").unwrap();
+                (
+                    Epoch::parse(c["epoch"].as_str().unwrap()).unwrap(),
+                    IssuanceRequest::from_slice(&commitment).unwrap(),
+                )
+            })
+            .collect();
+        let issued = self
             .issuer
-            .issue(
-                &request,
+            .issue_epochs(
+                &requests,
                 &Email::parse(email).unwrap(),
-                &self.epoch,
                 &Role::parse(role).unwrap(),
                 age,
                 rng,
@@ -109,28 +114,40 @@ impl World {
         json!({
             "issuer_id": self.issuer.keys.id().to_hex(),
             "issuer_public_key": b64url(&self.issuer.keys.public_key().to_bytes()),
-            "epoch": self.epoch.as_str(),
-            "signature": b64url(&response.signature),
-            "nym_entropy": b64url(&response.nym_entropy),
+            "credentials": issued.iter().map(|(e, r)| json!({
+                "epoch": e.as_str(),
+                "signature": b64url(&r.signature),
+                "nym_entropy": b64url(&r.nym_entropy),
+            })).collect::<Vec<_>>(),
         })
         .to_string()
+    }
+
+    /// `GET /api/v1/issuance/epochs` with only this world's epoch issuable.
+    pub fn epochs(&self) -> String {
+        json!({"epochs": [self.epoch.as_str()], "current": self.epoch.as_str()}).to_string()
     }
 
     /// The whole issuance flow through the glue; returns the credential JSON.
     pub fn obtain(&mut self, email: &str, role: &str, age: AgeBand, seed: u64) -> String {
         let mut rng = rng(seed);
-        let requested = issuance::request_credential(&mut rng).unwrap();
+        let requested = issuance::request_credentials(&mut rng, &self.epochs()).unwrap();
         let issued = self.issue(&requested, email, role, age, &mut rng);
         let pending = pending_of(&requested);
-        issuance::receive_credential(
-            &pending,
-            &issued,
-            &self.deployment(),
-            email,
-            role,
-            age.as_str(),
+        let all: Vec<Value> = serde_json::from_str(
+            &issuance::receive_credentials(
+                &pending,
+                &issued,
+                &self.deployment(),
+                email,
+                role,
+                age.as_str(),
+            )
+            .unwrap(),
         )
-        .unwrap()
+        .unwrap();
+        assert_eq!(all.len(), 1);
+        all[0].to_string()
     }
 
     pub fn sets(&self) -> undersigned_core::anonymity::PublishedSets {

@@ -205,7 +205,7 @@ fn fail_issuer_key_differs_from_the_deployments() {
     let mut w = World::new(2);
     let other = World::new(3);
     let mut rng = fixture::rng(4);
-    let requested = issuance::request_credential(&mut rng).unwrap();
+    let requested = issuance::request_credentials(&mut rng, &w.epochs()).unwrap();
     let issued = w.issue(
         &requested,
         "a@state.gov",
@@ -213,7 +213,7 @@ fn fail_issuer_key_differs_from_the_deployments() {
         AgeBand::Over60,
         &mut rng,
     );
-    let err = issuance::receive_credential(
+    let err = issuance::receive_credentials(
         &pending_of(&requested),
         &issued,
         &other.deployment(),
@@ -229,7 +229,7 @@ fn fail_issuer_key_differs_from_the_deployments() {
 fn fail_answer_over_other_attributes_or_pending() {
     let mut w = World::new(5);
     let mut rng = fixture::rng(6);
-    let requested = issuance::request_credential(&mut rng).unwrap();
+    let requested = issuance::request_credentials(&mut rng, &w.epochs()).unwrap();
     let issued = w.issue(
         &requested,
         "b@state.gov",
@@ -238,7 +238,7 @@ fn fail_answer_over_other_attributes_or_pending() {
         &mut rng,
     );
     let receive = |pending: &str, role: &str| {
-        issuance::receive_credential(
+        issuance::receive_credentials(
             pending,
             &issued,
             &w.deployment(),
@@ -249,7 +249,7 @@ fn fail_answer_over_other_attributes_or_pending() {
     };
     let err = receive(&pending_of(&requested), "officer").unwrap_err();
     assert!(err.contains("does not verify"), "{err}");
-    let other = issuance::request_credential(&mut rng).unwrap();
+    let other = issuance::request_credentials(&mut rng, &w.epochs()).unwrap();
     assert!(receive(&pending_of(&other), "analyst").is_err());
     // A malformed pending value is refused without echoing it.
     let err = receive(r#"{"nym_secret":"SECRETSECRET"}"#, "analyst").unwrap_err();

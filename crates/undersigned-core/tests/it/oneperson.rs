@@ -1,0 +1,282 @@
+//! One person, one signature: address normalization, one epoch per issuer and one issuer per
+//! organization in a letter's policy, multi-epoch issuance, canonical comments, deadlines.
+
+use crate::fixture::*;
+use std::collections::{BTreeMap, BTreeSet};
+use undersigned_core::credential::request_credential;
+use undersigned_core::entry::{present, verify, Action, DisclosureChoice, SmallOrgConsent};
+use undersigned_core::error::{Error, IssueError, PresentError, VerifyError};
+use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, IssuerId, OrgId, Role};
+use undersigned_core::issuer::{address_tag, code_tag, Membership};
+use undersigned_core::letter::{
+    AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility, MAX_DEADLINE,
+    RULE_KNOWN_ISSUER, RULE_ONE_ENTRY, RULE_ONE_EPOCH, RULE_ONE_ISSUER,
+};
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn gmail_like() -> Membership {
+    let mut m = Membership::default();
+    for d in ["state.gov", "dots.gov"] {
+        m.orgs.insert(OrgId::parse(d).unwrap(), d.into());
+    }
+    m.address_rules.insert(
+        OrgId::parse("dots.gov").unwrap(),
+        AddressRules { strip_dots: true },
+    );
+    m
+}
+
+#[test]
+fn normalization_folds_case_and_plus_tags() {
+    let m = gmail_like();
+    for variant in [
+        "ann@state.gov",
+        "ann+a@state.gov",
+        "ANN@State.gov",
+        " Ann+X+y@STATE.gov ",
+    ] {
+        assert_eq!(
+            m.normalize(&email(variant)).unwrap().expose(),
+            "ann@state.gov",
+            "{variant}"
+        );
+    }
+    // Dots count where the organization has no dot rule...
+    assert_eq!(
+        m.normalize(&email("a.nn@state.gov")).unwrap().expose(),
+        "a.nn@state.gov"
+    );
+    // ...and are dropped where it has one.
+    assert_eq!(
+        m.normalize(&email("A.n.N+list@dots.gov")).unwrap().expose(),
+        "ann@dots.gov"
+    );
+}
+
+#[test]
+fn fail_normalization_of_a_bare_tag() {
+    let m = gmail_like();
+    assert_eq!(
+        m.normalize(&email("+ann@state.gov")),
+        Err(IssueError::InvalidAddress)
+    );
+    assert_eq!(
+        m.normalize(&email("..@dots.gov")),
+        Err(IssueError::InvalidAddress)
+    );
+}
+
+#[test]
+fn code_tag_names_no_epoch_and_address_tag_does() {
+    let secret = [7u8; 32];
+    let issuer = IssuerId([1u8; 32]);
+    let a = email("ann@state.gov");
+    let q4 = Epoch::parse("2026-Q4").unwrap();
+    let q1 = Epoch::parse("2027-Q1").unwrap();
+    assert_ne!(
+        address_tag(&secret, &issuer, &q4, &a),
+        address_tag(&secret, &issuer, &q1, &a)
+    );
+    assert_ne!(
+        code_tag(&secret, &issuer, &a),
+        address_tag(&secret, &issuer, &q4, &a)
+    );
+    assert_ne!(
+        code_tag(&secret, &issuer, &a),
+        code_tag(&secret, &issuer, &email("bob@state.gov"))
+    );
+}
+
+#[test]
+fn fail_second_credential_for_plus_alias_or_case_variant() {
+    let mut w = World::new(21);
+    let _ann = w.credential("ann@state.gov", "analyst", AgeBand::Unspecified);
+    for variant in ["ann+a@state.gov", "ANN@State.gov", "Ann+b@STATE.GOV"] {
+        let (req, _pending) = request_credential(&mut w.rng).unwrap();
+        let err = w
+            .issuer
+            .issue(
+                &req,
+                &email(variant),
+                &w.epoch.clone(),
+                &Role::unspecified(),
+                AgeBand::Unspecified,
+                &mut w.rng,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            IssueError::AlreadyIssued("2026-Q4".into()),
+            "{variant}"
+        );
+    }
+    assert_eq!(w.issuer.issued_tags(), 1);
+}
+
+#[test]
+fn multi_epoch_issuance_skips_held_epochs_and_signs_normalized_address() {
+    let mut w = World::new(22);
+    let _ann = w.credential("ann@state.gov", "analyst", AgeBand::Unspecified);
+    let q1 = Epoch::parse("2027-Q1").unwrap();
+    let requests: Vec<_> = [w.epoch.clone(), q1.clone()]
+        .into_iter()
+        .map(|e| (e, request_credential(&mut w.rng).unwrap().0))
+        .collect();
+    let issued = w
+        .issuer
+        .issue_epochs(
+            &requests,
+            &email("Ann+late@state.gov"),
+            &Role::unspecified(),
+            AgeBand::Unspecified,
+            &mut w.rng,
+        )
+        .unwrap();
+    let epochs: Vec<&Epoch> = issued.iter().map(|(e, _)| e).collect();
+    assert_eq!(
+        epochs,
+        vec![&q1],
+        "the held epoch is skipped, the new one issued"
+    );
+    assert_eq!(w.issuer.issued_tags(), 2);
+    let again = w.issuer.issue_epochs(
+        &requests,
+        &email("ann@state.gov"),
+        &Role::unspecified(),
+        AgeBand::Unspecified,
+        &mut w.rng,
+    );
+    assert!(matches!(again, Err(IssueError::AlreadyIssued(_))));
+}
+
+fn policy(issuers: Vec<AcceptedIssuer>, orgs: Vec<OrgId>) -> Policy {
+    Policy {
+        issuers,
+        orgs,
+        disclosures: AllowedDisclosures::default(),
+        k: 3,
+        deadline: 2_000_000_000,
+        visibility: Visibility::Public,
+        publish_interval_secs: 600,
+    }
+}
+
+fn accepted(id: u8, epochs: &[&str]) -> AcceptedIssuer {
+    AcceptedIssuer {
+        issuer_id: IssuerId([id; 32]),
+        epochs: epochs.iter().map(|e| Epoch::parse(e).unwrap()).collect(),
+    }
+}
+
+fn letter(p: Policy) -> Result<Letter, Error> {
+    Letter::new("T", "Body.\n", vec![], p)
+}
+
+#[test]
+fn fail_letter_with_two_epochs_no_epoch_or_one_issuer_twice() {
+    assert!(letter(policy(vec![accepted(1, &["2026-Q4"])], vec![])).is_ok());
+    assert_eq!(
+        letter(policy(vec![accepted(1, &["2026-Q4", "2027-Q1"])], vec![])),
+        Err(Error::Letter(RULE_ONE_EPOCH))
+    );
+    assert_eq!(
+        letter(policy(vec![accepted(1, &["2026-Q4", "2026-Q4"])], vec![])),
+        Err(Error::Letter(RULE_ONE_EPOCH))
+    );
+    assert_eq!(
+        letter(policy(vec![accepted(1, &[])], vec![])),
+        Err(Error::Letter(RULE_ONE_EPOCH))
+    );
+    assert_eq!(
+        letter(policy(
+            vec![accepted(1, &["2026-Q4"]), accepted(1, &["2027-Q1"])],
+            vec![]
+        )),
+        Err(Error::Letter(RULE_ONE_ENTRY))
+    );
+}
+
+#[test]
+fn fail_old_multi_epoch_letter_does_not_canonicalize() {
+    // The wire format still parses (old bundles load), but such a letter gets no id.
+    let mut l = letter(policy(vec![accepted(1, &["2026-Q4"])], vec![])).unwrap();
+    l.policy.issuers[0]
+        .epochs
+        .push(Epoch::parse("2027-Q1").unwrap());
+    let json = serde_json::to_string(&l).unwrap();
+    let parsed: Letter = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed.canonicalize(), Err(Error::Letter(RULE_ONE_EPOCH)));
+}
+
+#[test]
+fn fail_two_issuers_for_one_organization_or_unknown_issuer() {
+    let state = OrgId::parse("state.gov").unwrap();
+    let usaid = OrgId::parse("usaid.gov").unwrap();
+    let mut attests: BTreeMap<IssuerId, BTreeSet<OrgId>> = BTreeMap::new();
+    attests.insert(IssuerId([1; 32]), [state.clone()].into());
+    attests.insert(IssuerId([2; 32]), [state.clone(), usaid.clone()].into());
+    let lookup = |id: &IssuerId| attests.get(id);
+
+    let two = vec![accepted(1, &["2026-Q4"]), accepted(2, &["2026-Q4"])];
+    assert_eq!(
+        policy(two.clone(), vec![]).check_issuers_per_org(lookup),
+        Err(Error::Letter(RULE_ONE_ISSUER))
+    );
+    assert_eq!(
+        policy(two.clone(), vec![state.clone()]).check_issuers_per_org(lookup),
+        Err(Error::Letter(RULE_ONE_ISSUER))
+    );
+    // Restricted to an organization only one of them attests, the letter is fine.
+    assert_eq!(
+        policy(two, vec![usaid]).check_issuers_per_org(lookup),
+        Ok(())
+    );
+    assert_eq!(
+        policy(vec![accepted(9, &["2026-Q4"])], vec![]).check_issuers_per_org(lookup),
+        Err(Error::Letter(RULE_KNOWN_ISSUER))
+    );
+}
+
+#[test]
+fn fail_deadline_beyond_year_9999() {
+    for deadline in [MAX_DEADLINE + 1, 1 << 63, u64::MAX] {
+        let mut p = policy(vec![accepted(1, &["2026-Q4"])], vec![]);
+        p.deadline = deadline;
+        let err = letter(p).unwrap_err();
+        assert!(err.to_string().contains("deadline"), "{err}");
+    }
+    let mut p = policy(vec![accepted(1, &["2026-Q4"])], vec![]);
+    p.deadline = MAX_DEADLINE;
+    assert!(letter(p).is_ok());
+}
+
+#[test]
+fn fail_empty_comment_in_present_and_verify() {
+    let (w, creds) = populated(23);
+    let l = w.letter("Comments", all_disclosures());
+    let sets = w.sets();
+    assert_eq!(
+        present(
+            &creds[0],
+            &l,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some(""),
+            &sets,
+            SmallOrgConsent::Given,
+        )
+        .unwrap_err(),
+        PresentError::EmptyComment
+    );
+    let mut e = sign(&creds[0], &l, &sets, DisclosureChoice::default(), None);
+    assert!(verify(&e, &l.id(), &l.policy, &w.directory()).is_ok());
+    // Same header hash as no comment, so only the explicit refusal stops it.
+    e.comment = Some(String::new());
+    assert!(matches!(
+        verify(&e, &l.id(), &l.policy, &w.directory()),
+        Err(VerifyError::Malformed(_))
+    ));
+}
