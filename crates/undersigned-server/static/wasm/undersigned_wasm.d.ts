@@ -20,6 +20,12 @@ export function check_disclosure(sets_json: string, credential_json: string, let
 export function check_inclusion(receipt_json: string, vkey: string, checkpoint_note: string, inclusion_json: string, letter_id: string): string;
 
 /**
+ * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
+ * Returns `{"match": bool, "message": "..."}`.
+ */
+export function compare_keys(bundle_json: string, deployment_json: string): string;
+
+/**
  * Opens a backup made by `encrypt_export`; returns the credential JSON.
  */
 export function decrypt_import(backup: string, passphrase: string): string;
@@ -35,6 +41,12 @@ export function encrypt_export(credential_json: string, passphrase: string): str
 export function letter_id(letter_json: string): string;
 
 /**
+ * Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
+ * with the one epoch the letter accepts. Errors when none is.
+ */
+export function pick_credential(credentials_json: string, letter_json: string): string;
+
+/**
  * The letter's log key, accepted only if it is the deployment's log key under this letter's
  * origin. Returns the vkey to use with the receipt and checkpoint checks.
  */
@@ -46,16 +58,18 @@ export function pinned_log_key(deployment_json: string, vkey: string, letter_id:
 export function present(credential_json: string, letter_json: string, action: string, disclose_role: boolean, disclose_age_band: boolean, disclose_email: boolean, comment: string | null | undefined, sets_json: string, consent_small_org: boolean): string;
 
 /**
- * Step 2 of issuance: checks the issuer's answer (`POST /api/v1/issuance/credential`) against
- * the deployment's published key (`GET /api/v1/deployment`) and returns the credential JSON.
+ * Step 2 of issuance: checks each of the issuer's blind signatures
+ * (`POST /api/v1/issuance/credential`) against the deployment's published key
+ * (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
  */
-export function receive_credential(pending: string, issued_json: string, deployment_json: string, email: string, role: string, age_band: string): string;
+export function receive_credentials(pending: string, issued_json: string, deployment_json: string, email: string, role: string, age_band: string): string;
 
 /**
- * Step 1 of issuance. Returns `{"pending": string, "commitment": base64url}`: send the
- * commitment to the issuer, keep `pending` (in memory or sessionStorage) for step 2.
+ * Step 1 of issuance, for every issuable epoch at once (`epochs_json` is the answer of
+ * `GET /api/v1/issuance/epochs`). Returns `{"pending": string, "commitments": [...]}`: send
+ * the commitments to the issuer, keep `pending` (in memory) for step 2.
  */
-export function request_credential(): string;
+export function request_credentials(epochs_json: string): string;
 
 /**
  * Verifies a bundle offline. Returns the verification report plus a `statement` field.
@@ -74,13 +88,15 @@ export interface InitOutput {
     readonly check_consistency: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
     readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
+    readonly compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly letter_id: (a: number, b: number) => [number, number, number, number];
+    readonly pick_credential: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
     readonly present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];
-    readonly receive_credential: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
-    readonly request_credential: () => [number, number, number, number];
+    readonly receive_credentials: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
+    readonly request_credentials: (a: number, b: number) => [number, number, number, number];
     readonly verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
     readonly verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly __wbindgen_exn_store: (a: number) => void;

@@ -138,6 +138,43 @@ export function check_inclusion(receipt_json, vkey, checkpoint_note, inclusion_j
 }
 
 /**
+ * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
+ * Returns `{"match": bool, "message": "..."}`.
+ * @param {string} bundle_json
+ * @param {string} deployment_json
+ * @returns {string}
+ */
+export function compare_keys(bundle_json, deployment_json) {
+    let deferred4_0;
+    let deferred4_1;
+    try {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(bundle_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(deployment_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.compare_keys(ptr0, len0, ptr1, len1);
+        var ptr3 = ret[0];
+        var len3 = ret[1];
+        if (ret[3]) {
+            ptr3 = 0; len3 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred4_0 = ptr3;
+        deferred4_1 = len3;
+        return getStringFromWasm0(ptr3, len3);
+    } finally {
+        wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
+    }
+}
+
+/**
  * Opens a backup made by `encrypt_export`; returns the credential JSON.
  * @param {string} backup
  * @param {string} passphrase
@@ -232,6 +269,43 @@ export function letter_id(letter_json) {
         return getStringFromWasm0(ptr2, len2);
     } finally {
         wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+    }
+}
+
+/**
+ * Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
+ * with the one epoch the letter accepts. Errors when none is.
+ * @param {string} credentials_json
+ * @param {string} letter_json
+ * @returns {string}
+ */
+export function pick_credential(credentials_json, letter_json) {
+    let deferred4_0;
+    let deferred4_1;
+    try {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(credentials_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(letter_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.pick_credential(ptr0, len0, ptr1, len1);
+        var ptr3 = ret[0];
+        var len3 = ret[1];
+        if (ret[3]) {
+            ptr3 = 0; len3 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred4_0 = ptr3;
+        deferred4_1 = len3;
+        return getStringFromWasm0(ptr3, len3);
+    } finally {
+        wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
     }
 }
 
@@ -333,8 +407,9 @@ export function present(credential_json, letter_json, action, disclose_role, dis
 }
 
 /**
- * Step 2 of issuance: checks the issuer's answer (`POST /api/v1/issuance/credential`) against
- * the deployment's published key (`GET /api/v1/deployment`) and returns the credential JSON.
+ * Step 2 of issuance: checks each of the issuer's blind signatures
+ * (`POST /api/v1/issuance/credential`) against the deployment's published key
+ * (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
  * @param {string} pending
  * @param {string} issued_json
  * @param {string} deployment_json
@@ -343,7 +418,7 @@ export function present(credential_json, letter_json, action, disclose_role, dis
  * @param {string} age_band
  * @returns {string}
  */
-export function receive_credential(pending, issued_json, deployment_json, email, role, age_band) {
+export function receive_credentials(pending, issued_json, deployment_json, email, role, age_band) {
     let deferred8_0;
     let deferred8_1;
     try {
@@ -370,7 +445,7 @@ export function receive_credential(pending, issued_json, deployment_json, email,
             if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
             throw e;
         }
-        const ret = wasm.receive_credential(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, ptr5, len5);
+        const ret = wasm.receive_credentials(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, ptr5, len5);
         var ptr7 = ret[0];
         var len7 = ret[1];
         if (ret[3]) {
@@ -386,26 +461,30 @@ export function receive_credential(pending, issued_json, deployment_json, email,
 }
 
 /**
- * Step 1 of issuance. Returns `{"pending": string, "commitment": base64url}`: send the
- * commitment to the issuer, keep `pending` (in memory or sessionStorage) for step 2.
+ * Step 1 of issuance, for every issuable epoch at once (`epochs_json` is the answer of
+ * `GET /api/v1/issuance/epochs`). Returns `{"pending": string, "commitments": [...]}`: send
+ * the commitments to the issuer, keep `pending` (in memory) for step 2.
+ * @param {string} epochs_json
  * @returns {string}
  */
-export function request_credential() {
-    let deferred2_0;
-    let deferred2_1;
+export function request_credentials(epochs_json) {
+    let deferred3_0;
+    let deferred3_1;
     try {
-        const ret = wasm.request_credential();
-        var ptr1 = ret[0];
-        var len1 = ret[1];
+        const ptr0 = passStringToWasm0(epochs_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.request_credentials(ptr0, len0);
+        var ptr2 = ret[0];
+        var len2 = ret[1];
         if (ret[3]) {
-            ptr1 = 0; len1 = 0;
+            ptr2 = 0; len2 = 0;
             throw takeFromExternrefTable0(ret[2]);
         }
-        deferred2_0 = ptr1;
-        deferred2_1 = len1;
-        return getStringFromWasm0(ptr1, len1);
+        deferred3_0 = ptr2;
+        deferred3_1 = len2;
+        return getStringFromWasm0(ptr2, len2);
     } finally {
-        wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
     }
 }
 
