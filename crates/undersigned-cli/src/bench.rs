@@ -108,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             orgs: vec![],
             disclosures: AllowedDisclosures::default(),
             k: 2,
-            deadline: u64::MAX,
+            deadline: undersigned_core::letter::MAX_DEADLINE,
             visibility: Visibility::Public,
             publish_interval_secs: 600,
         },
