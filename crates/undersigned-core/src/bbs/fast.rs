@@ -23,12 +23,13 @@
 use std::sync::OnceLock;
 
 use bls12_381_plus::elliptic_curve::hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
-use bls12_381_plus::{G2Affine, Scalar};
+use bls12_381_plus::{G1Affine, G2Affine, Scalar};
 use blst::MultiPoint;
 use blst::{blst_fp12, blst_p1, blst_p1_affine, blst_p2_affine, blst_scalar, min_pk, min_sig};
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
 
+use super::octets::nonzero_scalar;
 use super::{proof_scalars, CryptoError, PublicKey, POINT_LEN, PSEUDONYM_LEN, SCALAR_LEN};
 
 /// The pseudonym interface's api_id for BLS12-381-SHA-256.
@@ -62,16 +63,6 @@ fn g1_point(bytes: &[u8]) -> Result<blst_p1_affine, CryptoError> {
     // validate() refuses the identity and points outside the prime-order subgroup.
     p.validate().map_err(|_| CryptoError)?;
     Ok(blst_p1_affine::from(p))
-}
-
-/// A scalar from the wire: canonical (below r) and not zero.
-fn nonzero_scalar(bytes: &[u8]) -> Result<Scalar, CryptoError> {
-    let bytes: &[u8; SCALAR_LEN] = bytes.try_into().map_err(|_| CryptoError)?;
-    let s = Option::<Scalar>::from(Scalar::from_be_bytes(bytes)).ok_or(CryptoError)?;
-    if s == Scalar::ZERO {
-        return Err(CryptoError);
-    }
-    Ok(s)
 }
 
 /// A point computed here, back to affine form (blst's own conversion, via its key types).
@@ -260,6 +251,11 @@ pub fn prepare(
     }
     let pseudonym: &[u8; PSEUDONYM_LEN] = pseudonym.try_into().map_err(|_| CryptoError)?;
     let nym = g1_point(pseudonym)?;
+    // The pseudonym draft also refuses the base point, as `octets::check_pseudonym` does; the
+    // encoding is canonical, so comparing bytes is exact.
+    if pseudonym == &G1Affine::generator().to_compressed() {
+        return Err(CryptoError);
+    }
     let scalar_count = proof_scalars(hidden);
     if proof.len() != 3 * POINT_LEN + scalar_count * SCALAR_LEN {
         return Err(CryptoError);
