@@ -237,6 +237,12 @@ pub struct SavedReceipt {
     pub log_key: String,
     pub receipt: Receipt,
     pub entry: SignatureEntry,
+    /// The deployment's witnesses when the entry was signed (verifier keys) and their
+    /// quorum: `check` refuses a checkpoint they did not cosign.
+    #[serde(default)]
+    pub witnesses: Vec<String>,
+    #[serde(default)]
+    pub witness_quorum: usize,
 }
 
 pub struct SignOptions {
@@ -316,6 +322,8 @@ pub fn submit_with(
         log_key: vkey,
         receipt,
         entry,
+        witnesses: info.witnesses.clone(),
+        witness_quorum: info.witness_quorum,
     };
     let path = home_dir.join("receipts").join(format!(
         "{}-{}.json",
@@ -376,6 +384,12 @@ pub fn check(
         .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
     if !cp.origin.ends_with(&origin_suffix) {
         bail!("the checkpoint is for another log ({})", cp.origin);
+    }
+    if !saved.witnesses.is_empty() {
+        undersigned_core::pins::Pins::default()
+            .with_witnesses(saved.witnesses.clone(), Some(saved.witness_quorum))?
+            .check_cosignatures(&note)
+            .map_err(|e| anyhow!("the checkpoint lacks its witnesses' cosignatures: {e}"))?;
     }
     // Consistency with the last checkpoint we saw for this letter.
     let seen_path = home_dir.join("checkpoints").join(format!("{id}.txt"));

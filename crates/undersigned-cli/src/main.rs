@@ -9,6 +9,7 @@ mod demo;
 mod holder;
 mod loadbench;
 mod logcheck;
+mod monitor;
 mod organizer;
 mod serve;
 mod verify;
@@ -98,6 +99,10 @@ enum Command {
     /// Transparency log tools.
     #[command(subcommand)]
     Log(LogCmd),
+    /// Follow every public letter and the issuer log of a deployment: verify each new entry,
+    /// check that every checkpoint extends the last one seen and carries its witnesses'
+    /// cosignatures, and report any inconsistency (exit status 1). No account needed.
+    Monitor(monitor::Args),
     /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
     /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
@@ -388,6 +393,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             proof,
             key,
         }) => logcheck::run(&old, &new, &proof, &key),
+        Command::Monitor(args) => monitor::run(&args),
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }

@@ -50,6 +50,20 @@ pub struct Args {
     pub smtp_password: Option<String>,
     #[arg(long, default_value = "undersigned <no-reply@localhost>")]
     pub mail_from: String,
+    /// A witness that cosigns every checkpoint (C2SP tlog-witness): its verifier key, '@',
+    /// and its URL prefix (`<url>/add-checkpoint`). Repeatable. A checkpoint is published
+    /// only once it carries the quorum's cosignatures.
+    #[arg(long, value_name = "VKEY@URL")]
+    pub witness: Vec<undersigned_server::cosigning::WitnessSpec>,
+    /// How many witnesses must cosign a checkpoint before it is published (default: all).
+    #[arg(long, value_name = "N", requires = "witness")]
+    pub witness_quorum: Option<usize>,
+    /// How much later receipts promise inclusion while the witness quorum is missing.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub witness_grace: u64,
+    /// How long one witness request may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub witness_timeout_ms: u64,
 }
 
 /// Everything `serve` builds before it listens; tests and the demo reuse it.
@@ -69,6 +83,10 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
         default_publish_interval_secs: args.publish_interval,
         dev: args.dev,
         mail_from: args.mail_from.clone(),
+        witnesses: args.witness.clone(),
+        witness_quorum: args.witness_quorum,
+        witness_grace_secs: args.witness_grace,
+        witness_timeout_millis: args.witness_timeout_ms,
         ..Config::default()
     };
     if let Some(e) = &args.epoch {
@@ -209,6 +227,10 @@ pub fn start_in_process(
             smtp_user: None,
             smtp_password: None,
             mail_from: format!("undersigned <no-reply@{host}>"),
+            witness: Vec::new(),
+            witness_quorum: None,
+            witness_grace: 3600,
+            witness_timeout_ms: 3000,
         };
         let built = build(&args).await?;
         tokio::spawn(undersigned_server::publisher::run(built.state.clone()));

@@ -20,10 +20,26 @@ pub struct PinArgs {
     /// The deployment's Ed25519 log key: 64 hex digits, or a signed-note verifier key.
     #[arg(long, value_name = "KEY")]
     pub log_key: Option<String>,
+    /// A witness's signed-note verifier key: the checkpoints must carry its cosignature
+    /// (with `--quorum`, cosignatures from that many of the named witnesses). Repeatable;
+    /// overrides the witnesses a `--deployment` file names.
+    #[arg(long, value_name = "VKEY")]
+    pub witness: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: all of them).
+    #[arg(long, value_name = "N", requires = "witness")]
+    pub quorum: Option<usize>,
 }
 
 impl PinArgs {
-    fn pins(&self) -> anyhow::Result<Pins> {
+    pub fn pins(&self) -> anyhow::Result<Pins> {
+        let pins = self.keys()?;
+        if self.witness.is_empty() {
+            return Ok(pins);
+        }
+        Ok(pins.with_witnesses(self.witness.clone(), self.quorum)?)
+    }
+
+    fn keys(&self) -> anyhow::Result<Pins> {
         if let Some(path) = &self.deployment {
             let bytes =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -42,6 +58,7 @@ impl PinArgs {
                 .as_deref()
                 .map(Pins::parse_log_key)
                 .transpose()?,
+            ..Pins::default()
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{BundleError, VerifyError};
 use crate::ids::{IssuerId, LetterId};
 use crate::letter::Letter;
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
-use crate::pins::{KeyReport, Pins};
+use crate::pins::{KeyReport, Pins, WitnessReport};
 use crate::record::LogEntry;
 use crate::statement::LoggedStatement;
 use crate::tally::{Summary, Tally};
@@ -120,6 +120,11 @@ pub struct Report {
     pub issuers: Vec<String>,
     /// The keys verified under, and whether they were pinned or taken from the bundle.
     pub keys: KeyReport,
+    /// The pinned witnesses that cosigned the letter's checkpoint, and when; empty when no
+    /// witnesses were pinned (then cosignatures were not checked).
+    pub cosigned_by: Vec<WitnessReport>,
+    /// How many of the pinned witnesses had to cosign (0: none pinned).
+    pub witness_quorum: usize,
     /// How many recipients have a delivered entry.
     pub delivered_to: u64,
     /// Names of the recipients who answered.
@@ -183,7 +188,30 @@ impl Report {
             self.log_key,
             self.k,
             self.k,
-        ) + "; " + &self.keys.statement()
+        ) + "; " + &self.keys.statement() + "; " + &self.witness_statement()
+    }
+
+    /// What the statement says about witnesses.
+    pub fn witness_statement(&self) -> String {
+        if self.witness_quorum == 0 {
+            return "no witnesses were pinned, so cosignatures were not checked (pin them with --witness KEY or --deployment FILE)".into();
+        }
+        let who: Vec<String> = self
+            .cosigned_by
+            .iter()
+            .map(|c| format!(
+                    "{} on {} (unix {})",
+                    c.name,
+                    crate::encoding::date(c.timestamp),
+                    c.timestamp
+                ))
+            .collect();
+        format!(
+            "the checkpoints carry cosignatures from {} of the pinned witnesses (quorum {}): {}",
+            self.cosigned_by.len(),
+            self.witness_quorum,
+            who.join(", ")
+        )
     }
 }
 
@@ -303,6 +331,7 @@ impl Bundle {
         }
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
         let keys = self.check_pins(pins, &verifier)?;
+        let cosigned_by = self.check_cosignatures(pins)?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_one_issuer_per_org(&letter)?;
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
@@ -462,6 +491,8 @@ impl Bundle {
             closed,
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
             keys,
+            cosigned_by,
+            witness_quorum: if pins.witnesses.is_empty() { 0 } else { pins.quorum },
             delivered_to: recipients
                 .iter()
                 .filter(|r| r.delivered_at.is_some())
@@ -587,6 +618,22 @@ impl Bundle {
             .origin
             .strip_suffix(&format!("/letters/{letter_id}"))
             .ok_or_else(|| BundleError::Log("the checkpoint is for another log".into()))
+    }
+
+    /// With witnesses pinned, the letter's checkpoint and every issuer log checkpoint must
+    /// carry a quorum of their valid cosignatures: a split view needs the witnesses' help.
+    /// Returns the letter checkpoint's cosigners.
+    fn check_cosignatures(&self, pins: &Pins) -> Result<Vec<WitnessReport>, BundleError> {
+        let note = self.checkpoint.as_deref().unwrap_or_default();
+        let cosigners = pins
+            .check_cosignatures(note)
+            .map_err(|e| BundleError::Cosignature(format!("the letter's checkpoint: {e}")))?;
+        for i in &self.issuers {
+            pins.check_cosignatures(&i.statement.checkpoint).map_err(|e| {
+                BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
+            })?;
+        }
+        Ok(cosigners)
     }
 
     /// Refuses keys other than the pinned ones; says which keys were used and how.

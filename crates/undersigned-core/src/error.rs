@@ -115,4 +115,7 @@ pub enum BundleError {
     /// The bundle is signed under other keys than the verifier pinned.
     #[error("pinned key: {0}")]
     Pin(String),
+    /// A checkpoint lacks its quorum of valid cosignatures from the pinned witnesses.
+    #[error("witness cosignatures: {0}")]
+    Cosignature(String),
 }

@@ -11,6 +11,7 @@ use crate::credential::issuer_id;
 use crate::encoding::from_b64url;
 use crate::error::BundleError;
 use crate::ids::IssuerId;
+use crate::log::cosignature::{check_quorum, WitnessVerifier};
 
 /// Keys a verifier insists on. `None` means "taken from the bundle".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub struct Pins {
     pub issuers: Option<Vec<IssuerId>>,
     /// The deployment's Ed25519 log key.
     pub log_key: Option<[u8; 32]>,
+    /// The witnesses (signed-note verifier keys) whose cosignatures every checkpoint must
+    /// carry, at least `quorum` of them. Empty: cosignatures are not checked.
+    pub witnesses: Vec<String>,
+    pub quorum: usize,
 }
 
 fn bad(what: &str) -> BundleError {
@@ -62,16 +67,67 @@ impl Pins {
         struct Deployment {
             issuer: Issuer,
             log_public_key: String,
+            #[serde(default)]
+            witnesses: Vec<String>,
+            witness_quorum: Option<usize>,
         }
         let d: Deployment = serde_json::from_slice(json).map_err(|e| {
             BundleError::Pin(format!(
                 "not a deployment file (as served at /api/v1/deployment): {e}"
             ))
         })?;
-        Ok(Self {
+        Self {
             issuers: Some(vec![Self::parse_issuer_key(&d.issuer.public_key)?]),
             log_key: Some(Self::parse_log_key(&d.log_public_key)?),
-        })
+            witnesses: Vec::new(),
+            quorum: 0,
+        }
+        .with_witnesses(d.witnesses, d.witness_quorum)
+    }
+
+    /// Requires cosignatures from `quorum` of `witnesses` (every one of them when `None`);
+    /// refuses keys that do not parse and a quorum larger than the witnesses named.
+    pub fn with_witnesses(
+        mut self,
+        witnesses: Vec<String>,
+        quorum: Option<usize>,
+    ) -> Result<Self, BundleError> {
+        for w in &witnesses {
+            WitnessVerifier::from_vkey(w).map_err(|_| bad("witness key"))?;
+        }
+        let quorum = quorum.unwrap_or(witnesses.len());
+        if quorum > witnesses.len() || (quorum == 0 && !witnesses.is_empty()) {
+            return Err(BundleError::Pin(format!(
+                "a quorum of {quorum} with {} witnesses named",
+                witnesses.len()
+            )));
+        }
+        self.witnesses = witnesses;
+        self.quorum = quorum;
+        Ok(self)
+    }
+
+    /// Refuses a checkpoint note without `quorum` valid cosignatures from the pinned
+    /// witnesses; returns who cosigned it and when. Nothing to check without witnesses.
+    pub fn check_cosignatures(&self, note: &str) -> Result<Vec<WitnessReport>, BundleError> {
+        if self.witnesses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let verifiers = self
+            .witnesses
+            .iter()
+            .map(|w| WitnessVerifier::from_vkey(w).map_err(|_| bad("witness key")))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_quorum(note, &verifiers, self.quorum)
+            .map(|c| {
+                c.into_iter()
+                    .map(|c| WitnessReport {
+                        name: c.name,
+                        timestamp: c.timestamp,
+                    })
+                    .collect()
+            })
+            .map_err(|e| BundleError::Cosignature(e.to_string()))
     }
 
     /// Refuses a bundle whose keys are not the pinned ones, naming which key differs.
@@ -109,6 +165,13 @@ impl Pins {
             log_key_pinned: self.log_key.is_some(),
         }
     }
+}
+
+/// A witness that cosigned a verified checkpoint, and when (its clock, unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessReport {
+    pub name: String,
+    pub timestamp: u64,
 }
 
 /// The keys a bundle verified under, and whether each was pinned or taken from the bundle.

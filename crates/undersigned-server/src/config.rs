@@ -99,6 +99,14 @@ pub struct Config {
     pub mail_from: String,
     /// First retry delay of a failed delivery; doubles with each failure.
     pub delivery_backoff_secs: u64,
+    /// Witnesses that cosign every checkpoint; none means the operator's signature alone.
+    pub witnesses: Vec<crate::cosigning::WitnessSpec>,
+    /// Cosignatures a checkpoint needs to be published; `None` means every named witness.
+    pub witness_quorum: Option<usize>,
+    /// How long one witness request may take.
+    pub witness_timeout_millis: u64,
+    /// How much later receipts promise inclusion while the witness quorum is missing.
+    pub witness_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -128,6 +136,10 @@ impl Default for Config {
             dev: false,
             mail_from: "undersigned <no-reply@localhost>".into(),
             delivery_backoff_secs: 60,
+            witnesses: Vec::new(),
+            witness_quorum: None,
+            witness_timeout_millis: 3000,
+            witness_grace_secs: 3600,
         }
     }
 }

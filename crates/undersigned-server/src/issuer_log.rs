@@ -101,12 +101,35 @@ pub async fn publish(s: &AppState, now: u64) -> AppResult<bool> {
     s.store
         .append_issuer_statement(&id, size, &hash, &leaf, &checkpoint)
         .await?;
+    s.cosigning
+        .mark(signer.name(), crate::cosigning::LogName::Issuer, now);
     Ok(true)
 }
 
-/// The issuer log's tree at its latest checkpoint, and that checkpoint. Publishes the first
-/// statement if there is none yet.
+/// The issuer log's tree at its published checkpoint (with witnesses, the newest carrying
+/// its quorum), and that checkpoint. Publishes the first statement if there is none yet.
 pub async fn latest_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> {
+    if !s.cosigning.enabled() {
+        return stored_tree(s).await;
+    }
+    let id = s.issuer.id().to_hex();
+    let origin = undersigned_core::statement::issuer_log_origin(&s.config.host, &s.issuer.id());
+    let cp = match s.store.latest_cosigned(&origin).await? {
+        Some(cp) => cp,
+        None => {
+            // Nothing cosigned yet: make sure there is a statement for the witnesses to see.
+            stored_tree(s).await?;
+            return Err(AppError::NotFound("cosigned issuer checkpoint"));
+        }
+    };
+    let mut hashes = s.store.issuer_log_hashes(&id).await?;
+    hashes.truncate(usize::try_from(cp.size).map_err(|e| internal("size", e))?);
+    Ok((MerkleLog::from_leaf_hashes(hashes), cp))
+}
+
+/// The issuer log's tree at its newest signed checkpoint, published or not, and that
+/// checkpoint. Publishes the first statement if there is none yet.
+pub async fn stored_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> {
     let id = s.issuer.id().to_hex();
     let cp = match s.store.issuer_checkpoint(&id, None).await? {
         Some(cp) => cp,

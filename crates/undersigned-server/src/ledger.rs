@@ -69,14 +69,22 @@ pub struct Ledger {
     /// Submissions hold a letter's read lock while they are accepted; closing takes the write
     /// lock, so no entry can slip into the pool after the closing batch.
     gates: Mutex<HashMap<String, Arc<RwLock<()>>>>,
+    /// Told of every checkpoint signed here, so it goes to the witnesses.
+    cosigning: Arc<crate::cosigning::Cosigning>,
 }
 
 impl Ledger {
-    pub fn new(store: Arc<dyn Store>, key: ed25519_dalek::SigningKey, host: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        key: ed25519_dalek::SigningKey,
+        host: String,
+        cosigning: Arc<crate::cosigning::Cosigning>,
+    ) -> Self {
         Self {
             store,
             key,
             host,
+            cosigning,
             logs: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
         }
@@ -169,6 +177,12 @@ impl Ledger {
         let note = Checkpoint::new(self.origin(letter_id), tree.size(), root)
             .sign(&self.signer(letter_id)?)
             .map_err(|e| AppError::Internal(format!("checkpoint signing: {e}")))?;
+        // Marked before it is stored: a checkpoint that never gets stored costs one look.
+        self.cosigning.mark(
+            &self.origin(letter_id),
+            crate::cosigning::LogName::Letter(letter_id.to_owned()),
+            now,
+        );
         Ok(CheckpointRow {
             size: tree.size(),
             root,

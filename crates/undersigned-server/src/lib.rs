@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod cosigning;
 pub mod delivery;
 pub mod error;
 pub mod issuer_log;

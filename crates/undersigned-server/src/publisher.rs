@@ -38,11 +38,13 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
         }
     }
     crate::delivery::tick(s).await?;
+    crate::cosigning::tick(s).await?;
     Ok(published)
 }
 
 /// Finishes closes that a crash interrupted (state closed, closed entry missing).
 pub async fn recover(s: &AppState) -> AppResult<()> {
+    crate::cosigning::recover(s).await?;
     for row in s.store.letters_in_state(LetterState::Closed).await? {
         if let Some(id) = &row.letter_id {
             let reason = if row.closed_at.is_some_and(|c| c >= row.deadline) {

@@ -29,6 +29,9 @@ pub struct Inner {
     pub membership: Membership,
     pub tag_secret: Zeroizing<[u8; 32]>,
     pub ledger: Ledger,
+    /// The witnesses and what they cosigned (also held by the ledger, which marks new
+    /// checkpoints).
+    pub cosigning: Arc<crate::cosigning::Cosigning>,
     /// One issuer-log append at a time in this process.
     pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
     pub mailer: Mailer,
@@ -59,8 +62,20 @@ impl AppState {
             // Filled by a deployment whose organizations' mail systems need more rules.
             address_rules: Default::default(),
         };
+        let cosigning = Arc::new(crate::cosigning::Cosigning::new(
+            &config.witnesses,
+            config.witness_quorum,
+            std::time::Duration::from_millis(config.witness_timeout_millis),
+            config.witness_grace_secs,
+        )?);
         Ok(Self(Arc::new(Inner {
-            ledger: Ledger::new(store.clone(), keys.log_key, config.host.clone()),
+            ledger: Ledger::new(
+                store.clone(),
+                keys.log_key,
+                config.host.clone(),
+                cosigning.clone(),
+            ),
+            cosigning,
             issuer_log_gate: Default::default(),
             config,
             store,

@@ -418,4 +418,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         issuer_id: &str,
         size: Option<u64>,
     ) -> StoreResult<Option<CheckpointRow>>;
+
+    /// Records a checkpoint that carries its witnesses' quorum, for the log named `origin`
+    /// (`note` with the cosignature lines, `created_at` the time the quorum was reached).
+    /// Storing the same size again replaces the row: a later request may carry more
+    /// cosignatures.
+    async fn put_cosigned(&self, origin: &str, checkpoint: &CheckpointRow) -> StoreResult<()>;
+
+    /// The newest cosigned checkpoint of the log named `origin`, if any.
+    async fn latest_cosigned(&self, origin: &str) -> StoreResult<Option<CheckpointRow>>;
 }

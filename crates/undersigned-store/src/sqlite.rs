@@ -998,6 +998,36 @@ impl Store for SqliteStore {
         };
         row.map(CheckpointRow::try_from).transpose()
     }
+
+    async fn put_cosigned(&self, origin: &str, checkpoint: &CheckpointRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO cosigned_checkpoints (origin, size, root, note, cosigned_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (origin, size) DO UPDATE SET note = excluded.note, \
+             cosigned_at = excluded.cosigned_at",
+        )
+        .bind(origin)
+        .bind(to_i64(checkpoint.size)?)
+        .bind(checkpoint.root.to_vec())
+        .bind(&checkpoint.note)
+        .bind(to_i64(checkpoint.created_at)?)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn latest_cosigned(&self, origin: &str) -> StoreResult<Option<CheckpointRow>> {
+        let row: Option<CheckpointRecord> = sqlx::query_as(
+            "SELECT size, root, note, cosigned_at AS created_at FROM cosigned_checkpoints \
+             WHERE origin = ?1 ORDER BY size DESC LIMIT 1",
+        )
+        .bind(origin)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        row.map(CheckpointRow::try_from).transpose()
+    }
 }
 
 /// The delivery row inside a write transaction (which, begun IMMEDIATE, already holds the

@@ -322,6 +322,7 @@ fn pinned_keys_pass_and_other_keys_fail_naming_the_key() {
     let wrong_issuer = Pins {
         issuers: Some(vec![other.issuer.keys.id()]),
         log_key: pins.log_key,
+        ..Pins::default()
     };
     let err = b.verify_pinned(&wrong_issuer).unwrap_err().to_string();
     assert!(
@@ -331,6 +332,7 @@ fn pinned_keys_pass_and_other_keys_fail_naming_the_key() {
     let wrong_log = Pins {
         issuers: pins.issuers.clone(),
         log_key: Some([1u8; 32]),
+        ..Pins::default()
     };
     let err = b.verify_pinned(&wrong_log).unwrap_err().to_string();
     assert!(

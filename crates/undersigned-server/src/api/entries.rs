@@ -73,13 +73,29 @@ pub async fn submit(
         &schedule,
     )
     .map_err(|e| AppError::Internal(e.to_string()))?;
+    // The pool row keeps the schedule's time (it picks the batch); the receipt promises
+    // later while the witness quorum is missing, since the batch's checkpoint may wait.
+    let scheduled = receipt.include_by;
+    let delay = s.cosigning.receipt_delay();
+    let receipt = if delay == 0 {
+        receipt
+    } else {
+        reissue_receipt(
+            &s.ledger.signer(&letter_id)?,
+            id.0,
+            receipt.entry_hash,
+            received_at,
+            receipt.include_by.saturating_add(delay),
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?
+    };
     let pending = PendingEntry {
         entry_hash: leaf_hash(&leaf),
         leaf,
         pseudonym: verified.pseudonym.0.to_vec(),
         withdraw: verified.action == undersigned_core::entry::Action::Withdraw,
         received_at,
-        include_by: receipt.include_by,
+        include_by: scheduled,
     };
     match s.store.accept_entry(&letter_id, &pending).await {
         Ok(()) => {}
@@ -126,7 +142,10 @@ async fn resend_receipt(
         .into_iter()
         .find(|p| p.entry_hash == entry.entry_hash);
     let (received_at, include_by) = match pooled {
-        Some(p) => (p.received_at, p.include_by),
+        Some(p) => (
+            p.received_at,
+            p.include_by.saturating_add(s.cosigning.receipt_delay()),
+        ),
         None if s
             .store
             .leaf_index(letter_id, &entry.entry_hash)

@@ -41,6 +41,10 @@ pub struct DeploymentInfo {
     /// signed by `log_public_key` under this name. Save this whole answer to pin both keys
     /// (`undersigned verify --deployment FILE`).
     pub issuer_log_origin: String,
+    /// The witnesses' signed-note verifier keys: every published checkpoint (letter logs and
+    /// the issuer log) carries cosignatures from at least `witness_quorum` of them.
+    pub witnesses: Vec<String>,
+    pub witness_quorum: usize,
     pub dev: bool,
 }
 
@@ -67,6 +71,8 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
             &s.config.host,
             &s.issuer.id(),
         ),
+        witnesses: s.cosigning.specs().into_iter().map(|w| w.vkey).collect(),
+        witness_quorum: s.cosigning.quorum(),
         dev: s.config.dev,
     }))
 }

@@ -93,6 +93,20 @@ pub struct LetterView {
     pub tally: Option<Summary>,
     /// The public clock: delivery, acknowledgement and answer per recipient.
     pub recipients: Vec<RecipientStatus>,
+    /// With witnesses named: the published checkpoint's cosigners and how far it lags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnesses: Option<WitnessStatus>,
+}
+
+/// How the letter's published checkpoint stands with the witnesses.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct WitnessStatus {
+    pub quorum: usize,
+    /// Size of the newest checkpoint carrying the quorum (the published one).
+    pub published_size: u64,
+    /// Seconds the log has had entries beyond the published checkpoint (0: up to date).
+    pub lag_secs: u64,
+    pub cosigned_by: Vec<crate::cosigning::Cosigner>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -452,7 +466,22 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
         }
         None => (0, None),
     };
+    let witnesses = match &row.letter_id {
+        Some(id) if s.cosigning.enabled() => {
+            let published = crate::cosigning::published(s, id).await?;
+            Some(WitnessStatus {
+                quorum: s.cosigning.quorum(),
+                published_size: published.as_ref().map_or(0, |p| p.size),
+                lag_secs: s.cosigning.lag_of(&s.ledger.origin(id), crate::now()),
+                cosigned_by: published
+                    .map(|p| s.cosigning.cosigners(&p.note))
+                    .unwrap_or_default(),
+            })
+        }
+        _ => None,
+    };
     Ok(LetterView {
+        witnesses,
         handle: row.handle.clone(),
         letter_id: row.letter_id.clone(),
         state: row.state.as_str().into(),

@@ -113,6 +113,7 @@ pub fn routes() -> Router<AppState> {
             post(respond::revoke),
         )
         .route("/api/dev/outbox", get(dev_outbox))
+        .route("/metrics", get(metrics))
         .fallback(|| async { AppError::NotFound("route") })
 }
 
@@ -129,6 +130,43 @@ async fn dev_outbox(
             .map(|m| serde_json::json!({ "id": m.id, "to": m.to, "subject": m.subject, "body": m.body_text }))
             .collect(),
     ))
+}
+
+/// Prometheus text: how far the published checkpoints lag behind the log, and how often each
+/// witness failed. Only counts and witness names (operators' services), never a person.
+async fn metrics(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    let mut out = String::from(
+        "# HELP undersigned_witness_lag_seconds Seconds the slowest log's published checkpoint has waited for its witness quorum.\n\
+         # TYPE undersigned_witness_lag_seconds gauge\n",
+    );
+    out.push_str(&format!(
+        "undersigned_witness_lag_seconds {}\n",
+        s.cosigning.lag_secs(crate::now())
+    ));
+    out.push_str(
+        "# HELP undersigned_witness_quorum Cosignatures a checkpoint needs to be published.\n\
+         # TYPE undersigned_witness_quorum gauge\n",
+    );
+    out.push_str(&format!("undersigned_witness_quorum {}\n", s.cosigning.quorum()));
+    out.push_str(
+        "# HELP undersigned_witness_cosign_failures_total Requests to a witness that brought no valid cosignature.\n\
+         # TYPE undersigned_witness_cosign_failures_total counter\n",
+    );
+    for (name, n) in s.cosigning.failures() {
+        out.push_str(&format!(
+            "undersigned_witness_cosign_failures_total{{witness=\"{}\"}} {n}\n",
+            name.replace('\\', "\\\\").replace('"', "\\\"")
+        ));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
 }
 
 /// `Json` whose rejections are our JSON errors (400 for syntax, 413 handled by the limit layer).

@@ -33,6 +33,16 @@ pub struct TallyView {
     pub k: u32,
     #[serde(flatten)]
     pub summary: Summary,
+    /// The size of the published checkpoint (with witnesses, the newest one carrying its
+    /// quorum of cosignatures); the tally counts up to `log_size`.
+    #[serde(default)]
+    pub published_size: u64,
+    /// The witnesses who cosigned the published checkpoint, and when.
+    #[serde(default)]
+    pub cosigned_by: Vec<crate::cosigning::Cosigner>,
+    /// Seconds the published checkpoint has waited for its witness quorum (0: up to date).
+    #[serde(default)]
+    pub witness_lag_secs: u64,
 }
 
 pub async fn tally(
@@ -42,13 +52,19 @@ pub async fn tally(
 ) -> AppResult<Json<TallyView>> {
     let (row, id) = readable(&s, &key, &headers).await?;
     let k = parse_row(&row)?.policy.k;
+    let published = crate::cosigning::published(&s, &id).await?;
     let log = s.ledger.log(&id).await?;
     let log = log.lock().await;
     Ok(Json(TallyView {
-        letter_id: id,
         log_size: log.tree.size(),
         k,
         summary: log.tally.summarize(k),
+        published_size: published.as_ref().map_or(0, |p| p.size),
+        cosigned_by: published
+            .map(|p| s.cosigning.cosigners(&p.note))
+            .unwrap_or_default(),
+        witness_lag_secs: s.cosigning.lag_of(&s.ledger.origin(&id), crate::now()),
+        letter_id: id,
     }))
 }
 
@@ -66,7 +82,7 @@ pub async fn checkpoint(
     let (_, id) = readable(&s, &key, &headers).await?;
     let cp = match q.size {
         Some(n) => s.store.checkpoint_at(&id, n).await?,
-        None => s.store.latest_checkpoint(&id).await?,
+        None => crate::cosigning::published(&s, &id).await?,
     }
     .ok_or(AppError::NotFound("checkpoint"))?;
     Ok((
@@ -137,9 +153,15 @@ pub async fn inclusion(
         }
         return Err(AppError::NotFound("entry"));
     };
+    let published = published_size(&s, &id).await?;
+    if index >= published {
+        // In the tree but not yet under a published checkpoint: it waits for the witnesses.
+        let body = serde_json::json!({"error": "pending", "message": "the entry is in the log and waits for a checkpoint cosigned by the witnesses; see the receipt's include_by"});
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
     let log = s.ledger.log(&id).await?;
     let log = log.lock().await;
-    let size = q.size.unwrap_or(log.tree.size());
+    let size = q.size.unwrap_or(published);
     let proof = log
         .tree
         .prove_inclusion(index, size)
@@ -168,9 +190,10 @@ pub async fn consistency(
     headers: HeaderMap,
 ) -> AppResult<Json<ConsistencyView>> {
     let (_, id) = readable(&s, &key, &headers).await?;
+    let published = published_size(&s, &id).await?;
     let log = s.ledger.log(&id).await?;
     let log = log.lock().await;
-    let to = q.to.unwrap_or(log.tree.size());
+    let to = q.to.unwrap_or(published);
     let proof = log
         .tree
         .prove_consistency(q.from, to)
@@ -209,9 +232,7 @@ pub async fn bundle(
 pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<Bundle> {
     let letter = parse_row(row)?;
     let letter_names: Vec<String> = letter.recipients.iter().map(|r| r.name.clone()).collect();
-    let cp = s
-        .store
-        .latest_checkpoint(id)
+    let cp = crate::cosigning::published(s, id)
         .await?
         .ok_or(AppError::NotFound("checkpoint"))?;
     let leaves = s.store.leaves(id, 0, cp.size).await?;
@@ -242,4 +263,11 @@ pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<
             })
             .collect(),
     })
+}
+
+/// The size of the letter's published checkpoint, 0 before there is one.
+async fn published_size(s: &AppState, id: &str) -> AppResult<u64> {
+    Ok(crate::cosigning::published(s, id)
+        .await?
+        .map_or(0, |c| c.size))
 }

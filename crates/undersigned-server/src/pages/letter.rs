@@ -90,7 +90,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
     }
     let v = view(&s, &row, true).await?;
     let checkpoint = match &v.letter_id {
-        Some(id) => s.store.latest_checkpoint(id).await?,
+        Some(id) => crate::cosigning::published(&s, id).await?,
         None => None,
     };
     let orgs: BTreeMap<String, String> = s
@@ -120,6 +120,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
             div.letter-body { (PreEscaped(render_markdown(&v.letter.body))) }
             @if let Some(t) = &v.tally { (tally(t, v.letter.policy.k, &orgs)) }
             @if let Some(cp) = &checkpoint { (checkpoint_box(cp.size, &hex::encode(cp.root), v.log_key.as_deref().unwrap_or(""), cp.created_at, &key)) }
+            @if let Some(cp) = &checkpoint { @if s.cosigning.enabled() { (cosigners_box(&s.cosigning.cosigners(&cp.note), s.cosigning.quorum())) } }
             (delivery_clock(&v))
             @if v.state == "open" { (sign_panel()) }
             @else { (check_panel()) }
@@ -174,6 +175,21 @@ fn breakdown(
                         td { (names.and_then(|n| n.get(label)).map_or(label.as_str(), String::as_str)) }
                         td.num.below-k[matches!(cell, Cell::BelowK(_))] { (cell) }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Who cosigned the published checkpoint, and when: what stops a split view.
+fn cosigners_box(cosigners: &[crate::cosigning::Cosigner], quorum: usize) -> Markup {
+    html! {
+        section.cosigners {
+            h2 { "Witnesses" }
+            p { "Independent witnesses cosign a checkpoint only if it extends every checkpoint of this log they saw before, so everyone is shown the same record. This deployment publishes a checkpoint once " (quorum) " of them cosigned it." }
+            ul #cosigners {
+                @for c in cosigners {
+                    li { code { (c.name) } " cosigned " (date(c.timestamp)) }
                 }
             }
         }

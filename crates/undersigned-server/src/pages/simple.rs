@@ -52,6 +52,7 @@ pub async fn manage(Path(handle): Path<String>) -> PageResult {
             p #manage-status.status role="status" { "Loading…" }
             section #manage-body hidden {
                 p.meta { "State: " strong #state {} " · log size " span #log-size {} }
+                p.meta #witness-lag hidden {}
                 p #links {}
                 p.warning { "Keep this page's address private: it holds your organizer key (after the #), which lets its holder open and close the letter." }
                 p {

@@ -23,6 +23,14 @@ async function load() {
   $("#manage-title").textContent = v.letter.title;
   $("#state").textContent = v.state;
   $("#log-size").textContent = String(v.log_size);
+  const w = v.witnesses;
+  $("#witness-lag").hidden = !w;
+  if (w) {
+    const who = w.cosigned_by.map((c) => `${c.name} (${date(c.timestamp)})`).join(", ") || "nobody yet";
+    $("#witness-lag").textContent =
+      `Witnesses: published checkpoint of size ${w.published_size} (quorum ${w.quorum}) cosigned by ${who}` +
+      (w.lag_secs > 0 ? `; ${v.log_size - w.published_size} entries have waited ${w.lag_secs} s for the quorum.` : "; up to date.");
+  }
   $("#open").hidden = v.state !== "draft";
   $("#close").hidden = v.state !== "open";
   const links = [];

@@ -11,6 +11,7 @@
 mod harness;
 
 mod codes;
+mod cosigned;
 mod deliveries;
 mod entries;
 mod issuance;

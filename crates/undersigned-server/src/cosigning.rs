@@ -1,0 +1,470 @@
+//! Witness cosigning: every new checkpoint of a letter log or of the issuer log goes to the
+//! deployment's witnesses (C2SP tlog-witness `add-checkpoint`), and becomes the published
+//! checkpoint only once it carries its quorum of cosignatures (C2SP tlog-cosignature/v1).
+//!
+//! The tree grows in the store as before (entries leave the pool on schedule, so a witness is
+//! only ever asked about a durable checkpoint and can never be shown two histories after a
+//! crash); what waits for the quorum is the checkpoint the server publishes. While the quorum
+//! is missing, receipts promise `witness_grace_secs` more, and publishing resumes with the
+//! newest checkpoint as soon as enough witnesses answer again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use undersigned_core::log::cosignature::{add_cosignatures, AddCheckpoint, WitnessVerifier};
+use undersigned_core::log::MerkleLog;
+use undersigned_store::{CheckpointRow, LetterState};
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// A witness as the operator names it: `VKEY@URL`, its signed-note verifier key and the
+/// submission prefix that `/add-checkpoint` is appended to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessSpec {
+    pub vkey: String,
+    pub url: String,
+}
+
+impl std::str::FromStr for WitnessSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // A vkey is `name+hex+base64`: base64 has no '@', so the first '@' ends it.
+        let (vkey, url) = s
+            .split_once('@')
+            .ok_or_else(|| format!("a witness is VKEY@URL, not {s:?}"))?;
+        WitnessVerifier::from_vkey(vkey).map_err(|e| format!("witness key {vkey:?}: {e}"))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("witness URL {url:?} must start with http:// or https://"));
+        }
+        Ok(Self {
+            vkey: vkey.to_owned(),
+            url: url.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+/// One witness: its key, where to reach it, and how often it failed us.
+#[derive(Debug)]
+struct Witness {
+    verifier: WitnessVerifier,
+    url: String,
+    failures: AtomicU64,
+}
+
+/// What the server remembers of one witness and one log: the size the witness last
+/// cosigned (what `old` must be), and whether a request is under way.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    size: u64,
+    busy: bool,
+}
+
+/// A log whose checkpoint goes to the witnesses: a letter's, or the issuer log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogName {
+    Letter(String),
+    Issuer,
+}
+
+/// The witnesses, the quorum, and the cosigning progress of every log.
+#[derive(Debug)]
+pub struct Cosigning {
+    witnesses: Arc<Vec<Witness>>,
+    quorum: usize,
+    grace_secs: u64,
+    agent: ureq::Agent,
+    seen: Arc<Mutex<HashMap<(usize, String), Seen>>>,
+    /// Logs with a checkpoint newer than their published one, by origin: since when.
+    behind: Mutex<BTreeMap<String, (LogName, u64)>>,
+    /// Whether the last attempt to cosign missed its quorum.
+    failing: AtomicBool,
+}
+
+/// A cosigned checkpoint's witness, as pages and the API show it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Cosigner {
+    pub name: String,
+    /// When the witness cosigned, unix seconds (its own clock).
+    pub timestamp: u64,
+}
+
+impl Cosigning {
+    pub fn new(
+        specs: &[WitnessSpec],
+        quorum: Option<usize>,
+        timeout: Duration,
+        grace_secs: u64,
+    ) -> AppResult<Self> {
+        let witnesses = specs
+            .iter()
+            .map(|w| {
+                Ok(Witness {
+                    verifier: WitnessVerifier::from_vkey(&w.vkey)
+                        .map_err(|e| AppError::Internal(format!("witness key: {e}")))?,
+                    url: w.url.clone(),
+                    failures: AtomicU64::new(0),
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let quorum = quorum.unwrap_or(witnesses.len());
+        if quorum > witnesses.len() || (quorum == 0 && !witnesses.is_empty()) {
+            return Err(AppError::Internal(format!(
+                "a witness quorum of {quorum} with {} witnesses named",
+                witnesses.len()
+            )));
+        }
+        Ok(Self {
+            witnesses: Arc::new(witnesses),
+            quorum,
+            grace_secs,
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(timeout)
+                .timeout(timeout)
+                .build(),
+            seen: Default::default(),
+            behind: Default::default(),
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether witnesses are named; without them the operator's checkpoint is published
+    /// as it is signed.
+    pub fn enabled(&self) -> bool {
+        !self.witnesses.is_empty()
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    pub fn verifiers(&self) -> Vec<WitnessVerifier> {
+        self.witnesses.iter().map(|w| w.verifier.clone()).collect()
+    }
+
+    /// The named witnesses: vkey and URL, as `/api/v1/deployment` lists them.
+    pub fn specs(&self) -> Vec<WitnessSpec> {
+        self.witnesses
+            .iter()
+            .map(|w| WitnessSpec {
+                vkey: w.verifier.to_vkey(),
+                url: w.url.clone(),
+            })
+            .collect()
+    }
+
+    /// Notes that `origin` has a checkpoint newer than its published one.
+    pub fn mark(&self, origin: &str, log: LogName, now: u64) {
+        if let Ok(mut b) = self.behind.lock() {
+            b.entry(origin.to_owned()).or_insert((log, now));
+        }
+    }
+
+    /// Seconds the published view of the slowest log has been behind, 0 when none is.
+    pub fn lag_secs(&self, now: u64) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        self.behind
+            .lock()
+            .ok()
+            .and_then(|b| b.values().map(|(_, since)| *since).min())
+            .map_or(0, |since| now.saturating_sub(since))
+    }
+
+    /// Seconds one log's published view has been behind, 0 when it is not.
+    pub fn lag_of(&self, origin: &str, now: u64) -> u64 {
+        self.behind
+            .lock()
+            .ok()
+            .and_then(|b| b.get(origin).map(|(_, since)| now.saturating_sub(*since)))
+            .unwrap_or(0)
+    }
+
+    /// How much later than the schedule a receipt promises: while the last cosigning missed
+    /// its quorum, a batch may wait for the witnesses.
+    pub fn receipt_delay(&self) -> u64 {
+        if self.enabled() && self.failing.load(Ordering::Relaxed) {
+            self.grace_secs
+        } else {
+            0
+        }
+    }
+
+    /// Failed requests per witness name, for `/metrics`.
+    pub fn failures(&self) -> Vec<(String, u64)> {
+        self.witnesses
+            .iter()
+            .map(|w| {
+                (
+                    w.verifier.name().to_owned(),
+                    w.failures.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// The witnesses among ours who cosigned `note`, with their timestamps.
+    pub fn cosigners(&self, note: &str) -> Vec<Cosigner> {
+        self.witnesses
+            .iter()
+            .filter_map(|w| {
+                w.verifier.verify(note).ok().map(|timestamp| Cosigner {
+                    name: w.verifier.name().to_owned(),
+                    timestamp,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The checkpoint a letter log publishes: with witnesses, the newest one carrying its
+/// quorum; without, the newest signed.
+pub async fn published(s: &AppState, letter_id: &str) -> AppResult<Option<CheckpointRow>> {
+    if s.cosigning.enabled() {
+        Ok(s.store.latest_cosigned(&s.ledger.origin(letter_id)).await?)
+    } else {
+        Ok(s.store.latest_checkpoint(letter_id).await?)
+    }
+}
+
+/// Marks every log as possibly behind, so the first pass asks the witnesses about each one
+/// (after a restart the server does not know what they cosigned).
+pub async fn recover(s: &AppState) -> AppResult<()> {
+    if !s.cosigning.enabled() {
+        return Ok(());
+    }
+    let now = crate::now();
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            if let Some(id) = row.letter_id {
+                s.cosigning
+                    .mark(&s.ledger.origin(&id), LogName::Letter(id.clone()), now);
+            }
+        }
+    }
+    let origin = undersigned_core::statement::issuer_log_origin(&s.config.host, &s.issuer.id());
+    s.cosigning.mark(&origin, LogName::Issuer, now);
+    Ok(())
+}
+
+/// One pass: asks the witnesses about every log whose newest checkpoint is not published.
+/// Returns how many logs reached their quorum.
+pub async fn tick(s: &AppState) -> AppResult<usize> {
+    let behind: Vec<(String, LogName)> = match s.cosigning.behind.lock() {
+        Ok(b) => b.iter().map(|(o, (l, _))| (o.clone(), l.clone())).collect(),
+        Err(_) => return Err(AppError::Internal("cosigning state poisoned".into())),
+    };
+    if !s.cosigning.enabled() {
+        if let Ok(mut b) = s.cosigning.behind.lock() {
+            b.clear();
+        }
+        return Ok(0);
+    }
+    let mut done = 0;
+    let mut missed = false;
+    for (origin, log) in behind {
+        match cosign(s, &origin, &log).await {
+            Ok(true) => {
+                done += 1;
+                if let Ok(mut b) = s.cosigning.behind.lock() {
+                    b.remove(&origin);
+                }
+            }
+            Ok(false) => missed = true,
+            Err(e) => {
+                missed = true;
+                tracing::warn!(error = %e, origin, "cosigning");
+            }
+        }
+    }
+    s.cosigning.failing.store(missed, Ordering::Relaxed);
+    Ok(done)
+}
+
+/// The log's newest stored checkpoint and its tree.
+async fn newest(s: &AppState, log: &LogName) -> AppResult<(MerkleLog, CheckpointRow)> {
+    match log {
+        LogName::Letter(id) => {
+            let l = s.ledger.log(id).await?;
+            let l = l.lock().await;
+            let cp = s
+                .store
+                .checkpoint_at(id, l.tree.size())
+                .await?
+                .ok_or(AppError::NotFound("checkpoint"))?;
+            Ok((l.tree.clone(), cp))
+        }
+        LogName::Issuer => crate::issuer_log::stored_tree(s).await,
+    }
+}
+
+/// Asks every witness to cosign the log's newest checkpoint; stores it as published once its
+/// quorum answered. Returns whether the log is now published up to its newest checkpoint.
+async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
+    let (tree, cp) = newest(s, log).await?;
+    if let Some(p) = s.store.latest_cosigned(origin).await? {
+        if p.size >= cp.size {
+            return Ok(true);
+        }
+    }
+    let c = &s.cosigning;
+    let tree = Arc::new(tree);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(c.witnesses.len().max(1));
+    let mut asked = 0;
+    for index in 0..c.witnesses.len() {
+        let key = (index, origin.to_owned());
+        let old = match c.seen.lock() {
+            Ok(mut seen) => {
+                let e = seen.entry(key.clone()).or_default();
+                if e.busy {
+                    continue;
+                }
+                e.busy = true;
+                e.size
+            }
+            Err(_) => continue,
+        };
+        asked += 1;
+        let (witnesses, seen, agent) = (c.witnesses.clone(), c.seen.clone(), c.agent.clone());
+        let (tree, note, tx) = (tree.clone(), cp.note.clone(), tx.clone());
+        // Each request runs to its end even when the quorum came first, so the server
+        // learns what every witness cosigned; only the wait for it stops at the quorum.
+        tokio::task::spawn_blocking(move || {
+            let Some(w) = witnesses.get(index) else {
+                return;
+            };
+            let answer = ask(&agent, w, &tree, &note, old);
+            if let Ok(mut seen) = seen.lock() {
+                let e = seen.entry(key).or_default();
+                e.busy = false;
+                match &answer {
+                    Ok(_) => e.size = tree.size(),
+                    Err(Refusal::Conflict(size)) => e.size = *size,
+                    Err(_) => {}
+                }
+            }
+            if answer.is_err() {
+                w.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = tx.blocking_send(answer.ok());
+        });
+    }
+    drop(tx);
+    let mut lines = String::new();
+    let mut got = 0;
+    let mut answered = 0;
+    while got < c.quorum && answered < asked {
+        match rx.recv().await {
+            Some(Some(l)) => {
+                lines.push_str(&l);
+                got += 1;
+                answered += 1;
+            }
+            Some(None) => answered += 1,
+            None => break,
+        }
+    }
+    if got < c.quorum {
+        tracing::warn!(
+            origin,
+            size = cp.size,
+            cosignatures = got,
+            quorum = c.quorum,
+            "checkpoint waits for its witness quorum"
+        );
+        return Ok(false);
+    }
+    let note = add_cosignatures(&cp.note, &lines)
+        .map_err(|e| AppError::Internal(format!("cosignatures: {e}")))?;
+    s.store
+        .put_cosigned(
+            origin,
+            &CheckpointRow {
+                note,
+                created_at: crate::now(),
+                ..cp
+            },
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Why a witness gave no cosignature.
+#[derive(Debug)]
+enum Refusal {
+    /// 409: the witness last cosigned this size.
+    Conflict(u64),
+    Other(String),
+}
+
+/// One `add-checkpoint` exchange (retried once from the size a 409 names). Returns this
+/// witness's valid cosignature lines.
+fn ask(
+    agent: &ureq::Agent,
+    w: &Witness,
+    tree: &MerkleLog,
+    note: &str,
+    old: u64,
+) -> Result<String, Refusal> {
+    let old = if old > tree.size() { 0 } else { old };
+    match post(agent, w, tree, note, old) {
+        Err(Refusal::Conflict(size)) if size != old && size <= tree.size() => {
+            post(agent, w, tree, note, size)
+        }
+        r => r,
+    }
+}
+
+fn post(
+    agent: &ureq::Agent,
+    w: &Witness,
+    tree: &MerkleLog,
+    note: &str,
+    old: u64,
+) -> Result<String, Refusal> {
+    let proof = if old == 0 {
+        Vec::new()
+    } else {
+        tree.prove_consistency(old, tree.size())
+            .map_err(|e| Refusal::Other(e.to_string()))?
+            .hashes
+    };
+    let body = AddCheckpoint {
+        old_size: old,
+        proof,
+        checkpoint: note.to_owned(),
+    }
+    .to_body();
+    let url = format!("{}/add-checkpoint", w.url);
+    match agent.post(&url).send_string(&body) {
+        Ok(r) => {
+            let lines = r
+                .into_string()
+                .map_err(|e| Refusal::Other(e.to_string()))?;
+            // Keep only this witness's lines, and only if they verify over this checkpoint.
+            let mine: String = lines
+                .lines()
+                .filter(|l| {
+                    add_cosignatures(note, &format!("{l}\n"))
+                        .is_ok_and(|n| w.verifier.verify(&n).is_ok())
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            if mine.is_empty() {
+                return Err(Refusal::Other("no valid cosignature in the answer".into()));
+            }
+            Ok(mine)
+        }
+        Err(ureq::Error::Status(409, r)) => {
+            let text = r.into_string().unwrap_or_default();
+            Err(match text.trim().parse() {
+                Ok(size) => Refusal::Conflict(size),
+                Err(_) => Refusal::Other(format!("409 with body {text:?}")),
+            })
+        }
+        Err(e) => Err(Refusal::Other(e.to_string())),
+    }
+}

@@ -1,0 +1,13 @@
+-- Cosigned checkpoints (PostgreSQL): a log's checkpoint (letter log or issuer log, named by
+-- its origin) with the witnesses' cosignature lines appended, stored once it carries its
+-- quorum. With witnesses named, the newest row per origin is the published checkpoint. Kept
+-- equivalent to migrations/sqlite/0004_cosigned.sql.
+
+CREATE TABLE cosigned_checkpoints (
+    origin      TEXT NOT NULL,
+    size        BIGINT NOT NULL CHECK (size >= 0),
+    root        BYTEA NOT NULL,
+    note        TEXT NOT NULL,
+    cosigned_at BIGINT NOT NULL,
+    PRIMARY KEY (origin, size)
+);
