@@ -1,5 +1,6 @@
 //! Transparency log for undersigned: an RFC 6962 Merkle log, C2SP signed checkpoints,
-//! signed submission receipts and the shuffled publish batch that ties them together.
+//! witness cosignatures (C2SP tlog-cosignature, tlog-witness), signed submission receipts and
+//! the shuffled publish batch that ties them together.
 //!
 //! Everything here is pure computation: callers pass in the time (unix seconds) and a
 //! `CryptoRngCore`, so the same code runs on servers, in tests and in wasm clients.
@@ -18,12 +19,18 @@
 mod encoding;
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod merkle;
 pub mod note;
 pub mod pool;
 pub mod receipt;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use cosignature::{
+    add_cosignatures, check_add_checkpoint, check_quorum, cosignature_key_id, parse_tlog_size,
+    AddCheckpoint, AddCheckpointError, CosignatureError, Cosigned, WitnessRefusal, WitnessSigner,
+    WitnessVerifier, MAX_ADD_CHECKPOINT_BYTES,
+};
 pub use merkle::{
     leaf_hash, verify_consistency, verify_inclusion, ConsistencyProof, Hash, InclusionProof,
     LogError, MerkleLog, EMPTY_ROOT,

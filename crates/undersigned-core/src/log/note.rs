@@ -22,7 +22,7 @@ pub const MAX_NOTE_BYTES: usize = 16 * 1024;
 /// Same cap as Go's x/mod/sumdb/note; the spec requires accepting at least 16.
 pub const MAX_SIGNATURES: usize = 100;
 
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(super) const SIG_PREFIX: &str = "\u{2014} ";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
@@ -59,7 +59,7 @@ pub enum NoteError {
 /// The signed-note rule: key names sit in `+`-separated verifier strings and
 /// space-separated signature lines. ASCII controls are excluded too because no
 /// note may contain them, so such a name could never appear in a valid note.
-fn is_valid_key_name(name: &str) -> bool {
+pub(super) fn is_valid_key_name(name: &str) -> bool {
     !name.is_empty()
         && !name
             .chars()
@@ -284,7 +284,7 @@ impl LogVerifier {
     }
 }
 
-fn check_text(text: &str) -> Result<(), NoteError> {
+pub(super) fn check_text(text: &str) -> Result<(), NoteError> {
     if text.len() > MAX_NOTE_BYTES {
         return Err(NoteError::TooLarge);
     }
@@ -297,14 +297,14 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     Ok(())
 }
 
-struct SignatureLine<'a> {
-    name: &'a str,
-    key_id: KeyId,
-    signature: Vec<u8>,
+pub(super) struct SignatureLine<'a> {
+    pub(super) name: &'a str,
+    pub(super) key_id: KeyId,
+    pub(super) signature: Vec<u8>,
 }
 
 /// Splits a note into its text and syntactically valid signature lines.
-fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
+pub(super) fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     check_text(note)?;
     // The text may itself contain blank lines; the signature block starts after
     // the last one.
@@ -325,7 +325,7 @@ fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     Ok((text, sigs))
 }
 
-fn parse_signature_line(line: &str) -> Result<SignatureLine<'_>, NoteError> {
+pub(super) fn parse_signature_line(line: &str) -> Result<SignatureLine<'_>, NoteError> {
     let rest = line
         .strip_prefix(SIG_PREFIX)
         .ok_or(NoteError::MalformedSignatureLine)?;

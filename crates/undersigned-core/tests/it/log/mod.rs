@@ -1,6 +1,7 @@
 //! The transparency log: reference vectors, signed-note interop, properties, must-fail cases.
 
 mod checkpoint;
+mod cosignature;
 mod fuzz;
 mod merkle_props;
 mod pool;
