@@ -316,6 +316,7 @@ async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
     let mut asked = 0;
     for index in 0..c.witnesses.len() {
         let key = (index, origin.to_owned());
+        let key_origin = origin.to_owned();
         let old = match c.seen.lock() {
             Ok(mut seen) => {
                 let e = seen.entry(key.clone()).or_default();
@@ -346,8 +347,11 @@ async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
                     Err(_) => {}
                 }
             }
-            if answer.is_err() {
+            if let Err(e) = &answer {
                 w.failures.fetch_add(1, Ordering::Relaxed);
+                if let Refusal::Other(why) = e {
+                    tracing::warn!(witness = w.verifier.name(), origin = %key_origin, "no cosignature: {why}");
+                }
             }
             let _ = tx.blocking_send(answer.ok());
         });
@@ -377,8 +381,7 @@ async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
         );
         return Ok(false);
     }
-    let note = add_cosignatures(&cp.note, &lines)
-        .map_err(|e| AppError::Internal(format!("cosignatures: {e}")))?;
+    let note = add_cosignatures(&cp.note, [lines]);
     s.store
         .put_cosigned(
             origin,
@@ -447,10 +450,7 @@ fn post(
             // Keep only this witness's lines, and only if they verify over this checkpoint.
             let mine: String = lines
                 .lines()
-                .filter(|l| {
-                    add_cosignatures(note, &format!("{l}\n"))
-                        .is_ok_and(|n| w.verifier.verify(&n).is_ok())
-                })
+                .filter(|l| w.verifier.verify(&add_cosignatures(note, [l])).is_ok())
                 .map(|l| format!("{l}\n"))
                 .collect();
             if mine.is_empty() {

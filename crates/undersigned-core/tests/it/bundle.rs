@@ -384,3 +384,123 @@ fn fail_truncated_empty_and_garbage_files() {
         BundleError::UnsupportedFormat(_)
     ));
 }
+
+// --- witnesses ------------------------------------------------------------------------------
+
+mod witnessed {
+    use super::honest;
+    use undersigned_core::bundle::Bundle;
+    use undersigned_core::error::BundleError;
+    use undersigned_core::log::{add_cosignatures, WitnessSigner};
+    use undersigned_core::pins::Pins;
+
+    fn witness(name: &str, seed: u8) -> WitnessSigner {
+        WitnessSigner::new(name, ed25519_dalek::SigningKey::from_bytes(&[seed; 32])).unwrap()
+    }
+
+    fn three() -> [WitnessSigner; 3] {
+        [
+            witness("w1.example/w", 1),
+            witness("w2.example/w", 2),
+            witness("w3.example/w", 3),
+        ]
+    }
+
+    fn body(note: &str) -> &str {
+        &note[..note.rfind("\n\n").unwrap() + 1]
+    }
+
+    fn cosign(note: &str, by: &[&WitnessSigner], ts: u64) -> String {
+        let lines: Vec<String> = by.iter().map(|w| w.cosign(body(note), ts).unwrap()).collect();
+        add_cosignatures(note, &lines)
+    }
+
+    /// The honest bundle with its letter checkpoint and issuer log checkpoint cosigned by `by`.
+    fn cosigned(by: &[&WitnessSigner]) -> Bundle {
+        let mut b = honest().1.clone();
+        b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap(), by, 1_790_000_000));
+        for i in &mut b.issuers {
+            i.statement.checkpoint = cosign(&i.statement.checkpoint, by, 1_790_000_001);
+        }
+        b
+    }
+
+    fn pins(quorum: usize) -> Pins {
+        let vkeys = three().iter().map(|w| w.verifier().to_vkey()).collect();
+        Pins::default().with_witnesses(vkeys, Some(quorum)).unwrap()
+    }
+
+    fn assert_cosignature_error(b: &Bundle, pins: &Pins, needle: &str) {
+        match b.verify_pinned(pins) {
+            Err(BundleError::Cosignature(m)) => assert!(m.contains(needle), "{m}"),
+            other => panic!("expected a cosignature error with {needle:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn quorum_of_named_witnesses_verifies_and_is_named() {
+        let [w1, w2, _] = three();
+        let b = cosigned(&[&w1, &w2]);
+        let r = b.verify_pinned(&pins(2)).unwrap();
+        let names: Vec<&str> = r.cosigned_by.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["w1.example/w", "w2.example/w"]);
+        assert_eq!(r.cosigned_by[0].timestamp, 1_790_000_000);
+        let s = r.statement();
+        assert!(s.contains("cosignatures from 2 of the pinned witnesses (quorum 2)"), "{s}");
+        assert!(s.contains("w1.example/w") && s.contains("w2.example/w"), "{s}");
+        // The cosignature lines do not disturb a verifier that pins no witness, which says so.
+        let r = b.verify().unwrap();
+        assert!(r.statement().contains("no witnesses were pinned"), "{}", r.statement());
+    }
+
+    #[test]
+    fn fail_too_few_cosignatures() {
+        let [w1, w2, _] = three();
+        assert_cosignature_error(&cosigned(&[&w1]), &pins(2), "letter's checkpoint");
+        assert_cosignature_error(&honest().1, &pins(1), "letter's checkpoint");
+        // Quorum of all three by default.
+        let all = Pins::default()
+            .with_witnesses(three().iter().map(|w| w.verifier().to_vkey()).collect(), None)
+            .unwrap();
+        assert_cosignature_error(&cosigned(&[&w1, &w2]), &all, "2");
+    }
+
+    #[test]
+    fn fail_cosignature_from_unnamed_key() {
+        let [w1, _, _] = three();
+        // A key nobody named, even under a named witness's name, counts for nothing.
+        let stranger = witness("stranger.example/w", 9);
+        let impostor = witness("w2.example/w", 10);
+        assert_cosignature_error(&cosigned(&[&w1, &stranger]), &pins(2), "letter's checkpoint");
+        assert_cosignature_error(&cosigned(&[&w1, &impostor]), &pins(2), "letter's checkpoint");
+    }
+
+    #[test]
+    fn fail_cosignature_over_another_checkpoint() {
+        let [w1, w2, _] = three();
+        let mut b = cosigned(&[&w1]);
+        // w2's genuine cosignature, but over the issuer log's checkpoint, moved to the letter's.
+        let other = cosign(&b.issuers[0].statement.checkpoint, &[&w2], 1_790_000_002);
+        let line = other.lines().last().unwrap();
+        b.checkpoint = Some(add_cosignatures(b.checkpoint.as_deref().unwrap(), [line]));
+        assert_cosignature_error(&b, &pins(2), "letter's checkpoint");
+    }
+
+    #[test]
+    fn fail_issuer_log_checkpoint_without_quorum() {
+        let [w1, w2, _] = three();
+        let mut b = honest().1.clone();
+        b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap(), &[&w1, &w2], 1));
+        assert_cosignature_error(&b, &pins(2), "issuer");
+    }
+
+    #[test]
+    fn fail_pins_with_impossible_quorum() {
+        let vkeys: Vec<String> = three().iter().map(|w| w.verifier().to_vkey()).collect();
+        assert!(Pins::default().with_witnesses(vkeys.clone(), Some(4)).is_err());
+        assert!(Pins::default().with_witnesses(vkeys, Some(0)).is_err());
+        assert!(Pins::default()
+            .with_witnesses(vec!["not a key".into()], None)
+            .is_err());
+    }
+}
