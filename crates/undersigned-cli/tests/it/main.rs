@@ -9,4 +9,5 @@
 
 mod crash;
 mod flow;
+mod monitor;
 mod verify;

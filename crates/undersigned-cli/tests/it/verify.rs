@@ -327,3 +327,74 @@ fn fail_truncated_empty_and_garbage_files() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read"));
 }
+
+/// The demo bundle with its letter and issuer log checkpoints cosigned by `by`; returns the
+/// file and every witness's vkey.
+fn cosigned_file(
+    dir: &Path,
+    by: &[&undersigned_core::log::WitnessSigner],
+) -> PathBuf {
+    use undersigned_core::log::add_cosignatures;
+    let mut b: undersigned_core::bundle::Bundle =
+        serde_json::from_slice(&std::fs::read(demo_dir().join("bundle.json")).unwrap()).unwrap();
+    let cosign = |note: &str| {
+        let body = &note[..note.rfind("\n\n").unwrap() + 1];
+        let lines: Vec<String> = by.iter().map(|w| w.cosign(body, 1_790_000_000).unwrap()).collect();
+        add_cosignatures(note, &lines)
+    };
+    b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap()));
+    for i in &mut b.issuers {
+        i.statement.checkpoint = cosign(&i.statement.checkpoint);
+    }
+    let path = dir.join(format!("cosigned-{}.json", by.len()));
+    std::fs::write(&path, b.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn verify_with_witnesses_needs_their_quorum() {
+    use undersigned_core::log::WitnessSigner;
+    let w: Vec<WitnessSigner> = (1..=3u8)
+        .map(|i| {
+            WitnessSigner::new(
+                &format!("w{i}.example/witness"),
+                ed25519_dalek::SigningKey::from_bytes(&[i; 32]),
+            )
+            .unwrap()
+        })
+        .collect();
+    let stranger =
+        WitnessSigner::new("w3.example/witness", ed25519_dalek::SigningKey::from_bytes(&[9; 32]))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = Vec::new();
+    for x in &w {
+        args.push("--witness".into());
+        args.push(x.verifier().to_vkey());
+    }
+    args.extend(["--quorum".into(), "2".into()]);
+    let verify = |file: &Path| {
+        let mut a = vec!["verify".to_owned(), file.to_str().unwrap().to_owned()];
+        a.extend(args.iter().cloned());
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run(&a)
+    };
+    let good = verify(&cosigned_file(dir.path(), &[&w[0], &w[1]]));
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{text}{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        text.contains("cosignatures from 2 of the pinned witnesses (quorum 2)")
+            && text.contains("w1.example/witness")
+            && text.contains("w2.example/witness"),
+        "{text}"
+    );
+    for (name, file) in [
+        ("too few", cosigned_file(dir.path(), &[&w[0]])),
+        ("unnamed key", cosigned_file(dir.path(), &[&w[0], &stranger, &stranger])),
+    ] {
+        let o = verify(&file);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("witness cosignatures"), "{name}: {err}");
+    }
+}
