@@ -54,6 +54,8 @@ pub(crate) use on_both;
 pub struct Tweaks {
     pub code_ttl_secs: u64,
     pub publish_interval: u64,
+    pub witnesses: Vec<undersigned_server::cosigning::WitnessSpec>,
+    pub witness_quorum: Option<usize>,
 }
 
 impl Default for Tweaks {
@@ -61,6 +63,8 @@ impl Default for Tweaks {
         Self {
             code_ttl_secs: 900,
             publish_interval: 1,
+            witnesses: Vec::new(),
+            witness_quorum: None,
         }
     }
 }
@@ -84,6 +88,10 @@ pub fn config(t: &Tweaks) -> Config {
         default_publish_interval_secs: t.publish_interval,
         publish_grace_secs: 1,
         delivery_backoff_secs: 1,
+        witnesses: t.witnesses.clone(),
+        witness_quorum: t.witness_quorum,
+        witness_timeout_millis: 1000,
+        witness_grace_secs: 120,
         roles: ["analyst", "officer"]
             .iter()
             .map(|r| Role::parse(r).unwrap())

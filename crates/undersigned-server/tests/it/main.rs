@@ -17,3 +17,4 @@ mod openapi;
 mod pages;
 mod privacy;
 mod smtp;
+mod witnessed;

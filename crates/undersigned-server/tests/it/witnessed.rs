@@ -1,0 +1,285 @@
+//! Witness cosigning with three real witnesses on loopback and a quorum of two: every
+//! published checkpoint carries two valid cosignatures and the bundle verifies with the
+//! witnesses pinned; one witness down changes nothing; two down stop publishing (receipts then
+//! promise later) until one returns.
+
+use crate::harness::*;
+use axum::http::StatusCode;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use undersigned_core::entry::{Action, DisclosureChoice};
+use undersigned_core::ids::AgeBand;
+use undersigned_core::log::{check_quorum, Checkpoint, LogVerifier, Receipt, WitnessSigner};
+use undersigned_core::pins::Pins;
+use undersigned_server::witness::{router, Witness, WitnessStore};
+
+/// A witness serving on a fixed loopback port from its own runtime, so stopping it closes
+/// every connection it had (a process that died, as far as the server can tell).
+struct RunningWitness {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningWitness {
+    fn start(port: u16, signer: WitnessSigner, logs: Vec<LogVerifier>, dir: PathBuf) -> Self {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let store = WitnessStore::open(&dir.join("witness.db")).await.unwrap();
+                let w = Arc::new(Witness::new(signer, logs, store.clone()).unwrap());
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.set_reuseaddr(true).unwrap();
+                socket
+                    .bind(format!("127.0.0.1:{port}").parse().unwrap())
+                    .unwrap();
+                let listener = socket.listen(64).unwrap();
+                ready_tx.send(()).unwrap();
+                tokio::select! {
+                    _ = axum::serve(listener, router(w)) => {}
+                    _ = rx => {}
+                }
+                store.close().await;
+            });
+        });
+        ready_rx.recv().unwrap();
+        Self {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningWitness {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signers() -> Vec<WitnessSigner> {
+    (1..=3u8)
+        .map(|i| {
+            WitnessSigner::new(
+                &format!("w{i}.test/witness"),
+                ed25519_dalek::SigningKey::from_bytes(&[i; 32]),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+struct Setup {
+    t: TestServer,
+    ports: Vec<u16>,
+    dirs: Vec<tempfile::TempDir>,
+    logs: Vec<LogVerifier>,
+}
+
+impl Setup {
+    fn start(&self, i: usize) -> RunningWitness {
+        RunningWitness::start(
+            self.ports[i],
+            signers()[i].clone_signer(),
+            self.logs.clone(),
+            self.dirs[i].path().to_owned(),
+        )
+    }
+}
+
+trait CloneSigner {
+    fn clone_signer(&self) -> WitnessSigner;
+}
+
+impl CloneSigner for WitnessSigner {
+    fn clone_signer(&self) -> WitnessSigner {
+        WitnessSigner::new(
+            self.name(),
+            ed25519_dalek::SigningKey::from_bytes(&self.to_seed()),
+        )
+        .unwrap()
+    }
+}
+
+/// The published checkpoint's size, after it is checked to carry two valid cosignatures.
+async fn published(t: &TestServer, id: &str) -> (u64, Vec<String>) {
+    let (s, note) = t.get_text(&format!("/api/v1/letters/{id}/checkpoint")).await;
+    assert_eq!(s, StatusCode::OK, "{note}");
+    let verifiers: Vec<_> = signers().iter().map(WitnessSigner::verifier).collect();
+    let cosigned = check_quorum(&note, &verifiers, 2).unwrap();
+    let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
+    let key = LogVerifier::from_vkey(view["log_key"].as_str().unwrap()).unwrap();
+    let cp = Checkpoint::open(&note, &key, None).unwrap();
+    (cp.size, cosigned.into_iter().map(|c| c.name).collect())
+}
+
+async fn sign_one(t: &TestServer, id: &str, letter: &undersigned_core::letter::Letter, n: usize) -> Receipt {
+    let c = t
+        .credential(&format!("analyst{n}@state.gov"), "analyst", AgeBand::From30To39)
+        .await;
+    let e = t
+        .entry(&c, letter, Action::Sign, DisclosureChoice::default(), None)
+        .await;
+    let (s, r) = t.submit(id, &e).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    serde_json::from_value(r).unwrap()
+}
+
+async fn metrics(t: &TestServer) -> String {
+    t.get_text("/metrics").await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_quorum_two_publish_stall_and_resume() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let witnesses = signers()
+        .iter()
+        .zip(&ports)
+        .map(|(w, p)| {
+            format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let t = TestServer::sqlite(Tweaks {
+        witnesses,
+        witness_quorum: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let (_, _, id, letter) = t.open_letter("Witnessed", default_policy()).await;
+    // The witnesses follow this letter's log and the issuer log, under the deployment's key.
+    let logs = vec![
+        LogVerifier::from_vkey(&t.state.ledger.vkey(&id).unwrap()).unwrap(),
+        t.state
+            .ledger
+            .issuer_log_signer(&t.state.issuer.id())
+            .unwrap()
+            .verifier(),
+    ];
+    let setup = Setup {
+        dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
+        ports,
+        logs,
+        t,
+    };
+    let t = &setup.t;
+    // Nothing is published before the witnesses answer.
+    let (s, _) = t.get_text(&format!("/api/v1/letters/{id}/checkpoint")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let mut running: Vec<Option<RunningWitness>> = (0..3).map(|i| Some(setup.start(i))).collect();
+
+    // Normal operation: every published checkpoint carries at least two cosignatures.
+    sign_one(t, &id, &letter, 0).await;
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    let (size, who) = published(t, &id).await;
+    assert_eq!(size, 2);
+    assert!(who.len() >= 2, "{who:?}");
+    let (_, b) = t.get_text(&format!("/api/v1/letters/{id}/bundle")).await;
+    let bundle = undersigned_core::bundle::Bundle::parse(b.as_bytes()).unwrap();
+    let (_, dep) = t.get("/api/v1/deployment").await;
+    assert_eq!(dep["witness_quorum"], 2);
+    assert_eq!(dep["witnesses"].as_array().unwrap().len(), 3);
+    let pins = Pins::from_deployment(dep.to_string().as_bytes()).unwrap();
+    let report = bundle.verify_pinned(&pins).unwrap();
+    assert!(report.cosigned_by.len() >= 2);
+    assert!(report.statement().contains("quorum 2"), "{}", report.statement());
+
+    // One witness down: publishing goes on.
+    running[2].take().unwrap().stop();
+    sign_one(t, &id, &letter, 1).await;
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    let (size, who) = published(t, &id).await;
+    assert_eq!(size, 3);
+    assert_eq!(who, ["w1.test/witness", "w2.test/witness"]);
+
+    // Two down: the tree grows, the published checkpoint does not; receipts promise later.
+    running[1].take().unwrap().stop();
+    let before = sign_one(t, &id, &letter, 2).await;
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    assert_eq!(t.log_size(&id).await, 4);
+    assert_eq!(published(t, &id).await.0, 3);
+    let (s, v) = t
+        .get(&format!(
+            "/api/v1/letters/{id}/proof/inclusion?entry_hash={}",
+            hex::encode(before.entry_hash)
+        ))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let late = sign_one(t, &id, &letter, 3).await;
+    let grace = t.state.config.witness_grace_secs;
+    assert!(
+        late.include_by >= late.received_at + grace,
+        "a receipt while the quorum is missing promises {} for {}",
+        late.include_by,
+        late.received_at
+    );
+    assert!(before.include_by < before.received_at + grace);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let m = metrics(t).await;
+    let lag: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("undersigned_witness_lag_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(lag >= 1, "{m}");
+    assert!(
+        m.lines().any(|l| l.starts_with("undersigned_witness_cosign_failures_total{witness=\"w2.test/witness\"}") && !l.ends_with(" 0")),
+        "{m}"
+    );
+    let (_, view): (_, Value) = t.get(&format!("/api/v1/letters/{id}")).await;
+    assert_eq!(view["witnesses"]["published_size"], 3);
+    assert!(view["witnesses"]["lag_secs"].as_u64().unwrap() >= 1, "{view}");
+
+    // One returns: publishing resumes with the newest checkpoint.
+    running[1] = Some(setup.start(1));
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    let (size, who) = published(t, &id).await;
+    assert_eq!(size, 5);
+    assert_eq!(who, ["w1.test/witness", "w2.test/witness"]);
+    let (s, _) = t
+        .get(&format!(
+            "/api/v1/letters/{id}/proof/inclusion?entry_hash={}",
+            hex::encode(late.entry_hash)
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, view): (_, Value) = t.get(&format!("/api/v1/letters/{id}")).await;
+    assert_eq!(view["witnesses"]["lag_secs"], 0);
+    // The receipt taken while the quorum was missing is kept: the entry is published in time.
+    assert!(undersigned_server::now() <= late.include_by);
+    // And the letter page names who cosigned.
+    let (_, page) = t.get_text(&format!("/letters/{id}")).await;
+    assert!(page.contains("w1.test/witness") && page.contains("cosigned"), "{page}");
+}
