@@ -167,6 +167,13 @@ pub fn check_inclusion(
     ))
 }
 
+/// With witnesses named in the deployment info, refuses a checkpoint without their quorum of
+/// valid cosignatures. Returns `[{"name": string, "timestamp": number}]`.
+#[wasm_bindgen]
+pub fn check_cosignatures(deployment_json: &str, checkpoint_note: &str) -> Result<String, JsError> {
+    js(log::check_cosignatures(deployment_json, checkpoint_note))
+}
+
 /// Checks that the new signed checkpoint extends the old one. Returns
 /// `{"from": number, "to": number}`.
 #[wasm_bindgen]

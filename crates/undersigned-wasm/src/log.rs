@@ -181,3 +181,26 @@ pub fn check_consistency(
         to: new.size,
     })
 }
+
+/// The witnesses a deployment names, as `/api/v1/deployment` lists them.
+#[derive(Deserialize)]
+struct DeploymentWitnesses {
+    #[serde(default)]
+    witnesses: Vec<String>,
+    witness_quorum: Option<usize>,
+}
+
+/// When the deployment names witnesses, the checkpoint must carry the quorum of their valid
+/// cosignatures (what stops the server from showing this browser a history of its own).
+/// Returns `[{"name", "timestamp"}]`, empty when the deployment names no witness.
+pub fn check_cosignatures(deployment_json: &str, checkpoint_note: &str) -> Result<String, String> {
+    let d: DeploymentWitnesses = json::parse(deployment_json, "the deployment info")?;
+    if d.witnesses.is_empty() {
+        return Ok("[]".into());
+    }
+    let cosigners = undersigned_core::pins::Pins::default()
+        .with_witnesses(d.witnesses, d.witness_quorum)
+        .and_then(|p| p.check_cosignatures(checkpoint_note))
+        .map_err(|e| format!("the checkpoint lacks its witnesses' cosignatures: {e}"))?;
+    json::to_string(&cosigners)
+}

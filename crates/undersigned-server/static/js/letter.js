@@ -311,6 +311,11 @@ async function checkAll() {
   const size = noteSize(note);
   const lines = [];
   let waiting = false;
+  // With witnesses named, a checkpoint without their quorum is refused before anything else.
+  const cosigners = JSON.parse(wasm.check_cosignatures(JSON.stringify(deployment), note));
+  if (cosigners.length) {
+    lines.push(`the checkpoint is cosigned by ${cosigners.map((c) => `${c.name} (${datetime(c.timestamp)})`).join(", ")}`);
+  }
   for (const r of receipts()) {
     const resp = await api(`${base}/proof/inclusion?entry_hash=${r.receipt.entry_hash}&size=${size}`, { token });
     if (resp.status === 202) {
