@@ -12,6 +12,7 @@ mod logcheck;
 mod organizer;
 mod serve;
 mod verify;
+mod witness;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -98,6 +99,10 @@ enum Command {
     /// Transparency log tools.
     #[command(subcommand)]
     Log(LogCmd),
+    /// A transparency-log witness (C2SP tlog-witness): cosigns checkpoints consistent with
+    /// what it saw before.
+    #[command(subcommand)]
+    Witness(witness::Cmd),
     /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
     /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
@@ -388,6 +393,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             proof,
             key,
         }) => logcheck::run(&old, &new, &proof, &key),
+        Command::Witness(cmd) => {
+            witness::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }
