@@ -13,6 +13,7 @@ mod monitor;
 mod organizer;
 mod serve;
 mod verify;
+mod witness;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -103,6 +104,10 @@ enum Command {
     /// check that every checkpoint extends the last one seen and carries its witnesses'
     /// cosignatures, and report any inconsistency (exit status 1). No account needed.
     Monitor(monitor::Args),
+    /// A transparency-log witness (C2SP tlog-witness): cosigns checkpoints consistent with
+    /// what it saw before.
+    #[command(subcommand)]
+    Witness(witness::Cmd),
     /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
     /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
@@ -394,6 +399,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
         }) => logcheck::run(&old, &new, &proof, &key),
         Command::Monitor(args) => monitor::run(&args),
+        Command::Witness(cmd) => {
+            witness::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }

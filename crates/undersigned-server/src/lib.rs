@@ -18,6 +18,7 @@ pub mod pages;
 pub mod pairing;
 pub mod publisher;
 pub mod state;
+pub mod witness;
 
 pub use config::Config;
 pub use state::AppState;

@@ -1,5 +1,5 @@
 //! The `undersigned` binary, driven as a user would: demo, verify honest and tampered bundles,
-//! the README's newcomer flow against `serve --dev`, and a SIGKILL crash test.
+//! the README's newcomer flow against `serve --dev`, a SIGKILL crash test, and the witness.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,3 +11,4 @@ mod crash;
 mod flow;
 mod monitor;
 mod verify;
+mod witness;

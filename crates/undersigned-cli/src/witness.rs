@@ -1,0 +1,92 @@
+//! `undersigned witness`: print the witness's verifier key, or run the witness (C2SP
+//! tlog-witness) for the logs named with `--log`. The logic lives in the server crate's
+//! `witness` module; this is argument parsing and the listener.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use undersigned_core::log::LogVerifier;
+use undersigned_server::witness::{self, Witness, WitnessStore};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Print the witness's verifier key, creating the key in DIR on first use.
+    Key {
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Run the witness: cosign each checkpoint of the followed logs that is consistent with the
+    /// last one it cosigned.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// A log to follow: its verifier key (`name+id+key`); the log's origin is the key's name.
+        /// Repeatable.
+        #[arg(long = "log", required = true)]
+        logs: Vec<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KeyArgs {
+    /// Directory holding the witness key (0600) and its database.
+    #[arg(long, default_value = "undersigned-witness")]
+    data: PathBuf,
+    /// The witness's name, a schema-less URL (e.g. witness.example.org/w1); needed to create
+    /// the key, checked against it afterwards.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Key { key } => {
+            let signer =
+                witness::load_or_create_key(&key.data, key.name.as_deref(), &mut rand_core::OsRng)?;
+            println!("{}", signer.verifier().to_vkey());
+            Ok(())
+        }
+        Cmd::Serve { listen, logs, key } => {
+            let logs = logs
+                .iter()
+                .map(|v| LogVerifier::from_vkey(v).with_context(|| format!("--log {v}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(serve(listen, logs, key))
+        }
+    }
+}
+
+async fn serve(listen: SocketAddr, logs: Vec<LogVerifier>, key: KeyArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+    let signer =
+        witness::load_or_create_key(&key.data, key.name.as_deref(), &mut rand_core::OsRng)?;
+    let store = WitnessStore::open(&witness::database_path(&key.data)).await?;
+    let origins: Vec<String> = logs.iter().map(|l| l.name().to_owned()).collect();
+    let w = Arc::new(Witness::new(signer, logs, store.clone())?.with_pause_from_env());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    // The first line names the key and the bound address (useful with port 0).
+    println!(
+        "witness {} listening on http://{} for {}",
+        w.signer().verifier().to_vkey(),
+        listener.local_addr()?,
+        origins.join(", ")
+    );
+    axum::serve(listener, witness::router(w))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    store.close().await;
+    Ok(())
+}
