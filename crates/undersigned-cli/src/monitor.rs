@@ -251,7 +251,11 @@ fn seen(path: &Path, verifier: &LogVerifier) -> anyhow::Result<Option<Checkpoint
 }
 
 /// `new` extends `old`: the first `old.size` leaves hash to `old.root`.
-fn check_extends(old: &Checkpoint, new: &Checkpoint, leaf_hashes: &[[u8; 32]]) -> anyhow::Result<()> {
+fn check_extends(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    leaf_hashes: &[[u8; 32]],
+) -> anyhow::Result<()> {
     if new.size < old.size {
         bail!(
             "THE LOG SHRANK: its checkpoint of size {} follows one of size {} seen before",
@@ -276,12 +280,7 @@ fn check_extends(old: &Checkpoint, new: &Checkpoint, leaf_hashes: &[[u8; 32]]) -
 
 /// One letter: verify the whole bundle when its checkpoint moved, and that it extends the
 /// last one seen. Returns (signatures, log size, entries newly verified).
-fn letter(
-    client: &Client,
-    state: &Path,
-    id: &str,
-    pins: &Pins,
-) -> anyhow::Result<(u64, u64, u64)> {
+fn letter(client: &Client, state: &Path, id: &str, pins: &Pins) -> anyhow::Result<(u64, u64, u64)> {
     let path = state.join("letters").join(format!("{id}.txt"));
     let bytes = client
         .get_text(&format!("/api/v1/letters/{id}/bundle"), None)?
@@ -341,7 +340,9 @@ fn issuer_log(
     }
     leaves.truncate(usize::try_from(cp.size)?);
     check_issuer_log(&leaves).map_err(|e| {
-        anyhow!("the issuer log fails: {e} (a statement that lowers a count or is not validly signed)")
+        anyhow!(
+            "the issuer log fails: {e} (a statement that lowers a count or is not validly signed)"
+        )
     })?;
     let hashes: Vec<[u8; 32]> = leaves
         .iter()
@@ -363,8 +364,8 @@ fn serve_metrics(
     addr: std::net::SocketAddr,
     metrics: Arc<Mutex<Metrics>>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let listener = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     listener.set_nonblocking(true)?;
     Ok(std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()

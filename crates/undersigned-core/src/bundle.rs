@@ -199,12 +199,14 @@ impl Report {
         let who: Vec<String> = self
             .cosigned_by
             .iter()
-            .map(|c| format!(
+            .map(|c| {
+                format!(
                     "{} on {} (unix {})",
                     c.name,
                     crate::encoding::date(c.timestamp),
                     c.timestamp
-                ))
+                )
+            })
             .collect();
         format!(
             "the checkpoints carry cosignatures from {} of the pinned witnesses (quorum {}): {}",
@@ -492,7 +494,11 @@ impl Bundle {
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
             keys,
             cosigned_by,
-            witness_quorum: if pins.witnesses.is_empty() { 0 } else { pins.quorum },
+            witness_quorum: if pins.witnesses.is_empty() {
+                0
+            } else {
+                pins.quorum
+            },
             delivered_to: recipients
                 .iter()
                 .filter(|r| r.delivered_at.is_some())
@@ -629,9 +635,10 @@ impl Bundle {
             .check_cosignatures(note)
             .map_err(|e| BundleError::Cosignature(format!("the letter's checkpoint: {e}")))?;
         for i in &self.issuers {
-            pins.check_cosignatures(&i.statement.checkpoint).map_err(|e| {
-                BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
-            })?;
+            pins.check_cosignatures(&i.statement.checkpoint)
+                .map_err(|e| {
+                    BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
+                })?;
         }
         Ok(cosigners)
     }

@@ -37,7 +37,9 @@ impl std::str::FromStr for WitnessSpec {
             .ok_or_else(|| format!("a witness is VKEY@URL, not {s:?}"))?;
         WitnessVerifier::from_vkey(vkey).map_err(|e| format!("witness key {vkey:?}: {e}"))?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("witness URL {url:?} must start with http:// or https://"));
+            return Err(format!(
+                "witness URL {url:?} must start with http:// or https://"
+            ));
         }
         Ok(Self {
             vkey: vkey.to_owned(),
@@ -444,9 +446,7 @@ fn post(
     let url = format!("{}/add-checkpoint", w.url);
     match agent.post(&url).send_string(&body) {
         Ok(r) => {
-            let lines = r
-                .into_string()
-                .map_err(|e| Refusal::Other(e.to_string()))?;
+            let lines = r.into_string().map_err(|e| Refusal::Other(e.to_string()))?;
             // Keep only this witness's lines, and only if they verify over this checkpoint.
             let mine: String = lines
                 .lines()

@@ -49,10 +49,15 @@ fn monitor_reports_consistent_then_a_rewritten_entry() {
 
     let o = monitor(&server.url, &state, &metrics);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The count the demo's own bundle proves, offline.
-    let demo = undersigned_core::bundle::verify_bundle(&std::fs::read(out.join("bundle.json")).unwrap())
-        .unwrap();
+    let demo =
+        undersigned_core::bundle::verify_bundle(&std::fs::read(out.join("bundle.json")).unwrap())
+            .unwrap();
     let n = demo.summary.signatures;
     assert!(n > 20, "{n}");
     assert!(
@@ -60,7 +65,10 @@ fn monitor_reports_consistent_then_a_rewritten_entry() {
         "{text}"
     );
     let m = std::fs::read_to_string(&metrics).unwrap();
-    assert!(m.contains("undersigned_monitor_inconsistencies_total 0"), "{m}");
+    assert!(
+        m.contains("undersigned_monitor_inconsistencies_total 0"),
+        "{m}"
+    );
     // A second poll over an unchanged log stays consistent (the saved checkpoints are extended).
     let o = monitor(&server.url, &state, &metrics);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
@@ -86,5 +94,8 @@ fn monitor_reports_consistent_then_a_rewritten_entry() {
         "{text}"
     );
     let m = std::fs::read_to_string(&metrics).unwrap();
-    assert!(m.contains("undersigned_monitor_inconsistencies_total 1"), "{m}");
+    assert!(
+        m.contains("undersigned_monitor_inconsistencies_total 1"),
+        "{m}"
+    );
 }

@@ -330,16 +330,16 @@ fn fail_truncated_empty_and_garbage_files() {
 
 /// The demo bundle with its letter and issuer log checkpoints cosigned by `by`; returns the
 /// file and every witness's vkey.
-fn cosigned_file(
-    dir: &Path,
-    by: &[&undersigned_core::log::WitnessSigner],
-) -> PathBuf {
+fn cosigned_file(dir: &Path, by: &[&undersigned_core::log::WitnessSigner]) -> PathBuf {
     use undersigned_core::log::add_cosignatures;
     let mut b: undersigned_core::bundle::Bundle =
         serde_json::from_slice(&std::fs::read(demo_dir().join("bundle.json")).unwrap()).unwrap();
     let cosign = |note: &str| {
         let body = &note[..note.rfind("\n\n").unwrap() + 1];
-        let lines: Vec<String> = by.iter().map(|w| w.cosign(body, 1_790_000_000).unwrap()).collect();
+        let lines: Vec<String> = by
+            .iter()
+            .map(|w| w.cosign(body, 1_790_000_000).unwrap())
+            .collect();
         add_cosignatures(note, &lines)
     };
     b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap()));
@@ -363,9 +363,11 @@ fn verify_with_witnesses_needs_their_quorum() {
             .unwrap()
         })
         .collect();
-    let stranger =
-        WitnessSigner::new("w3.example/witness", ed25519_dalek::SigningKey::from_bytes(&[9; 32]))
-            .unwrap();
+    let stranger = WitnessSigner::new(
+        "w3.example/witness",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = Vec::new();
     for x in &w {
@@ -381,7 +383,11 @@ fn verify_with_witnesses_needs_their_quorum() {
     };
     let good = verify(&cosigned_file(dir.path(), &[&w[0], &w[1]]));
     let text = String::from_utf8_lossy(&good.stdout);
-    assert!(good.status.success(), "{text}{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     assert!(
         text.contains("cosignatures from 2 of the pinned witnesses (quorum 2)")
             && text.contains("w1.example/witness")
@@ -390,7 +396,10 @@ fn verify_with_witnesses_needs_their_quorum() {
     );
     for (name, file) in [
         ("too few", cosigned_file(dir.path(), &[&w[0]])),
-        ("unnamed key", cosigned_file(dir.path(), &[&w[0], &stranger, &stranger])),
+        (
+            "unnamed key",
+            cosigned_file(dir.path(), &[&w[0], &stranger, &stranger]),
+        ),
     ] {
         let o = verify(&file);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -411,7 +411,10 @@ mod witnessed {
     }
 
     fn cosign(note: &str, by: &[&WitnessSigner], ts: u64) -> String {
-        let lines: Vec<String> = by.iter().map(|w| w.cosign(body(note), ts).unwrap()).collect();
+        let lines: Vec<String> = by
+            .iter()
+            .map(|w| w.cosign(body(note), ts).unwrap())
+            .collect();
         add_cosignatures(note, &lines)
     }
 
@@ -446,11 +449,21 @@ mod witnessed {
         assert_eq!(names, ["w1.example/w", "w2.example/w"]);
         assert_eq!(r.cosigned_by[0].timestamp, 1_790_000_000);
         let s = r.statement();
-        assert!(s.contains("cosignatures from 2 of the pinned witnesses (quorum 2)"), "{s}");
-        assert!(s.contains("w1.example/w") && s.contains("w2.example/w"), "{s}");
+        assert!(
+            s.contains("cosignatures from 2 of the pinned witnesses (quorum 2)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("w1.example/w") && s.contains("w2.example/w"),
+            "{s}"
+        );
         // The cosignature lines do not disturb a verifier that pins no witness, which says so.
         let r = b.verify().unwrap();
-        assert!(r.statement().contains("no witnesses were pinned"), "{}", r.statement());
+        assert!(
+            r.statement().contains("no witnesses were pinned"),
+            "{}",
+            r.statement()
+        );
     }
 
     #[test]
@@ -460,7 +473,10 @@ mod witnessed {
         assert_cosignature_error(&honest().1, &pins(1), "letter's checkpoint");
         // Quorum of all three by default.
         let all = Pins::default()
-            .with_witnesses(three().iter().map(|w| w.verifier().to_vkey()).collect(), None)
+            .with_witnesses(
+                three().iter().map(|w| w.verifier().to_vkey()).collect(),
+                None,
+            )
             .unwrap();
         assert_cosignature_error(&cosigned(&[&w1, &w2]), &all, "2");
     }
@@ -471,8 +487,16 @@ mod witnessed {
         // A key nobody named, even under a named witness's name, counts for nothing.
         let stranger = witness("stranger.example/w", 9);
         let impostor = witness("w2.example/w", 10);
-        assert_cosignature_error(&cosigned(&[&w1, &stranger]), &pins(2), "letter's checkpoint");
-        assert_cosignature_error(&cosigned(&[&w1, &impostor]), &pins(2), "letter's checkpoint");
+        assert_cosignature_error(
+            &cosigned(&[&w1, &stranger]),
+            &pins(2),
+            "letter's checkpoint",
+        );
+        assert_cosignature_error(
+            &cosigned(&[&w1, &impostor]),
+            &pins(2),
+            "letter's checkpoint",
+        );
     }
 
     #[test]
@@ -497,7 +521,9 @@ mod witnessed {
     #[test]
     fn fail_pins_with_impossible_quorum() {
         let vkeys: Vec<String> = three().iter().map(|w| w.verifier().to_vkey()).collect();
-        assert!(Pins::default().with_witnesses(vkeys.clone(), Some(4)).is_err());
+        assert!(Pins::default()
+            .with_witnesses(vkeys.clone(), Some(4))
+            .is_err());
         assert!(Pins::default().with_witnesses(vkeys, Some(0)).is_err());
         assert!(Pins::default()
             .with_witnesses(vec!["not a key".into()], None)

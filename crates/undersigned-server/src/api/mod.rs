@@ -149,7 +149,10 @@ async fn metrics(
         "# HELP undersigned_witness_quorum Cosignatures a checkpoint needs to be published.\n\
          # TYPE undersigned_witness_quorum gauge\n",
     );
-    out.push_str(&format!("undersigned_witness_quorum {}\n", s.cosigning.quorum()));
+    out.push_str(&format!(
+        "undersigned_witness_quorum {}\n",
+        s.cosigning.quorum()
+    ));
     out.push_str(
         "# HELP undersigned_witness_cosign_failures_total Requests to a witness that brought no valid cosignature.\n\
          # TYPE undersigned_witness_cosign_failures_total counter\n",

@@ -129,7 +129,9 @@ impl CloneSigner for WitnessSigner {
 
 /// The published checkpoint's size, after it is checked to carry two valid cosignatures.
 async fn published(t: &TestServer, id: &str) -> (u64, Vec<String>) {
-    let (s, note) = t.get_text(&format!("/api/v1/letters/{id}/checkpoint")).await;
+    let (s, note) = t
+        .get_text(&format!("/api/v1/letters/{id}/checkpoint"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{note}");
     let verifiers: Vec<_> = signers().iter().map(WitnessSigner::verifier).collect();
     let cosigned = check_quorum(&note, &verifiers, 2).unwrap();
@@ -139,9 +141,18 @@ async fn published(t: &TestServer, id: &str) -> (u64, Vec<String>) {
     (cp.size, cosigned.into_iter().map(|c| c.name).collect())
 }
 
-async fn sign_one(t: &TestServer, id: &str, letter: &undersigned_core::letter::Letter, n: usize) -> Receipt {
+async fn sign_one(
+    t: &TestServer,
+    id: &str,
+    letter: &undersigned_core::letter::Letter,
+    n: usize,
+) -> Receipt {
     let c = t
-        .credential(&format!("analyst{n}@state.gov"), "analyst", AgeBand::From30To39)
+        .credential(
+            &format!("analyst{n}@state.gov"),
+            "analyst",
+            AgeBand::From30To39,
+        )
         .await;
     let e = t
         .entry(&c, letter, Action::Sign, DisclosureChoice::default(), None)
@@ -191,7 +202,9 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
     };
     let t = &setup.t;
     // Nothing is published before the witnesses answer.
-    let (s, _) = t.get_text(&format!("/api/v1/letters/{id}/checkpoint")).await;
+    let (s, _) = t
+        .get_text(&format!("/api/v1/letters/{id}/checkpoint"))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let mut running: Vec<Option<RunningWitness>> = (0..3).map(|i| Some(setup.start(i))).collect();
 
@@ -210,7 +223,11 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
     let pins = Pins::from_deployment(dep.to_string().as_bytes()).unwrap();
     let report = bundle.verify_pinned(&pins).unwrap();
     assert!(report.cosigned_by.len() >= 2);
-    assert!(report.statement().contains("quorum 2"), "{}", report.statement());
+    assert!(
+        report.statement().contains("quorum 2"),
+        "{}",
+        report.statement()
+    );
 
     // One witness down: publishing goes on.
     running[2].take().unwrap().stop();
@@ -254,12 +271,17 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
         .unwrap();
     assert!(lag >= 1, "{m}");
     assert!(
-        m.lines().any(|l| l.starts_with("undersigned_witness_cosign_failures_total{witness=\"w2.test/witness\"}") && !l.ends_with(" 0")),
+        m.lines().any(|l| l
+            .starts_with("undersigned_witness_cosign_failures_total{witness=\"w2.test/witness\"}")
+            && !l.ends_with(" 0")),
         "{m}"
     );
     let (_, view): (_, Value) = t.get(&format!("/api/v1/letters/{id}")).await;
     assert_eq!(view["witnesses"]["published_size"], 3);
-    assert!(view["witnesses"]["lag_secs"].as_u64().unwrap() >= 1, "{view}");
+    assert!(
+        view["witnesses"]["lag_secs"].as_u64().unwrap() >= 1,
+        "{view}"
+    );
 
     // One returns: publishing resumes with the newest checkpoint.
     running[1] = Some(setup.start(1));
@@ -281,5 +303,8 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
     assert!(undersigned_server::now() <= late.include_by);
     // And the letter page names who cosigned.
     let (_, page) = t.get_text(&format!("/letters/{id}")).await;
-    assert!(page.contains("w1.test/witness") && page.contains("cosigned"), "{page}");
+    assert!(
+        page.contains("w1.test/witness") && page.contains("cosigned"),
+        "{page}"
+    );
 }

@@ -10,9 +10,15 @@ on_both!(cosigned_newest_per_origin, cosigned_same_size_replaced);
 
 async fn cosigned_newest_per_origin(s: Arc<dyn Store>) {
     assert_eq!(s.latest_cosigned("h/letters/a").await.unwrap(), None);
-    s.put_cosigned("h/letters/a", &checkpoint(2, 12)).await.unwrap();
-    s.put_cosigned("h/letters/a", &checkpoint(1, 11)).await.unwrap();
-    s.put_cosigned("h/issuers/b", &checkpoint(5, 15)).await.unwrap();
+    s.put_cosigned("h/letters/a", &checkpoint(2, 12))
+        .await
+        .unwrap();
+    s.put_cosigned("h/letters/a", &checkpoint(1, 11))
+        .await
+        .unwrap();
+    s.put_cosigned("h/issuers/b", &checkpoint(5, 15))
+        .await
+        .unwrap();
     assert_eq!(
         s.latest_cosigned("h/letters/a").await.unwrap(),
         Some(checkpoint(2, 12))
