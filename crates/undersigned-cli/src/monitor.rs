@@ -219,7 +219,7 @@ fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
     for v in list {
         let Some(id) = v.letter_id else { continue };
         let (n, size, new) =
-            letter(client, state, &id, &pins).with_context(|| format!("letter {id}"))?;
+            letter(client, state, &id, &info, &pins).with_context(|| format!("letter {id}"))?;
         new_entries += new;
         letters.push((id, n, size));
     }
@@ -280,7 +280,13 @@ fn check_extends(
 
 /// One letter: verify the whole bundle when its checkpoint moved, and that it extends the
 /// last one seen. Returns (signatures, log size, entries newly verified).
-fn letter(client: &Client, state: &Path, id: &str, pins: &Pins) -> anyhow::Result<(u64, u64, u64)> {
+fn letter(
+    client: &Client,
+    state: &Path,
+    id: &str,
+    info: &DeploymentInfo,
+    pins: &Pins,
+) -> anyhow::Result<(u64, u64, u64)> {
     let path = state.join("letters").join(format!("{id}.txt"));
     let bytes = client
         .get_text(&format!("/api/v1/letters/{id}/bundle"), None)?
@@ -301,6 +307,7 @@ fn letter(client: &Client, state: &Path, id: &str, pins: &Pins) -> anyhow::Resul
         .iter()
         .map(|e| undersigned_core::log::leaf_hash(&e.leaf_bytes()))
         .collect();
+    compare_with_witnesses(info, &verifier, &cp, &hashes)?;
     let old = seen(&path, &verifier)?;
     if let Some(old) = &old {
         check_extends(old, &cp, &hashes)?;
@@ -351,12 +358,69 @@ fn issuer_log(
     if MerkleLog::from_leaf_hashes(hashes.clone()).root() != cp.root {
         bail!("the issuer log's statements do not hash to its signed root");
     }
+    compare_with_witnesses(info, &verifier, &cp, &hashes)?;
     let path = state.join("issuer-log.txt");
     if let Some(old) = seen(&path, &verifier)? {
         check_extends(&old, &cp, &hashes)?;
     }
     write_private(&path, note.as_bytes())?;
     Ok(cp.size)
+}
+
+/// What each witness last cosigned for this log (tlog-witness monitor retrieval), held against
+/// the entries the server showed: a witness's checkpoint up to our size must be a prefix of
+/// our log, or the server shows the witnesses another history than the public (a split view).
+/// A witness that cannot be reached proves nothing either way and is skipped.
+fn compare_with_witnesses(
+    info: &DeploymentInfo,
+    log: &LogVerifier,
+    cp: &Checkpoint,
+    leaf_hashes: &[[u8; 32]],
+) -> anyhow::Result<()> {
+    use sha2::Digest;
+    let origin_hash = hex::encode(sha2::Sha256::digest(cp.origin.as_bytes()));
+    for (vkey, url) in info.witnesses.iter().zip(&info.witness_urls) {
+        let witness = undersigned_core::log::WitnessVerifier::from_vkey(vkey)
+            .map_err(|e| anyhow!("witness key {vkey}: {e}"))?;
+        let Ok(resp) = ureq::get(&format!(
+            "{}/{origin_hash}/checkpoint",
+            url.trim_end_matches('/')
+        ))
+        .timeout(Duration::from_secs(10))
+        .call() else {
+            continue;
+        };
+        let note = resp.into_string()?;
+        let theirs = Checkpoint::open(&note, log, Some(&cp.origin)).map_err(|e| {
+            anyhow!(
+                "witness {} serves a checkpoint the log did not sign: {e}",
+                witness.name()
+            )
+        })?;
+        witness.verify(&note).map_err(|e| {
+            anyhow!(
+                "witness {} serves a checkpoint without its own valid cosignature: {e}",
+                witness.name()
+            )
+        })?;
+        if theirs.size > cp.size {
+            continue;
+        }
+        let n = usize::try_from(theirs.size)?;
+        let prefix = leaf_hashes
+            .get(..n)
+            .ok_or_else(|| anyhow!("the log holds fewer entries than its checkpoint"))?;
+        if MerkleLog::from_leaf_hashes(prefix.to_vec()).root() != theirs.root {
+            bail!(
+                "SPLIT VIEW: witness {} cosigned a checkpoint of size {} of {} whose root is not the root of the first {} entries the server shows",
+                witness.name(),
+                theirs.size,
+                cp.origin,
+                theirs.size
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Serves the metrics on a thread of its own.

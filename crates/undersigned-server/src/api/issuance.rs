@@ -45,6 +45,10 @@ pub struct DeploymentInfo {
     /// the issuer log) carries cosignatures from at least `witness_quorum` of them.
     pub witnesses: Vec<String>,
     pub witness_quorum: usize,
+    /// Each witness's URL prefix, in the order of `witnesses`: monitors read what a witness
+    /// cosigned at `<url>/<hex SHA-256 of the log origin>/checkpoint` (tlog-witness).
+    #[serde(default)]
+    pub witness_urls: Vec<String>,
     pub dev: bool,
 }
 
@@ -72,6 +76,7 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
             &s.issuer.id(),
         ),
         witnesses: s.cosigning.specs().into_iter().map(|w| w.vkey).collect(),
+        witness_urls: s.cosigning.specs().into_iter().map(|w| w.url).collect(),
         witness_quorum: s.cosigning.quorum(),
         dev: s.config.dev,
     }))
