@@ -377,8 +377,7 @@ fn compare_with_witnesses(
     cp: &Checkpoint,
     leaf_hashes: &[[u8; 32]],
 ) -> anyhow::Result<()> {
-    use sha2::Digest;
-    let origin_hash = hex::encode(sha2::Sha256::digest(cp.origin.as_bytes()));
+    let origin_hash = hex::encode(undersigned_core::encoding::sha256(&[cp.origin.as_bytes()]));
     for (vkey, url) in info.witnesses.iter().zip(&info.witness_urls) {
         let witness = undersigned_core::log::WitnessVerifier::from_vkey(vkey)
             .map_err(|e| anyhow!("witness key {vkey}: {e}"))?;

@@ -111,6 +111,18 @@ impl Cosigning {
                 })
             })
             .collect::<AppResult<Vec<_>>>()?;
+        // A key named twice would count twice towards the quorum.
+        for (i, w) in witnesses.iter().enumerate() {
+            if witnesses.iter().skip(i + 1).any(|o| {
+                o.verifier.name() == w.verifier.name()
+                    || o.verifier.verifying_key() == w.verifier.verifying_key()
+            }) {
+                return Err(AppError::Internal(format!(
+                    "witness {} is named twice",
+                    w.verifier.name()
+                )));
+            }
+        }
         let quorum = quorum.unwrap_or(witnesses.len());
         if quorum > witnesses.len() || (quorum == 0 && !witnesses.is_empty()) {
             return Err(AppError::Internal(format!(

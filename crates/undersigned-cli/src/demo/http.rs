@@ -300,14 +300,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pb = bar(expected as usize, "waiting for batches");
     loop {
         let t: TallyView = client.get_json(&format!("/api/v1/letters/{letter_id}/tally"), None)?;
-        pb.set_position(t.log_size);
-        if t.log_size >= expected {
+        // The published checkpoint: with witnesses, the one carrying their quorum.
+        pb.set_position(t.published_size);
+        if t.published_size >= expected {
             break;
         }
         if undersigned_server::now() > deadline {
             bail!(
-                "the log holds {} entries after every promised deadline; expected {expected}",
-                t.log_size
+                "the published log holds {} entries after every promised deadline; expected {expected}",
+                t.published_size
             );
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -12,3 +12,4 @@ mod flow;
 mod monitor;
 mod verify;
 mod witness;
+mod witnessed;

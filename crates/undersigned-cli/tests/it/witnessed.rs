@@ -1,0 +1,178 @@
+//! `serve --witness` with three real witness processes and a quorum of two: the demo runs
+//! against it (its receipt checks demand the cosignatures), the bundle verifies with the
+//! deployment pinned, and the monitor finds every checkpoint cosigned and consistent with
+//! what each witness saw, also with one witness killed.
+
+use crate::flow::{bin, free_port, start_server};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn start_witness(data: &Path, port: u16, logs: &[String]) -> Proc {
+    let mut cmd = bin();
+    cmd.args(["witness", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for l in logs {
+        cmd.args(["--log", l]);
+    }
+    let p = Proc(cmd.spawn().unwrap());
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "witness did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p
+}
+
+#[test]
+fn serve_with_three_witnesses_demo_verify_and_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let wdirs: Vec<_> = (1..=3).map(|i| dir.path().join(format!("w{i}"))).collect();
+    let vkeys: Vec<String> = wdirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let o = bin()
+                .args([
+                    "witness",
+                    "key",
+                    "--name",
+                    &format!("w{}.test/witness", i + 1),
+                ])
+                .arg("--data")
+                .arg(d)
+                .output()
+                .unwrap();
+            ok(o).trim().to_owned()
+        })
+        .collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut extra: Vec<String> = Vec::new();
+    for (v, p) in vkeys.iter().zip(&ports) {
+        extra.push("--witness".into());
+        extra.push(format!("{v}@http://127.0.0.1:{p}"));
+    }
+    extra.extend(["--witness-quorum", "2", "--witness-timeout-ms", "500"].map(String::from));
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let server = start_server(&dir.path().join("data"), &extra);
+    let url = server.url.clone();
+    let dep: Value = ureq::get(&format!("{url}/api/v1/deployment"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(dep["witness_quorum"], 2);
+    assert_eq!(dep["witnesses"].as_array().unwrap().len(), 3);
+    let dep_file = dir.path().join("deployment.json");
+    std::fs::write(&dep_file, dep.to_string()).unwrap();
+
+    // The demo in the background; the witnesses follow its letter once it is opened (and the
+    // issuer log, under the deployment's log key).
+    let out = dir.path().join("demo");
+    let demo = Proc(
+        bin()
+            .args(["demo", "--server", &url, "--orgs", "2", "--signers", "24"])
+            .args(["--seed", "7", "--publish-interval", "1", "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    let letter_vkey = loop {
+        let letters: Vec<Value> = ureq::get(&format!("{url}/api/v1/letters"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        if let Some(k) = letters.iter().find_map(|l| l["log_key"].as_str()) {
+            break k.to_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no letter opened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let key: [u8; 32] = hex::decode(dep["log_public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let issuer_vkey = undersigned_core::log::LogVerifier::new(
+        dep["issuer_log_origin"].as_str().unwrap(),
+        ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap(),
+    )
+    .unwrap()
+    .to_vkey();
+    let logs = [letter_vkey, issuer_vkey];
+    let mut witnesses: Vec<Proc> = (0..3)
+        .map(|i| start_witness(&wdirs[i], ports[i], &logs))
+        .collect();
+    let mut demo = demo;
+    let status = demo.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(demo.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "demo: {err}");
+
+    // The bundle verifies with the deployment pinned, its witnesses included.
+    let bundle = out.join("bundle.json");
+    let text = ok(bin()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--deployment")
+        .arg(&dep_file)
+        .output()
+        .unwrap());
+    assert!(
+        text.contains("of the pinned witnesses (quorum 2)") && text.contains(".test/witness"),
+        "{text}"
+    );
+
+    // The monitor: consistent, cosigned, and matching what each witness cosigned; still so
+    // with one witness killed.
+    let state = dir.path().join("monitor");
+    let monitor = || {
+        bin()
+            .args(["monitor", &url, "--once", "--state"])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    let text = ok(monitor());
+    assert!(
+        text.starts_with("consistent: 1 public letters")
+            && text.contains("every checkpoint cosigned by at least 2 of the 3 witnesses"),
+        "{text}"
+    );
+    drop(witnesses.remove(0));
+    let text = ok(monitor());
+    assert!(text.starts_with("consistent:"), "{text}");
+}
