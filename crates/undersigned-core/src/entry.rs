@@ -113,8 +113,14 @@ pub enum SmallOrgConsent {
 }
 
 fn check_comment(comment: Option<&str>) -> bool {
-    comment.is_none_or(|c| {
-        c.len() <= MAX_COMMENT && !c.chars().any(|ch| ch.is_control() && ch != '\n')
+    comment.is_none_or(|c| c.len() <= MAX_COMMENT && !c.chars().any(|ch| ch.is_control() && ch != '\n'))
+}
+
+/// A comment is read by people: no bidi control or other invisible formatting character
+/// (`text::check_readable`, the rule every readable field follows).
+fn readable_comment(comment: Option<&str>) -> Result<(), crate::text::TextError> {
+    comment.map_or(Ok(()), |c| {
+        crate::text::check_readable("comment", c, crate::text::Lines::Many)
     })
 }
 
@@ -176,6 +182,7 @@ pub fn present(
     if !check_comment(comment) {
         return Err(PresentError::CommentTooLong(MAX_COMMENT));
     }
+    readable_comment(comment)?;
     let letter_id = letter.id();
     let pk = credential
         .issuer_public_key()
@@ -340,6 +347,11 @@ pub(crate) fn check_policy<'a>(
     if !check_comment(entry.comment.as_deref()) {
         return Err(VerifyError::Malformed(
             "comment too long or has control characters",
+        ));
+    }
+    if readable_comment(entry.comment.as_deref()).is_err() {
+        return Err(VerifyError::Malformed(
+            "comment: a bidi control or another invisible formatting character is not allowed",
         ));
     }
     let pseudonym: [u8; PSEUDONYM_LEN] = entry

@@ -14,7 +14,7 @@ pub async fn organize() -> PageResult {
         h1 { "Start a letter" }
         p.lead { "You draft the letter and its rules; once you open it, the text and rules freeze and signing starts. You never see who signs." }
         form #organize-form {
-            label { "Title" input #title name="title" required maxlength="200"; }
+            label { "Title" input #title dir="auto" name="title" required maxlength="200"; }
             label { "Text (Markdown)" textarea #body name="body" rows="10" required {} }
             label { "Recipients, one per line: " code { "Name <address>" } textarea #recipients name="recipients" rows="3" placeholder="Secretary of State <secretary@state.gov>" {} }
             label { "Accepted organizations (mail domains, comma-separated; empty means all)" input #orgs name="orgs" placeholder="state.gov, usaid.gov"; }
@@ -48,7 +48,7 @@ pub async fn organize() -> PageResult {
 pub async fn manage(Path(handle): Path<String>) -> PageResult {
     let main = html! {
         div #manage data-letter=(handle) {
-            h1 #manage-title { "Manage a letter" }
+            h1 #manage-title dir="auto" { "Manage a letter" }
             p #manage-status.status role="status" { "Loading…" }
             section #manage-body hidden {
                 p.meta { "State: " strong #state {} " · log size " span #log-size {} }
@@ -73,7 +73,7 @@ pub async fn manage(Path(handle): Path<String>) -> PageResult {
 pub async fn respond(Path(letter): Path<String>) -> PageResult {
     let main = html! {
         div #respond data-letter=(letter) {
-            h1 #respond-title { "A letter to you" }
+            h1 #respond-title dir="auto" { "A letter to you" }
             p #respond-status.status role="status" { "Loading…" }
             section #respond-body hidden {
                 p.meta #respond-meta {}
@@ -83,7 +83,7 @@ pub async fn respond(Path(letter): Path<String>) -> PageResult {
                     button #acknowledge type="button" { "Acknowledge receipt" }
                 }
                 form #answer-form {
-                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer rows="8" required maxlength="50000" {} }
+                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer dir="auto" rows="8" required maxlength="50000" {} }
                     button type="submit" { "Publish my answer" }
                 }
                 p #respond-result.status role="status" {}

@@ -72,6 +72,9 @@ pub struct TestServer {
     pub dir: Arc<tempfile::TempDir>,
     _pg: Option<PgGuard>,
     tweaks: Tweaks,
+    /// The request token of the latest code asked for each address (lowercased), which
+    /// `redeem` sends with the code.
+    pub request_tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 pub fn config(t: &Tweaks) -> Config {
@@ -152,7 +155,12 @@ impl TestServer {
         ))
         .unwrap();
         let keys =
-            DeploymentKeys::load_or_create(&dir.path().join("keys.json"), "test issuer").unwrap();
+            DeploymentKeys::load_or_create(
+                &dir.path().join("keys.json"),
+                &dir.path().join("tag.key"),
+                "test issuer",
+            )
+            .unwrap();
         let config = Config {
             epoch: Some(Epoch::parse(epoch).unwrap()),
             ..config(t)
@@ -166,6 +174,7 @@ impl TestServer {
             dir,
             _pg: pg,
             tweaks: t.clone(),
+            request_tokens: Arc::default(),
         }
     }
 
@@ -248,6 +257,10 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
         let want = email.to_ascii_lowercase();
+        self.request_tokens.lock().unwrap().insert(
+            want.clone(),
+            v["request_token"].as_str().unwrap().to_owned(),
+        );
         let mail = self
             .outbox
             .wait_for(
@@ -300,10 +313,17 @@ impl TestServer {
             );
             pending.push((epoch, p));
         }
+        let request_token = self
+            .request_tokens
+            .lock()
+            .unwrap()
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default();
         let (s, v) = self
             .post(
                 "/api/v1/issuance/credential",
-                &json!({"email": email, "code": code, "commitments": commitments, "role": role, "age_band": age.as_str()}),
+                &json!({"email": email, "code": code, "request_token": request_token, "commitments": commitments, "role": role, "age_band": age.as_str()}),
                 None,
             )
             .await;
