@@ -54,6 +54,7 @@ pub(crate) use on_both;
 pub struct Tweaks {
     pub code_ttl_secs: u64,
     pub publish_interval: u64,
+    pub code_mails_per_domain_hour: u32,
 }
 
 impl Default for Tweaks {
@@ -61,6 +62,7 @@ impl Default for Tweaks {
         Self {
             code_ttl_secs: 900,
             publish_interval: 1,
+            code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
         }
     }
 }
@@ -84,6 +86,7 @@ pub fn config(t: &Tweaks) -> Config {
         k: K,
         epoch: Some(Epoch::parse(EPOCH).unwrap()),
         code_ttl_secs: t.code_ttl_secs,
+        code_mails_per_domain_hour: t.code_mails_per_domain_hour,
         default_publish_interval_secs: t.publish_interval,
         publish_grace_secs: 1,
         delivery_backoff_secs: 1,
@@ -248,6 +251,16 @@ impl TestServer {
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
         self.send(Method::POST, path, body, token).await
+    }
+
+    /// The request token of the latest code asked for `email`.
+    pub fn request_token(&self, email: &str) -> String {
+        self.request_tokens
+            .lock()
+            .unwrap()
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .expect("a code was asked for this address")
     }
 
     /// Asks for a code and reads it from the mail the outbox received over SMTP.
