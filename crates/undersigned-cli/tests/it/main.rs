@@ -9,4 +9,5 @@
 
 mod crash;
 mod flow;
+mod traces;
 mod verify;
