@@ -113,7 +113,9 @@ pub enum SmallOrgConsent {
 }
 
 fn check_comment(comment: Option<&str>) -> bool {
-    comment.is_none_or(|c| c.len() <= MAX_COMMENT && !c.chars().any(|ch| ch.is_control() && ch != '\n'))
+    comment.is_none_or(|c| {
+        c.len() <= MAX_COMMENT && !c.chars().any(|ch| ch.is_control() && ch != '\n')
+    })
 }
 
 /// A comment is read by people: no bidi control or other invisible formatting character

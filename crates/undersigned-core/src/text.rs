@@ -33,8 +33,8 @@ const JOINERS: [char; 2] = ['\u{200C}', '\u{200D}'];
 /// Bidirectional controls (embeddings, overrides, isolates, marks): the spoofing characters.
 /// All are in category Cf; listed so the intent is visible and tested on its own.
 pub const BIDI_CONTROLS: [char; 12] = [
-    '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
-    '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+    '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
 ];
 
 /// A character that changes how text is shown without being shown itself: every format

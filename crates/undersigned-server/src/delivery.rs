@@ -5,12 +5,12 @@
 //! server accepts the mail, a delivered entry (recipient, time, SMTP reply) goes into the
 //! letter's log, exactly once per recipient.
 
-use undersigned_core::text::isolate;
 use rand::RngCore;
 use rand_core::OsRng;
 use std::collections::BTreeMap;
 use undersigned_core::letter::Letter;
 use undersigned_core::record::LogEntry;
+use undersigned_core::text::isolate;
 use undersigned_store::DeliveryRow;
 
 use crate::api::letters::parse_row;

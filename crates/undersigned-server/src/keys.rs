@@ -114,8 +114,10 @@ impl DeploymentKeys {
                 match tag_file {
                     // A tag key kept from before (e.g. a database restored elsewhere) stays.
                     Some(t) => keys.tag_secret = t,
-                    None => write_secret_file(tag_path, hex::encode(&keys.tag_secret[..]).as_bytes())
-                        .map_err(|e| KeyError::Io(tag_shown, e))?,
+                    None => {
+                        write_secret_file(tag_path, hex::encode(&keys.tag_secret[..]).as_bytes())
+                            .map_err(|e| KeyError::Io(tag_shown, e))?
+                    }
                 }
                 keys.write(path).map_err(|e| KeyError::Io(shown, e))?;
                 Ok(keys)

@@ -132,7 +132,9 @@ pub async fn privacy() -> PageResult {
                 li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice. "
                     "An address gets one credential per period: it is first lowercased and a " code { "+tag" } " is removed (" code { "ann+x@state.gov" } " counts as " code { "ann@state.gov" } "), plus any rule this site sets for an organization's mail system, such as ignoring dots. "
                     "A letter accepts one period and one issuer per organization, and you always receive the credentials of every open period at once, so your request does not say which letter you mean to sign." }
-                li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period." }
+                li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period. "
+                    "The key of that hash is kept apart from the database. Your code is deleted once used or expired, and the server keeps no record of when you asked for it or when your signature arrived: "
+                    "what it deletes, it overwrites." }
             }
         }
         section {
@@ -155,7 +157,7 @@ pub async fn privacy() -> PageResult {
                     "The issuer could issue credentials to people who do not exist. This is bounded: it publishes how many credentials it issued per organization, so inflated numbers leave evidence." }
                 li { strong { "Timing. " }
                     "New signatures are published in shuffled batches, which hides the moment you signed from the public, but not from the operator: "
-                    "it sees when a credential was issued and when a signature arrived. Get your credential well before you sign, "
+                    "while it runs, it sees when a credential was issued and when a signature arrived (it does not store either). Get your credential well before you sign, "
                     "and use delayed submission, which sends your signature at a random moment within the letter's publish interval." }
                 li { strong { "Your device. " }
                     "Your credential and receipts are kept in this browser's storage. Anyone with access to your unlocked device, or to your backup file and its passphrase, can use them." }

@@ -1,6 +1,5 @@
 //! The HTTP API end to end on both backends: lifecycle, refusals, and "changes nothing".
 
-use undersigned_server::api::issuance::CODE_REFUSED;
 use crate::harness::*;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -11,6 +10,7 @@ use undersigned_core::ids::AgeBand;
 use undersigned_core::log::{
     verify_consistency, verify_inclusion, Checkpoint, LogVerifier, Receipt,
 };
+use undersigned_server::api::issuance::CODE_REFUSED;
 
 on_both!(
     full_lifecycle,
@@ -424,7 +424,13 @@ async fn fail_wrong_and_reused_codes_and_second_credential(t: &TestServer) {
             .await;
     }
     // The same answer as any other failed check: no oracle on the code's state.
-    assert_eq!(last, (StatusCode::UNPROCESSABLE_ENTITY, json!({"error": "refused", "message": CODE_REFUSED})));
+    assert_eq!(
+        last,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "refused", "message": CODE_REFUSED})
+        )
+    );
     assert_eq!(
         t.post("/api/v1/issuance/credential", &body2(&right), None)
             .await,

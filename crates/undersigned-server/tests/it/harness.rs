@@ -157,13 +157,12 @@ impl TestServer {
             "undersigned <no-reply@undersigned.test>",
         ))
         .unwrap();
-        let keys =
-            DeploymentKeys::load_or_create(
-                &dir.path().join("keys.json"),
-                &dir.path().join("tag.key"),
-                "test issuer",
-            )
-            .unwrap();
+        let keys = DeploymentKeys::load_or_create(
+            &dir.path().join("keys.json"),
+            &dir.path().join("tag.key"),
+            "test issuer",
+        )
+        .unwrap();
         let config = Config {
             epoch: Some(Epoch::parse(epoch).unwrap()),
             ..config(t)

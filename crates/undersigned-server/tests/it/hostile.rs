@@ -25,7 +25,10 @@ fn credential_body(email: &str, code: &str, request_token: &str) -> Value {
 }
 
 fn other_code(code: &str, n: u32) -> String {
-    format!("{:08}", (code.parse::<u32>().unwrap() + 1 + n) % 100_000_000)
+    format!(
+        "{:08}",
+        (code.parse::<u32>().unwrap() + 1 + n) % 100_000_000
+    )
 }
 
 async fn fail_code_probes_get_one_answer_and_never_lock_the_owner_out(t: &TestServer) {
@@ -120,7 +123,10 @@ async fn fail_code_mails_per_organization_per_hour() {
         )
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("organization"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("organization"),
+        "{v}"
+    );
     assert!(t.outbox.messages().is_empty(), "no mail went out");
     // Another organization has its own hour.
     t.code_for("p0@usaid.gov").await;
@@ -129,8 +135,17 @@ async fn fail_code_mails_per_organization_per_hour() {
 /// Each character that must never reach a reader: bidi controls (embeddings, overrides,
 /// isolates, marks), zero-width and other invisible formatting characters.
 const SPOOFERS: [char; 11] = [
-    '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
-    '\u{200B}', '\u{2060}', '\u{FEFF}', '\u{E0041}',
+    '\u{202E}',
+    '\u{202A}',
+    '\u{2066}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{061C}',
+    '\u{200B}',
+    '\u{2060}',
+    '\u{FEFF}',
+    '\u{E0041}',
 ];
 
 fn letter_input(title: &str, body: &str, name: &str, role: &str) -> Value {
@@ -149,7 +164,10 @@ async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServe
                 "recipient name",
                 letter_input("Title", "Body.", &bad, "Secretary"),
             ),
-            ("recipient role", letter_input("Title", "Body.", "Ada", &bad)),
+            (
+                "recipient role",
+                letter_input("Title", "Body.", "Ada", &bad),
+            ),
         ] {
             let (s, v) = t.post("/api/v1/letters", &input, None).await;
             assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field} {c:?}: {v}");
@@ -212,10 +230,7 @@ async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServe
         undersigned_core::entry::SmallOrgConsent::Given,
     );
     assert!(
-        matches!(
-            refused,
-            Err(undersigned_core::PresentError::Unreadable(_))
-        ),
+        matches!(refused, Err(undersigned_core::PresentError::Unreadable(_))),
         "{refused:?}"
     );
     let mut e = t
@@ -285,6 +300,12 @@ async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServe
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, page) = t.get_text(&format!("/letters/{id}")).await;
-    assert!(page.contains(r#"<section class="answer" dir="auto">"#), "{page}");
-    assert!(page.contains("<h3>Answer from <bdi>محمد</bdi></h3>"), "{page}");
+    assert!(
+        page.contains(r#"<section class="answer" dir="auto">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h3>Answer from <bdi>محمد</bdi></h3>"),
+        "{page}"
+    );
 }
