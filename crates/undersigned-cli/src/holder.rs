@@ -106,7 +106,7 @@ pub fn obtain(
     let role = Role::parse(role)?;
     let age = AgeBand::parse(age_band)?;
     let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
-    let _sent: CodeSent = client.post_json(
+    let sent: CodeSent = client.post_json(
         "/api/v1/issuance/code",
         &serde_json::json!({"email": typed}),
         None,
@@ -128,6 +128,7 @@ pub fn obtain(
         &serde_json::json!({
             "email": typed,
             "code": code.trim(),
+            "request_token": sent.request_token,
             "commitments": commitments,
             "role": role.as_str(),
             "age_band": age.as_str(),

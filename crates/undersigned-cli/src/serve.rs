@@ -20,6 +20,14 @@ pub struct Args {
     /// Directory for the SQLite database and the deployment's key file.
     #[arg(long, default_value = "undersigned-data")]
     pub data: PathBuf,
+    /// The address-tag key (HMAC key of the one-credential-per-address rule), kept apart from
+    /// the database: whoever has both can test addresses against the issued tags. Default
+    /// `$XDG_CONFIG_HOME/undersigned/tag.key` (else `~/.config/undersigned/tag.key`).
+    #[arg(long, env = "UNDERSIGNED_TAG_KEY")]
+    pub tag_key_file: Option<PathBuf>,
+    /// Code mails per organization (mail domain) per hour, across all its addresses.
+    #[arg(long, default_value_t = Config::default().code_mails_per_domain_hour)]
+    pub code_mails_per_domain_hour: u32,
     /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
     #[arg(long)]
     pub database: Option<String>,
@@ -72,7 +80,29 @@ pub struct Built {
     pub outbox: Option<Outbox>,
 }
 
+/// Dev mode's outbox page shows every code and address it mailed to whoever reaches the
+/// server, so dev mode listens on a loopback address only.
+pub fn check_dev_listen(dev: bool, listen: &SocketAddr) -> anyhow::Result<()> {
+    if dev && !listen.ip().is_loopback() {
+        return Err(anyhow!(
+            "--dev shows every code and address it mails at /dev/outbox to anyone who can reach it, so it listens only on a loopback address (e.g. --listen 127.0.0.1:8080), not {listen}"
+        ));
+    }
+    Ok(())
+}
+
+/// `--tag-key-file`, else the default outside the data directory.
+fn tag_key_path(args: &Args) -> anyhow::Result<PathBuf> {
+    args.tag_key_file
+        .clone()
+        .or_else(undersigned_server::keys::default_tag_key_path)
+        .ok_or_else(|| {
+            anyhow!("no place for the address-tag key: pass --tag-key-file (or set UNDERSIGNED_TAG_KEY, XDG_CONFIG_HOME or HOME)")
+        })
+}
+
 pub async fn build(args: &Args) -> anyhow::Result<Built> {
+    check_dev_listen(args.dev, &args.listen)?;
     let mut config = Config {
         host: args.host.clone(),
         public_url: args
@@ -87,6 +117,7 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
         witness_quorum: args.witness_quorum,
         witness_grace_secs: args.witness_grace,
         witness_timeout_millis: args.witness_timeout_ms,
+        code_mails_per_domain_hour: args.code_mails_per_domain_hour,
         ..Config::default()
     };
     if let Some(e) = &args.epoch {
@@ -94,7 +125,12 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create {}", args.data.display()))?;
-    let keys = DeploymentKeys::load_or_create(&args.data.join("keys.json"), &config.issuer_name)?;
+    let tag_key = tag_key_path(args)?;
+    let keys = DeploymentKeys::load_or_create(
+        &args.data.join("keys.json"),
+        &tag_key,
+        &config.issuer_name,
+    )?;
     let store: Arc<dyn Store> = match &args.database {
         Some(url) => Arc::new(
             PgStore::connect(url)
@@ -216,6 +252,9 @@ pub fn start_in_process(
             dev: true,
             listen: addr,
             data: data.to_owned(),
+            // Beside the throwaway data directory, not in it, as a deployment keeps it apart.
+            tag_key_file: Some(data.with_extension("tag.key")),
+            code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
             database,
             public_url: None,
             host: host.to_owned(),

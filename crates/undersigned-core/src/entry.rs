@@ -118,6 +118,14 @@ fn check_comment(comment: Option<&str>) -> bool {
     })
 }
 
+/// A comment is read by people: no bidi control or other invisible formatting character
+/// (`text::check_readable`, the rule every readable field follows).
+fn readable_comment(comment: Option<&str>) -> Result<(), crate::text::TextError> {
+    comment.map_or(Ok(()), |c| {
+        crate::text::check_readable("comment", c, crate::text::Lines::Many)
+    })
+}
+
 /// An empty comment hashes like no comment in the presentation header, so both spellings would
 /// verify and anyone could add or drop `"comment": ""`. Only the absent form is canonical.
 fn is_empty_comment(comment: Option<&str>) -> bool {
@@ -176,6 +184,7 @@ pub fn present(
     if !check_comment(comment) {
         return Err(PresentError::CommentTooLong(MAX_COMMENT));
     }
+    readable_comment(comment)?;
     let letter_id = letter.id();
     let pk = credential
         .issuer_public_key()
@@ -340,6 +349,11 @@ pub(crate) fn check_policy<'a>(
     if !check_comment(entry.comment.as_deref()) {
         return Err(VerifyError::Malformed(
             "comment too long or has control characters",
+        ));
+    }
+    if readable_comment(entry.comment.as_deref()).is_err() {
+        return Err(VerifyError::Malformed(
+            "comment: a bidi control or another invisible formatting character is not allowed",
         ));
     }
     let pseudonym: [u8; PSEUDONYM_LEN] = entry

@@ -14,6 +14,9 @@ pub enum Error {
     Encoding(&'static str),
     #[error("letter: {0}")]
     Letter(&'static str),
+    /// Readable text with a bidi control or another invisible formatting character.
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
 }
 
 /// Why an issuer refused to issue.
@@ -54,6 +57,8 @@ pub enum PresentError {
     SmallOrgNeedsConsent(u32),
     #[error("comment too long (at most {0} bytes)")]
     CommentTooLong(usize),
+    #[error(transparent)]
+    Unreadable(#[from] crate::text::TextError),
     #[error("an empty comment is no comment: leave the comment out")]
     EmptyComment,
     #[error("proof generation failed")]

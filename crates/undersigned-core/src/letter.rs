@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::sha256;
 use crate::error::Error;
+use crate::text::{check_readable, Lines};
 use std::collections::BTreeSet;
 
 use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
@@ -138,13 +139,19 @@ pub struct Letter {
 /// The default response period, as for a formal dissent channel.
 pub const DEFAULT_RESPONSE_DAYS: u32 = 30;
 
-fn clean_text(s: &str, max: usize, multiline: bool, what: &'static str) -> Result<(), Error> {
-    let bad_char = s
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')));
-    if s.trim().is_empty() || s.len() > max || bad_char {
+/// Non-empty, at most `max` bytes, and readable as shown (`text::check_readable`, which names
+/// `field` and the character it refuses).
+fn clean_text(
+    s: &str,
+    max: usize,
+    lines: Lines,
+    field: &'static str,
+    what: &'static str,
+) -> Result<(), Error> {
+    if s.trim().is_empty() || s.len() > max {
         return Err(Error::Letter(what));
     }
+    check_readable(field, s, lines)?;
     Ok(())
 }
 
@@ -161,13 +168,15 @@ impl Letter {
         clean_text(
             title,
             MAX_TITLE,
-            false,
+            Lines::One,
+            "title",
             "title must be 1 to 300 characters on one line",
         )?;
         clean_text(
             &body,
             MAX_BODY,
-            true,
+            Lines::Many,
+            "body",
             "body must be 1 to 100000 bytes of text",
         )?;
         if recipients.len() > MAX_RECIPIENTS {
@@ -179,10 +188,16 @@ impl Letter {
             return Err(Error::Letter("recipient names must be distinct"));
         }
         for r in &recipients {
-            clean_text(&r.name, 200, false, "recipient name")?;
-            clean_text(&r.address, 254, false, "recipient address")?;
+            clean_text(&r.name, 200, Lines::One, "recipient name", "recipient name")?;
+            clean_text(
+                &r.address,
+                254,
+                Lines::One,
+                "recipient address",
+                "recipient address",
+            )?;
             if let Some(role) = &r.role {
-                clean_text(role, 200, false, "recipient role")?;
+                clean_text(role, 200, Lines::One, "recipient role", "recipient role")?;
             }
         }
         if policy.issuers.is_empty() {

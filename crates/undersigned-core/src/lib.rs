@@ -22,5 +22,6 @@ pub mod pins;
 pub mod record;
 pub mod statement;
 pub mod tally;
+pub mod text;
 
 pub use error::{BundleError, Error, IssueError, PresentError, VerifyError};

@@ -84,9 +84,13 @@ pub struct Config {
     pub epoch: Option<Epoch>,
     pub issuer_name: String,
     pub code_ttl_secs: u64,
+    /// Guesses allowed per code (per code request, not per address).
     pub code_max_attempts: u32,
-    pub code_max_sends: u32,
-    pub code_window_secs: u64,
+    /// Unexpired codes one address may have at once: bounds the mail one address gets and the
+    /// guesses against it (`code_max_live * code_max_attempts` per code lifetime).
+    pub code_max_live: u32,
+    /// Code mails per organization (mail domain) per hour, across all its addresses.
+    pub code_mails_per_domain_hour: u32,
     pub default_publish_interval_secs: u64,
     /// Slack between a batch boundary and the promise in a receipt.
     pub publish_grace_secs: u64,
@@ -127,8 +131,8 @@ impl Default for Config {
             issuer_name: "undersigned work-email attestor".into(),
             code_ttl_secs: 15 * 60,
             code_max_attempts: 5,
-            code_max_sends: 5,
-            code_window_secs: 3600,
+            code_max_live: 5,
+            code_mails_per_domain_hour: 1000,
             default_publish_interval_secs: 600,
             publish_grace_secs: 5,
             tick_millis: 500,

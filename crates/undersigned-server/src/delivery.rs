@@ -10,6 +10,7 @@ use rand_core::OsRng;
 use std::collections::BTreeMap;
 use undersigned_core::letter::Letter;
 use undersigned_core::record::LogEntry;
+use undersigned_core::text::isolate;
 use undersigned_store::DeliveryRow;
 
 use crate::api::letters::parse_row;
@@ -50,7 +51,9 @@ fn mail_body(
     };
     format!(
         "{intro}\n{title}\n{underline}\n\n{body}\n\nVerified tally\n--------------\n{tally}\nEvery count can be checked offline from the bundle: {url}/api/v1/letters/{letter_id}/bundle\nPublic page: {url}/letters/{letter_id}\n\nYour personal response link (acknowledge or answer; keep it private, it works for you alone):\n{url}/letters/{letter_id}/respond#{token}\n",
-        title = letter.title,
+        // Isolated (FSI..PDI, the plain-text <bdi>), so a right-to-left title cannot reorder
+        // the text around it; the title holds no bidi controls of its own (core::text).
+        title = isolate(&letter.title),
         underline = "=".repeat(letter.title.chars().count().min(72)),
         body = letter.body.trim_end(),
     )
@@ -127,7 +130,7 @@ async fn attempt(s: &AppState, d: &DeliveryRow, now: u64) -> AppResult<()> {
         .mailer
         .send(
             &recipient.address,
-            &format!("Letter: {}", letter.title),
+            &format!("Letter: {}", isolate(&letter.title)),
             &body,
         )
         .await
@@ -209,7 +212,7 @@ async fn remind(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
         if s.mailer
             .send(
                 &recipient.address,
-                &format!("Reminder: {}", letter.title),
+                &format!("Reminder: {}", isolate(&letter.title)),
                 &body,
             )
             .await

@@ -12,6 +12,7 @@ pub mod error;
 pub mod issuer_log;
 pub mod keys;
 pub mod ledger;
+pub mod limits;
 pub mod mailer;
 pub mod outbox;
 pub mod pages;

@@ -39,6 +39,10 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     }
     crate::delivery::tick(s).await?;
     crate::cosigning::tick(s).await?;
+    // Expired codes go, and whatever was deleted to protect someone (the pool rows of the
+    // batches above, used and expired codes) is made physically gone before the next tick.
+    s.store.sweep_codes(now).await?;
+    s.store.scrub().await?;
     Ok(published)
 }
 

@@ -35,6 +35,8 @@ pub struct Inner {
     /// One issuer-log append at a time in this process.
     pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
     pub mailer: Mailer,
+    /// Code mails per organization and hour (`Config::code_mails_per_domain_hour`).
+    pub code_mails: crate::limits::CodeMailLimit,
     /// The dev outbox, when mail goes to the embedded SMTP sink.
     pub outbox: Option<Outbox>,
     /// Submissions' pairing checks, batched across concurrent requests.
@@ -56,6 +58,15 @@ impl AppState {
         mailer: Mailer,
         outbox: Option<Outbox>,
     ) -> AppResult<Self> {
+        // Organization names and the issuer's name are shown on every page and in bundles.
+        for name in config.orgs.values().chain([&config.issuer_name]) {
+            undersigned_core::text::check_readable(
+                "organization or issuer name",
+                name,
+                undersigned_core::text::Lines::One,
+            )
+            .map_err(|e| AppError::BadRequest(format!("deployment: {e}")))?;
+        }
         let membership = Membership {
             orgs: config.orgs.clone(),
             roles: config.roles.iter().cloned().collect(),
@@ -68,6 +79,7 @@ impl AppState {
             std::time::Duration::from_millis(config.witness_timeout_millis),
             config.witness_grace_secs,
         )?);
+        let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
         Ok(Self(Arc::new(Inner {
             ledger: Ledger::new(
                 store.clone(),
@@ -82,6 +94,7 @@ impl AppState {
             issuer: keys.issuer,
             membership,
             tag_secret: keys.tag_secret,
+            code_mails,
             mailer,
             outbox,
             pairings: PairingBatcher::default(),

@@ -23,7 +23,7 @@ pub type Hash = [u8; 32];
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// Sending another code to this address tag now would exceed the rate limit.
+    /// This address tag already has as many live codes as allowed.
     #[error("too many codes requested; try again later")]
     RateLimited,
     /// A credential was already recorded for this tag and epoch.
@@ -52,14 +52,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The outcome of checking an email code.
+/// The outcome of checking an email code. Callers answer every failure alike (no oracle on
+/// the state of someone's code); the variants are for tests and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {
     Valid,
     Wrong,
     Expired,
     TooManyAttempts,
-    /// No code was requested for this address (or it was used already).
+    /// No code under this request for this address (never asked, used, or deleted).
     Missing,
 }
 
@@ -146,7 +147,8 @@ pub struct PendingEntry {
     pub pseudonym: Vec<u8>,
     /// `true` for a withdrawal, `false` for a signature.
     pub withdraw: bool,
-    pub received_at: u64,
+    /// The receipt's inclusion deadline: a batch boundary, shared by the whole batch. The
+    /// arrival time is not stored: it would undo the batching for whoever gets the files.
     pub include_by: u64,
 }
 
@@ -176,23 +178,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- issuance ----
 
-    /// Stores a fresh code (as a hash) for an address tag, replacing any earlier one and
-    /// resetting its attempts. Refuses with `RateLimited` when `max_sends` codes were already
-    /// stored for this tag within the last `window_secs`.
+    /// Stores a fresh code (as a hash) for an address tag under the hash of the requester's
+    /// request token. Earlier codes stay valid until they expire: a code asked for by someone
+    /// else never replaces the one the owner holds. Expired codes are deleted first; refuses
+    /// with `RateLimited` when `max_live` unexpired codes exist for this tag.
     async fn put_code(
         &self,
         tag: &Hash,
+        request_hash: &Hash,
         code_hash: &Hash,
         now: u64,
         expires_at: u64,
-        max_sends: u32,
-        window_secs: u64,
+        max_live: u32,
     ) -> StoreResult<()>;
 
-    /// Checks a code for a tag, counting the attempt first (so guessing is bounded even under
-    /// concurrency). A valid code stays until `record_issuance` consumes it.
+    /// Checks the code of one request (by its token's hash) for a tag, counting the attempt
+    /// first (so guessing is bounded even under concurrency). Attempts belong to that request
+    /// alone: guesses under another request, or with no valid request, touch no one else's
+    /// code. A code out of attempts or expired is deleted; a valid one stays until
+    /// `record_issuance` consumes it.
     async fn check_code(
         &self,
+        request_hash: &Hash,
         tag: &Hash,
         code_hash: &Hash,
         now: u64,
@@ -201,9 +208,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// In one transaction: for each `(epoch, tag)`, record that the address got its credential
     /// for (issuer, epoch), skipping the epochs it already holds, and add one to the (org, role,
-    /// age band) count of each epoch newly recorded; then clear the code under `code_tag`.
-    /// Returns the epochs newly recorded, in request order. When every epoch was held already,
-    /// refuses with `AlreadyIssued` and changes nothing. The count rows never reference a tag.
+    /// age band) count of each epoch newly recorded; then delete every code row under
+    /// `code_tag`. Returns the epochs newly recorded, in request order. When every epoch was
+    /// held already, refuses with `AlreadyIssued` and changes nothing. The count rows never
+    /// reference a tag.
     async fn record_issuance(
         &self,
         issuer_id: &str,
@@ -211,6 +219,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         epochs: &[(&str, Hash)],
         cell: (&str, &str, &str),
     ) -> StoreResult<Vec<String>>;
+
+    /// Deletes every code that expired at or before `now`; returns how many.
+    async fn sweep_codes(&self, now: u64) -> StoreResult<u64>;
+
+    /// Makes rows deleted to protect a person (pool rows, code rows) physically gone where the
+    /// backend allows: on SQLite (secure_delete on) a WAL checkpoint that truncates the WAL; on
+    /// PostgreSQL a VACUUM of those tables. Does nothing when nothing was deleted since the
+    /// last call; a checkpoint that readers kept from finishing is retried at the next call.
+    async fn scrub(&self) -> StoreResult<()>;
 
     /// All (org, role, age band) counts for an issuer and epoch.
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>>;

@@ -9,6 +9,8 @@
 //! State-checked delivery writes (`delivery_done`, `acknowledge`, `answer`, ...) read their row
 //! `FOR UPDATE`, so of two racing callers the second sees the first's result and is refused.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,6 +35,16 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Rows that protect a person were deleted since the last `scrub`.
+    dirty: Arc<AtomicBool>,
+}
+
+/// The first 8 bytes of a tag, as the key of the advisory lock that serializes code requests
+/// for one address.
+fn tag_prefix(tag: &Hash) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(tag.get(..8).unwrap_or(&[0u8; 8]));
+    out
 }
 
 impl PgStore {
@@ -48,7 +60,30 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(migrate_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            dirty: Arc::default(),
+        })
+    }
+
+    fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// VACUUM makes the space of deleted pool and code rows reusable, so later writes overwrite
+    /// it; it does not zero it, and WAL segments keep what was written (see the README).
+    async fn scrub_now(&self) -> StoreResult<()> {
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Err(e) = sqlx::raw_sql("VACUUM pool, email_codes")
+            .execute(&self.pool)
+            .await
+        {
+            self.mark_dirty();
+            return Err(backend(e));
+        }
+        Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -70,63 +105,77 @@ impl Store for PgStore {
     async fn put_code(
         &self,
         tag: &Hash,
+        request_hash: &Hash,
         code_hash: &Hash,
         now: u64,
         expires_at: u64,
-        max_sends: u32,
-        window_secs: u64,
+        max_live: u32,
     ) -> StoreResult<()> {
-        if max_sends == 0 {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        // Two concurrent requests for one address must not both see "one code left".
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(i64::from_be_bytes(tag_prefix(tag)))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Expired codes go first, so they neither count nor linger.
+        sqlx::query("DELETE FROM email_codes WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_codes WHERE tag = $1")
+            .bind(&tag[..])
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if live >= i64::from(max_live) {
             return Err(StoreError::RateLimited);
         }
-        let now = to_i64(now)?;
-        // Both are non-negative i64, so the difference cannot overflow.
-        let window_passed_if_started_by = now - to_i64(window_secs)?;
-        // One statement, so two concurrent requests cannot both see "one send left".
-        let r = sqlx::query(
-            "INSERT INTO email_codes (tag, code_hash, expires_at, attempts, window_start, sends) \
-             VALUES ($1, $2, $3, 0, $4, 1) \
-             ON CONFLICT (tag) DO UPDATE SET \
-               code_hash = excluded.code_hash, \
-               expires_at = excluded.expires_at, \
-               attempts = 0, \
-               window_start = CASE WHEN email_codes.window_start <= $5 \
-                 THEN excluded.window_start ELSE email_codes.window_start END, \
-               sends = CASE WHEN email_codes.window_start <= $5 \
-                 THEN 1 ELSE email_codes.sends + 1 END \
-             WHERE email_codes.window_start <= $5 OR email_codes.sends < $6",
+        sqlx::query(
+            "INSERT INTO email_codes (request_hash, tag, code_hash, expires_at, attempts) \
+             VALUES ($1, $2, $3, $4, 0)",
         )
+        .bind(&request_hash[..])
         .bind(&tag[..])
         .bind(&code_hash[..])
         .bind(to_i64(expires_at)?)
-        .bind(now)
-        .bind(window_passed_if_started_by)
-        .bind(i64::from(max_sends))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::RateLimited);
-        }
-        Ok(())
+        self.mark_dirty();
+        tx.commit().await.map_err(backend)
     }
 
     async fn check_code(
         &self,
+        request_hash: &Hash,
         tag: &Hash,
         code_hash: &Hash,
         now: u64,
         max_attempts: u32,
     ) -> StoreResult<CodeCheck> {
-        let stored: Option<(Option<Vec<u8>>, i64, i64)> = sqlx::query_as(
-            "UPDATE email_codes SET attempts = attempts + 1 WHERE tag = $1 \
+        let stored: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "UPDATE email_codes SET attempts = attempts + 1 \
+             WHERE request_hash = $1 AND tag = $2 \
              RETURNING code_hash, expires_at, attempts",
         )
+        .bind(&request_hash[..])
         .bind(&tag[..])
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        judge_code(stored, code_hash, now, max_attempts)
+        let (check, dead) = judge_code(stored, code_hash, now, max_attempts)?;
+        if dead {
+            sqlx::query("DELETE FROM email_codes WHERE request_hash = $1")
+                .bind(&request_hash[..])
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            self.mark_dirty();
+        }
+        Ok(check)
     }
 
     async fn record_issuance(
@@ -173,14 +222,31 @@ impl Store for PgStore {
             // the answer, and nothing was counted.
             return Err(StoreError::AlreadyIssued);
         }
-        // The row stays (code cleared) so the send rate limit keeps holding for this address.
-        sqlx::query("UPDATE email_codes SET code_hash = NULL, attempts = 0 WHERE tag = $1")
+        // The address got what it asked for: its codes, live or not, have no use left.
+        sqlx::query("DELETE FROM email_codes WHERE tag = $1")
             .bind(&code_tag[..])
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        self.mark_dirty();
         Ok(recorded)
+    }
+
+    async fn sweep_codes(&self, now: u64) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM email_codes WHERE expires_at <= $1")
+            .bind(to_i64(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if r.rows_affected() > 0 {
+            self.mark_dirty();
+        }
+        Ok(r.rows_affected())
+    }
+
+    async fn scrub(&self) -> StoreResult<()> {
+        self.scrub_now().await
     }
 
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {
@@ -405,15 +471,14 @@ impl Store for PgStore {
         }
         let r = sqlx::query(
             "INSERT INTO pool \
-             (letter_id, entry_hash, leaf, pseudonym, withdraw, received_at, include_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+             (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(letter_id)
         .bind(&entry.entry_hash[..])
         .bind(&entry.leaf)
         .bind(&entry.pseudonym)
         .bind(entry.withdraw)
-        .bind(to_i64(entry.received_at)?)
         .bind(to_i64(entry.include_by)?)
         .execute(&mut *tx)
         .await
@@ -510,7 +575,10 @@ impl Store for PgStore {
                 .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
         }
         upsert_checkpoint(&mut tx, letter_id, checkpoint).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(backend)?;
+        // The batch's pool rows are deleted: the next scrub makes that physical.
+        self.mark_dirty();
+        Ok(())
     }
 
     async fn log_size(&self, letter_id: &str) -> StoreResult<u64> {

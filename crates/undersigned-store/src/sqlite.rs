@@ -8,6 +8,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,6 +37,8 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Rows that protect a person were deleted since the last `scrub`.
+    dirty: Arc<AtomicBool>,
 }
 
 impl SqliteStore {
@@ -48,6 +52,9 @@ impl SqliteStore {
             // cut or SIGKILL, which NORMAL does not promise in WAL mode.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted rows (pool entries, codes) are overwritten with zeros, in their page and
+            // in freed pages, instead of lingering where a copy of the file would show them.
+            .pragma("secure_delete", "ON")
             .busy_timeout(BUSY_TIMEOUT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -64,7 +71,11 @@ impl SqliteStore {
             .connect_with(base)
             .await
             .map_err(backend)?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            dirty: Arc::default(),
+        })
     }
 
     /// A private in-memory database, for tests. One connection serves reads and writes,
@@ -72,7 +83,8 @@ impl SqliteStore {
     pub async fn memory() -> StoreResult<Self> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(backend)?
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -88,7 +100,51 @@ impl SqliteStore {
         Ok(Self {
             write: pool.clone(),
             read: pool,
+            dirty: Arc::default(),
         })
+    }
+
+    fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// With secure_delete the database pages hold zeros where deleted rows were, but the WAL
+    /// still holds the older page images. A checkpoint that truncates the WAL copies the
+    /// zeroed pages home and drops those images. Readers in the middle of a read can keep it
+    /// from finishing (busy); then it is retried at the next call.
+    async fn scrub_now(&self) -> StoreResult<()> {
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.write)
+            .await
+            .map_err(|e| {
+                self.mark_dirty();
+                backend(e)
+            })?;
+        if busy != 0 {
+            self.mark_dirty();
+        }
+        Ok(())
+    }
+
+    /// The durability and erasure settings in force on a write connection:
+    /// `(journal_mode, synchronous, secure_delete)`, for tests and the startup check.
+    pub async fn settings(&self) -> StoreResult<(String, i64, i64)> {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok((mode, sync, secure))
     }
 
     /// Closes both pools, waiting for connections to be returned (checkpoints the WAL).
@@ -114,63 +170,71 @@ impl Store for SqliteStore {
     async fn put_code(
         &self,
         tag: &Hash,
+        request_hash: &Hash,
         code_hash: &Hash,
         now: u64,
         expires_at: u64,
-        max_sends: u32,
-        window_secs: u64,
+        max_live: u32,
     ) -> StoreResult<()> {
-        if max_sends == 0 {
+        let now = to_i64(now)?;
+        let mut tx = self.begin().await?;
+        // Expired codes go first, so they neither count nor linger.
+        sqlx::query("DELETE FROM email_codes WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_codes WHERE tag = ?1")
+            .bind(&tag[..])
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if live >= i64::from(max_live) {
             return Err(StoreError::RateLimited);
         }
-        let now = to_i64(now)?;
-        // Both are non-negative i64, so the difference cannot overflow.
-        let window_passed_if_started_by = now - to_i64(window_secs)?;
-        // One statement, so two concurrent requests cannot both see "one send left".
-        let r = sqlx::query(
-            "INSERT INTO email_codes (tag, code_hash, expires_at, attempts, window_start, sends) \
-             VALUES (?1, ?2, ?3, 0, ?4, 1) \
-             ON CONFLICT (tag) DO UPDATE SET \
-               code_hash = excluded.code_hash, \
-               expires_at = excluded.expires_at, \
-               attempts = 0, \
-               window_start = CASE WHEN email_codes.window_start <= ?5 \
-                 THEN excluded.window_start ELSE email_codes.window_start END, \
-               sends = CASE WHEN email_codes.window_start <= ?5 \
-                 THEN 1 ELSE email_codes.sends + 1 END \
-             WHERE email_codes.window_start <= ?5 OR email_codes.sends < ?6",
+        sqlx::query(
+            "INSERT INTO email_codes (request_hash, tag, code_hash, expires_at, attempts) \
+             VALUES (?1, ?2, ?3, ?4, 0)",
         )
+        .bind(&request_hash[..])
         .bind(&tag[..])
         .bind(&code_hash[..])
         .bind(to_i64(expires_at)?)
-        .bind(now)
-        .bind(window_passed_if_started_by)
-        .bind(i64::from(max_sends))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::RateLimited);
-        }
-        Ok(())
+        self.mark_dirty();
+        tx.commit().await.map_err(backend)
     }
 
     async fn check_code(
         &self,
+        request_hash: &Hash,
         tag: &Hash,
         code_hash: &Hash,
         now: u64,
         max_attempts: u32,
     ) -> StoreResult<CodeCheck> {
-        let stored: Option<(Option<Vec<u8>>, i64, i64)> = sqlx::query_as(
-            "UPDATE email_codes SET attempts = attempts + 1 WHERE tag = ?1 \
+        let stored: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "UPDATE email_codes SET attempts = attempts + 1 \
+             WHERE request_hash = ?1 AND tag = ?2 \
              RETURNING code_hash, expires_at, attempts",
         )
+        .bind(&request_hash[..])
         .bind(&tag[..])
         .fetch_optional(&self.write)
         .await
         .map_err(backend)?;
-        judge_code(stored, code_hash, now, max_attempts)
+        let (check, dead) = judge_code(stored, code_hash, now, max_attempts)?;
+        if dead {
+            sqlx::query("DELETE FROM email_codes WHERE request_hash = ?1")
+                .bind(&request_hash[..])
+                .execute(&self.write)
+                .await
+                .map_err(backend)?;
+            self.mark_dirty();
+        }
+        Ok(check)
     }
 
     async fn record_issuance(
@@ -217,14 +281,31 @@ impl Store for SqliteStore {
             // the answer, and nothing was counted.
             return Err(StoreError::AlreadyIssued);
         }
-        // The row stays (code cleared) so the send rate limit keeps holding for this address.
-        sqlx::query("UPDATE email_codes SET code_hash = NULL, attempts = 0 WHERE tag = ?1")
+        // The address got what it asked for: its codes, live or not, have no use left.
+        sqlx::query("DELETE FROM email_codes WHERE tag = ?1")
             .bind(&code_tag[..])
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        self.mark_dirty();
         Ok(recorded)
+    }
+
+    async fn sweep_codes(&self, now: u64) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM email_codes WHERE expires_at <= ?1")
+            .bind(to_i64(now)?)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        if r.rows_affected() > 0 {
+            self.mark_dirty();
+        }
+        Ok(r.rows_affected())
+    }
+
+    async fn scrub(&self) -> StoreResult<()> {
+        self.scrub_now().await
     }
 
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {
@@ -448,15 +529,14 @@ impl Store for SqliteStore {
         }
         let r = sqlx::query(
             "INSERT INTO pool \
-             (letter_id, entry_hash, leaf, pseudonym, withdraw, received_at, include_by) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+             (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
         )
         .bind(letter_id)
         .bind(&entry.entry_hash[..])
         .bind(&entry.leaf)
         .bind(&entry.pseudonym)
         .bind(entry.withdraw)
-        .bind(to_i64(entry.received_at)?)
         .bind(to_i64(entry.include_by)?)
         .execute(&mut *tx)
         .await
@@ -552,7 +632,10 @@ impl Store for SqliteStore {
                 .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
         }
         upsert_checkpoint(&mut tx, letter_id, checkpoint).await?;
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(backend)?;
+        // The batch's pool rows are deleted: the next scrub makes that physical.
+        self.mark_dirty();
+        Ok(())
     }
 
     async fn log_size(&self, letter_id: &str) -> StoreResult<u64> {

@@ -91,12 +91,10 @@ pub(crate) struct PendingRecord {
     leaf: Vec<u8>,
     pseudonym: Vec<u8>,
     withdraw: bool,
-    received_at: i64,
     include_by: i64,
 }
 
-pub(crate) const PENDING_COLUMNS: &str =
-    "entry_hash, leaf, pseudonym, withdraw, received_at, include_by";
+pub(crate) const PENDING_COLUMNS: &str = "entry_hash, leaf, pseudonym, withdraw, include_by";
 
 impl TryFrom<PendingRecord> for PendingEntry {
     type Error = StoreError;
@@ -106,7 +104,6 @@ impl TryFrom<PendingRecord> for PendingEntry {
             leaf: r.leaf,
             pseudonym: r.pseudonym,
             withdraw: r.withdraw,
-            received_at: to_u64(r.received_at)?,
             include_by: to_u64(r.include_by)?,
         })
     }
@@ -241,28 +238,30 @@ where
     rows.into_iter().map(T::try_from).collect()
 }
 
-/// What a code row says about a code, decided after the attempt was counted.
+/// What a code row says about a code, decided after the attempt was counted, and whether the
+/// row is dead (expired, or no attempt left without a match): such a row is deleted at once.
 pub(crate) fn judge_code(
-    stored: Option<(Option<Vec<u8>>, i64, i64)>,
+    stored: Option<(Vec<u8>, i64, i64)>,
     code_hash: &Hash,
     now: u64,
     max_attempts: u32,
-) -> Result<crate::CodeCheck, StoreError> {
+) -> Result<(crate::CodeCheck, bool), StoreError> {
     use crate::CodeCheck;
-    let Some((Some(stored_hash), expires_at, attempts)) = stored else {
-        return Ok(CodeCheck::Missing);
+    let Some((stored_hash, expires_at, attempts)) = stored else {
+        return Ok((CodeCheck::Missing, false));
     };
+    let attempts = to_u64(attempts)?;
     // Expiry is half-open: a code is good while now < expires_at.
     if to_u64(expires_at)? <= now {
-        return Ok(CodeCheck::Expired);
+        return Ok((CodeCheck::Expired, true));
     }
-    if to_u64(attempts)? > u64::from(max_attempts) {
-        return Ok(CodeCheck::TooManyAttempts);
+    if attempts > u64::from(max_attempts) {
+        return Ok((CodeCheck::TooManyAttempts, true));
     }
     Ok(if ct_eq(&stored_hash, code_hash) {
-        CodeCheck::Valid
+        (CodeCheck::Valid, false)
     } else {
-        CodeCheck::Wrong
+        (CodeCheck::Wrong, attempts >= u64::from(max_attempts))
     })
 }
 

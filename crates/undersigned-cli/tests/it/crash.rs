@@ -74,6 +74,8 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data")
             .arg(data)
+            .arg("--tag-key-file")
+            .arg(data.with_extension("tag.key"))
             .args(["--publish-interval", "2", "--epoch", EPOCH]);
         if let Some(db) = database {
             cmd.args(["--database", db]);
@@ -252,7 +254,7 @@ fn code_from_outbox(agent: &ureq::Agent, base: &str, email: &str) -> String {
 
 /// Issuance as a holder does it (see `holder::obtain`): code by mail, blind commitment, finish.
 fn obtain(agent: &ureq::Agent, base: &str, info: &DeploymentInfo, email: &str) -> Credential {
-    let _: serde_json::Value = post_json(
+    let sent: serde_json::Value = post_json(
         agent,
         &format!("{base}/api/v1/issuance/code"),
         &serde_json::json!({ "email": email }),
@@ -275,6 +277,7 @@ fn obtain(agent: &ureq::Agent, base: &str, info: &DeploymentInfo, email: &str) -
         &serde_json::json!({
             "email": email,
             "code": code,
+            "request_token": sent["request_token"],
             "commitments": commitments,
             "role": "unspecified",
             "age_band": "unspecified",

@@ -40,6 +40,8 @@ pub fn start_server(data: &std::path::Path, extra: &[&str]) -> Server {
             &format!("127.0.0.1:{port}"),
             "--data",
             data.to_str().unwrap(),
+            "--tag-key-file",
+            data.with_extension("tag.key").to_str().unwrap(),
             "--publish-interval",
             "1",
         ])
@@ -367,6 +369,8 @@ fn serve_without_a_relay_serves_pages_and_names_what_is_missing() {
             &format!("127.0.0.1:{port}"),
             "--data",
             dir.path().join("data").to_str().unwrap(),
+            "--tag-key-file",
+            dir.path().join("tag.key").to_str().unwrap(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

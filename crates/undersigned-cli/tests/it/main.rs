@@ -10,6 +10,7 @@
 mod crash;
 mod flow;
 mod monitor;
+mod traces;
 mod verify;
 mod witness;
 mod witnessed;

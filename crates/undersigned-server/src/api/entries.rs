@@ -94,7 +94,6 @@ pub async fn submit(
         leaf,
         pseudonym: verified.pseudonym.0.to_vec(),
         withdraw: verified.action == undersigned_core::entry::Action::Withdraw,
-        received_at,
         include_by: scheduled,
     };
     match s.store.accept_entry(&letter_id, &pending).await {
@@ -126,8 +125,10 @@ pub async fn submit(
     Ok((StatusCode::ACCEPTED, Json(receipt)))
 }
 
-/// The receipt for an entry that is already pooled or logged, signed again. A pooled entry
-/// keeps its original times; a logged one is promised "by now", which is already true.
+/// The receipt for an entry that is already pooled or logged, signed again. The promise
+/// (`include_by`) is the one first given; the arrival time is not stored (it would undo the
+/// batching for whoever copies the database), so the receipt says "received by now", capped at
+/// the promise. A logged entry is promised "by now", which is already true.
 async fn resend_receipt(
     s: &AppState,
     letter_id: &str,
@@ -135,6 +136,7 @@ async fn resend_receipt(
     entry: &PendingEntry,
 ) -> AppResult<Option<Receipt>> {
     let signer = s.ledger.signer(letter_id)?;
+    let now = crate::now();
     let pooled = s
         .store
         .pending(letter_id, u64::MAX)
@@ -143,7 +145,7 @@ async fn resend_receipt(
         .find(|p| p.entry_hash == entry.entry_hash);
     let (received_at, include_by) = match pooled {
         Some(p) => (
-            p.received_at,
+            now.min(p.include_by),
             p.include_by.saturating_add(s.cosigning.receipt_delay()),
         ),
         None if s
@@ -152,7 +154,7 @@ async fn resend_receipt(
             .await?
             .is_some() =>
         {
-            (entry.received_at, entry.received_at)
+            (now, now)
         }
         None => return Ok(None),
     };

@@ -110,11 +110,25 @@ impl std::fmt::Debug for CodeRequest {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize)]
 pub struct CodeSent {
     pub sent: bool,
     pub expires_in_secs: u64,
+    /// This request's token, base64url: send it back with the code. The code's attempts
+    /// belong to this request alone, so guesses made without it touch nobody's code.
+    pub request_token: String,
 }
+
+impl std::fmt::Debug for CodeSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeSent(<redacted>)")
+    }
+}
+
+/// The one answer to every failed code check (wrong, expired, out of attempts, never asked,
+/// already used, unknown request): a probe learns nothing about the state of someone's code.
+pub const CODE_REFUSED: &str =
+    "that code does not match this request, or it expired or was used up; ask for a new code";
 
 fn parse_email(raw: &str) -> AppResult<Email> {
     Email::parse(raw).map_err(|_| AppError::BadRequest("that is not a valid email address".into()))
@@ -147,19 +161,30 @@ pub async fn request_code(
 ) -> AppResult<(StatusCode, Json<CodeSent>)> {
     let typed = Zeroizing::new(req.email.trim().to_owned());
     let email = s.membership.normalize(&parse_email(&typed)?)?;
-    s.membership.check_address(&email)?;
+    let org = s.membership.check_address(&email)?;
     // The code and its rate limit belong to the normalized address: aliases share them.
     let tag = code_tag(&s.tag_secret, &s.issuer.id(), &email);
-    let code = Zeroizing::new(format!("{:08}", OsRng.gen_range(0..100_000_000u32)));
     let now = crate::now();
+    // Counted before the address's own limit: mail to one organization is bounded however many
+    // addresses someone tries.
+    if !s.code_mails.try_take(org.as_str(), now) {
+        return Err(AppError::TooManyRequests(
+            "too many codes were mailed to this organization in the last hour; try again later"
+                .into(),
+        ));
+    }
+    let code = Zeroizing::new(format!("{:08}", OsRng.gen_range(0..100_000_000u32)));
+    let mut request = Zeroizing::new([0u8; 32]);
+    OsRng.fill(&mut request[..]);
+    let request_token = URL_SAFE_NO_PAD.encode(&request[..]);
     s.store
         .put_code(
             &tag,
+            &token_hash(&request_token),
             &token_hash(&code),
             now,
             now + s.config.code_ttl_secs,
-            s.config.code_max_sends,
-            s.config.code_window_secs,
+            s.config.code_max_live,
         )
         .await?;
     let body = format!(
@@ -182,6 +207,7 @@ pub async fn request_code(
         Json(CodeSent {
             sent: true,
             expires_in_secs: s.config.code_ttl_secs,
+            request_token,
         }),
     ))
 }
@@ -202,6 +228,8 @@ pub struct EpochCommitment {
 pub struct CredentialRequest {
     pub email: String,
     pub code: String,
+    /// The `request_token` of the code request whose code this is.
+    pub request_token: String,
     /// One commitment per issuable epoch (`GET /api/v1/issuance/epochs`), all of them.
     pub commitments: Vec<EpochCommitment>,
     pub role: String,
@@ -281,33 +309,18 @@ pub async fn issue_credential(
     // Checked once for the whole request: the code's tag names no epoch.
     let ctag = code_tag(&s.tag_secret, &issuer_id, &email);
     let code = Zeroizing::new(req.code);
-    match s
+    let check = s
         .store
         .check_code(
+            &token_hash(req.request_token.trim()),
             &ctag,
             &token_hash(code.trim()),
             crate::now(),
             s.config.code_max_attempts,
         )
-        .await?
-    {
-        CodeCheck::Valid => {}
-        CodeCheck::Wrong => return Err(AppError::Unprocessable("wrong code".into())),
-        CodeCheck::Expired => {
-            return Err(AppError::Unprocessable(
-                "the code expired; ask for a new one".into(),
-            ))
-        }
-        CodeCheck::Missing => {
-            return Err(AppError::Unprocessable(
-                "no code was requested for this address, or it was used".into(),
-            ))
-        }
-        CodeCheck::TooManyAttempts => {
-            return Err(AppError::TooManyRequests(
-                "too many wrong codes; ask for a new one".into(),
-            ))
-        }
+        .await?;
+    if check != CodeCheck::Valid {
+        return Err(AppError::Unprocessable(CODE_REFUSED.into()));
     }
     // Sign before recording: a failure here must not use up the person's credentials. What
     // the store reports as already held is signed too but never leaves this function.

@@ -165,6 +165,8 @@ pub async fn answer(
             "the answer must be 1 to {MAX_ANSWER} bytes of text"
         )));
     }
+    undersigned_core::text::check_readable("text", &text, undersigned_core::text::Lines::Many)
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     if d.delivered_at.is_none() {
         return Err(AppError::Conflict(
             "the letter has not been delivered yet".into(),

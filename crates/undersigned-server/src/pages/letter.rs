@@ -38,7 +38,7 @@ pub async fn home(State(s): State<AppState>) -> PageResult {
             @for v in &rows {
                 @let key = v.letter_id.as_deref().unwrap_or(&v.handle);
                 li.letter-card {
-                    a href=(format!("/letters/{key}")) { (v.letter.title) }
+                    a href=(format!("/letters/{key}")) dir="auto" { (v.letter.title) }
                     " "
                     span.badge.(v.state) { (v.state) }
                     @if let Some(t) = &v.tally {
@@ -71,7 +71,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
     if !may_read(&s, &row, &HeaderMap::new()).await? {
         let main = html! {
             div #letter data-letter=(row.handle) data-public="false" {
-                h1 #letter-title { "A letter" }
+                h1 #letter-title dir="auto" { "A letter" }
                 p #shell-note.notice {
                     "This letter is visible to its recipients and link holders. "
                     "If you have its link, open the full link you were given (it ends in #key=…)."
@@ -102,7 +102,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
     let key = v.letter_id.clone().unwrap_or_else(|| v.handle.clone());
     let main = html! {
         article #letter data-letter=(key) data-public="true" {
-            h1 #letter-title { (v.letter.title) }
+            h1 #letter-title dir="auto" { (v.letter.title) }
             p.meta {
                 span.badge.(v.state) { (v.state) }
                 @if let Some(t) = v.opened_at { " opened " (date(t)) }
@@ -113,11 +113,11 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                 p.meta { "To: "
                     @for (i, r) in v.letter.recipients.iter().enumerate() {
                         @if i > 0 { ", " }
-                        (r.name) @if let Some(role) = &r.role { " (" (role) ")" }
+                        bdi { (r.name) } @if let Some(role) = &r.role { " (" bdi { (role) } ")" }
                     }
                 }
             }
-            div.letter-body { (PreEscaped(render_markdown(&v.letter.body))) }
+            div.letter-body dir="auto" { (PreEscaped(render_markdown(&v.letter.body))) }
             @if let Some(t) = &v.tally { (tally(t, v.letter.policy.k, &orgs)) }
             @if let Some(cp) = &checkpoint { (checkpoint_box(cp.size, &hex::encode(cp.root), v.log_key.as_deref().unwrap_or(""), cp.created_at, &key)) }
             @if let Some(cp) = &checkpoint { @if s.cosigning.enabled() { (cosigners_box(&s.cosigning.cosigners(&cp.note), s.cosigning.quorum())) } }
@@ -226,7 +226,7 @@ fn delivery_clock(v: &LetterView) -> Markup {
                 tbody {
                     @for r in &v.recipients {
                         tr {
-                            td { (r.name) }
+                            td dir="auto" { (r.name) }
                             td { (r.delivered_at.map_or("not yet".into(), date)) }
                             td { (r.acknowledged_at.map_or("—".into(), date)) }
                             td {
@@ -243,8 +243,8 @@ fn delivery_clock(v: &LetterView) -> Markup {
             }
             @for r in &v.recipients {
                 @if let Some(a) = &r.answer {
-                    section.answer {
-                        h3 { "Answer from " (r.name) }
+                    section.answer dir="auto" {
+                        h3 { "Answer from " bdi { (r.name) } }
                         (PreEscaped(render_markdown(a)))
                     }
                 }
@@ -318,7 +318,7 @@ fn sign_panel() -> Markup {
                 label.check #email-choice hidden { input #disclose-email type="checkbox"; " Sign with my name (my email address becomes public)" }
                 p #combo-why.why {}
                 h3 { "3. Comment (optional)" }
-                textarea #comment rows="3" maxlength="2000" {}
+                textarea #comment dir="auto" rows="3" maxlength="2000" {}
                 div #consent-box hidden {
                     p.warning #consent-text {}
                     label.check { input #consent type="checkbox"; " I understand, and I want to sign anyway" }

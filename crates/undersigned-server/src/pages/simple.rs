@@ -14,7 +14,7 @@ pub async fn organize() -> PageResult {
         h1 { "Start a letter" }
         p.lead { "You draft the letter and its rules; once you open it, the text and rules freeze and signing starts. You never see who signs." }
         form #organize-form {
-            label { "Title" input #title name="title" required maxlength="200"; }
+            label { "Title" input #title dir="auto" name="title" required maxlength="200"; }
             label { "Text (Markdown)" textarea #body name="body" rows="10" required {} }
             label { "Recipients, one per line: " code { "Name <address>" } textarea #recipients name="recipients" rows="3" placeholder="Secretary of State <secretary@state.gov>" {} }
             label { "Accepted organizations (mail domains, comma-separated; empty means all)" input #orgs name="orgs" placeholder="state.gov, usaid.gov"; }
@@ -48,7 +48,7 @@ pub async fn organize() -> PageResult {
 pub async fn manage(Path(handle): Path<String>) -> PageResult {
     let main = html! {
         div #manage data-letter=(handle) {
-            h1 #manage-title { "Manage a letter" }
+            h1 #manage-title dir="auto" { "Manage a letter" }
             p #manage-status.status role="status" { "Loading…" }
             section #manage-body hidden {
                 p.meta { "State: " strong #state {} " · log size " span #log-size {} }
@@ -74,7 +74,7 @@ pub async fn manage(Path(handle): Path<String>) -> PageResult {
 pub async fn respond(Path(letter): Path<String>) -> PageResult {
     let main = html! {
         div #respond data-letter=(letter) {
-            h1 #respond-title { "A letter to you" }
+            h1 #respond-title dir="auto" { "A letter to you" }
             p #respond-status.status role="status" { "Loading…" }
             section #respond-body hidden {
                 p.meta #respond-meta {}
@@ -84,7 +84,7 @@ pub async fn respond(Path(letter): Path<String>) -> PageResult {
                     button #acknowledge type="button" { "Acknowledge receipt" }
                 }
                 form #answer-form {
-                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer rows="8" required maxlength="50000" {} }
+                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer dir="auto" rows="8" required maxlength="50000" {} }
                     button type="submit" { "Publish my answer" }
                 }
                 p #respond-result.status role="status" {}
@@ -133,7 +133,9 @@ pub async fn privacy() -> PageResult {
                 li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice. "
                     "An address gets one credential per period: it is first lowercased and a " code { "+tag" } " is removed (" code { "ann+x@state.gov" } " counts as " code { "ann@state.gov" } "), plus any rule this site sets for an organization's mail system, such as ignoring dots. "
                     "A letter accepts one period and one issuer per organization, and you always receive the credentials of every open period at once, so your request does not say which letter you mean to sign." }
-                li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period." }
+                li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period. "
+                    "The key of that hash is kept apart from the database. Your code is deleted once used or expired, and the server keeps no record of when you asked for it or when your signature arrived: "
+                    "what it deletes, it overwrites." }
             }
         }
         section {
@@ -156,7 +158,7 @@ pub async fn privacy() -> PageResult {
                     "The issuer could issue credentials to people who do not exist. This is bounded: it publishes how many credentials it issued per organization, so inflated numbers leave evidence." }
                 li { strong { "Timing. " }
                     "New signatures are published in shuffled batches, which hides the moment you signed from the public, but not from the operator: "
-                    "it sees when a credential was issued and when a signature arrived. Get your credential well before you sign, "
+                    "while it runs, it sees when a credential was issued and when a signature arrived (it does not store either). Get your credential well before you sign, "
                     "and use delayed submission, which sends your signature at a random moment within the letter's publish interval." }
                 li { strong { "Your device. " }
                     "Your credential and receipts are kept in this browser's storage. Anyone with access to your unlocked device, or to your backup file and its passphrase, can use them." }

@@ -13,6 +13,7 @@ const token = frag.key || frag.organizer || undefined;
 
 let deployment, view, letterId, vkey, setsJson, credential;
 let pending = null; // the holder's half of issuance, between the two requests
+let requestToken = ""; // the code request's token: the code is checked under it alone
 
 /** Every credential kept in this browser, one per epoch (and the single one of older versions). */
 function held() {
@@ -117,7 +118,7 @@ function wireIssuance() {
     ev.preventDefault();
     const email = $("#email").value.trim();
     try {
-      await api("/api/v1/issuance/code", { method: "POST", body: { email } });
+      requestToken = (await api("/api/v1/issuance/code", { method: "POST", body: { email } })).data.request_token;
       $("#redeem-form").hidden = false;
       status(st, `A code was sent to ${email}. Enter it below.`, "ok");
       $("#code").focus();
@@ -138,7 +139,7 @@ function wireIssuance() {
       pending = JSON.parse(wasm.request_credentials(JSON.stringify(epochs)));
       const issued = (await api("/api/v1/issuance/credential", {
         method: "POST",
-        body: { email, code: $("#code").value.trim(), commitments: pending.commitments, role, age_band: age },
+        body: { email, code: $("#code").value.trim(), request_token: requestToken, commitments: pending.commitments, role, age_band: age },
       })).data;
       const creds = JSON.parse(wasm.receive_credentials(pending.pending, JSON.stringify(issued), JSON.stringify(deployment), email, role, age));
       pending = null;

@@ -56,6 +56,7 @@ pub struct Tweaks {
     pub publish_interval: u64,
     pub witnesses: Vec<undersigned_server::cosigning::WitnessSpec>,
     pub witness_quorum: Option<usize>,
+    pub code_mails_per_domain_hour: u32,
 }
 
 impl Default for Tweaks {
@@ -65,6 +66,7 @@ impl Default for Tweaks {
             publish_interval: 1,
             witnesses: Vec::new(),
             witness_quorum: None,
+            code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
         }
     }
 }
@@ -76,6 +78,9 @@ pub struct TestServer {
     pub dir: Arc<tempfile::TempDir>,
     _pg: Option<PgGuard>,
     tweaks: Tweaks,
+    /// The request token of the latest code asked for each address (lowercased), which
+    /// `redeem` sends with the code.
+    pub request_tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 pub fn config(t: &Tweaks) -> Config {
@@ -85,6 +90,7 @@ pub fn config(t: &Tweaks) -> Config {
         k: K,
         epoch: Some(Epoch::parse(EPOCH).unwrap()),
         code_ttl_secs: t.code_ttl_secs,
+        code_mails_per_domain_hour: t.code_mails_per_domain_hour,
         default_publish_interval_secs: t.publish_interval,
         publish_grace_secs: 1,
         delivery_backoff_secs: 1,
@@ -159,8 +165,12 @@ impl TestServer {
             "undersigned <no-reply@undersigned.test>",
         ))
         .unwrap();
-        let keys =
-            DeploymentKeys::load_or_create(&dir.path().join("keys.json"), "test issuer").unwrap();
+        let keys = DeploymentKeys::load_or_create(
+            &dir.path().join("keys.json"),
+            &dir.path().join("tag.key"),
+            "test issuer",
+        )
+        .unwrap();
         let config = Config {
             epoch: Some(Epoch::parse(epoch).unwrap()),
             ..config(t)
@@ -174,6 +184,7 @@ impl TestServer {
             dir,
             _pg: pg,
             tweaks: t.clone(),
+            request_tokens: Arc::default(),
         }
     }
 
@@ -249,6 +260,16 @@ impl TestServer {
         self.send(Method::POST, path, body, token).await
     }
 
+    /// The request token of the latest code asked for `email`.
+    pub fn request_token(&self, email: &str) -> String {
+        self.request_tokens
+            .lock()
+            .unwrap()
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .expect("a code was asked for this address")
+    }
+
     /// Asks for a code and reads it from the mail the outbox received over SMTP.
     pub async fn code_for(&self, email: &str) -> String {
         let (s, v) = self
@@ -256,6 +277,10 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
         let want = email.to_ascii_lowercase();
+        self.request_tokens.lock().unwrap().insert(
+            want.clone(),
+            v["request_token"].as_str().unwrap().to_owned(),
+        );
         let mail = self
             .outbox
             .wait_for(
@@ -308,10 +333,17 @@ impl TestServer {
             );
             pending.push((epoch, p));
         }
+        let request_token = self
+            .request_tokens
+            .lock()
+            .unwrap()
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default();
         let (s, v) = self
             .post(
                 "/api/v1/issuance/credential",
-                &json!({"email": email, "code": code, "commitments": commitments, "role": role, "age_band": age.as_str()}),
+                &json!({"email": email, "code": code, "request_token": request_token, "commitments": commitments, "role": role, "age_band": age.as_str()}),
                 None,
             )
             .await;

@@ -110,7 +110,7 @@ async fn late_joiner_gets_every_issuable_epoch_and_signs_the_old_letter(t: &Test
     let code = later.code_for("carol@state.gov").await;
     let (req, _) = undersigned_core::credential::request_credential(&mut rand_core::OsRng).unwrap();
     use base64::Engine;
-    let one = json!({"email": "carol@state.gov", "code": code, "role": "analyst", "age_band": "unspecified",
+    let one = json!({"email": "carol@state.gov", "code": code, "request_token": later.request_token("carol@state.gov"), "role": "analyst", "age_band": "unspecified",
         "commitments": [{"epoch": EPOCH, "commitment": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(req.commitment)}]});
     let (s, v) = later.post("/api/v1/issuance/credential", &one, None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");

@@ -246,7 +246,6 @@ pub fn entry(pseudonym: u16, withdraw: bool, variant: u8, include_by: u64) -> Pe
         leaf: [b"leaf".as_slice(), &entry_hash].concat(),
         pseudonym: pseudonym.to_be_bytes().to_vec(),
         withdraw,
-        received_at: include_by.saturating_sub(10),
         include_by,
     }
 }

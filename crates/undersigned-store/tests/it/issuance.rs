@@ -57,11 +57,15 @@ async fn issuance_counts(s: Arc<dyn Store>) {
 }
 
 async fn fail_already_issued(s: Arc<dyn Store>) {
-    s.put_code(&h(1), &h(7), 1000, 1600, 5, 3600).await.unwrap();
+    s.put_code(&h(1), &h(107), &h(7), 1000, 1600, 5)
+        .await
+        .unwrap();
     s.record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
-    s.put_code(&h(1), &h(8), 1001, 1600, 5, 3600).await.unwrap();
+    s.put_code(&h(1), &h(108), &h(8), 1001, 1600, 5)
+        .await
+        .unwrap();
     let again = s
         .record_issuance("iss", &h(1), &[("e1", h(1))], ("acme", "ops", "30-39"))
         .await;
@@ -72,7 +76,7 @@ async fn fail_already_issued(s: Arc<dyn Store>) {
         vec![cell("acme", "eng", "30-39", 1)]
     );
     assert_eq!(
-        s.check_code(&h(1), &h(8), 1002, 5).await.unwrap(),
+        s.check_code(&h(108), &h(1), &h(8), 1002, 5).await.unwrap(),
         undersigned_store::CodeCheck::Valid
     );
 }
@@ -104,11 +108,15 @@ async fn issuance_concurrent_same_tag(s: Arc<dyn Store>) {
 
 async fn issuance_of_several_epochs_skips_held_ones(s: Arc<dyn Store>) {
     // One code (tag 9) for the address; a tag per epoch for the one-credential rule.
-    s.put_code(&h(9), &h(7), 1000, 1600, 5, 3600).await.unwrap();
+    s.put_code(&h(9), &h(107), &h(7), 1000, 1600, 5)
+        .await
+        .unwrap();
     s.record_issuance("iss", &h(9), &[("e1", h(1))], ("acme", "eng", "30-39"))
         .await
         .unwrap();
-    s.put_code(&h(9), &h(8), 1001, 1600, 5, 3600).await.unwrap();
+    s.put_code(&h(9), &h(108), &h(8), 1001, 1600, 5)
+        .await
+        .unwrap();
     let got = s
         .record_issuance(
             "iss",
@@ -128,10 +136,12 @@ async fn issuance_of_several_epochs_skips_held_ones(s: Arc<dyn Store>) {
     }
     // The code was consumed by the issuance.
     assert_eq!(
-        s.check_code(&h(9), &h(8), 1002, 5).await.unwrap(),
+        s.check_code(&h(108), &h(9), &h(8), 1002, 5).await.unwrap(),
         undersigned_store::CodeCheck::Missing
     );
-    s.put_code(&h(9), &h(6), 1003, 1600, 5, 3600).await.unwrap();
+    s.put_code(&h(9), &h(106), &h(6), 1003, 1600, 5)
+        .await
+        .unwrap();
     let again = s
         .record_issuance(
             "iss",
@@ -142,7 +152,7 @@ async fn issuance_of_several_epochs_skips_held_ones(s: Arc<dyn Store>) {
         .await;
     assert!(matches!(again, Err(StoreError::AlreadyIssued)), "{again:?}");
     assert_eq!(
-        s.check_code(&h(9), &h(6), 1004, 5).await.unwrap(),
+        s.check_code(&h(106), &h(9), &h(6), 1004, 5).await.unwrap(),
         undersigned_store::CodeCheck::Valid
     );
 }

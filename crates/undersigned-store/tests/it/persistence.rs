@@ -10,7 +10,9 @@ async fn sqlite_reopen_keeps_everything() {
     let path = dir.path().join("nested-name.db");
     let (id, pending) = {
         let s = SqliteStore::open(&path).await.unwrap();
-        s.put_code(&h(1), &h(7), 1000, 1600, 1, 3600).await.unwrap();
+        s.put_code(&h(1), &h(107), &h(7), 1000, 1600, 1)
+            .await
+            .unwrap();
         s.record_issuance("iss", &h(2), &[("e1", h(2))], ("o", "r", "a"))
             .await
             .unwrap();
@@ -52,11 +54,17 @@ async fn sqlite_reopen_keeps_everything() {
     );
     assert_eq!(s.issued_counts("iss", "e1").await.unwrap().len(), 1);
     assert_eq!(
-        s.check_code(&h(1), &h(7), 1001, 5).await.unwrap(),
+        s.check_code(&h(107), &h(1), &h(7), 1001, 5).await.unwrap(),
         undersigned_store::CodeCheck::Valid
     );
-    // The send counter survived too.
-    assert!(s.put_code(&h(1), &h(8), 1002, 1600, 1, 3600).await.is_err());
+    // The live code counts against the limit after the restart too.
+    assert!(s
+        .put_code(&h(1), &h(108), &h(8), 1002, 1600, 1)
+        .await
+        .is_err());
+    // Durability and erasure settings hold on every connection: WAL, synchronous=FULL (2),
+    // secure_delete on (1).
+    assert_eq!(s.settings().await.unwrap(), ("wal".to_owned(), 2, 1));
     // Reopening an up-to-date file runs no migration twice.
     drop(s);
     SqliteStore::open(&path).await.unwrap();

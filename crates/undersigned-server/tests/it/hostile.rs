@@ -1,0 +1,311 @@
+//! What an attacker tries against issuance and readable text (issue 14, findings 3 and 4):
+//! probing someone's code state, locking its owner out, mail floods, and text that displays as
+//! something other than what was signed.
+
+use crate::harness::*;
+use axum::http::StatusCode;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+use undersigned_core::entry::{Action, DisclosureChoice};
+use undersigned_core::ids::AgeBand;
+use undersigned_server::api::issuance::CODE_REFUSED;
+
+on_both!(
+    fail_code_probes_get_one_answer_and_never_lock_the_owner_out,
+    fail_bidi_and_invisible_characters_refused_in_every_field,
+);
+
+/// A credential request body for `email` with a fresh commitment for the current epoch.
+fn credential_body(email: &str, code: &str, request_token: &str) -> Value {
+    let (req, _) = undersigned_core::credential::request_credential(&mut rand_core::OsRng).unwrap();
+    json!({"email": email, "code": code, "request_token": request_token, "role": "analyst",
+           "age_band": "unspecified",
+           "commitments": [{"epoch": EPOCH, "commitment": URL_SAFE_NO_PAD.encode(req.commitment)}]})
+}
+
+fn other_code(code: &str, n: u32) -> String {
+    format!(
+        "{:08}",
+        (code.parse::<u32>().unwrap() + 1 + n) % 100_000_000
+    )
+}
+
+async fn fail_code_probes_get_one_answer_and_never_lock_the_owner_out(t: &TestServer) {
+    let owner = "owner@state.gov";
+    let code = t.code_for(owner).await;
+    let token = t.request_token(owner);
+    let mut answers: Vec<(StatusCode, Value)> = Vec::new();
+    // Dummy codes with no request, with a made-up request, and with the owner's address but a
+    // request that is not theirs: the state of the owner's code must not show, and no guess
+    // may cost the owner an attempt.
+    let made_up = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    for n in 0..8 {
+        for request in ["", made_up.as_str()] {
+            answers.push(
+                t.post(
+                    "/api/v1/issuance/credential",
+                    &credential_body(owner, &other_code(&code, n), request),
+                    None,
+                )
+                .await,
+            );
+        }
+    }
+    // The attacker asks for a code for the owner's address too (the owner gets that mail), then
+    // burns that request's attempts and more: a resend by someone else must not replace or
+    // spend the owner's code.
+    t.code_for(owner).await;
+    let attackers = t.request_token(owner);
+    for n in 0..8 {
+        answers.push(
+            t.post(
+                "/api/v1/issuance/credential",
+                &credential_body(owner, &other_code(&code, n), &attackers),
+                None,
+            )
+            .await,
+        );
+        // An address that never asked for a code answers the same.
+        answers.push(
+            t.post(
+                "/api/v1/issuance/credential",
+                &credential_body("nobody@state.gov", &code, &attackers),
+                None,
+            )
+            .await,
+        );
+    }
+    let expected = (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"error": "refused", "message": CODE_REFUSED}),
+    );
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a, &expected, "probe {i}");
+    }
+    // The owner's code, under the owner's request, still works.
+    let (s, v) = t
+        .post(
+            "/api/v1/issuance/credential",
+            &credential_body(owner, &code, &token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["credentials"].as_array().unwrap().len(), 1);
+    // Used: the same code again gets the same one answer as any failure.
+    assert_eq!(
+        t.post(
+            "/api/v1/issuance/credential",
+            &credential_body(owner, &code, &token),
+            None
+        )
+        .await,
+        expected
+    );
+}
+
+#[tokio::test]
+async fn fail_code_mails_per_organization_per_hour() {
+    let t = TestServer::sqlite(Tweaks {
+        code_mails_per_domain_hour: 3,
+        ..Default::default()
+    })
+    .await;
+    for i in 0..3 {
+        t.code_for(&format!("p{i}@state.gov")).await;
+    }
+    let (s, v) = t
+        .post(
+            "/api/v1/issuance/code",
+            &json!({"email": "p9@state.gov"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("organization"),
+        "{v}"
+    );
+    assert!(t.outbox.messages().is_empty(), "no mail went out");
+    // Another organization has its own hour.
+    t.code_for("p0@usaid.gov").await;
+}
+
+/// Each character that must never reach a reader: bidi controls (embeddings, overrides,
+/// isolates, marks), zero-width and other invisible formatting characters.
+const SPOOFERS: [char; 11] = [
+    '\u{202E}',
+    '\u{202A}',
+    '\u{2066}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{061C}',
+    '\u{200B}',
+    '\u{2060}',
+    '\u{FEFF}',
+    '\u{E0041}',
+];
+
+fn letter_input(title: &str, body: &str, name: &str, role: &str) -> Value {
+    json!({"title": title, "body": body,
+           "recipients": [{"name": name, "address": "boss@state.gov", "role": role}],
+           "policy": {"deadline": undersigned_server::now() + 86_400}})
+}
+
+async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServer) {
+    for c in SPOOFERS {
+        let bad = format!("Pay{c}lacol.exe");
+        for (field, input) in [
+            ("title", letter_input(&bad, "Body.", "Ada", "Secretary")),
+            ("body", letter_input("Title", &bad, "Ada", "Secretary")),
+            (
+                "recipient name",
+                letter_input("Title", "Body.", &bad, "Secretary"),
+            ),
+            (
+                "recipient role",
+                letter_input("Title", "Body.", "Ada", &bad),
+            ),
+        ] {
+            let (s, v) = t.post("/api/v1/letters", &input, None).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field} {c:?}: {v}");
+            let msg = v["message"].as_str().unwrap();
+            assert!(
+                msg.contains(field) && msg.contains(&format!("U+{:04X}", u32::from(c))),
+                "{field}: {msg}"
+            );
+        }
+    }
+    // Right-to-left text itself is welcome, and the page isolates it.
+    let (s, v) = t
+        .post(
+            "/api/v1/letters",
+            &letter_input(
+                "שלום letter",
+                "גוף המכתב\n\nwith a comma, after",
+                "محمد",
+                "وزير",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let handle = v["handle"].as_str().unwrap().to_owned();
+    let token = v["organizer_token"].as_str().unwrap().to_owned();
+    let (s, o) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/open"),
+            &json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    let id = o["letter_id"].as_str().unwrap().to_owned();
+    let (_, page) = t.get_text(&format!("/letters/{id}")).await;
+    assert!(
+        page.contains(r#"<h1 id="letter-title" dir="auto">שלום letter</h1>"#),
+        "{page}"
+    );
+    assert!(page.contains("<bdi>محمد</bdi>"), "{page}");
+    assert!(page.contains("<bdi>وزير</bdi>"), "{page}");
+    assert!(page.contains(r#"class="letter-body" dir="auto""#), "{page}");
+
+    // Comments: the holder's client refuses to make one, and the server refuses one made by
+    // hand. The comment is checked before the proof, so a changed comment is named as such.
+    let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
+    let letter: undersigned_core::letter::Letter =
+        serde_json::from_value(view["letter"].clone()).unwrap();
+    let cred = t
+        .credential("commenter@state.gov", "analyst", AgeBand::Unspecified)
+        .await;
+    let refused = undersigned_core::entry::present(
+        &cred,
+        &letter,
+        Action::Sign,
+        DisclosureChoice::default(),
+        Some("fine\u{202E}txt.exe"),
+        &t.sets().await,
+        undersigned_core::entry::SmallOrgConsent::Given,
+    );
+    assert!(
+        matches!(refused, Err(undersigned_core::PresentError::Unreadable(_))),
+        "{refused:?}"
+    );
+    let mut e = t
+        .entry(
+            &cred,
+            &letter,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some("fine"),
+        )
+        .await;
+    for c in SPOOFERS {
+        e.comment = Some(format!("fine{c}"));
+        let (s, v) = t.submit(&id, &e).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{c:?}: {v}");
+        assert!(v["message"].as_str().unwrap().contains("comment"), "{v}");
+    }
+    e.comment = Some("fine".into());
+    assert_eq!(t.submit(&id, &e).await.0, StatusCode::ACCEPTED);
+
+    // Answers: the recipient's text is read by everyone.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/close"),
+            &json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    t.outbox.clear();
+    undersigned_server::delivery::tick(&t.state).await.unwrap();
+    let mail = t
+        .outbox
+        .messages()
+        .into_iter()
+        .find(|m| m.to.iter().any(|a| a == "boss@state.gov"))
+        .expect("the delivery mail");
+    // The title is isolated in the mail as <bdi> isolates it in the page.
+    assert!(
+        mail.subject.contains("\u{2068}שלום letter\u{2069}"),
+        "{:?}",
+        mail.subject
+    );
+    assert!(mail.body_text.contains("\u{2068}שלום letter\u{2069}"));
+    let link = mail
+        .body_text
+        .split_whitespace()
+        .find_map(|w| w.split_once("/respond#").map(|(_, t)| t.to_owned()))
+        .expect("a response link");
+    for c in SPOOFERS {
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/letters/{id}/respond/answer"),
+                &json!({"text": format!("We agree{c}.")}),
+                Some(&link),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{c:?}: {v}");
+        assert!(v["message"].as_str().unwrap().starts_with("text:"), "{v}");
+    }
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/letters/{id}/respond/answer"),
+            &json!({"text": "نحن نوافق."}),
+            Some(&link),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, page) = t.get_text(&format!("/letters/{id}")).await;
+    assert!(
+        page.contains(r#"<section class="answer" dir="auto">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h3>Answer from <bdi>محمد</bdi></h3>"),
+        "{page}"
+    );
+}
