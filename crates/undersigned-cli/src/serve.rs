@@ -89,6 +89,20 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
                 .map_err(|e| anyhow!("SQLite: {e}"))?,
         ),
     };
+    // Read back from the database itself, so a weaker setting than the receipts promise shows
+    // (the crash test reads this line).
+    let durability = store
+        .durability()
+        .await
+        .map_err(|e| anyhow!("store durability: {e}"))?;
+    println!(
+        "store durability: {}",
+        durability
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let (mailer, outbox) = if args.dev {
         let outbox = Outbox::start("127.0.0.1:0".parse()?).await?;
         let mailer = Mailer::new(MailerConfig::plain(

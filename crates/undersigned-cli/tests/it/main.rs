@@ -9,4 +9,6 @@
 
 mod crash;
 mod flow;
+#[path = "../../../undersigned-store/tests/it/pgserver.rs"]
+mod pgserver;
 mod verify;

@@ -77,7 +77,7 @@ pub async fn inclusion(
     let size = q.size.unwrap_or(tree.size());
     let proof = tree
         .prove_inclusion(q.index, size)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(InclusionView {
         index: q.index,
         size,
@@ -99,7 +99,7 @@ pub async fn consistency(
     let to = q.to.unwrap_or(tree.size());
     let proof = tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,

@@ -143,7 +143,7 @@ pub async fn inclusion(
     let proof = log
         .tree
         .prove_inclusion(index, size)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(InclusionView { index, size, proof }).into_response())
 }
 
@@ -174,7 +174,7 @@ pub async fn consistency(
     let proof = log
         .tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,

@@ -18,3 +18,4 @@ mod issuer_log;
 mod letters;
 mod log;
 mod persistence;
+mod pgserver;
