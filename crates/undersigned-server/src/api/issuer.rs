@@ -48,7 +48,9 @@ pub async fn statements(
     Query(q): Query<RangeQuery>,
 ) -> AppResult<Json<Vec<SignedStatement>>> {
     let from = q.from.unwrap_or(0);
-    let to = q.to.unwrap_or(from + PAGE).min(from.saturating_add(PAGE));
+    // Saturating: `from` may be as large as a u64 goes.
+    let end = from.saturating_add(PAGE);
+    let to = q.to.unwrap_or(end).min(end);
     let leaves = s
         .store
         .issuer_log_leaves(&s.issuer.id().to_hex(), from, to)

@@ -93,7 +93,9 @@ pub async fn entries(
 ) -> AppResult<Json<Vec<LogEntry>>> {
     let (_, id) = readable(&s, &key, &headers).await?;
     let from = q.from.unwrap_or(0);
-    let to = q.to.unwrap_or(from + PAGE).min(from.saturating_add(PAGE));
+    // Saturating: `from` may be as large as a u64 goes.
+    let end = from.saturating_add(PAGE);
+    let to = q.to.unwrap_or(end).min(end);
     let leaves = s.store.leaves(&id, from, to).await?;
     Ok(Json(
         leaves.iter().filter_map(|l| decode_leaf(l).ok()).collect(),
