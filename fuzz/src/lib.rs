@@ -7,6 +7,8 @@
 
 use std::sync::OnceLock;
 
+pub mod seeds;
+
 use ed25519_dalek::SigningKey;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -173,6 +175,22 @@ impl World {
             SigningKey::from_bytes(&LOG_KEY),
         )
         .expect("log signer")
+    }
+
+    /// Whether a verified entry could be one of ours: its pseudonym is one of our credentials'
+    /// on this letter (pseudonyms are deterministic, proofs are not) and what it discloses is
+    /// that credential's. Anything else that verifies is a forgery.
+    pub fn is_ours(&self, e: &SignatureEntry) -> bool {
+        self.credentials.iter().zip(&self.entries).any(|(c, ours)| {
+            let a = &c.attributes;
+            let d = &e.disclosed;
+            ours.pseudonym == e.pseudonym
+                && d.org == a.org
+                && d.epoch == a.epoch
+                && d.role.as_ref().is_none_or(|r| *r == a.role)
+                && d.age_band.is_none_or(|b| b == a.age_band)
+                && d.email.is_none()
+        })
     }
 
     pub fn log_verifier(&self) -> LogVerifier {

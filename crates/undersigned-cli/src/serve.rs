@@ -152,8 +152,15 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Logs carry methods, statuses, counts and errors: never addresses (none are logged anywhere).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Even at RUST_LOG=trace: the dependencies that would log a peer address stay silent.
+    let filter = undersigned_server::NO_ADDRESS_LOGS.iter().fold(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        |f, d| match d.parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        },
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

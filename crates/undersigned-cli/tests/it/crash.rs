@@ -196,8 +196,10 @@ fn check_durability(server: &Server, backend: &str) {
         .lines()
         .find_map(|l| l.strip_prefix("store durability: "))
         .unwrap_or_else(|| panic!("the server did not report its durability settings:\n{log}"));
-    let settings: std::collections::BTreeMap<&str, &str> =
-        line.split_whitespace().filter_map(|kv| kv.split_once('=')).collect();
+    let settings: std::collections::BTreeMap<&str, &str> = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     let wanted: &[(&str, &str)] = match backend {
         "sqlite" => &[("synchronous", "full"), ("journal_mode", "wal")],
         _ => &[("fsync", "on"), ("synchronous_commit", "on")],

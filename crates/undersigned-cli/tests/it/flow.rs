@@ -103,7 +103,10 @@ pub fn mails_to(url: &str, email: &str) -> usize {
 pub fn code_after(url: &str, email: &str, seen: usize) -> String {
     let start = Instant::now();
     while mails_to(url, email) <= seen {
-        assert!(start.elapsed() < Duration::from_secs(10), "no new code mail");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no new code mail"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     code_for(url, email)

@@ -51,7 +51,11 @@ fn different_letters_give_unlinkable_pseudonyms() {
     // fixed credential value, such as a tag or an unblinded point, would).
     let e1 = sign(&creds[0], &l1, &w.sets(), DisclosureChoice::default(), None);
     let e2 = sign(&creds[0], &l2, &w.sets(), DisclosureChoice::default(), None);
-    assert_eq!((&e1.pseudonym, &e2.pseudonym), (&p1, &p2), "pseudonyms are fixed per letter");
+    assert_eq!(
+        (&e1.pseudonym, &e2.pseudonym),
+        (&p1, &p2),
+        "pseudonyms are fixed per letter"
+    );
     let theirs = [e2.pseudonym.as_slice(), e2.proof.as_slice()].concat();
     for ours in [&e1.pseudonym, &e1.proof] {
         for run in ours.windows(8) {

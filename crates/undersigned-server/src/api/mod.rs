@@ -147,9 +147,15 @@ fn integral_numbers(v: &mut serde_json::Value) {
                 // Exact for every integer an f64 holds; out-of-range values stay floats and
                 // fail to deserialize as they did.
                 let as_int = if f >= 0.0 && f <= u64::MAX as f64 {
-                    format!("{f:.0}").parse::<u64>().ok().map(serde_json::Number::from)
+                    format!("{f:.0}")
+                        .parse::<u64>()
+                        .ok()
+                        .map(serde_json::Number::from)
                 } else if f < 0.0 && f >= i64::MIN as f64 {
-                    format!("{f:.0}").parse::<i64>().ok().map(serde_json::Number::from)
+                    format!("{f:.0}")
+                        .parse::<i64>()
+                        .ok()
+                        .map(serde_json::Number::from)
                 } else {
                     None
                 };

@@ -150,7 +150,10 @@ async fn full_lifecycle(t: &TestServer) {
         .await;
     let (s, refused) = t.submit(&id, &late).await;
     assert_eq!(s, StatusCode::CONFLICT, "{refused}");
-    assert_eq!(refused["message"], "the letter is not open", "{refused}");
+    assert_eq!(
+        refused["message"], "the letter is not open for signatures",
+        "{refused}"
+    );
 
     // The bundle verifies offline and says what the tally said.
     let (s, bundle) = t.get_text(&format!("/api/v1/letters/{id}/bundle")).await;

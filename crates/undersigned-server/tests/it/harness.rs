@@ -217,7 +217,14 @@ impl TestServer {
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let mut payload = raw[split + 4..].to_vec();
         let mut lines = head.split("\r\n");
-        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let mut headers = axum::http::HeaderMap::new();
         for line in lines {
             if let Some((k, v)) = line.split_once(':') {
@@ -235,7 +242,9 @@ impl TestServer {
             let mut rest = payload.as_slice();
             loop {
                 let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-                let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16)
+                        .unwrap();
                 if size == 0 {
                     break;
                 }

@@ -73,9 +73,15 @@ fn detectors_work() {
 fn no_email_or_ip_in_database_or_logs() {
     let capture = Capture::default();
     let sink = capture.clone();
+    // Everything at trace level, with the same address filter as `serve`.
+    let filter = undersigned_server::NO_ADDRESS_LOGS
+        .iter()
+        .fold(tracing_subscriber::EnvFilter::new("trace"), |f, d| {
+            f.add_directive(d.parse().unwrap())
+        });
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
-        .with_max_level(tracing::Level::TRACE)
+        .with_env_filter(filter)
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);

@@ -1,11 +1,13 @@
-//! Writes the committed seed corpus (`fuzz/corpus/<target>/`) from the fixed world: valid
-//! entries, a sealed bundle, signed checkpoints, receipts and API bodies, so that every
-//! target starts from inputs that pass parsing and signatures. Run by `scripts/fuzz --seeds`.
-use std::path::{Path, PathBuf};
+//! The committed seed corpus (`fuzz/corpus/<target>/`), written from the fixed world: valid
+//! entries, a sealed bundle, signed checkpoints, receipts and API bodies, so that every target
+//! starts from inputs that pass parsing and signatures. `scripts/fuzz --seeds` runs the `entry`
+//! target with `UNDERSIGNED_FUZZ_SEEDS=<dir>`, which calls `write_all` and exits.
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use undersigned_core::log::{issue_receipt, PublishSchedule};
-use undersigned_fuzz::world;
+
+use crate::world;
 
 fn write(dir: &Path, target: &str, bytes: &[u8]) {
     let d = dir.join(target);
@@ -25,11 +27,8 @@ fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn main() {
-    let dir: PathBuf = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("corpus"));
+/// Writes every target's seeds under `dir`.
+pub fn write_all(dir: &Path) {
     let w = world();
     let bundle = w.bundle();
     let bundle_json = bundle.to_json();
@@ -41,9 +40,9 @@ fn main() {
 
     for (i, e) in w.entries.iter().enumerate() {
         let json = serde_json::to_vec(e).expect("entry json");
-        write(&dir, "entry", &with(&[0], &[&json]));
-        write(&dir, "entry", &[1, i as u8]);
-        write(&dir, "entry", &[2, i as u8, 0, 1]);
+        write(dir, "entry", &with(&[0], &[&json]));
+        write(dir, "entry", &[1, i as u8]);
+        write(dir, "entry", &[2, i as u8, 0, 1]);
         let entry_leaf = undersigned_core::record::LogEntry::submission(e.clone()).leaf_bytes();
         let receipt = issue_receipt(
             &w.log_signer(),
@@ -53,7 +52,7 @@ fn main() {
             &schedule,
         )
         .expect("receipt");
-        write(&dir, "receipt", receipt.to_json().as_bytes());
+        write(dir, "receipt", receipt.to_json().as_bytes());
         write(
             &dir,
             "wasm",
@@ -62,24 +61,24 @@ fn main() {
                 &[receipt.to_json().as_bytes(), vkey.as_bytes(), &json, letter_id.as_bytes()],
             ),
         );
-        write(&dir, "http", &with(&[4, 0], &[&json]));
+        write(dir, "http", &with(&[4, 0], &[&json]));
     }
 
-    write(&dir, "bundle", &with(&[0], &[bundle_json.as_bytes()]));
-    write(&dir, "bundle", &with(&[1], &[bundle_json.as_bytes()]));
+    write(dir, "bundle", &with(&[0], &[bundle_json.as_bytes()]));
+    write(dir, "bundle", &with(&[1], &[bundle_json.as_bytes()]));
 
-    write(&dir, "checkpoint", note.as_bytes());
+    write(dir, "checkpoint", note.as_bytes());
     if let Some((body, _)) = note.split_once("\n\n") {
-        write(&dir, "checkpoint", format!("{body}\n").as_bytes());
+        write(dir, "checkpoint", format!("{body}\n").as_bytes());
     }
-    write(&dir, "checkpoint", &with(&[], &[vkey.as_bytes(), note.as_bytes()]));
+    write(dir, "checkpoint", &with(&[], &[vkey.as_bytes(), note.as_bytes()]));
 
-    write(&dir, "wasm", &with(&[0], &[bundle_json.as_bytes()]));
-    write(&dir, "wasm", &with(&[1], &[bundle_json.as_bytes(), b"{}"]));
-    write(&dir, "wasm", &with(&[5], &[vkey.as_bytes(), note.as_bytes(), note.as_bytes(), b"{\"from\":5,\"to\":5,\"hashes\":[]}"]));
-    write(&dir, "wasm", &with(&[6], &[letter_json.as_bytes()]));
+    write(dir, "wasm", &with(&[0], &[bundle_json.as_bytes()]));
+    write(dir, "wasm", &with(&[1], &[bundle_json.as_bytes(), b"{}"]));
+    write(dir, "wasm", &with(&[5], &[vkey.as_bytes(), note.as_bytes(), note.as_bytes(), b"{\"from\":5,\"to\":5,\"hashes\":[]}"]));
+    write(dir, "wasm", &with(&[6], &[letter_json.as_bytes()]));
     let sets = serde_json::to_string(&w.sets).expect("sets json");
-    write(&dir, "wasm", &with(&[8], &[sets.as_bytes(), b"{}"]));
+    write(dir, "wasm", &with(&[8], &[sets.as_bytes(), b"{}"]));
 
     let letter_body = r#"{"title":"T","body":"B","recipients":[{"name":"Board","email":"board@example.org","role":"board"}],"policy":{"deadline":4000000000,"k":2,"visibility":"public","publish_interval_secs":60,"disclosures":{"role":true,"age_band":false,"email":false}},"response_days":30,"reminder_days":[7]}"#;
     for (route, flags, body) in [
@@ -99,6 +98,6 @@ fn main() {
         (14, 0, "from=1&to=1"),
         (15, 0, ""),
     ] {
-        write(&dir, "http", &with(&[route, flags], &[body.as_bytes()]));
+        write(dir, "http", &with(&[route, flags], &[body.as_bytes()]));
     }
 }
