@@ -174,7 +174,7 @@ test("the letter page shows the tally chart and downloads the bundle", async () 
   const page = state.signers[0].page;
   await page.reload();
   // What a reader sees, not what the markup carries.
-  assert.match(await page.innerText("#tally-total"), /^2 distinct verified signatures from 1 organizations$/);
+  assert.match(await page.innerText("#tally-total"), /^2 distinct verified signatures from 2 organizations$/);
   assert.equal(await page.locator("svg.chart rect.bar-small").count(), 2, "two <k bars");
   assert.ok((await page.locator("td.below-k").count()) >= 2);
   await page.screenshot({ path: join(ARTIFACTS, "letter.png"), fullPage: true });
