@@ -143,6 +143,20 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
                 .map_err(|e| anyhow!("SQLite: {e}"))?,
         ),
     };
+    // Read back from the database itself, so a weaker setting than the receipts promise shows
+    // (the crash test reads this line).
+    let durability = store
+        .durability()
+        .await
+        .map_err(|e| anyhow!("store durability: {e}"))?;
+    println!(
+        "store durability: {}",
+        durability
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let (mailer, outbox) = if args.dev {
         let outbox = Outbox::start("127.0.0.1:0".parse()?).await?;
         let mailer = Mailer::new(MailerConfig::plain(
@@ -192,8 +206,15 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Logs carry methods, statuses, counts and errors: never addresses (none are logged anywhere).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Even at RUST_LOG=trace: the dependencies that would log a peer address stay silent.
+    let filter = undersigned_server::NO_ADDRESS_LOGS.iter().fold(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        |f, d| match d.parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        },
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

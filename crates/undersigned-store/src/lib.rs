@@ -176,6 +176,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Which backend, for logs and test names: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
+    /// The durability settings in force, as (name, value) pairs read from the database through
+    /// the store's own connections: what "a receipt is sent only after the entry is durable"
+    /// rests on. SQLite: `synchronous` (`full` expected) and `journal_mode` (`wal`); PostgreSQL:
+    /// `fsync` and `synchronous_commit` (both `on`).
+    async fn durability(&self) -> StoreResult<Vec<(String, String)>>;
+
     // ---- issuance ----
 
     /// Stores a fresh code (as a hash) for an address tag under the hash of the requester's

@@ -102,6 +102,19 @@ impl Store for PgStore {
         "postgres"
     }
 
+    async fn durability(&self) -> StoreResult<Vec<(String, String)>> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let mut out = Vec::new();
+        for name in ["fsync", "synchronous_commit"] {
+            let value: String = sqlx::query_scalar(&format!("SHOW {name}"))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+            out.push((name.to_owned(), value));
+        }
+        Ok(out)
+    }
+
     async fn put_code(
         &self,
         tag: &Hash,

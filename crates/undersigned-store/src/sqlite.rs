@@ -167,6 +167,29 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    async fn durability(&self) -> StoreResult<Vec<(String, String)>> {
+        // The write connection is the one every commit goes through.
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend)?;
+        let sync = match sync {
+            0 => "off",
+            1 => "normal",
+            2 => "full",
+            3 => "extra",
+            _ => "unknown",
+        };
+        Ok(vec![
+            ("synchronous".into(), sync.into()),
+            ("journal_mode".into(), journal.to_ascii_lowercase()),
+        ])
+    }
+
     async fn put_code(
         &self,
         tag: &Hash,

@@ -1,6 +1,7 @@
 //! Crash test: SIGKILL the real `undersigned serve` while signatures are in flight, restart it on
 //! the same data, and check that every receipted entry reaches the log and no credential counts
-//! twice — on SQLite, and on PostgreSQL when one is reachable.
+//! twice — on SQLite and on PostgreSQL. SIGKILL spares the page cache, so the test also reads
+//! the durability settings the server's own connections report and fails when they are weaker.
 //!
 //! A receipt is the server's signed promise; it is sent only after the entry is durable, so a
 //! crash may lose an answer but never a promised entry. Submissions whose answer the crash ate
@@ -35,7 +36,6 @@ use undersigned_server::api::letters::{Created, LetterInput, LetterView, Opened,
 const SIGNERS: usize = 30;
 const THREADS: usize = 4;
 const EPOCH: &str = "2026-Q4";
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432";
 
 fn now() -> u64 {
     undersigned_server::now()
@@ -142,51 +142,40 @@ struct PgDatabase {
     name: String,
 }
 
-fn psql(sql: &str) -> std::io::Result<std::process::Output> {
+/// The tests' PostgreSQL server (`crate::pgserver`): its admin URL without the database.
+fn pg_base() -> String {
+    let admin = crate::pgserver::admin_url();
+    admin
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_owned())
+        .unwrap_or(admin)
+}
+
+fn psql(sql: &str) -> std::process::Output {
+    let admin = crate::pgserver::admin_url();
     Command::new("psql")
-        .args([
-            "-w",
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-        ])
-        .args(["-d", "postgres", "-c", sql])
-        .env("PGCONNECT_TIMEOUT", "3")
+        .args(["-w", "-X", "-q", "-d", &admin, "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
         .stdin(Stdio::null())
         .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"))
 }
 
 impl PgDatabase {
-    /// `None` when PostgreSQL (or psql) is not available here.
-    fn create() -> Option<PgDatabase> {
-        match psql("SELECT 1") {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                eprintln!("psql: {}", String::from_utf8_lossy(&o.stderr).trim());
-                return None;
-            }
-            Err(e) => {
-                eprintln!("psql: {e}");
-                return None;
-            }
-        }
+    /// A fresh database; fails the test when PostgreSQL cannot be reached or started.
+    fn create() -> PgDatabase {
         let name = format!("undersigned_crash_{:016x}", OsRng.gen::<u64>());
-        let o = psql(&format!("CREATE DATABASE {name}")).unwrap();
+        let o = psql(&format!("CREATE DATABASE {name}"));
         assert!(
             o.status.success(),
             "CREATE DATABASE: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        Some(PgDatabase { name })
+        PgDatabase { name }
     }
 
     fn url(&self) -> String {
-        format!("{PG_ADMIN}/{}", self.name)
+        format!("{}/{}", pg_base(), self.name)
     }
 }
 
@@ -196,6 +185,33 @@ impl Drop for PgDatabase {
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
         ));
+    }
+}
+
+/// The durability settings the running server read from its own database connections (its
+/// `store durability:` line); the test fails when any is weaker than a receipt's promise needs.
+/// Killing the process keeps the page cache, so without this check the crash test would also
+/// pass with `synchronous=OFF`.
+fn check_durability(server: &Server, backend: &str) {
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("store durability: "))
+        .unwrap_or_else(|| panic!("the server did not report its durability settings:\n{log}"));
+    let settings: std::collections::BTreeMap<&str, &str> = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let wanted: &[(&str, &str)] = match backend {
+        "sqlite" => &[("synchronous", "full"), ("journal_mode", "wal")],
+        _ => &[("fsync", "on"), ("synchronous_commit", "on")],
+    };
+    for (name, value) in wanted {
+        assert_eq!(
+            settings.get(name),
+            Some(value),
+            "{backend}: {name} must be {value} for receipts to survive a power cut ({line})"
+        );
     }
 }
 
@@ -354,6 +370,7 @@ fn crash_scenario(backend: &str, database: Option<String>) {
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
     let mut server = Server::start(&data, database.as_deref(), &log);
+    check_durability(&server, backend);
     let agent = new_agent();
     let base = server.url.clone();
 
@@ -605,15 +622,6 @@ fn crash_sqlite_sigkill_keeps_every_receipt() {
 
 #[test]
 fn crash_postgres_sigkill_keeps_every_receipt() {
-    let Some(db) = PgDatabase::create() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not reachable at {PG_ADMIN}, and CI requires this test"
-        );
-        eprintln!(
-            "SKIPPED crash_postgres: PostgreSQL is not reachable at {PG_ADMIN} (set CI to make this a failure)"
-        );
-        return;
-    };
+    let db = PgDatabase::create();
     crash_scenario("postgres", Some(db.url()));
 }

@@ -91,6 +91,29 @@ pub fn code_for(url: &str, email: &str) -> String {
     }
 }
 
+/// How many mails the dev outbox holds for an address.
+pub fn mails_to(url: &str, email: &str) -> usize {
+    let mails: Vec<serde_json::Value> = ureq::get(&format!("{url}/api/dev/outbox"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    mails.iter().filter(|m| m["to"][0] == email).count()
+}
+
+/// The code of the first mail to an address after the first `seen` ones.
+pub fn code_after(url: &str, email: &str, seen: usize) -> String {
+    let start = Instant::now();
+    while mails_to(url, email) <= seen {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no new code mail"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    code_for(url, email)
+}
+
 fn ok(args: &[&str]) -> String {
     let o = bin().args(args).output().unwrap();
     assert!(
@@ -159,8 +182,10 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
             0o600
         );
     }
-    // A second credential for the same address and epoch is refused by the issuer.
-    let again = bin()
+    // A second credential for the same address and epoch is refused by the issuer, with the
+    // real code from the new mail: the refusal is the one-credential rule, not a wrong code.
+    let sent = mails_to(url, "newcomer@state.gov");
+    let mut again = bin()
         .args([
             "credential",
             "request",
@@ -170,12 +195,23 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
             dir.path().join("h2").to_str().unwrap(),
             "--email",
             "newcomer@state.gov",
-            "--code",
-            "00000000",
         ])
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!again.status.success());
+    let code = code_after(url, "newcomer@state.gov", sent);
+    again
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{code}\n").as_bytes())
+        .unwrap();
+    let again = again.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "a second credential was issued");
+    assert!(err.contains("already issued"), "{err}");
 
     // An organizer opens a letter.
     let body = dir.path().join("letter.md");

@@ -11,6 +11,8 @@ mod crash;
 mod flow;
 mod monitor;
 mod traces;
+#[path = "../../../undersigned-store/tests/it/pgserver.rs"]
+mod pgserver;
 mod verify;
 mod witness;
 mod witnessed;

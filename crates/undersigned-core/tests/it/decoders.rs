@@ -28,28 +28,63 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+/// An open letter, its issuer directory and one valid entry on it: the base that the random
+/// proofs below vary, so that most of them have the right length and reach the cryptography.
+struct Base {
+    letter: undersigned_core::letter::Letter,
+    directory: undersigned_core::entry::IssuerDirectory,
+    entry: SignatureEntry,
+}
 
-    /// Random proofs and pseudonyms of every length reach the verifier without panicking.
-    #[test]
-    fn verifier_never_panics_on_random_proofs(proof in proptest::collection::vec(any::<u8>(), 0..600), nym in proptest::collection::vec(any::<u8>(), 0..60)) {
-        let w = crate::fixture::World::new(7);
+fn base() -> &'static Base {
+    static BASE: std::sync::OnceLock<Base> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let (w, creds) = crate::fixture::populated(7);
         let letter = w.letter("P", crate::fixture::all_disclosures());
-        let entry = SignatureEntry {
-            letter_id: letter.id(),
-            action: undersigned_core::entry::Action::Sign,
-            issuer_id: w.issuer.keys.id(),
-            disclosed: undersigned_core::entry::Disclosed {
-                org: undersigned_core::ids::OrgId::parse("state.gov").unwrap(),
-                epoch: w.epoch.clone(),
-                role: None, age_band: None, email: None,
-            },
-            pseudonym: nym,
-            proof,
-            comment: None,
-        };
-        let r = undersigned_core::entry::verify(&entry, &letter.id(), &letter.policy, &w.directory());
-        prop_assert!(r.is_err());
+        let entry = crate::fixture::sign(
+            &creds[0],
+            &letter,
+            &w.sets(),
+            undersigned_core::entry::DisclosureChoice::default(),
+            None,
+        );
+        Base {
+            directory: w.directory(),
+            letter,
+            entry,
+        }
+    })
+}
+
+/// Bytes shaped like `valid`: random of the same length, `valid` with one byte changed,
+/// `valid` itself, or random of any length up to `max`. Four in five have the right length.
+fn shaped(valid: &'static [u8], max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        2 => proptest::collection::vec(any::<u8>(), valid.len()),
+        2 => (any::<prop::sample::Index>(), 1..=255u8).prop_map(move |(i, x)| {
+            let mut v = valid.to_vec();
+            v[i.index(valid.len())] ^= x;
+            v
+        }),
+        1 => Just(valid.to_vec()),
+        1 => proptest::collection::vec(any::<u8>(), 0..max),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Random and altered proofs and pseudonyms reach the verifier without panicking, and only
+    /// the untouched pair verifies.
+    #[test]
+    fn verifier_refuses_random_and_altered_proofs(
+        proof in shaped(&base().entry.proof, 600),
+        nym in shaped(&base().entry.pseudonym, 60),
+    ) {
+        let b = base();
+        let untouched = proof == b.entry.proof && nym == b.entry.pseudonym;
+        let entry = SignatureEntry { pseudonym: nym, proof, ..b.entry.clone() };
+        let r = undersigned_core::entry::verify(&entry, &b.letter.id(), &b.letter.policy, &b.directory);
+        prop_assert_eq!(r.is_ok(), untouched, "{:?}", r.err());
     }
 }

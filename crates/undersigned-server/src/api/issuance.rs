@@ -130,8 +130,12 @@ impl std::fmt::Debug for CodeSent {
 pub const CODE_REFUSED: &str =
     "that code does not match this request, or it expired or was used up; ask for a new code";
 
+/// Exactly the address syntax `openapi.json` documents: no surrounding spaces either.
 fn parse_email(raw: &str) -> AppResult<Email> {
-    Email::parse(raw).map_err(|_| AppError::BadRequest("that is not a valid email address".into()))
+    (raw.trim() == raw)
+        .then(|| Email::parse(raw).ok())
+        .flatten()
+        .ok_or_else(|| AppError::BadRequest("that is not a valid email address".into()))
 }
 
 /// The epochs a credential can be issued for right now, in the order holders ask for them.
@@ -272,13 +276,17 @@ fn issuable_commitments(
     for c in commitments {
         let epoch = Epoch::parse(&c.epoch)
             .map_err(|_| AppError::BadRequest(format!("invalid epoch {:?}", c.epoch)))?;
-        let commitment = URL_SAFE_NO_PAD
+        // Malformed base64 or a wrong length is outside the documented schema (400); bytes
+        // of the right length that are not a commitment with a valid proof are refused (422).
+        let bytes = URL_SAFE_NO_PAD
             .decode(c.commitment.as_bytes())
             .ok()
-            .and_then(|b| IssuanceRequest::from_slice(&b).ok())
+            .filter(|b| b.len() == undersigned_core::bbs::COMMITMENT_LEN)
             .ok_or_else(|| AppError::BadRequest(format!("malformed commitment for {epoch}")))?;
+        let commitment = IssuanceRequest::from_slice(&bytes)
+            .map_err(|_| AppError::Unprocessable(format!("invalid commitment for {epoch}")))?;
         if out.iter().any(|(e, _)| e == &epoch) {
-            return Err(AppError::BadRequest(format!(
+            return Err(AppError::Unprocessable(format!(
                 "two commitments for epoch {epoch}"
             )));
         }

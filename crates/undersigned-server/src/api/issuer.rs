@@ -48,7 +48,9 @@ pub async fn statements(
     Query(q): Query<RangeQuery>,
 ) -> AppResult<Json<Vec<SignedStatement>>> {
     let from = q.from.unwrap_or(0);
-    let to = q.to.unwrap_or(from + PAGE).min(from.saturating_add(PAGE));
+    // Saturating: `from` may be as large as a u64 goes.
+    let end = from.saturating_add(PAGE);
+    let to = q.to.unwrap_or(end).min(end);
     let leaves = s
         .store
         .issuer_log_leaves(&s.issuer.id().to_hex(), from, to)
@@ -77,7 +79,7 @@ pub async fn inclusion(
     let size = q.size.unwrap_or(tree.size());
     let proof = tree
         .prove_inclusion(q.index, size)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(InclusionView {
         index: q.index,
         size,
@@ -99,7 +101,7 @@ pub async fn consistency(
     let to = q.to.unwrap_or(tree.size());
     let proof = tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,

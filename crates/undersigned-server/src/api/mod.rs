@@ -173,14 +173,54 @@ async fn metrics(
 }
 
 /// `Json` whose rejections are our JSON errors (400 for syntax, 413 handled by the limit layer).
+///
+/// A number written with a zero fraction (`1691.0`) is an integer in JSON Schema, so where
+/// `openapi.json` says "integer" such a number is read as one: the server accepts exactly
+/// what the document allows.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+/// `x.0` becomes the integer `x` wherever it fits one; everything else stays as sent.
+fn integral_numbers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                // Exact for every integer an f64 holds; out-of-range values stay floats and
+                // fail to deserialize as they did.
+                let as_int = if f >= 0.0 && f <= u64::MAX as f64 {
+                    format!("{f:.0}")
+                        .parse::<u64>()
+                        .ok()
+                        .map(serde_json::Number::from)
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    format!("{f:.0}")
+                        .parse::<i64>()
+                        .ok()
+                        .map(serde_json::Number::from)
+                } else {
+                    None
+                };
+                if let Some(i) = as_int {
+                    *n = i;
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(mut v)) => {
+                integral_numbers(&mut v);
+                serde_json::from_value(v)
+                    .map(ApiJson)
+                    .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+            }
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {

@@ -109,7 +109,9 @@ pub async fn entries(
 ) -> AppResult<Json<Vec<LogEntry>>> {
     let (_, id) = readable(&s, &key, &headers).await?;
     let from = q.from.unwrap_or(0);
-    let to = q.to.unwrap_or(from + PAGE).min(from.saturating_add(PAGE));
+    // Saturating: `from` may be as large as a u64 goes.
+    let end = from.saturating_add(PAGE);
+    let to = q.to.unwrap_or(end).min(end);
     let leaves = s.store.leaves(&id, from, to).await?;
     Ok(Json(
         leaves.iter().filter_map(|l| decode_leaf(l).ok()).collect(),
@@ -165,7 +167,7 @@ pub async fn inclusion(
     let proof = log
         .tree
         .prove_inclusion(index, size)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(InclusionView { index, size, proof }).into_response())
 }
 
@@ -197,7 +199,7 @@ pub async fn consistency(
     let proof = log
         .tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,

@@ -30,6 +30,12 @@ main().catch((e) => {
 async function main() {
   await loadWasm();
   deployment = (await api("/api/v1/deployment")).data;
+  // A recipients-only letter without its link: the server would refuse (404), so don't ask.
+  if (root.dataset.public === "false" && !token) {
+    const s = $("#wasm-status");
+    if (s) status(s, "You need the letter's link to read and sign it.", "bad");
+    return;
+  }
   try {
     view = (await api(`/api/v1/letters/${encodeURIComponent(key)}`, { token })).data;
   } catch (e) {

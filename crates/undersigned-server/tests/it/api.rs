@@ -136,16 +136,25 @@ async fn full_lifecycle(t: &TestServer) {
         .await;
     assert_eq!(s, StatusCode::OK, "{closed}");
     assert_eq!(closed["log_size"], 7);
+    // A credential that never signed this letter: only the closing can refuse it.
+    let fresh = t
+        .credential("latecomer@state.gov", "analyst", AgeBand::From30To39)
+        .await;
     let late = t
         .entry(
-            &creds[3],
+            &fresh,
             &letter,
             Action::Sign,
             DisclosureChoice::default(),
             None,
         )
         .await;
-    assert_eq!(t.submit(&id, &late).await.0, StatusCode::CONFLICT);
+    let (s, refused) = t.submit(&id, &late).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(
+        refused["message"], "the letter is not open for signatures",
+        "{refused}"
+    );
 
     // The bundle verifies offline and says what the tally said.
     let (s, bundle) = t.get_text(&format!("/api/v1/letters/{id}/bundle")).await;

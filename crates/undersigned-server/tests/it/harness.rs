@@ -40,7 +40,7 @@ macro_rules! on_both {
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    let Some(t) = $crate::harness::TestServer::postgres(Default::default()).await else { return };
+                    let t = $crate::harness::TestServer::postgres(Default::default()).await;
                     super::$name(&t).await;
                 }
             }
@@ -81,6 +81,8 @@ pub struct TestServer {
     /// The request token of the latest code asked for each address (lowercased), which
     /// `redeem` sends with the code.
     pub request_tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// Set by `listen`: requests then go over a real loopback socket instead of `oneshot`.
+    socket: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 pub fn config(t: &Tweaks) -> Config {
@@ -115,18 +117,16 @@ impl TestServer {
         Self::build(Arc::new(store), Arc::new(dir), None, &t).await
     }
 
-    pub async fn postgres(t: Tweaks) -> Option<Self> {
-        let guard = PgGuard::new().await?;
+    pub async fn postgres(t: Tweaks) -> Self {
+        let guard = PgGuard::new().await;
         let store = PgStore::connect(&guard.url).await.unwrap();
-        Some(
-            Self::build(
-                Arc::new(store),
-                Arc::new(tempfile::tempdir().unwrap()),
-                Some(guard),
-                &t,
-            )
-            .await,
+        Self::build(
+            Arc::new(store),
+            Arc::new(tempfile::tempdir().unwrap()),
+            Some(guard),
+            &t,
         )
+        .await
     }
 
     async fn build(
@@ -185,7 +185,94 @@ impl TestServer {
             _pg: pg,
             tweaks: t.clone(),
             request_tokens: Arc::default(),
+            socket: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Serves the app on a real listener on 127.0.0.1 (with the peer address available to
+    /// every layer, as a production server could make it) and sends every later request of
+    /// this test through it, so that the client's IP address really reaches the server.
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        self.socket.set(addr).unwrap();
+        addr
+    }
+
+    /// One HTTP/1.1 exchange over a fresh connection.
+    async fn over_socket(
+        addr: std::net::SocketAddr,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut payload = raw[split + 4..].to_vec();
+        let mut lines = head.split("\r\n");
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        for line in lines {
+            if let Some((k, v)) = line.split_once(':') {
+                headers.append(
+                    axum::http::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                    v.trim().parse().unwrap(),
+                );
+            }
+        }
+        if headers
+            .get("transfer-encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+        {
+            let mut out = Vec::new();
+            let mut rest = payload.as_slice();
+            loop {
+                let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+                let size =
+                    usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16)
+                        .unwrap();
+                if size == 0 {
+                    break;
+                }
+                out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+                rest = &rest[eol + 2 + size + 2..];
+            }
+            payload = out;
+        }
+        (StatusCode::from_u16(status).unwrap(), payload, headers)
     }
 
     pub async fn call(
@@ -196,6 +283,13 @@ impl TestServer {
         token: Option<&str>,
         content_type: Option<&str>,
     ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        if let Some(addr) = self.socket.get() {
+            let bytes = match body {
+                Some(b) => b.collect().await.unwrap().to_bytes().to_vec(),
+                None => Vec::new(),
+            };
+            return Self::over_socket(*addr, method, path, bytes, token, content_type).await;
+        }
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -488,7 +582,8 @@ pub fn default_policy() -> Value {
     json!({"disclosures": {"role": true, "age_band": true, "email": false}, "deadline": undersigned_server::now() + 86_400})
 }
 
-/// A PostgreSQL database of its own, dropped afterwards; `None` (loudly) when unreachable outside CI.
+/// A PostgreSQL database of its own on the tests' server (`crate::pgserver`), dropped
+/// afterwards; the test fails when no server can be reached or started.
 pub struct PgGuard {
     pub url: String,
     admin: String,
@@ -496,25 +591,13 @@ pub struct PgGuard {
 }
 
 impl PgGuard {
-    pub async fn new() -> Option<Self> {
-        let admin = std::env::var("UNDERSIGNED_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let conn =
-            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
-        let mut conn = match conn {
-            Ok(Ok(c)) => c,
-            other => {
-                let why = match other {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".into(),
-                };
-                if std::env::var_os("CI").is_some() {
-                    panic!("PostgreSQL not reachable at {admin} ({why}) and CI is set");
-                }
-                eprintln!("WARNING: PostgreSQL not reachable at {admin} ({why}); SKIPPING PostgreSQL server tests");
-                return None;
-            }
-        };
+    pub async fn new() -> Self {
+        let admin = crate::pgserver::admin_url();
+        let mut conn =
+            tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&admin))
+                .await
+                .unwrap_or_else(|_| panic!("PostgreSQL at {admin}: connection timed out"))
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
         let name = format!("undersigned_srv_{}", hex::encode(rand::random::<[u8; 8]>()));
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
@@ -525,7 +608,7 @@ impl PgGuard {
             Some((base, _)) => format!("{base}/{name}"),
             None => admin.clone(),
         };
-        Some(Self { url, admin, name })
+        Self { url, admin, name }
     }
 }
 

@@ -16,6 +16,8 @@ mod issuer_log;
 mod oneperson;
 mod openapi;
 mod pages;
+#[path = "../../../undersigned-store/tests/it/pgserver.rs"]
+mod pgserver;
 mod privacy;
 mod smtp;
 mod witnessed;

@@ -1,5 +1,5 @@
-//! After a full run, neither the SQLite file nor the server's log output holds an email or IP
-//! address.
+//! After a full run over a real loopback socket, neither the SQLite file nor the server's log
+//! output holds an email or IP address.
 
 use crate::harness::*;
 use axum::http::StatusCode;
@@ -73,9 +73,15 @@ fn detectors_work() {
 fn no_email_or_ip_in_database_or_logs() {
     let capture = Capture::default();
     let sink = capture.clone();
+    // Everything at trace level, with the same address filter as `serve`.
+    let filter = undersigned_server::NO_ADDRESS_LOGS
+        .iter()
+        .fold(tracing_subscriber::EnvFilter::new("trace"), |f, d| {
+            f.add_directive(d.parse().unwrap())
+        });
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
-        .with_max_level(tracing::Level::TRACE)
+        .with_env_filter(filter)
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -85,6 +91,9 @@ fn no_email_or_ip_in_database_or_logs() {
         .unwrap();
     let t = rt.block_on(async {
         let t = TestServer::sqlite(Default::default()).await;
+        // Every request of this run comes from 127.0.0.1 over a real socket.
+        let addr = t.listen().await;
+        assert!(addr.ip().is_loopback());
         let mut creds = vec![];
         for i in 0..3 {
             creds.push(
@@ -156,6 +165,10 @@ fn no_email_or_ip_in_database_or_logs() {
     );
     assert_eq!(find_email(&logs), None, "email address in the logs");
     assert_eq!(find_ipv4(&logs), None, "IP address in the logs");
+    assert!(
+        !String::from_utf8_lossy(&logs).contains("127.0.0.1"),
+        "the client's address is in the logs"
+    );
     let mut db = Vec::new();
     for entry in std::fs::read_dir(t.dir.path()).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -170,6 +183,10 @@ fn no_email_or_ip_in_database_or_logs() {
     );
     assert_eq!(find_email(&db), None, "email address in the database");
     assert_eq!(find_ipv4(&db), None, "IP address in the database");
+    assert!(
+        !String::from_utf8_lossy(&db).contains("127.0.0.1"),
+        "the client's address is in the database"
+    );
     assert!(
         !String::from_utf8_lossy(&db).contains("private.person"),
         "a local part of an address is in the database"

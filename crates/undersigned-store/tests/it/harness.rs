@@ -9,8 +9,6 @@ use undersigned_store::{
     Store,
 };
 
-pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// Generates, for each suite function `f(Arc<dyn Store>)`, a module `f` with tests `sqlite`
 /// and `postgres`.
 macro_rules! on_both {
@@ -25,9 +23,7 @@ macro_rules! on_both {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn postgres() {
-                    let Some(db) = $crate::harness::PgDb::new().await else {
-                        return;
-                    };
+                    let db = $crate::harness::PgDb::new().await;
                     super::$name(db.store()).await;
                 }
             }
@@ -57,10 +53,6 @@ impl SqliteDb {
     }
 }
 
-fn pg_admin_url() -> String {
-    std::env::var("UNDERSIGNED_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string())
-}
-
 /// `url` with its database name replaced by `db`.
 fn with_database(url: &str, db: &str) -> String {
     let (main, query) = match url.split_once('?') {
@@ -84,27 +76,15 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// `None` (with a loud warning) when PostgreSQL is unreachable outside CI.
-    pub async fn new() -> Option<Self> {
-        let admin = pg_admin_url();
-        let conn =
-            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
-        let mut conn = match conn {
-            Ok(Ok(c)) => c,
-            other => {
-                let why = match other {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_string(),
-                };
-                if std::env::var_os("CI").is_some() {
-                    panic!("PostgreSQL not reachable at {admin} ({why}) and CI is set");
-                }
-                eprintln!(
-                    "WARNING: PostgreSQL not reachable at {admin} ({why}); SKIPPING PostgreSQL store tests"
-                );
-                return None;
-            }
-        };
+    /// A fresh database on the tests' PostgreSQL server (`crate::pgserver`); fails the test
+    /// when no server can be reached or started.
+    pub async fn new() -> Self {
+        let admin = crate::pgserver::admin_url();
+        let mut conn =
+            tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&admin))
+                .await
+                .unwrap_or_else(|_| panic!("PostgreSQL at {admin}: connection timed out"))
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
         let name = format!(
             "undersigned_test_{}",
             hex::encode(rand::random::<[u8; 8]>())
@@ -116,12 +96,12 @@ impl PgDb {
         conn.close().await.unwrap();
         let url = with_database(&admin, &name);
         let store = PgStore::connect(&url).await.unwrap();
-        Some(Self {
+        Self {
             store: Arc::new(store),
             name,
             url,
             admin,
-        })
+        }
     }
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()

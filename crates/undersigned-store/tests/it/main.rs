@@ -19,3 +19,4 @@ mod issuer_log;
 mod letters;
 mod log;
 mod persistence;
+mod pgserver;

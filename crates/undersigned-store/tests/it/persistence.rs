@@ -83,16 +83,13 @@ async fn sqlite_memory_store_works() {
 async fn backends_name_themselves() {
     let db = crate::harness::SqliteDb::new().await;
     assert_eq!(db.store().backend(), "sqlite");
-    if let Some(pg) = crate::harness::PgDb::new().await {
-        assert_eq!(pg.store().backend(), "postgres");
-    }
+    let pg = crate::harness::PgDb::new().await;
+    assert_eq!(pg.store().backend(), "postgres");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconnect_keeps_everything() {
-    let Some(db) = crate::harness::PgDb::new().await else {
-        return;
-    };
+    let db = crate::harness::PgDb::new().await;
     let id = open_letter(&*db.store, "hdl").await;
     db.store
         .accept_entry(&id, &entry(1, false, 0, 100))
@@ -102,4 +99,26 @@ async fn postgres_reconnect_keeps_everything() {
     assert_eq!(s.letter(&id).await.unwrap().unwrap().handle, "hdl");
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
     s.close().await;
+}
+
+/// What a receipt's promise rests on, read back through each backend's own connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durability_settings_are_the_strong_ones() {
+    let db = crate::harness::SqliteDb::new().await;
+    let got = db.store().durability().await.unwrap();
+    let want = [("synchronous", "full"), ("journal_mode", "wal")];
+    for (name, value) in want {
+        assert!(
+            got.iter().any(|(k, v)| k == name && v == value),
+            "sqlite {name}: {got:?}"
+        );
+    }
+    let pg = crate::harness::PgDb::new().await;
+    let got = pg.store().durability().await.unwrap();
+    for (name, value) in [("fsync", "on"), ("synchronous_commit", "on")] {
+        assert!(
+            got.iter().any(|(k, v)| k == name && v == value),
+            "postgres {name}: {got:?}"
+        );
+    }
 }
