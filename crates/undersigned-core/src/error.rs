@@ -54,6 +54,8 @@ pub enum PresentError {
     SmallOrgNeedsConsent(u32),
     #[error("comment too long (at most {0} bytes)")]
     CommentTooLong(usize),
+    #[error("this letter does not take comments")]
+    CommentNotAllowed,
     #[error("an empty comment is no comment: leave the comment out")]
     EmptyComment,
     #[error("proof generation failed")]
@@ -74,6 +76,8 @@ pub enum VerifyError {
     OrgNotAccepted(String),
     #[error("this letter does not allow disclosing {0}")]
     DisclosureNotAllowed(&'static str),
+    #[error("this letter does not take comments")]
+    CommentNotAllowed,
     #[error("the disclosed {0} has an anonymity set below k={1}")]
     SmallCell(&'static str, u32),
     #[error("invalid proof")]
