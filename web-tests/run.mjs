@@ -444,7 +444,7 @@ test("a recipients-only letter shows nothing without its link", async () => {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       title: "Private title 7d1e",
-      body: "Private body 93ac",
+      body: "## Private heading\n\nPrivate body 93ac with **bold**\n",
       policy: { deadline: Math.floor(Date.now() / 1000) + 86400, visibility: "recipients-only" },
     }),
   });
@@ -462,6 +462,11 @@ test("a recipients-only letter shows nothing without its link", async () => {
   await page.reload();
   await until("the shell to fill", async () => (await page.textContent("#letter-title")) === "Private title 7d1e");
   assert.match(await page.textContent("#letter-body"), /Private body 93ac/);
+  // Rendered as on the public page, not shown as raw Markdown.
+  assert.equal(await page.textContent("#letter-body strong"), "bold");
+  assert.equal(await page.textContent("#letter-body h2"), "Private heading");
+  assert.ok(!(await page.textContent("#letter-body")).includes("**"));
+  await audit(page, "letter-recipients-only");
   noProblems(page);
   await page.context().close();
 });
@@ -490,45 +495,65 @@ test("present in the browser: median time", async () => {
   assert.ok(median > 0);
 });
 
-test("an organizer closes a letter and its recipient acknowledges and answers", async () => {
+test("an organizer closes a letter and its recipient reads, acknowledges and answers", async () => {
   const created = await apiJson("/api/v1/letters", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       title: "Answer us",
-      body: "Please answer.",
-      recipients: [{ name: "The Director", address: "director@state.gov" }],
+      body: "## What we have seen\n\nPlease answer by **January 24**.\n\n- first point\n- second point\n",
+      recipients: [{ name: "The Director of the Department of Very Long Names and Titles", address: "director@state.gov" }],
+      response_days: 14,
       policy: { deadline: Math.floor(Date.now() / 1000) + 86400, publish_interval_secs: 2 },
     }),
   });
   const page = await newPage();
   await page.goto(`${BASE}/letters/${created.handle}/manage#organizer=${created.organizer_token}`);
   await page.click("#open");
-  await until("open", async () => (await page.textContent("#state")) === "open");
+  await until("open", async () => (await page.getAttribute("#state", "data-state")) === "open");
+  await until("the open result", async () => /^Opened/.test(await page.textContent("#action-result")));
   await page.click("#close");
-  await until("closed", async () => (await page.textContent("#state")) === "closed");
+  await until("closed", async () => (await page.getAttribute("#state", "data-state")) === "closed");
+  await until("the close result", async () => /^Closed with \d+ entr(y|ies) in the log/.test(await page.textContent("#action-result")));
+  // Closing again is refused, and the page says so.
   const link = await until("the delivery mail", async () => {
     const mails = await apiJson("/api/dev/outbox");
     const mail = mails.find((m) => m.to.includes("director@state.gov"));
     return mail && mail.body.match(/https?:\/\/\S+\/respond#\S+/)?.[0];
   });
-  await page.reload();
   await until("delivery status", async () => {
     await page.reload();
-    return /The Director: delivered/.test(await page.textContent("#deliveries"));
+    await page.waitForSelector("#deliveries li", { timeout: 5000 });
+    return /The Director of the Department of Very Long Names and Titles: delivered/.test(await page.textContent("#deliveries"));
   });
+  await audit(page, "manage-closed");
   const recipient = await newPage();
   await recipient.goto(link.replace(/^https?:\/\/[^/]+/, BASE));
   await recipient.waitForSelector("#respond-body", { state: "visible" });
   assert.equal(await recipient.textContent("#respond-title"), "Answer us");
+  // The letter is rendered, not shown as Markdown source.
+  const text = await recipient.textContent("#respond-text");
+  for (const raw of ["**", "## ", "- first"]) assert.ok(!text.includes(raw), `literal Markdown ${raw} on the recipient page`);
+  assert.equal(await recipient.textContent("#respond-text strong"), "January 24");
+  assert.equal(await recipient.locator("#respond-text li").count(), 2);
+  assert.match(await recipient.textContent("#respond-meta"), /14 days after delivery, set by the organizer/);
+  assert.match(await recipient.textContent("#ack-help"), /Acknowledging is public/);
+  await audit(recipient, "respond");
   await recipient.click("#acknowledge");
   await until("acknowledged", async () => /Acknowledged/.test(await recipient.textContent("#acknowledge")));
-  await recipient.fill("#answer", "We will review it.");
-  await recipient.click("#answer-form button");
+  await recipient.fill("#answer", "We will **review** it. See [the policy](https://example.org/policy).");
+  await recipient.click("#preview-answer");
+  await recipient.waitForSelector("#answer-preview-box", { state: "visible" });
+  assert.equal(await recipient.textContent("#answer-preview strong"), "review");
+  await audit(recipient, "respond-preview");
+  await recipient.click("#publish-answer");
   await until("answered", async () => /You answered/.test(await recipient.textContent("#respond-result")));
+  const pubHref = await recipient.getAttribute("#public-link a", "href");
   const pub = await newPage();
-  await pub.goto(`${BASE}/letters/${created.handle}`);
+  await pub.goto(`${BASE}${pubHref}`);
   assert.match(await pub.textContent("section.delivery"), /Answer from The Director[\s\S]*We will review it\./);
+  assert.equal(await pub.getAttribute("section.answer a", "href"), "https://example.org/policy", "links in answers are links");
+  await audit(pub, "letter-closed-answered");
   for (const p of [page, recipient, pub]) {
     noProblems(p);
     await p.context().close();
@@ -539,8 +564,54 @@ test("the home page lists the open letter with its count", async () => {
   const page = await newPage();
   await page.goto(`${BASE}/`);
   assert.match(await page.textContent("ul.letters"), /Review the policy[\s\S]*1 signature from 1 organization\b/);
+  await audit(page, "home");
+  for (const [path, name] of [["/about/privacy", "privacy"], ["/dev/outbox", "dev-outbox"], ["/letters/nosuchletter", "not-found"]]) {
+    await page.goto(`${BASE}${path}`);
+    await audit(page, name);
+  }
   noProblems(page);
   await page.context().close();
+});
+
+test("a restored backup brings back the receipts: the new browser checks and withdraws", async () => {
+  const old = state.signers[0].page;
+  await old.reload();
+  await old.waitForSelector("#backup", { state: "visible" });
+  await old.click("#backup summary");
+  await old.fill("#passphrase", "correct horse battery");
+  const [download] = await Promise.all([old.waitForEvent("download"), old.click("#export")]);
+  const file = join(ARTIFACTS, "backup.txt");
+  await download.saveAs(file);
+  assert.match(readFileSync(file, "utf8"), /^undersigned-credential-backup\/2\./);
+
+  const page = await newPage();
+  await page.goto(`${BASE}/letters/${state.letterId}`);
+  await page.waitForSelector("#backup", { state: "visible" });
+  assert.ok(await page.isHidden("#my-signature"), "a new browser knows of no signature");
+  await page.click("#backup summary");
+  await page.fill("#passphrase", "wrong passphrase");
+  await page.setInputFiles("#import", file);
+  await until("the refusal", async () => /Could not restore: wrong passphrase/i.test(await page.textContent("#backup-status")));
+  await page.fill("#passphrase", "correct horse battery");
+  await page.setInputFiles("#import", file);
+  await until("the restore", async () => /Restored: .* and your receipt for this letter/.test(await page.textContent("#backup-status")));
+  assert.equal(await page.textContent("#my-signature-title"), "You signed this letter");
+  await page.click("#check");
+  await until("the check", async () => /your signature is in the public log/.test(await page.textContent("#check-result")));
+  // The restored checkpoint is the old browser's: this check proved the log only grew since.
+  assert.match(await page.textContent("#check-result"), /nothing was removed or changed since your last check/);
+  await audit(page, "letter-restored");
+  await page.click("#withdraw");
+  await until("you withdrew", async () => (await page.textContent("#my-signature-title")) === "You withdrew your signature");
+  await until("the tally to drop", async () => (await apiJson(`/api/v1/letters/${state.letterId}/tally`)).signatures === 0);
+  noProblems(page);
+  await page.context().close();
+});
+
+test("every page was looked at, at both widths", async () => {
+  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found"]) {
+    assert.ok(audited.has(name), `${name} was not audited`);
+  }
 });
 
 browser = await chromium.launch({
