@@ -70,7 +70,7 @@ pub fn find_entry(bundle_json: &str, entry_hash_hex: &str) -> Result<String, Str
                 .ok()
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
                 .unwrap_or_default();
-            return json::to_string(&serde_json::json!({ "index": index, "kind": kind }));
+            return crate::json::to_string(&serde_json::json!({ "index": index, "kind": kind }));
         }
     }
     Err("this receipt's entry is not in this bundle (it may be in a later batch: download the bundle again)".into())
