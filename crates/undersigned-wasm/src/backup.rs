@@ -138,8 +138,9 @@ pub fn decrypt_import(backup: &str, passphrase: &str) -> Result<String, String> 
     json::to_string(&credential)
 }
 
-/// Everything a holder keeps in the browser, as the v2 backup carries it.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// Everything a holder keeps in the browser, as the v2 backup carries it. Debug shows no
+/// secret: a credential's Debug is redacted.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HolderState {
     pub credentials: Vec<undersigned_core::credential::Credential>,
@@ -153,7 +154,7 @@ pub struct HolderState {
 
 /// One receipt as the page keeps it. The receipt itself is checked against the log key when
 /// it is used, as on the device that got it; here only its shape is.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeptReceipt {
     pub action: undersigned_core::entry::Action,

@@ -313,8 +313,9 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(Created {
+            // The page with the organizer's controls (preview, edit, open, close).
             organizer_url: format!(
-                "{}/letters/{}#organizer={}",
+                "{}/letters/{}/manage#organizer={}",
                 s.config.public_url, handle, token
             ),
             signer_url: signer_token

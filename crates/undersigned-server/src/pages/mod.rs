@@ -189,3 +189,14 @@ pub fn qr_svg(url: &str) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// A unix time as a date and minute in UTC, for people ("2026-11-24 19:40 UTC").
+pub fn datetime_utc(unix: u64) -> String {
+    let secs = unix % 86_400;
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(unix),
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
