@@ -324,6 +324,13 @@ function renderReceipts() {
     ),
   );
   if (signed && $("#sign")) $("#sign").hidden = true;
+  // The call to sign at the top becomes a pointer to the signer's own signature.
+  const top = $("#sign-top");
+  if (top && signed) {
+    top.textContent = withdrawn ? "You withdrew your signature" : "You signed this letter";
+    top.href = "#my-signature";
+    top.classList.add("secondary");
+  }
   $("#withdraw").hidden = !signed || !!withdrawn || view.state !== "open" || held().length === 0;
 }
 

@@ -455,25 +455,50 @@ async fn recipients_get_the_comments_in_the_delivery_mail_and_their_view() {
         .unwrap()
         .contains(&format!("/letters/{handle}/manage#organizer=")));
     let (_, o) = t
-        .post(&format!("/api/v1/letters/{handle}/open"), &json!({}), Some(&token))
+        .post(
+            &format!("/api/v1/letters/{handle}/open"),
+            &json!({}),
+            Some(&token),
+        )
         .await;
     let id = o["letter_id"].as_str().unwrap().to_owned();
     let letter: undersigned_core::letter::Letter =
         serde_json::from_value(v["letter"].clone()).unwrap();
-    let c = t.credential("m1@state.gov", "analyst", AgeBand::From30To39).await;
+    let c = t
+        .credential("m1@state.gov", "analyst", AgeBand::From30To39)
+        .await;
     let e = t
-        .entry(&c, &letter, Action::Sign, DisclosureChoice::default(), Some("Read this, please"))
+        .entry(
+            &c,
+            &letter,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some("Read this, please"),
+        )
         .await;
     let (s, r) = t.submit(&id, &e).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
     let (s, _) = t
-        .post(&format!("/api/v1/letters/{handle}/close"), &json!({}), Some(&token))
+        .post(
+            &format!("/api/v1/letters/{handle}/close"),
+            &json!({}),
+            Some(&token),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     t.outbox.clear();
     undersigned_server::delivery::tick(&t.state).await.unwrap();
-    let mail = t.outbox.messages().into_iter().next().expect("a delivery mail");
-    assert!(mail.body_text.contains("Comments from signers"), "{}", mail.body_text);
+    let mail = t
+        .outbox
+        .messages()
+        .into_iter()
+        .next()
+        .expect("a delivery mail");
+    assert!(
+        mail.body_text.contains("Comments from signers"),
+        "{}",
+        mail.body_text
+    );
     assert!(mail.body_text.contains("> Read this, please"));
     assert!(mail.body_text.contains("a signer at Department of State"));
     let link = mail
@@ -481,8 +506,13 @@ async fn recipients_get_the_comments_in_the_delivery_mail_and_their_view() {
         .split_whitespace()
         .find_map(|w| w.split_once("/respond#").map(|(_, t)| t.to_owned()))
         .unwrap();
-    let (s, view) = t.get_with(&format!("/api/v1/letters/{id}/respond"), &link).await;
+    let (s, view) = t
+        .get_with(&format!("/api/v1/letters/{id}/respond"), &link)
+        .await;
     assert_eq!(s, StatusCode::OK, "{view}");
-    assert!(view["body_html"].as_str().unwrap().contains("<strong>bold</strong>"));
+    assert!(view["body_html"]
+        .as_str()
+        .unwrap()
+        .contains("<strong>bold</strong>"));
     assert_eq!(view["comments"][0]["text"], "Read this, please");
 }
