@@ -4,9 +4,14 @@
 // Prints `N passed, M failed` last and exits non-zero on any failure.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import jsQR from "jsqr";
+import { PNG } from "pngjs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 
+const require = createRequire(import.meta.url);
+const AXE = require("axe-core").source;
 const BASE = process.env.BASE_URL || "http://127.0.0.1:8080";
 const ARTIFACTS = process.env.ARTIFACTS || "../target/web-artifacts";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -73,27 +78,117 @@ function noProblems(page, expected = []) {
   assert.deepEqual(real, [], "the page logged errors");
 }
 
+/** Pages audited so far, for the closing check that none was missed. */
+const audited = new Set();
+
+/**
+ * Looks at a page as people do, at 1280 and 390 px: a screenshot of each under
+ * target/web-artifacts/, no horizontal overflow on the phone, and no serious or critical
+ * axe-core violation. Restores the desktop width after.
+ */
+async function audit(page, name) {
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+    await sleep(150);
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
+    if (width === 390) {
+      const over = await page.evaluate(() => {
+        const w = document.documentElement.clientWidth;
+        if (document.documentElement.scrollWidth <= w) return [];
+        return [...document.querySelectorAll("body *")]
+          .filter((e) => e.getBoundingClientRect().right > w + 1 && e.getClientRects().length)
+          .slice(0, 5)
+          .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}.${[...e.classList].join(".")} right=${Math.round(e.getBoundingClientRect().right)}`);
+      });
+      assert.deepEqual(over, [], `${name}: horizontal overflow at 390 px`);
+      // Text in charts and tables stays readable on a phone.
+      const tiny = await page.evaluate(() => [...document.querySelectorAll(".chart *, table *")]
+        .filter((e) => e.childNodes.length && [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+        .filter((e) => parseFloat(getComputedStyle(e).fontSize) < 12)
+        .map((e) => e.textContent.trim().slice(0, 30)));
+      assert.deepEqual(tiny, [], `${name}: text below 12 px at 390 px`);
+    }
+    await page.evaluate(AXE);
+    const violations = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ["violations"] });
+      return r.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+    });
+    assert.deepEqual(violations, [], `${name} at ${width} px: axe-core violations`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  audited.add(name);
+}
+
 test("an organizer creates and opens a letter through the pages", async () => {
   const page = await newPage();
   await page.goto(`${BASE}/organize`);
+  // The server's defaults are in the fields.
+  assert.equal(await page.inputValue("#k"), "2");
+  assert.equal(await page.inputValue("#interval"), "2");
+  assert.equal(await page.inputValue("#response-days"), "30");
+  await audit(page, "organize");
   await page.fill("#title", "Review the policy");
-  await page.fill("#body", "We ask for a **review** of the policy.\n\n<script>window.pwned = 1</script>\n");
-  await page.fill("#interval", "2");
+  await page.fill("#body", "## What we have seen\n\nWe ask for a **review** of the policy by **January 24**.\n\n- one\n- two\n\n<script>window.pwned = 1</script>\n");
+  // A recipient without an address is refused in the page, next to the field.
+  await page.fill("#recipients", "The Director");
+  await page.click("#organize-form-submit");
+  await until("the field error", async () => /Give each recipient an address/.test(await page.textContent("#recipients-error")));
+  assert.equal(await page.getAttribute("#recipients", "aria-invalid"), "true");
+  await page.fill("#recipients", "");
   // Two epochs would let one person sign twice: the page shows the server's refusal.
   await page.fill("#epoch", "2026-Q4, 2027-Q1");
-  await page.click("#create");
-  await until("the refusal", async () => /exactly one epoch per issuer/.test(await page.textContent("#organize-status")));
-  assert.match(await page.getAttribute("#organize-status", "class"), /bad/);
+  await page.click("#organize-form-submit");
+  await until("the refusal", async () => /exactly one epoch per issuer/.test(await page.textContent("#organize-form-status")));
+  assert.match(await page.getAttribute("#organize-form-status", "class"), /bad/);
+  assert.match(await page.textContent("#organize-form-status"), /^[A-Z].*\.$/, "errors read as sentences");
   assert.match(page.url(), /\/organize$/, "no draft was created");
   await page.fill("#epoch", "");
-  await page.click("#create");
+  await page.click("#organize-form-submit");
   await page.waitForURL(/\/letters\/[^/]+\/manage#organizer=/);
   assert.ok(!page.url().includes("?"), "the organizer token must not be in a query string");
+  // The preview shows the letter as signers will see it, before the irreversible step.
+  await page.waitForSelector("#preview-body strong");
+  assert.equal(await page.textContent("#preview-body h3"), "What we have seen");
+  assert.ok(!(await page.textContent("#preview-body")).includes("**"));
+  await audit(page, "manage-draft");
   await page.click("#open");
-  await until("the letter to open", async () => (await page.textContent("#state")) === "open");
+  await until("the letter to open", async () => (await page.getAttribute("#state", "data-state")) === "open");
+  await until("the open result", async () => /^Opened\./.test(await page.textContent("#action-result")));
   const href = await page.getAttribute("#links a", "href");
   state.letterId = href.split("/").pop();
   assert.match(state.letterId, /^[0-9a-f]{64}$/);
+  await audit(page, "manage-open");
+  noProblems(page, ["status of 422"]);
+  await page.context().close();
+});
+
+test("the organizer sees the error of opening a draft whose deadline passed, edits it and opens it", async () => {
+  const created = await apiJson("/api/v1/letters", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ title: "Too late", body: "Text.", policy: { deadline: Math.floor(Date.now() / 1000) - 86400 } }),
+  });
+  const page = await newPage();
+  await page.goto(`${BASE}/letters/${created.handle}/manage#organizer=${created.organizer_token}`);
+  await page.click("#open");
+  await until("the error", async () => /deadline has passed/.test(await page.textContent("#action-result")));
+  await sleep(1500);
+  assert.match(await page.textContent("#action-result"), /deadline has passed/, "the error survives the reload of the letter");
+  assert.match(await page.getAttribute("#action-result", "class"), /bad/);
+  assert.equal(await page.getAttribute("#state", "data-state"), "draft");
+  await page.click("#edit");
+  await page.waitForSelector("#edit-section", { state: "visible" });
+  assert.equal(await page.inputValue("#title"), "Too late");
+  await page.fill("#deadline", new Date(Date.now() + 7 * 86400_000).toISOString().slice(0, 10));
+  await page.fill("#title", "Not too late");
+  await page.click("#edit-form-submit");
+  await until("saved", async () => /Draft saved/.test(await page.textContent("#action-result")));
+  assert.equal(await page.textContent("#manage-title"), "Not too late");
+  await page.click("#open");
+  await until("opened", async () => /^Opened/.test(await page.textContent("#action-result")));
+  assert.equal(await page.getAttribute("#state", "data-state"), "open");
   noProblems(page, ["status of 422"]);
   await page.context().close();
 });
@@ -104,6 +199,10 @@ test("two signers from different organizations get credentials and sign", async 
     await page.goto(`${BASE}/letters/${state.letterId}`);
     assert.equal(await page.evaluate(() => window.pwned), undefined, "markdown <script> ran");
     await page.waitForSelector("#code-form", { state: "visible" });
+    // The safety advice sits where the work address is asked for.
+    assert.match(await page.textContent("#safety"), /not the work network/);
+    assert.match(await page.textContent("#safety"), /Tor Browser/);
+    if (email.startsWith("alice")) await audit(page, "letter-open-new-signer");
     await page.fill("#email", email);
     await page.selectOption("#role", "analyst");
     await page.selectOption("#age-band", "30-39");
@@ -116,6 +215,15 @@ test("two signers from different organizations get credentials and sign", async 
     page.on("request", (r) => sent.push({ url: r.url(), body: r.postData() || "" }));
     await page.click("#get-credential");
     await page.waitForSelector("#have-credential", { state: "visible" });
+    // Right after issuance the page offers to come back later, and does not lead straight on.
+    await page.waitForSelector("#later-box", { state: "visible" });
+    assert.ok(await page.isHidden("#sign-form"));
+    assert.match(await page.textContent("#credential-summary"), /valid for (Jan–Mar|Apr–Jun|Jul–Sep|Oct–Dec) \d{4}/);
+    if (email.startsWith("alice")) await audit(page, "letter-come-back-later");
+    await page.click("#sign-now");
+    await page.waitForSelector("#sign-form", { state: "visible" });
+    assert.ok(await page.isChecked("#delay"), "delayed submission is on by default");
+    assert.equal(await page.getAttribute("#disclose-role", "aria-describedby"), "role-why");
     // One credential per issuable epoch, all from one request; the letter's is picked to sign.
     const creds = JSON.parse(await page.evaluate(() => localStorage.getItem("undersigned.credentials")));
     const issuable = await apiJson("/api/v1/issuance/epochs");
@@ -133,9 +241,12 @@ test("two signers from different organizations get credentials and sign", async 
     await page.waitForSelector("#consent-box", { state: "visible" });
     assert.ok(await page.isDisabled("#sign-button"), "no signing without consent");
     await page.check("#consent");
-    await page.fill("#comment", `signed by a test browser`);
+    await page.fill("#comment", `signed by a test browser from ${email.split("@")[1]}`);
+    if (email.startsWith("alice")) await audit(page, "letter-sign-form");
     await page.click("#sign-button");
-    await until("the receipt", async () => (await page.getAttribute("#sign-status", "class")).includes("ok"));
+    await until("you signed", async () => (await page.textContent("#my-signature-title")) === "You signed this letter");
+    assert.ok(await page.isVisible("#my-signature"));
+    assert.ok(await page.isHidden("#sign"), "the signing panel goes once signed");
     const receipts = JSON.parse(await page.evaluate((id) => localStorage.getItem(`undersigned.receipts.${id}`), state.letterId));
     assert.equal(receipts.length, 1);
 
@@ -162,31 +273,82 @@ test("both signers check their signatures after the batch", async () => {
       if (cls.includes("bad")) throw new Error(await page.textContent("#check-result"));
       return cls.includes("ok");
     });
-    assert.match(await page.textContent("#check-result"), /sign: included as entry \d+/);
+    assert.match(await page.textContent("#check-result"), /your signature is in the public log \(entry \d+ of \d+\)/);
   }
   // A second check proves consistency with the checkpoint remembered by the first.
   const page = state.signers[0].page;
   await page.click("#check");
-  await until("consistency", async () => /extends the checkpoint you saw before/.test(await page.textContent("#check-result")));
+  await until("consistency", async () => /nothing was removed or changed since your last check/.test(await page.textContent("#check-result")));
 });
 
-test("the letter page shows the tally chart and downloads the bundle", async () => {
+test("the letter page shows the tally, the comments and downloads the bundle", async () => {
   const page = state.signers[0].page;
   await page.reload();
   // What a reader sees, not what the markup carries.
-  assert.match(await page.innerText("#tally-total"), /^2 distinct verified signatures from 2 organizations$/);
-  assert.equal(await page.locator("svg.chart rect.bar-small").count(), 2, "two <k bars");
+  assert.match(await page.innerText("#tally-total"), /^2 verified signatures from 2 organizations/);
+  // Every org cell is below k: no chart of equal-looking bars, a sentence instead.
+  assert.equal(await page.locator(".chart").count(), 0);
+  assert.match(await page.textContent("#all-small"), /fewer than 2 signers/);
   assert.ok((await page.locator("td.below-k").count()) >= 2);
-  await page.screenshot({ path: join(ARTIFACTS, "letter.png"), fullPage: true });
+  assert.match(await page.textContent("#tally-section"), /Declared by the signers themselves, not checked: role and age band/);
+  // The comments appear once their batch is published, with the signer's organization.
+  const comments = await page.textContent("#comments");
+  assert.match(comments, /signed by a test browser from state\.gov[\s\S]*a signer at /);
+  assert.match(comments, /signed by a test browser from usaid\.gov/);
+  // The letter's own headings sit below the page's title.
+  assert.equal(await page.textContent(".letter-body h3"), "What we have seen");
+  assert.equal(await page.locator(".letter-body h1, .letter-body h2").count(), 0);
+  // The sign action is near the top: the call to sign comes before the letter's text.
+  await audit(page, "letter-signed");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-bundle")]);
   state.bundle = join(ARTIFACTS, "bundle.json");
   await download.saveAs(state.bundle);
   const bundle = JSON.parse(readFileSync(state.bundle, "utf8"));
   assert.equal(bundle.format, "undersigned-bundle/1");
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(ARTIFACTS, "letter-phone.png"), fullPage: true });
   noProblems(page);
 });
+
+test("the printed letter carries the tally and a QR code of the bundle link", async () => {
+  const page = state.signers[0].page;
+  await page.emulateMedia({ media: "print" });
+  assert.ok(await page.isHidden("header.site"), "no site menu on paper");
+  assert.ok(await page.isHidden("#download-bundle"), "no buttons on paper");
+  assert.ok(await page.isVisible("#tally-total"));
+  assert.ok(await page.isVisible("#comments"));
+  const qr = page.locator("figure.qr svg");
+  assert.ok(await qr.isVisible());
+  const png = PNG.sync.read(await qr.screenshot());
+  const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.ok(code, "the QR code decodes");
+  assert.equal(code.data, `${BASE}/api/v1/letters/${state.letterId}/bundle`);
+  await page.screenshot({ path: join(ARTIFACTS, "letter-print.png"), fullPage: true });
+  const pdf = await page.pdf({ path: join(ARTIFACTS, "letter.pdf"), format: "A4", printBackground: true });
+  assert.equal(pdf.subarray(0, 5).toString(), "%PDF-");
+  assert.ok(pdf.length > 10_000, `a real document (${pdf.length} bytes)`);
+  await page.emulateMedia({ media: "screen" });
+  noProblems(page);
+});
+
+/** The letter's Atom feed, parsed as XML in the browser; checks the elements Atom requires. */
+async function feedEntries(page) {
+  return page.evaluate(async (id) => {
+    const text = await (await fetch(`/letters/${id}/feed.atom`)).text();
+    const doc = new DOMParser().parseFromString(text, "application/xml");
+    if (doc.querySelector("parsererror")) throw new Error("the feed is not XML");
+    const NS = "http://www.w3.org/2005/Atom";
+    const feed = doc.documentElement;
+    if (feed.namespaceURI !== NS || feed.localName !== "feed") throw new Error("not an Atom feed");
+    const child = (node, name) => [...node.children].filter((c) => c.namespaceURI === NS && c.localName === name);
+    for (const name of ["id", "title", "updated", "author"]) if (child(feed, name).length !== 1) throw new Error(`feed lacks ${name}`);
+    const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+    if (!rfc3339.test(child(feed, "updated")[0].textContent)) throw new Error("feed updated is not RFC 3339");
+    return child(feed, "entry").map((e) => {
+      for (const name of ["id", "title", "updated"]) if (child(e, name).length !== 1) throw new Error(`entry lacks ${name}`);
+      if (!rfc3339.test(child(e, "updated")[0].textContent)) throw new Error("entry updated is not RFC 3339");
+      return child(e, "title")[0].textContent;
+    });
+  }, state.letterId);
+}
 
 /** Finds the first string field named `proof` anywhere in the bundle and flips one of its bytes. */
 function tamper(value) {
@@ -209,10 +371,21 @@ test("the verify page accepts the bundle and rejects a tampered copy", async () 
   await page.setInputFiles("#bundle-file", state.bundle);
   await until("a verdict", async () => (await page.textContent("#verdict")) !== "");
   assert.equal(await page.textContent("#verdict"), "VERIFIED", await page.textContent("#statement"));
-  assert.match(await page.textContent("#statement"), /^2 distinct verified signatures from 2 organizations on "Review the policy"/);
+  assert.match(await page.textContent("#statement"), /^2 verified signatures from 2 organizations on “Review the policy”/);
+  assert.match(await page.textContent("#checks"), /no one checked them/);
+  assert.match(await page.textContent("#breakdown"), /By organization \(checked\)/);
+  assert.match(await page.textContent("#verify-comments"), /signed by a test browser/);
+  // The receipt check finds the signer's entry in the bundle.
+  const receipt = JSON.parse(await state.signers[0].page.evaluate((id) => localStorage.getItem(`undersigned.receipts.${id}`), state.letterId))[0].receipt;
+  await page.fill("#receipt-hash", receipt.entry_hash);
+  await page.click("#check-receipt");
+  await until("the receipt check", async () => /^Found: this receipt's signature is entry \d+/.test(await page.textContent("#receipt-result")));
+  await page.fill("#receipt-hash", "00".repeat(32));
+  await page.click("#check-receipt");
+  await until("the refusal", async () => /not in this bundle/.test(await page.textContent("#receipt-result")));
   await until("the key comparison", async () => (await page.textContent("#key-match")) !== "");
   assert.match(await page.textContent("#key-match"), /match the keys this site publishes/);
-  await page.screenshot({ path: join(ARTIFACTS, "verify.png"), fullPage: true });
+  await audit(page, "verify");
 
   // A valid bundle from another deployment (an offline demo): it verifies, under other keys.
   if (process.env.FOREIGN_BUNDLE) {
@@ -237,17 +410,30 @@ test("the verify page accepts the bundle and rejects a tampered copy", async () 
 
 test("a signer withdraws and the tally changes after the next batch", async () => {
   const page = state.signers[1].page;
+  const feedBefore = await feedEntries(page);
+  assert.ok(feedBefore.includes("Opened for signatures"), feedBefore.join(" | "));
+  assert.ok(feedBefore.includes("2 verified signatures"), feedBefore.join(" | "));
   await page.waitForSelector("#withdraw", { state: "visible" });
   await page.click("#withdraw");
-  await until("the withdrawal receipt", async () => /Withdrawal accepted/.test(await page.textContent("#check-result")));
+  await until("you withdrew", async () => (await page.textContent("#my-signature-title")) === "You withdrew your signature");
+  assert.ok(await page.isHidden("#withdraw"));
   await until("the tally to drop", async () => (await apiJson(`/api/v1/letters/${state.letterId}/tally`)).signatures === 1);
+  // The feed has a new entry for the batch that lowered the count.
+  const feedAfter = await until("the feed to update", async () => {
+    const titles = await feedEntries(page);
+    return titles.includes("1 verified signature") && titles;
+  });
+  assert.equal(feedAfter.length, feedBefore.length + 1);
   await page.reload();
   assert.match(await page.innerText("#tally-total"), /^1 distinct verified signatures from 1 organizations \(1 withdrawn\)$/);
   await until("the withdrawal's inclusion", async () => {
     await page.click("#check");
     await sleep(300);
-    return /withdraw: included as entry/.test(await page.textContent("#check-result"));
+    return /your withdrawal is in the public log/.test(await page.textContent("#check-result"));
   });
+  assert.equal(await page.textContent("#my-signature-title"), "You withdrew your signature", "still said after a reload");
+  // The withdrawn signer's comment goes with the signature.
+  assert.ok(!/usaid\.gov/.test(await page.textContent("#comments")));
   noProblems(page);
 });
 
@@ -257,7 +443,7 @@ test("a recipients-only letter shows nothing without its link", async () => {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       title: "Private title 7d1e",
-      body: "Private body 93ac",
+      body: "## Private heading\n\nPrivate body 93ac with **bold**\n",
       policy: { deadline: Math.floor(Date.now() / 1000) + 86400, visibility: "recipients-only" },
     }),
   });
@@ -275,6 +461,11 @@ test("a recipients-only letter shows nothing without its link", async () => {
   await page.reload();
   await until("the shell to fill", async () => (await page.textContent("#letter-title")) === "Private title 7d1e");
   assert.match(await page.textContent("#letter-body"), /Private body 93ac/);
+  // Rendered as on the public page, not shown as raw Markdown.
+  assert.equal(await page.textContent("#letter-body strong"), "bold");
+  assert.equal(await page.textContent("#letter-body h3"), "Private heading");
+  assert.ok(!(await page.textContent("#letter-body")).includes("**"));
+  await audit(page, "letter-recipients-only");
   noProblems(page);
   await page.context().close();
 });
@@ -303,45 +494,65 @@ test("present in the browser: median time", async () => {
   assert.ok(median > 0);
 });
 
-test("an organizer closes a letter and its recipient acknowledges and answers", async () => {
+test("an organizer closes a letter and its recipient reads, acknowledges and answers", async () => {
   const created = await apiJson("/api/v1/letters", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
       title: "Answer us",
-      body: "Please answer.",
-      recipients: [{ name: "The Director", address: "director@state.gov" }],
+      body: "## What we have seen\n\nPlease answer by **January 24**.\n\n- first point\n- second point\n",
+      recipients: [{ name: "The Director of the Department of Very Long Names and Titles", address: "director@state.gov" }],
+      response_days: 14,
       policy: { deadline: Math.floor(Date.now() / 1000) + 86400, publish_interval_secs: 2 },
     }),
   });
   const page = await newPage();
   await page.goto(`${BASE}/letters/${created.handle}/manage#organizer=${created.organizer_token}`);
   await page.click("#open");
-  await until("open", async () => (await page.textContent("#state")) === "open");
+  await until("open", async () => (await page.getAttribute("#state", "data-state")) === "open");
+  await until("the open result", async () => /^Opened/.test(await page.textContent("#action-result")));
   await page.click("#close");
-  await until("closed", async () => (await page.textContent("#state")) === "closed");
+  await until("closed", async () => (await page.getAttribute("#state", "data-state")) === "closed");
+  await until("the close result", async () => /^Closed with \d+ entr(y|ies) in the log/.test(await page.textContent("#action-result")));
+  // Closing again is refused, and the page says so.
   const link = await until("the delivery mail", async () => {
     const mails = await apiJson("/api/dev/outbox");
     const mail = mails.find((m) => m.to.includes("director@state.gov"));
     return mail && mail.body.match(/https?:\/\/\S+\/respond#\S+/)?.[0];
   });
-  await page.reload();
   await until("delivery status", async () => {
     await page.reload();
-    return /The Director: delivered/.test(await page.textContent("#deliveries"));
+    await page.waitForSelector("#deliveries li", { timeout: 5000 });
+    return /The Director of the Department of Very Long Names and Titles: delivered/.test(await page.textContent("#deliveries"));
   });
+  await audit(page, "manage-closed");
   const recipient = await newPage();
   await recipient.goto(link.replace(/^https?:\/\/[^/]+/, BASE));
   await recipient.waitForSelector("#respond-body", { state: "visible" });
   assert.equal(await recipient.textContent("#respond-title"), "Answer us");
+  // The letter is rendered, not shown as Markdown source.
+  const text = await recipient.textContent("#respond-text");
+  for (const raw of ["**", "## ", "- first"]) assert.ok(!text.includes(raw), `literal Markdown ${raw} on the recipient page`);
+  assert.equal(await recipient.textContent("#respond-text strong"), "January 24");
+  assert.equal(await recipient.locator("#respond-text li").count(), 2);
+  assert.match(await recipient.textContent("#respond-meta"), /14 days after delivery, set by the organizer/);
+  assert.match(await recipient.textContent("#ack-help"), /Acknowledging is public/);
+  await audit(recipient, "respond");
   await recipient.click("#acknowledge");
   await until("acknowledged", async () => /Acknowledged/.test(await recipient.textContent("#acknowledge")));
-  await recipient.fill("#answer", "We will review it.");
-  await recipient.click("#answer-form button");
+  await recipient.fill("#answer", "We will **review** it. See [the policy](https://example.org/policy).");
+  await recipient.click("#preview-answer");
+  await recipient.waitForSelector("#answer-preview-box", { state: "visible" });
+  assert.equal(await recipient.textContent("#answer-preview strong"), "review");
+  await audit(recipient, "respond-preview");
+  await recipient.click("#publish-answer");
   await until("answered", async () => /You answered/.test(await recipient.textContent("#respond-result")));
+  const pubHref = await recipient.getAttribute("#public-link a", "href");
   const pub = await newPage();
-  await pub.goto(`${BASE}/letters/${created.handle}`);
+  await pub.goto(`${BASE}${pubHref}`);
   assert.match(await pub.textContent("section.delivery"), /Answer from The Director[\s\S]*We will review it\./);
+  assert.equal(await pub.getAttribute("section.answer a", "href"), "https://example.org/policy", "links in answers are links");
+  await audit(pub, "letter-closed-answered");
   for (const p of [page, recipient, pub]) {
     noProblems(p);
     await p.context().close();
@@ -352,8 +563,54 @@ test("the home page lists the open letter with its count", async () => {
   const page = await newPage();
   await page.goto(`${BASE}/`);
   assert.match(await page.textContent("ul.letters"), /Review the policy[\s\S]*1 signature from 1 organization\b/);
+  await audit(page, "home");
+  for (const [path, name] of [["/about/privacy", "privacy"], ["/dev/outbox", "dev-outbox"], ["/letters/nosuchletter", "not-found"]]) {
+    await page.goto(`${BASE}${path}`);
+    await audit(page, name);
+  }
   noProblems(page);
   await page.context().close();
+});
+
+test("a restored backup brings back the receipts: the new browser checks and withdraws", async () => {
+  const old = state.signers[0].page;
+  await old.reload();
+  await old.waitForSelector("#backup", { state: "visible" });
+  await old.click("#backup summary");
+  await old.fill("#passphrase", "correct horse battery");
+  const [download] = await Promise.all([old.waitForEvent("download"), old.click("#export")]);
+  const file = join(ARTIFACTS, "backup.txt");
+  await download.saveAs(file);
+  assert.match(readFileSync(file, "utf8"), /^undersigned-credential-backup\/2\./);
+
+  const page = await newPage();
+  await page.goto(`${BASE}/letters/${state.letterId}`);
+  await page.waitForSelector("#backup", { state: "visible" });
+  assert.ok(await page.isHidden("#my-signature"), "a new browser knows of no signature");
+  await page.click("#backup summary");
+  await page.fill("#passphrase", "wrong passphrase");
+  await page.setInputFiles("#import", file);
+  await until("the refusal", async () => /Could not restore: wrong passphrase/i.test(await page.textContent("#backup-status")));
+  await page.fill("#passphrase", "correct horse battery");
+  await page.setInputFiles("#import", file);
+  await until("the restore", async () => /Restored: .* and your receipt for this letter/.test(await page.textContent("#backup-status")));
+  assert.equal(await page.textContent("#my-signature-title"), "You signed this letter");
+  await page.click("#check");
+  await until("the check", async () => /your signature is in the public log/.test(await page.textContent("#check-result")));
+  // The restored checkpoint is the old browser's: this check proved the log only grew since.
+  assert.match(await page.textContent("#check-result"), /nothing was removed or changed since your last check/);
+  await audit(page, "letter-restored");
+  await page.click("#withdraw");
+  await until("you withdrew", async () => (await page.textContent("#my-signature-title")) === "You withdrew your signature");
+  await until("the tally to drop", async () => (await apiJson(`/api/v1/letters/${state.letterId}/tally`)).signatures === 0);
+  noProblems(page);
+  await page.context().close();
+});
+
+test("every page was looked at, at both widths", async () => {
+  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found"]) {
+    assert.ok(audited.has(name), `${name} was not audited`);
+  }
 });
 
 browser = await chromium.launch({

@@ -111,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             deadline: undersigned_core::letter::MAX_DEADLINE,
             visibility: Visibility::Public,
             publish_interval_secs: 600,
+            comments: true,
         },
     )?;
     let sets = issuer.published_sets(&epoch, 2);

@@ -351,6 +351,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             publish_interval_secs: Some(PUBLISH_INTERVAL),
             epochs: vec![],
             issuers: vec![],
+            comments: None,
         },
         response_days: None,
         reminder_days: vec![],

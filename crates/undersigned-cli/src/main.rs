@@ -224,9 +224,9 @@ fn run_sign(a: SignArgs, action: Action) -> anyhow::Result<ExitCode> {
         },
     )?;
     println!(
-        "{} accepted. Receipt signed by the log; the entry will be in the log by {} (unix time).\nEntry hash: {}\nKeep the receipt; `undersigned check` proves inclusion later.",
+        "{} accepted. Receipt signed by the log; the entry will be in the log by {}.\nEntry hash: {}\nKeep the receipt; `undersigned check` proves inclusion later.",
         if action == Action::Sign { "Signature" } else { "Withdrawal" },
-        saved.receipt.include_by,
+        undersigned_server::pages::datetime_utc(saved.receipt.include_by),
         hex::encode(saved.receipt.entry_hash)
     );
     Ok(ExitCode::SUCCESS)

@@ -98,6 +98,7 @@ pub fn input(a: &CreateArgs, now: u64) -> anyhow::Result<LetterInput> {
             publish_interval_secs: a.publish_interval,
             epochs: a.epochs.clone(),
             issuers: vec![],
+            comments: None,
         },
         response_days: a.response_days,
         reminder_days: a.reminder_days.clone(),

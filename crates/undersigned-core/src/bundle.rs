@@ -177,10 +177,13 @@ impl Report {
 
     /// The plain statement `undersigned verify` prints.
     pub fn statement(&self) -> String {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
         format!(
-            "{} distinct verified signatures from {} organizations on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; small cells below k={} shown as <{}",
+            "{} distinct verified signature{} from {} organization{} on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; small cells below k={} shown as <{}",
             self.summary.signatures,
+            s(self.summary.signatures),
             self.summary.organizations,
+            s(self.summary.organizations),
             self.title,
             self.letter_id,
             self.summary.withdrawn,

@@ -178,6 +178,9 @@ pub fn present(
     if consent == SmallOrgConsent::NotGiven && !sets.org_at_least(&attrs.org, policy.k) {
         return Err(PresentError::SmallOrgNeedsConsent(policy.k));
     }
+    if comment.is_some() && !policy.comments {
+        return Err(PresentError::CommentNotAllowed);
+    }
     if is_empty_comment(comment) {
         return Err(PresentError::EmptyComment);
     }
@@ -340,6 +343,9 @@ pub(crate) fn check_policy<'a>(
             .ok_or(VerifyError::SmallCell("role or age band", policy.k))?;
         sets.check_disclosure(&d.org, d.role.as_ref(), d.age_band, policy.k)
             .map_err(|cell| VerifyError::SmallCell(cell.name(), policy.k))?;
+    }
+    if entry.comment.is_some() && !policy.comments {
+        return Err(VerifyError::CommentNotAllowed);
     }
     if is_empty_comment(entry.comment.as_deref()) {
         return Err(VerifyError::Malformed(

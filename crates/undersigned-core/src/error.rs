@@ -59,6 +59,8 @@ pub enum PresentError {
     CommentTooLong(usize),
     #[error(transparent)]
     Unreadable(#[from] crate::text::TextError),
+    #[error("this letter does not take comments")]
+    CommentNotAllowed,
     #[error("an empty comment is no comment: leave the comment out")]
     EmptyComment,
     #[error("proof generation failed")]
@@ -79,6 +81,8 @@ pub enum VerifyError {
     OrgNotAccepted(String),
     #[error("this letter does not allow disclosing {0}")]
     DisclosureNotAllowed(&'static str),
+    #[error("this letter does not take comments")]
+    CommentNotAllowed,
     #[error("the disclosed {0} has an anonymity set below k={1}")]
     SmallCell(&'static str, u32),
     #[error("invalid proof")]

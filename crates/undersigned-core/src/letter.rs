@@ -71,6 +71,20 @@ pub struct Policy {
     pub deadline: u64,
     pub visibility: Visibility,
     pub publish_interval_secs: u64,
+    /// Whether signers may add a comment. Absent from the encoding when true (the default), so
+    /// letters made before this field existed keep their bytes and their id.
+    #[serde(default = "comments_allowed", skip_serializing_if = "is_allowed")]
+    pub comments: bool,
+}
+
+fn comments_allowed() -> bool {
+    true
+}
+
+// serde's skip_serializing_if passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_allowed(b: &bool) -> bool {
+    *b
 }
 
 /// A letter accepts exactly one epoch per issuer: a second epoch is a second credential and an

@@ -61,14 +61,33 @@ fn mail_body(
 
 async fn tally_text(s: &AppState, letter_id: &str, k: u32) -> AppResult<String> {
     let log = s.ledger.log(letter_id).await?;
-    let summary = log.lock().await.tally.summarize(k);
+    let (summary, comments) = {
+        let log = log.lock().await;
+        let summary = log.tally.summarize(k);
+        let comments = crate::api::letters::comments(s, &log, &summary);
+        (summary, comments)
+    };
     let names: BTreeMap<String, String> = s
         .config
         .orgs
         .iter()
         .map(|(d, n)| (d.to_string(), n.clone()))
         .collect();
-    Ok(summary.render_table(&names))
+    let mut out = summary.render_table(&names);
+    if !comments.is_empty() {
+        out.push_str("\nComments from signers\n---------------------\n");
+        for c in &comments {
+            for line in c.text.lines() {
+                out.push_str("> ");
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push_str("  — ");
+            out.push_str(&crate::pages::comment_cell(c));
+            out.push_str("\n\n");
+        }
+    }
+    Ok(out)
 }
 
 /// One attempt for one delivery. Errors are recorded on the row and retried later.

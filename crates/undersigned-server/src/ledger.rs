@@ -28,6 +28,10 @@ pub struct LetterLog {
     pub closed: bool,
     /// Recipients with a delivered entry in the log.
     pub delivered: std::collections::BTreeSet<String>,
+    /// Published comments of signatures not withdrawn, keyed by pseudonym (so their order says
+    /// nothing about arrival), with what each signer disclosed.
+    pub comments:
+        std::collections::BTreeMap<[u8; 48], (undersigned_core::entry::Disclosed, String)>,
 }
 
 impl LetterLog {
@@ -48,6 +52,15 @@ impl LetterLog {
         }
         if let LogEntry::Signature(e) | LogEntry::Withdrawal(e) = entry {
             if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
+                match (e.action, &e.comment) {
+                    (undersigned_core::entry::Action::Sign, Some(c)) => {
+                        self.comments.insert(nym, (e.disclosed.clone(), c.clone()));
+                    }
+                    (undersigned_core::entry::Action::Withdraw, _) => {
+                        self.comments.remove(&nym);
+                    }
+                    _ => {}
+                }
                 let _ = self.tally.apply(VerifiedEntry {
                     action: e.action,
                     pseudonym: Pseudonym(nym),
@@ -154,6 +167,7 @@ impl Ledger {
             tally: Tally::new(),
             closed: false,
             delivered: Default::default(),
+            comments: Default::default(),
         };
         const PAGE: u64 = 5000;
         let mut from = 0;

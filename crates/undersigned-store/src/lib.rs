@@ -320,6 +320,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn checkpoint_at(&self, letter_id: &str, size: u64)
         -> StoreResult<Option<CheckpointRow>>;
 
+    /// The letter's newest checkpoints, at most `limit`, newest first (the letter's feed).
+    async fn recent_checkpoints(
+        &self,
+        letter_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<CheckpointRow>>;
+
     // ---- delivery and responses ----
     //
     // A delivery row is addressed by (letter id, recipient index). Rows are never deleted, a

@@ -685,6 +685,23 @@ impl Store for PgStore {
         row.map(CheckpointRow::try_from).transpose()
     }
 
+    async fn recent_checkpoints(
+        &self,
+        letter_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<CheckpointRow>> {
+        let rows: Vec<CheckpointRecord> = sqlx::query_as(
+            "SELECT size, root, note, created_at FROM checkpoints \
+             WHERE letter_id = $1 ORDER BY size DESC LIMIT $2",
+        )
+        .bind(letter_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(CheckpointRow::try_from).collect()
+    }
+
     async fn create_deliveries(
         &self,
         letter_id: &str,

@@ -55,3 +55,23 @@ pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, 
     serde_json::to_string(&serde_json::json!({ "match": matches, "message": message }))
         .map_err(|e| e.to_string())
 }
+
+/// The index and kind of the bundle entry whose leaf hash is `entry_hash_hex`.
+pub fn find_entry(bundle_json: &str, entry_hash_hex: &str) -> Result<String, String> {
+    let want: [u8; 32] = hex::decode(entry_hash_hex.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "a receipt's entry is 64 hex digits".to_owned())?;
+    let bundle = undersigned_core::bundle::Bundle::parse(bundle_json.as_bytes())
+        .map_err(|e| e.to_string())?;
+    for (index, entry) in bundle.entries.iter().enumerate() {
+        if undersigned_core::log::leaf_hash(&entry.leaf_bytes()) == want {
+            let kind = serde_json::to_value(entry)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+                .unwrap_or_default();
+            return crate::json::to_string(&serde_json::json!({ "index": index, "kind": kind }));
+        }
+    }
+    Err("this receipt's entry is not in this bundle (it may be in a later batch: download the bundle again)".into())
+}

@@ -225,3 +225,23 @@ pub fn encrypt_export(credential_json: &str, passphrase: &str) -> Result<String,
 pub fn decrypt_import(backup: &str, passphrase: &str) -> Result<String, JsError> {
     js(backup::decrypt_import(backup, passphrase))
 }
+
+/// Encrypts the holder's whole state, `{"credentials": [...], "receipts": {letter id: [...]},
+/// "checkpoints": {letter id: note}}`, under a passphrase (backup format v2).
+#[wasm_bindgen]
+pub fn encrypt_backup(state_json: &str, passphrase: &str) -> Result<String, JsError> {
+    js(backup::encrypt_backup(state_json, passphrase, &mut OsRng))
+}
+
+/// Opens a backup (v2, or v1 holding one credential); returns the state JSON.
+#[wasm_bindgen]
+pub fn decrypt_backup(backup: &str, passphrase: &str) -> Result<String, JsError> {
+    js(backup::decrypt_backup(backup, passphrase))
+}
+
+/// Finds the entry a receipt names (its entry hash, hex) in a bundle. Returns
+/// `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
+#[wasm_bindgen]
+pub fn find_entry(bundle_json: &str, entry_hash_hex: &str) -> Result<String, JsError> {
+    js(bundle::find_entry(bundle_json, entry_hash_hex))
+}

@@ -165,6 +165,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             publish_interval_secs: Some(args.publish_interval),
             epochs: vec![],
             issuers: vec![],
+            comments: None,
         },
     };
     let created = organizer::create(&client, &home, &input)?;

@@ -151,6 +151,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             deadline: 1_800_000_000,
             visibility: Visibility::Public,
             publish_interval_secs: 600,
+            comments: true,
         },
     )?;
     let letter_id = letter.id();

@@ -391,6 +391,7 @@ fn crash_scenario(backend: &str, database: Option<String>) {
             publish_interval_secs: Some(2),
             epochs: vec![],
             issuers: vec![],
+            comments: None,
         },
         response_days: None,
         reminder_days: vec![],

@@ -358,7 +358,7 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
         receipts[0].to_str().unwrap(),
     ]);
     assert!(
-        verified.contains("1 distinct verified signatures from 1 organizations"),
+        verified.contains("1 distinct verified signature from 1 organization"),
         "{verified}"
     );
     assert!(

@@ -349,6 +349,7 @@ fn forensic_files_hold_no_time_code_address_or_ip() {
             publish_interval_secs: Some(INTERVAL),
             epochs: vec![],
             issuers: vec![],
+            comments: None,
         },
         response_days: None,
         reminder_days: vec![],

@@ -161,6 +161,7 @@ fn policy(issuers: Vec<AcceptedIssuer>, orgs: Vec<OrgId>) -> Policy {
         deadline: 2_000_000_000,
         visibility: Visibility::Public,
         publish_interval_secs: 600,
+        comments: true,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct PolicyInput {
     /// deployment knows, and at most one per organization of the letter.
     #[serde(default)]
     pub issuers: Vec<AcceptedIssuer>,
+    /// Whether signers may add a comment (default: yes). Decided before opening, like the rest.
+    #[serde(default)]
+    pub comments: Option<bool>,
 }
 
 fn public() -> Visibility {
@@ -96,6 +99,11 @@ pub struct LetterView {
     /// With witnesses named: the published checkpoint's cosigners and how far it lags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witnesses: Option<WitnessStatus>,
+    /// The letter's text as sanitized HTML (the same renderer as the public page), for pages
+    /// that fill themselves from this view.
+    pub body_html: String,
+    /// Published comments of signatures not withdrawn.
+    pub comments: Vec<CommentView>,
 }
 
 /// How the letter's published checkpoint stands with the witnesses.
@@ -107,6 +115,55 @@ pub struct WitnessStatus {
     /// Seconds the log has had entries beyond the published checkpoint (0: up to date).
     pub lag_secs: u64,
     pub cosigned_by: Vec<crate::cosigning::Cosigner>,
+}
+
+/// A signer's published comment with what they disclosed, never finer than the tally shows:
+/// a role or age band appears only when its tally cell is at least k.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CommentView {
+    pub text: String,
+    /// The organization's domain, always disclosed.
+    pub org: String,
+    /// The organization's name, as this deployment knows it.
+    pub org_name: String,
+    pub role: Option<String>,
+    pub age_band: Option<String>,
+    /// A named signature: the address the signer chose to show.
+    pub email: Option<String>,
+}
+
+/// The comments of a letter's log, each with the disclosed cell the small-cell rule allows.
+pub fn comments(
+    s: &AppState,
+    log: &crate::ledger::LetterLog,
+    summary: &Summary,
+) -> Vec<CommentView> {
+    let counted = |cells: &BTreeMap<String, undersigned_core::tally::Cell>, key: &str| {
+        matches!(
+            cells.get(key),
+            Some(undersigned_core::tally::Cell::Count(_))
+        )
+    };
+    log.comments
+        .values()
+        .map(|(d, text)| {
+            let role = d.role.as_ref().map(ToString::to_string);
+            let age = d.age_band.map(|a| a.to_string());
+            CommentView {
+                text: text.clone(),
+                org: d.org.to_string(),
+                org_name: s
+                    .config
+                    .orgs
+                    .get(&d.org)
+                    .cloned()
+                    .unwrap_or_else(|| d.org.to_string()),
+                role: role.filter(|r| counted(&summary.by_role, r)),
+                age_band: age.filter(|a| counted(&summary.by_age_band, a)),
+                email: d.email.as_ref().map(|e| e.expose().to_owned()),
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -191,6 +248,7 @@ async fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
             deadline: p.deadline,
             visibility: p.visibility,
             publish_interval_secs: interval,
+            comments: p.comments.unwrap_or(true),
         },
     )
     .and_then(|l| {
@@ -269,8 +327,9 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(Created {
+            // The page with the organizer's controls (preview, edit, open, close).
             organizer_url: format!(
-                "{}/letters/{}#organizer={}",
+                "{}/letters/{}/manage#organizer={}",
                 s.config.public_url, handle, token
             ),
             signer_url: signer_token
@@ -455,16 +514,15 @@ pub async fn list(State(s): State<AppState>) -> AppResult<Json<Vec<LetterView>>>
 
 pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<LetterView> {
     let letter = parse_row(row)?;
-    let (log_size, tally) = match &row.letter_id {
+    let (log_size, tally, comments) = match &row.letter_id {
         Some(id) => {
             let log = s.ledger.log(id).await?;
             let log = log.lock().await;
-            (
-                log.tree.size(),
-                with_tally.then(|| log.tally.summarize(letter.policy.k)),
-            )
+            let summary = log.tally.summarize(letter.policy.k);
+            let list = comments(s, &log, &summary);
+            (log.tree.size(), with_tally.then_some(summary), list)
         }
-        None => (0, None),
+        None => (0, None, Vec::new()),
     };
     let witnesses = match &row.letter_id {
         Some(id) if s.cosigning.enabled() => {
@@ -494,6 +552,8 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
             .map(|id| s.ledger.vkey(id))
             .transpose()?,
         recipients: recipient_status(s, row, &letter).await?,
+        body_html: crate::pages::render_markdown(&letter.body),
+        comments,
         letter,
         tally,
     })

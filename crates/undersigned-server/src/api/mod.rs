@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/letters/{letter}/deliveries"),
     ("POST", "/api/v1/letters/{letter}/recipients/{index}/revoke"),
     ("GET", "/api/dev/outbox"),
+    ("POST", "/api/v1/render"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -114,6 +115,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/dev/outbox", get(dev_outbox))
         .route("/metrics", get(metrics))
+        .route("/api/v1/render", post(respond::render))
         .fallback(|| async { AppError::NotFound("route") })
 }
 

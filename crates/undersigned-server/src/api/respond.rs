@@ -47,6 +47,11 @@ pub struct RespondView {
     pub acknowledged_at: Option<u64>,
     pub answered_at: Option<u64>,
     pub answer: Option<String>,
+    /// The letter's text and the answer as sanitized HTML, rendered as on the public page.
+    pub body_html: String,
+    pub answer_html: Option<String>,
+    /// Published comments of signatures not withdrawn.
+    pub comments: Vec<super::letters::CommentView>,
 }
 
 pub async fn show(
@@ -60,26 +65,31 @@ pub async fn show(
         .get(d.recipient as usize)
         .cloned()
         .ok_or(AppError::NotFound("recipient"))?;
-    let tally = s
-        .ledger
-        .log(&id)
-        .await?
-        .lock()
-        .await
-        .tally
-        .summarize(letter.policy.k);
+    let (tally, comments) = {
+        let log = s.ledger.log(&id).await?;
+        let log = log.lock().await;
+        let tally = log.tally.summarize(letter.policy.k);
+        let comments = super::letters::comments(&s, &log, &tally);
+        (tally, comments)
+    };
     Ok(Json(RespondView {
         letter_id: id,
         recipient: r,
         due_at: d
             .delivered_at
             .map(|t| t + u64::from(letter.response_days) * 86_400),
-        letter,
         tally,
         delivered_at: d.delivered_at,
         acknowledged_at: d.acknowledged_at,
         answered_at: d.answered_at,
+        body_html: crate::pages::render_markdown(&letter.body),
+        answer_html: d
+            .response_text
+            .as_deref()
+            .map(crate::pages::render_markdown),
         answer: d.response_text,
+        comments,
+        letter,
     }))
 }
 
@@ -269,4 +279,29 @@ pub async fn revoke(
             other => other.into(),
         })?;
     Ok(Json(serde_json::json!({ "revoked": true })))
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RenderInput {
+    pub text: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Rendered {
+    pub html: String,
+}
+
+/// Markdown rendered and sanitized exactly as the pages show it, so a recipient previews an
+/// answer (and an organizer a letter) before the irreversible step. Stores nothing.
+pub async fn render(ApiJson(input): ApiJson<RenderInput>) -> AppResult<Json<Rendered>> {
+    if input.text.len() > undersigned_core::letter::MAX_BODY {
+        return Err(AppError::Unprocessable(format!(
+            "the text must be at most {} bytes",
+            undersigned_core::letter::MAX_BODY
+        )));
+    }
+    Ok(Json(Rendered {
+        html: crate::pages::render_markdown_under(&input.text, 3),
+    }))
 }

@@ -41,6 +41,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/manage.js"),
     ),
     (
+        "js/letterform.js",
+        JS,
+        include_bytes!("../../static/js/letterform.js"),
+    ),
+    (
         "js/respond.js",
         JS,
         include_bytes!("../../static/js/respond.js"),

@@ -9,8 +9,8 @@ use undersigned_core::tally::{Cell, Summary};
 use undersigned_store::LetterState;
 
 use super::chart::{bar_chart, Bar};
-use super::{date, layout, render_markdown, PageResult};
-use crate::api::letters::{view, LetterView};
+use super::{comment_cell, date, layout, layout_with_feed, render_markdown_under, PageResult};
+use crate::api::letters::{view, CommentView, LetterView};
 use crate::api::{find_letter, may_read};
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ pub async fn home(State(s): State<AppState>) -> PageResult {
     Ok(layout("Letters", main, None))
 }
 
-fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 {
         one
     } else {
@@ -76,10 +76,16 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                     "This letter is visible to its recipients and link holders. "
                     "If you have its link, open the full link you were given (it ends in #key=…)."
                 }
+                p #letter-meta.meta hidden {}
                 div #letter-body {}
+                section #comments-section hidden {
+                    h2 { "What signers said" }
+                    div #comments {}
+                }
                 section #tally-section hidden {
                     h2 { "Signatures" }
-                    p #tally-total {}
+                    p #tally-total.total {}
+                    (checked_note())
                     div #tally-chart {}
                     p { button #download-bundle type="button" data-letter=(row.handle) { "Download the bundle" } }
                 }
@@ -100,14 +106,16 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
         .map(|(d, n)| (d.to_string(), n.clone()))
         .collect();
     let key = v.letter_id.clone().unwrap_or_else(|| v.handle.clone());
+    let base = s.config.public_url.trim_end_matches('/');
+    let bundle_url = format!("{base}/api/v1/letters/{key}/bundle");
     let main = html! {
         article #letter data-letter=(key) data-public="true" {
             h1 #letter-title dir="auto" { (v.letter.title) }
             p.meta {
-                span.badge.(v.state) { (v.state) }
-                @if let Some(t) = v.opened_at { " opened " (date(t)) }
-                " · deadline " (date(v.letter.policy.deadline))
+                span.badge.(v.state) { (state_word(&v.state)) }
+                @if let Some(t) = v.opened_at { " Opened " (date(t)) }
                 @if let Some(t) = v.closed_at { " · closed " (date(t)) }
+                @else { " · signatures until " (date(v.letter.policy.deadline)) }
             }
             @if !v.letter.recipients.is_empty() {
                 p.meta { "To: "
@@ -117,16 +125,73 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                     }
                 }
             }
-            div.letter-body dir="auto" { (PreEscaped(render_markdown(&v.letter.body))) }
+            @if v.state == "open" {
+                div.cta.no-print {
+                    @if let Some(t) = &v.tally {
+                        p.cta-count { strong { (t.signatures) } (plural(t.signatures, " person has", " people have")) " signed so far." }
+                    }
+                    p { a.button #sign-top href="#sign" { "Sign this letter" } }
+                    p.note { "Signing is anonymous: your name and email are not shown. " a href="/about/privacy" { "What is protected, and what is not" } }
+                }
+            }
+            div.letter-body dir="auto" { (PreEscaped(&v.body_html)) }
+            @if !v.comments.is_empty() {
+                section #comments-section.comments {
+                    h2 { "What signers said" }
+                    div #comments { (comment_list(&v.comments)) }
+                }
+            }
             @if let Some(t) = &v.tally { (tally(t, v.letter.policy.k, &orgs)) }
-            @if let Some(cp) = &checkpoint { (checkpoint_box(cp.size, &hex::encode(cp.root), v.log_key.as_deref().unwrap_or(""), cp.created_at, &key)) }
-            @if let Some(cp) = &checkpoint { @if s.cosigning.enabled() { (cosigners_box(&s.cosigning.cosigners(&cp.note), s.cosigning.quorum())) } }
             (delivery_clock(&v))
             @if v.state == "open" { (sign_panel()) }
-            @else { (check_panel()) }
+            @else { (check_panel()) (backup_panel()) }
+            @if let Some(cp) = &checkpoint { (checkpoint_box(cp.size, &hex::encode(cp.root), v.log_key.as_deref().unwrap_or(""), cp.created_at, &key, &bundle_url)) }
+            @if let Some(cp) = &checkpoint { @if s.cosigning.enabled() { (cosigners_box(&s.cosigning.cosigners(&cp.note), s.cosigning.quorum())) } }
+            @if v.letter_id.is_some() {
+                p.feed.no-print { a href=(format!("/letters/{key}/feed.atom")) type="application/atom+xml" { "Follow this letter (Atom feed)" } " — new counts, closing, delivery and answers, without an account." }
+            }
         }
     };
-    Ok(layout(&v.letter.title, main, Some("letter.js")))
+    Ok(layout_with_feed(
+        &v.letter.title,
+        main,
+        Some("letter.js"),
+        v.letter_id
+            .as_ref()
+            .map(|_| format!("/letters/{key}/feed.atom")),
+    ))
+}
+
+fn state_word(state: &str) -> &'static str {
+    match state {
+        "open" => "Open for signatures",
+        "closed" => "Closed",
+        _ => "Draft",
+    }
+}
+
+/// Each published comment with the cell its signer disclosed (as far as the tally shows it).
+pub fn comment_list(comments: &[CommentView]) -> Markup {
+    html! {
+        ul.comment-list {
+            @for c in comments {
+                li.comment {
+                    blockquote dir="auto" { @for line in c.text.lines() { (line) br; } }
+                    p.meta { "— " (comment_cell(c)) }
+                }
+            }
+        }
+    }
+}
+
+/// Which attributes the issuer checked and which the signer declared, said where the count is.
+fn checked_note() -> Markup {
+    html! {
+        p.note.checked {
+            "Checked: every signer proved, with a credential from the issuer, that they hold a work address at the organization shown, for the period shown. "
+            "Declared by the signers themselves, not checked: role and age band."
+        }
+    }
 }
 
 /// The live tally: totals, the chart by organization and the breakdown tables.
@@ -139,20 +204,24 @@ fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>) -> Markup {
             cell: *cell,
         })
         .collect();
+    let all_small = !bars.is_empty() && bars.iter().all(|b| matches!(b.cell, Cell::BelowK(_)));
     html! {
         section #tally-section.tally {
             h2 { "Signatures" }
             p #tally-total.total data-signatures=(t.signatures) data-withdrawn=(t.withdrawn) {
-                strong { (t.signatures) } " distinct verified signatures from "
-                strong { (t.organizations) } " organizations"
+                strong { (t.signatures) } (plural(t.signatures, " verified signature from ", " verified signatures from "))
+                strong { (t.organizations) } (plural(t.organizations, " organization", " organizations"))
                 @if t.withdrawn > 0 { " (" (t.withdrawn) " withdrawn)" }
             }
-            @if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }
-            p.note { "Cells with fewer than " (k) " signers are shown as " code { "<" (k) } " so that no small group can be singled out." }
+            (checked_note())
+            @if all_small {
+                p #all-small.notice { "Every organization has fewer than " (k) " signers so far, so no count per organization is shown yet. Each appears once it reaches " (k) "." }
+            } @else if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }
+            p.note { "Groups with fewer than " (k) " signers are shown as " code { "<" (k) } " so that no small group can be singled out." }
             div.tables {
-                (breakdown("By organization", "Organization", &t.by_org, Some(orgs)))
-                (breakdown("By role", "Role", &t.by_role, None))
-                (breakdown("By age band", "Age band", &t.by_age_band, None))
+                (breakdown("By organization (checked)", "Organization", &t.by_org, Some(orgs)))
+                (breakdown("By role (declared)", "Role", &t.by_role, None))
+                (breakdown("By age band (declared)", "Age band", &t.by_age_band, None))
             }
         }
     }
@@ -196,19 +265,33 @@ fn cosigners_box(cosigners: &[crate::cosigning::Cosigner], quorum: usize) -> Mar
     }
 }
 
-fn checkpoint_box(size: u64, root: &str, key: &str, at: u64, letter: &str) -> Markup {
+fn checkpoint_box(
+    size: u64,
+    root: &str,
+    key: &str,
+    at: u64,
+    letter: &str,
+    bundle_url: &str,
+) -> Markup {
     html! {
         section.checkpoint {
-            h2 { "The record" }
+            h2 { "The public record" }
+            p.note { "Every signature, withdrawal, delivery and answer is an entry in this letter's public log. This site signs the log's fingerprint; anyone can check that no entry was dropped or changed." }
             dl {
-                dt { "Log size" } dd #cp-size { (size) " entries" }
-                dt { "Root hash" } dd { code.hash { (root) } }
-                dt { "Signed by" } dd { code.hash { (key) } }
-                dt { "Checkpoint" } dd { (date(at)) }
+                dt { "Entries in the log" } dd #cp-size { (size) }
+                dt { "Last signed" } dd { (date(at)) }
+                dt { "Fingerprint (root hash)" } dd { code.hash { (root) } }
+                dt { "Signed by this site's key" } dd { code.hash { (key) } }
             }
-            p {
-                button #download-bundle type="button" data-letter=(letter) { "Download the bundle" }
-                " and check it offline on the " a href="/verify" { "verify page" } " or with " code { "undersigned verify" } "."
+            div.record-check {
+                figure.qr {
+                    (PreEscaped(super::qr_svg(bundle_url)))
+                    figcaption { "Scan for the bundle: " span.url { (bundle_url) } }
+                }
+                p {
+                    button #download-bundle.no-print type="button" data-letter=(letter) { "Download the bundle" }
+                    " and check it offline on the " a href="/verify" { "verify page" } " or with " code { "undersigned verify" } "."
+                }
             }
         }
     }
@@ -221,19 +304,18 @@ fn delivery_clock(v: &LetterView) -> Markup {
     html! {
         section.delivery {
             h2 { "Delivery and answers" }
-            table.breakdown {
-                thead { tr { th { "Recipient" } th { "Delivered" } th { "Acknowledged" } th { "Answer" } } }
-                tbody {
-                    @for r in &v.recipients {
-                        tr {
-                            td dir="auto" { (r.name) }
-                            td { (r.delivered_at.map_or("not yet".into(), date)) }
-                            td { (r.acknowledged_at.map_or("—".into(), date)) }
-                            td {
+            ul.delivery-list {
+                @for r in &v.recipients {
+                    li {
+                        strong { bdi { (r.name) } }
+                        dl.delivery-row {
+                            dt { "Delivered" } dd { (r.delivered_at.map_or("not yet".into(), date)) }
+                            dt { "Acknowledged" } dd { (r.acknowledged_at.map_or("not yet".into(), date)) }
+                            dt { "Answer" } dd {
                                 @match (r.answered_at, r.days_left) {
                                     (Some(t), _) => { "answered " (date(t)) },
-                                    (None, Some(d)) if d >= 0 => { (d) " days left" },
-                                    (None, Some(d)) => { "overdue by " (d.unsigned_abs()) " days" },
+                                    (None, Some(d)) if d >= 0 => { (d) (plural(d.unsigned_abs(), " day left", " days left")) },
+                                    (None, Some(d)) => { "overdue by " (d.unsigned_abs()) (plural(d.unsigned_abs(), " day", " days")) },
                                     (None, None) => { "—" },
                                 }
                             }
@@ -245,7 +327,7 @@ fn delivery_clock(v: &LetterView) -> Markup {
                 @if let Some(a) = &r.answer {
                     section.answer dir="auto" {
                         h3 { "Answer from " bdi { (r.name) } }
-                        (PreEscaped(render_markdown(a)))
+                        (PreEscaped(render_markdown_under(a, 3)))
                     }
                 }
             }
@@ -256,15 +338,36 @@ fn delivery_clock(v: &LetterView) -> Markup {
 /// The receipt and "check my signature" part, also shown once a letter closed.
 fn check_panel() -> Markup {
     html! {
-        section #my-signature.panel hidden {
-            h2 { "My signature" }
+        section #my-signature.panel aria-live="polite" hidden {
+            h2 #my-signature-title { "My signature" }
+            p #my-signature-state.done {}
             div #receipts {}
             p {
                 button #check type="button" { "Check my signature" }
                 " "
-                button #withdraw type="button" hidden { "Withdraw my signature" }
+                button #withdraw.secondary type="button" hidden { "Withdraw my signature" }
             }
             p #check-result.status role="status" {}
+        }
+    }
+}
+
+/// The encrypted backup of everything this browser holds for signing, and its restore. Shown
+/// by the script once the signing module is loaded, on open and closed letters alike.
+fn backup_panel() -> Markup {
+    html! {
+        section #backup.panel.no-print hidden {
+            h2 { "Your backup" }
+            details.backup {
+                summary { "Back up or restore your credential and receipts" }
+                p.note #backup-help { "The backup file holds your credentials, your receipts and the state of the log you last checked, encrypted with your passphrase. Keep both safe: whoever has them can sign as you. After a restore you can check and withdraw your signature from another browser." }
+                label for="passphrase" { "Passphrase (at least 8 characters)" }
+                input #passphrase type="password" autocomplete="new-password" aria-describedby="backup-help";
+                p { button #export type="button" { "Download encrypted backup" } }
+                label.file for="import" { "Restore from a backup file" }
+                input #import type="file" accept=".json,.txt,application/json,text/plain";
+                p #backup-status.status role="status" {}
+            }
         }
     }
 }
@@ -273,61 +376,74 @@ fn check_panel() -> Markup {
 /// receipts stay on this device.
 fn sign_panel() -> Markup {
     html! {
-        section #sign.panel {
+        (check_panel())
+        section #sign.panel.no-print {
             h2 { "Sign this letter" }
             p #wasm-status.status role="status" { "Loading the signing module…" }
             div #credential-box hidden {
-                h3 { "1. Your credential" }
+                h3 { "Step 1: Prove you work there" }
                 div #have-credential hidden {
                     p #credential-summary {}
                 }
+                div #later-box hidden {
+                    p.done { "Your credential is saved in this browser. You can close this page now." }
+                    p { "Come back in a few days to sign: the site sees when a credential is given out and when a signature arrives, so a gap between the two makes them hard to link. "
+                        "Open this same page in this same browser, or restore your backup in another one." }
+                    p { button #sign-now.secondary type="button" { "Sign now instead" } }
+                }
                 form #code-form hidden {
-                    p.note {
-                        "A code goes to your work address. Your mail server will see that a code was sent; "
-                        "nobody learns what you sign. Get your credential well before you sign. "
-                        a href="/about/privacy" { "Why?" }
+                    div.warning #safety {
+                        p { strong { "Before you start" } }
+                        ul {
+                            li { "Use your own phone or computer, on your home or mobile connection. Not a work device, and not the work network: your employer can see both." }
+                            li { "If being seen visiting this site is a risk for you, use " a href="https://www.torproject.org/download/" { "Tor Browser" } "." }
+                            li { "A code goes to your work address, so your mail server sees that a code was sent to you. Nobody learns whether or what you sign." }
+                        }
+                        p { a href="/about/privacy" { "What is protected, and what is not" } }
                     }
-                    label { "Work email" input #email type="email" name="email" required autocomplete="email"; }
-                    label { "Role" select #role name="role" {} }
-                    label { "Age band" select #age-band name="age_band" {} }
+                    label for="email" { "Work email" }
+                    input #email type="email" name="email" required autocomplete="email";
+                    label for="role" { "Your role " span.hint { "(you declare it; nobody checks it)" } }
+                    select #role name="role" {}
+                    label for="age-band" { "Your age band " span.hint { "(you declare it; nobody checks it)" } }
+                    select #age-band name="age_band" {}
                     button #send-code type="submit" { "Send me a code" }
                 }
                 form #redeem-form hidden {
-                    label { "Code from the email" input #code name="code" inputmode="numeric" autocomplete="one-time-code" required; }
+                    label for="code" { "Code from the email" }
+                    input #code name="code" inputmode="numeric" autocomplete="one-time-code" required;
                     button #get-credential type="submit" { "Get my credential" }
-                }
-                details.backup {
-                    summary { "Back up or restore your credential" }
-                    p.note { "The backup file is encrypted with your passphrase. Keep both safe: whoever has them can sign as you." }
-                    label { "Passphrase" input #passphrase type="password" autocomplete="new-password"; }
-                    p {
-                        button #export type="button" { "Download encrypted backup" }
-                        " "
-                        label.file { "Restore from file " input #import type="file" accept=".json,application/json"; }
-                    }
-                    p #backup-status.status role="status" {}
                 }
             }
             form #sign-form hidden {
-                h3 { "2. What to disclose" }
-                p.note { "Your organization and the credential's epoch are always shown. Anything more is your choice, where it is safe." }
-                label.check #role-choice { input #disclose-role type="checkbox"; " My role" }
+                h3 { "Step 2: Choose what to show" }
+                p.note { "Your organization and your credential's period are always shown; the issuer checked them. Anything more is your choice, where it is safe." }
+                label.check #role-choice { input #disclose-role type="checkbox" aria-describedby="role-why"; " Show my role" }
                 p #role-why.why {}
-                label.check #age-choice { input #disclose-age type="checkbox"; " My age band" }
+                label.check #age-choice { input #disclose-age type="checkbox" aria-describedby="age-why"; " Show my age band" }
                 p #age-why.why {}
                 label.check #email-choice hidden { input #disclose-email type="checkbox"; " Sign with my name (my email address becomes public)" }
                 p #combo-why.why {}
-                h3 { "3. Comment (optional)" }
-                textarea #comment dir="auto" rows="3" maxlength="2000" {}
+                div #comment-box {
+                    h3 { "Step 3: Comment (optional)" }
+                    p.note #comment-help {
+                        "Your comment is shown on this letter's public page after the next batch, to the recipients, and in the mail they receive, next to your organization (and your role or age band if you show them). "
+                        strong { "Its wording can identify you: " } "leave out details that only you or a few people know."
+                    }
+                    label for="comment" { "Comment" }
+                    textarea #comment dir="auto" rows="3" maxlength="2000" aria-describedby="comment-help" {}
+                }
+                p #no-comments.note hidden { "This letter does not take comments." }
                 div #consent-box hidden {
                     p.warning #consent-text {}
                     label.check { input #consent type="checkbox"; " I understand, and I want to sign anyway" }
                 }
-                label.check { input #delay type="checkbox"; " Submit at a random moment within the next publish interval (keep this page open)" }
+                label.check { input #delay type="checkbox" checked aria-describedby="delay-help"; " Send my signature at a random moment in the next few minutes (safer)" }
+                p.why #delay-help { "The site then cannot tie the moment it arrives to the moment you pressed the button. Keep this page open until it says you signed." }
                 p { button #sign-button type="submit" { "Sign" } }
                 p #sign-status.status role="status" {}
             }
         }
-        (check_panel())
+        (backup_panel())
     }
 }

@@ -7,11 +7,13 @@
 
 mod assets;
 mod chart;
+mod feed;
 mod letter;
 mod markdown;
 mod simple;
 
-pub use markdown::render_markdown;
+pub use feed::rfc3339;
+pub use markdown::{render_markdown, render_markdown_under};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -30,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/letters/{letter}", get(letter::letter_page))
         .route("/letters/{letter}/manage", get(simple::manage))
         .route("/letters/{letter}/respond", get(simple::respond))
+        .route("/letters/{letter}/feed.atom", get(feed::feed))
         .route("/organize", get(simple::organize))
         .route("/verify", get(simple::verify))
         .route("/about/privacy", get(simple::privacy))
@@ -80,6 +83,16 @@ pub type PageResult = Result<Html<String>, PageError>;
 
 /// The frame of every page. `script` is a module under `/static/js/`, if the page needs one.
 pub fn layout(title: &str, main: Markup, script: Option<&str>) -> Html<String> {
+    layout_with_feed(title, main, script, None)
+}
+
+/// The frame of a page that has an Atom feed, announced in the head for feed readers.
+pub fn layout_with_feed(
+    title: &str,
+    main: Markup,
+    script: Option<&str>,
+    feed: Option<String>,
+) -> Html<String> {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -90,11 +103,15 @@ pub fn layout(title: &str, main: Markup, script: Option<&str>) -> Html<String> {
                 title { (title) " — undersigned" }
                 link rel="stylesheet" href="/static/app.css";
                 link rel="icon" href="data:,";
+                @if let Some(href) = &feed {
+                    link rel="alternate" type="application/atom+xml" title="This letter's feed" href=(href);
+                }
                 @if let Some(src) = script {
                     script type="module" src=(format!("/static/js/{src}")) {}
                 }
             }
             body {
+                a.skip href="#main" { "Skip to the content" }
                 header.site {
                     a.brand href="/" { "undersigned" }
                     nav {
@@ -104,7 +121,7 @@ pub fn layout(title: &str, main: Markup, script: Option<&str>) -> Html<String> {
                         a href="/about/privacy" { "Privacy" }
                     }
                 }
-                main { (main) }
+                main #main { (main) }
                 footer.site {
                     p {
                         "Anonymous, verifiable collective letters. "
@@ -120,4 +137,66 @@ pub fn layout(title: &str, main: Markup, script: Option<&str>) -> Html<String> {
 /// A unix time as a calendar date (UTC), as the CLI prints it.
 pub fn date(unix: u64) -> String {
     undersigned_core::encoding::date(unix)
+}
+
+/// A credential period in plain words: `2026-Q4` is "Oct–Dec 2026"; anything else as it is.
+pub fn epoch_words(epoch: &str) -> String {
+    let months = match epoch.get(4..) {
+        Some("-Q1") => "Jan–Mar",
+        Some("-Q2") => "Apr–Jun",
+        Some("-Q3") => "Jul–Sep",
+        Some("-Q4") => "Oct–Dec",
+        _ => return epoch.to_owned(),
+    };
+    format!("{months} {}", epoch.get(..4).unwrap_or(epoch))
+}
+
+/// Who a comment comes from, as far as its signer disclosed it and the tally shows it.
+pub fn comment_cell(c: &crate::api::letters::CommentView) -> String {
+    let mut out = match &c.email {
+        Some(email) => format!("{email}, {}", c.org_name),
+        None => format!("a signer at {}", c.org_name),
+    };
+    let extra: Vec<&str> = [c.role.as_deref(), c.age_band.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !extra.is_empty() {
+        out.push_str(" (");
+        out.push_str(&extra.join(", "));
+        out.push(')');
+    }
+    out
+}
+
+/// A QR code of `url` as an SVG document, for the printed letter. Drawn by the `qrcode` crate;
+/// a URL too long for any QR version draws nothing (the URL is printed beside it anyway).
+pub fn qr_svg(url: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(160, 160)
+            .quiet_zone(true)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build()
+            // Only the <svg> element: the XML declaration has no place inside HTML.
+            .split_once("<svg")
+            .map(|(_, rest)| {
+                format!("<svg role=\"img\" aria-label=\"QR code of the bundle link\"{rest}")
+            })
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A unix time as a date and minute in UTC, for people ("2026-11-24 19:40 UTC").
+pub fn datetime_utc(unix: u64) -> String {
+    let secs = unix % 86_400;
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(unix),
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }

@@ -2,65 +2,106 @@
 //! a token from the URL fragment (organizer, recipient), plus the verify page. A fragment never
 //! reaches the server, so these handlers take no token and render no secret.
 
-use axum::extract::Path;
-use maud::html;
+use axum::extract::{Path, State};
+use maud::{html, Markup};
 
 use super::{layout, PageResult};
+use crate::state::AppState;
 
-/// The organizer's form. The script posts it and keeps the organizer token in the fragment
-/// and in this browser's storage, never in a query string (which servers and proxies log).
-pub async fn organize() -> PageResult {
-    let main = html! {
-        h1 { "Start a letter" }
-        p.lead { "You draft the letter and its rules; once you open it, the text and rules freeze and signing starts. You never see who signs." }
-        form #organize-form {
-            label { "Title" input #title dir="auto" name="title" required maxlength="200"; }
-            label { "Text (Markdown)" textarea #body name="body" rows="10" required {} }
-            label { "Recipients, one per line: " code { "Name <address>" } textarea #recipients name="recipients" rows="3" placeholder="Secretary of State <secretary@state.gov>" {} }
-            label { "Accepted organizations (mail domains, comma-separated; empty means all)" input #orgs name="orgs" placeholder="state.gov, usaid.gov"; }
+/// The letter's fields, shared by the new-letter page and the draft editor on the manage page.
+/// Defaults are the server's own (k, publish interval, response period), shown in the fields.
+fn letter_form(s: &AppState, form_id: &str, submit: &str) -> Markup {
+    let k = s.config.k;
+    let interval = s.config.default_publish_interval_secs;
+    let days = undersigned_core::letter::DEFAULT_RESPONSE_DAYS;
+    html! {
+        form #(form_id).letter-form novalidate data-default-k=(k) data-default-interval=(interval) data-default-days=(days) {
+            p.error-summary role="alert" hidden {}
+            label for="title" { "Title" }
+            input #title dir="auto" name="title" required maxlength="300";
+            label for="body" { "Text " span.hint { "(Markdown: **bold**, ## heading, - list, [link](https://…))" } }
+            textarea #body dir="auto" name="body" rows="12" required {}
+            label for="recipients" { "Recipients " span.hint { "(one per line: Name <address>; each needs an address)" } }
+            textarea #recipients name="recipients" rows="3" placeholder="Secretary of State <secretary@state.gov>" aria-describedby="recipients-error" {}
+            p #recipients-error.field-error {}
+            label for="orgs" { "Accepted organizations " span.hint { "(mail domains, comma-separated; leave empty for all)" } }
+            input #orgs name="orgs" placeholder="state.gov, usaid.gov";
             fieldset {
-                legend { "Signers may disclose" }
+                legend { "Signers may show" }
                 label.check { input #allow-role type="checkbox" checked; " their role" }
                 label.check { input #allow-age type="checkbox" checked; " their age band" }
                 label.check { input #allow-email type="checkbox"; " their email (a named signature)" }
+                label.check { input #allow-comments type="checkbox" checked; " a comment (shown with the letter, to recipients and in the delivered mail)" }
             }
-            label {
-                "Credential epoch (exactly one; empty means the current one). Only an issuable epoch is accepted: the current one or one an open letter already accepts."
-                input #epoch name="epoch" list="epochs" placeholder="current epoch";
-                datalist #epochs {}
-            }
-            label { "Small-cell threshold k (at least the deployment's)" input #k type="number" min="2" name="k"; }
-            label { "Deadline" input #deadline type="date" name="deadline" required; }
-            label { "Publish interval in seconds (how often new signatures are added in shuffled batches)" input #interval type="number" min="1" max="86400" name="interval" value="600"; }
+            label for="epoch" { "Credential period " span.hint { "(leave empty for the current one)" } }
+            input #epoch name="epoch" list="epochs" placeholder="current period" aria-describedby="epoch-help";
+            p #epoch-help.why { "Exactly one. Only a period people can get credentials for is accepted: the current one, or one an open letter already uses." }
+            datalist #epochs {}
+            label for="k" { "Smallest group shown " span.hint { "(k; groups with fewer signers are shown as “<k”; at least " (k) ")" } }
+            input #k type="number" min=(k) name="k" value=(k) required;
+            label for="deadline" { "Signatures until" }
+            input #deadline type="date" name="deadline" required aria-describedby="deadline-error";
+            p #deadline-error.field-error {}
+            label for="interval" { "Publish new signatures every … seconds " span.hint { "(in shuffled batches; this site's default is " (interval) ")" } }
+            input #interval type="number" min="1" max="86400" name="interval" value=(interval) required;
+            label for="response-days" { "Days the recipients have to answer " span.hint { "(after delivery; default " (days) ")" } }
+            input #response-days type="number" min="1" max="3650" name="response_days" value=(days) required;
             fieldset {
                 legend { "Who can read it" }
                 label.check { input type="radio" name="visibility" value="public" checked; " Anyone (public)" }
                 label.check { input type="radio" name="visibility" value="recipients-only"; " Its recipients and holders of the signer link" }
             }
-            button #create type="submit" { "Create the draft" }
-            p #organize-status.status role="status" {}
+            button type="submit" #(format!("{form_id}-submit")) { (submit) }
+            p.status role="status" #(format!("{form_id}-status")) {}
         }
+    }
+}
+
+/// The organizer's form. The script posts it and keeps the organizer token in the fragment
+/// and in this browser's storage, never in a query string (which servers and proxies log).
+pub async fn organize(State(s): State<AppState>) -> PageResult {
+    let main = html! {
+        h1 { "Start a letter" }
+        p.lead { "You write a draft and its rules. You can preview and change the draft; once you open it, the text and rules are frozen and signing starts. You never see who signs." }
+        (letter_form(&s, "organize-form", "Create the draft"))
     };
     Ok(layout("Start a letter", main, Some("organize.js")))
 }
 
-/// The organizer's view of one letter: state, policy, open/close, delivery status.
-pub async fn manage(Path(handle): Path<String>) -> PageResult {
+/// The organizer's view of one letter: state, preview, draft editor, open/close, delivery.
+pub async fn manage(State(s): State<AppState>, Path(handle): Path<String>) -> PageResult {
     let main = html! {
         div #manage data-letter=(handle) {
-            h1 #manage-title dir="auto" { "Manage a letter" }
-            p #manage-status.status role="status" { "Loading…" }
+            h1 #manage-title { "Manage a letter" }
+            p #manage-status.status role="status" aria-live="polite" { "Loading…" }
             section #manage-body hidden {
-                p.meta { "State: " strong #state {} " · log size " span #log-size {} }
+                p.meta { "State: " strong #state {} " · entries in the log: " span #log-size {} }
                 p.meta #witness-lag hidden {}
-                p #links {}
-                p.warning { "Keep this page's address private: it holds your organizer key (after the #), which lets its holder open and close the letter." }
-                p {
-                    button #open type="button" hidden { "Open for signatures" }
-                    " "
-                    button #close type="button" hidden { "Close and deliver" }
+                div #links {}
+                p.warning { "Keep this page's address private: it holds your organizer key (after the #), which lets its holder change, open and close the letter." }
+                div #actions {
+                    p #open-help.note hidden { "Opening freezes the text and rules for good: a changed text would be a new letter. Check the preview below first." }
+                    p {
+                        button #open type="button" hidden aria-describedby="open-help" { "Open for signatures" }
+                        " "
+                        button #edit.secondary type="button" hidden { "Edit the draft" }
+                        " "
+                        button #close type="button" hidden { "Close and deliver" }
+                    }
+                    p #action-result.status role="status" aria-live="polite" {}
                 }
-                h2 { "Policy" }
+                section #edit-section hidden {
+                    h2 { "Edit the draft" }
+                    (letter_form(&s, "edit-form", "Save the draft"))
+                }
+                h2 { "Preview" }
+                p.note { "As signers and recipients will see it." }
+                article #preview.preview {
+                    h3 #preview-title {}
+                    p #preview-meta.meta {}
+                    div #preview-body.letter-body {}
+                }
+                h2 { "Rules" }
                 dl #policy {}
                 h2 { "Delivery" }
                 div #deliveries { p { "Delivery starts when the letter closes." } }
@@ -70,7 +111,7 @@ pub async fn manage(Path(handle): Path<String>) -> PageResult {
     Ok(layout("Manage a letter", main, Some("manage.js")))
 }
 
-/// A recipient's page: their personal token is the fragment of the link they were mailed.
+/// A recipient's page: their personal token is the fragment of the mailed link.
 pub async fn respond(Path(letter): Path<String>) -> PageResult {
     let main = html! {
         div #respond data-letter=(letter) {
@@ -80,14 +121,35 @@ pub async fn respond(Path(letter): Path<String>) -> PageResult {
                 p.meta #respond-meta {}
                 div #respond-text.letter-body {}
                 p #respond-tally.total {}
-                p {
-                    button #acknowledge type="button" { "Acknowledge receipt" }
+                section #respond-comments-section hidden {
+                    h2 { "What signers said" }
+                    div #respond-comments {}
                 }
-                form #answer-form {
-                    label { "Your answer (Markdown; it becomes part of the public record)" textarea #answer dir="auto" rows="8" required maxlength="50000" {} }
-                    button type="submit" { "Publish my answer" }
+                section.panel #ack-panel {
+                    h2 { "Acknowledge receipt" }
+                    p.note #ack-help { "Acknowledging is public: the letter's page and its record will show that you confirmed receipt, and when." }
+                    p { button #acknowledge type="button" aria-describedby="ack-help" { "Acknowledge receipt publicly" } }
                 }
-                p #respond-result.status role="status" {}
+                section.panel #answer-panel {
+                    h2 { "Answer" }
+                    form #answer-form {
+                        label for="answer" { "Your answer " span.hint { "(Markdown; it becomes part of the public record and cannot be changed)" } }
+                        textarea #answer dir="auto" rows="8" required maxlength="50000" {}
+                        button #preview-answer type="submit" { "Preview my answer" }
+                    }
+                    div #answer-preview-box hidden {
+                        h3 { "Preview" }
+                        div #answer-preview.letter-body {}
+                        p.warning { "Publishing is final: the answer is added to the letter's public record and cannot be edited or removed." }
+                        p {
+                            button #publish-answer type="button" { "Publish my answer" }
+                            " "
+                            button #edit-answer.secondary type="button" { "Change it" }
+                        }
+                    }
+                }
+                p #respond-result.status role="status" aria-live="polite" {}
+                p #public-link hidden {}
             }
         }
     };
@@ -95,7 +157,8 @@ pub async fn respond(Path(letter): Path<String>) -> PageResult {
 }
 
 /// Offline verification of a bundle in the browser: the same checks and the same statement as
-/// `undersigned verify`.
+/// `undersigned verify`, a breakdown, the comments, an optional receipt check and whether the
+/// bundle's keys are this site's.
 pub async fn verify() -> PageResult {
     let main = html! {
         h1 { "Verify a letter's bundle" }
@@ -103,17 +166,34 @@ pub async fn verify() -> PageResult {
             "A bundle is one file with the letter, every log entry and the signed checkpoint. "
             "It is checked here, in your browser, by the same code as the command-line verifier; nothing is uploaded."
         }
-        label #drop.drop {
+        label #drop.drop for="bundle-file" {
             span { "Drop a bundle file here, or choose one" }
-            input #bundle-file type="file" accept=".json,application/json";
         }
+        input #bundle-file type="file" accept=".json,application/json" aria-label="Bundle file";
         p #verify-status.status role="status" {}
         section #verify-result hidden {
             p #verdict.verdict {}
             p #statement {}
             p #key-match {}
             p #delivery-statement {}
+            h2 { "What was checked" }
+            ul #checks {}
+            h2 { "Breakdown" }
+            div #breakdown.tables {}
+            section #verify-comments-section hidden {
+                h2 { "What signers said" }
+                div #verify-comments {}
+            }
+            h2 { "Details" }
             dl #report {}
+            section #receipt-check {
+                h2 { "Check a receipt" }
+                p.note { "If you signed, the letter page shows your receipt's entry. Paste it here to see that your signature is in this bundle." }
+                label for="receipt-hash" { "Entry (from your receipt)" }
+                input #receipt-hash name="receipt" autocomplete="off" spellcheck="false";
+                p { button #check-receipt type="button" { "Check" } }
+                p #receipt-result.status role="status" {}
+            }
         }
     };
     Ok(layout("Verify", main, Some("verify.js")))

@@ -70,9 +70,9 @@ export const store = {
 
 export const $ = (sel) => document.querySelector(sel);
 
-/** Sets a status line; `kind` is "", "ok" or "bad". */
+/** Sets a status line; `kind` is "", "ok" or "bad". An error reads as a sentence. */
 export function status(el, text, kind = "") {
-  el.textContent = text;
+  el.textContent = kind === "bad" ? sentence(text) : text;
   el.className = `status ${kind}`.trim();
 }
 
@@ -109,4 +109,68 @@ export function paragraphs(container, text) {
   container.replaceChildren(
     ...text.split(/\n{2,}/).map((p) => el("p", {}, p.trim())),
   );
+}
+
+/** Puts HTML the server rendered and sanitized (the Markdown renderer behind ammonia) in place. */
+export function serverHtml(container, html) {
+  const doc = new DOMParser().parseFromString(`<div>${html}</div>`, "text/html");
+  container.replaceChildren(...doc.body.firstChild.childNodes);
+}
+
+/** `one` or `many` by count: "1 signature", "2 signatures". */
+export function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** A credential period in plain words: "2026-Q4" is "Oct–Dec 2026". */
+export function epochWords(epoch) {
+  const m = /^(\d{4})-Q([1-4])$/.exec(epoch || "");
+  if (!m) return epoch;
+  return `${["Jan–Mar", "Apr–Jun", "Jul–Sep", "Oct–Dec"][Number(m[2]) - 1]} ${m[1]}`;
+}
+
+/** The tally's one-line total, as the server's letter page says it. */
+export function tallyLine(t) {
+  return `${plural(t.signatures, "verified signature", "verified signatures")} from ${plural(t.organizations, "organization", "organizations")}`;
+}
+
+/** Who a comment comes from, as the server's page says it. */
+export function commentCell(c) {
+  let out = c.email ? `${c.email}, ${c.org_name}` : `a signer at ${c.org_name}`;
+  const extra = [c.role, c.age_band].filter(Boolean);
+  if (extra.length) out += ` (${extra.join(", ")})`;
+  return out;
+}
+
+/** The published comments as the server's page lists them. */
+export function commentList(comments) {
+  return el("ul", { class: "comment-list" }, ...comments.map((c) => {
+    const quote = el("blockquote");
+    c.text.split("\n").forEach((line, i) => {
+      if (i > 0) quote.append(el("br"));
+      quote.append(line);
+    });
+    return el("li", { class: "comment" }, quote, el("p", { class: "meta" }, `— ${commentCell(c)}`));
+  }));
+}
+
+/** A "Copy" button for a text, with its result said in the button itself. */
+export function copyButton(text, label = "Copy") {
+  const b = el("button", { type: "button", class: "secondary copy" }, label);
+  b.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      b.textContent = "Copied";
+    } catch {
+      b.textContent = "Select and copy it";
+    }
+    setTimeout(() => (b.textContent = label), 2500);
+  });
+  return b;
+}
+
+/** A message as a sentence: capital first letter, final full stop. The API's are fragments. */
+export function sentence(text) {
+  const t = String(text || "").trim();
+  return t ? `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?…]$/.test(t) ? "" : "."}` : t;
 }

@@ -3,7 +3,7 @@
 // runs in the wasm module (core's own code); this file only moves JSON between the API, the
 // module and the page. The credential stays in this browser: only the proof, the pseudonym
 // and the disclosures the signer chose are sent.
-import { $, api, datetime, download, el, fragment, loadWasm, paragraphs, status, store, wasm } from "/static/js/common.js";
+import { $, api, commentList, date, datetime, download, el, epochWords, fragment, loadWasm, plural, serverHtml, status, store, tallyLine, wasm } from "/static/js/common.js";
 
 const root = $("#letter");
 const key = root.dataset.letter;
@@ -14,6 +14,9 @@ const token = frag.key || frag.organizer || undefined;
 let deployment, view, letterId, vkey, setsJson, credential;
 let pending = null; // the holder's half of issuance, between the two requests
 let requestToken = ""; // the code request's token: the code is checked under it alone
+// Right after getting a credential the page offers to come back later rather than sign at
+// once: a gap between issuance and signing is what hides who signed from the operator.
+let later = false;
 
 /** Every credential kept in this browser, one per epoch (and the single one of older versions). */
 function held() {
@@ -55,6 +58,8 @@ async function main() {
   if (root.dataset.public === "false") fillShell();
   wireBundle();
   wireCheck();
+  wireBackup();
+  $("#backup").hidden = false;
   renderReceipts();
   if (view.state !== "open") {
     const sign = $("#sign");
@@ -64,7 +69,6 @@ async function main() {
   status($("#wasm-status"), "");
   $("#credential-box").hidden = false;
   wireIssuance();
-  wireBackup();
   wireSign();
   await renderCredential();
 }
@@ -73,15 +77,25 @@ async function main() {
 
 function fillShell() {
   $("#letter-title").textContent = view.letter.title;
+  document.title = `${view.letter.title} — undersigned`;
   $("#shell-note").hidden = true;
-  paragraphs($("#letter-body"), view.letter.body);
+  const meta = $("#letter-meta");
+  meta.hidden = false;
+  const to = view.letter.recipients.map((r) => r.name).join(", ");
+  meta.textContent = `${view.state === "open" ? `Open for signatures until ${date(view.letter.policy.deadline)}` : "Closed"}${to ? ` · To: ${to}` : ""}`;
+  serverHtml($("#letter-body"), view.body_html);
   $("#letter-body").className = "letter-body";
+  if (view.comments && view.comments.length) {
+    $("#comments-section").hidden = false;
+    $("#comments").replaceChildren(commentList(view.comments));
+  }
   const t = view.tally;
   if (!t) return;
   $("#tally-section").hidden = false;
   const total = $("#tally-total");
   total.dataset.signatures = t.signatures;
-  total.textContent = `${t.signatures} distinct verified signatures from ${t.organizations} organizations`;
+  total.dataset.withdrawn = t.withdrawn;
+  total.textContent = tallyLine(t) + (t.withdrawn ? ` (${t.withdrawn} withdrawn)` : "");
   $("#tally-chart").replaceChildren(chart(t.by_org, view.letter.policy.k));
 }
 
@@ -89,27 +103,27 @@ function fillShell() {
 function chart(byOrg, k) {
   const NS = "http://www.w3.org/2000/svg";
   const rows = Object.entries(byOrg);
+  if (rows.length > 0 && rows.every(([, c]) => typeof c !== "number")) {
+    return el("p", { class: "notice", id: "all-small" }, `Every organization has fewer than ${k} signers so far, so no count per organization is shown yet. Each appears once it reaches ${k}.`);
+  }
+  const names = Object.fromEntries((deployment.orgs || []).map((o) => [o.domain, o.name]));
   const value = (c) => (typeof c === "number" ? c : k - 1);
   const max = Math.max(1, ...rows.map(([, c]) => value(c)));
-  const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("viewBox", `0 0 570 ${Math.max(22, rows.length * 30)}`);
-  svg.setAttribute("class", "chart");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "Signatures by organization");
-  rows.forEach(([org, c], i) => {
-    const y = i * 30;
-    const w = Math.max(2, Math.floor((value(c) * 300) / max));
-    const label = document.createElementNS(NS, "text");
-    Object.entries({ x: 202, y: y + 16, "text-anchor": "end", class: "label" }).forEach(([a, v]) => label.setAttribute(a, v));
-    label.textContent = org;
+  const box = el("div", { class: "chart", "aria-hidden": "true" });
+  for (const [org, c] of rows) {
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 100 10");
+    svg.setAttribute("preserveAspectRatio", "none");
     const bar = document.createElementNS(NS, "rect");
-    Object.entries({ x: 210, y, width: w, height: 22, class: typeof c === "number" ? "bar" : "bar-small" }).forEach(([a, v]) => bar.setAttribute(a, v));
-    const val = document.createElementNS(NS, "text");
-    Object.entries({ x: 216 + w, y: y + 16, class: "value" }).forEach(([a, v]) => val.setAttribute(a, v));
-    val.textContent = String(c);
-    svg.append(label, bar, val);
-  });
-  return svg;
+    const w = Math.max(1, Math.floor((value(c) * 100) / max));
+    Object.entries({ x: 0, y: 0, width: w, height: 10, class: typeof c === "number" ? "bar" : "bar-small" }).forEach(([a, v]) => bar.setAttribute(a, v));
+    svg.append(bar);
+    box.append(el("div", { class: "chart-row" },
+      el("span", { class: "chart-label" }, names[org] || org),
+      el("span", { class: "chart-bar" }, svg),
+      el("span", { class: "chart-value" }, String(c))));
+  }
+  return box;
 }
 
 // ---- issuance ----------------------------------------------------------------------------
@@ -153,7 +167,8 @@ function wireIssuance() {
       store.set("credentials", [...held().filter((c) => !fresh.has(`${c.issuer_id}/${c.attributes.epoch}`)), ...creds]);
       store.remove("credential");
       $("#code").value = "";
-      status(st, "Your credential is stored in this browser. Back it up below.", "ok");
+      status(st, "", "");
+      later = true;
       await renderCredential();
     } catch (e) {
       status(st, e.message, "bad");
@@ -177,18 +192,21 @@ async function renderCredential() {
   $("#have-credential").hidden = !have;
   $("#code-form").hidden = have;
   $("#redeem-form").hidden = true;
-  $("#export").disabled = !have;
+  $("#export").disabled = held().length === 0;
   if (!have) {
     $("#sign-form").hidden = true;
     return;
   }
   const a = credential.attributes;
   const name = (deployment.orgs.find((o) => o.domain === a.org) || {}).name || a.org;
-  $("#credential-summary").textContent = `You hold a credential for ${name} (${a.org}), epoch ${a.epoch}. It is kept only in this browser.`;
+  $("#credential-summary").textContent = `You have a credential for ${name} (${a.org}), valid for ${epochWords(a.epoch)}. It is kept only in this browser.`;
   setsJson = JSON.stringify((await api(`/api/v1/issuer/anonymity-sets?epoch=${encodeURIComponent(a.epoch)}`)).data);
   const signed = receipts().some((r) => r.action === "sign");
-  $("#sign-form").hidden = signed;
+  $("#later-box").hidden = !later || signed;
+  $("#sign-form").hidden = signed || later;
+  if (signed) $("#sign").hidden = true;
   if (!signed) guard();
+  if (later) $("#later-box").querySelector("p").focus?.();
 }
 
 // ---- the small-cell guard ----------------------------------------------------------------
@@ -199,12 +217,16 @@ function check(role, age) {
 
 /** Greys out every disclosure the letter forbids or that would fall in a cell below k, and says why. */
 function guard() {
+  const commentsOk = view.letter.policy.comments !== false;
+  $("#comment-box").hidden = !commentsOk;
+  $("#no-comments").hidden = commentsOk;
+  if (!commentsOk) $("#comment").value = "";
   const allowed = view.letter.policy.disclosures;
   const k = view.letter.policy.k;
   const one = (box, why, label, isAllowed, verdict) => {
     let reason = "";
-    if (!isAllowed) reason = `This letter does not collect your ${label}.`;
-    else if (!verdict.ok) reason = `Unavailable: ${verdict.reason}. Fewer than ${k} credential holders share your ${label}, so showing it could identify you.`;
+    if (!isAllowed) reason = `This letter does not ask for your ${label}.`;
+    else if (!verdict.ok) reason = `Unavailable: fewer than ${k} people with a credential share your ${label}, so showing it could identify you.`;
     box.disabled = reason !== "";
     if (box.disabled) box.checked = false;
     box.closest("label").classList.toggle("disabled", box.disabled);
@@ -215,11 +237,11 @@ function guard() {
   $("#email-choice").hidden = !allowed.email;
   const both = $("#disclose-role").checked && $("#disclose-age").checked;
   const combo = both ? check(true, true) : { ok: true };
-  $("#combo-why").textContent = combo.ok ? "" : `Not both: ${combo.reason}.`;
+  $("#combo-why").textContent = combo.ok ? "" : `Not both: fewer than ${k} people with a credential share both, so showing both could identify you.`;
   const org = check(false, false);
   $("#consent-box").hidden = !org.org_below_k;
   $("#consent-text").textContent = org.org_below_k
-    ? `Fewer than ${k} people of your organization hold a credential. Your organization is always shown, so signing could narrow down who you are.`
+    ? `Fewer than ${k} people at your organization have a credential. Your organization is always shown, so signing could narrow down who you are.`
     : "";
   $("#sign-button").disabled = !combo.ok || (org.org_below_k && !$("#consent").checked);
 }
@@ -241,6 +263,13 @@ async function submit(action, role, age, email, comment, consent) {
 
 function wireSign() {
   for (const id of ["#disclose-role", "#disclose-age", "#consent"]) $(id).addEventListener("change", guard);
+  const secs = view.letter.policy.publish_interval_secs;
+  $("#delay").parentElement.lastChild.textContent = ` Send my signature at a random moment within the next ${secs < 120 ? plural(secs, "second", "seconds") : plural(Math.round(secs / 60), "minute", "minutes")} (safer)`;
+  $("#sign-now").addEventListener("click", async () => {
+    later = false;
+    await renderCredential();
+    $("#sign-form").querySelector("h3").scrollIntoView();
+  });
   $("#sign-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const st = $("#sign-status");
@@ -250,14 +279,17 @@ function wireSign() {
         // A random moment within the publish interval: the operator then cannot tie the
         // arrival to the moment the signer pressed the button.
         const secs = Math.floor(Math.random() * view.letter.policy.publish_interval_secs);
-        status(st, `Your signature will be sent in ${secs} seconds. Keep this page open.`);
+        status(st, `Your signature will be sent at a random moment within ${plural(Math.ceil(secs / 60) || 1, "minute", "minutes")}. Keep this page open.`);
         await new Promise((r) => setTimeout(r, secs * 1000));
       }
       status(st, "Signing…");
-      const r = await submit("sign", $("#disclose-role").checked, $("#disclose-age").checked, $("#disclose-email").checked, $("#comment").value, $("#consent").checked);
-      status(st, `Signed. Your receipt promises inclusion by ${datetime(r.include_by)}.`, "ok");
+      const comment = $("#comment").value.trim();
+      await submit("sign", $("#disclose-role").checked, $("#disclose-age").checked, $("#disclose-email").checked, comment, $("#consent").checked);
+      status(st, "");
       $("#sign-form").hidden = true;
+      $("#sign").hidden = true;
       renderReceipts();
+      $("#my-signature").scrollIntoView({ block: "start" });
     } catch (e) {
       status(st, e.message, "bad");
       guard();
@@ -265,11 +297,11 @@ function wireSign() {
   });
   $("#withdraw").addEventListener("click", async () => {
     const st = $("#check-result");
-    if (!confirm("Withdraw your signature? The withdrawal is public; the count goes down by one.")) return;
+    if (!confirm("Withdraw your signature? The withdrawal is public; the count goes down by one. You cannot sign this letter again.")) return;
     try {
       // Withdrawing discloses nothing beyond org and epoch; consent was given when signing.
-      const r = await submit("withdraw", false, false, false, null, true);
-      status(st, `Withdrawal accepted; it is included by ${datetime(r.include_by)}.`, "ok");
+      await submit("withdraw", false, false, false, null, true);
+      status(st, "");
       renderReceipts();
     } catch (e) {
       status(st, e.message, "bad");
@@ -280,17 +312,33 @@ function wireSign() {
 function renderReceipts() {
   const list = receipts();
   $("#my-signature").hidden = list.length === 0;
+  const signed = list.find((r) => r.action === "sign");
+  const withdrawn = list.find((r) => r.action === "withdraw");
+  const state = $("#my-signature-state");
+  if (withdrawn) {
+    $("#my-signature-title").textContent = "You withdrew your signature";
+    state.textContent = `You withdrew your signature from this letter. The count goes down by one when the next batch is published, by ${datetime(withdrawn.receipt.include_by)}.`;
+  } else if (signed) {
+    $("#my-signature-title").textContent = "You signed this letter";
+    state.textContent = `Thank you. Your signature is counted when the next batch is published, by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: use it to check that your signature is counted.`;
+  }
   $("#receipts").replaceChildren(
     ...list.map((r) =>
       el("p", { class: "receipt" },
         el("strong", {}, r.action === "sign" ? "Signed" : "Withdrawn"),
-        ` — received ${datetime(r.receipt.received_at)}, included by ${datetime(r.receipt.include_by)}. Entry `,
+        ` ${datetime(r.receipt.received_at)} · receipt entry `,
         el("code", { class: "hash" }, r.receipt.entry_hash)),
     ),
   );
-  const signed = list.some((r) => r.action === "sign");
-  const withdrawn = list.some((r) => r.action === "withdraw");
-  $("#withdraw").hidden = !signed || withdrawn || view.state !== "open" || held().length === 0;
+  if (signed && $("#sign")) $("#sign").hidden = true;
+  // The call to sign at the top becomes a pointer to the signer's own signature.
+  const top = $("#sign-top");
+  if (top && signed) {
+    top.textContent = withdrawn ? "You withdrew your signature" : "You signed this letter";
+    top.href = "#my-signature";
+    top.classList.add("secondary");
+  }
+  $("#withdraw").hidden = !signed || !!withdrawn || view.state !== "open" || held().length === 0;
 }
 
 // ---- check my signature ------------------------------------------------------------------------
@@ -327,11 +375,11 @@ async function checkAll() {
     const resp = await api(`${base}/proof/inclusion?entry_hash=${r.receipt.entry_hash}&size=${size}`, { token });
     if (resp.status === 202) {
       waiting = true;
-      lines.push(`${r.action}: accepted, waiting for its batch (due by ${datetime(r.receipt.include_by)})`);
+      lines.push(`your ${r.action === "sign" ? "signature" : "withdrawal"} was received and waits for the next batch (due by ${datetime(r.receipt.include_by)})`);
       continue;
     }
     const inc = JSON.parse(wasm.check_inclusion(JSON.stringify(r.receipt), vkey, note, JSON.stringify(resp.data), letterId));
-    lines.push(`${r.action}: included as entry ${inc.index} of ${inc.size}`);
+    lines.push(`your ${r.action === "sign" ? "signature" : "withdrawal"} is in the public log (entry ${inc.index + 1} of ${inc.size})`);
   }
   const old = store.get(`checkpoint.${letterId}`);
   if (old) {
@@ -344,24 +392,39 @@ async function checkAll() {
       // Same size, different root: two signed histories of one log.
       throw new Error(`the log was rewritten: two different roots for size ${size}`);
     }
-    lines.push(`the log (size ${size}) extends the checkpoint you saw before (size ${from})`);
+    lines.push(`nothing was removed or changed since your last check (${plural(from, "entry", "entries")} then, ${size} now)`);
   } else {
-    lines.push(`checkpoint of size ${size} remembered for next time`);
+    lines.push("this browser remembers the log's state, so your next check also proves that nothing was removed since");
   }
   store.set(`checkpoint.${letterId}`, note);
-  return [(waiting ? "Not yet in the log. " : "Verified: ") + lines.join("; ") + ".", waiting ? "" : "ok"];
+  const text = lines.join("; ");
+  return [(waiting ? "Not yet in the log: " : "Checked: ") + text.charAt(0) + text.slice(1) + ".", waiting ? "" : "ok"];
 }
 
 // ---- backup and bundle ---------------------------------------------------------------------------
 
+/** Everything this browser keeps for signing and checking: credentials, receipts, checkpoints. */
+function holderState() {
+  const receipts = {};
+  const checkpoints = {};
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    const m = /^undersigned\.(receipts|checkpoint)\.([0-9a-f]{64})$/.exec(k);
+    if (!m) continue;
+    if (m[1] === "receipts") receipts[m[2]] = store.get(`receipts.${m[2]}`) || [];
+    else checkpoints[m[2]] = store.get(`checkpoint.${m[2]}`);
+  }
+  return { credentials: held(), receipts, checkpoints };
+}
+
 function wireBackup() {
   const st = $("#backup-status");
+  $("#export").disabled = held().length === 0;
   $("#export").addEventListener("click", () => {
     const pass = $("#passphrase").value;
     if (pass.length < 8) return status(st, "Choose a passphrase of at least 8 characters.", "bad");
     try {
-      // The credential this letter accepts (one file per credential, as the backup format holds one).
-      download(`undersigned-credential-${credential.attributes.epoch}.json`, wasm.encrypt_export(JSON.stringify(credential), pass));
+      download("undersigned-backup.txt", wasm.encrypt_backup(JSON.stringify(holderState()), pass), "text/plain");
       status(st, "Backup downloaded. Keep the file and the passphrase apart.", "ok");
     } catch (e) {
       status(st, e.message, "bad");
@@ -371,11 +434,26 @@ function wireBackup() {
     const file = ev.target.files[0];
     if (!file) return;
     try {
-      const cred = JSON.parse(wasm.decrypt_import(await file.text(), $("#passphrase").value));
-      const key = `${cred.issuer_id}/${cred.attributes.epoch}`;
-      store.set("credentials", [...held().filter((c) => `${c.issuer_id}/${c.attributes.epoch}` !== key), cred]);
-      status(st, "Credential restored.", "ok");
-      await renderCredential();
+      const restored = JSON.parse(wasm.decrypt_backup(await file.text(), $("#passphrase").value));
+      const keyOf = (c) => `${c.issuer_id}/${c.attributes.epoch}`;
+      const fresh = new Set(restored.credentials.map(keyOf));
+      store.set("credentials", [...held().filter((c) => !fresh.has(keyOf(c))), ...restored.credentials]);
+      store.remove("credential");
+      // Receipts join what this browser has (the same receipt is kept once); a remembered
+      // checkpoint is kept only where this browser has none, the older view being the one
+      // a later check must extend.
+      for (const [id, list] of Object.entries(restored.receipts || {})) {
+        const mine = store.get(`receipts.${id}`) || [];
+        const seen = new Set(mine.map((r) => r.receipt.entry_hash));
+        store.set(`receipts.${id}`, [...mine, ...list.filter((r) => !seen.has(r.receipt.entry_hash))]);
+      }
+      for (const [id, note] of Object.entries(restored.checkpoints || {})) {
+        if (!store.get(`checkpoint.${id}`)) store.set(`checkpoint.${id}`, note);
+      }
+      const n = letterId ? (restored.receipts?.[letterId] || []).length : 0;
+      status(st, `Restored: ${restored.credentials.length === 1 ? "1 credential" : `${restored.credentials.length} credentials`}${n ? ` and your ${n === 1 ? "receipt" : "receipts"} for this letter` : ""}.`, "ok");
+      renderReceipts();
+      if (view.state === "open") await renderCredential();
     } catch (e) {
       status(st, `Could not restore: ${e.message}`, "bad");
     }

@@ -1,14 +1,23 @@
 // undersigned: the organizer's manage page. The organizer token comes from the fragment (or
 // this browser's storage, saved when the letter was created) and goes only in the
-// Authorization header.
-import { $, api, date, datetime, el, fragment, status, store } from "/static/js/common.js";
+// Authorization header. Every action's result, and every error, stays on the page.
+import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store } from "/static/js/common.js";
+import { fillForm, offerEpochs, readForm, statusOf } from "/static/js/letterform.js";
 
 const handle = $("#manage").dataset.letter;
 const saved = store.get(`organizer.${handle}`) || {};
 const token = fragment().organizer || saved.token;
 const st = $("#manage-status");
+const result = $("#action-result");
+const form = $("#edit-form");
+let current = null;
 
 if (token && !saved.token) store.set(`organizer.${handle}`, { ...saved, token });
+offerEpochs(form);
+
+function linkRow(label, url) {
+  return el("p", { class: "link-row" }, `${label}: `, el("code", { class: "hash" }, url), " ", copyButton(url, `Copy ${label.toLowerCase()}`));
+}
 
 async function load() {
   if (!token) return status(st, "This page needs the organizer link (it ends in #organizer=…).", "bad");
@@ -18,10 +27,12 @@ async function load() {
   } catch (e) {
     return status(st, e.status === 404 ? "No letter here, or the organizer link is wrong." : e.message, "bad");
   }
+  current = v;
   status(st, "");
   $("#manage-body").hidden = false;
   $("#manage-title").textContent = v.letter.title;
-  $("#state").textContent = v.state;
+  $("#state").textContent = { draft: "draft (not open yet)", open: "open for signatures", closed: "closed" }[v.state] || v.state;
+  $("#state").dataset.state = v.state;
   $("#log-size").textContent = String(v.log_size);
   const w = v.witnesses;
   $("#witness-lag").hidden = !w;
@@ -31,25 +42,40 @@ async function load() {
       `Witnesses: published checkpoint of size ${w.published_size} (quorum ${w.quorum}) cosigned by ${who}` +
       (w.lag_secs > 0 ? `; ${v.log_size - w.published_size} entries have waited ${w.lag_secs} s for the quorum.` : "; up to date.");
   }
-  $("#open").hidden = v.state !== "draft";
+  const draft = v.state === "draft";
+  $("#open").hidden = !draft;
+  $("#open-help").hidden = !draft;
+  $("#edit").hidden = !draft;
   $("#close").hidden = v.state !== "open";
-  const links = [];
-  if (v.letter_id) links.push(el("a", { href: `/letters/${v.letter_id}` }, "Public page"));
+  if (!draft) $("#edit-section").hidden = true;
+  const links = [linkRow("Organizer link", `${location.origin}/letters/${handle}/manage#organizer=${token}`)];
+  if (v.letter_id) {
+    links.push(el("p", {}, el("a", { href: `/letters/${v.letter_id}` }, "The letter's page")));
+    if (v.letter.policy.visibility === "public") links.push(linkRow("Public link", `${location.origin}/letters/${v.letter_id}`));
+  }
   if (saved.signer_token && v.letter_id) {
-    links.push(" · signer link (share it with the people who may sign): ");
-    links.push(el("code", { class: "hash" }, `${location.origin}/letters/${v.letter_id}#key=${saved.signer_token}`));
+    links.push(linkRow("Signer link", `${location.origin}/letters/${v.letter_id}#key=${saved.signer_token}`));
   }
   $("#links").replaceChildren(...links);
+  // The preview: the letter as signers and recipients will see it, rendered by the server.
+  $("#preview-title").textContent = v.letter.title;
+  const to = v.letter.recipients.map((r) => r.name).join(", ");
+  $("#preview-meta").textContent = `Signatures until ${date(v.letter.policy.deadline)}${to ? ` · To: ${to}` : ""}`;
+  serverHtml($("#preview-body"), v.body_html);
   const p = v.letter.policy;
+  const epoch = p.issuers[0] && p.issuers[0].epochs[0];
   const rows = [
-    ["Letter id", v.letter_id || "assigned when opened"],
-    ["Visibility", p.visibility],
-    ["Organizations", p.orgs.length ? p.orgs.join(", ") : "every organization of the deployment"],
-    ["Disclosures", ["role", "age_band", "email"].filter((d) => p.disclosures[d]).join(", ") || "org and epoch only"],
-    ["k", String(p.k)],
-    ["Deadline", date(p.deadline)],
-    ["Publish interval", `${p.publish_interval_secs} s`],
-    ["Recipients", v.letter.recipients.map((r) => r.name).join(", ") || "none"],
+    ["Letter id", v.letter_id || "given when the letter opens"],
+    ["Who can read it", p.visibility === "public" ? "anyone" : "its recipients and holders of the signer link"],
+    ["Organizations", p.orgs.length ? p.orgs.join(", ") : "every organization of this site"],
+    ["Signers may show", [p.disclosures.role && "role", p.disclosures.age_band && "age band", p.disclosures.email && "email"].filter(Boolean).join(", ") || "organization and period only"],
+    ["Comments", p.comments === false ? "not allowed" : "allowed"],
+    ["Credential period", epoch ? epochWords(epoch) : "—"],
+    ["Smallest group shown (k)", String(p.k)],
+    ["Signatures until", date(p.deadline) + (draft && p.deadline <= Date.now() / 1000 ? " (passed: edit the draft to set a later day)" : "")],
+    ["Publish interval", plural(p.publish_interval_secs, "second", "seconds")],
+    ["Answer period", plural(v.letter.response_days, "day", "days")],
+    ["Recipients", v.letter.recipients.map((r) => `${r.name} <${r.address}>`).join(", ") || "none"],
   ];
   $("#policy").replaceChildren(...rows.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
   if (v.state === "closed") {
@@ -57,7 +83,7 @@ async function load() {
     $("#deliveries").replaceChildren(
       ds.length === 0 ? el("p", {}, "No recipients.") : el("ul", {}, ...ds.map((d) => el("li", {},
         `${d.recipient}: `,
-        d.delivered_at ? `delivered ${datetime(d.delivered_at)}` : `not delivered yet (${d.attempts} attempts${d.last_error ? `, last error: ${d.last_error}` : ""})`,
+        d.delivered_at ? `delivered ${datetime(d.delivered_at)}` : `not delivered yet (${plural(d.attempts, "attempt", "attempts")}${d.last_error ? `, last error: ${d.last_error}` : ""})`,
         d.acknowledged_at ? `; acknowledged ${datetime(d.acknowledged_at)}` : "",
         d.answered_at ? `; answered ${datetime(d.answered_at)}` : "",
         d.revoked ? "; link revoked" : "",
@@ -66,18 +92,45 @@ async function load() {
   }
 }
 
+/** Runs an action, reloads the letter, then says what happened: the result outlives the reload. */
 async function act(what) {
+  status(result, what === "open" ? "Opening…" : "Closing…");
+  let outcome;
   try {
-    await api(`/api/v1/letters/${encodeURIComponent(handle)}/${what}`, { method: "POST", body: {}, token });
-    status(st, what === "open" ? "Opened: the text is frozen and signing has started." : "Closed: delivery has started.", "ok");
+    const r = (await api(`/api/v1/letters/${encodeURIComponent(handle)}/${what}`, { method: "POST", body: {}, token })).data;
+    outcome = what === "open"
+      ? ["Opened. The text is frozen and signing has started. Share the letter's link below.", "ok"]
+      : [`Closed with ${plural(r.log_size, "entry", "entries")} in the log. Delivery to the recipients has started.`, "ok"];
   } catch (e) {
-    status(st, e.message, "bad");
+    outcome = [e.message, "bad"];
   }
   await load();
+  status(result, ...outcome);
+  result.focus?.();
 }
 
-$("#open").addEventListener("click", () => act("open"));
+$("#open").addEventListener("click", () => {
+  if (confirm("Open the letter for signatures? Its text and rules are then frozen for good.")) act("open");
+});
 $("#close").addEventListener("click", () => {
   if (confirm("Close the letter? No more signatures; it is delivered to its recipients.")) act("close");
+});
+$("#edit").addEventListener("click", () => {
+  fillForm(form, current.letter);
+  $("#edit-section").hidden = false;
+  $("#title").focus();
+});
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const { body, errors } = readForm(form);
+  if (errors) return;
+  try {
+    await api(`/api/v1/letters/${encodeURIComponent(handle)}`, { method: "PUT", body, token });
+    $("#edit-section").hidden = true;
+    await load();
+    status(result, "Draft saved. Check the preview below, then open it when ready.", "ok");
+  } catch (e) {
+    status(statusOf(form), e.message, "bad");
+  }
 });
 load();

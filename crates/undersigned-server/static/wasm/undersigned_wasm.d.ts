@@ -26,14 +26,31 @@ export function check_inclusion(receipt_json: string, vkey: string, checkpoint_n
 export function compare_keys(bundle_json: string, deployment_json: string): string;
 
 /**
+ * Opens a backup (v2, or v1 holding one credential); returns the state JSON.
+ */
+export function decrypt_backup(backup: string, passphrase: string): string;
+
+/**
  * Opens a backup made by `encrypt_export`; returns the credential JSON.
  */
 export function decrypt_import(backup: string, passphrase: string): string;
 
 /**
+ * Encrypts the holder's whole state, `{"credentials": [...], "receipts": {letter id: [...]},
+ * "checkpoints": {letter id: note}}`, under a passphrase (backup format v2).
+ */
+export function encrypt_backup(state_json: string, passphrase: string): string;
+
+/**
  * Encrypts the credential under a passphrase for the holder to keep as a backup.
  */
 export function encrypt_export(credential_json: string, passphrase: string): string;
+
+/**
+ * Finds the entry a receipt names (its entry hash, hex) in a bundle. Returns
+ * `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
+ */
+export function find_entry(bundle_json: string, entry_hash_hex: string): string;
 
 /**
  * The id (hex) of a letter as its canonical text defines it; compare with the server's.
@@ -89,8 +106,11 @@ export interface InitOutput {
     readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
     readonly compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly decrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly encrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly letter_id: (a: number, b: number) => [number, number, number, number];
     readonly pick_credential: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];

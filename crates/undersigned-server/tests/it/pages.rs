@@ -77,12 +77,17 @@ async fn letter_page_draws_the_chart_and_small_cells() {
     let (_, id) = signed_letter(&t).await;
     let (s, body, _) = page(&t, &format!("/letters/{id}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains("<svg class=\"chart\""), "inline SVG chart");
+    // One signer per org with k=3: every org cell is withheld, so no chart of equal-looking
+    // bars is drawn; the page says why instead.
+    assert!(
+        !body.contains("class=\"chart\""),
+        "no chart when every cell is <k"
+    );
+    assert!(body.contains("id=\"all-small\""), "{body}");
     assert!(
         body.contains("Department of State"),
-        "org names label the bars"
+        "org names label the table"
     );
-    // One signer per org with k=3: both org cells are withheld.
     assert!(
         body.contains("<td class=\"num below-k\">&lt;3</td>"),
         "{body}"
@@ -214,4 +219,300 @@ async fn fail_unknown_letter_is_a_404_page() {
         .unwrap()
         .starts_with("text/html"));
     assert!(html.contains("letter not found"));
+}
+
+/// A public letter with the given policy changes, opened; returns (handle, id, letter).
+async fn opened(
+    t: &TestServer,
+    body: &str,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> (String, String, undersigned_core::letter::Letter) {
+    let mut policy = default_policy();
+    change(&mut policy);
+    let (s, v) = t
+        .post(
+            "/api/v1/letters",
+            &json!({"title": "Comments letter", "body": body, "policy": policy}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let handle = v["handle"].as_str().unwrap().to_owned();
+    let token = v["organizer_token"].as_str().unwrap();
+    let (s, o) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/open"),
+            &json!({}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    let id = o["letter_id"].as_str().unwrap().to_owned();
+    let letter: undersigned_core::letter::Letter =
+        serde_json::from_value(v["letter"].clone()).unwrap();
+    assert_eq!(letter.id().to_hex(), id);
+    (handle, id, letter)
+}
+
+#[tokio::test]
+async fn comments_show_after_the_batch_with_the_cell_the_tally_allows() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, id, letter) = opened(&t, "Text.\n", |_| {}).await;
+    let c = t
+        .credential("c1@state.gov", "analyst", AgeBand::From30To39)
+        .await;
+    let choice = DisclosureChoice {
+        role: false,
+        age_band: false,
+        email: false,
+    };
+    let e = t
+        .entry(&c, &letter, Action::Sign, choice, Some("We <mean> it"))
+        .await;
+    let (s, v) = t.submit(&id, &e).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, before, _) = page(&t, &format!("/letters/{id}")).await;
+    assert!(
+        !before.contains("We &lt;mean&gt; it"),
+        "not before the batch"
+    );
+    t.publish_all(&id).await;
+    let (_, html, _) = page(&t, &format!("/letters/{id}")).await;
+    assert!(html.contains("What signers said"), "{html}");
+    assert!(html.contains("We &lt;mean&gt; it"), "escaped, shown");
+    assert!(html.contains("a signer at Department of State"), "{html}");
+    // The API view carries the same list for script-filled pages.
+    let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
+    assert_eq!(view["comments"][0]["text"], "We <mean> it");
+    assert_eq!(view["comments"][0]["org"], "state.gov");
+    assert!(view["comments"][0]["role"].is_null());
+    // Withdrawn: the comment goes with the signature.
+    let w = t
+        .entry(
+            &c,
+            &letter,
+            Action::Withdraw,
+            DisclosureChoice::default(),
+            None,
+        )
+        .await;
+    let (s, v) = t.submit(&id, &w).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    t.publish_all(&id).await;
+    let (_, html, _) = page(&t, &format!("/letters/{id}")).await;
+    assert!(!html.contains("We &lt;mean&gt; it"));
+}
+
+#[tokio::test]
+async fn fail_comment_on_a_letter_that_takes_none() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, id, letter) = opened(&t, "Text.\n", |p| p["comments"] = json!(false)).await;
+    assert!(!letter.policy.comments);
+    let c = t
+        .credential("c2@state.gov", "analyst", AgeBand::From30To39)
+        .await;
+    // The holder refuses to build it...
+    let sets = t.sets().await;
+    let refused = undersigned_core::entry::present(
+        &c,
+        &letter,
+        Action::Sign,
+        DisclosureChoice::default(),
+        Some("hi"),
+        &sets,
+        undersigned_core::entry::SmallOrgConsent::Given,
+    );
+    assert!(refused.is_err());
+    // ...and the server refuses one built against a letter that allowed comments.
+    let mut allowing = letter.clone();
+    allowing.policy.comments = true;
+    let mut e = t
+        .entry(
+            &c,
+            &allowing,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some("hi"),
+        )
+        .await;
+    e.letter_id = letter.id();
+    let (s, v) = t.submit(&id, &e).await;
+    assert_ne!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(v.to_string().contains("does not take comments"), "{v}");
+    // Without a comment it signs.
+    let e = t
+        .entry(&c, &letter, Action::Sign, DisclosureChoice::default(), None)
+        .await;
+    let (s, v) = t.submit(&id, &e).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+}
+
+#[tokio::test]
+async fn letters_that_allow_comments_keep_their_old_encoding() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, id, letter) = opened(&t, "Text.\n", |_| {}).await;
+    let bytes = String::from_utf8(letter.canonical_bytes()).unwrap();
+    assert!(!bytes.contains("comments"), "{bytes}");
+    assert_eq!(letter.id().to_hex(), id);
+    let (_, _, closed) = opened(&t, "Text.\n", |p| p["comments"] = json!(false)).await;
+    assert!(String::from_utf8(closed.canonical_bytes())
+        .unwrap()
+        .contains("\"comments\":false"));
+}
+
+#[tokio::test]
+async fn script_filled_pages_get_rendered_markdown_with_headings_below_the_title() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (handle, id, _) = opened(&t, "# Demands\n\n**January 24**\n\n- one\n- two\n", |_| {}).await;
+    let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
+    let html = view["body_html"].as_str().unwrap();
+    assert!(html.contains("<h2>Demands</h2>"), "{html}");
+    assert!(html.contains("<strong>January 24</strong>"));
+    assert!(html.contains("<li>one</li>"));
+    assert!(!html.contains("**"));
+    let (_, page_html, _) = page(&t, &format!("/letters/{handle}")).await;
+    assert!(
+        page_html.contains("<h2>Demands</h2>"),
+        "the page shifts headings too"
+    );
+    let (s, r) = t
+        .post(
+            "/api/v1/render",
+            &json!({"text": "## A\n\n[x](https://e.org)"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(r["html"].as_str().unwrap().contains("<h5>A</h5>"), "{r}");
+    assert!(r["html"]
+        .as_str()
+        .unwrap()
+        .contains("href=\"https://e.org\""));
+}
+
+#[tokio::test]
+async fn letter_page_has_a_qr_code_of_the_bundle_and_a_feed() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, id) = signed_letter(&t).await;
+    let (_, html, _) = page(&t, &format!("/letters/{id}")).await;
+    assert!(
+        html.contains("aria-label=\"QR code of the bundle link\""),
+        "{html}"
+    );
+    assert!(html.contains(&format!("/api/v1/letters/{id}/bundle")));
+    assert!(html.contains(&format!("href=\"/letters/{id}/feed.atom\"")));
+    assert!(html.contains("application/atom+xml"));
+    let (s, feed, h) = page(&t, &format!("/letters/{id}/feed.atom")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/atom+xml"));
+    assert!(feed.starts_with("<?xml"), "{feed}");
+    assert!(feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
+    for tag in ["<id>", "<title>", "<updated>", "<author>"] {
+        assert!(feed.contains(tag), "{tag} in {feed}");
+    }
+    assert!(
+        feed.contains("<title>Opened for signatures</title>"),
+        "{feed}"
+    );
+    assert!(
+        feed.contains("<title>2 verified signatures</title>"),
+        "{feed}"
+    );
+}
+
+#[tokio::test]
+async fn fail_recipients_only_letter_has_no_feed() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, id, _) = opened(&t, "Text.\n", |p| {
+        p["visibility"] = json!("recipients-only")
+    })
+    .await;
+    let (s, body, _) = page(&t, &format!("/letters/{id}/feed.atom")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(!body.contains("Comments letter"));
+}
+
+#[tokio::test]
+async fn recipients_get_the_comments_in_the_delivery_mail_and_their_view() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (s, v) = t
+        .post(
+            "/api/v1/letters",
+            &json!({"title": "Mail letter", "body": "Text with **bold**.\n",
+                    "recipients": [{"name": "The Director", "address": "director@state.gov"}],
+                    "policy": default_policy()}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let handle = v["handle"].as_str().unwrap().to_owned();
+    let token = v["organizer_token"].as_str().unwrap().to_owned();
+    assert!(v["organizer_url"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/letters/{handle}/manage#organizer=")));
+    let (_, o) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/open"),
+            &json!({}),
+            Some(&token),
+        )
+        .await;
+    let id = o["letter_id"].as_str().unwrap().to_owned();
+    let letter: undersigned_core::letter::Letter =
+        serde_json::from_value(v["letter"].clone()).unwrap();
+    let c = t
+        .credential("m1@state.gov", "analyst", AgeBand::From30To39)
+        .await;
+    let e = t
+        .entry(
+            &c,
+            &letter,
+            Action::Sign,
+            DisclosureChoice::default(),
+            Some("Read this, please"),
+        )
+        .await;
+    let (s, r) = t.submit(&id, &e).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/close"),
+            &json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    t.outbox.clear();
+    undersigned_server::delivery::tick(&t.state).await.unwrap();
+    let mail = t
+        .outbox
+        .messages()
+        .into_iter()
+        .next()
+        .expect("a delivery mail");
+    assert!(
+        mail.body_text.contains("Comments from signers"),
+        "{}",
+        mail.body_text
+    );
+    assert!(mail.body_text.contains("> Read this, please"));
+    assert!(mail.body_text.contains("a signer at Department of State"));
+    let link = mail
+        .body_text
+        .split_whitespace()
+        .find_map(|w| w.split_once("/respond#").map(|(_, t)| t.to_owned()))
+        .unwrap();
+    let (s, view) = t
+        .get_with(&format!("/api/v1/letters/{id}/respond"), &link)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert!(view["body_html"]
+        .as_str()
+        .unwrap()
+        .contains("<strong>bold</strong>"));
+    assert_eq!(view["comments"][0]["text"], "Read this, please");
 }

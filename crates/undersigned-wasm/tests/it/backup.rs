@@ -63,3 +63,78 @@ fn fail_short_passphrase_or_non_credential() {
     let err = encrypt_export(r#"{"not":"a credential"}"#, PASSPHRASE, &mut rng(6)).unwrap_err();
     assert_eq!(err, "the credential is malformed");
 }
+
+/// A kept receipt as the page stores it: `{"action", "receipt"}`, signed by the letter's log.
+fn kept_receipt() -> (String, serde_json::Value) {
+    use undersigned_core::log::{issue_receipt, PublishSchedule};
+    let letter = undersigned_core::ids::LetterId([7u8; 32]);
+    let signer = crate::fixture::log_signer(&letter);
+    let schedule = PublishSchedule::new(600, 60).unwrap();
+    let receipt = issue_receipt(&signer, letter.0, b"leaf", 1_700_000_100, &schedule).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&receipt.to_json()).unwrap();
+    (
+        letter.to_hex(),
+        serde_json::json!({"action": "sign", "receipt": value}),
+    )
+}
+
+fn holder_state() -> serde_json::Value {
+    let (id, kept) = kept_receipt();
+    let creds: Vec<serde_json::Value> = populated().state[..2]
+        .iter()
+        .map(|c| serde_json::from_str(c).unwrap())
+        .collect();
+    serde_json::json!({
+        "credentials": creds,
+        "receipts": { id.clone(): [kept] },
+        "checkpoints": { id: "example.org/letters/x\n3\nAAAA\n\n— sig\n" },
+    })
+}
+
+#[test]
+fn state_backup_round_trip_carries_receipts_and_checkpoints() {
+    use undersigned_wasm::backup::{decrypt_backup, encrypt_backup, BACKUP_PREFIX_V2};
+    let state = holder_state();
+    let backup = encrypt_backup(&state.to_string(), PASSPHRASE, &mut rng(11)).unwrap();
+    assert!(backup.starts_with(BACKUP_PREFIX_V2), "{backup}");
+    let email = state["credentials"][0]["attributes"]["email"]
+        .as_str()
+        .unwrap();
+    assert!(!backup.contains(email));
+    let restored: serde_json::Value =
+        serde_json::from_str(&decrypt_backup(&backup, PASSPHRASE).unwrap()).unwrap();
+    assert_eq!(restored, state);
+    // A v1 backup still opens, as a state holding its one credential.
+    let old: serde_json::Value =
+        serde_json::from_str(&decrypt_backup(&export(12), PASSPHRASE).unwrap()).unwrap();
+    assert_eq!(old["credentials"].as_array().unwrap().len(), 1);
+    assert_eq!(old["receipts"], serde_json::json!({}));
+}
+
+#[test]
+fn fail_state_backup_wrong_passphrase_tampered_or_malformed() {
+    use undersigned_wasm::backup::{decrypt_backup, encrypt_backup, BACKUP_PREFIX_V2};
+    let backup = encrypt_backup(&holder_state().to_string(), PASSPHRASE, &mut rng(13)).unwrap();
+    assert_eq!(
+        decrypt_backup(&backup, "correct horse battery stapler").unwrap_err(),
+        "wrong passphrase, or the backup is damaged"
+    );
+    let mut chars: Vec<char> = backup.chars().collect();
+    let i = BACKUP_PREFIX_V2.len() + 50;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    assert!(decrypt_backup(&chars.into_iter().collect::<String>(), PASSPHRASE).is_err());
+    // A v2 blob relabelled as v1 does not open (the prefix is authenticated).
+    let relabelled = backup.replacen(BACKUP_PREFIX_V2, BACKUP_PREFIX, 1);
+    assert!(decrypt_backup(&relabelled, PASSPHRASE).is_err());
+    // Only real credentials, well-formed receipts and letter ids are backed up.
+    let mut bad = holder_state();
+    bad["credentials"][0]["secrets"] = serde_json::json!("nope");
+    assert!(encrypt_backup(&bad.to_string(), PASSPHRASE, &mut rng(14)).is_err());
+    let mut bad = holder_state();
+    bad["receipts"] = serde_json::json!({"not-a-letter": []});
+    assert!(encrypt_backup(&bad.to_string(), PASSPHRASE, &mut rng(15)).is_err());
+    let mut bad = holder_state();
+    bad["credentials"] = serde_json::json!([]);
+    assert!(encrypt_backup(&bad.to_string(), PASSPHRASE, &mut rng(16)).is_err());
+    assert!(encrypt_backup(&holder_state().to_string(), "short", &mut rng(17)).is_err());
+}

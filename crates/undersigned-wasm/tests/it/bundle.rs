@@ -127,3 +127,18 @@ fn compare_keys_says_whether_the_site_keys_match() {
     assert!(v["message"].as_str().unwrap().contains("log key"), "{v}");
     assert!(undersigned_wasm::bundle::compare_keys(&b.to_json(), "{}").is_err());
 }
+
+#[test]
+fn find_entry_names_a_receipts_entry_or_says_it_is_absent() {
+    let b = honest();
+    let text = serde_json::to_string(&b).unwrap();
+    let leaf = b.entries[2].leaf_bytes();
+    let hash = hex::encode(undersigned_core::log::leaf_hash(&leaf));
+    let found: Value =
+        serde_json::from_str(&undersigned_wasm::bundle::find_entry(&text, &hash).unwrap()).unwrap();
+    assert_eq!(found["index"], 2);
+    assert_eq!(found["kind"], "signature");
+    let err = undersigned_wasm::bundle::find_entry(&text, &"00".repeat(32)).unwrap_err();
+    assert!(err.contains("not in this bundle"), "{err}");
+    assert!(undersigned_wasm::bundle::find_entry(&text, "xyz").is_err());
+}

@@ -174,6 +174,7 @@ impl World {
                 deadline: 2_000_000_000,
                 visibility: Visibility::Public,
                 publish_interval_secs: 600,
+                comments: true,
             },
         )
         .unwrap()
