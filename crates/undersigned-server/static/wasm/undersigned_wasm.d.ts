@@ -8,6 +8,12 @@
 export function check_consistency(vkey: string, old_note: string, new_note: string, consistency_json: string): string;
 
 /**
+ * With witnesses named in the deployment info, refuses a checkpoint without their quorum of
+ * valid cosignatures. Returns `[{"name": string, "timestamp": number}]`.
+ */
+export function check_cosignatures(deployment_json: string, checkpoint_note: string): string;
+
+/**
  * The small-cell guard for the signing form. Returns
  * `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
  */
@@ -103,6 +109,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly check_consistency: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number, number];
+    readonly check_cosignatures: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
     readonly compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];

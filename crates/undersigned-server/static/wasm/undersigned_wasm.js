@@ -46,6 +46,43 @@ export function check_consistency(vkey, old_note, new_note, consistency_json) {
 }
 
 /**
+ * With witnesses named in the deployment info, refuses a checkpoint without their quorum of
+ * valid cosignatures. Returns `[{"name": string, "timestamp": number}]`.
+ * @param {string} deployment_json
+ * @param {string} checkpoint_note
+ * @returns {string}
+ */
+export function check_cosignatures(deployment_json, checkpoint_note) {
+    let deferred4_0;
+    let deferred4_1;
+    try {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(deployment_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(checkpoint_note, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.check_cosignatures(ptr0, len0, ptr1, len1);
+        var ptr3 = ret[0];
+        var len3 = ret[1];
+        if (ret[3]) {
+            ptr3 = 0; len3 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred4_0 = ptr3;
+        deferred4_1 = len3;
+        return getStringFromWasm0(ptr3, len3);
+    } finally {
+        wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
+    }
+}
+
+/**
  * The small-cell guard for the signing form. Returns
  * `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
  * @param {string} sets_json
