@@ -367,6 +367,7 @@ fn witness_crash_between_commit_and_answer_never_cosigns_a_fork() {
             .timeout(Duration::from_secs(120))
             .send_bytes(&body)
             .map(|r| r.status())
+            .map_err(|e| e.to_string())
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     while w.latest().map(|n| size_of(&n)) != Some(14) {
