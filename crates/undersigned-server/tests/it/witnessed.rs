@@ -308,3 +308,44 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
         "{page}"
     );
 }
+
+/// Witnesses that cosign the letter log but not the issuer log: the letter's checkpoint stays
+/// unpublished, since its bundle would carry an issuer statement older than its signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_letter_not_published_ahead_of_the_issuer_log() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let witnesses = signers()
+        .iter()
+        .zip(&ports)
+        .map(|(w, p)| {
+            format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let t = TestServer::sqlite(Tweaks {
+        witnesses,
+        witness_quorum: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let (_, _, id, letter) = t.open_letter("Half witnessed", default_policy()).await;
+    let setup = Setup {
+        dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
+        ports,
+        logs: vec![LogVerifier::from_vkey(&t.state.ledger.vkey(&id).unwrap()).unwrap()],
+        t,
+    };
+    let t = &setup.t;
+    let _running: Vec<RunningWitness> = (0..3).map(|i| setup.start(i)).collect();
+    sign_one(t, &id, &letter, 0).await;
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    assert_eq!(t.log_size(&id).await, 2);
+    let (s, _) = t
+        .get_text(&format!("/api/v1/letters/{id}/checkpoint"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let late = sign_one(t, &id, &letter, 1).await;
+    assert!(late.include_by >= late.received_at + t.state.config.witness_grace_secs);
+}
