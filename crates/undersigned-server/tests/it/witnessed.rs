@@ -166,24 +166,55 @@ async fn metrics(t: &TestServer) -> String {
     t.get_text("/metrics").await.1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_witnesses_quorum_two_publish_stall_and_resume() {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let witnesses = signers()
-        .iter()
-        .zip(&ports)
-        .map(|(w, p)| {
-            format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    let t = TestServer::sqlite(Tweaks {
-        witnesses,
+/// Tweaks naming three witnesses on fresh loopback ports, quorum two.
+fn three_on(ports: &[u16]) -> Tweaks {
+    Tweaks {
+        witnesses: signers()
+            .iter()
+            .zip(ports)
+            .map(|(w, p)| {
+                format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
+                    .parse()
+                    .unwrap()
+            })
+            .collect(),
         witness_quorum: Some(2),
         ..Default::default()
-    })
-    .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_quorum_two_publish_stall_and_resume_sqlite() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let t = TestServer::sqlite(three_on(&ports)).await;
+    publish_stall_and_resume(t, ports).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_quorum_two_publish_stall_and_resume_postgres() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let Some(t) = TestServer::postgres(three_on(&ports)).await else {
+        return;
+    };
+    publish_stall_and_resume(t, ports).await;
+}
+
+#[test]
+fn fail_malformed_witness_names() {
+    use undersigned_server::cosigning::WitnessSpec;
+    let vkey = signers()[0].verifier().to_vkey();
+    let ok: WitnessSpec = format!("{vkey}@http://127.0.0.1:1/w/").parse().unwrap();
+    assert_eq!(ok.url, "http://127.0.0.1:1/w");
+    for bad in [
+        vkey.clone(),
+        format!("{vkey}@127.0.0.1:1"),
+        "not+a+key@http://127.0.0.1:1".to_owned(),
+    ] {
+        assert!(bad.parse::<WitnessSpec>().is_err(), "{bad}");
+    }
+}
+
+async fn publish_stall_and_resume(t: TestServer, ports: Vec<u16>) {
     let (_, _, id, letter) = t.open_letter("Witnessed", default_policy()).await;
     // The witnesses follow this letter's log and the issuer log, under the deployment's key.
     let logs = vec![
