@@ -1,5 +1,6 @@
-//! `undersigned monitor` against a live deployment: consistent while the operator is honest,
-//! and a rewritten log entry in the database is reported at the next poll with status 1.
+//! `undersigned monitor` against a live deployment: consistent while the operator is honest; a
+//! log rolled back to an earlier checkpoint, and a rewritten log entry, in the database behind
+//! the server, are each reported at the next poll with status 1.
 
 use crate::flow::{bin, start_server};
 use sqlx::Connection;
@@ -20,7 +21,7 @@ fn monitor(url: &str, state: &std::path::Path, metrics: &std::path::Path) -> std
 }
 
 #[test]
-fn monitor_reports_consistent_then_a_rewritten_entry() {
+fn monitor_reports_consistent_then_a_rollback_and_a_rewritten_entry() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start_server(&data, &[]);
@@ -73,10 +74,42 @@ fn monitor_reports_consistent_then_a_rewritten_entry() {
     let o = monitor(&server.url, &state, &metrics);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 
+    // The operator rolls the log back to its previous checkpoint, dropping the last batch:
+    // self-consistent for a newcomer, caught by a monitor that saw the longer log.
+    let db_url = format!("sqlite://{}", data.join("undersigned.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut db = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+        let (previous,): (i64,) =
+            sqlx::query_as("SELECT size FROM checkpoints ORDER BY size DESC LIMIT 1 OFFSET 1")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        sqlx::query("DELETE FROM log_leaves WHERE idx >= ?1")
+            .bind(previous)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM checkpoints WHERE size > ?1")
+            .bind(previous)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    });
+    let o = monitor(&server.url, &state, &metrics);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("INCONSISTENT") && text.contains("THE LOG SHRANK"),
+        "{text}"
+    );
+    // A monitor that starts now sees a consistent (shorter) log; the next rewrite it catches.
+    let state = dir.path().join("monitor-late");
+    let o = monitor(&server.url, &state, &metrics);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
     // The operator rewrites the opened entry's time behind the server's back.
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let url = format!("sqlite://{}", data.join("undersigned.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let mut db = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
         let changed = sqlx::query(
             "UPDATE log_leaves SET leaf = CAST(REPLACE(CAST(leaf AS TEXT), '\"at\":', '\"at\":1') AS BLOB) WHERE idx = 0",
         )
