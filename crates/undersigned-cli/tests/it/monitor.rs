@@ -132,3 +132,49 @@ fn monitor_reports_consistent_then_a_rollback_and_a_rewritten_entry() {
         "{m}"
     );
 }
+
+/// Running for good, the monitor serves its metrics over HTTP and keeps polling.
+#[test]
+fn monitor_serves_metrics_while_it_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data"), &[]);
+    let port = crate::flow::free_port();
+    let mut child = bin()
+        .args(["monitor", &server.url, "--interval", "1", "--state"])
+        .arg(dir.path().join("state"))
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let polls = loop {
+        let text = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .unwrap_or_default();
+        let polls: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("undersigned_monitor_polls_total "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if polls >= 2 {
+            assert!(
+                text.contains("undersigned_monitor_inconsistencies_total 0"),
+                "{text}"
+            );
+            break polls;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the monitor stopped after {polls} polls"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
