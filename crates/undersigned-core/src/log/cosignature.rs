@@ -73,7 +73,7 @@ pub enum CosignatureError {
     },
 }
 
-/// SHA-256(name || 0x0A || 0x04 || 32-byte public key)[:4], per tlog-cosignature: "The key
+/// `SHA-256(name || 0x0A || 0x04 || 32-byte public key)[:4]`, per tlog-cosignature: "The key
 /// ID for Ed25519 cosignatures MUST be computed as
 /// `SHA-256(<name> || "\n" || 0x04 || 32-byte Ed25519 cosigner public key)[:4]`".
 pub fn cosignature_key_id(name: &str, key: &VerifyingKey) -> KeyId {
