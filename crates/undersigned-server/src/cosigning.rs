@@ -279,7 +279,18 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     }
     let mut done = 0;
     let mut missed = false;
+    // The issuer log first, and letters only once it is published: every signature in a
+    // letter batch is counted by the issuer statement appended before it, so a letter
+    // checkpoint published ahead of the issuer log's would make its bundle fail verification.
+    let mut behind = behind;
+    behind.sort_by_key(|(_, log)| *log != LogName::Issuer);
+    let mut issuer_behind = false;
     for (origin, log) in behind {
+        if issuer_behind {
+            missed = true;
+            continue;
+        }
+        let is_issuer = log == LogName::Issuer;
         match cosign(s, &origin, &log).await {
             Ok(true) => {
                 done += 1;
@@ -287,9 +298,13 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
                     b.remove(&origin);
                 }
             }
-            Ok(false) => missed = true,
+            Ok(false) => {
+                missed = true;
+                issuer_behind = is_issuer;
+            }
             Err(e) => {
                 missed = true;
+                issuer_behind = is_issuer;
                 tracing::warn!(error = %e, origin, "cosigning");
             }
         }

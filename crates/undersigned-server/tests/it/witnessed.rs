@@ -166,24 +166,55 @@ async fn metrics(t: &TestServer) -> String {
     t.get_text("/metrics").await.1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_witnesses_quorum_two_publish_stall_and_resume() {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let witnesses = signers()
-        .iter()
-        .zip(&ports)
-        .map(|(w, p)| {
-            format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    let t = TestServer::sqlite(Tweaks {
-        witnesses,
+/// Tweaks naming three witnesses on fresh loopback ports, quorum two.
+fn three_on(ports: &[u16]) -> Tweaks {
+    Tweaks {
+        witnesses: signers()
+            .iter()
+            .zip(ports)
+            .map(|(w, p)| {
+                format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
+                    .parse()
+                    .unwrap()
+            })
+            .collect(),
         witness_quorum: Some(2),
         ..Default::default()
-    })
-    .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_quorum_two_publish_stall_and_resume_sqlite() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let t = TestServer::sqlite(three_on(&ports)).await;
+    publish_stall_and_resume(t, ports).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_witnesses_quorum_two_publish_stall_and_resume_postgres() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let Some(t) = TestServer::postgres(three_on(&ports)).await else {
+        return;
+    };
+    publish_stall_and_resume(t, ports).await;
+}
+
+#[test]
+fn fail_malformed_witness_names() {
+    use undersigned_server::cosigning::WitnessSpec;
+    let vkey = signers()[0].verifier().to_vkey();
+    let ok: WitnessSpec = format!("{vkey}@http://127.0.0.1:1/w/").parse().unwrap();
+    assert_eq!(ok.url, "http://127.0.0.1:1/w");
+    for bad in [
+        vkey.clone(),
+        format!("{vkey}@127.0.0.1:1"),
+        "not+a+key@http://127.0.0.1:1".to_owned(),
+    ] {
+        assert!(bad.parse::<WitnessSpec>().is_err(), "{bad}");
+    }
+}
+
+async fn publish_stall_and_resume(t: TestServer, ports: Vec<u16>) {
     let (_, _, id, letter) = t.open_letter("Witnessed", default_policy()).await;
     // The witnesses follow this letter's log and the issuer log, under the deployment's key.
     let logs = vec![
@@ -307,4 +338,45 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume() {
         page.contains("w1.test/witness") && page.contains("cosigned"),
         "{page}"
     );
+}
+
+/// Witnesses that cosign the letter log but not the issuer log: the letter's checkpoint stays
+/// unpublished, since its bundle would carry an issuer statement older than its signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_letter_not_published_ahead_of_the_issuer_log() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let witnesses = signers()
+        .iter()
+        .zip(&ports)
+        .map(|(w, p)| {
+            format!("{}@http://127.0.0.1:{p}", w.verifier().to_vkey())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let t = TestServer::sqlite(Tweaks {
+        witnesses,
+        witness_quorum: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let (_, _, id, letter) = t.open_letter("Half witnessed", default_policy()).await;
+    let setup = Setup {
+        dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
+        ports,
+        logs: vec![LogVerifier::from_vkey(&t.state.ledger.vkey(&id).unwrap()).unwrap()],
+        t,
+    };
+    let t = &setup.t;
+    let _running: Vec<RunningWitness> = (0..3).map(|i| setup.start(i)).collect();
+    sign_one(t, &id, &letter, 0).await;
+    t.publish_all(&id).await;
+    undersigned_server::cosigning::tick(&t.state).await.unwrap();
+    assert_eq!(t.log_size(&id).await, 2);
+    let (s, _) = t
+        .get_text(&format!("/api/v1/letters/{id}/checkpoint"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let late = sign_one(t, &id, &letter, 1).await;
+    assert!(late.include_by >= late.received_at + t.state.config.witness_grace_secs);
 }
