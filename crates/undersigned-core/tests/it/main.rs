@@ -18,3 +18,4 @@ mod log;
 mod oneperson;
 mod protocol;
 mod statement;
+mod text;

@@ -13,6 +13,7 @@ mod forged;
 mod harness;
 mod hostile;
 mod issuer_log;
+mod keys;
 mod oneperson;
 mod openapi;
 mod pages;
