@@ -6,6 +6,7 @@ import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import jsQR from "jsqr";
+import { getDocument } from "pdfjs-dist/legacy/build/pdf.mjs";
 import { PNG } from "pngjs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -324,7 +325,18 @@ test("the printed letter carries the tally and a QR code of the bundle link", as
   await page.screenshot({ path: join(ARTIFACTS, "letter-print.png"), fullPage: true });
   const pdf = await page.pdf({ path: join(ARTIFACTS, "letter.pdf"), format: "A4", printBackground: true });
   assert.equal(pdf.subarray(0, 5).toString(), "%PDF-");
-  assert.ok(pdf.length > 10_000, `a real document (${pdf.length} bytes)`);
+  // The PDF's own text (pdf.js extraction), compared without spaces: glyph runs and
+  // ligatures split words in arbitrary places.
+  const doc = await getDocument({ data: new Uint8Array(pdf), useSystemFonts: true }).promise;
+  let text = "";
+  for (let i = 1; i <= doc.numPages; i++) text += (await (await doc.getPage(i)).getTextContent()).items.map((it) => it.str).join("");
+  const flat = text.replace(/\s+/g, "");
+  for (const want of ["ReviewthePolicy".replace("P", "p"), "2verifiedsignaturesfrom2organizations", "signedbyatestbrowserfromstate.gov", "Thepublicrecord", "Scanforthebundle"]) {
+    assert.ok(flat.includes(want), `the PDF says ${want}: ${text.slice(0, 300)}`);
+  }
+  for (const absent of ["Signthisletter", "Downloadthebundle", "Checkmysignature"]) {
+    assert.ok(!flat.includes(absent), `no ${absent} on paper`);
+  }
   await page.emulateMedia({ media: "screen" });
   noProblems(page);
 });

@@ -514,3 +514,57 @@ fn credential_roundtrips_and_debug_hides_secrets() {
     }
     assert!(!format!("{:?}", creds[0].attributes).contains("analyst0@"));
 }
+
+#[test]
+fn fail_comment_where_the_letter_takes_none() {
+    let (w, creds) = populated(4);
+    let mut open = w.letter("Talk", all_disclosures());
+    let e = sign(
+        &creds[0],
+        &open,
+        &w.sets(),
+        DisclosureChoice::default(),
+        Some("hello"),
+    );
+    // The same entry against the same letter that takes no comments: refused by name, before
+    // any proof is checked, and the holder refuses to make one.
+    open.policy.comments = false;
+    let closed = open.clone().canonicalize().unwrap();
+    let mut moved = e.clone();
+    moved.letter_id = closed.id();
+    assert_eq!(
+        verify(&moved, &closed.id(), &closed.policy, &w.directory()),
+        Err(VerifyError::CommentNotAllowed)
+    );
+    let refused = undersigned_core::entry::present(
+        &creds[0],
+        &closed,
+        Action::Sign,
+        DisclosureChoice::default(),
+        Some("hello"),
+        &w.sets(),
+        undersigned_core::entry::SmallOrgConsent::Given,
+    );
+    assert_eq!(
+        refused.unwrap_err(),
+        undersigned_core::error::PresentError::CommentNotAllowed
+    );
+}
+
+#[test]
+fn letters_that_take_comments_encode_as_before_the_policy_existed() {
+    let (w, _) = populated(1);
+    let l = w.letter("Old", all_disclosures());
+    assert!(l.policy.comments);
+    let bytes = String::from_utf8(l.canonical_bytes()).unwrap();
+    assert!(!bytes.contains("comments"), "{bytes}");
+    // A letter written before the field parses as taking comments and keeps its id.
+    let reparsed: undersigned_core::letter::Letter = serde_json::from_str(&bytes).unwrap();
+    assert_eq!(reparsed.id(), l.id());
+    let mut none = l.clone();
+    none.policy.comments = false;
+    assert_ne!(none.id(), l.id());
+    let back: undersigned_core::letter::Letter =
+        serde_json::from_slice(&none.canonical_bytes()).unwrap();
+    assert!(!back.policy.comments);
+}

@@ -238,7 +238,7 @@ fn breakdown(
             caption { (caption) }
             thead { tr { th scope="col" { (head) } th scope="col" { "Signers" } } }
             tbody {
-                @if cells.is_empty() { tr { td colspan="2" { "none yet" } } }
+                @if cells.is_empty() { tr { td colspan="2" { "none" } } }
                 @for (label, cell) in cells {
                     tr {
                         td { (names.and_then(|n| n.get(label)).map_or(label.as_str(), String::as_str)) }
