@@ -222,8 +222,9 @@ async fn build_letter(s: &AppState, input: LetterInput) -> AppResult<Letter> {
             epochs,
         }],
         (false, true) => p.issuers,
+        // Both fields are well-formed on their own: a rule between them, so 422.
         (false, false) => {
-            return Err(AppError::BadRequest(
+            return Err(AppError::Unprocessable(
                 "give either epochs or issuers, not both".into(),
             ))
         }

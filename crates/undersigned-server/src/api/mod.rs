@@ -219,7 +219,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<serde_json::Value>::from_request(req, state).await {
             Ok(axum::Json(mut v)) => {
                 integral_numbers(&mut v);
-                serde_json::from_value(v)
+                serde_path_to_error::deserialize(v)
                     .map(ApiJson)
                     .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
             }

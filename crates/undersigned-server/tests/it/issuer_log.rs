@@ -97,8 +97,9 @@ async fn issuer_statement_served_and_grows(t: &TestServer) {
             .collect::<Vec<_>>(),
     )
     .unwrap();
+    // Well-formed, but beyond the log: refused by the log's size (422), as documented.
     let (s, _) = t.get("/api/v1/issuer/log/proof/inclusion?index=5").await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A letter's bundle carries the latest statement; it verifies pinned to the deployment.
     let (_, _, id, letter) = t.open_letter("Statement", default_policy()).await;
