@@ -67,8 +67,12 @@ fn server() -> &'static Server {
                 "undersigned <no-reply@undersigned.fuzz>",
             ))
             .expect("mailer");
-            let keys = DeploymentKeys::load_or_create(&dir.path().join("keys.json"), "fuzz")
-                .expect("keys");
+            let keys = DeploymentKeys::load_or_create(
+                &dir.path().join("keys.json"),
+                &dir.path().join("tag.key"),
+                "fuzz",
+            )
+            .expect("keys");
             let config = Config {
                 host: "undersigned.fuzz".into(),
                 epoch: Some(Epoch::parse("2026-Q4").expect("epoch")),
@@ -78,16 +82,26 @@ fn server() -> &'static Server {
                 dev: true,
                 ..Config::default()
             };
-            let state = AppState::new(config, Arc::new(store), keys, mailer, Some(outbox))
-                .expect("state");
+            let state =
+                AppState::new(config, Arc::new(store), keys, mailer, Some(outbox)).expect("state");
             let router = app(state);
             let letter = serde_json::json!({
                 "title": "Fuzzed", "body": "Body", "policy": {"deadline": 4_000_000_000u64, "k": 2},
                 "recipients": [{"name": "Board", "email": "board@example.org", "role": "board"}]
             });
-            let created = call(&router, Method::POST, "/api/v1/letters", letter.to_string(), None).await;
+            let created = call(
+                &router,
+                Method::POST,
+                "/api/v1/letters",
+                letter.to_string(),
+                None,
+            )
+            .await;
             let open = created.1["handle"].as_str().expect("handle").to_owned();
-            let token = created.1["organizer_token"].as_str().expect("token").to_owned();
+            let token = created.1["organizer_token"]
+                .as_str()
+                .expect("token")
+                .to_owned();
             let opened = call(
                 &router,
                 Method::POST,
@@ -97,7 +111,14 @@ fn server() -> &'static Server {
             )
             .await;
             assert_eq!(opened.0, StatusCode::OK, "{}", opened.1);
-            let draft = call(&router, Method::POST, "/api/v1/letters", letter.to_string(), None).await;
+            let draft = call(
+                &router,
+                Method::POST,
+                "/api/v1/letters",
+                letter.to_string(),
+                None,
+            )
+            .await;
             let draft = draft.1["handle"].as_str().expect("handle").to_owned();
             (router, open, draft, token)
         });
@@ -160,9 +181,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         (path, body.to_vec())
     };
-    let (status, answer) = s
-        .rt
-        .block_on(call(&s.router, method, &uri, body, token));
+    let (status, answer) = s.rt.block_on(call(&s.router, method, &uri, body, token));
     assert!(
         status != StatusCode::INTERNAL_SERVER_ERROR,
         "500 for {uri}: {answer}"

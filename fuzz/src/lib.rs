@@ -59,7 +59,9 @@ fn build() -> World {
             .orgs
             .insert(OrgId::parse(d).expect("org"), n.into());
     }
-    membership.roles.insert(Role::parse("analyst").expect("role"));
+    membership
+        .roles
+        .insert(Role::parse("analyst").expect("role"));
     let mut issuer = Issuer::new(keys, membership, &mut rng);
     let epoch = Epoch::parse("2026-Q4").expect("epoch");
     let mut credentials = vec![];
@@ -99,6 +101,7 @@ fn build() -> World {
             deadline: 2_000_000_000,
             visibility: Visibility::Public,
             publish_interval_secs: 600,
+            comments: true,
         },
     )
     .expect("letter");

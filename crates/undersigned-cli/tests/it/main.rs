@@ -10,9 +10,9 @@
 mod crash;
 mod flow;
 mod monitor;
-mod traces;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]
 mod pgserver;
+mod traces;
 mod verify;
 mod witness;
 mod witnessed;

@@ -193,9 +193,7 @@ async fn three_witnesses_quorum_two_publish_stall_and_resume_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_witnesses_quorum_two_publish_stall_and_resume_postgres() {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let Some(t) = TestServer::postgres(three_on(&ports)).await else {
-        return;
-    };
+    let t = TestServer::postgres(three_on(&ports)).await;
     publish_stall_and_resume(t, ports).await;
 }
 
