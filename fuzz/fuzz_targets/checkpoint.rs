@@ -14,12 +14,18 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(cp) = Checkpoint::open_bytes(data, &verifier, None) {
         let text = std::str::from_utf8(data).expect("opened notes are UTF-8");
         let body = cp.to_body().expect("an opened checkpoint serializes");
-        assert!(text.starts_with(&body), "opened note's body differs from its checkpoint");
+        assert!(
+            text.starts_with(&body),
+            "opened note's body differs from its checkpoint"
+        );
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(cp) = Checkpoint::parse_body(text) {
             let body = cp.to_body().expect("a parsed checkpoint serializes");
-            assert_eq!(body, text, "a parsed body must re-serialize to the same text");
+            assert_eq!(
+                body, text,
+                "a parsed body must re-serialize to the same text"
+            );
             if cp.origin == signer.name() {
                 let note = cp.sign(&signer).expect("sign");
                 let opened = Checkpoint::open(&note, &verifier, Some(signer.name()))
@@ -33,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
     if let (Ok(vkey), Ok(note)) = (std::str::from_utf8(parts[0]), std::str::from_utf8(parts[1])) {
         if let Ok(v) = LogVerifier::from_vkey(vkey) {
             assert_eq!(
-                LogVerifier::from_vkey(&v.to_vkey()).map(|x| x.to_vkey()).ok(),
+                LogVerifier::from_vkey(&v.to_vkey())
+                    .map(|x| x.to_vkey())
+                    .ok(),
                 Some(v.to_vkey())
             );
             let _ = v.open_note(note);

@@ -78,17 +78,27 @@ fn server() -> &'static Server {
                 dev: true,
                 ..Config::default()
             };
-            let state = AppState::new(config, Arc::new(store), keys, mailer, Some(outbox))
-                .expect("state");
+            let state =
+                AppState::new(config, Arc::new(store), keys, mailer, Some(outbox)).expect("state");
             let router = app(state);
             let letter = serde_json::json!({
                 "title": "Fuzzed", "body": "Body", "policy": {"deadline": 4_000_000_000u64, "k": 2},
                 "recipients": [{"name": "Board", "address": "board@example.org", "role": "board"}]
             });
-            let created = call(&router, Method::POST, "/api/v1/letters", letter.to_string(), None).await;
+            let created = call(
+                &router,
+                Method::POST,
+                "/api/v1/letters",
+                letter.to_string(),
+                None,
+            )
+            .await;
             assert_eq!(created.0, StatusCode::CREATED, "{}", created.1);
             let open = created.1["handle"].as_str().expect("handle").to_owned();
-            let token = created.1["organizer_token"].as_str().expect("token").to_owned();
+            let token = created.1["organizer_token"]
+                .as_str()
+                .expect("token")
+                .to_owned();
             let opened = call(
                 &router,
                 Method::POST,
@@ -98,7 +108,14 @@ fn server() -> &'static Server {
             )
             .await;
             assert_eq!(opened.0, StatusCode::OK, "{}", opened.1);
-            let draft = call(&router, Method::POST, "/api/v1/letters", letter.to_string(), None).await;
+            let draft = call(
+                &router,
+                Method::POST,
+                "/api/v1/letters",
+                letter.to_string(),
+                None,
+            )
+            .await;
             let draft = draft.1["handle"].as_str().expect("handle").to_owned();
             (router, open, draft, token)
         });
@@ -161,9 +178,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         (path, body.to_vec())
     };
-    let (status, answer) = s
-        .rt
-        .block_on(call(&s.router, method, &uri, body, token));
+    let (status, answer) = s.rt.block_on(call(&s.router, method, &uri, body, token));
     assert!(
         status != StatusCode::INTERNAL_SERVER_ERROR,
         "500 for {uri}: {answer}"

@@ -59,7 +59,9 @@ fn build() -> World {
             .orgs
             .insert(OrgId::parse(d).expect("org"), n.into());
     }
-    membership.roles.insert(Role::parse("analyst").expect("role"));
+    membership
+        .roles
+        .insert(Role::parse("analyst").expect("role"));
     let mut issuer = Issuer::new(keys, membership, &mut rng);
     let epoch = Epoch::parse("2026-Q4").expect("epoch");
     let mut credentials = vec![];

@@ -58,7 +58,12 @@ pub fn write_all(dir: &Path) {
             "wasm",
             &with(
                 &[3],
-                &[receipt.to_json().as_bytes(), vkey.as_bytes(), &json, letter_id.as_bytes()],
+                &[
+                    receipt.to_json().as_bytes(),
+                    vkey.as_bytes(),
+                    &json,
+                    letter_id.as_bytes(),
+                ],
             ),
         );
         write(dir, "http", &with(&[4, 0], &[&json]));
@@ -71,11 +76,27 @@ pub fn write_all(dir: &Path) {
     if let Some((body, _)) = note.split_once("\n\n") {
         write(dir, "checkpoint", format!("{body}\n").as_bytes());
     }
-    write(dir, "checkpoint", &with(&[], &[vkey.as_bytes(), note.as_bytes()]));
+    write(
+        dir,
+        "checkpoint",
+        &with(&[], &[vkey.as_bytes(), note.as_bytes()]),
+    );
 
     write(dir, "wasm", &with(&[0], &[bundle_json.as_bytes()]));
     write(dir, "wasm", &with(&[1], &[bundle_json.as_bytes(), b"{}"]));
-    write(dir, "wasm", &with(&[5], &[vkey.as_bytes(), note.as_bytes(), note.as_bytes(), b"{\"from\":5,\"to\":5,\"hashes\":[]}"]));
+    write(
+        dir,
+        "wasm",
+        &with(
+            &[5],
+            &[
+                vkey.as_bytes(),
+                note.as_bytes(),
+                note.as_bytes(),
+                b"{\"from\":5,\"to\":5,\"hashes\":[]}",
+            ],
+        ),
+    );
     write(dir, "wasm", &with(&[6], &[letter_json.as_bytes()]));
     let sets = serde_json::to_string(&w.sets).expect("sets json");
     write(dir, "wasm", &with(&[8], &[sets.as_bytes(), b"{}"]));
@@ -83,7 +104,11 @@ pub fn write_all(dir: &Path) {
     let letter_body = r#"{"title":"T","body":"B","recipients":[{"name":"Board","email":"board@example.org","role":"board"}],"policy":{"deadline":4000000000,"k":2,"visibility":"public","publish_interval_secs":60,"disclosures":{"role":true,"age_band":false,"email":false}},"response_days":30,"reminder_days":[7]}"#;
     for (route, flags, body) in [
         (0u8, 0u8, r#"{"email":"someone@state.gov"}"#),
-        (1, 0, r#"{"email":"someone@state.gov","code":"12345678","role":"analyst","age_band":"30-39","commitments":[{"epoch":"2026-Q4","commitment":"AAAA"}]}"#),
+        (
+            1,
+            0,
+            r#"{"email":"someone@state.gov","code":"12345678","role":"analyst","age_band":"30-39","commitments":[{"epoch":"2026-Q4","commitment":"AAAA"}]}"#,
+        ),
         (2, 0, letter_body),
         (3, 1, letter_body),
         (5, 0, "{}"),
