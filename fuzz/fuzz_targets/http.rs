@@ -87,7 +87,7 @@ fn server() -> &'static Server {
             let router = app(state);
             let letter = serde_json::json!({
                 "title": "Fuzzed", "body": "Body", "policy": {"deadline": 4_000_000_000u64, "k": 2},
-                "recipients": [{"name": "Board", "email": "board@example.org", "role": "board"}]
+                "recipients": [{"name": "Board", "address": "board@example.org", "role": "board"}]
             });
             let created = call(
                 &router,
@@ -97,6 +97,7 @@ fn server() -> &'static Server {
                 None,
             )
             .await;
+            assert_eq!(created.0, StatusCode::CREATED, "{}", created.1);
             let open = created.1["handle"].as_str().expect("handle").to_owned();
             let token = created.1["organizer_token"]
                 .as_str()
