@@ -55,7 +55,17 @@ fn start_witness(data: &Path, port: u16, prefixes: &[String]) -> Proc {
 }
 
 #[test]
-fn serve_with_three_witnesses_demo_verify_and_monitor() {
+fn serve_with_three_witnesses_demo_verify_and_monitor_sqlite() {
+    three_witnesses_demo_verify_and_monitor(None);
+}
+
+#[test]
+fn serve_with_three_witnesses_demo_verify_and_monitor_postgres() {
+    let db = crate::crash::PgDatabase::create();
+    three_witnesses_demo_verify_and_monitor(Some(db.url()));
+}
+
+fn three_witnesses_demo_verify_and_monitor(database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let wdirs: Vec<_> = (1..=3).map(|i| dir.path().join(format!("w{i}"))).collect();
     let vkeys: Vec<String> = wdirs
@@ -83,6 +93,9 @@ fn serve_with_three_witnesses_demo_verify_and_monitor() {
         extra.push(format!("{v}@http://127.0.0.1:{p}"));
     }
     extra.extend(["--witness-quorum", "2", "--witness-timeout-ms", "500"].map(String::from));
+    if let Some(url) = database {
+        extra.extend(["--database".to_owned(), url]);
+    }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let server = start_server(&dir.path().join("data"), &extra);
     let url = server.url.clone();
