@@ -706,3 +706,50 @@ pub fn router(witness: Arc<Witness>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BYTES))
         .with_state(witness)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written before origins were kept with their hash gets the hash when it opens,
+    /// so monitors find those logs too.
+    #[tokio::test]
+    async fn open_backfills_origin_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let store = WitnessStore::open(&path).await.unwrap();
+        let new = Latest {
+            size: 3,
+            root: [7; 32],
+            note: "a note\n".into(),
+        };
+        assert!(store
+            .advance("example.org/letters/a", None, &new, 1, None)
+            .await
+            .unwrap());
+        sqlx::query("UPDATE witness_logs SET origin_hash = NULL")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let hash = origin_hash("example.org/letters/a");
+        assert!(store.latest_by_hash(&hash).await.unwrap().is_none());
+        store.close().await;
+
+        let store = WitnessStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.latest_by_hash(&hash).await.unwrap(),
+            Some(("example.org/letters/a".into(), "a note\n".into()))
+        );
+        // And the bound holds in the INSERT itself: one log stored, a limit of one refuses more.
+        assert!(!store
+            .advance("example.org/letters/b", None, &new, 1, Some(1))
+            .await
+            .unwrap());
+        assert!(store
+            .advance("example.org/letters/b", None, &new, 1, Some(2))
+            .await
+            .unwrap());
+        assert_eq!(store.count().await.unwrap(), 2);
+        store.close().await;
+    }
+}
