@@ -708,6 +708,7 @@ pub fn router(witness: Arc<Witness>) -> Router {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
