@@ -249,6 +249,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
         args.data.display()
     );
+    // The witness operator's arguments (also in /api/v1/deployment as `witness_logs_under`).
+    println!(
+        "witnesses follow this deployment with: undersigned witness serve{}",
+        state
+            .ledger
+            .witness_prefixes()?
+            .iter()
+            .map(|v| format!(" --logs-under {v}"))
+            .collect::<String>()
+    );
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,5 +1,6 @@
 //! `undersigned witness`: print the witness's verifier key, or run the witness (C2SP
-//! tlog-witness) for the logs named with `--log`. The logic lives in the server crate's
+//! tlog-witness) for the logs named with `--log` and every log under the prefixes named with
+//! `--logs-under`. The logic lives in the server crate's
 //! `witness` module; this is argument parsing and the listener.
 
 use anyhow::Context;
@@ -7,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use undersigned_core::log::LogVerifier;
-use undersigned_server::witness::{self, Witness, WitnessStore};
+use undersigned_server::witness::{self, LogPrefix, Witness, WitnessStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {
@@ -23,8 +24,18 @@ pub enum Cmd {
         listen: SocketAddr,
         /// A log to follow: its verifier key (`name+id+key`); the log's origin is the key's name.
         /// Repeatable.
-        #[arg(long = "log", required = true)]
+        #[arg(long = "log", required_unless_present = "prefixes")]
         logs: Vec<String>,
+        /// Every log whose origin starts with a prefix: a verifier key whose name is the prefix,
+        /// ending in '/' (e.g. `example.org/letters/+id+key`), each log signing under its own
+        /// origin with that key. A deployment lists its own in `/api/v1/deployment`
+        /// (`witness_logs_under`). Repeatable.
+        #[arg(long = "logs-under")]
+        prefixes: Vec<String>,
+        /// The most logs kept (logs named with --log always are): a new log under a prefix
+        /// beyond this is refused, so a log key's holder cannot fill the disk.
+        #[arg(long, default_value_t = witness::DEFAULT_MAX_LOGS)]
+        max_logs: u64,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -49,18 +60,38 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
             println!("{}", signer.verifier().to_vkey());
             Ok(())
         }
-        Cmd::Serve { listen, logs, key } => {
-            let logs = logs
-                .iter()
-                .map(|v| LogVerifier::from_vkey(v).with_context(|| format!("--log {v}")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+        Cmd::Serve {
+            listen,
+            logs,
+            prefixes,
+            max_logs,
+            key,
+        } => {
+            let follow = Follow {
+                logs: logs
+                    .iter()
+                    .map(|v| LogVerifier::from_vkey(v).with_context(|| format!("--log {v}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                prefixes: prefixes
+                    .iter()
+                    .map(|v| LogPrefix::from_vkey(v).with_context(|| format!("--logs-under {v}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                max_logs,
+            };
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(listen, logs, key))
+            rt.block_on(serve(listen, follow, key))
         }
     }
 }
 
-async fn serve(listen: SocketAddr, logs: Vec<LogVerifier>, key: KeyArgs) -> anyhow::Result<()> {
+/// What `serve` follows.
+struct Follow {
+    logs: Vec<LogVerifier>,
+    prefixes: Vec<LogPrefix>,
+    max_logs: u64,
+}
+
+async fn serve(listen: SocketAddr, follow: Follow, key: KeyArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -70,17 +101,22 @@ async fn serve(listen: SocketAddr, logs: Vec<LogVerifier>, key: KeyArgs) -> anyh
     let signer =
         witness::load_or_create_key(&key.data, key.name.as_deref(), &mut rand_core::OsRng)?;
     let store = WitnessStore::open(&witness::database_path(&key.data)).await?;
-    let origins: Vec<String> = logs.iter().map(|l| l.name().to_owned()).collect();
-    let w = Arc::new(Witness::new(signer, logs, store.clone())?.with_pause_from_env());
+    let w = Arc::new(
+        Witness::new(signer, follow.logs, store.clone())?
+            .with_prefixes(follow.prefixes)?
+            .with_max_logs(follow.max_logs)
+            .with_pause_from_env(),
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    // The first line names the key and the bound address (useful with port 0).
+    // The first line names the key and the bound address (useful with port 0), then what is
+    // followed (a prefix ends in '*').
     println!(
         "witness {} listening on http://{} for {}",
         w.signer().verifier().to_vkey(),
         listener.local_addr()?,
-        origins.join(", ")
+        w.describe().join(", ")
     );
     axum::serve(listener, witness::router(w))
         .with_graceful_shutdown(async {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, RwLock};
 use undersigned_core::entry::{Pseudonym, VerifiedEntry};
-use undersigned_core::log::{leaf_hash, Checkpoint, LogSigner, MerkleLog};
+use undersigned_core::log::{leaf_hash, Checkpoint, LogSigner, LogVerifier, MerkleLog};
 use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Tally;
 use undersigned_store::{CheckpointRow, Hash, PendingEntry, Store, StoreError};
@@ -129,6 +129,20 @@ impl Ledger {
     /// The letter log's verifier key in signed-note vkey form.
     pub fn vkey(&self, letter_id: &str) -> AppResult<String> {
         Ok(self.signer(letter_id)?.verifier().to_vkey())
+    }
+
+    /// What a witness follows this deployment with (`undersigned witness serve --logs-under`):
+    /// verifier keys named by the origin prefixes of the letter logs and of the issuer log,
+    /// `<host>/letters/` and `<host>/issuers/`, so letters opened later need no witness restart.
+    pub fn witness_prefixes(&self) -> AppResult<Vec<String>> {
+        ["letters", "issuers"]
+            .iter()
+            .map(|kind| {
+                LogVerifier::new(&format!("{}/{kind}/", self.host), self.key.verifying_key())
+                    .map(|v| v.to_vkey())
+                    .map_err(|e| AppError::Internal(format!("log prefix key: {e}")))
+            })
+            .collect()
     }
 
     pub fn origin(&self, letter_id: &str) -> String {

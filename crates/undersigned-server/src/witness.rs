@@ -5,6 +5,11 @@
 //! The decision itself is `undersigned_core::log::check_add_checkpoint`; this module is the
 //! HTTP surface (`router`), the witness's own SQLite store and its key file. It keeps nothing
 //! about who asks: no address, no request log, only the logs' own checkpoints.
+//!
+//! A witness follows logs by exact origin (`--log`), or every origin under a prefix signed by
+//! one key (`--logs-under`, [`LogPrefix`]): a deployment opens a new log per letter, each
+//! named `<host>/letters/<letter id>` and signed by the deployment's one log key, and a witness
+//! must not need a restart for each.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +22,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{
@@ -56,6 +61,54 @@ pub enum WitnessError {
     Corrupt(String),
     #[error("log {0} is named twice with the same key")]
     DuplicateLog(String),
+    #[error("logs under {0:?}: {1}")]
+    Prefix(String, String),
+}
+
+/// The default bound on how many logs a witness follows by prefix (`--max-logs`). Only a log
+/// key's holder can add an origin under its prefix, so this only keeps a misbehaving one from
+/// filling the witness's disk; each log costs one row of a few hundred bytes.
+pub const DEFAULT_MAX_LOGS: u64 = 100_000;
+
+/// Every log whose origin starts with `prefix` and whose checkpoints are signed by `key`
+/// under that origin as key name: one deployment's letter logs, say (`example.org/letters/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPrefix {
+    prefix: String,
+    key: VerifyingKey,
+}
+
+impl LogPrefix {
+    /// From a signed-note verifier key whose name is the prefix, ending in `/`, as a
+    /// deployment publishes it (`/api/v1/deployment`, `witness_logs_under`). The `/` keeps
+    /// `example.org/letters` from also covering `example.org/letters-old/...`.
+    pub fn from_vkey(vkey: &str) -> Result<Self, WitnessError> {
+        let v = LogVerifier::from_vkey(vkey)
+            .map_err(|e| WitnessError::Prefix(vkey.to_owned(), e.to_string()))?;
+        if !v.name().ends_with('/') {
+            return Err(WitnessError::Prefix(
+                v.name().to_owned(),
+                "a prefix ends with '/'".into(),
+            ));
+        }
+        Ok(Self {
+            prefix: v.name().to_owned(),
+            key: *v.verifying_key(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The verifier of `origin`, if it lies under this prefix: the key ID is the one the log
+    /// signs with, computed from the origin's own name.
+    pub fn verifier_for(&self, origin: &str) -> Option<LogVerifier> {
+        match origin.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if !rest.is_empty() => LogVerifier::new(origin, self.key).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// The latest checkpoint the witness cosigned for one log.
@@ -91,6 +144,18 @@ impl WitnessStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/witness").run(&pool).await?;
+        // Rows from before origins were stored with their hash get it now.
+        let unhashed: Vec<String> =
+            sqlx::query_scalar("SELECT origin FROM witness_logs WHERE origin_hash IS NULL")
+                .fetch_all(&pool)
+                .await?;
+        for origin in unhashed {
+            sqlx::query("UPDATE witness_logs SET origin_hash = ?2 WHERE origin = ?1")
+                .bind(&origin)
+                .bind(origin_hash(&origin).as_slice())
+                .execute(&pool)
+                .await?;
+        }
         Ok(Self { pool })
     }
 
@@ -117,30 +182,58 @@ impl WitnessStore {
         .transpose()
     }
 
+    /// The origin whose SHA-256 is `hash`, with its latest checkpoint, if the witness has one.
+    pub async fn latest_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(String, String)>, WitnessError> {
+        let row = sqlx::query("SELECT origin, note FROM witness_logs WHERE origin_hash = ?1")
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("origin")?, r.try_get("note")?)))
+            .transpose()
+    }
+
+    /// How many logs the witness holds a checkpoint of.
+    pub async fn count(&self) -> Result<u64, WitnessError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM witness_logs")
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(n).map_err(|_| WitnessError::Corrupt("count".into()))
+    }
+
     /// Replaces the latest checkpoint of `origin`, but only if it is still the one the decision
     /// was made against (`expected`: size and root, `None` if there was none). Checking and
     /// writing in one statement keeps the update atomic even if a second process shared the
     /// file; tlog-witness: "checking the old size against the latest checkpoint and persisting
-    /// the new checkpoint must be performed atomically".
+    /// the new checkpoint must be performed atomically". A first checkpoint is stored only while
+    /// fewer than `limit` logs are (if given), in the same statement, so concurrent new logs
+    /// cannot overshoot it.
     async fn advance(
         &self,
         origin: &str,
         expected: Option<(u64, Hash)>,
         new: &Latest,
         timestamp: u64,
+        limit: Option<u64>,
     ) -> Result<bool, WitnessError> {
         let size = i64::try_from(new.size).map_err(|_| WitnessError::Corrupt(origin.into()))?;
         let ts = i64::try_from(timestamp).map_err(|_| WitnessError::Corrupt(origin.into()))?;
         let done = match expected {
             None => sqlx::query(
-                "INSERT INTO witness_logs (origin, size, root, note, cosigned_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (origin) DO NOTHING",
+                "INSERT INTO witness_logs (origin, size, root, note, cosigned_at, origin_hash) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                 WHERE ?7 IS NULL OR (SELECT count(*) FROM witness_logs) < ?7 \
+                 ON CONFLICT (origin) DO NOTHING",
             )
             .bind(origin)
             .bind(size)
             .bind(new.root.as_slice())
             .bind(&new.note)
             .bind(ts)
+            .bind(origin_hash(origin).as_slice())
+            .bind(limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)))
             .execute(&self.pool)
             .await?
             .rows_affected(),
@@ -270,6 +363,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// tlog-witness names a log in monitoring URLs by the SHA-256 of its origin.
+fn origin_hash(origin: &str) -> [u8; 32] {
+    Sha256::digest(origin.as_bytes()).into()
+}
+
 /// The path of the witness database inside its data directory.
 pub fn database_path(dir: &Path) -> std::path::PathBuf {
     dir.join(DB_FILE)
@@ -279,10 +377,15 @@ pub fn database_path(dir: &Path) -> std::path::PathBuf {
 #[derive(Debug)]
 pub struct Witness {
     signer: WitnessSigner,
+    /// Logs followed by exact origin.
     logs: HashMap<String, Vec<LogVerifier>>,
+    /// Logs followed by origin prefix; at most `max_logs` of these (and of all logs) are kept.
+    prefixes: Vec<LogPrefix>,
+    max_logs: u64,
     /// Requests for one log are decided one at a time, so two can never both be checked
-    /// against the same stored checkpoint and both be cosigned.
-    locks: HashMap<String, Mutex<()>>,
+    /// against the same stored checkpoint and both be cosigned. A log followed by prefix gets
+    /// its lock with its first validly signed checkpoint.
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     store: WitnessStore,
     pause: Option<Duration>,
     clock: fn() -> u64,
@@ -305,16 +408,82 @@ impl Witness {
         }
         let locks = by_origin
             .keys()
-            .map(|o| (o.clone(), Mutex::new(())))
+            .map(|o| (o.clone(), Arc::new(Mutex::new(()))))
             .collect();
         Ok(Self {
             signer,
             logs: by_origin,
-            locks,
+            prefixes: Vec::new(),
+            max_logs: DEFAULT_MAX_LOGS,
+            locks: std::sync::Mutex::new(locks),
             store,
             pause: None,
             clock: crate::now,
         })
+    }
+
+    /// Also follows every log under each of `prefixes`.
+    pub fn with_prefixes(mut self, prefixes: Vec<LogPrefix>) -> Result<Self, WitnessError> {
+        for p in prefixes {
+            if self.prefixes.contains(&p) {
+                return Err(WitnessError::DuplicateLog(p.prefix));
+            }
+            self.prefixes.push(p);
+        }
+        Ok(self)
+    }
+
+    /// Starts following no new log by prefix once the store holds `max` logs.
+    pub fn with_max_logs(mut self, max: u64) -> Self {
+        self.max_logs = max;
+        self
+    }
+
+    /// The keys trusted for `origin`: those named for it exactly, and those of every prefix it
+    /// lies under. Empty if the witness does not follow it.
+    fn keys_for(&self, origin: &str) -> Vec<LogVerifier> {
+        let mut keys = self.logs.get(origin).cloned().unwrap_or_default();
+        keys.extend(self.prefixes.iter().filter_map(|p| p.verifier_for(origin)));
+        keys
+    }
+
+    /// The lock of `origin`, created for a log followed by prefix unless the witness already
+    /// holds as many locks as it may follow logs (only a log key's holder can get here, by
+    /// signing checkpoints of ever new origins).
+    fn lock_for(&self, origin: &str) -> Result<Arc<Mutex<()>>, Refused> {
+        let mut locks = self
+            .locks
+            .lock()
+            .map_err(|_| Refused::Internal(WitnessError::Corrupt("lock table".into())))?;
+        if let Some(l) = locks.get(origin) {
+            return Ok(l.clone());
+        }
+        let cap = usize::try_from(self.max_logs)
+            .unwrap_or(usize::MAX)
+            .saturating_add(self.logs.len());
+        if locks.len() >= cap {
+            return Err(Refused::TooManyLogs(self.max_logs));
+        }
+        let l = Arc::new(Mutex::new(()));
+        locks.insert(origin.to_owned(), l.clone());
+        Ok(l)
+    }
+
+    /// Whether the witness follows `origin`, by name or by prefix.
+    fn follows(&self, origin: &str) -> bool {
+        self.logs.contains_key(origin)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| p.verifier_for(origin).is_some())
+    }
+
+    /// The origins and prefixes followed, for the startup line (prefixes end in `*`).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.logs.keys().cloned().collect();
+        out.sort();
+        out.extend(self.prefixes.iter().map(|p| format!("{}*", p.prefix)));
+        out
     }
 
     /// Reads the crash-test pause from [`PAUSE_ENV`].
@@ -345,13 +514,22 @@ impl Witness {
             .ok_or(Refused::BadNote(CheckpointError::MissingLines))?;
         // tlog-witness: "If the checkpoint origin is unknown, the witness MUST respond with a
         // "404 Not Found" HTTP status code."
-        let (Some(keys), Some(lock)) = (self.logs.get(origin), self.locks.get(origin)) else {
+        let keys = self.keys_for(origin);
+        if keys.is_empty() {
             return Err(Refused::UnknownOrigin);
-        };
-        let checkpoint = open_with_any(&req.checkpoint, keys, origin)?;
+        }
+        let checkpoint = open_with_any(&req.checkpoint, &keys, origin)?;
 
+        let lock = self.lock_for(origin)?;
         let _guard = lock.lock().await;
         let latest = self.store.latest(origin).await.map_err(Refused::Internal)?;
+        // Logs named exactly are always followed; a new one under a prefix only within bound.
+        let limit = (!self.logs.contains_key(origin)).then_some(self.max_logs);
+        if let (None, Some(max)) = (&latest, limit) {
+            if self.store.count().await.map_err(Refused::Internal)? >= max {
+                return Err(Refused::TooManyLogs(max));
+            }
+        }
         let expected = latest.as_ref().map(|l| (l.size, l.root));
         if let Err(refusal) = check_add_checkpoint(expected, req.old_size, &req.proof, &checkpoint)
         {
@@ -383,16 +561,19 @@ impl Witness {
         };
         if !self
             .store
-            .advance(origin, expected, &new, timestamp)
+            .advance(origin, expected, &new, timestamp, limit)
             .await
             .map_err(Refused::Internal)?
         {
             // Only another writer on the same file can get here; its size wins.
             let now = self.store.latest(origin).await.map_err(Refused::Internal)?;
-            return Err(Refused::Witness(WitnessRefusal::Conflict {
-                old: req.old_size,
-                latest: now.map_or(0, |l| l.size),
-            }));
+            return Err(match (now, limit) {
+                (None, Some(max)) => Refused::TooManyLogs(max),
+                (now, _) => Refused::Witness(WitnessRefusal::Conflict {
+                    old: req.old_size,
+                    latest: now.map_or(0, |l| l.size),
+                }),
+            });
         }
         if let Some(pause) = self.pause {
             tokio::time::sleep(pause).await;
@@ -436,6 +617,8 @@ pub enum Refused {
     BadSignature,
     #[error("{0}")]
     Witness(WitnessRefusal),
+    #[error("this witness follows {0} logs already and starts following no new one")]
+    TooManyLogs(u64),
     #[error("internal error")]
     Internal(WitnessError),
 }
@@ -446,6 +629,11 @@ impl IntoResponse for Refused {
             Refused::Malformed(_) | Refused::BadNote(_) => StatusCode::BAD_REQUEST,
             Refused::UnknownOrigin => StatusCode::NOT_FOUND,
             Refused::BadSignature => StatusCode::FORBIDDEN,
+            // tlog-witness has no word for this; the witness cannot store another log.
+            Refused::TooManyLogs(_) => {
+                tracing::warn!(error = %self, "refused a new log");
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             Refused::Witness(WitnessRefusal::Conflict { latest, .. }) => {
                 // tlog-witness: "The response body MUST consist of the tree size of the latest
                 // cosigned checkpoint in decimal, followed by a newline (U+000A)."
@@ -488,21 +676,23 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
 /// tlog-witness "Monitor Retrieval Mechanism": `GET <monitoring prefix>/<origin hash>/checkpoint`,
 /// the latest cosigned checkpoint with the log's and the witness's signatures, or 404.
 async fn get_checkpoint(State(w): State<Arc<Witness>>, UrlPath(hash): UrlPath<String>) -> Response {
-    let Some(origin) = w
-        .logs
-        .keys()
-        .find(|o| hex::encode(Sha256::digest(o.as_bytes())) == hash)
-    else {
+    let mut digest = [0u8; 32];
+    if hex::decode_to_slice(&hash, &mut digest).is_err() {
         return (StatusCode::NOT_FOUND, "unknown log\n").into_response();
-    };
-    match w.store.latest(origin).await {
-        Ok(Some(l)) => (
+    }
+    match w.store.latest_by_hash(&digest).await {
+        // A log no longer followed (the witness restarted without it) is not served.
+        Ok(Some((origin, note))) if w.follows(&origin) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            l.note,
+            note,
         )
             .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "no checkpoint cosigned yet\n").into_response(),
+        Ok(_) => (
+            StatusCode::NOT_FOUND,
+            "no checkpoint cosigned for this log\n",
+        )
+            .into_response(),
         Err(e) => Refused::Internal(e).into_response(),
     }
 }
@@ -515,4 +705,52 @@ pub fn router(witness: Arc<Witness>) -> Router {
         // A body above the largest valid request is refused (413) before it is read whole.
         .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BYTES))
         .with_state(witness)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A store written before origins were kept with their hash gets the hash when it opens,
+    /// so monitors find those logs too.
+    #[tokio::test]
+    async fn open_backfills_origin_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let store = WitnessStore::open(&path).await.unwrap();
+        let new = Latest {
+            size: 3,
+            root: [7; 32],
+            note: "a note\n".into(),
+        };
+        assert!(store
+            .advance("example.org/letters/a", None, &new, 1, None)
+            .await
+            .unwrap());
+        sqlx::query("UPDATE witness_logs SET origin_hash = NULL")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let hash = origin_hash("example.org/letters/a");
+        assert!(store.latest_by_hash(&hash).await.unwrap().is_none());
+        store.close().await;
+
+        let store = WitnessStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.latest_by_hash(&hash).await.unwrap(),
+            Some(("example.org/letters/a".into(), "a note\n".into()))
+        );
+        // And the bound holds in the INSERT itself: one log stored, a limit of one refuses more.
+        assert!(!store
+            .advance("example.org/letters/b", None, &new, 1, Some(1))
+            .await
+            .unwrap());
+        assert!(store
+            .advance("example.org/letters/b", None, &new, 1, Some(2))
+            .await
+            .unwrap());
+        assert_eq!(store.count().await.unwrap(), 2);
+        store.close().await;
+    }
 }

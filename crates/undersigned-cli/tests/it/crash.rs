@@ -138,7 +138,7 @@ impl Drop for Server {
 }
 
 /// A throwaway PostgreSQL database, dropped (with its connections) when the test ends.
-struct PgDatabase {
+pub(crate) struct PgDatabase {
     name: String,
 }
 
@@ -163,7 +163,7 @@ fn psql(sql: &str) -> std::process::Output {
 
 impl PgDatabase {
     /// A fresh database; fails the test when PostgreSQL cannot be reached or started.
-    fn create() -> PgDatabase {
+    pub(crate) fn create() -> PgDatabase {
         let name = format!("undersigned_crash_{:016x}", OsRng.gen::<u64>());
         let o = psql(&format!("CREATE DATABASE {name}"));
         assert!(
@@ -174,7 +174,7 @@ impl PgDatabase {
         PgDatabase { name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/{}", pg_base(), self.name)
     }
 }

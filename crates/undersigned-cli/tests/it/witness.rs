@@ -41,8 +41,9 @@ impl TestLog {
         self
     }
 
+    /// The checkpoint, under the origin its signer is named by.
     fn note(&self) -> String {
-        Checkpoint::new(ORIGIN, self.tree.size(), self.tree.root())
+        Checkpoint::new(self.signer.name(), self.tree.size(), self.tree.root())
             .sign(&self.signer)
             .unwrap()
     }
@@ -79,6 +80,15 @@ struct WitnessProc {
 
 impl WitnessProc {
     fn start(data: &Path, logs: &[String], pause_ms: Option<u64>) -> Self {
+        let args: Vec<String> = logs
+            .iter()
+            .flat_map(|l| ["--log".to_owned(), l.clone()])
+            .collect();
+        Self::start_with(data, &args, pause_ms)
+    }
+
+    /// With these arguments after `witness serve`'s own.
+    fn start_with(data: &Path, args: &[String], pause_ms: Option<u64>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_undersigned"));
         cmd.args([
             "witness",
@@ -93,9 +103,7 @@ impl WitnessProc {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-        for l in logs {
-            cmd.args(["--log", l]);
-        }
+        cmd.args(args);
         match pause_ms {
             Some(ms) => cmd.env(PAUSE_ENV, ms.to_string()),
             None => cmd.env_remove(PAUSE_ENV),
@@ -129,7 +137,12 @@ impl WitnessProc {
 
     /// The monitoring endpoint: the latest cosigned checkpoint of ORIGIN, if any.
     fn latest(&self) -> Option<String> {
-        let hash = hex::encode(Sha256::digest(ORIGIN.as_bytes()));
+        self.latest_of(ORIGIN)
+    }
+
+    /// The monitoring endpoint for any origin.
+    fn latest_of(&self, origin: &str) -> Option<String> {
+        let hash = hex::encode(Sha256::digest(origin.as_bytes()));
         match ureq::get(&format!("{}/{hash}/checkpoint", self.url)).call() {
             Ok(r) => Some(r.into_string().unwrap()),
             Err(ureq::Error::Status(404, _)) => None,
@@ -539,4 +552,109 @@ fn fail_malformed_bodies_get_4xx_and_change_nothing() {
     }
     // And the honest request still goes through.
     accept(&w, &log.note(), &w.add(good.as_bytes()));
+}
+
+/// A log signer named `origin`, with the fixed test key (or another one).
+fn signer_for(origin: &str, seed: u64) -> LogSigner {
+    use rand_core::SeedableRng;
+    LogSigner::generate(origin, &mut rand_chacha::ChaCha20Rng::seed_from_u64(seed)).unwrap()
+}
+
+#[test]
+fn witness_follows_every_log_under_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    const PREFIX: &str = "witness-test.example/letters/";
+    // The prefix's verifier key: the deployment's log key, named by the prefix.
+    let prefix_vkey = signer_for(PREFIX, 77).verifier().to_vkey();
+    let args: Vec<String> = ["--logs-under", &prefix_vkey, "--max-logs", "2"]
+        .map(String::from)
+        .to_vec();
+    let w = WitnessProc::start_with(dir.path(), &args, None);
+
+    // Two logs the witness never heard of by name, each signing under its own origin (so each
+    // has its own key ID) with the one key: both cosigned, and both served to monitors.
+    let mut a = TestLog::new(&signer_for(&format!("{PREFIX}aaa"), 77));
+    let mut b = TestLog::new(&signer_for(&format!("{PREFIX}bbb"), 77));
+    assert_ne!(a.signer.key_id(), b.signer.key_id());
+    for log in [&mut a, &mut b] {
+        log.grow(5, "honest");
+        let cosigned = accept(&w, &log.note(), &w.add(&log.request(0)));
+        assert_eq!(w.latest_of(log.signer.name()).unwrap(), cosigned);
+        log.grow(9, "honest");
+        accept(&w, &log.note(), &w.add(&log.request(5)));
+    }
+    // Each log is held to its own history: a fork of `a` is refused.
+    let mut fork = TestLog::new(&a.signer);
+    fork.grow(6, "honest").grow(12, "fork");
+    assert_eq!(w.add(&fork.request(9)).status, 422);
+
+    // Outside the prefix, or the bare prefix: not followed (404), even with the same key.
+    for origin in [
+        "witness-test.example/issuers/x",
+        "witness-test.example/letters",
+        PREFIX,
+        "other.example/letters/aaa",
+    ] {
+        let mut log = TestLog::new(&signer_for(origin, 77));
+        log.grow(3, "honest");
+        let answer = w.add(&log.request(0));
+        assert_eq!(answer.status, 404, "{origin}: {answer:?}");
+        assert!(w.latest_of(origin).is_none(), "{origin}");
+    }
+    // Under the prefix but signed by another key: 403, nothing stored.
+    let origin = format!("{PREFIX}ccc");
+    let mut stranger = TestLog::new(&signer_for(&origin, 78));
+    stranger.grow(3, "honest");
+    let answer = w.add(&stranger.request(0));
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(w.latest_of(&origin).is_none());
+
+    // A third log under the prefix is beyond --max-logs 2: refused, nothing stored; the two
+    // followed logs go on.
+    let mut c = TestLog::new(&signer_for(&origin, 77));
+    c.grow(3, "honest");
+    let answer = w.add(&c.request(0));
+    assert_eq!(answer.status, 507, "{answer:?}");
+    assert!(w.latest_of(&origin).is_none());
+    b.grow(11, "honest");
+    accept(&w, &b.note(), &w.add(&b.request(9)));
+    w.kill();
+
+    // After a restart the witness remembers both logs (a fork from an old size gets 409 with
+    // the size it cosigned), and a witness started without the prefix serves neither.
+    let w = WitnessProc::start_with(dir.path(), &args, None);
+    let answer = w.add(&fork.request(5));
+    assert_eq!((answer.status, answer.body.as_str()), (409, "9\n"));
+    assert_eq!(size_of(&w.latest_of(b.signer.name()).unwrap()), 11);
+    w.kill();
+    let other = signer_for("witness-test.example/elsewhere", 77)
+        .verifier()
+        .to_vkey();
+    let w = WitnessProc::start(dir.path(), &[other], None);
+    assert!(w.latest_of(a.signer.name()).is_none());
+    assert_eq!(w.add(&a.request(9)).status, 404);
+
+    // A prefix must end with '/': `.../letters` would also cover `.../letters-old/...`.
+    let bad = signer_for("witness-test.example/letters", 77)
+        .verifier()
+        .to_vkey();
+    let out = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+        .args([
+            "witness",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--logs-under",
+            &bad,
+        ])
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ends with '/'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,13 +1,16 @@
-//! `serve --witness` with three real witness processes and a quorum of two: the demo runs
-//! against it (its receipt checks demand the cosignatures), the bundle verifies with the
-//! deployment pinned, and the monitor finds every checkpoint cosigned and consistent with
-//! what each witness saw, also with one witness killed.
+//! `serve --witness` with three real witness processes and a quorum of two, started before any
+//! letter exists with the `--logs-under` arguments the deployment publishes: the demo runs
+//! against it (its receipt checks demand the cosignatures), a second letter opened afterwards is
+//! published cosigned too, the bundle verifies with the deployment pinned, and the monitor finds
+//! every checkpoint cosigned and consistent with what each witness saw, also with one witness
+//! killed.
 
 use crate::flow::{bin, free_port, start_server};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
+use undersigned_core::log::{check_quorum, WitnessVerifier};
 
 /// A child process killed when the test ends, however it ends.
 struct Proc(Child);
@@ -29,15 +32,15 @@ fn ok(o: Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn start_witness(data: &Path, port: u16, logs: &[String]) -> Proc {
+fn start_witness(data: &Path, port: u16, prefixes: &[String]) -> Proc {
     let mut cmd = bin();
     cmd.args(["witness", "serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data")
         .arg(data)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for l in logs {
-        cmd.args(["--log", l]);
+    for p in prefixes {
+        cmd.args(["--logs-under", p]);
     }
     let p = Proc(cmd.spawn().unwrap());
     let start = Instant::now();
@@ -52,7 +55,17 @@ fn start_witness(data: &Path, port: u16, logs: &[String]) -> Proc {
 }
 
 #[test]
-fn serve_with_three_witnesses_demo_verify_and_monitor() {
+fn serve_with_three_witnesses_demo_verify_and_monitor_sqlite() {
+    three_witnesses_demo_verify_and_monitor(None);
+}
+
+#[test]
+fn serve_with_three_witnesses_demo_verify_and_monitor_postgres() {
+    let db = crate::crash::PgDatabase::create();
+    three_witnesses_demo_verify_and_monitor(Some(db.url()));
+}
+
+fn three_witnesses_demo_verify_and_monitor(database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let wdirs: Vec<_> = (1..=3).map(|i| dir.path().join(format!("w{i}"))).collect();
     let vkeys: Vec<String> = wdirs
@@ -80,6 +93,9 @@ fn serve_with_three_witnesses_demo_verify_and_monitor() {
         extra.push(format!("{v}@http://127.0.0.1:{p}"));
     }
     extra.extend(["--witness-quorum", "2", "--witness-timeout-ms", "500"].map(String::from));
+    if let Some(url) = database {
+        extra.extend(["--database".to_owned(), url]);
+    }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let server = start_server(&dir.path().join("data"), &extra);
     let url = server.url.clone();
@@ -93,8 +109,19 @@ fn serve_with_three_witnesses_demo_verify_and_monitor() {
     let dep_file = dir.path().join("deployment.json");
     std::fs::write(&dep_file, dep.to_string()).unwrap();
 
-    // The demo in the background; the witnesses follow its letter once it is opened (and the
-    // issuer log, under the deployment's log key).
+    // The witnesses start before any letter exists, with what the deployment tells them.
+    let prefixes: Vec<String> = dep["witness_logs_under"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(prefixes.len(), 2, "{dep}");
+    let mut witnesses: Vec<Proc> = (0..3)
+        .map(|i| start_witness(&wdirs[i], ports[i], &prefixes))
+        .collect();
+
+    // The demo opens its letter afterwards.
     let out = dir.path().join("demo");
     let demo = Proc(
         bin()
@@ -106,41 +133,39 @@ fn serve_with_three_witnesses_demo_verify_and_monitor() {
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    let letter_vkey = loop {
-        let letters: Vec<Value> = ureq::get(&format!("{url}/api/v1/letters"))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
-        if let Some(k) = letters.iter().find_map(|l| l["log_key"].as_str()) {
-            break k.to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no letter opened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let key: [u8; 32] = hex::decode(dep["log_public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let issuer_vkey = undersigned_core::log::LogVerifier::new(
-        dep["issuer_log_origin"].as_str().unwrap(),
-        ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap(),
-    )
-    .unwrap()
-    .to_vkey();
-    let logs = [letter_vkey, issuer_vkey];
-    let mut witnesses: Vec<Proc> = (0..3)
-        .map(|i| start_witness(&wdirs[i], ports[i], &logs))
-        .collect();
     let mut demo = demo;
     let status = demo.0.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(demo.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "demo: {err}");
+
+    // A second letter, opened after the demo's: its checkpoint is published with its quorum.
+    let id2 = open_letter(&url, dir.path());
+    let verifiers: Vec<WitnessVerifier> = vkeys
+        .iter()
+        .map(|v| WitnessVerifier::from_vkey(v).unwrap())
+        .collect();
+    let start = Instant::now();
+    let note = loop {
+        match ureq::get(&format!("{url}/api/v1/letters/{id2}/checkpoint")).call() {
+            Ok(r) => break r.into_string().unwrap(),
+            Err(ureq::Error::Status(404, _)) => {}
+            Err(e) => panic!("checkpoint of the second letter: {e}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the second letter was never published"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        note.starts_with(&format!(
+            "{}/letters/{id2}\n",
+            dep["host"].as_str().unwrap()
+        )),
+        "{note}"
+    );
+    assert!(check_quorum(&note, &verifiers, 2).unwrap().len() >= 2);
 
     // The bundle verifies with the deployment pinned, its witnesses included.
     let bundle = out.join("bundle.json");
@@ -168,11 +193,43 @@ fn serve_with_three_witnesses_demo_verify_and_monitor() {
     };
     let text = ok(monitor());
     assert!(
-        text.starts_with("consistent: 1 public letters")
+        text.starts_with("consistent: 2 public letters")
             && text.contains("every checkpoint cosigned by at least 2 of the 3 witnesses"),
         "{text}"
     );
     drop(witnesses.remove(0));
     let text = ok(monitor());
     assert!(text.starts_with("consistent:"), "{text}");
+}
+
+/// Creates and opens a letter with the CLI; returns its id.
+fn open_letter(url: &str, dir: &Path) -> String {
+    let home = dir.join("organizer");
+    let body = dir.join("letter2.md");
+    std::fs::write(&body, "A second letter.\n").unwrap();
+    let created = ok(bin()
+        .args(["letter", "create", "--server", url, "--home"])
+        .arg(&home)
+        .args(["--title", "Second", "--body-file"])
+        .arg(&body)
+        .args(["--allow-role", "--publish-interval", "1"])
+        .output()
+        .unwrap());
+    let handle = created
+        .split_whitespace()
+        .skip_while(|w| *w != "handle")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let opened = ok(bin()
+        .args(["letter", "open", &handle, "--server", url, "--home"])
+        .arg(&home)
+        .output()
+        .unwrap());
+    opened
+        .split_whitespace()
+        .skip_while(|w| *w != "id")
+        .nth(1)
+        .unwrap()
+        .to_owned()
 }

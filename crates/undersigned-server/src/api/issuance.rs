@@ -49,6 +49,11 @@ pub struct DeploymentInfo {
     /// cosigned at `<url>/<hex SHA-256 of the log origin>/checkpoint` (tlog-witness).
     #[serde(default)]
     pub witness_urls: Vec<String>,
+    /// What a witness follows this deployment with: one `--logs-under` argument each for
+    /// `undersigned witness serve` (the log key named by the origin prefixes `<host>/letters/`
+    /// and `<host>/issuers/`), so it cosigns letters opened after it started.
+    #[serde(default)]
+    pub witness_logs_under: Vec<String>,
     pub dev: bool,
 }
 
@@ -78,6 +83,7 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
         witnesses: s.cosigning.specs().into_iter().map(|w| w.vkey).collect(),
         witness_urls: s.cosigning.specs().into_iter().map(|w| w.url).collect(),
         witness_quorum: s.cosigning.quorum(),
+        witness_logs_under: s.ledger.witness_prefixes()?,
         dev: s.config.dev,
     }))
 }

@@ -1,7 +1,9 @@
-//! Witness cosigning with three real witnesses on loopback and a quorum of two: every
-//! published checkpoint carries two valid cosignatures and the bundle verifies with the
-//! witnesses pinned; one witness down changes nothing; two down stop publishing (receipts then
-//! promise later) until one returns.
+//! Witness cosigning with three real witnesses on loopback and a quorum of two, started before
+//! any letter exists and following the deployment's logs by origin prefix (as
+//! `/api/v1/deployment` lists them): every letter opened later is published, every published
+//! checkpoint carries two valid cosignatures and the bundle verifies with the witnesses pinned;
+//! one witness down changes nothing; two down stop publishing (receipts then promise later)
+//! until one returns.
 
 use crate::harness::*;
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use undersigned_core::entry::{Action, DisclosureChoice};
 use undersigned_core::ids::AgeBand;
 use undersigned_core::log::{check_quorum, Checkpoint, LogVerifier, Receipt, WitnessSigner};
 use undersigned_core::pins::Pins;
-use undersigned_server::witness::{router, Witness, WitnessStore};
+use undersigned_server::witness::{router, LogPrefix, Witness, WitnessStore};
 
 /// A witness serving on a fixed loopback port from its own runtime, so stopping it closes
 /// every connection it had (a process that died, as far as the server can tell).
@@ -22,7 +24,7 @@ struct RunningWitness {
 }
 
 impl RunningWitness {
-    fn start(port: u16, signer: WitnessSigner, logs: Vec<LogVerifier>, dir: PathBuf) -> Self {
+    fn start(port: u16, signer: WitnessSigner, prefixes: Vec<LogPrefix>, dir: PathBuf) -> Self {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -33,7 +35,12 @@ impl RunningWitness {
                 .unwrap();
             rt.block_on(async move {
                 let store = WitnessStore::open(&dir.join("witness.db")).await.unwrap();
-                let w = Arc::new(Witness::new(signer, logs, store.clone()).unwrap());
+                let w = Arc::new(
+                    Witness::new(signer, Vec::new(), store.clone())
+                        .unwrap()
+                        .with_prefixes(prefixes)
+                        .unwrap(),
+                );
                 let socket = tokio::net::TcpSocket::new_v4().unwrap();
                 socket.set_reuseaddr(true).unwrap();
                 socket
@@ -99,7 +106,7 @@ struct Setup {
     t: TestServer,
     ports: Vec<u16>,
     dirs: Vec<tempfile::TempDir>,
-    logs: Vec<LogVerifier>,
+    prefixes: Vec<LogPrefix>,
 }
 
 impl Setup {
@@ -107,7 +114,7 @@ impl Setup {
         RunningWitness::start(
             self.ports[i],
             signers()[i].clone_signer(),
-            self.logs.clone(),
+            self.prefixes.clone(),
             self.dirs[i].path().to_owned(),
         )
     }
@@ -212,36 +219,54 @@ fn fail_malformed_witness_names() {
     }
 }
 
+/// What the deployment tells a witness operator to follow: `--logs-under` verifier keys.
+async fn deployment_prefixes(t: &TestServer) -> Vec<LogPrefix> {
+    let (_, dep) = t.get("/api/v1/deployment").await;
+    let under: Vec<&str> = dep["witness_logs_under"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let host = &t.state.config.host;
+    assert_eq!(under.len(), 2, "{dep}");
+    assert!(under[0].starts_with(&format!("{host}/letters/+")), "{dep}");
+    assert!(under[1].starts_with(&format!("{host}/issuers/+")), "{dep}");
+    under
+        .iter()
+        .map(|v| LogPrefix::from_vkey(v).unwrap())
+        .collect()
+}
+
 async fn publish_stall_and_resume(t: TestServer, ports: Vec<u16>) {
-    let (_, _, id, letter) = t.open_letter("Witnessed", default_policy()).await;
-    // The witnesses follow this letter's log and the issuer log, under the deployment's key.
-    let logs = vec![
-        LogVerifier::from_vkey(&t.state.ledger.vkey(&id).unwrap()).unwrap(),
-        t.state
-            .ledger
-            .issuer_log_signer(&t.state.issuer.id())
-            .unwrap()
-            .verifier(),
-    ];
+    // The witnesses start before any letter exists, following the deployment's prefixes.
     let setup = Setup {
         dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
         ports,
-        logs,
+        prefixes: deployment_prefixes(&t).await,
         t,
     };
+    let mut running: Vec<Option<RunningWitness>> = (0..3).map(|i| Some(setup.start(i))).collect();
     let t = &setup.t;
+    let (_, _, id, letter) = t.open_letter("Witnessed", default_policy()).await;
+    let (_, _, id2, letter2) = t.open_letter("Witnessed too", default_policy()).await;
     // Nothing is published before the witnesses answer.
     let (s, _) = t
         .get_text(&format!("/api/v1/letters/{id}/checkpoint"))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let mut running: Vec<Option<RunningWitness>> = (0..3).map(|i| Some(setup.start(i))).collect();
 
-    // Normal operation: every published checkpoint carries at least two cosignatures.
+    // Normal operation: both letters opened after the witnesses started are published, and
+    // every published checkpoint carries at least two cosignatures.
     sign_one(t, &id, &letter, 0).await;
+    sign_one(t, &id2, &letter2, 10).await;
     t.publish_all(&id).await;
+    t.publish_all(&id2).await;
     undersigned_server::cosigning::tick(&t.state).await.unwrap();
     let (size, who) = published(t, &id).await;
+    assert_eq!(size, 2);
+    assert!(who.len() >= 2, "{who:?}");
+    let (size, who) = published(t, &id2).await;
     assert_eq!(size, 2);
     assert!(who.len() >= 2, "{who:?}");
     let (_, b) = t.get_text(&format!("/api/v1/letters/{id}/bundle")).await;
@@ -358,15 +383,18 @@ async fn fail_letter_not_published_ahead_of_the_issuer_log() {
         ..Default::default()
     })
     .await;
-    let (_, _, id, letter) = t.open_letter("Half witnessed", default_policy()).await;
+    // The witnesses follow the letter logs' prefix only.
+    let mut prefixes = deployment_prefixes(&t).await;
+    prefixes.truncate(1);
     let setup = Setup {
         dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
         ports,
-        logs: vec![LogVerifier::from_vkey(&t.state.ledger.vkey(&id).unwrap()).unwrap()],
+        prefixes,
         t,
     };
-    let t = &setup.t;
     let _running: Vec<RunningWitness> = (0..3).map(|i| setup.start(i)).collect();
+    let t = &setup.t;
+    let (_, _, id, letter) = t.open_letter("Half witnessed", default_policy()).await;
     sign_one(t, &id, &letter, 0).await;
     t.publish_all(&id).await;
     undersigned_server::cosigning::tick(&t.state).await.unwrap();
