@@ -31,7 +31,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Log filter directives every subscriber of the server adds after its own (`RUST_LOG` or a
 /// default), whatever level it asks for: modules of our dependencies that would log a client's
-/// IP address. axum's `serve` logs "connection <peer address> accepted" at trace level.
+/// IP address. axum's `serve` logs `connection <peer address> accepted` at trace level.
 pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 
 /// Seconds since the unix epoch. The only clock the server reads.
