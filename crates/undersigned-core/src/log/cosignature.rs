@@ -16,8 +16,8 @@ use super::checkpoint::{Checkpoint, CheckpointError};
 use super::encoding::decode_b64_array;
 use super::merkle::{verify_consistency, ConsistencyProof, Hash, LogError, EMPTY_ROOT};
 use super::note::{
-    check_text, is_valid_key_name, parse_signature_line, split_note, KeyId, NoteError,
-    MAX_NOTE_BYTES, SIG_PREFIX,
+    check_text, decode_vkey_key, is_valid_key_name, parse_signature_line, split_note, KeyId,
+    NoteError, VkeyKeyError, MAX_NOTE_BYTES, SIG_PREFIX,
 };
 
 /// signed-note, "Signature types": "`0x04` — Timestamped Ed25519 checkpoint cosignatures, as
@@ -226,19 +226,10 @@ impl WitnessVerifier {
         }
         let id = super::encoding::decode_hex_array::<4>(id_hex)
             .ok_or(CosignatureError::MalformedVerifierKey)?;
-        let raw = STANDARD
-            .decode(key_b64)
-            .map_err(|_| CosignatureError::MalformedVerifierKey)?;
-        let (alg, key_bytes) = raw
-            .split_first()
-            .ok_or(CosignatureError::MalformedVerifierKey)?;
-        if *alg != ALG_COSIGNATURE_V1 {
-            return Err(CosignatureError::UnsupportedAlgorithm(*alg));
-        }
-        let key_bytes =
-            <[u8; 32]>::try_from(key_bytes).map_err(|_| CosignatureError::MalformedVerifierKey)?;
-        let key = VerifyingKey::from_bytes(&key_bytes)
-            .map_err(|_| CosignatureError::MalformedVerifierKey)?;
+        let key = decode_vkey_key(key_b64, ALG_COSIGNATURE_V1).map_err(|e| match e {
+            VkeyKeyError::Malformed => CosignatureError::MalformedVerifierKey,
+            VkeyKeyError::Algorithm(alg) => CosignatureError::UnsupportedAlgorithm(alg),
+        })?;
         let v = Self::new(name, key)?;
         if v.key_id != id {
             return Err(CosignatureError::KeyIdMismatch);

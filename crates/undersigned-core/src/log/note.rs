@@ -164,6 +164,26 @@ impl LogSigner {
     }
 }
 
+/// Why the key part of a vkey did not decode.
+pub(super) enum VkeyKeyError {
+    Malformed,
+    Algorithm(u8),
+}
+
+/// The key part of a vkey, `base64(signature type || 32-byte Ed25519 public key)`: log keys
+/// (type 0x01) and witness cosignature keys (type 0x04) differ only in that byte.
+pub(super) fn decode_vkey_key(key_b64: &str, alg: u8) -> Result<VerifyingKey, VkeyKeyError> {
+    let raw = STANDARD
+        .decode(key_b64)
+        .map_err(|_| VkeyKeyError::Malformed)?;
+    let (found, key_bytes) = raw.split_first().ok_or(VkeyKeyError::Malformed)?;
+    if *found != alg {
+        return Err(VkeyKeyError::Algorithm(*found));
+    }
+    let key_bytes = <[u8; 32]>::try_from(key_bytes).map_err(|_| VkeyKeyError::Malformed)?;
+    VerifyingKey::from_bytes(&key_bytes).map_err(|_| VkeyKeyError::Malformed)
+}
+
 /// The log's public identity as configured in clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogVerifier {
@@ -198,17 +218,10 @@ impl LogVerifier {
         }
         let mut id = [0u8; 4];
         hex::decode_to_slice(id_hex, &mut id).map_err(|_| NoteError::MalformedVerifierKey)?;
-        let raw = STANDARD
-            .decode(key_b64)
-            .map_err(|_| NoteError::MalformedVerifierKey)?;
-        let (alg, key_bytes) = raw.split_first().ok_or(NoteError::MalformedVerifierKey)?;
-        if *alg != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm(*alg));
-        }
-        let key_bytes =
-            <[u8; 32]>::try_from(key_bytes).map_err(|_| NoteError::MalformedVerifierKey)?;
-        let key =
-            VerifyingKey::from_bytes(&key_bytes).map_err(|_| NoteError::MalformedVerifierKey)?;
+        let key = decode_vkey_key(key_b64, ALG_ED25519).map_err(|e| match e {
+            VkeyKeyError::Malformed => NoteError::MalformedVerifierKey,
+            VkeyKeyError::Algorithm(alg) => NoteError::UnsupportedAlgorithm(alg),
+        })?;
         let v = Self::new(name, key)?;
         if v.key_id != id {
             return Err(NoteError::KeyIdMismatch);
