@@ -2,6 +2,7 @@
 //! into messages.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod bench;
 mod benchfast;
 mod client;
@@ -108,6 +109,12 @@ enum Command {
     /// what it saw before.
     #[command(subcommand)]
     Witness(witness::Cmd),
+    /// Write a consistent backup of the database and the key file (not the address-tag key,
+    /// which is kept apart) while the server runs.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a fresh data directory (or an empty PostgreSQL database), checking
+    /// every letter's log against the log key and the backup's manifest.
+    Restore(backup::RestoreArgs),
     /// Time issue, present and verify through our wrapper next to raw zkryptium calls, and the log.
     Bench(bench::Args),
     /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
@@ -237,6 +244,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup(args) => {
+            backup::run_backup(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore(args) => {
+            backup::run_restore(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Credential(CredentialCmd::Request {

@@ -78,6 +78,59 @@ impl SqliteStore {
         })
     }
 
+    /// Writes a consistent copy of the database file at `path` to `into` with `VACUUM INTO`:
+    /// the snapshot of one read transaction, so a running server may keep writing meanwhile
+    /// (WAL readers do not block the writer). The copy is compacted: it carries neither the WAL
+    /// nor freed pages, so rows deleted to protect people do not travel into backups. Opens the
+    /// file without creating it and without migrating it, so a backup never changes the source.
+    pub async fn backup_into(path: &Path, into: &Path) -> StoreResult<()> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        let target = into
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the backup path is not UTF-8".into()))?;
+        let result = sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+            .map_err(backend);
+        pool.close().await;
+        result
+    }
+
+    /// `PRAGMA integrity_check` of the database file at `path`, opened read-only: `Ok` when
+    /// SQLite finds the file sound, else the problems it lists.
+    pub async fn check_integrity(path: &Path) -> StoreResult<()> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        let found: Result<Vec<String>, _> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&pool)
+            .await;
+        pool.close().await;
+        match found.map_err(backend)? {
+            rows if rows.len() == 1 && rows.first().is_some_and(|r| r == "ok") => Ok(()),
+            rows => Err(StoreError::Backend(format!(
+                "integrity check: {}",
+                rows.join("; ")
+            ))),
+        }
+    }
+
     /// A private in-memory database, for tests. One connection serves reads and writes,
     /// because every connection to `:memory:` would otherwise be a different database.
     pub async fn memory() -> StoreResult<Self> {
