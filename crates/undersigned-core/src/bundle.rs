@@ -631,8 +631,9 @@ impl Bundle {
 
     /// With witnesses pinned, the letter's checkpoint and every issuer log checkpoint must
     /// carry a quorum of their valid cosignatures: a split view needs the witnesses' help.
-    /// Returns the letter checkpoint's cosigners.
-    fn check_cosignatures(&self, pins: &Pins) -> Result<Vec<WitnessReport>, BundleError> {
+    /// Returns the letter checkpoint's cosigners. Part of [`Bundle::verify_pinned`]; public so
+    /// that the browser can hold a bundle already verified to a site's witnesses cheaply.
+    pub fn check_cosignatures(&self, pins: &Pins) -> Result<Vec<WitnessReport>, BundleError> {
         let note = self.checkpoint.as_deref().unwrap_or_default();
         let cosigners = pins
             .check_cosignatures(note)

@@ -31,8 +31,11 @@ pub fn verify_bundle_at(bundle_json: &str, now: u64) -> Result<String, String> {
 }
 
 /// Compares a bundle's issuer and log keys with a deployment's (`/api/v1/deployment`), so the
-/// verify page can say whether the bundle was signed under this site's keys. Returns
-/// `{"match": bool, "message": "..."}`; only unreadable input is an error.
+/// verify page can say whether the bundle was signed under this site's keys; and when the keys
+/// are this site's and the site names witnesses, whether its checkpoints carry the quorum of
+/// their cosignatures (without it the operator alone vouches for the history shown). Returns
+/// `{"match": bool, "message": "...", "witness_error": null | "..."}`; only unreadable input is
+/// an error.
 pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, String> {
     let bundle = Bundle::parse(bundle_json.as_bytes()).map_err(|e| e.to_string())?;
     let pins = Pins::from_deployment(deployment_json.as_bytes()).map_err(|e| e.to_string())?;
@@ -42,18 +45,42 @@ pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, 
         .map_err(|e| e.to_string())?
         .verifying_key()
         .to_bytes();
+    let mut witness_error = None;
     let (matches, message) = match pins.check(&ids, &log_key) {
-        Ok(()) => (
-            true,
-            "The bundle's issuer key and log key match the keys this site publishes.".to_owned(),
-        ),
         Err(e) => (
             false,
             format!("The bundle's keys do NOT match the keys this site publishes: {e}."),
         ),
+        Ok(()) if pins.witnesses.is_empty() => (
+            true,
+            "The bundle's issuer key and log key match the keys this site publishes.".to_owned(),
+        ),
+        Ok(()) => match bundle.check_cosignatures(&pins) {
+            Ok(by) => (
+                true,
+                format!(
+                    "The bundle's issuer key and log key match the keys this site publishes, and its checkpoints carry the cosignatures of {} of this site's witnesses (quorum {}): {}.",
+                    by.len(),
+                    pins.quorum,
+                    by.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Err(e) => {
+                let m = format!(
+                    "The bundle's keys are this site's, but its checkpoints lack the cosignatures this site's witnesses must give (quorum {}): {e}. Only the operator vouches for this history.",
+                    pins.quorum
+                );
+                witness_error = Some(m.clone());
+                (false, m)
+            }
+        },
     };
-    serde_json::to_string(&serde_json::json!({ "match": matches, "message": message }))
-        .map_err(|e| e.to_string())
+    serde_json::to_string(&serde_json::json!({
+        "match": matches,
+        "message": message,
+        "witness_error": witness_error,
+    }))
+    .map_err(|e| e.to_string())
 }
 
 /// The index and kind of the bundle entry whose leaf hash is `entry_hash_hex`.

@@ -34,9 +34,11 @@ async function compareKeys(text) {
     const cmp = JSON.parse(wasm.compare_keys(text, deployment));
     line.textContent = cmp.message;
     line.className = cmp.match ? "ok" : "bad";
+    return cmp;
   } catch (e) {
     line.textContent = `Could not compare the bundle's keys with this site's keys: ${e.message}`;
     line.className = "bad";
+    return null;
   }
 }
 
@@ -78,7 +80,13 @@ async function check(file) {
     verdict.className = "verdict ok";
     $("#statement").textContent = `${plural(report.signatures, "verified signature", "verified signatures")} from ${plural(report.organizations, "organization", "organizations")} on “${report.title}”${report.withdrawn ? ` (${report.withdrawn} withdrawn)` : ""}. ${report.closed ? "The letter is closed." : "The letter is still open."}`;
     $("#delivery-statement").textContent = report.delivery_statement ? `${report.delivery_statement.charAt(0).toUpperCase()}${report.delivery_statement.slice(1)}.` : "";
-    await compareKeys(text);
+    const cmp = await compareKeys(text);
+    // A bundle of this site whose checkpoints lack its witnesses' quorum proves only what the
+    // operator says: the verdict says so, not just the key line.
+    if (cmp && cmp.witness_error) {
+      current = null;
+      throw new Error(cmp.witness_error);
+    }
     const epochs = [...new Set(bundle.letter.policy.issuers.flatMap((i) => i.epochs))].map(epochWords).join(", ");
     $("#checks").replaceChildren(
       el("li", {}, `Every signature carries a valid proof from a credential of ${report.issuers.join(", ") || "the issuer"}: the issuer checked each signer's work address at the organization shown, for ${epochs}.`),

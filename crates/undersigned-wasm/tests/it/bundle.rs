@@ -142,3 +142,77 @@ fn find_entry_names_a_receipts_entry_or_says_it_is_absent() {
     assert!(err.contains("not in this bundle"), "{err}");
     assert!(undersigned_wasm::bundle::find_entry(&text, "xyz").is_err());
 }
+
+/// A site that names witnesses: a bundle under its keys must carry their quorum, or the page
+/// rejects it; a bundle under other keys is only said to be foreign.
+#[test]
+fn compare_keys_requires_the_site_witnesses_quorum() {
+    use undersigned_core::log::{add_cosignatures, WitnessSigner};
+    let witnesses: Vec<WitnessSigner> = (1..=3u8)
+        .map(|i| {
+            WitnessSigner::new(
+                &format!("w{i}.example/w"),
+                ed25519_dalek::SigningKey::from_bytes(&[i; 32]),
+            )
+            .unwrap()
+        })
+        .collect();
+    let b = honest();
+    let log = hex::encode(b.verifier().unwrap().verifying_key().to_bytes());
+    let deployment = |log: &str| {
+        serde_json::json!({
+            "host": crate::fixture::HOST,
+            "issuer": { "id": "", "name": "x", "public_key": b.issuers[0].public_key, "anonymity_sets": [] },
+            "log_public_key": log,
+            "witnesses": witnesses.iter().map(|w| w.verifier().to_vkey()).collect::<Vec<_>>(),
+            "witness_quorum": 2,
+        })
+        .to_string()
+    };
+    let compare = |bundle: &undersigned_core::bundle::Bundle, dep: &str| -> Value {
+        serde_json::from_str(
+            &undersigned_wasm::bundle::compare_keys(&bundle.to_json(), dep).unwrap(),
+        )
+        .unwrap()
+    };
+    let cosign = |note: &str, by: &[&WitnessSigner]| {
+        let body = &note[..note.rfind("\n\n").unwrap() + 1];
+        let lines: Vec<String> = by
+            .iter()
+            .map(|w| w.cosign(body, 1_790_000_000).unwrap())
+            .collect();
+        add_cosignatures(note, &lines)
+    };
+    let with = |by: &[&WitnessSigner]| {
+        let mut c = b.clone();
+        c.checkpoint = Some(cosign(c.checkpoint.as_deref().unwrap(), by));
+        for i in &mut c.issuers {
+            i.statement.checkpoint = cosign(&i.statement.checkpoint, by);
+        }
+        c
+    };
+
+    // Uncosigned, and cosigned by one of three: rejected with the reason.
+    for bundle in [b.clone(), with(&[&witnesses[0]])] {
+        let v = compare(&bundle, &deployment(&log));
+        assert_eq!(v["match"], false, "{v}");
+        let e = v["witness_error"].as_str().unwrap();
+        assert!(
+            e.contains("quorum 2") && e.contains("Only the operator vouches"),
+            "{v}"
+        );
+    }
+    // The quorum: accepted, and the witnesses named.
+    let v = compare(&with(&[&witnesses[0], &witnesses[2]]), &deployment(&log));
+    assert_eq!(v["match"], true, "{v}");
+    assert!(v["witness_error"].is_null(), "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("w1.example/w, w3.example/w") && m.contains("2 of this site's witnesses"),
+        "{m}"
+    );
+    // Another site's bundle: foreign keys, no witness verdict.
+    let v = compare(&b, &deployment(&"22".repeat(32)));
+    assert_eq!(v["match"], false, "{v}");
+    assert!(v["witness_error"].is_null(), "{v}");
+}
