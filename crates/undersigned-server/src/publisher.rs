@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// One pass: publish every due batch, close letters past their deadline, finish interrupted
 /// closes. Returns how many batches it published.
 pub async fn tick(s: &AppState) -> AppResult<usize> {
-    let now = crate::now();
+    let now = s.clock.now();
     let due_by = now + s.config.publish_grace_secs;
     let mut published = 0;
     let due = s.store.letters_with_due_entries(due_by).await?;
@@ -56,7 +56,7 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
             } else {
                 CloseReason::Organizer
             };
-            finish_close(s, id, reason, crate::now()).await?;
+            finish_close(s, id, reason, s.clock.now()).await?;
         }
     }
     Ok(())
