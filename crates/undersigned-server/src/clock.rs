@@ -47,6 +47,12 @@ impl Clock {
         Self::with_shift(Some(AtomicI64::new(0)))
     }
 
+    /// A `manual()` clock whose system time is already `secs` off when it starts (a process
+    /// started after the system clock was set).
+    pub fn manual_shifted(secs: i64) -> Self {
+        Self::with_shift(Some(AtomicI64::new(secs)))
+    }
+
     fn with_shift(shift: Option<AtomicI64>) -> Self {
         let inner = Inner {
             shift,
@@ -78,6 +84,18 @@ impl Clock {
             raw
         } else {
             counted
+        }
+    }
+
+    /// Makes the clock read at least `secs` from now on. At start the server floors it at the
+    /// newest time it stamped before (`publisher::recover`), so that a clock set back across
+    /// a restart does not date new checkpoints before old ones.
+    pub fn not_before(&self, secs: u64) {
+        let floor = Duration::from_secs(secs);
+        let mut anchor = self.0.anchor.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, when) = *anchor;
+        if at.saturating_add(when.elapsed()) < floor {
+            *anchor = (floor, Instant::now());
         }
     }
 
@@ -138,6 +156,10 @@ mod tests {
         let t2 = c.now();
         assert!(t2 >= t1, "went back: {t1} -> {t2}");
         assert!(c.system_now() + 2900 < t2);
+        c.not_before(t2 + 100);
+        assert!(c.now() >= t2 + 100);
+        c.not_before(5);
+        assert!(c.now() >= t2 + 100);
         // Still counting by elapsed time after the jump back.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(c.now_precise() > std::time::Duration::from_secs(t2));

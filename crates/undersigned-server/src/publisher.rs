@@ -48,6 +48,17 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
 
 /// Finishes closes that a crash interrupted (state closed, closed entry missing).
 pub async fn recover(s: &AppState) -> AppResult<()> {
+    // The clock never reads earlier than the newest checkpoint this deployment stamped: if
+    // the system clock was set back across the restart, checkpoints stay in order (`clock.rs`).
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            if let Some(id) = &row.letter_id {
+                if let Some(cp) = s.store.latest_checkpoint(id).await? {
+                    s.clock.not_before(cp.created_at);
+                }
+            }
+        }
+    }
     crate::cosigning::recover(s).await?;
     for row in s.store.letters_in_state(LetterState::Closed).await? {
         if let Some(id) = &row.letter_id {

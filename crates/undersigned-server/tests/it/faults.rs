@@ -575,3 +575,83 @@ async fn clock_set_back(t: Arc<TestServer>, clock: &Clock, back: i64) {
     publisher.abort();
     watch.abort();
 }
+
+/// The clock set back an hour across a restart: the new process floors its clock at the newest
+/// checkpoint it finds (`publisher::recover`), so checkpoints stay in order and entries
+/// submitted after the restart are published on time.
+mod clock_set_back_across_a_restart {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let t = TestServer::sqlite(tweaks(Clock::manual())).await;
+        across_a_restart(t).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let t = TestServer::postgres(tweaks(Clock::manual())).await;
+        across_a_restart(t).await;
+    }
+
+    fn tweaks(clock: Clock) -> Tweaks {
+        Tweaks {
+            clock: Some(clock),
+            publish_interval: 2,
+            ..Default::default()
+        }
+    }
+
+    async fn across_a_restart(t: TestServer) {
+        let t = Arc::new(t);
+        let (id, _, mut a) = signed_entries(&t, 6).await;
+        let b = a.split_off(3);
+        let first_publisher = publisher(&t);
+        let (seen, watch) = watch_log(&t, &id);
+        let first = load(&t, &id, a, 1, Duration::ZERO).await;
+        check_receipts(
+            &t,
+            &id,
+            &first.receipts,
+            &seen,
+            |_| 0,
+            Duration::from_secs(10),
+        )
+        .await;
+        first_publisher.abort();
+        watch.abort();
+        let last = t.state.store.latest_checkpoint(&id).await.unwrap().unwrap();
+        // Started again an hour earlier by the system clock.
+        let clock = Clock::manual_shifted(-3600);
+        assert!(clock.now() + 3000 < last.created_at);
+        let t2 = Arc::new(t.restarted(clock.clone()).await);
+        let second_publisher = publisher(&t2);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(clock.now() >= last.created_at, "the clock was not floored");
+        let (seen, watch) = watch_log(&t2, &id);
+        let second = load(&t2, &id, b, 1, Duration::ZERO).await;
+        for r in &second.receipts {
+            assert!(r.received_at >= last.created_at);
+        }
+        check_receipts(
+            &t2,
+            &id,
+            &second.receipts,
+            &seen,
+            |_| 0,
+            Duration::from_secs(15),
+        )
+        .await;
+        let size = t2.log_size(&id).await;
+        let mut latest = 0;
+        for n in 1..=size {
+            if let Some(cp) = t2.state.store.checkpoint_at(&id, n).await.unwrap() {
+                assert!(cp.created_at >= latest, "checkpoint {n} went back");
+                latest = cp.created_at;
+            }
+        }
+        bundle_verifies(&t2, &id, 6).await;
+        second_publisher.abort();
+        watch.abort();
+    }
+}

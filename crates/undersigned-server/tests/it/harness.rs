@@ -166,6 +166,23 @@ impl TestServer {
         .await
     }
 
+    /// The same deployment (store, keys, epoch) started again, with `clock`. The returned
+    /// server must not outlive `self`, which owns the database.
+    pub async fn restarted(&self, clock: undersigned_server::clock::Clock) -> Self {
+        let tweaks = Tweaks {
+            clock: Some(clock),
+            ..self.tweaks.clone()
+        };
+        Self::build_at(
+            self.state.store.clone(),
+            self.dir.clone(),
+            None,
+            &tweaks,
+            EPOCH,
+        )
+        .await
+    }
+
     async fn build_at(
         store: Arc<dyn Store>,
         dir: Arc<tempfile::TempDir>,
