@@ -257,7 +257,7 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
     if !s.cosigning.enabled() {
         return Ok(());
     }
-    let now = crate::now();
+    let now = s.clock.now();
     for state in [LetterState::Open, LetterState::Closed] {
         for row in s.store.letters_in_state(state).await? {
             if let Some(id) = row.letter_id {
@@ -423,7 +423,7 @@ async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
             origin,
             &CheckpointRow {
                 note,
-                created_at: crate::now(),
+                created_at: s.clock.now(),
                 ..cp
             },
         )

@@ -250,7 +250,7 @@ async fn remind(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
 
 /// One pass of the delivery worker.
 pub async fn tick(s: &AppState) -> AppResult<usize> {
-    let now = crate::now();
+    let now = s.clock.now();
     let due = s.store.due_deliveries(now).await?;
     let n = due.len();
     for d in &due {

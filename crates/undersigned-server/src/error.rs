@@ -69,6 +69,15 @@ impl From<StoreError> for AppError {
             StoreError::DoubleWithdraw => AppError::Conflict("this signature was already withdrawn".into()),
             StoreError::NotFound => AppError::NotFound("letter"),
             StoreError::Conflict(what) => AppError::Conflict(what.into()),
+            // The database is down, restarting, or out of disk: the request may succeed if
+            // retried, and nothing it asked for was promised. The detail (no personal data:
+            // none is stored) goes to the log, the client gets a plain 503.
+            StoreError::Backend(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                AppError::Unavailable(
+                    "the database is unavailable; nothing was recorded, try again shortly".into(),
+                )
+            }
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -134,7 +134,7 @@ pub async fn stored_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> 
     let cp = match s.store.issuer_checkpoint(&id, None).await? {
         Some(cp) => cp,
         None => {
-            publish(s, crate::now()).await?;
+            publish(s, s.clock.now()).await?;
             s.store
                 .issuer_checkpoint(&id, None)
                 .await?

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod cosigning;
 pub mod delivery;
@@ -34,7 +35,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// IP address. axum's `serve` logs `connection <peer address> accepted` at trace level.
 pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 
-/// Seconds since the unix epoch. The only clock the server reads.
+/// Seconds since the unix epoch, straight from the system clock. The platform server reads
+/// `AppState::clock` instead (`clock.rs` says why); the witness and tests use this.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -6,7 +6,9 @@
 //! that many times the limit.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 const HOUR: u64 = 3600;
 
@@ -45,6 +47,40 @@ impl CodeMailLimit {
         }
         *n += 1;
         true
+    }
+}
+
+/// How long mailing a code usually takes (a moving average), so that a code request which
+/// mails nothing answers after about as long as one that does (`api::issuance::request_code`).
+#[derive(Debug)]
+pub struct MailTime {
+    micros: AtomicU64,
+}
+
+impl Default for MailTime {
+    fn default() -> Self {
+        // A local relay's round trip, until the first mail measures the real one.
+        Self {
+            micros: AtomicU64::new(20_000),
+        }
+    }
+}
+
+impl MailTime {
+    /// Adds one measured send to the average (weight 1/8).
+    pub fn record(&self, took: Duration) {
+        let new = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // The closure never returns None, so the update cannot fail.
+        let _ = self
+            .micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(old - old / 8 + new / 8)
+            });
+    }
+
+    /// The current average.
+    pub fn typical(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
     }
 }
 

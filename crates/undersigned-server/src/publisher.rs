@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// One pass: publish every due batch, close letters past their deadline, finish interrupted
 /// closes. Returns how many batches it published.
 pub async fn tick(s: &AppState) -> AppResult<usize> {
-    let now = crate::now();
+    let now = s.clock.now();
     let due_by = now + s.config.publish_grace_secs;
     let mut published = 0;
     let due = s.store.letters_with_due_entries(due_by).await?;
@@ -48,6 +48,17 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
 
 /// Finishes closes that a crash interrupted (state closed, closed entry missing).
 pub async fn recover(s: &AppState) -> AppResult<()> {
+    // The clock never reads earlier than the newest checkpoint this deployment stamped: if
+    // the system clock was set back across the restart, checkpoints stay in order (`clock.rs`).
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            if let Some(id) = &row.letter_id {
+                if let Some(cp) = s.store.latest_checkpoint(id).await? {
+                    s.clock.not_before(cp.created_at);
+                }
+            }
+        }
+    }
     crate::cosigning::recover(s).await?;
     for row in s.store.letters_in_state(LetterState::Closed).await? {
         if let Some(id) = &row.letter_id {
@@ -56,7 +67,7 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
             } else {
                 CloseReason::Organizer
             };
-            finish_close(s, id, reason, crate::now()).await?;
+            finish_close(s, id, reason, s.clock.now()).await?;
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use undersigned_core::issuer::{IssuerKeys, Membership};
 use undersigned_store::{LetterState, Store};
 use zeroize::Zeroizing;
 
+use crate::clock::Clock;
 use crate::config::{epoch_at, Config};
 use crate::error::{AppError, AppResult};
 use crate::keys::DeploymentKeys;
@@ -37,10 +38,14 @@ pub struct Inner {
     pub mailer: Mailer,
     /// Code mails per organization and hour (`Config::code_mails_per_domain_hour`).
     pub code_mails: crate::limits::CodeMailLimit,
+    /// How long a code mail takes, for answers that send none.
+    pub code_mail_time: crate::limits::MailTime,
     /// The dev outbox, when mail goes to the embedded SMTP sink.
     pub outbox: Option<Outbox>,
     /// Submissions' pairing checks, batched across concurrent requests.
     pub pairings: PairingBatcher,
+    /// The one wall clock every handler and background task reads (`clock.rs`).
+    pub clock: Clock,
 }
 
 impl Deref for AppState {
@@ -57,6 +62,18 @@ impl AppState {
         keys: DeploymentKeys,
         mailer: Mailer,
         outbox: Option<Outbox>,
+    ) -> AppResult<Self> {
+        Self::with_clock(config, store, keys, mailer, outbox, Clock::system())
+    }
+
+    /// `new` with a given clock (tests pass `Clock::manual()` to move time).
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        keys: DeploymentKeys,
+        mailer: Mailer,
+        outbox: Option<Outbox>,
+        clock: Clock,
     ) -> AppResult<Self> {
         // Organization names and the issuer's name are shown on every page and in bundles.
         for name in config.orgs.values().chain([&config.issuer_name]) {
@@ -95,9 +112,11 @@ impl AppState {
             membership,
             tag_secret: keys.tag_secret,
             code_mails,
+            code_mail_time: Default::default(),
             mailer,
             outbox,
             pairings: PairingBatcher::default(),
+            clock,
         })))
     }
 
@@ -105,7 +124,7 @@ impl AppState {
         self.config
             .epoch
             .clone()
-            .unwrap_or_else(|| epoch_at(crate::now()))
+            .unwrap_or_else(|| epoch_at(self.clock.now()))
     }
 
     /// The epochs this deployment's issuer issues credentials for now: the current epoch plus

@@ -207,10 +207,22 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            // A COMMIT that failed for lack of disk space is rolled back by SQLite itself;
+            // sqlx's own ROLLBACK then fails and its count of open transactions stays at one,
+            // so every later BEGIN on the one write connection is refused, for good (found by
+            // the full-disk fault test). That connection is closed and a fresh one opened.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                let mut stuck = self.write.acquire().await.map_err(backend)?;
+                stuck.close_on_drop();
+                drop(stuck);
+                self.write
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(backend)
+            }
+            other => other.map_err(backend),
+        }
     }
 }
 

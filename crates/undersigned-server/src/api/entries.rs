@@ -32,7 +32,7 @@ pub async fn submit(
     let gate = s.ledger.gate(&letter_id).await;
     let _shared = gate.read().await;
     let row = find_letter(&s, &letter_id).await?;
-    let received_at = crate::now();
+    let received_at = s.clock.now();
     if row.state != LetterState::Open || received_at >= row.deadline {
         return Err(AppError::Conflict(
             "the letter is not open for signatures".into(),
@@ -136,7 +136,7 @@ async fn resend_receipt(
     entry: &PendingEntry,
 ) -> AppResult<Option<Receipt>> {
     let signer = s.ledger.signer(letter_id)?;
-    let now = crate::now();
+    let now = s.clock.now();
     let pooled = s
         .store
         .pending(letter_id, u64::MAX)

@@ -174,7 +174,7 @@ pub async fn request_code(
     let org = s.membership.check_address(&email)?;
     // The code and its rate limit belong to the normalized address: aliases share them.
     let tag = code_tag(&s.tag_secret, &s.issuer.id(), &email);
-    let now = crate::now();
+    let now = s.clock.now();
     // Counted before the address's own limit: mail to one organization is bounded however many
     // addresses someone tries.
     if !s.code_mails.try_take(org.as_str(), now) {
@@ -187,16 +187,35 @@ pub async fn request_code(
     let mut request = Zeroizing::new([0u8; 32]);
     OsRng.fill(&mut request[..]);
     let request_token = URL_SAFE_NO_PAD.encode(&request[..]);
-    s.store
+    let sent = CodeSent {
+        sent: true,
+        expires_in_secs: s.config.code_ttl_secs,
+        request_token,
+    };
+    match s
+        .store
         .put_code(
             &tag,
-            &token_hash(&request_token),
+            &token_hash(&sent.request_token),
             &token_hash(&code),
             now,
             now + s.config.code_ttl_secs,
             s.config.code_max_live,
         )
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        // The address already has its live codes. Saying so (a 429, as before) would tell a
+        // prober that someone asked for codes for it; so the answer is the one a sent code
+        // gets, after about as long as a mail takes, and no mail goes out. The owner signs in
+        // with any of the codes already mailed (each keeps its own attempts), and the request
+        // token returned here names no code, so it can only be refused like a wrong code.
+        Err(undersigned_store::StoreError::RateLimited) => {
+            tokio::time::sleep(s.code_mail_time.typical()).await;
+            return Ok((StatusCode::ACCEPTED, Json(sent)));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let body = format!(
         "Your undersigned code is {}\n\nIt expires in {} minutes. Enter it where you asked for it.\n\nThis message tells your mail provider that you asked for a credential; it does not say which letters you sign, and nobody can learn that.\nIf you did not ask for a code, ignore this message.\n",
         code.as_str(),
@@ -204,6 +223,7 @@ pub async fn request_code(
     );
     // The mail goes to the address as typed: that is the mailbox the person reads, and the
     // normalized form may not be deliverable.
+    let started = std::time::Instant::now();
     s.mailer
         .send(typed.as_str(), "Your undersigned verification code", &body)
         .await
@@ -212,14 +232,8 @@ pub async fn request_code(
                 "the code could not be sent ({e}); try again shortly"
             ))
         })?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            sent: true,
-            expires_in_secs: s.config.code_ttl_secs,
-            request_token,
-        }),
-    ))
+    s.code_mail_time.record(started.elapsed());
+    Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 
 /// At most this many epochs in one credential request; far more than ever issuable at once.
@@ -329,7 +343,7 @@ pub async fn issue_credential(
             &token_hash(req.request_token.trim()),
             &ctag,
             &token_hash(code.trim()),
-            crate::now(),
+            s.clock.now(),
             s.config.code_max_attempts,
         )
         .await?;

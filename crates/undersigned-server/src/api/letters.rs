@@ -316,7 +316,7 @@ pub async fn create(
         letter_json: letter_json(&letter),
         state: LetterState::Draft,
         organizer_token_hash: token_hash(&token),
-        created_at: crate::now(),
+        created_at: s.clock.now(),
         opened_at: None,
         closed_at: None,
         deadline: letter.policy.deadline,
@@ -403,7 +403,7 @@ pub async fn open(
         .canonicalize()
         .map_err(|e| AppError::Internal(e.to_string()))?;
     check_issuable(&s, &letter).await?;
-    let now = crate::now();
+    let now = s.clock.now();
     if letter.policy.deadline <= now {
         return Err(AppError::Unprocessable(
             "the deadline has passed; set a later one before opening".into(),
@@ -468,7 +468,7 @@ pub async fn close(
 pub async fn close_letter(s: &AppState, letter_id: &str, reason: CloseReason) -> AppResult<u64> {
     let gate = s.ledger.gate(letter_id).await;
     let _exclusive = gate.write().await;
-    let now = crate::now();
+    let now = s.clock.now();
     match s.store.close_letter(letter_id, now).await {
         Ok(()) | Err(undersigned_store::StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
@@ -531,7 +531,7 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
             Some(WitnessStatus {
                 quorum: s.cosigning.quorum(),
                 published_size: published.as_ref().map_or(0, |p| p.size),
-                lag_secs: s.cosigning.lag_of(&s.ledger.origin(id), crate::now()),
+                lag_secs: s.cosigning.lag_of(&s.ledger.origin(id), s.clock.now()),
                 cosigned_by: published
                     .map(|p| s.cosigning.cosigners(&p.note))
                     .unwrap_or_default(),
@@ -584,7 +584,7 @@ pub async fn recipient_status(
         Some(id) if row.state == LetterState::Closed => s.store.deliveries(id).await?,
         _ => Vec::new(),
     };
-    let now = crate::now() as i64;
+    let now = s.clock.now() as i64;
     Ok(letter
         .recipients
         .iter()

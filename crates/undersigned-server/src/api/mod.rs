@@ -145,7 +145,7 @@ async fn metrics(
     );
     out.push_str(&format!(
         "undersigned_witness_lag_seconds {}\n",
-        s.cosigning.lag_secs(crate::now())
+        s.cosigning.lag_secs(s.clock.now())
     ));
     out.push_str(
         "# HELP undersigned_witness_quorum Cosignatures a checkpoint needs to be published.\n\

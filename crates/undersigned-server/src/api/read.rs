@@ -63,7 +63,7 @@ pub async fn tally(
         cosigned_by: published
             .map(|p| s.cosigning.cosigners(&p.note))
             .unwrap_or_default(),
-        witness_lag_secs: s.cosigning.lag_of(&s.ledger.origin(&id), crate::now()),
+        witness_lag_secs: s.cosigning.lag_of(&s.ledger.origin(&id), s.clock.now()),
         letter_id: id,
     }))
 }

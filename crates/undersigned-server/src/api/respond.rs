@@ -126,7 +126,7 @@ pub async fn acknowledge(
             "the letter has not been delivered yet".into(),
         ));
     }
-    let now = crate::now();
+    let now = s.clock.now();
     s.store
         .acknowledge(&id, d.recipient, now)
         .await
@@ -182,7 +182,7 @@ pub async fn answer(
             "the letter has not been delivered yet".into(),
         ));
     }
-    let now = crate::now();
+    let now = s.clock.now();
     s.store
         .answer(&id, d.recipient, now, &text)
         .await

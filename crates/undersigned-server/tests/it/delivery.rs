@@ -25,7 +25,10 @@ fn recipients() -> Value {
 }
 
 /// Creates, opens, signs (3 signers), closes a letter with three recipients.
-async fn closed_letter(t: &TestServer, visibility: &str) -> (String, String, String, Value) {
+pub(crate) async fn closed_letter(
+    t: &TestServer,
+    visibility: &str,
+) -> (String, String, String, Value) {
     let mut creds = vec![];
     for i in 0..3 {
         let tag = hex::encode(rand::random::<[u8; 4]>());
@@ -101,7 +104,7 @@ async fn mails_to(t: &TestServer, addr: &str) -> Vec<undersigned_server::outbox:
         .collect()
 }
 
-async fn log_entries(t: &TestServer, id: &str) -> Vec<LogEntry> {
+pub(crate) async fn log_entries(t: &TestServer, id: &str) -> Vec<LogEntry> {
     t.state
         .store
         .leaves(id, 0, 10_000)

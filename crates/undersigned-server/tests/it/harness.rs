@@ -57,6 +57,11 @@ pub struct Tweaks {
     pub witnesses: Vec<undersigned_server::cosigning::WitnessSpec>,
     pub witness_quorum: Option<usize>,
     pub code_mails_per_domain_hour: u32,
+    /// The server's clock (default: the system clock); `Clock::manual()` lets a test move it.
+    pub clock: Option<undersigned_server::clock::Clock>,
+    /// The SMTP relay mail goes to instead of the test's outbox (a fault test's own relay,
+    /// which it stops and restarts).
+    pub smtp: Option<std::net::SocketAddr>,
 }
 
 impl Default for Tweaks {
@@ -67,6 +72,8 @@ impl Default for Tweaks {
             witnesses: Vec::new(),
             witness_quorum: None,
             code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
+            clock: None,
+            smtp: None,
         }
     }
 }
@@ -75,6 +82,9 @@ pub struct TestServer {
     pub state: AppState,
     pub router: axum::Router,
     pub outbox: Outbox,
+    /// The relay `Tweaks::smtp` points at, when the test started one: code mails are read
+    /// from it. Held only here, so that taking it out closes its port.
+    pub relay: std::sync::Mutex<Option<Outbox>>,
     pub dir: Arc<tempfile::TempDir>,
     _pg: Option<PgGuard>,
     tweaks: Tweaks,
@@ -129,6 +139,11 @@ impl TestServer {
         .await
     }
 
+    /// A server on a store the test made (a database on a filesystem or cluster of its own).
+    pub async fn on_store(store: Arc<dyn Store>, t: Tweaks) -> Self {
+        Self::build(store, Arc::new(tempfile::tempdir().unwrap()), None, &t).await
+    }
+
     async fn build(
         store: Arc<dyn Store>,
         dir: Arc<tempfile::TempDir>,
@@ -151,6 +166,23 @@ impl TestServer {
         .await
     }
 
+    /// The same deployment (store, keys, epoch) started again, with `clock`. The returned
+    /// server must not outlive `self`, which owns the database.
+    pub async fn restarted(&self, clock: undersigned_server::clock::Clock) -> Self {
+        let tweaks = Tweaks {
+            clock: Some(clock),
+            ..self.tweaks.clone()
+        };
+        Self::build_at(
+            self.state.store.clone(),
+            self.dir.clone(),
+            None,
+            &tweaks,
+            EPOCH,
+        )
+        .await
+    }
+
     async fn build_at(
         store: Arc<dyn Store>,
         dir: Arc<tempfile::TempDir>,
@@ -159,9 +191,10 @@ impl TestServer {
         epoch: &str,
     ) -> Self {
         let outbox = Outbox::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let relay = t.smtp.unwrap_or(outbox.addr());
         let mailer = Mailer::new(MailerConfig::plain(
-            outbox.addr().ip().to_string(),
-            outbox.addr().port(),
+            relay.ip().to_string(),
+            relay.port(),
             "undersigned <no-reply@undersigned.test>",
         ))
         .unwrap();
@@ -175,12 +208,15 @@ impl TestServer {
             epoch: Some(Epoch::parse(epoch).unwrap()),
             ..config(t)
         };
-        let state = AppState::new(config, store, keys, mailer, Some(outbox.clone())).unwrap();
+        let clock = t.clock.clone().unwrap_or_default();
+        let state =
+            AppState::with_clock(config, store, keys, mailer, Some(outbox.clone()), clock).unwrap();
         let router = app(state.clone());
         Self {
             state,
             router,
             outbox,
+            relay: std::sync::Mutex::new(None),
             dir,
             _pg: pg,
             tweaks: t.clone(),
@@ -375,15 +411,20 @@ impl TestServer {
             want.clone(),
             v["request_token"].as_str().unwrap().to_owned(),
         );
-        let mail = self
-            .outbox
+        let outbox = self
+            .relay
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| self.outbox.clone());
+        let mail = outbox
             .wait_for(
                 |m| m.to.iter().any(|t| t.to_ascii_lowercase() == want),
                 Duration::from_secs(5),
             )
             .await
             .expect("a code mail");
-        self.outbox.clear();
+        outbox.clear();
         mail.body_text
             .split_whitespace()
             .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))

@@ -14,6 +14,7 @@ use undersigned_server::api::issuance::CODE_REFUSED;
 on_both!(
     fail_code_probes_get_one_answer_and_never_lock_the_owner_out,
     fail_bidi_and_invisible_characters_refused_in_every_field,
+    fail_code_requests_beyond_the_live_codes_answer_as_if_sent,
 );
 
 /// A credential request body for `email` with a fresh commitment for the current epoch.
@@ -103,6 +104,88 @@ async fn fail_code_probes_get_one_answer_and_never_lock_the_owner_out(t: &TestSe
         .await,
         expected
     );
+}
+
+/// Issue 14, "issuance without an oracle": once an address has `code_max_live` live codes,
+/// further requests send nothing, but their answer must not say so (a 429 told a prober that
+/// someone had asked for codes for that address). The owner keeps every code they received.
+async fn fail_code_requests_beyond_the_live_codes_answer_as_if_sent(t: &TestServer) {
+    let owner = "busy@state.gov";
+    let max = t.state.config.code_max_live;
+    let mut mailed = Vec::new();
+    for _ in 0..max {
+        let code = t.code_for(owner).await;
+        mailed.push((code, t.request_token(owner)));
+    }
+    // What an address with no live code gets, for comparison.
+    let (fresh_status, fresh) = t
+        .post(
+            "/api/v1/issuance/code",
+            &json!({"email": "fresh@state.gov"}),
+            None,
+        )
+        .await;
+    assert_eq!(fresh_status, StatusCode::ACCEPTED, "{fresh}");
+    t.outbox
+        .wait_for(|_| true, std::time::Duration::from_secs(5))
+        .await
+        .expect("the fresh address's mail");
+    t.outbox.clear();
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        let token = URL_SAFE_NO_PAD
+            .decode(v["request_token"].as_str().unwrap())
+            .unwrap();
+        (
+            keys,
+            v["sent"].clone(),
+            v["expires_in_secs"].clone(),
+            token.len(),
+        )
+    };
+    let mut silent_tokens = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = t
+            .post("/api/v1/issuance/code", &json!({"email": owner}), None)
+            .await;
+        assert_eq!(s, fresh_status, "{v}");
+        assert_eq!(shape(&v), shape(&fresh), "{v} vs {fresh}");
+        silent_tokens.push(v["request_token"].as_str().unwrap().to_owned());
+    }
+    // No mail went out for them.
+    assert!(
+        t.outbox
+            .wait_for(|_| true, std::time::Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a code request beyond the live codes sent a mail"
+    );
+    // A silent request's token is refused like any wrong code, with any mailed code.
+    let (s, v) = t
+        .post(
+            "/api/v1/issuance/credential",
+            &credential_body(owner, &mailed[0].0, &silent_tokens[0]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "refused", "message": CODE_REFUSED})
+        )
+    );
+    // The owner signs in with a code they received (the last one, under its own request).
+    let (code, token) = mailed.last().unwrap();
+    let (s, v) = t
+        .post(
+            "/api/v1/issuance/credential",
+            &credential_body(owner, code, token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 
 mod api;
 mod delivery;
+mod faults;
 mod forged;
 mod harness;
 mod hostile;
