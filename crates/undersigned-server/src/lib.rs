@@ -8,7 +8,9 @@ pub mod api;
 pub mod config;
 pub mod cosigning;
 pub mod delivery;
+pub mod deployment;
 pub mod error;
+pub mod health;
 pub mod issuer_log;
 pub mod keys;
 pub mod ledger;
@@ -66,7 +68,10 @@ pub fn app(state: AppState) -> Router {
             "max-age=63072000; includeSubDomains",
         ),
     ];
-    let mut router = api::routes().merge(pages::routes()).with_state(state);
+    let mut router = api::routes()
+        .merge(pages::routes())
+        .merge(health::routes())
+        .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

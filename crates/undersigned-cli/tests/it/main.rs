@@ -8,6 +8,7 @@
 )]
 
 mod crash;
+mod deployment;
 mod flow;
 mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]

@@ -51,6 +51,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/letters/{letter}/recipients/{index}/revoke"),
     ("GET", "/api/dev/outbox"),
     ("POST", "/api/v1/render"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
 ];
 
 pub fn routes() -> Router<AppState> {

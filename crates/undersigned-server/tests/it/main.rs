@@ -11,6 +11,7 @@ mod api;
 mod delivery;
 mod forged;
 mod harness;
+mod health;
 mod hostile;
 mod issuer_log;
 mod keys;
