@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod caching;
 pub mod config;
 pub mod cosigning;
 pub mod delivery;

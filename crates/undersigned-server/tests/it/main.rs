@@ -8,6 +8,7 @@
 )]
 
 mod api;
+mod caching;
 mod delivery;
 mod forged;
 mod harness;
