@@ -51,6 +51,9 @@ struct ServerOpt {
 enum Command {
     /// Run the platform (embedded SQLite by default; --dev for the local mail outbox).
     Serve(serve::Args),
+    /// Deployment file tools.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Credentials: get one for your work address.
     #[command(subcommand)]
     Credential(CredentialCmd),
@@ -120,6 +123,13 @@ enum Command {
     /// Load test over loopback: N signers submit with C concurrent clients; prints accepted/s
     /// and latency next to the core's single-core verify rate.
     LoadBench(loadbench::Args),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Check a deployment file (as `serve --config` reads it) and print what it decides.
+    /// Exits non-zero with FILE:LINE and the reason when it is wrong.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -252,6 +262,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Restore(args) => {
             backup::run_restore(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCmd::Check { file }) => {
+            let d = undersigned_server::deployment::load(&file)?;
+            print!("{}", undersigned_server::deployment::summary(&d));
+            println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Credential(CredentialCmd::Request {

@@ -7,42 +7,51 @@ use std::sync::Arc;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig, TlsMode};
 use undersigned_server::outbox::Outbox;
-use undersigned_server::{app, AppState, Config};
+use undersigned_server::{app, deployment, AppState, Config};
 use undersigned_store::{PgStore, SqliteStore, Store};
 
-#[derive(clap::Args, Debug, Clone)]
+/// Flags override the deployment file (`--config`), which overrides the built-in defaults.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct Args {
+    /// The deployment file (TOML): organizations, roles, k, limits, mail relay, witnesses.
+    /// See deploy/federal.toml and deploy/company.toml. Every flag below overrides it.
+    #[arg(long, env = "UNDERSIGNED_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Dev mode: mail goes to a local outbox (shown at /dev/outbox and printed here).
     #[arg(long)]
     pub dev: bool,
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Directory for the SQLite database and the deployment's key file.
-    #[arg(long, default_value = "undersigned-data")]
-    pub data: PathBuf,
+    /// Where to listen [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and the deployment's key file
+    /// [default: undersigned-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// The address-tag key (HMAC key of the one-credential-per-address rule), kept apart from
     /// the database: whoever has both can test addresses against the issued tags. Default
     /// `$XDG_CONFIG_HOME/undersigned/tag.key` (else `~/.config/undersigned/tag.key`).
     #[arg(long, env = "UNDERSIGNED_TAG_KEY")]
     pub tag_key_file: Option<PathBuf>,
-    /// Code mails per organization (mail domain) per hour, across all its addresses.
-    #[arg(long, default_value_t = Config::default().code_mails_per_domain_hour)]
-    pub code_mails_per_domain_hour: u32,
-    /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
+    /// Code mails per organization (mail domain) per hour, across all its addresses
+    /// [default: 1000].
     #[arg(long)]
+    pub code_mails_per_domain_hour: Option<u32>,
+    /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
+    #[arg(long, env = "UNDERSIGNED_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
-    /// Public base URL used in links; default `http://<listen>`.
+    /// Public base URL used in links [default: http://<listen>].
     #[arg(long)]
     pub public_url: Option<String>,
-    /// Host name that names the logs (checkpoint origin `<host>/letters/<id>`).
-    #[arg(long, default_value = "localhost")]
-    pub host: String,
-    /// Small-cell threshold k.
-    #[arg(long, default_value_t = undersigned_core::letter::DEFAULT_K)]
-    pub k: u32,
-    /// Default publish interval of new letters, in seconds.
-    #[arg(long, default_value_t = 600)]
-    pub publish_interval: u64,
+    /// Host name that names the logs (checkpoint origin `<host>/letters/<id>`)
+    /// [default: localhost].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Small-cell threshold k [default: 10].
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Default publish interval of new letters, in seconds [default: 600].
+    #[arg(long)]
+    pub publish_interval: Option<u64>,
     /// Fixed credential epoch (default: the current calendar quarter).
     #[arg(long)]
     pub epoch: Option<String>,
@@ -50,34 +59,167 @@ pub struct Args {
     /// deliveries cannot be sent; everything else works.
     #[arg(long)]
     pub smtp: Option<String>,
-    #[arg(long, default_value = "starttls", value_parser = ["none", "starttls", "tls"])]
-    pub smtp_tls: String,
+    /// [default: starttls]
+    #[arg(long, value_parser = ["none", "starttls", "tls"])]
+    pub smtp_tls: Option<String>,
     #[arg(long, env = "UNDERSIGNED_SMTP_USER")]
     pub smtp_user: Option<String>,
     #[arg(long, env = "UNDERSIGNED_SMTP_PASSWORD", hide_env_values = true)]
     pub smtp_password: Option<String>,
-    #[arg(long, default_value = "undersigned <no-reply@localhost>")]
-    pub mail_from: String,
+    /// [default: undersigned <no-reply@localhost>]
+    #[arg(long)]
+    pub mail_from: Option<String>,
     /// A witness that cosigns every checkpoint (C2SP tlog-witness): its verifier key, '@',
-    /// and its URL prefix (`<url>/add-checkpoint`). Repeatable. A checkpoint is published
-    /// only once it carries the quorum's cosignatures.
+    /// and its URL prefix (`<url>/add-checkpoint`). Repeatable; replaces the file's list. A
+    /// checkpoint is published only once it carries the quorum's cosignatures.
     #[arg(long, value_name = "VKEY@URL")]
     pub witness: Vec<undersigned_server::cosigning::WitnessSpec>,
     /// How many witnesses must cosign a checkpoint before it is published (default: all).
-    #[arg(long, value_name = "N", requires = "witness")]
+    #[arg(long, value_name = "N")]
     pub witness_quorum: Option<usize>,
-    /// How much later receipts promise inclusion while the witness quorum is missing.
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub witness_grace: u64,
-    /// How long one witness request may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
-    pub witness_timeout_ms: u64,
+    /// How much later receipts promise inclusion while the witness quorum is missing
+    /// [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    pub witness_grace: Option<u64>,
+    /// How long one witness request may take, in milliseconds [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub witness_timeout_ms: Option<u64>,
+    /// Log lines as text (default) or JSON objects, one a line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where the server listens and keeps its data, and its mail relay, once the file and the
+/// flags are merged.
+struct Resolved {
+    config: Config,
+    listen: SocketAddr,
+    data: PathBuf,
+    relay: Option<MailerConfig>,
+}
+
+/// Defaults, then the deployment file, then the flags.
+fn resolve(args: &Args) -> anyhow::Result<Resolved> {
+    let file = match &args.config {
+        Some(path) => Some(deployment::load(path)?),
+        None => None,
+    };
+    let (mut config, file_listen, file_data, file_smtp) = match file {
+        Some(d) => (d.config, d.listen, d.data, d.smtp),
+        None => (Config::default(), None, None, None),
+    };
+    let listen = args
+        .listen
+        .or(file_listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let data = args
+        .data
+        .clone()
+        .or(file_data)
+        .unwrap_or_else(|| PathBuf::from("undersigned-data"));
+    check_dev_listen(args.dev, &listen)?;
+    config.dev = args.dev;
+    if let Some(h) = &args.host {
+        config.host = h.clone();
+    }
+    match &args.public_url {
+        Some(u) => config.public_url = u.clone(),
+        // Without a file the links follow where we listen, as before the file existed.
+        None if args.config.is_none() => config.public_url = format!("http://{listen}"),
+        None => {}
+    }
+    if let Some(k) = args.k {
+        config.k = k;
+    }
+    if let Some(p) = args.publish_interval {
+        config.default_publish_interval_secs = p;
+    }
+    if let Some(m) = &args.mail_from {
+        config.mail_from = m.clone();
+    }
+    if !args.witness.is_empty() {
+        config.witnesses = args.witness.clone();
+        config.witness_quorum = None;
+    }
+    if let Some(q) = args.witness_quorum {
+        if q == 0 || q > config.witnesses.len() {
+            return Err(anyhow!(
+                "--witness-quorum {q}: there are {} witness(es)",
+                config.witnesses.len()
+            ));
+        }
+        config.witness_quorum = Some(q);
+    }
+    if let Some(g) = args.witness_grace {
+        config.witness_grace_secs = g;
+    }
+    if let Some(t) = args.witness_timeout_ms {
+        config.witness_timeout_millis = t;
+    }
+    if let Some(c) = args.code_mails_per_domain_hour {
+        config.code_mails_per_domain_hour = c;
+    }
+    if let Some(e) = &args.epoch {
+        config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
+    }
+    let relay = match (&args.smtp, file_smtp) {
+        (Some(relay), _) => {
+            let (host, port) = relay
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow!("--smtp must be HOST:PORT"))?;
+            Some(MailerConfig::plain(
+                host,
+                port.parse().context("--smtp port")?,
+                config.mail_from.clone(),
+            ))
+        }
+        (None, Some(s)) => Some(MailerConfig {
+            tls: s.tls,
+            username: s.user,
+            ..MailerConfig::plain(s.host, s.port, config.mail_from.clone())
+        }),
+        (None, None) => None,
+    };
+    let relay = relay.map(|r| MailerConfig {
+        tls: match args.smtp_tls.as_deref() {
+            Some("none") => TlsMode::None,
+            Some("tls") => TlsMode::Wrapper,
+            Some(_) => TlsMode::StartTls,
+            None if args.smtp.is_some() => TlsMode::StartTls,
+            None => r.tls,
+        },
+        username: args.smtp_user.clone().or(r.username.clone()),
+        password: args.smtp_password.clone(),
+        ..r
+    });
+    if let Some(r) = &relay {
+        if r.username.is_some() != r.password.is_some() {
+            return Err(anyhow!(
+                "the mail relay needs both a user ([smtp] user, --smtp-user or UNDERSIGNED_SMTP_USER) and a password (UNDERSIGNED_SMTP_PASSWORD or --smtp-password), or neither"
+            ));
+        }
+    }
+    Ok(Resolved {
+        config,
+        listen,
+        data,
+        relay,
+    })
 }
 
 /// Everything `serve` builds before it listens; tests and the demo reuse it.
 pub struct Built {
     pub state: AppState,
     pub outbox: Option<Outbox>,
+    pub listen: SocketAddr,
+    pub data: PathBuf,
 }
 
 /// Dev mode's outbox page shows every code and address it mailed to whoever reaches the
@@ -102,35 +244,16 @@ fn tag_key_path(args: &Args) -> anyhow::Result<PathBuf> {
 }
 
 pub async fn build(args: &Args) -> anyhow::Result<Built> {
-    check_dev_listen(args.dev, &args.listen)?;
-    let mut config = Config {
-        host: args.host.clone(),
-        public_url: args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", args.listen)),
-        k: args.k,
-        default_publish_interval_secs: args.publish_interval,
-        dev: args.dev,
-        mail_from: args.mail_from.clone(),
-        witnesses: args.witness.clone(),
-        witness_quorum: args.witness_quorum,
-        witness_grace_secs: args.witness_grace,
-        witness_timeout_millis: args.witness_timeout_ms,
-        code_mails_per_domain_hour: args.code_mails_per_domain_hour,
-        ..Config::default()
-    };
-    if let Some(e) = &args.epoch {
-        config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
-    }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    let Resolved {
+        config,
+        listen,
+        data,
+        relay,
+    } = resolve(args)?;
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let tag_key = tag_key_path(args)?;
-    let keys = DeploymentKeys::load_or_create(
-        &args.data.join("keys.json"),
-        &tag_key,
-        &config.issuer_name,
-    )?;
+    let keys =
+        DeploymentKeys::load_or_create(&data.join("keys.json"), &tag_key, &config.issuer_name)?;
     let store: Arc<dyn Store> = match &args.database {
         Some(url) => Arc::new(
             PgStore::connect(url)
@@ -138,7 +261,7 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
                 .map_err(|e| anyhow!("PostgreSQL: {e}"))?,
         ),
         None => Arc::new(
-            SqliteStore::open(&args.data.join("undersigned.db"))
+            SqliteStore::open(&data.join("undersigned.db"))
                 .await
                 .map_err(|e| anyhow!("SQLite: {e}"))?,
         ),
@@ -166,9 +289,9 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
         ))?;
         (mailer, Some(outbox))
     } else {
-        let Some(relay) = args.smtp.as_deref() else {
+        let Some(relay) = relay else {
             eprintln!(
-                "warning: no mail relay (--smtp HOST:PORT): pages and reading work, but codes and deliveries cannot be sent. For a local trial use --dev."
+                "warning: no mail relay (--smtp HOST:PORT or [smtp] in the file): pages and reading work, but codes and deliveries cannot be sent. For a local trial use --dev."
             );
             return Ok(Built {
                 state: AppState::new(
@@ -179,29 +302,20 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
                     None,
                 )?,
                 outbox: None,
+                listen,
+                data,
             });
         };
-        let (host, port) = relay
-            .rsplit_once(':')
-            .ok_or_else(|| anyhow!("--smtp must be HOST:PORT"))?;
-        let mailer = Mailer::new(MailerConfig {
-            tls: match args.smtp_tls.as_str() {
-                "none" => TlsMode::None,
-                "tls" => TlsMode::Wrapper,
-                _ => TlsMode::StartTls,
-            },
-            username: args.smtp_user.clone(),
-            password: args.smtp_password.clone(),
-            ..MailerConfig::plain(
-                host,
-                port.parse().context("--smtp port")?,
-                config.mail_from.clone(),
-            )
-        })?;
+        let mailer = Mailer::new(relay)?;
         (mailer, None)
     };
     let state = AppState::new(config, store, keys, mailer, outbox.clone())?;
-    Ok(Built { state, outbox })
+    Ok(Built {
+        state,
+        outbox,
+        listen,
+        data,
+    })
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -215,10 +329,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Err(_) => f,
         },
     );
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match args.log_format {
+        LogFormat::Text => fmt.try_init(),
+        LogFormat::Json => fmt.json().try_init(),
+    };
     let built = build(&args).await?;
     let state = built.state.clone();
     if let Some(outbox) = &built.outbox {
@@ -235,19 +352,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(undersigned_server::publisher::run(state.clone()));
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(built.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", built.listen))?;
     println!(
         "undersigned serving on http://{} ({}{}); data in {}",
-        args.listen,
+        built.listen,
         state.store.backend(),
         if args.dev {
             ", dev outbox at /dev/outbox"
         } else {
             ""
         },
-        args.data.display()
+        built.data.display()
     );
     // The witness operator's arguments (also in /api/v1/deployment as `witness_logs_under`).
     println!(
@@ -281,26 +398,15 @@ pub fn start_in_process(
         let addr = listener.local_addr()?;
         let args = Args {
             dev: true,
-            listen: addr,
-            data: data.to_owned(),
+            listen: Some(addr),
+            data: Some(data.to_owned()),
             // Beside the throwaway data directory, not in it, as a deployment keeps it apart.
             tag_key_file: Some(data.with_extension("tag.key")),
-            code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
             database,
-            public_url: None,
-            host: host.to_owned(),
-            k: undersigned_core::letter::DEFAULT_K,
-            publish_interval,
-            epoch: None,
-            smtp: None,
-            smtp_tls: "none".into(),
-            smtp_user: None,
-            smtp_password: None,
-            mail_from: format!("undersigned <no-reply@{host}>"),
-            witness: Vec::new(),
-            witness_quorum: None,
-            witness_grace: 3600,
-            witness_timeout_ms: 3000,
+            host: Some(host.to_owned()),
+            publish_interval: Some(publish_interval),
+            mail_from: Some(format!("undersigned <no-reply@{host}>")),
+            ..Args::default()
         };
         let built = build(&args).await?;
         tokio::spawn(undersigned_server::publisher::run(built.state.clone()));

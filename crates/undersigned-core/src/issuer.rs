@@ -106,12 +106,17 @@ pub struct Membership {
     /// Extra normalization per organization (keyed by its domain); absent means only the
     /// fixed rules (lowercase, strip a `+tag`).
     pub address_rules: BTreeMap<OrgId, AddressRules>,
+    /// Organizations whose subdomains' mailboxes are theirs: `ann@eu.acme.com` counts as
+    /// `ann@acme.com` when `acme.com` is here and `eu.acme.com` is no organization of its own.
+    pub subdomains: BTreeSet<OrgId>,
 }
 
 impl Membership {
     /// The address the one-credential rule counts (see `Email::normalize`). Every tag, rate
     /// limit and credential attribute is computed from this form only.
     pub fn normalize(&self, email: &Email) -> Result<Email, IssueError> {
+        let folded = self.fold_subdomain(email)?;
+        let email = folded.as_ref().unwrap_or(email);
         let rules = self
             .address_rules
             .get(&email.org())
@@ -120,6 +125,30 @@ impl Membership {
         email
             .normalize(&rules)
             .map_err(|_| IssueError::InvalidAddress)
+    }
+
+    /// The address moved to its parent organization's domain, when its own domain is a
+    /// subdomain of an organization that accepts its subdomains; `None` when it stays as is.
+    fn fold_subdomain(&self, email: &Email) -> Result<Option<Email>, IssueError> {
+        let org = email.org();
+        if self.orgs.contains_key(&org) {
+            return Ok(None);
+        }
+        let (local, _) = email
+            .expose()
+            .rsplit_once('@')
+            .ok_or(IssueError::InvalidAddress)?;
+        // Nearest parent first: `a.b.acme.com` tries `b.acme.com`, then `acme.com`.
+        let mut rest = org.as_str();
+        while let Some((_, parent)) = rest.split_once('.') {
+            if self.subdomains.iter().any(|o| o.as_str() == parent) {
+                return Email::parse(&format!("{local}@{parent}"))
+                    .map(Some)
+                    .map_err(|_| IssueError::InvalidAddress);
+            }
+            rest = parent;
+        }
+        Ok(None)
     }
 
     /// Checks that an address belongs to an accepted, non-free-mail organization.

@@ -1,7 +1,7 @@
 //! Deployment settings: which organizations and roles, k, the epoch, limits and timings.
 
-use std::collections::BTreeMap;
-use undersigned_core::ids::{Epoch, OrgId, Role};
+use std::collections::{BTreeMap, BTreeSet};
+use undersigned_core::ids::{AddressRules, Epoch, OrgId, Role};
 
 /// Federal agencies and their mail domains: the default deployment, matching the demo.
 pub const DEFAULT_ORGS: &[(&str, &str)] = &[
@@ -77,6 +77,10 @@ pub struct Config {
     /// Base URL used in links (organizer link, bundle link).
     pub public_url: String,
     pub orgs: BTreeMap<OrgId, String>,
+    /// Extra address normalization of the organizations whose mail systems need it.
+    pub address_rules: BTreeMap<OrgId, AddressRules>,
+    /// Organizations whose subdomains' addresses count as theirs.
+    pub subdomains: BTreeSet<OrgId>,
     pub roles: Vec<Role>,
     /// Small-cell threshold; letters may ask for more, never less.
     pub k: u32,
@@ -122,6 +126,8 @@ impl Default for Config {
                 .iter()
                 .filter_map(|(d, n)| OrgId::parse(d).ok().map(|o| (o, (*n).to_owned())))
                 .collect(),
+            address_rules: BTreeMap::new(),
+            subdomains: BTreeSet::new(),
             roles: DEFAULT_ROLES
                 .iter()
                 .filter_map(|r| Role::parse(r).ok())

@@ -5,11 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod caching;
 pub mod clock;
 pub mod config;
 pub mod cosigning;
 pub mod delivery;
+pub mod deployment;
 pub mod error;
+pub mod health;
 pub mod issuer_log;
 pub mod keys;
 pub mod ledger;
@@ -68,7 +71,10 @@ pub fn app(state: AppState) -> Router {
             "max-age=63072000; includeSubDomains",
         ),
     ];
-    let mut router = api::routes().merge(pages::routes()).with_state(state);
+    let mut router = api::routes()
+        .merge(pages::routes())
+        .merge(health::routes())
+        .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

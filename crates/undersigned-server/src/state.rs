@@ -87,8 +87,8 @@ impl AppState {
         let membership = Membership {
             orgs: config.orgs.clone(),
             roles: config.roles.iter().cloned().collect(),
-            // Filled by a deployment whose organizations' mail systems need more rules.
-            address_rules: Default::default(),
+            address_rules: config.address_rules.clone(),
+            subdomains: config.subdomains.clone(),
         };
         let cosigning = Arc::new(crate::cosigning::Cosigning::new(
             &config.witnesses,

@@ -171,6 +171,15 @@ pub struct IssuedCell {
     pub count: u64,
 }
 
+/// See `Store::schema_versions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersions {
+    /// Newest successfully applied migration; 0 when none is.
+    pub applied: i64,
+    /// Newest migration compiled into this build.
+    pub expected: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Which backend, for logs and test names: "sqlite" or "postgres".
@@ -181,6 +190,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// rests on. SQLite: `synchronous` (`full` expected) and `journal_mode` (`wal`); PostgreSQL:
     /// `fsync` and `synchronous_commit` (both `on`).
     async fn durability(&self) -> StoreResult<Vec<(String, String)>>;
+
+    /// The newest schema migration applied to the database and the newest this build knows,
+    /// read with a real query (readiness: a database another version migrated, or one whose
+    /// migration failed halfway, shows here).
+    async fn schema_versions(&self) -> StoreResult<SchemaVersions>;
 
     // ---- issuance ----
 

@@ -102,6 +102,23 @@ impl Store for PgStore {
         "postgres"
     }
 
+    async fn schema_versions(&self) -> StoreResult<crate::SchemaVersions> {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        let expected = sqlx::migrate!("./migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        Ok(crate::SchemaVersions {
+            applied: applied.unwrap_or(0),
+            expected,
+        })
+    }
+
     async fn durability(&self) -> StoreResult<Vec<(String, String)>> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         let mut out = Vec::new();

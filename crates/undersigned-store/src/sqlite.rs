@@ -232,6 +232,23 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    async fn schema_versions(&self) -> StoreResult<crate::SchemaVersions> {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.read)
+                .await
+                .map_err(backend)?;
+        let expected = sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        Ok(crate::SchemaVersions {
+            applied: applied.unwrap_or(0),
+            expected,
+        })
+    }
+
     async fn durability(&self) -> StoreResult<Vec<(String, String)>> {
         // The write connection is the one every commit goes through.
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")

@@ -9,6 +9,7 @@
 
 mod backup;
 mod crash;
+mod deployment;
 mod flow;
 mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]

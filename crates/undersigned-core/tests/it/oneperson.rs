@@ -281,3 +281,27 @@ fn fail_empty_comment_in_present_and_verify() {
         Err(VerifyError::Malformed(_))
     ));
 }
+
+#[test]
+fn subdomains_fold_into_their_organization_only_when_it_accepts_them() {
+    let mut m = gmail_like();
+    let acme = OrgId::parse("acme.com").unwrap();
+    m.orgs.insert(acme.clone(), "Acme".into());
+    m.orgs
+        .insert(OrgId::parse("labs.acme.com").unwrap(), "Acme Labs".into());
+    m.subdomains.insert(acme.clone());
+    m.address_rules
+        .insert(acme.clone(), AddressRules { strip_dots: true });
+    // A subdomain folds into its parent, and the parent's own rules then apply.
+    for variant in ["a.nn@eu.acme.com", "ann+x@mail.eu.acme.com", "ann@acme.com"] {
+        let n = m.normalize(&email(variant)).unwrap();
+        assert_eq!(n.expose(), "ann@acme.com", "{variant}");
+        assert_eq!(m.check_address(&n).unwrap(), acme);
+    }
+    // A subdomain that is an organization of its own stays one.
+    let labs = m.normalize(&email("ann@labs.acme.com")).unwrap();
+    assert_eq!(labs.expose(), "ann@labs.acme.com");
+    // Without the rule a subdomain is refused, as before.
+    let n = m.normalize(&email("ann@eu.state.gov")).unwrap();
+    assert!(m.check_address(&n).is_err());
+}

@@ -51,6 +51,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/letters/{letter}/recipients/{index}/revoke"),
     ("GET", "/api/dev/outbox"),
     ("POST", "/api/v1/render"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -77,11 +80,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/letters", get(letters::list).post(letters::create))
         .route(
             "/api/v1/letters/{letter}",
-            get(letters::show).put(letters::update),
+            get(letters::show)
+                .layer(axum::middleware::from_fn(crate::caching::etag))
+                .put(letters::update),
         )
         .route("/api/v1/letters/{letter}/open", post(letters::open))
         .route("/api/v1/letters/{letter}/close", post(letters::close))
-        .route("/api/v1/letters/{letter}/tally", get(read::tally))
+        .route(
+            "/api/v1/letters/{letter}/tally",
+            get(read::tally).layer(axum::middleware::from_fn(crate::caching::etag)),
+        )
         .route("/api/v1/letters/{letter}/checkpoint", get(read::checkpoint))
         .route(
             "/api/v1/letters/{letter}/entries",
@@ -95,7 +103,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/letters/{letter}/proof/consistency",
             get(read::consistency),
         )
-        .route("/api/v1/letters/{letter}/bundle", get(read::bundle))
+        .route(
+            "/api/v1/letters/{letter}/bundle",
+            get(read::bundle).layer(axum::middleware::from_fn(crate::caching::etag)),
+        )
         .route("/api/v1/letters/{letter}/respond", get(respond::show))
         .route(
             "/api/v1/letters/{letter}/respond/acknowledge",

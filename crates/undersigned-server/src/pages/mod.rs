@@ -29,7 +29,10 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(letter::home))
-        .route("/letters/{letter}", get(letter::letter_page))
+        .route(
+            "/letters/{letter}",
+            get(letter::letter_page).layer(axum::middleware::from_fn(crate::caching::etag)),
+        )
         .route("/letters/{letter}/manage", get(simple::manage))
         .route("/letters/{letter}/respond", get(simple::respond))
         .route("/letters/{letter}/feed.atom", get(feed::feed))

@@ -8,10 +8,12 @@
 )]
 
 mod api;
+mod caching;
 mod delivery;
 mod faults;
 mod forged;
 mod harness;
+mod health;
 mod hostile;
 mod issuer_log;
 mod keys;

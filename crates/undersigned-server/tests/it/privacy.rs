@@ -71,6 +71,22 @@ fn detectors_work() {
 
 #[test]
 fn no_email_or_ip_in_database_or_logs() {
+    no_email_or_ip_with(LogFormat::Text);
+}
+
+/// `serve --log-format json`: the same events as JSON objects, held to the same rule.
+#[test]
+fn no_email_or_ip_in_database_or_json_logs() {
+    no_email_or_ip_with(LogFormat::Json);
+}
+
+#[derive(Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn no_email_or_ip_with(format: LogFormat) {
     let capture = Capture::default();
     let sink = capture.clone();
     // Everything at trace level, with the same address filter as `serve`.
@@ -79,12 +95,15 @@ fn no_email_or_ip_in_database_or_logs() {
         .fold(tracing_subscriber::EnvFilter::new("trace"), |f, d| {
             f.add_directive(d.parse().unwrap())
         });
-    let subscriber = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_writer(move || sink.clone())
         .with_env_filter(filter)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+        .with_ansi(false);
+    let dispatch = match format {
+        LogFormat::Text => tracing::Dispatch::new(fmt.finish()),
+        LogFormat::Json => tracing::Dispatch::new(fmt.json().finish()),
+    };
+    let _guard = tracing::dispatcher::set_default(&dispatch);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -163,6 +182,12 @@ fn no_email_or_ip_in_database_or_logs() {
         String::from_utf8_lossy(&logs).contains("end of run"),
         "the capture works"
     );
+    if let LogFormat::Json = format {
+        for line in String::from_utf8_lossy(&logs).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
+            assert!(v["fields"].is_object(), "{line}");
+        }
+    }
     assert_eq!(find_email(&logs), None, "email address in the logs");
     assert_eq!(find_ipv4(&logs), None, "IP address in the logs");
     assert!(

@@ -1,0 +1,531 @@
+//! The deployment file (`serve --config undersigned.toml`): what a deployment decides, read
+//! into a `Config`, refused with the file's line and the reason when it is wrong.
+//!
+//! Secrets never live here: the SMTP password, the database URL and the address-tag key come
+//! from `UNDERSIGNED_*` environment variables (or their flags), so the file can be reviewed
+//! and versioned like any other piece of configuration.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+use undersigned_core::ids::{AddressRules, Epoch, OrgId, Role};
+
+use crate::config::Config;
+use crate::cosigning::WitnessSpec;
+use crate::mailer::TlsMode;
+
+/// A deployment file that cannot be used: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the file could not be read at all.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for DeploymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.reason)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for DeploymentError {}
+
+/// What a deployment file decides beyond `Config`: where the server listens and keeps its
+/// data, and the mail relay.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub config: Config,
+    pub listen: Option<std::net::SocketAddr>,
+    pub data: Option<PathBuf>,
+    pub smtp: Option<SmtpRelay>,
+}
+
+/// The outgoing mail relay. Its password is `UNDERSIGNED_SMTP_PASSWORD`, never in the file.
+#[derive(Debug, Clone)]
+pub struct SmtpRelay {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub user: Option<String>,
+}
+
+// The file's shape. Every table refuses keys it does not know, so a typo is an error at start
+// rather than a setting silently left at its default.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    host: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    data: Option<PathBuf>,
+    issuer_name: Option<Spanned<String>>,
+    k: Option<Spanned<u32>>,
+    epoch: Option<Spanned<String>>,
+    publish_interval_secs: Option<Spanned<u64>>,
+    mail_from: Option<Spanned<String>>,
+    roles: Option<Vec<Spanned<String>>>,
+    #[serde(default, rename = "org")]
+    orgs: Vec<Spanned<OrgEntry>>,
+    limits: Option<Limits>,
+    smtp: Option<Smtp>,
+    witnesses: Option<Witnesses>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgEntry {
+    domain: Spanned<String>,
+    name: Spanned<String>,
+    /// Addresses at any subdomain of `domain` belong to this organization.
+    #[serde(default)]
+    subdomains: bool,
+    #[serde(default)]
+    address_rules: Option<AddressRules>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limits {
+    code_ttl_secs: Option<Spanned<u64>>,
+    code_max_attempts: Option<Spanned<u32>>,
+    code_max_live: Option<Spanned<u32>>,
+    code_mails_per_domain_hour: Option<Spanned<u32>>,
+    max_body_bytes: Option<Spanned<usize>>,
+    publish_grace_secs: Option<u64>,
+    delivery_backoff_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Smtp {
+    relay: Spanned<String>,
+    #[serde(default)]
+    tls: TlsName,
+    user: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum TlsName {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Witnesses {
+    quorum: Option<Spanned<usize>>,
+    timeout_ms: Option<Spanned<u64>>,
+    grace_secs: Option<u64>,
+    #[serde(default, rename = "witness")]
+    list: Vec<Spanned<WitnessEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessEntry {
+    vkey: String,
+    url: String,
+}
+
+/// Reads and checks a deployment file.
+pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DeploymentError {
+        file: path.to_owned(),
+        line: 0,
+        reason: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Checks a deployment file's text; `path` only names it in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
+    let at = |span: Range<usize>, reason: String| DeploymentError {
+        file: path.to_owned(),
+        line: line_of(text, span.start),
+        reason,
+    };
+    let file: File = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s.start));
+        DeploymentError {
+            file: path.to_owned(),
+            line,
+            reason: e.message().trim().to_owned(),
+        }
+    })?;
+    let mut config = Config::default();
+    let mut listen = None;
+    if let Some(h) = file.host {
+        if !is_host(h.get_ref()) {
+            return Err(at(
+                h.span(),
+                format!("host {:?} is not a host name", h.get_ref()),
+            ));
+        }
+        config.host = h.into_inner();
+    }
+    if let Some(u) = file.public_url {
+        check_url(u.get_ref()).map_err(|r| at(u.span(), format!("public_url: {r}")))?;
+        config.public_url = u.into_inner().trim_end_matches('/').to_owned();
+    }
+    if let Some(l) = file.listen {
+        listen = Some(l.get_ref().parse().map_err(|_| {
+            at(
+                l.span(),
+                format!("listen {:?} is not an IP:PORT", l.get_ref()),
+            )
+        })?);
+    }
+    if let Some(n) = file.issuer_name {
+        readable(n.get_ref()).map_err(|r| at(n.span(), format!("issuer_name: {r}")))?;
+        config.issuer_name = n.into_inner();
+    }
+    if let Some(k) = file.k {
+        if *k.get_ref() < 2 {
+            return Err(at(
+                k.span(),
+                format!(
+                    "k = {} hides no one: the small-cell threshold must be at least 2",
+                    k.get_ref()
+                ),
+            ));
+        }
+        config.k = k.into_inner();
+    }
+    if let Some(e) = file.epoch {
+        config.epoch = Some(
+            Epoch::parse(e.get_ref())
+                .map_err(|err| at(e.span(), format!("epoch {:?}: {err}", e.get_ref())))?,
+        );
+    }
+    if let Some(p) = file.publish_interval_secs {
+        if *p.get_ref() == 0 {
+            return Err(at(
+                p.span(),
+                "publish_interval_secs must be at least 1".into(),
+            ));
+        }
+        config.default_publish_interval_secs = p.into_inner();
+    }
+    if let Some(m) = file.mail_from {
+        readable(m.get_ref()).map_err(|r| at(m.span(), format!("mail_from: {r}")))?;
+        if !m.get_ref().contains('@') {
+            return Err(at(
+                m.span(),
+                format!("mail_from {:?} has no address", m.get_ref()),
+            ));
+        }
+        config.mail_from = m.into_inner();
+    }
+    if let Some(roles) = file.roles {
+        let mut seen = BTreeSet::new();
+        let mut list = Vec::new();
+        for r in roles {
+            let role = Role::parse(r.get_ref())
+                .map_err(|e| at(r.span(), format!("role {:?}: {e}", r.get_ref())))?;
+            if !seen.insert(role.clone()) {
+                return Err(at(
+                    r.span(),
+                    format!("role {:?} is listed twice", r.get_ref()),
+                ));
+            }
+            list.push(role);
+        }
+        config.roles = list;
+    }
+    if !file.orgs.is_empty() {
+        let (orgs, rules, subdomains) = organizations(file.orgs, &at)?;
+        config.orgs = orgs;
+        config.address_rules = rules;
+        config.subdomains = subdomains;
+    }
+    if let Some(l) = file.limits {
+        limits(l, &mut config, &at)?;
+    }
+    if let Some(w) = file.witnesses {
+        witnesses(w, &mut config, &at)?;
+    }
+    let smtp = match file.smtp {
+        Some(s) => Some(smtp(s, &at)?),
+        None => None,
+    };
+    Ok(Deployment {
+        config,
+        listen,
+        data: file.data,
+        smtp,
+    })
+}
+
+type At<'a> = dyn Fn(Range<usize>, String) -> DeploymentError + 'a;
+
+type Orgs = (
+    BTreeMap<OrgId, String>,
+    BTreeMap<OrgId, AddressRules>,
+    BTreeSet<OrgId>,
+);
+
+fn organizations(entries: Vec<Spanned<OrgEntry>>, at: &At<'_>) -> Result<Orgs, DeploymentError> {
+    let mut orgs = BTreeMap::new();
+    let mut rules = BTreeMap::new();
+    let mut subdomains = BTreeSet::new();
+    for entry in entries {
+        let entry = entry.into_inner();
+        let d = &entry.domain;
+        let org = OrgId::parse(d.get_ref())
+            .map_err(|e| at(d.span(), format!("domain {:?}: {e}", d.get_ref())))?;
+        if undersigned_core::issuer::FREE_MAIL.contains(&org.as_str()) {
+            return Err(at(
+                d.span(),
+                format!(
+                    "domain {:?} is a free-mail provider: its addresses say nothing about an employer",
+                    d.get_ref()
+                ),
+            ));
+        }
+        if orgs.contains_key(&org) {
+            return Err(at(
+                d.span(),
+                format!("domain {:?} is listed twice", d.get_ref()),
+            ));
+        }
+        let n = &entry.name;
+        readable(n.get_ref()).map_err(|r| at(n.span(), format!("name: {r}")))?;
+        if n.get_ref().trim().is_empty() {
+            return Err(at(n.span(), "name is empty".into()));
+        }
+        if let Some(r) = entry.address_rules {
+            rules.insert(org.clone(), r);
+        }
+        if entry.subdomains {
+            subdomains.insert(org.clone());
+        }
+        orgs.insert(org, n.get_ref().clone());
+    }
+    Ok((orgs, rules, subdomains))
+}
+
+fn limits(l: Limits, config: &mut Config, at: &At<'_>) -> Result<(), DeploymentError> {
+    let positive = |v: &Spanned<u64>, name: &str| {
+        if *v.get_ref() == 0 {
+            Err(at(v.span(), format!("{name} must be at least 1")))
+        } else {
+            Ok(*v.get_ref())
+        }
+    };
+    let positive32 = |v: &Spanned<u32>, name: &str| {
+        if *v.get_ref() == 0 {
+            Err(at(v.span(), format!("{name} must be at least 1")))
+        } else {
+            Ok(*v.get_ref())
+        }
+    };
+    if let Some(v) = &l.code_ttl_secs {
+        config.code_ttl_secs = positive(v, "code_ttl_secs")?;
+    }
+    if let Some(v) = &l.code_max_attempts {
+        config.code_max_attempts = positive32(v, "code_max_attempts")?;
+    }
+    if let Some(v) = &l.code_max_live {
+        config.code_max_live = positive32(v, "code_max_live")?;
+    }
+    if let Some(v) = &l.code_mails_per_domain_hour {
+        config.code_mails_per_domain_hour = positive32(v, "code_mails_per_domain_hour")?;
+    }
+    if let Some(v) = &l.delivery_backoff_secs {
+        config.delivery_backoff_secs = positive(v, "delivery_backoff_secs")?;
+    }
+    if let Some(v) = &l.max_body_bytes {
+        // Below this a letter with its policy no longer fits in one request.
+        if *v.get_ref() < 4096 {
+            return Err(at(v.span(), "max_body_bytes must be at least 4096".into()));
+        }
+        config.max_body_bytes = *v.get_ref();
+    }
+    if let Some(v) = l.publish_grace_secs {
+        config.publish_grace_secs = v;
+    }
+    Ok(())
+}
+
+fn witnesses(w: Witnesses, config: &mut Config, at: &At<'_>) -> Result<(), DeploymentError> {
+    let mut list = Vec::new();
+    for entry in &w.list {
+        let e = entry.get_ref();
+        let spec: WitnessSpec = format!("{}@{}", e.vkey, e.url)
+            .parse()
+            .map_err(|r: String| at(entry.span(), r))?;
+        if list.iter().any(|s: &WitnessSpec| s.vkey == spec.vkey) {
+            return Err(at(entry.span(), "this witness is listed twice".into()));
+        }
+        list.push(spec);
+    }
+    if let Some(q) = &w.quorum {
+        if *q.get_ref() == 0 || *q.get_ref() > list.len() {
+            return Err(at(
+                q.span(),
+                format!(
+                    "quorum = {} but {} witness(es) are listed: it must be between 1 and their number",
+                    q.get_ref(),
+                    list.len()
+                ),
+            ));
+        }
+        config.witness_quorum = Some(*q.get_ref());
+    }
+    if let Some(t) = &w.timeout_ms {
+        if *t.get_ref() == 0 {
+            return Err(at(t.span(), "timeout_ms must be at least 1".into()));
+        }
+        config.witness_timeout_millis = *t.get_ref();
+    }
+    if let Some(g) = w.grace_secs {
+        config.witness_grace_secs = g;
+    }
+    config.witnesses = list;
+    Ok(())
+}
+
+fn smtp(s: Smtp, at: &At<'_>) -> Result<SmtpRelay, DeploymentError> {
+    let bad = || {
+        at(
+            s.relay.span(),
+            format!("relay {:?} must be HOST:PORT", s.relay.get_ref()),
+        )
+    };
+    let (host, port) = s.relay.get_ref().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok(SmtpRelay {
+        host: host.to_owned(),
+        port,
+        tls: match s.tls {
+            TlsName::None => TlsMode::None,
+            TlsName::Starttls => TlsMode::StartTls,
+            TlsName::Tls => TlsMode::Wrapper,
+        },
+        user: s.user,
+    })
+}
+
+/// A summary for `undersigned config check`: what the file decides, one fact a line.
+pub fn summary(d: &Deployment) -> String {
+    let c = &d.config;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!("host:              {}", c.host));
+    line(format!("public URL:        {}", c.public_url));
+    line(format!("issuer:            {}", c.issuer_name));
+    line(format!("k:                 {}", c.k));
+    line(format!(
+        "epoch:             {}",
+        c.epoch
+            .as_ref()
+            .map_or("the current calendar quarter".to_owned(), |e| e.to_string())
+    ));
+    line(format!(
+        "publish interval:  {} s",
+        c.default_publish_interval_secs
+    ));
+    line(format!(
+        "organizations:     {} ({} accepting subdomains, {} with address rules)",
+        c.orgs.len(),
+        c.subdomains.len(),
+        c.address_rules.len()
+    ));
+    for (org, name) in &c.orgs {
+        let sub = if c.subdomains.contains(org) {
+            " [+subdomains]"
+        } else {
+            ""
+        };
+        line(format!("  {org:<24} {name}{sub}"));
+    }
+    line(format!(
+        "roles:             {}",
+        c.roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    line(format!(
+        "code mails:        {} per organization and hour",
+        c.code_mails_per_domain_hour
+    ));
+    line(format!(
+        "mail relay:        {}",
+        d.smtp
+            .as_ref()
+            .map_or("none (--dev or --smtp)".to_owned(), |s| {
+                format!("{}:{} ({:?})", s.host, s.port, s.tls)
+            })
+    ));
+    line(format!(
+        "witnesses:         {} (quorum {})",
+        c.witnesses.len(),
+        c.witness_quorum.unwrap_or(c.witnesses.len())
+    ));
+    out
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .unwrap_or(text)
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn readable(s: &str) -> Result<(), String> {
+    undersigned_core::text::check_readable("name", s, undersigned_core::text::Lines::One)
+        .map_err(|e| e.to_string())
+}
+
+/// A DNS host name (what checkpoint origins are made of), optionally with a port.
+fn is_host(s: &str) -> bool {
+    let name = s
+        .rsplit_once(':')
+        .map_or(s, |(h, p)| if p.parse::<u16>().is_ok() { h } else { s });
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+fn check_url(s: &str) -> Result<(), String> {
+    let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{s:?} must start with http:// or https://"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} names no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("{s:?} must not have a query or fragment"));
+    }
+    Ok(())
+}

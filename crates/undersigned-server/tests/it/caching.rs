@@ -1,0 +1,114 @@
+//! ETag, Cache-Control and 304 on the tally, letter (API and page) and bundle.
+
+use crate::harness::*;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use undersigned_core::entry::{Action, DisclosureChoice};
+use undersigned_core::ids::AgeBand;
+
+/// GET with an optional `If-None-Match`: status, ETag, Cache-Control, body.
+async fn get(
+    t: &TestServer,
+    path: &str,
+    inm: Option<&str>,
+) -> (StatusCode, String, String, Vec<u8>) {
+    let mut req = Request::get(path);
+    if let Some(tag) = inm {
+        req = req.header(header::IF_NONE_MATCH, tag);
+    }
+    let res = t
+        .router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let h = |n| {
+        res.headers()
+            .get(n)
+            .map(|v: &axum::http::HeaderValue| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let (status, etag, cache) = (res.status(), h(header::ETAG), h(header::CACHE_CONTROL));
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, etag, cache, body)
+}
+
+async fn sign(t: &TestServer, id: &str, letter: &undersigned_core::letter::Letter, who: &str) {
+    let c = t.credential(who, "analyst", AgeBand::From30To39).await;
+    let e = t
+        .entry(&c, letter, Action::Sign, DisclosureChoice::default(), None)
+        .await;
+    assert_eq!(t.submit(id, &e).await.0, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn etag_follows_batches_and_close_and_304_answers_a_match() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (handle, token, id, letter) = t.open_letter("Cached", default_policy()).await;
+    sign(&t, &id, &letter, "a1@state.gov").await;
+    t.publish_all(&id).await;
+    let paths = [
+        format!("/api/v1/letters/{id}/tally"),
+        format!("/api/v1/letters/{id}"),
+        format!("/api/v1/letters/{id}/bundle"),
+        format!("/letters/{id}"),
+    ];
+    let mut first = Vec::new();
+    for p in &paths {
+        let (s, tag, cache, body) = get(&t, p, None).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert!(tag.starts_with('"') && tag.len() > 20, "{p}: ETag {tag:?}");
+        assert_eq!(cache, "public, no-cache", "{p}");
+        // Same state, same tag: a 304 with no body, and the tag repeated.
+        let (s, again, _, empty) = get(&t, p, Some(&tag)).await;
+        assert_eq!(
+            (s, again.as_str()),
+            (StatusCode::NOT_MODIFIED, tag.as_str()),
+            "{p}"
+        );
+        assert!(empty.is_empty(), "{p}");
+        let (s, _, _, _) = get(&t, p, Some(&format!("W/{tag}, \"other\""))).await;
+        assert_eq!(
+            s,
+            StatusCode::NOT_MODIFIED,
+            "{p}: weak comparison in a list"
+        );
+        // Another tag: the full body, byte for byte the same as without the header.
+        let (s, _, _, same) = get(&t, p, Some("\"stale\"")).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(same, body, "{p}");
+        first.push((tag, body));
+    }
+    // A new batch changes the tally, the letter view, the bundle and the page.
+    sign(&t, &id, &letter, "a2@state.gov").await;
+    t.publish_all(&id).await;
+    let mut second = Vec::new();
+    for (p, (old, old_body)) in paths.iter().zip(&first) {
+        let (s, tag, _, body) = get(&t, p, Some(old)).await;
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "{p}: the old tag still matched after a batch"
+        );
+        assert_ne!(&tag, old, "{p}");
+        assert_ne!(&body, old_body, "{p}");
+        second.push(tag);
+    }
+    // Closing changes what the letter says of itself.
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/close"),
+            &serde_json::json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for p in [&paths[1], &paths[3]] {
+        let i = paths.iter().position(|q| q == p).unwrap();
+        let (s, tag, _, _) = get(&t, p, Some(&second[i])).await;
+        assert_eq!(s, StatusCode::OK, "{p}: the tag survived the close");
+        assert_ne!(tag, second[i], "{p}");
+    }
+}
