@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod error;
 pub mod issuer_log;
 pub mod keys;
+pub mod leader;
 pub mod ledger;
 pub mod limits;
 pub mod mailer;
