@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+mod cluster;
 mod crash;
 mod flow;
 mod monitor;
