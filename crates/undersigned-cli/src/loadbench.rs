@@ -48,6 +48,17 @@ pub struct Args {
     /// Concurrent client threads firing submissions.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Also write the letter id and every receipt received to this file (JSON), written even
+    /// when some submissions failed: the cluster test checks each promise against the log.
+    #[arg(long)]
+    pub receipts_out: Option<std::path::PathBuf>,
+}
+
+/// What `--receipts-out` writes.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub struct ReceiptsOut {
+    pub letter_id: String,
+    pub receipts: Vec<Receipt>,
 }
 
 /// Times `entry::verify` is run for the ceiling.
@@ -437,6 +448,14 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             errors += 1;
             first_error.get_or_insert_with(|| format!("receipt {i} does not verify"));
         }
+    }
+    if let Some(path) = &args.receipts_out {
+        let out = ReceiptsOut {
+            letter_id: letter_id.clone(),
+            receipts: m.receipts.iter().map(|(_, r)| r.clone()).collect(),
+        };
+        std::fs::write(path, serde_json::to_vec(&out)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let accepted = m.receipts.len();
     let per_sec = accepted as f64 / m.wall.as_secs_f64().max(f64::EPSILON);

@@ -324,7 +324,7 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
 async fn newest(s: &AppState, log: &LogName) -> AppResult<(MerkleLog, CheckpointRow)> {
     match log {
         LogName::Letter(id) => {
-            let l = s.ledger.log(id).await?;
+            let l = s.ledger.synced(id).await?;
             let l = l.lock().await;
             let cp = s
                 .store

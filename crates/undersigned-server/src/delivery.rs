@@ -60,7 +60,7 @@ fn mail_body(
 }
 
 async fn tally_text(s: &AppState, letter_id: &str, k: u32) -> AppResult<String> {
-    let log = s.ledger.log(letter_id).await?;
+    let log = s.ledger.synced(letter_id).await?;
     let (summary, comments) = {
         let log = log.lock().await;
         let summary = log.tally.summarize(k);

@@ -173,6 +173,56 @@ impl Ledger {
             .clone())
     }
 
+    /// The letter's log, grown to at least `size` leaves from the store when it is behind:
+    /// another process (or this one's API) may have published since it was cached. Leaves are
+    /// never rewritten, so growing the cached tree by the stored leaves that follow it gives
+    /// the tree the store has, never one it does not.
+    pub async fn at_least(&self, letter_id: &str, size: u64) -> AppResult<Arc<Mutex<LetterLog>>> {
+        let log = self.log(letter_id).await?;
+        {
+            let mut l = log.lock().await;
+            self.grow(letter_id, &mut l, size).await?;
+        }
+        Ok(log)
+    }
+
+    /// The letter's log, grown to everything the store has now (one size query).
+    pub async fn synced(&self, letter_id: &str) -> AppResult<Arc<Mutex<LetterLog>>> {
+        let size = self.store.log_size(letter_id).await?;
+        self.at_least(letter_id, size).await
+    }
+
+    /// Grows every cached log to the store's size: run by processes that do not publish, so
+    /// their pages and tallies follow the one that does.
+    pub async fn follow(&self) -> AppResult<()> {
+        let cached: Vec<String> = self.logs.lock().await.keys().cloned().collect();
+        for id in cached {
+            self.synced(&id).await?;
+        }
+        Ok(())
+    }
+
+    async fn grow(&self, letter_id: &str, log: &mut LetterLog, size: u64) -> AppResult<()> {
+        const PAGE: u64 = 5000;
+        while log.tree.size() < size {
+            let from = log.tree.size();
+            let leaves = self
+                .store
+                .leaves(letter_id, from, size.min(from.saturating_add(PAGE)))
+                .await?;
+            if leaves.is_empty() {
+                return Err(AppError::Internal(format!(
+                    "the store has no leaf {from} of a log it says has {size}"
+                )));
+            }
+            for leaf in &leaves {
+                log.tree.append_hash(leaf_hash(leaf));
+                log.absorb(leaf);
+            }
+        }
+        Ok(())
+    }
+
     async fn load(&self, letter_id: &str) -> AppResult<LetterLog> {
         let hashes = self.store.leaf_hashes(letter_id).await?;
         let size = hashes.len() as u64;
@@ -231,6 +281,11 @@ impl Ledger {
     ) -> AppResult<u64> {
         let log = self.log(letter_id).await?;
         let mut log = log.lock().await;
+        // Another process may have published since: extend the log the store has. The append
+        // below still re-checks that size inside its transaction (the fence against a
+        // publisher that lost its leadership, or an API close racing the publisher).
+        let stored = self.store.log_size(letter_id).await?;
+        self.grow(letter_id, &mut log, stored).await?;
         let pending = self.store.pending(letter_id, due_by).await?;
         if pending.is_empty() && extra.is_empty() {
             return Ok(log.tree.size());

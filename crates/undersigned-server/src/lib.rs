@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod issuer_log;
 pub mod keys;
+pub mod leader;
 pub mod ledger;
 pub mod limits;
 pub mod mailer;

@@ -73,15 +73,28 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
     Ok(())
 }
 
-/// Runs forever; errors are logged and retried at the next tick.
+/// Runs forever; errors are logged and retried at the next tick. Only while this process
+/// leads (`leader`) does it publish; otherwise it follows the leader's log growth.
 pub async fn run(s: AppState) {
-    if let Err(e) = recover(&s).await {
-        tracing::error!(error = %e, "recovering interrupted closes");
-    }
+    let mut leadership = crate::leader::Leadership::default();
     let mut interval = tokio::time::interval(Duration::from_millis(s.config.tick_millis.max(50)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        match leadership.check(&s).await {
+            crate::leader::Role::Following => {
+                if let Err(e) = s.ledger.follow().await {
+                    tracing::warn!(error = %e, "following the log");
+                }
+                continue;
+            }
+            crate::leader::Role::Elected => {
+                if let Err(e) = recover(&s).await {
+                    tracing::error!(error = %e, "recovering interrupted closes");
+                }
+            }
+            crate::leader::Role::Leading => {}
+        }
         match tick(&s).await {
             Ok(n) if n > 0 => tracing::info!(batches = n, "published"),
             Ok(_) => {}

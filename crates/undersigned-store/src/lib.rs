@@ -11,10 +11,12 @@
 
 use async_trait::async_trait;
 
+mod lease;
 mod postgres;
 mod sqlite;
 mod util;
 
+pub use lease::lock_path;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -48,6 +50,12 @@ pub enum StoreError {
     /// no personal data is stored.
     #[error("database: {0}")]
     Backend(String),
+    /// Another process serves this SQLite database: SQLite is for one server process.
+    #[error("{} is in use by another undersigned process{}; SQLite serves one process only: stop that one, or use PostgreSQL (--database postgres://...) to run several", database.display(), holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    InUse {
+        database: std::path::PathBuf,
+        holder: Option<u32>,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -195,6 +203,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// read with a real query (readiness: a database another version migrated, or one whose
     /// migration failed halfway, shows here).
     async fn schema_versions(&self) -> StoreResult<SchemaVersions>;
+
+    /// Whether this process runs the deployment's background work (publishing batches,
+    /// closing letters at their deadline, deliveries, cosigning, the issuer log) now: takes
+    /// the leadership when it is free, keeps it while held, and answers `false` once it is
+    /// lost. Called about once a second by the publisher. SQLite: always, since one process
+    /// holds the file. PostgreSQL: a session advisory lock on a connection of its own, freed
+    /// when the holder's session ends, so a dead leader is replaced at the next call.
+    async fn lead(&self) -> StoreResult<bool>;
+
+    /// Gives up the leadership (at a clean shutdown).
+    async fn resign(&self);
 
     // ---- issuance ----
 

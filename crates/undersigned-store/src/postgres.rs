@@ -37,6 +37,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Rows that protect a person were deleted since the last `scrub`.
     dirty: Arc<AtomicBool>,
+    /// The publisher's advisory lock and its session (`Store::lead`).
+    leader: Arc<crate::lease::PgLeader>,
 }
 
 /// The first 8 bytes of a tag, as the key of the advisory lock that serializes code requests
@@ -60,9 +62,13 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(migrate_err)?;
+        let leader = Arc::new(crate::lease::PgLeader::new(
+            pool.connect_options().as_ref().clone(),
+        ));
         Ok(Self {
             pool,
             dirty: Arc::default(),
+            leader,
         })
     }
 
@@ -86,8 +92,9 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool, waiting for connections to be returned, and gives up the leadership.
     pub async fn close(&self) {
+        self.leader.resign().await;
         self.pool.close().await;
     }
 
@@ -277,6 +284,14 @@ impl Store for PgStore {
 
     async fn scrub(&self) -> StoreResult<()> {
         self.scrub_now().await
+    }
+
+    async fn lead(&self) -> StoreResult<bool> {
+        self.leader.lead().await
+    }
+
+    async fn resign(&self) {
+        self.leader.resign().await;
     }
 
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {

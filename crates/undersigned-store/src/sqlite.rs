@@ -39,12 +39,16 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// Rows that protect a person were deleted since the last `scrub`.
     dirty: Arc<AtomicBool>,
+    /// The file's one-process lock (`<database>.lock`); none for an in-memory database.
+    _lock: Option<Arc<crate::lease::FileLock>>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path` and brings its schema up to
     /// date.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        // Before any connection: a second server on the file is refused, naming the first.
+        let lock = crate::lease::FileLock::acquire(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -75,6 +79,7 @@ impl SqliteStore {
             write,
             read,
             dirty: Arc::default(),
+            _lock: Some(Arc::new(lock)),
         })
     }
 
@@ -154,6 +159,7 @@ impl SqliteStore {
             write: pool.clone(),
             read: pool,
             dirty: Arc::default(),
+            _lock: None,
         })
     }
 
@@ -412,6 +418,13 @@ impl Store for SqliteStore {
     async fn scrub(&self) -> StoreResult<()> {
         self.scrub_now().await
     }
+
+    /// One process holds the file (`FileLock`), so it leads.
+    async fn lead(&self) -> StoreResult<bool> {
+        Ok(true)
+    }
+
+    async fn resign(&self) {}
 
     async fn issued_counts(&self, issuer_id: &str, epoch: &str) -> StoreResult<Vec<IssuedCell>> {
         let rows: Vec<CountRecord> = sqlx::query_as(

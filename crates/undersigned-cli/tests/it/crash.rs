@@ -35,20 +35,20 @@ use undersigned_server::api::letters::{Created, LetterInput, LetterView, Opened,
 
 const SIGNERS: usize = 30;
 const THREADS: usize = 4;
-const EPOCH: &str = "2026-Q4";
+pub(crate) const EPOCH: &str = "2026-Q4";
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     undersigned_server::now()
 }
 
-fn new_agent() -> ureq::Agent {
+pub(crate) fn new_agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build()
 }
 
 /// A port nobody listens on right now (the kernel picks it; we release it for the server).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -57,15 +57,15 @@ fn free_port() -> u16 {
 }
 
 /// The server child process. Dropping it kills it, so a failing test leaves nothing running.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     log: PathBuf,
 }
 
 impl Server {
     /// Starts `undersigned serve --dev` on a fresh loopback port and waits until it answers.
-    fn start(data: &Path, database: Option<&str>, log: &Path) -> Server {
+    pub(crate) fn start(data: &Path, database: Option<&str>, log: &Path) -> Server {
         let port = free_port();
         let out = File::options().create(true).append(true).open(log).unwrap();
         let err = out.try_clone().unwrap();
@@ -120,12 +120,12 @@ impl Server {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix): no shutdown code runs, as in a power cut.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -215,7 +215,7 @@ fn check_durability(server: &Server, backend: &str) {
     }
 }
 
-fn get_json<T: DeserializeOwned>(agent: &ureq::Agent, url: &str) -> T {
+pub(crate) fn get_json<T: DeserializeOwned>(agent: &ureq::Agent, url: &str) -> T {
     match agent.get(url).call() {
         Ok(r) => r.into_json().unwrap(),
         Err(e) => panic!("GET {url}: {}", describe(e)),
@@ -238,7 +238,7 @@ fn post_json<T: DeserializeOwned>(
     }
 }
 
-fn describe(e: ureq::Error) -> String {
+pub(crate) fn describe(e: ureq::Error) -> String {
     match e {
         ureq::Error::Status(code, r) => format!("{code} {}", r.into_string().unwrap_or_default()),
         ureq::Error::Transport(t) => t.to_string(),

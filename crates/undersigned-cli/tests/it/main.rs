@@ -8,6 +8,7 @@
 )]
 
 mod backup;
+mod cluster;
 mod crash;
 mod deployment;
 mod flow;

@@ -484,7 +484,8 @@ pub async fn finish_close(
     reason: CloseReason,
     now: u64,
 ) -> AppResult<u64> {
-    let log = s.ledger.log(letter_id).await?;
+    // Synced: the closed entry may have been appended by another process.
+    let log = s.ledger.synced(letter_id).await?;
     {
         let log = log.lock().await;
         if log.closed {

@@ -53,7 +53,10 @@ pub async fn tally(
     let (row, id) = readable(&s, &key, &headers).await?;
     let k = parse_row(&row)?.policy.k;
     let published = crate::cosigning::published(&s, &id).await?;
-    let log = s.ledger.log(&id).await?;
+    let log = s
+        .ledger
+        .at_least(&id, published.as_ref().map_or(0, |p| p.size))
+        .await?;
     let log = log.lock().await;
     Ok(Json(TallyView {
         log_size: log.tree.size(),
@@ -161,7 +164,7 @@ pub async fn inclusion(
         let body = serde_json::json!({"error": "pending", "message": "the entry is in the log and waits for a checkpoint cosigned by the witnesses; see the receipt's include_by"});
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
-    let log = s.ledger.log(&id).await?;
+    let log = s.ledger.at_least(&id, published).await?;
     let log = log.lock().await;
     let size = q.size.unwrap_or(published);
     let proof = log
@@ -193,7 +196,7 @@ pub async fn consistency(
 ) -> AppResult<Json<ConsistencyView>> {
     let (_, id) = readable(&s, &key, &headers).await?;
     let published = published_size(&s, &id).await?;
-    let log = s.ledger.log(&id).await?;
+    let log = s.ledger.at_least(&id, published).await?;
     let log = log.lock().await;
     let to = q.to.unwrap_or(published);
     let proof = log

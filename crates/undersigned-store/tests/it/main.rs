@@ -16,6 +16,7 @@ mod deliveries;
 mod entries;
 mod issuance;
 mod issuer_log;
+mod lease;
 mod letters;
 mod log;
 mod persistence;
