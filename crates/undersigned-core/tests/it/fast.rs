@@ -8,7 +8,7 @@
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::batch::{verify_entries, EntryVerifier};
-use undersigned_core::bbs::fast::{check_g1_point, Generators};
+use undersigned_core::bbs::fast::{check_g1_point, comb_msm, g1_point, msm, Comb, Generators};
 use undersigned_core::bbs::octets;
 use undersigned_core::credential::Credential;
 use undersigned_core::entry::{
@@ -304,6 +304,67 @@ fn g1_decoding_matches_octets() {
         agree_ok += usize::from(ours);
     }
     assert!(agree_ok >= 1, "the valid pseudonym decodes");
+}
+
+/// The comb path of the multi-scalar multiplications (what `prepare` uses) against blst's
+/// plain Pippenger over the same points: random points, random scalars and the edge scalars
+/// (0, 1, -1, one bit below each limb boundary), for every term count a proof uses and more.
+#[test]
+fn comb_msm_matches_plain_msm() {
+    use bls12_381_plus::elliptic_curve::group::Group;
+    use bls12_381_plus::elliptic_curve::Field;
+    use bls12_381_plus::{G1Affine, G1Projective, Scalar};
+    let mut rng = rng(0xc0b);
+    let mut edge = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, -Scalar::from(2u64)];
+    for bit in [15u32, 16, 17, 31, 32, 127, 128, 239, 240, 254] {
+        edge.push(Scalar::from(2u64).pow_vartime(&[u64::from(bit), 0, 0, 0]));
+        edge.push(Scalar::from(2u64).pow_vartime(&[u64::from(bit), 0, 0, 0]) - Scalar::ONE);
+    }
+    let mut checked = 0;
+    for n in 1..=12usize {
+        for round in 0..4 {
+            let points: Vec<_> = (0..n)
+                .map(|_| {
+                    let p = G1Affine::from(G1Projective::random(&mut rng)).to_compressed();
+                    g1_point(&p).unwrap()
+                })
+                .collect();
+            let scalars: Vec<Scalar> = (0..n)
+                .map(|i| match round {
+                    0 => edge[(i * 7 + n) % edge.len()],
+                    _ => Scalar::random(&mut rng),
+                })
+                .collect();
+            let combs = Comb::of_points(&points);
+            assert_eq!(combs.len(), n);
+            let terms: Vec<(&Comb, Scalar)> = combs.iter().zip(scalars.iter().copied()).collect();
+            assert_eq!(
+                comb_msm(&terms).unwrap(),
+                msm(&points, &scalars).unwrap(),
+                "{n} terms, round {round}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 48);
+}
+
+/// Sums that cancel give the identity on both paths (a forged proof can aim for one: `prepare`
+/// refuses an identity Uv, and T1, T2 enter the challenge as what they are).
+#[test]
+fn comb_msm_cancelling_terms_give_the_identity() {
+    use bls12_381_plus::elliptic_curve::Field;
+    use bls12_381_plus::Scalar;
+    let mut rng = rng(0x1d);
+    let p = g1_point(&bls12_381_plus::G1Affine::generator().to_compressed()).unwrap();
+    let s = Scalar::random(&mut rng);
+    let combs = Comb::of_points(&[p, p]);
+    let terms: Vec<(&Comb, Scalar)> = vec![(&combs[0], s), (&combs[1], -s)];
+    let ours = comb_msm(&terms).unwrap();
+    assert_eq!(ours, msm(&[p, p], &[s, -s]).unwrap());
+    assert_eq!(ours, Default::default());
+    assert!(comb_msm(&[]).is_err());
+    assert!(Comb::of_points(&[]).is_empty());
 }
 
 #[test]
