@@ -6,7 +6,7 @@
 //! that many times the limit.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ impl CodeMailLimit {
 #[derive(Debug)]
 pub struct MailTime {
     micros: AtomicU64,
+    /// The last send failed: the relay is taken to be down until a send succeeds.
+    failing: AtomicBool,
 }
 
 impl Default for MailTime {
@@ -62,13 +64,26 @@ impl Default for MailTime {
         // A local relay's round trip, until the first mail measures the real one.
         Self {
             micros: AtomicU64::new(20_000),
+            failing: AtomicBool::new(false),
         }
     }
 }
 
 impl MailTime {
+    /// A send failed: until one succeeds, requests that send nothing answer as a failed send
+    /// would, so an outage of the relay does not tell them apart from sent ones.
+    pub fn record_failure(&self) {
+        self.failing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the last send failed.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     /// Adds one measured send to the average (weight 1/8).
     pub fn record(&self, took: Duration) {
+        self.failing.store(false, Ordering::Relaxed);
         let new = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         // The closure never returns None, so the update cannot fail.
         let _ = self

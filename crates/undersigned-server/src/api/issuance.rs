@@ -212,6 +212,9 @@ pub async fn request_code(
         // token returned here names no code, so it can only be refused like a wrong code.
         Err(undersigned_store::StoreError::RateLimited) => {
             tokio::time::sleep(s.code_mail_time.typical()).await;
+            if s.code_mail_time.failing() {
+                return Err(code_not_sent());
+            }
             return Ok((StatusCode::ACCEPTED, Json(sent)));
         }
         Err(e) => return Err(e.into()),
@@ -228,12 +231,22 @@ pub async fn request_code(
         .send(typed.as_str(), "Your undersigned verification code", &body)
         .await
         .map_err(|e| {
-            AppError::Unavailable(format!(
-                "the code could not be sent ({e}); try again shortly"
-            ))
+            // The relay's words go to the log only: the answer must read the same as the one
+            // a request that sends nothing gets while the relay is down.
+            tracing::warn!("a code mail could not be sent: {e}");
+            if e.is_transient() || matches!(e, crate::mailer::MailError::Config(_)) {
+                s.code_mail_time.record_failure();
+            }
+            code_not_sent()
         })?;
     s.code_mail_time.record(started.elapsed());
     Ok((StatusCode::ACCEPTED, Json(sent)))
+}
+
+fn code_not_sent() -> AppError {
+    AppError::Unavailable(
+        "the code could not be sent: the mail relay is unavailable; try again shortly".into(),
+    )
 }
 
 /// At most this many epochs in one credential request; far more than ever issuable at once.

@@ -15,6 +15,7 @@ on_both!(
     fail_code_probes_get_one_answer_and_never_lock_the_owner_out,
     fail_bidi_and_invisible_characters_refused_in_every_field,
     fail_code_requests_beyond_the_live_codes_answer_as_if_sent,
+    fail_relay_outage_answers_alike_for_sent_and_silent_requests,
 );
 
 /// A credential request body for `email` with a fresh commitment for the current epoch.
@@ -391,4 +392,32 @@ async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServe
         page.contains("<h3>Answer from <bdi>محمد</bdi></h3>"),
         "{page}"
     );
+}
+
+/// While the mail relay is down, a request that would send a mail fails; a request beyond an
+/// address's live codes sends nothing, but must fail the same way, or an outage would show
+/// which addresses someone asked codes for. Once the relay is back, both answer 202 again.
+async fn fail_relay_outage_answers_alike_for_sent_and_silent_requests(t: &TestServer) {
+    let busy = "outage@state.gov";
+    for _ in 0..t.state.config.code_max_live {
+        t.code_for(busy).await;
+    }
+    t.outbox.set_available(false);
+    let ask = |email: &'static str| async move {
+        t.post("/api/v1/issuance/code", &json!({ "email": email }), None)
+            .await
+    };
+    let (sent_status, sent) = ask("fresh1@state.gov").await;
+    assert_eq!(sent_status, StatusCode::SERVICE_UNAVAILABLE, "{sent}");
+    let (silent_status, silent) = ask(busy).await;
+    assert_eq!(
+        (silent_status, &silent),
+        (sent_status, &sent),
+        "a silent request answered unlike a failed send during the outage"
+    );
+    t.outbox.set_available(true);
+    let (s, v) = ask("fresh2@state.gov").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (s, v) = ask(busy).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
 }
