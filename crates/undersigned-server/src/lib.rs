@@ -17,6 +17,7 @@ pub mod keys;
 pub mod ledger;
 pub mod limits;
 pub mod mailer;
+pub mod metrics;
 pub mod outbox;
 pub mod pages;
 pub mod pairing;

@@ -41,6 +41,8 @@ pub struct Inner {
     pub outbox: Option<Outbox>,
     /// Submissions' pairing checks, batched across concurrent requests.
     pub pairings: PairingBatcher,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Deref for AppState {
@@ -98,6 +100,7 @@ impl AppState {
             mailer,
             outbox,
             pairings: PairingBatcher::default(),
+            metrics: Default::default(),
         })))
     }
 

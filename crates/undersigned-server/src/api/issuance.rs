@@ -212,6 +212,7 @@ pub async fn request_code(
                 "the code could not be sent ({e}); try again shortly"
             ))
         })?;
+    s.metrics.code_mail_sent();
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {

@@ -176,6 +176,7 @@ async fn metrics(
             name.replace('\\', "\\\\").replace('"', "\\\"")
         ));
     }
+    s.metrics.encode(&mut out);
     (
         [(
             axum::http::header::CONTENT_TYPE,
