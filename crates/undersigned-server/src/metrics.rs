@@ -16,8 +16,35 @@ pub struct Outcome {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Query {
+    query: &'static str,
+}
+
+/// The database queries that are timed: the ones on the paths every reader and signer takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Timed {
+    /// Looking a letter up by id or handle (every letter route).
+    Letter,
+    /// Making an accepted entry durable in the pool (every submission).
+    AcceptEntry,
+    /// The readiness probe's schema query.
+    Schema,
+}
+
+impl Timed {
+    fn label(self) -> &'static str {
+        match self {
+            Timed::Letter => "letter",
+            Timed::AcceptEntry => "accept_entry",
+            Timed::Schema => "schema_versions",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
+    db_seconds: Family<Query, Histogram>,
     registry: Registry,
     submissions: Family<Outcome, Counter>,
     verify_seconds: Histogram,
@@ -67,7 +94,17 @@ impl Default for Metrics {
             "Mails with an issuance code handed to the relay",
             code_mails.clone(),
         );
+        // 50 µs to about 1.6 s.
+        let db_seconds = Family::<Query, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16))) as fn() -> Histogram,
+        );
+        registry.register(
+            "database_seconds",
+            "Latency of the timed database queries (query: which one)",
+            db_seconds.clone(),
+        );
         Self {
+            db_seconds,
             registry,
             submissions,
             verify_seconds,
@@ -128,6 +165,14 @@ impl Metrics {
                 reason: "",
             })
             .inc();
+    }
+
+    pub fn database(&self, query: Timed, d: std::time::Duration) {
+        self.db_seconds
+            .get_or_create(&Query {
+                query: query.label(),
+            })
+            .observe(d.as_secs_f64());
     }
 
     pub fn code_mail_sent(&self) {

@@ -118,7 +118,11 @@ async fn submit_entry(
         withdraw: verified.action == undersigned_core::entry::Action::Withdraw,
         include_by: scheduled,
     };
-    match s.store.accept_entry(&letter_id, &pending).await {
+    let started = std::time::Instant::now();
+    let accepted = s.store.accept_entry(&letter_id, &pending).await;
+    s.metrics
+        .database(crate::metrics::Timed::AcceptEntry, started.elapsed());
+    match accepted {
         Ok(()) => {}
         // The very same entry again (a retry after a lost answer, or after a crash): answer
         // with its receipt again, like a CT log returning the SCT for a duplicate. A different

@@ -156,6 +156,21 @@ async fn counters_match_a_full_flow_and_name_no_one() {
         recipients.len() as f64
     );
 
+    // Every submission that reached the pool was timed there: three accepted, one double.
+    assert_eq!(
+        sample(
+            &text,
+            "undersigned_database_seconds_count{query=\"accept_entry\"}"
+        ),
+        4.0
+    );
+    assert!(
+        sample(
+            &text,
+            "undersigned_database_seconds_count{query=\"letter\"}"
+        ) >= 5.0
+    );
+
     // Nothing that names a person, a private handle, a token or the letter's words.
     let lower = text.to_lowercase();
     for needle in emails.iter().map(String::as_str).chain(recipients).chain([
