@@ -155,6 +155,7 @@ async fn attempt(s: &AppState, d: &DeliveryRow, now: u64) -> AppResult<()> {
         .await
     {
         Ok(reply) => {
+            s.metrics.delivery(true);
             let leaf = LogEntry::Delivered {
                 recipient: recipient.name.clone(),
                 at: now,
@@ -174,6 +175,7 @@ async fn attempt(s: &AppState, d: &DeliveryRow, now: u64) -> AppResult<()> {
             }
         }
         Err(e) => {
+            s.metrics.delivery(false);
             let next = now + backoff(s.config.delivery_backoff_secs, d.attempts);
             let why = format!(
                 "{}{}",

@@ -33,7 +33,11 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let mut lines = Vec::new();
     let mut ready = true;
-    match s.store.schema_versions().await {
+    let started = std::time::Instant::now();
+    let versions = s.store.schema_versions().await;
+    s.metrics
+        .database(crate::metrics::Timed::Schema, started.elapsed());
+    match versions {
         Ok(v) if v.applied == v.expected => {
             lines.push("database: ok".to_owned());
             lines.push(format!("migrations: ok (version {})", v.applied));

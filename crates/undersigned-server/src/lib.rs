@@ -19,6 +19,7 @@ pub mod leader;
 pub mod ledger;
 pub mod limits;
 pub mod mailer;
+pub mod metrics;
 pub mod outbox;
 pub mod pages;
 pub mod pairing;

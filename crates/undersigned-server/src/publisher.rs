@@ -27,7 +27,19 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     for id in due {
         let mut seed = [0u8; 32];
         OsRng.fill_bytes(&mut seed);
-        s.ledger.publish(&id, due_by, now, Vec::new(), seed).await?;
+        // For /metrics: the batch's size, and how long after its boundary (the earliest
+        // promise minus the grace) it went out.
+        let before = s.store.log_size(&id).await?;
+        let boundary = s
+            .store
+            .pending(&id, due_by)
+            .await?
+            .iter()
+            .map(|p| p.include_by.saturating_sub(s.config.publish_grace_secs))
+            .min()
+            .unwrap_or(now);
+        let after = s.ledger.publish(&id, due_by, now, Vec::new(), seed).await?;
+        s.metrics.batch(after.saturating_sub(before), boundary, now);
         published += 1;
     }
     for row in s.store.letters_in_state(LetterState::Open).await? {

@@ -46,6 +46,8 @@ pub struct Inner {
     pub pairings: PairingBatcher,
     /// The one wall clock every handler and background task reads (`clock.rs`).
     pub clock: Clock,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Deref for AppState {
@@ -117,6 +119,7 @@ impl AppState {
             outbox,
             pairings: PairingBatcher::default(),
             clock,
+            metrics: Default::default(),
         })))
     }
 

@@ -16,12 +16,31 @@ use super::{find_letter, opened_id, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
+/// Every answer is counted in `/metrics` by its outcome, including a body that did not parse.
 pub async fn submit(
     State(s): State<AppState>,
     Path(key): Path<String>,
     headers: axum::http::HeaderMap,
-    ApiJson(entry): ApiJson<SignatureEntry>,
+    body: Result<ApiJson<SignatureEntry>, AppError>,
 ) -> AppResult<(StatusCode, Json<Receipt>)> {
+    let result = match body {
+        Ok(ApiJson(entry)) => submit_entry(&s, key, headers, entry).await,
+        Err(e) => Err(e),
+    };
+    s.metrics.submission(match &result {
+        Ok((status, _)) => status.as_u16(),
+        Err(e) => e.status().as_u16(),
+    });
+    result
+}
+
+async fn submit_entry(
+    s: &AppState,
+    key: String,
+    headers: axum::http::HeaderMap,
+    entry: SignatureEntry,
+) -> AppResult<(StatusCode, Json<Receipt>)> {
+    let s = s.clone();
     let row = find_letter(&s, &key).await?;
     // A recipients-only letter is signed by holders of its signer link, like it is read.
     if !super::may_read(&s, &row, &headers).await? {
@@ -50,6 +69,7 @@ pub async fn submit(
     // Everything but the pairing equation (about half a millisecond of CPU) runs off the async
     // workers; the pairing equation is checked together with concurrent submissions.
     let policy = letter.policy.clone();
+    let started = std::time::Instant::now();
     let (prepared, entry) = tokio::task::spawn_blocking(move || {
         let context = LetterContext::new(&id.0).map_err(|_| VerifyError::BadProof)?;
         EntryVerifier::new(&directory)
@@ -58,7 +78,9 @@ pub async fn submit(
     })
     .await
     .map_err(|e| AppError::Internal(format!("verifier task: {e}")))??;
-    if !s.pairings.check(prepared.claim).await {
+    let paired = s.pairings.check(prepared.claim).await;
+    s.metrics.verified(started.elapsed());
+    if !paired {
         return Err(VerifyError::BadProof.into());
     }
     let verified = prepared.entry;
@@ -96,7 +118,11 @@ pub async fn submit(
         withdraw: verified.action == undersigned_core::entry::Action::Withdraw,
         include_by: scheduled,
     };
-    match s.store.accept_entry(&letter_id, &pending).await {
+    let started = std::time::Instant::now();
+    let accepted = s.store.accept_entry(&letter_id, &pending).await;
+    s.metrics
+        .database(crate::metrics::Timed::AcceptEntry, started.elapsed());
+    match accepted {
         Ok(()) => {}
         // The very same entry again (a retry after a lost answer, or after a crash): answer
         // with its receipt again, like a CT log returning the SCT for a duplicate. A different

@@ -240,6 +240,7 @@ pub async fn request_code(
             code_not_sent()
         })?;
     s.code_mail_time.record(started.elapsed());
+    s.metrics.code_mail_sent();
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 

@@ -176,6 +176,7 @@ async fn metrics(
             name.replace('\\', "\\\\").replace('"', "\\\"")
         ));
     }
+    s.metrics.encode(&mut out);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -273,11 +274,12 @@ pub async fn find_letter(state: &AppState, key: &str) -> AppResult<LetterRow> {
     {
         return Err(AppError::NotFound("letter"));
     }
+    let started = std::time::Instant::now();
+    let row = state.store.letter(key).await;
     state
-        .store
-        .letter(key)
-        .await?
-        .ok_or(AppError::NotFound("letter"))
+        .metrics
+        .database(crate::metrics::Timed::Letter, started.elapsed());
+    row?.ok_or(AppError::NotFound("letter"))
 }
 
 /// The bearer token of a request, if any.

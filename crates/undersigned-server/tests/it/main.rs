@@ -17,6 +17,7 @@ mod health;
 mod hostile;
 mod issuer_log;
 mod keys;
+mod metrics;
 mod oneperson;
 mod openapi;
 mod pages;
