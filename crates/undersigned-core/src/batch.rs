@@ -40,12 +40,13 @@ pub fn verify_entries(
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use rand_core::CryptoRngCore;
     use rayon::prelude::*;
 
     use crate::bbs::fast::{self, Generators, IssuerKey, LetterContext, PairingClaim};
-    use crate::bbs::CryptoError;
+    use crate::bbs::{CryptoError, PUBLIC_KEY_LEN};
     use crate::credential::{self, MESSAGE_COUNT};
     use crate::entry::{check_policy, verified, IssuerDirectory, SignatureEntry, VerifiedEntry};
     use crate::error::VerifyError;
@@ -57,13 +58,49 @@ mod native {
     const MIN_CHUNK: usize = 64;
     const MAX_CHUNK: usize = 1024;
 
+    /// Each issuer's key as the verifier uses it (G2 point, subgroup-checked, and domain), with
+    /// the public key it was built from. Building it costs a G2 decompression and subgroup check
+    /// per issuer; a server keeps one across requests (`EntryVerifier::with_keys`).
+    #[derive(Debug, Default)]
+    pub struct VerifierKeys(
+        BTreeMap<IssuerId, ([u8; PUBLIC_KEY_LEN], Result<IssuerKey, CryptoError>)>,
+    );
+
+    impl VerifierKeys {
+        pub fn new(issuers: &IssuerDirectory) -> Self {
+            let gens = Generators::cached(MESSAGE_COUNT);
+            Self(
+                issuers
+                    .iter()
+                    .map(|(id, info)| {
+                        let key = gens.and_then(|g| {
+                            IssuerKey::new(g, &info.public_key, &credential::header(id))
+                        });
+                        (*id, (info.public_key.to_bytes(), key))
+                    })
+                    .collect(),
+            )
+        }
+
+        /// Whether these are exactly the directory's keys: the same issuers, each with the same
+        /// public key (a directory that changed gets its keys built again).
+        pub fn are_for(&self, issuers: &IssuerDirectory) -> bool {
+            self.0.len() == issuers.len()
+                && issuers.iter().all(|(id, info)| {
+                    self.0
+                        .get(id)
+                        .is_some_and(|(pk, _)| *pk == info.public_key.to_bytes())
+                })
+        }
+    }
+
     /// A verifier built once from an issuer directory: generators, each issuer's G2 point and
     /// domain are computed here and reused for every entry.
     #[derive(Debug)]
     pub struct EntryVerifier<'a> {
         issuers: &'a IssuerDirectory,
         gens: Result<&'static Generators, CryptoError>,
-        keys: BTreeMap<IssuerId, Result<IssuerKey, CryptoError>>,
+        keys: Arc<VerifierKeys>,
     }
 
     /// An entry that passed every check but its pairing equation; `finish` settles that.
@@ -75,20 +112,26 @@ mod native {
 
     impl<'a> EntryVerifier<'a> {
         pub fn new(issuers: &'a IssuerDirectory) -> Self {
-            let gens = Generators::cached(MESSAGE_COUNT);
-            let keys = issuers
-                .iter()
-                .map(|(id, info)| {
-                    let key = gens
-                        .and_then(|g| IssuerKey::new(g, &info.public_key, &credential::header(id)));
-                    (*id, key)
-                })
-                .collect();
+            Self::with_keys(issuers, Arc::new(VerifierKeys::new(issuers)))
+        }
+
+        /// A verifier that reuses `keys` if they are the directory's, and builds them otherwise.
+        pub fn with_keys(issuers: &'a IssuerDirectory, keys: Arc<VerifierKeys>) -> Self {
+            let keys = if keys.are_for(issuers) {
+                keys
+            } else {
+                Arc::new(VerifierKeys::new(issuers))
+            };
             Self {
                 issuers,
-                gens,
+                gens: Generators::cached(MESSAGE_COUNT),
                 keys,
             }
+        }
+
+        /// The keys this verifier uses, to build the next verifier of the same directory with.
+        pub fn keys(&self) -> Arc<VerifierKeys> {
+            Arc::clone(&self.keys)
         }
 
         /// Every check of `entry::verify` except the pairing equation.
@@ -101,8 +144,8 @@ mod native {
         ) -> Result<PreparedEntry, VerifyError> {
             let input = check_policy(entry, letter_id, policy, self.issuers)?;
             let gens = self.gens.map_err(|_| VerifyError::BadProof)?;
-            let key = match self.keys.get(&entry.issuer_id) {
-                Some(Ok(k)) => k,
+            let key = match self.keys.0.get(&entry.issuer_id) {
+                Some((_, Ok(k))) => k,
                 _ => return Err(VerifyError::BadProof),
             };
             let claim = fast::prepare(

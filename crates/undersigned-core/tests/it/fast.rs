@@ -497,3 +497,33 @@ fn batch_of_valid_entries_accepts_all_and_matches_single_verify() {
         assert!(v.is_ok());
     }
 }
+
+/// Keys kept from one directory are reused only for the same issuers with the same public
+/// keys: a directory that names the same issuer id with another key gets its keys rebuilt, and
+/// the verdict is the one a fresh verifier gives.
+#[test]
+fn fail_kept_keys_of_another_directory_are_not_reused() {
+    let a = corpus(31, 4);
+    let b = corpus(32, 4);
+    let kept = EntryVerifier::new(&a.directory).keys();
+    assert!(kept.are_for(&a.directory));
+    assert!(!kept.are_for(&b.directory));
+    // Same issuer id as `a`, with `b`'s key.
+    let mut swapped = a.directory.clone();
+    let b_info = b.directory.values().next().unwrap().clone();
+    for info in swapped.values_mut() {
+        info.public_key = b_info.public_key.clone();
+    }
+    assert!(!kept.are_for(&swapped));
+    let (li, entry) = &a.entries[0];
+    let letter = &a.letters[*li];
+    let reused = EntryVerifier::with_keys(&a.directory, kept.clone());
+    assert!(reused.verify(entry, &letter.id(), &letter.policy).is_ok());
+    let rebuilt = EntryVerifier::with_keys(&swapped, kept);
+    let verdict = rebuilt.verify(entry, &letter.id(), &letter.policy);
+    assert_eq!(verdict, Err(VerifyError::BadProof));
+    assert_eq!(
+        verdict,
+        verify(entry, &letter.id(), &letter.policy, &swapped)
+    );
+}
