@@ -13,7 +13,7 @@ use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::Letter;
 use undersigned_core::log::{
     leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Checkpoint, LogVerifier,
@@ -98,14 +98,16 @@ pub fn obtain(
     // The code goes to the address as typed: that is the mailbox the person reads.
     let typed = address.trim();
     let email = Email::parse(typed).map_err(|_| anyhow!("not a valid email address"))?;
-    // The credential holds the normalized address; the deployment may add rules of its own,
-    // which the finished credential's check below would then catch.
-    let email = email
-        .normalize(&AddressRules::default())
-        .map_err(|_| anyhow!("not a valid email address"))?;
     let role = Role::parse(role)?;
     let age = AgeBand::parse(age_band)?;
     let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
+    // The credential holds the address as the issuer normalizes it, with the deployment's own
+    // rules (subdomains, ignored dots); the finished credential's check below catches a
+    // mismatch.
+    let email = info
+        .membership()
+        .normalize(&email)
+        .map_err(|_| anyhow!("not a valid email address"))?;
     let sent: CodeSent = client.post_json(
         "/api/v1/issuance/code",
         &serde_json::json!({"email": typed}),

@@ -112,6 +112,28 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// What a holder needs to normalize an address as the issuer will: the organizations with
+    /// their address rules and whether their subdomains count, as a deployment publishes them
+    /// (`(domain, rules, subdomains)`). Roles are left empty: the holder does not check them.
+    pub fn for_addresses(orgs: impl IntoIterator<Item = (OrgId, AddressRules, bool)>) -> Self {
+        let mut m = Self {
+            orgs: BTreeMap::new(),
+            roles: BTreeSet::new(),
+            address_rules: BTreeMap::new(),
+            subdomains: BTreeSet::new(),
+        };
+        for (org, rules, subdomains) in orgs {
+            if rules != AddressRules::default() {
+                m.address_rules.insert(org.clone(), rules);
+            }
+            if subdomains {
+                m.subdomains.insert(org.clone());
+            }
+            m.orgs.insert(org, String::new());
+        }
+        m
+    }
+
     /// The address the one-credential rule counts (see `Email::normalize`). Every tag, rate
     /// limit and credential attribute is computed from this form only.
     pub fn normalize(&self, email: &Email) -> Result<Email, IssueError> {

@@ -63,6 +63,29 @@ pub(crate) struct Deployment {
     pub(crate) host: Option<String>,
     #[serde(default)]
     pub(crate) log_public_key: Option<String>,
+    /// The organizations with their address rules: the issuer signs the address as these
+    /// normalize it, so the holder must normalize it the same way.
+    #[serde(default)]
+    pub(crate) orgs: Vec<DeploymentOrg>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeploymentOrg {
+    domain: String,
+    #[serde(default)]
+    subdomains: bool,
+    #[serde(default)]
+    address_rules: AddressRules,
+}
+
+impl Deployment {
+    fn membership(&self) -> undersigned_core::issuer::Membership {
+        undersigned_core::issuer::Membership::for_addresses(self.orgs.iter().filter_map(|o| {
+            undersigned_core::ids::OrgId::parse(&o.domain)
+                .ok()
+                .map(|d| (d, o.address_rules, o.subdomains))
+        }))
+    }
 }
 
 /// One commitment per issuable epoch (`epochs_json` is the answer of
@@ -122,10 +145,16 @@ pub fn receive_credentials(
     if issuer_id(&pk) != deployment.issuer.id {
         return Err("the deployment's issuer id does not match its key".into());
     }
-    // The issuer signed the normalized address (lowercase, no +tag).
+    // The issuer signed the address as the deployment normalizes it (lowercase, no +tag, and
+    // the deployment's own rules: subdomains, ignored dots).
     let email = Email::parse(email)
-        .and_then(|e| e.normalize(&AddressRules::default()))
-        .map_err(|_| "not a valid email address")?;
+        .map_err(|_| "not a valid email address")
+        .and_then(|e| {
+            deployment
+                .membership()
+                .normalize(&e)
+                .map_err(|_| "not a valid email address")
+        })?;
     let role = Role::parse(role).map_err(|e| e.to_string())?;
     let age_band = AgeBand::parse(age_band).map_err(|e| e.to_string())?;
     if issued.credentials.is_empty() {

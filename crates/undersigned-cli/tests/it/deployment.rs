@@ -352,3 +352,58 @@ fn org_named_only_in_the_file_issues_and_signs() {
         String::from_utf8_lossy(&signed.stderr)
     );
 }
+
+/// A company whose mail system delivers subdomain and dotted spellings to one mailbox: the
+/// deployment publishes its rules, the holder normalizes with them, so a person typing either
+/// spelling gets a credential that verifies, and the other spelling gets no second one.
+#[test]
+fn company_address_rules_reach_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("acme.toml");
+    std::fs::write(
+        &file,
+        "host = \"acme.example\"\nroles = [\"engineer\"]\n\n[[org]]\ndomain = \"acme.example\"\nname = \"Acme\"\nsubdomains = true\naddress_rules = { strip_dots = true }\n",
+    )
+    .unwrap();
+    let (server, _) = serve_with(&file, &dir.path().join("data"), &["--dev"]);
+    let url = server.url.as_str();
+    let info: serde_json::Value = ureq::get(&format!("{url}/api/v1/deployment"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(info["orgs"][0]["subdomains"], true, "{info}");
+    assert_eq!(
+        info["orgs"][0]["address_rules"]["strip_dots"], true,
+        "{info}"
+    );
+
+    let request = |home: &str, email: &str| {
+        let mut req = bin()
+            .args(["credential", "request", "--server", url, "--home"])
+            .arg(dir.path().join(home))
+            .args(["--email", email, "--role", "engineer"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = code_for(url, email);
+        req.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{code}\n").as_bytes())
+            .unwrap();
+        req.wait_with_output().unwrap()
+    };
+    let first = request("h1", "A.nn@Eu.Acme.example");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = request("h2", "ann@acme.example");
+    assert!(!second.status.success(), "a second credential was issued");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already"), "{err}");
+}

@@ -23,6 +23,28 @@ use crate::state::AppState;
 pub struct OrgInfo {
     pub domain: String,
     pub name: String,
+    /// Mailboxes at its subdomains count as its own (`ann@eu.acme.com` is `ann@acme.com`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subdomains: bool,
+    /// Spellings its mail system delivers to one mailbox, which the one-credential rule folds
+    /// (holders normalize with them, or the issuer's signature would not match their address).
+    #[serde(default, skip_serializing_if = "is_default_rules")]
+    pub address_rules: undersigned_core::ids::AddressRules,
+}
+
+fn is_default_rules(r: &undersigned_core::ids::AddressRules) -> bool {
+    *r == undersigned_core::ids::AddressRules::default()
+}
+
+impl DeploymentInfo {
+    /// The address normalization the issuer applies, for a holder.
+    pub fn membership(&self) -> undersigned_core::issuer::Membership {
+        undersigned_core::issuer::Membership::for_addresses(self.orgs.iter().filter_map(|o| {
+            undersigned_core::ids::OrgId::parse(&o.domain)
+                .ok()
+                .map(|d| (d, o.address_rules, o.subdomains))
+        }))
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -70,6 +92,13 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
             .map(|(d, n)| OrgInfo {
                 domain: d.to_string(),
                 name: n.clone(),
+                subdomains: s.membership.subdomains.contains(d),
+                address_rules: s
+                    .membership
+                    .address_rules
+                    .get(d)
+                    .copied()
+                    .unwrap_or_default(),
             })
             .collect(),
         roles: s.config.roles.iter().map(|r| r.to_string()).collect(),
