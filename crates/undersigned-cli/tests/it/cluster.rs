@@ -15,7 +15,7 @@ use undersigned_core::bundle::{verify_bundle, Bundle};
 use undersigned_core::log::{leaf_hash, verify_consistency, Checkpoint, LogVerifier, Receipt};
 use undersigned_core::record::LogEntry;
 use undersigned_server::api::letters::LetterView;
-use undersigned_server::api::read::ConsistencyView;
+use undersigned_server::api::read::{ConsistencyView, TallyView};
 
 use crate::crash::{describe, free_port, get_json, new_agent, now, PgDatabase, Server};
 
@@ -194,6 +194,8 @@ fn cluster_three_servers_one_postgres_survive_the_publisher_sigkill() {
 
     // The watcher: every process's published checkpoint, several times a second.
     let seen: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+    // Each process's tally reads: (server, log size it counts, published size it shows).
+    let tallies: Mutex<Vec<(usize, u64, u64)>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let dead: Mutex<HashSet<usize>> = Mutex::new(HashSet::new());
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
@@ -223,6 +225,16 @@ fn cluster_three_servers_one_postgres_survive_the_publisher_sigkill() {
                             at_ms,
                             note,
                         });
+                    }
+                    if let Ok(r) = agent
+                        .get(&format!("{u}/api/v1/letters/{letter_id}/tally"))
+                        .call()
+                    {
+                        let t: TallyView = r.into_json().unwrap();
+                        tallies
+                            .lock()
+                            .unwrap()
+                            .push((i, t.log_size, t.published_size));
                     }
                 }
                 std::thread::sleep(POLL);
@@ -373,6 +385,34 @@ fn cluster_three_servers_one_postgres_survive_the_publisher_sigkill() {
             "server {i} served a checkpoint older than one it served before: {sizes:?}"
         );
     }
+    // Each process's tally follows the log the leader grows: it counts at least what the
+    // checkpoint it shows covers, and never less than before.
+    let tallies = tallies.into_inner().unwrap();
+    let mut grown = 0;
+    for i in 0..servers.len() {
+        let mine: Vec<(u64, u64)> = tallies
+            .iter()
+            .filter(|t| t.0 == i)
+            .map(|t| (t.1, t.2))
+            .collect();
+        for (log_size, published) in &mine {
+            assert!(
+                log_size >= published,
+                "server {i}'s tally counts {log_size} entries under a checkpoint of {published}"
+            );
+        }
+        assert!(
+            mine.windows(2).all(|w| w[0].0 <= w[1].0),
+            "server {i}'s tally went back: {mine:?}"
+        );
+        if i != leader && mine.first().map(|m| m.0) < mine.last().map(|m| m.0) {
+            grown += 1;
+        }
+    }
+    assert!(
+        grown > 0,
+        "no process but the first leader showed the log grow"
+    );
     // One root per size, and consistency proofs between consecutive sizes, up to the bundle's.
     let mut by_size: BTreeMap<u64, Checkpoint> = BTreeMap::new();
     for (s, cp) in &opened {
@@ -438,7 +478,8 @@ fn fail_second_serve_on_one_sqlite_file_names_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let first = Server::start(&data, None, &dir.path().join("s0.log"));
-    let out = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+    let err_path = dir.path().join("second.err");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_undersigned"))
         .args(["serve", "--dev", "--listen"])
         .arg(format!("127.0.0.1:{}", free_port()))
         .arg("--data")
@@ -446,11 +487,26 @@ fn fail_second_serve_on_one_sqlite_file_names_the_first() {
         .arg("--tag-key-file")
         .arg(data.with_extension("tag.key"))
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Refused at once; one still running after this long serves the file too.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second serve on one SQLite file started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(
-        !out.status.success(),
+        !status.success(),
         "a second serve on one SQLite file started"
     );
     assert!(
