@@ -193,6 +193,12 @@ impl Mailer {
         })
     }
 
+    /// Whether a relay is configured at all (a deployment-wide fact, the same for every
+    /// address).
+    pub fn has_relay(&self) -> bool {
+        self.transport.is_some()
+    }
+
     /// Sends one plain-text message and returns the server's final reply, e.g.
     /// `"250 2.0.0 Ok: queued as 1A2B"` (multi-line replies joined with `\n`,
     /// email/IP addresses scrubbed).

@@ -242,7 +242,7 @@ pub async fn request_code(
         Err(undersigned_store::StoreError::RateLimited) => {
             tokio::time::sleep(s.code_mail_time.typical()).await;
             if s.code_mail_time.failing() {
-                return Err(code_not_sent());
+                return Err(code_not_sent(&s));
             }
             return Ok((StatusCode::ACCEPTED, Json(sent)));
         }
@@ -266,17 +266,21 @@ pub async fn request_code(
             if e.is_transient() || matches!(e, crate::mailer::MailError::Config(_)) {
                 s.code_mail_time.record_failure();
             }
-            code_not_sent()
+            code_not_sent(&s)
         })?;
     s.code_mail_time.record(started.elapsed());
     s.metrics.code_mail_sent();
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 
-fn code_not_sent() -> AppError {
-    AppError::Unavailable(
-        "the code could not be sent: the mail relay is unavailable; try again shortly".into(),
-    )
+/// The one answer to a code that was not mailed, whether the send failed or nothing was sent:
+/// it depends only on deployment-wide facts, never on the address.
+fn code_not_sent(s: &AppState) -> AppError {
+    AppError::Unavailable(if s.mailer.has_relay() {
+        "the code could not be sent: the mail relay is unavailable; try again shortly".into()
+    } else {
+        "the code could not be sent: no mail relay is configured; start the server with --smtp HOST:PORT (or --dev)".into()
+    })
 }
 
 /// At most this many epochs in one credential request; far more than ever issuable at once.
