@@ -39,7 +39,7 @@ pub struct Args {
     /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
     #[arg(long, env = "UNDERSIGNED_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
-    /// Public base URL used in links [default: http://<listen>].
+    /// Public base URL used in links (default: `http://` and the listen address).
     #[arg(long)]
     pub public_url: Option<String>,
     /// Host name that names the logs (checkpoint origin `<host>/letters/<id>`)
@@ -66,7 +66,7 @@ pub struct Args {
     pub smtp_user: Option<String>,
     #[arg(long, env = "UNDERSIGNED_SMTP_PASSWORD", hide_env_values = true)]
     pub smtp_password: Option<String>,
-    /// [default: undersigned <no-reply@localhost>]
+    /// (default: `undersigned <no-reply@localhost>`)
     #[arg(long)]
     pub mail_from: Option<String>,
     /// A witness that cosigns every checkpoint (C2SP tlog-witness): its verifier key, '@',
