@@ -440,8 +440,10 @@ fn cluster_three_servers_one_postgres_survive_the_publisher_sigkill() {
         "not every process served checkpoints"
     );
     let sizes: Vec<&Checkpoint> = by_size.values().collect();
+    // At least one consistency proof between two sizes. A fast machine publishes the whole
+    // load in two or three batches, so more cannot be demanded.
     assert!(
-        sizes.len() >= 3,
+        sizes.len() >= 2,
         "too few checkpoints to compare: {}",
         sizes.len()
     );
