@@ -21,16 +21,22 @@ async fn postgres_one_leader_and_takeover() {
     assert!(a.lead().await.unwrap());
     assert!(!b.lead().await.unwrap());
 
-    // The leader goes away: the next to ask takes over, and only one.
+    // The leader goes away: the next to ask takes over, and only one. The server frees the
+    // lock when the old session's backend has exited, a moment after the socket closes, so
+    // the taker asks again as the publisher does every tick.
     a.close().await;
-    assert!(b.lead().await.unwrap());
+    assert!(
+        eventually(&b).await,
+        "nobody took over from a closed leader"
+    );
     assert!(!c.lead().await.unwrap());
 
     // The leader's session is ended under it (as when its connection breaks): it learns so
-    // at its next check, and another takes over.
+    // at its next check, and another takes over. `pg_terminate_backend(pid, 5000)` returns once
+    // the backend has exited, so the next check cannot run before the session is gone.
     let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let ended: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks \
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_locks \
          WHERE locktype = 'advisory' AND granted \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) t",
     )
@@ -42,9 +48,24 @@ async fn postgres_one_leader_and_takeover() {
         !matches!(b.lead().await, Ok(true)),
         "a leader without its session"
     );
-    assert!(c.lead().await.unwrap());
+    assert!(
+        eventually(&c).await,
+        "nobody took over from an ended session"
+    );
     // b asks again with a fresh session, and follows.
     assert!(!b.lead().await.unwrap());
+}
+
+/// Whether `store` takes the lead within 10 s of asking every 50 ms (a publisher asks every
+/// tick).
+async fn eventually(store: &PgStore) -> bool {
+    for _ in 0..200 {
+        if matches!(store.lead().await, Ok(true)) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
