@@ -114,15 +114,21 @@ pub struct Membership {
 impl Membership {
     /// What a holder needs to normalize an address as the issuer will: the organizations with
     /// their address rules and whether their subdomains count, as a deployment publishes them
-    /// (`(domain, rules, subdomains)`). Roles are left empty: the holder does not check them.
-    pub fn for_addresses(orgs: impl IntoIterator<Item = (OrgId, AddressRules, bool)>) -> Self {
+    /// (`(domain, rules, subdomains)`). A domain that does not parse names no organization and
+    /// is skipped. Roles are left empty: the holder does not check them.
+    pub fn for_addresses<'a>(
+        orgs: impl IntoIterator<Item = (&'a str, AddressRules, bool)>,
+    ) -> Self {
         let mut m = Self {
             orgs: BTreeMap::new(),
             roles: BTreeSet::new(),
             address_rules: BTreeMap::new(),
             subdomains: BTreeSet::new(),
         };
-        for (org, rules, subdomains) in orgs {
+        for (domain, rules, subdomains) in orgs {
+            let Ok(org) = OrgId::parse(domain) else {
+                continue;
+            };
             if rules != AddressRules::default() {
                 m.address_rules.insert(org.clone(), rules);
             }

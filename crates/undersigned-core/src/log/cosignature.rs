@@ -238,15 +238,7 @@ impl WitnessVerifier {
     }
 
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_COSIGNATURE_V1);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(raw)
-        )
+        super::note::encode_vkey(&self.name, self.key_id, ALG_COSIGNATURE_V1, &self.key)
     }
 
     pub fn name(&self) -> &str {

@@ -184,6 +184,15 @@ pub(super) fn decode_vkey_key(key_b64: &str, alg: u8) -> Result<VerifyingKey, Vk
     VerifyingKey::from_bytes(&key_bytes).map_err(|_| VkeyKeyError::Malformed)
 }
 
+/// A vkey, `name+hex(key id)+base64(signature type || key)`: the inverse of
+/// [`decode_vkey_key`] plus the name and key id that precede the key part.
+pub(super) fn encode_vkey(name: &str, key_id: KeyId, alg: u8, key: &VerifyingKey) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(alg);
+    raw.extend_from_slice(key.as_bytes());
+    format!("{}+{}+{}", name, hex::encode(key_id), STANDARD.encode(raw))
+}
+
 /// The log's public identity as configured in clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogVerifier {
@@ -231,15 +240,7 @@ impl LogVerifier {
 
     /// Formats the verifier key string (`name+hexkeyid+base64(0x01||pubkey)`).
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_ED25519);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(raw)
-        )
+        encode_vkey(&self.name, self.key_id, ALG_ED25519, &self.key)
     }
 
     pub fn name(&self) -> &str {

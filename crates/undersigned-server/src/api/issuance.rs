@@ -39,11 +39,11 @@ fn is_default_rules(r: &undersigned_core::ids::AddressRules) -> bool {
 impl DeploymentInfo {
     /// The address normalization the issuer applies, for a holder.
     pub fn membership(&self) -> undersigned_core::issuer::Membership {
-        undersigned_core::issuer::Membership::for_addresses(self.orgs.iter().filter_map(|o| {
-            undersigned_core::ids::OrgId::parse(&o.domain)
-                .ok()
-                .map(|d| (d, o.address_rules, o.subdomains))
-        }))
+        undersigned_core::issuer::Membership::for_addresses(
+            self.orgs
+                .iter()
+                .map(|o| (o.domain.as_str(), o.address_rules, o.subdomains)),
+        )
     }
 }
 
