@@ -44,6 +44,8 @@ pub struct Inner {
     pub outbox: Option<Outbox>,
     /// Submissions' pairing checks, batched across concurrent requests.
     pub pairings: PairingBatcher,
+    /// Issuer keys and letter contexts kept across submissions (`api::entries`).
+    pub verifiers: crate::api::entries::VerifierCache,
     /// The one wall clock every handler and background task reads (`clock.rs`).
     pub clock: Clock,
     /// What `/metrics` reports.
@@ -118,6 +120,7 @@ impl AppState {
             mailer,
             outbox,
             pairings: PairingBatcher::default(),
+            verifiers: Default::default(),
             clock,
             metrics: Default::default(),
         })))

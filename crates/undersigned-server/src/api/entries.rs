@@ -1,7 +1,7 @@
 //! Submissions: verify a sign or withdraw entry, pool it durably, answer with a signed receipt.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -73,14 +73,17 @@ async fn submit_entry(
     // workers; the pairing equation is checked together with concurrent submissions.
     let policy = letter.policy.clone();
     let started = std::time::Instant::now();
-    let (keys, context) = VerifierCache::lookup(&id.0);
+    let (keys, context) = s.verifiers.lookup(&id.0);
+    let state = s.clone();
     let (prepared, entry) = tokio::task::spawn_blocking(move || {
         let context = match context {
             Some(c) => c,
             None => Arc::new(LetterContext::new(&id.0).map_err(|_| VerifyError::BadProof)?),
         };
         let verifier = EntryVerifier::with_keys(&directory, keys);
-        VerifierCache::keep(&id.0, verifier.keys(), Arc::clone(&context));
+        state
+            .verifiers
+            .keep(&id.0, verifier.keys(), Arc::clone(&context));
         verifier
             .prepare(&entry, &id, &policy, &context)
             .map(|p| (p, entry))
@@ -163,33 +166,40 @@ async fn submit_entry(
 /// What every submission would otherwise rebuild (about 0.4 ms of CPU): each letter's context
 /// (its hash-to-curve point) and the issuer keys' decoded, subgroup-checked G2 points.
 ///
-/// Process-wide, since both are pure functions of public data: a letter's context of its id,
-/// and the keys of the directory, which `EntryVerifier::with_keys` compares with the directory
-/// of every request (a changed key is rebuilt). Bounded: past `MAX_LETTERS` it starts over.
+/// Kept in the app state (one per deployment): both are pure functions of public data, a
+/// letter's context of its id, and the keys of the directory, which `EntryVerifier::with_keys`
+/// compares with the directory of every request (a changed key is rebuilt). Bounded: past
+/// `MAX_LETTERS` it starts over.
 #[derive(Default)]
-struct VerifierCache {
+pub struct VerifierCache {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
     keys: Arc<VerifierKeys>,
     letters: HashMap<[u8; 32], Arc<LetterContext>>,
+}
+
+impl std::fmt::Debug for VerifierCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierCache").finish_non_exhaustive()
+    }
 }
 
 const MAX_LETTERS: usize = 1024;
 
 impl VerifierCache {
-    fn get() -> &'static Mutex<VerifierCache> {
-        static CACHE: OnceLock<Mutex<VerifierCache>> = OnceLock::new();
-        CACHE.get_or_init(Mutex::default)
-    }
-
-    fn lookup(letter: &[u8; 32]) -> (Arc<VerifierKeys>, Option<Arc<LetterContext>>) {
-        match Self::get().lock() {
+    fn lookup(&self, letter: &[u8; 32]) -> (Arc<VerifierKeys>, Option<Arc<LetterContext>>) {
+        match self.kept.lock() {
             Ok(c) => (Arc::clone(&c.keys), c.letters.get(letter).cloned()),
             // A panic elsewhere while holding the lock only costs the cache.
             Err(_) => (Arc::default(), None),
         }
     }
 
-    fn keep(letter: &[u8; 32], keys: Arc<VerifierKeys>, context: Arc<LetterContext>) {
-        if let Ok(mut c) = Self::get().lock() {
+    fn keep(&self, letter: &[u8; 32], keys: Arc<VerifierKeys>, context: Arc<LetterContext>) {
+        if let Ok(mut c) = self.kept.lock() {
             if c.letters.len() >= MAX_LETTERS && !c.letters.contains_key(letter) {
                 c.letters.clear();
             }
