@@ -63,17 +63,6 @@ impl Client {
             .context("unexpected answer from the server")
     }
 
-    /// GET that distinguishes 202 (pending) from 200.
-    pub fn get_json_status(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
-        let resp = Self::finish(self.agent.get(&format!("{}{path}", self.base)).call())?;
-        let status = resp.status();
-        Ok((
-            status,
-            resp.into_json()
-                .context("unexpected answer from the server")?,
-        ))
-    }
-
     pub fn get_text(&self, path: &str, token: Option<&str>) -> anyhow::Result<String> {
         let mut req = self.agent.get(&format!("{}{path}", self.base));
         if let Some(t) = token {

@@ -1,6 +1,6 @@
 //! Holder commands: get a credential, sign, withdraw, and check that a signature is in the log.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::Rng;
@@ -16,15 +16,13 @@ use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry,
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::Letter;
 use undersigned_core::log::{
-    leaf_hash, verify_consistency, verify_inclusion, verify_receipt, Checkpoint, LogVerifier,
-    Receipt,
+    leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt,
 };
 use undersigned_core::record::LogEntry;
 use undersigned_server::api::issuance::{
     CodeSent, CredentialIssued, DeploymentInfo, EpochCommitment, IssuableEpochs,
 };
 use undersigned_server::api::letters::LetterView;
-use undersigned_server::api::read::{ConsistencyView, InclusionView};
 
 use crate::client::{check_letter_key, read_json, write_private, Client};
 
@@ -371,8 +369,12 @@ pub enum CheckOutcome {
 
 /// Checks a saved receipt: the checkpoint is signed by the pinned log key, the entry is in the
 /// tree it commits to, and that tree extends the last checkpoint this holder saw.
+///
+/// The log is read as tlog-tiles below `tiles_base` (the server itself, or a CDN copy of it):
+/// every level-0 tile, never a proof for one entry, so whoever serves the tiles does not
+/// learn which entry is this holder's.
 pub fn check(
-    client: &Client,
+    tiles_base: &str,
     home_dir: &Path,
     saved: &SavedReceipt,
     now: u64,
@@ -381,7 +383,12 @@ pub fn check(
     verify_receipt(&saved.receipt, &verifier)
         .map_err(|e| anyhow!("the receipt itself does not verify: {e}"))?;
     let id = &saved.letter_id;
-    let note = client.get_text(&format!("/api/v1/letters/{id}/checkpoint"), None)?;
+    check_letter_key(id)?;
+    let reader = crate::tiles::TileReader::new(&format!(
+        "{}/letters/{id}",
+        tiles_base.trim_end_matches('/')
+    ));
+    let note = reader.checkpoint()?;
     let origin_suffix = format!("/letters/{id}");
     let cp = Checkpoint::open(&note, &verifier, None)
         .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
@@ -394,50 +401,44 @@ pub fn check(
             .check_cosignatures(&note)
             .map_err(|e| anyhow!("the checkpoint lacks its witnesses' cosignatures: {e}"))?;
     }
-    // Consistency with the last checkpoint we saw for this letter.
+    let tree = MerkleLog::from_leaf_hashes(reader.leaf_hashes(cp.size)?);
+    if tree.root() != cp.root {
+        bail!(
+            "the log's tiles do not hash to the signed checkpoint of size {}",
+            cp.size
+        );
+    }
+    // Consistency with the last checkpoint we saw for this letter: the tree the signed
+    // checkpoint commits to had, at the old size, the old root.
     let seen_path = home_dir.join("checkpoints").join(format!("{id}.txt"));
     let mut consistent_from = None;
     if let Ok(old_note) = std::fs::read_to_string(&seen_path) {
         let old = Checkpoint::open(&old_note, &verifier, None)
             .map_err(|e| anyhow!("saved checkpoint: {e}"))?;
-        let proof: ConsistencyView = client.get_json(
-            &format!(
-                "/api/v1/letters/{id}/proof/consistency?from={}&to={}",
-                old.size, cp.size
-            ),
-            None,
-        )?;
-        verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof.proof)
-            .map_err(|e| anyhow!("THE LOG WAS REWRITTEN: checkpoint {} is not an extension of the one seen earlier ({}): {e}", cp.size, old.size))?;
+        if tree.root_at(old.size).ok() != Some(old.root) {
+            bail!(
+                "THE LOG WAS REWRITTEN: checkpoint {} is not an extension of the one seen earlier ({})",
+                cp.size,
+                old.size
+            );
+        }
         consistent_from = Some(old.size);
     }
-    let (status, body) = client.get_json_status(&format!(
-        "/api/v1/letters/{id}/proof/inclusion?entry_hash={}&size={}",
-        hex::encode(saved.receipt.entry_hash),
-        cp.size
-    ))?;
-    if status == 202 {
+    let Some(index) = tree
+        .leaf_hashes()
+        .iter()
+        .position(|h| *h == saved.receipt.entry_hash)
+    else {
         if now > saved.receipt.include_by {
             bail!("PROMISE BROKEN: the receipt promised inclusion by {} but the entry is still not in the log", saved.receipt.include_by);
         }
         return Ok(CheckOutcome::Pending {
             include_by: saved.receipt.include_by,
         });
-    }
-    let proof: InclusionView = serde_json::from_value(body).context("malformed inclusion proof")?;
-    verify_inclusion(
-        &saved.receipt.entry_hash,
-        proof.index,
-        cp.size,
-        &proof.proof,
-        &cp.root,
-    )
-    .map_err(|e| {
-        anyhow!("the inclusion proof does not verify against the signed checkpoint: {e}")
-    })?;
+    };
     write_private(&seen_path, note.as_bytes())?;
     Ok(CheckOutcome::Included {
-        index: proof.index,
+        index: index as u64,
         size: cp.size,
         consistent_from,
     })

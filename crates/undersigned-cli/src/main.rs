@@ -13,6 +13,7 @@ mod logcheck;
 mod monitor;
 mod organizer;
 mod serve;
+mod tiles;
 mod verify;
 mod witness;
 
@@ -50,7 +51,7 @@ struct ServerOpt {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the platform (embedded SQLite by default; --dev for the local mail outbox).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Deployment file tools.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -68,6 +69,10 @@ enum Command {
         /// A receipt file; default: every receipt in the holder's directory.
         #[arg(long)]
         receipt: Option<PathBuf>,
+        /// Read the logs as C2SP tlog-tiles from this base URL or directory (a CDN or static
+        /// copy, holding `letters/<id>/...`) instead of the server the receipt names.
+        #[arg(long, value_name = "URL")]
+        tiles: Option<String>,
     },
     /// Organizer commands.
     #[command(subcommand)]
@@ -91,7 +96,14 @@ enum Command {
     Demo(demo::Args),
     /// Verify a bundle offline and state what it proves. Exits non-zero naming the first failure.
     Verify {
-        file: PathBuf,
+        /// The bundle file.
+        #[arg(required_unless_present = "tiles")]
+        file: Option<PathBuf>,
+        /// Read the letter's log from C2SP tlog-tiles instead of a bundle file: the letter's
+        /// prefix (`https://HOST/letters/ID`, a CDN or static copy of it, or a local directory),
+        /// holding `checkpoint`, `tile/` and `bundle-context.json`.
+        #[arg(long, value_name = "URL", conflicts_with = "file")]
+        tiles: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -253,7 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve::run(args))?;
+            rt.block_on(serve::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup(args) => {
@@ -302,7 +314,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sign(a) => run_sign(a, Action::Sign),
         Command::Withdraw(a) => run_sign(a, Action::Withdraw),
-        Command::Check { server, receipt } => {
+        Command::Check {
+            server,
+            receipt,
+            tiles,
+        } => {
             let home = client::home(server.home.as_deref())?;
             let list = match receipt {
                 Some(p) => vec![(p.clone(), client::read_json(&p)?)],
@@ -313,8 +329,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut failed = false;
             for (path, saved) in list {
-                let c = client::Client::new(&saved.server);
-                match holder::check(&c, &home, &saved, undersigned_server::now()) {
+                let base = tiles.as_deref().unwrap_or(&saved.server);
+                match holder::check(base, &home, &saved, undersigned_server::now()) {
                     Ok(holder::CheckOutcome::Included {
                         index,
                         size,
@@ -419,10 +435,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Verify {
             file,
+            tiles,
             json,
             receipt,
             pins,
-        } => verify::run(&file, json, &receipt, &pins),
+        } => {
+            let source = match (&file, &tiles) {
+                (_, Some(prefix)) => verify::Source::Tiles(prefix),
+                (Some(file), None) => verify::Source::File(file),
+                (None, None) => anyhow::bail!("give a bundle file or --tiles URL"),
+            };
+            verify::run(source, json, &receipt, &pins)
+        }
         Command::Log(LogCmd::Check {
             old,
             new,

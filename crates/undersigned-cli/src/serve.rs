@@ -84,6 +84,11 @@ pub struct Args {
     /// How long one witness request may take, in milliseconds [default: 3000].
     #[arg(long, value_name = "MS")]
     pub witness_timeout_ms: Option<u64>,
+    /// Also write every public letter's log as C2SP tlog-tiles (checkpoint, hash tiles, entry
+    /// bundles, bundle context) below this directory, as `letters/<id>/...`, for a CDN or
+    /// object storage to serve. The server serves the same paths itself either way.
+    #[arg(long, value_name = "DIR")]
+    pub tiles_dir: Option<PathBuf>,
     /// Log lines as text (default) or JSON objects, one a line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -159,6 +164,9 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
     }
     if let Some(g) = args.witness_grace {
         config.witness_grace_secs = g;
+    }
+    if let Some(t) = &args.tiles_dir {
+        config.tiles_dir = Some(t.clone());
     }
     if let Some(t) = args.witness_timeout_ms {
         config.witness_timeout_millis = t;

@@ -73,14 +73,19 @@ fn load_receipt(path: &Path) -> anyhow::Result<Receipt> {
     serde_json::from_value(inner).with_context(|| format!("{} is not a receipt", path.display()))
 }
 
+/// Where the bundle comes from: a file, or a letter's log served as tlog-tiles.
+pub enum Source<'a> {
+    File(&'a Path),
+    Tiles(&'a str),
+}
+
 pub fn run(
-    file: &Path,
+    source: Source<'_>,
     json: bool,
     receipts: &[PathBuf],
     pins: &PinArgs,
 ) -> anyhow::Result<ExitCode> {
     let pins = pins.pins()?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let fail = |msg: String| {
         if json {
             println!("{}", serde_json::json!({ "verified": false, "error": msg }));
@@ -88,9 +93,21 @@ pub fn run(
         eprintln!("NOT VERIFIED: {msg}");
         Ok(ExitCode::from(1))
     };
-    let bundle = match Bundle::parse(&bytes) {
-        Ok(b) => b,
-        Err(e) => return fail(e.to_string()),
+    let bundle = match source {
+        Source::File(file) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            match Bundle::parse(&bytes) {
+                Ok(b) => b,
+                Err(e) => return fail(e.to_string()),
+            }
+        }
+        // Whatever the tiles fail on (missing, malformed, a hash tile that disagrees) is a
+        // verification failure of what was served, named like any other.
+        Source::Tiles(prefix) => match crate::tiles::TileReader::new(prefix).bundle() {
+            Ok(b) => b,
+            Err(e) => return fail(format!("{e:#}")),
+        },
     };
     let report = match bundle.verify_pinned_with(&pins, &mut rand::rngs::OsRng) {
         Ok(r) => r,

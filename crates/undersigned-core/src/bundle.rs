@@ -52,6 +52,47 @@ pub struct Bundle {
     pub responses: Vec<ResponseText>,
 }
 
+/// The format tag of a bundle's context file.
+pub const CONTEXT_FORMAT: &str = "undersigned-bundle-context/1";
+/// The name of the context file below a tiled log's prefix, next to `checkpoint` and `tile/`.
+pub const CONTEXT_FILE: &str = "bundle-context.json";
+/// A context holds one letter, its issuers' statements and the answers: far below this.
+pub const MAX_CONTEXT_BYTES: usize = 64 << 20;
+
+/// A bundle without its log: what a tiled log (C2SP tlog-tiles) publishes beside its
+/// checkpoint and tiles, so that checkpoint, entry bundles and this file rebuild the bundle
+/// (`Bundle::from_tiles`) and verify to the same statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleContext {
+    pub format: String,
+    pub letter_id: LetterId,
+    pub letter: Letter,
+    pub issuers: Vec<IssuerRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responses: Vec<ResponseText>,
+}
+
+impl BundleContext {
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.len() > MAX_CONTEXT_BYTES {
+            return Err(BundleError::Format("context file too large".into()));
+        }
+        let ctx: Self = serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::Format(format!("bundle context: {e}")))?;
+        if ctx.format != CONTEXT_FORMAT {
+            return Err(BundleError::UnsupportedFormat(ctx.format));
+        }
+        Ok(ctx)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
 /// One issuer of a bundle: its id and key, and its signed statement proven in its issuer log.
 /// Name and anonymity sets are read from the statement only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +294,52 @@ impl Bundle {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Everything but the entries and the checkpoint, as a tiled log publishes it.
+    pub fn context(&self) -> BundleContext {
+        BundleContext {
+            format: CONTEXT_FORMAT.into(),
+            letter_id: self.letter_id,
+            letter: self.letter.clone(),
+            issuers: self.issuers.clone(),
+            log_public_key: self.log_public_key.clone(),
+            responses: self.responses.clone(),
+        }
+    }
+
+    /// The bundle a tiled log serves: its context, the leaves of its entry bundles in log
+    /// order and its checkpoint. Each leaf must be an entry in its canonical encoding, so the
+    /// entries hash to exactly the leaves that were served. Verify the result as any bundle.
+    pub fn from_tiles<L: AsRef<[u8]>>(
+        context: BundleContext,
+        leaves: &[L],
+        checkpoint: String,
+    ) -> Result<Self, BundleError> {
+        let entries = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| {
+                let leaf = leaf.as_ref();
+                LogEntry::from_leaf_bytes(leaf)
+                    .filter(|e| e.leaf_bytes() == leaf)
+                    .ok_or_else(|| {
+                        BundleError::Log(format!(
+                            "entry {i} of the entry bundles is not a log entry in its canonical encoding"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            format: BUNDLE_FORMAT.into(),
+            letter_id: context.letter_id,
+            letter: context.letter,
+            issuers: context.issuers,
+            entries,
+            checkpoint: Some(checkpoint),
+            log_public_key: context.log_public_key,
+            responses: context.responses,
+        })
     }
 
     /// Verifies everything a bundle claims and counts, under the keys it carries itself.

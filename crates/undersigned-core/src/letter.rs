@@ -15,7 +15,11 @@ use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 
 pub const LETTER_FORMAT: &str = "undersigned-letter/1";
 pub const MAX_TITLE: usize = 300;
-pub const MAX_BODY: usize = 100_000;
+pub const MAX_BODY: usize = 60_000;
+/// The most a letter's canonical encoding may take: its `opened` entry (the letter, the tag
+/// line, `{"kind":"opened","letter":`, `,"at":` and 20 digits, `}`) must fit one entry of a
+/// tlog-tiles entry bundle, whose length prefix is 16 bits.
+pub const MAX_LETTER_BYTES: usize = u16::MAX as usize - 74;
 pub const MAX_RECIPIENTS: usize = 100;
 pub const MAX_ORGS: usize = 10_000;
 /// The latest deadline a letter may set: the last second of the year 9999. Anything later is a
@@ -191,7 +195,7 @@ impl Letter {
             MAX_BODY,
             Lines::Many,
             "body",
-            "body must be 1 to 100000 bytes of text",
+            "body must be 1 to 60000 bytes of text",
         )?;
         if recipients.len() > MAX_RECIPIENTS {
             return Err(Error::Letter("too many recipients"));
@@ -243,7 +247,7 @@ impl Letter {
         policy.issuers.sort();
         policy.orgs.sort();
         policy.orgs.dedup();
-        Ok(Self {
+        let letter = Self {
             format: LETTER_FORMAT.to_owned(),
             title: title.trim().to_owned(),
             body,
@@ -251,7 +255,9 @@ impl Letter {
             policy,
             response_days: DEFAULT_RESPONSE_DAYS,
             reminder_days: Vec::new(),
-        })
+        };
+        letter.check_size()?;
+        Ok(letter)
     }
 
     /// Sets the response period and reminder days (validated, reminders sorted).
@@ -268,7 +274,19 @@ impl Letter {
         }
         self.response_days = days;
         self.reminder_days = reminders;
+        self.check_size()?;
         Ok(self)
+    }
+
+    /// A long body that escapes to more JSON, or many organizations and recipients, can make
+    /// a letter too large for one log entry even though each field is within its own limit.
+    fn check_size(&self) -> Result<(), Error> {
+        if self.canonical_bytes().len() > MAX_LETTER_BYTES {
+            return Err(Error::Letter(
+                "the letter is too large: its text, recipients and organizations together must encode to at most 65461 bytes",
+            ));
+        }
+        Ok(())
     }
 
     /// Re-validates a letter read from outside (a bundle, a request) through `new`, so a

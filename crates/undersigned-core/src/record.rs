@@ -76,4 +76,11 @@ impl LogEntry {
         out.extend(serde_json::to_vec(self).unwrap_or_default());
         out
     }
+
+    /// Reads leaf bytes back. `None` for anything that is not an entry; a reader that must
+    /// reproduce the log's root checks `leaf_bytes()` of the result against what it read.
+    pub fn from_leaf_bytes(leaf: &[u8]) -> Option<Self> {
+        leaf.strip_prefix(LEAF_TAG)
+            .and_then(|json| serde_json::from_slice(json).ok())
+    }
 }

@@ -115,6 +115,9 @@ pub struct Config {
     pub witness_timeout_millis: u64,
     /// How much later receipts promise inclusion while the witness quorum is missing.
     pub witness_grace_secs: u64,
+    /// Where the leader also writes every public letter's log as C2SP tlog-tiles (static
+    /// files for a CDN or object storage); `None`: served by the server only.
+    pub tiles_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -150,6 +153,7 @@ impl Default for Config {
             witness_quorum: None,
             witness_timeout_millis: 3000,
             witness_grace_secs: 3600,
+            tiles_dir: None,
         }
     }
 }

@@ -68,6 +68,8 @@ struct File {
     public_url: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     data: Option<PathBuf>,
+    /// A directory the leader writes the letters' logs to as tlog-tiles (static files).
+    tiles_dir: Option<PathBuf>,
     issuer_name: Option<Spanned<String>>,
     k: Option<Spanned<u32>>,
     epoch: Option<Spanned<String>>,
@@ -209,6 +211,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
             Epoch::parse(e.get_ref())
                 .map_err(|err| at(e.span(), format!("epoch {:?}: {err}", e.get_ref())))?,
         );
+    }
+    if let Some(t) = file.tiles_dir {
+        config.tiles_dir = Some(t);
     }
     if let Some(p) = file.publish_interval_secs {
         if *p.get_ref() == 0 {

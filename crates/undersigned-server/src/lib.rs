@@ -25,6 +25,7 @@ pub mod pages;
 pub mod pairing;
 pub mod publisher;
 pub mod state;
+pub mod tiles;
 pub mod witness;
 
 pub use config::Config;
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = api::routes()
         .merge(pages::routes())
         .merge(health::routes())
+        .merge(tiles::routes())
         .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(

@@ -50,7 +50,11 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
         }
     }
     crate::delivery::tick(s).await?;
-    crate::cosigning::tick(s).await?;
+    let cosigned = crate::cosigning::tick(s).await?;
+    // A failing tiles directory (full, unmounted) must not hold up the sweep below.
+    if let Err(e) = crate::tiles::mirror(s, published > 0 || cosigned > 0).await {
+        tracing::warn!(error = %e, "writing the tiles directory");
+    }
     // Expired codes go, and whatever was deleted to protect someone (the pool rows of the
     // batches above, used and expired codes) is made physically gone before the next tick.
     s.store.sweep_codes(now).await?;

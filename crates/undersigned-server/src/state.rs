@@ -50,6 +50,8 @@ pub struct Inner {
     pub clock: Clock,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
+    /// What the leader wrote to the tiles directory (`tiles.rs`).
+    pub tiles: crate::tiles::Mirror,
 }
 
 impl Deref for AppState {
@@ -123,6 +125,7 @@ impl AppState {
             verifiers: Default::default(),
             clock,
             metrics: Default::default(),
+            tiles: Default::default(),
         })))
     }
 

@@ -316,7 +316,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     pb.finish();
     for r in receipts.iter().take(3) {
-        match holder::check(&client, &holder_home, r, undersigned_server::now())? {
+        match holder::check(client.base(), &holder_home, r, undersigned_server::now())? {
             holder::CheckOutcome::Included { .. } => {}
             other => bail!("a receipt's entry is not included: {other:?}"),
         }

@@ -128,7 +128,11 @@ fn ok(args: &[&str]) -> String {
 #[test]
 fn newcomer_flow_with_cli_and_dev_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("data"), &[]);
+    let tiles = dir.path().join("tiles");
+    let server = start_server(
+        &dir.path().join("data"),
+        &["--tiles-dir", tiles.to_str().unwrap()],
+    );
     let url = server.url.as_str();
     let holder = dir.path().join("holder");
     let organizer = dir.path().join("organizer");
@@ -332,6 +336,15 @@ fn newcomer_flow_with_cli_and_dev_outbox() {
     std::thread::sleep(Duration::from_millis(3500));
     let checked = ok(&["check", "--server", url, "--home", holder.to_str().unwrap()]);
     assert!(checked.starts_with("OK "), "{checked}");
+    // The same check from the static copy of the logs (what a CDN would serve).
+    let from_copy = ok(&[
+        "check",
+        "--tiles",
+        tiles.to_str().unwrap(),
+        "--home",
+        holder.to_str().unwrap(),
+    ]);
+    assert!(from_copy.starts_with("OK "), "{from_copy}");
     let tally = ok(&["tally", &id, "--server", url]);
     assert!(
         tally.contains("1 signatures from 1 organizations"),

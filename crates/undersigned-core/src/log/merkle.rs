@@ -129,6 +129,13 @@ impl MerkleLog {
         self.levels.first().map_or(&[], Vec::as_slice)
     }
 
+    /// The hash of the complete, aligned subtree of `2^height` leaves starting at leaf
+    /// `index * 2^height`, if the log holds all of them (what tlog-tiles serve).
+    pub fn aligned_hash(&self, height: u32, index: u64) -> Option<Hash> {
+        let level = self.levels.get(usize::try_from(height).ok()?)?;
+        level.get(usize::try_from(index).ok()?).copied()
+    }
+
     /// Appends a leaf and returns its index.
     pub fn append(&mut self, leaf_data: &[u8]) -> u64 {
         self.append_hash(leaf_hash(leaf_data))

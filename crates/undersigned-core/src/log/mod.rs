@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod note;
 pub mod pool;
 pub mod receipt;
+pub mod tiles;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use cosignature::{
@@ -38,3 +39,4 @@ pub use merkle::{
 pub use note::{KeyId, LogSigner, LogVerifier, NoteError};
 pub use pool::{PendingEntry, Pool, PoolError, PublishSchedule};
 pub use receipt::{issue_receipt, reissue_receipt, verify_receipt, Receipt, ReceiptError};
+pub use tiles::{Tile, TileError};

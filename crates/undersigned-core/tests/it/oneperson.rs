@@ -305,3 +305,60 @@ fn subdomains_fold_into_their_organization_only_when_it_accepts_them() {
     let n = m.normalize(&email("ann@eu.state.gov")).unwrap();
     assert!(m.check_address(&n).is_err());
 }
+
+/// A letter's opened entry must fit one tlog-tiles entry (16-bit length): each field within
+/// its limit is not enough when the whole encodes to more, and the largest letter accepted
+/// still fits with the largest timestamp.
+#[test]
+fn fail_letter_too_large_for_one_log_entry() {
+    let p = || policy(vec![accepted(1, &["2026-Q4"])], vec![]);
+    let plain = "a".repeat(undersigned_core::letter::MAX_BODY);
+    let fits = Letter::new("T", &plain, vec![], p()).unwrap();
+    let leaf = undersigned_core::record::LogEntry::Opened {
+        letter: fits,
+        at: u64::MAX,
+    }
+    .leaf_bytes();
+    assert!(leaf.len() <= undersigned_core::log::tiles::MAX_TILE_ENTRY);
+    // Quotes escape to two bytes each in JSON: within MAX_BODY, beyond one entry.
+    let quoted = "\"".repeat(undersigned_core::letter::MAX_BODY);
+    assert!(matches!(
+        Letter::new("T", &quoted, vec![], p()),
+        Err(Error::Letter(m)) if m.contains("too large")
+    ));
+    // Many organizations count too.
+    let orgs: Vec<OrgId> = (0..4000)
+        .map(|i| OrgId::parse(&format!("agency-number-{i}.example.gov")).unwrap())
+        .collect();
+    assert!(matches!(
+        Letter::new("T", "Body.\n", vec![], policy(vec![accepted(1, &["2026-Q4"])], orgs)),
+        Err(Error::Letter(m)) if m.contains("too large")
+    ));
+    // The largest body that fits exactly, measured: one byte more is refused.
+    let mut n = undersigned_core::letter::MAX_BODY;
+    let with = |n: usize| Letter::new("T", &"\"".repeat(n), vec![], p());
+    while with(n).is_err() {
+        n -= 1000;
+    }
+    while with(n + 1).is_ok() {
+        n += 1;
+    }
+    let edge = with(n).unwrap();
+    let len = edge.canonical_bytes().len();
+    let max = undersigned_core::letter::MAX_LETTER_BYTES;
+    assert!(len <= max && len + 2 > max, "{len} vs {max}");
+    let leaf = undersigned_core::record::LogEntry::Opened {
+        letter: edge,
+        at: u64::MAX,
+    }
+    .leaf_bytes();
+    assert!(
+        leaf.len() <= undersigned_core::log::tiles::MAX_TILE_ENTRY,
+        "{}",
+        leaf.len()
+    );
+    assert!(
+        leaf.len() + 2 > undersigned_core::log::tiles::MAX_TILE_ENTRY,
+        "the bound is tight"
+    );
+}

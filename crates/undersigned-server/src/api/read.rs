@@ -5,7 +5,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use undersigned_core::bundle::{Bundle, IssuerRecord, BUNDLE_FORMAT};
+use undersigned_core::bundle::{
+    Bundle, BundleContext, IssuerRecord, BUNDLE_FORMAT, CONTEXT_FORMAT,
+};
 use undersigned_core::ids::LetterId;
 use undersigned_core::log::{ConsistencyProof, InclusionProof};
 use undersigned_core::record::LogEntry;
@@ -17,7 +19,11 @@ use super::{find_letter, may_read, opened_id};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-async fn readable(s: &AppState, key: &str, headers: &HeaderMap) -> AppResult<(LetterRow, String)> {
+pub async fn readable(
+    s: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+) -> AppResult<(LetterRow, String)> {
     let row = find_letter(s, key).await?;
     if !may_read(s, &row, headers).await? {
         return Err(AppError::NotFound("letter"));
@@ -122,8 +128,7 @@ pub async fn entries(
 }
 
 pub fn decode_leaf(leaf: &[u8]) -> AppResult<LogEntry> {
-    leaf.strip_prefix(undersigned_core::record::LEAF_TAG)
-        .and_then(|j| serde_json::from_slice(j).ok())
+    LogEntry::from_leaf_bytes(leaf)
         .ok_or_else(|| AppError::Internal("undecodable leaf in the log".into()))
 }
 
@@ -235,11 +240,10 @@ pub async fn bundle(
 
 /// The bundle as of the latest checkpoint: exactly the entries it covers.
 pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<Bundle> {
-    let letter = parse_row(row)?;
-    let letter_names: Vec<String> = letter.recipients.iter().map(|r| r.name.clone()).collect();
     let cp = crate::cosigning::published(s, id)
         .await?
         .ok_or(AppError::NotFound("checkpoint"))?;
+    let context = build_context(s, row, id).await?;
     let leaves = s.store.leaves(id, 0, cp.size).await?;
     let entries = leaves
         .iter()
@@ -247,11 +251,26 @@ pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<
         .collect::<AppResult<Vec<_>>>()?;
     Ok(Bundle {
         format: BUNDLE_FORMAT.into(),
+        letter_id: context.letter_id,
+        letter: context.letter,
+        issuers: context.issuers,
+        entries,
+        checkpoint: Some(cp.note),
+        log_public_key: context.log_public_key,
+        responses: context.responses,
+    })
+}
+
+/// Everything of the bundle but its log: the letter, the issuer's latest statement, the log
+/// key and the answers' texts (what a tiled log publishes beside its tiles).
+pub async fn build_context(s: &AppState, row: &LetterRow, id: &str) -> AppResult<BundleContext> {
+    let letter = parse_row(row)?;
+    let letter_names: Vec<String> = letter.recipients.iter().map(|r| r.name.clone()).collect();
+    Ok(BundleContext {
+        format: CONTEXT_FORMAT.into(),
         letter_id: letter.id(),
         letter,
         issuers: vec![IssuerRecord::new(crate::issuer_log::latest(s).await?)],
-        entries,
-        checkpoint: Some(cp.note),
         log_public_key: Some(s.ledger.vkey(id)?),
         responses: s
             .store

@@ -295,6 +295,7 @@ pub struct Rendered {
 /// Markdown rendered and sanitized exactly as the pages show it, so a recipient previews an
 /// answer (and an organizer a letter) before the irreversible step. Stores nothing.
 pub async fn render(ApiJson(input): ApiJson<RenderInput>) -> AppResult<Json<Rendered>> {
+    // The longest text a page renders: a letter's body (an answer is shorter).
     if input.text.len() > undersigned_core::letter::MAX_BODY {
         return Err(AppError::Unprocessable(format!(
             "the text must be at most {} bytes",

@@ -25,4 +25,5 @@ mod pages;
 mod pgserver;
 mod privacy;
 mod smtp;
+mod tiles;
 mod witnessed;

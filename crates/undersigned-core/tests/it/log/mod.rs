@@ -7,6 +7,8 @@ mod merkle_props;
 mod pool;
 mod receipt;
 mod scale;
+mod tiles;
+mod tiles_reference;
 mod vectors;
 
 use ed25519_dalek::SigningKey;

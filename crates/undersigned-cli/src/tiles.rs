@@ -1,0 +1,211 @@
+//! Reading a letter's log from C2SP tlog-tiles (a CDN, object storage, a plain static file
+//! server or a local directory): the checkpoint, every entry bundle, the hash tiles and the
+//! bundle context, rebuilt into the bundle that `verify` checks.
+//!
+//! A reader fetches every tile of the log, never only the ones on one entry's path: so a
+//! server or CDN that sees the requests learns nothing about which entry the reader cares
+//! about (a holder checking their own signature reads exactly what everyone reads).
+
+use anyhow::{anyhow, bail, Context};
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+use undersigned_core::bundle::{Bundle, BundleContext, CONTEXT_FILE, MAX_CONTEXT_BYTES};
+use undersigned_core::log::tiles::{
+    check_hash_tile, entry_bundles_for_size, leaf_tiles_for_size, parse_entry_bundle,
+    parse_hash_tile, tiles_for_size, FULL_TILE_BYTES, MAX_TILE_ENTRY,
+};
+use undersigned_core::log::{Checkpoint, Hash, LogVerifier, MerkleLog, Tile};
+
+/// A checkpoint note is a few lines and signatures.
+const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
+/// A full entry bundle: 256 entries of at most 65,535 bytes and their prefixes.
+const MAX_ENTRY_BUNDLE_BYTES: u64 = 256 * (MAX_TILE_ENTRY as u64 + 2);
+
+/// Where a tiled log lives: an HTTP(S) URL prefix or a local directory.
+#[derive(Debug, Clone)]
+pub struct TileReader {
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Http { prefix: String, agent: ureq::Agent },
+    Dir(PathBuf),
+}
+
+/// A fetch that found nothing (404, or no such file), as opposed to one that failed.
+struct Missing;
+
+impl TileReader {
+    /// `prefix` is a letter's log prefix: `https://host/letters/<id>` or a directory holding
+    /// `checkpoint` and `tile/`.
+    pub fn new(prefix: &str) -> Self {
+        let source = if prefix.starts_with("http://") || prefix.starts_with("https://") {
+            Source::Http {
+                prefix: prefix.trim_end_matches('/').to_owned(),
+                agent: ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(60))
+                    .build(),
+            }
+        } else {
+            Source::Dir(PathBuf::from(prefix))
+        };
+        Self { source }
+    }
+
+    fn describe(&self, rel: &str) -> String {
+        match &self.source {
+            Source::Http { prefix, .. } => format!("{prefix}/{rel}"),
+            Source::Dir(d) => d.join(rel).display().to_string(),
+        }
+    }
+
+    fn fetch(&self, rel: &str, limit: u64) -> anyhow::Result<Result<Vec<u8>, Missing>> {
+        let mut body = Vec::new();
+        match &self.source {
+            Source::Http { prefix, agent } => {
+                let resp = match agent.get(&format!("{prefix}/{rel}")).call() {
+                    Ok(r) => r,
+                    Err(ureq::Error::Status(404, _)) => return Ok(Err(Missing)),
+                    Err(ureq::Error::Status(code, _)) => {
+                        bail!("{} answered {code}", self.describe(rel))
+                    }
+                    Err(e) => bail!("cannot fetch {}: {e}", self.describe(rel)),
+                };
+                resp.into_reader()
+                    .take(limit + 1)
+                    .read_to_end(&mut body)
+                    .with_context(|| format!("reading {}", self.describe(rel)))?;
+            }
+            Source::Dir(dir) => {
+                let file = match std::fs::File::open(dir.join(rel)) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err(Missing)),
+                    Err(e) => bail!("cannot read {}: {e}", self.describe(rel)),
+                };
+                file.take(limit + 1)
+                    .read_to_end(&mut body)
+                    .with_context(|| format!("reading {}", self.describe(rel)))?;
+            }
+        }
+        if body.len() as u64 > limit {
+            bail!("{} is larger than {limit} bytes", self.describe(rel));
+        }
+        Ok(Ok(body))
+    }
+
+    fn fetch_required(&self, rel: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+        self.fetch(rel, limit)?
+            .map_err(|Missing| anyhow!("{} is not there", self.describe(rel)))
+    }
+
+    /// The log's checkpoint note, as served (with its cosignatures).
+    pub fn checkpoint(&self) -> anyhow::Result<String> {
+        String::from_utf8(self.fetch_required("checkpoint", MAX_CHECKPOINT_BYTES)?)
+            .map_err(|_| anyhow!("the checkpoint is not UTF-8"))
+    }
+
+    /// A tile's bytes; a missing partial tile is cut from its full tile, which the spec lets a
+    /// log serve instead once it is complete.
+    fn tile_bytes(&self, tile: &Tile, limit: u64) -> anyhow::Result<(Vec<u8>, bool)> {
+        if let Ok(body) = self.fetch(&tile.path(), limit)? {
+            return Ok((body, false));
+        }
+        if !tile.is_full() {
+            let full = Tile {
+                width: 256,
+                ..*tile
+            };
+            if let Ok(body) = self.fetch(&full.path(), limit)? {
+                return Ok((body, true));
+            }
+        }
+        bail!("{} is not there", self.describe(&tile.path()))
+    }
+
+    fn hashes(&self, tile: &Tile) -> anyhow::Result<Vec<u8>> {
+        let (mut body, from_full) = self.tile_bytes(tile, FULL_TILE_BYTES as u64)?;
+        if from_full {
+            if body.len() != FULL_TILE_BYTES {
+                bail!("{}: wrong length", self.describe(&tile.path()));
+            }
+            body.truncate(usize::from(tile.width) * 32);
+        }
+        Ok(body)
+    }
+
+    /// The leaves of a tree of `size`, from its entry bundles.
+    pub fn leaves(&self, size: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for tile in entry_bundles_for_size(size) {
+            let (body, from_full) = self.tile_bytes(&tile, MAX_ENTRY_BUNDLE_BYTES)?;
+            let count = if from_full {
+                256
+            } else {
+                usize::from(tile.width)
+            };
+            let entries =
+                parse_entry_bundle(&body, count).with_context(|| self.describe(&tile.path()))?;
+            out.extend(
+                entries
+                    .into_iter()
+                    .take(usize::from(tile.width))
+                    .map(<[u8]>::to_vec),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The leaf hashes of a tree of `size`, from its level-0 tiles.
+    pub fn leaf_hashes(&self, size: u64) -> anyhow::Result<Vec<Hash>> {
+        let mut out = Vec::new();
+        for tile in leaf_tiles_for_size(size) {
+            let body = self.hashes(&tile)?;
+            out.extend(parse_hash_tile(&tile, &body).with_context(|| self.describe(&tile.path()))?);
+        }
+        Ok(out)
+    }
+
+    /// Every hash tile of the tree must be the tree's own: the tiles are what other readers
+    /// compute their proofs from.
+    pub fn check_hash_tiles(&self, tree: &MerkleLog) -> anyhow::Result<()> {
+        for tile in tiles_for_size(tree.size()) {
+            if tile.level.is_none() {
+                continue;
+            }
+            let body = self.hashes(&tile)?;
+            check_hash_tile(tree, &tile, &body)?;
+        }
+        Ok(())
+    }
+
+    pub fn context(&self) -> anyhow::Result<BundleContext> {
+        let body = self.fetch_required(CONTEXT_FILE, MAX_CONTEXT_BYTES as u64)?;
+        Ok(BundleContext::parse(&body)?)
+    }
+
+    /// The bundle the tiles hold: the context, the entries of every entry bundle and the
+    /// checkpoint, after checking that the checkpoint is signed by the log key the context
+    /// names (before fetching as many tiles as it claims) and that every hash tile matches
+    /// the entries. The caller verifies the bundle as any other.
+    pub fn bundle(&self) -> anyhow::Result<Bundle> {
+        let context = self.context()?;
+        let note = self.checkpoint()?;
+        let key = context
+            .log_public_key
+            .as_deref()
+            .ok_or_else(|| anyhow!("the bundle context names no log key"))?;
+        let verifier = LogVerifier::from_vkey(key).map_err(|e| anyhow!("log key: {e}"))?;
+        let cp = Checkpoint::open(&note, &verifier, None).map_err(|e| {
+            anyhow!("the checkpoint does not verify under the context's log key: {e}")
+        })?;
+        let leaves = self.leaves(cp.size)?;
+        let mut tree = MerkleLog::new();
+        for leaf in &leaves {
+            tree.append(leaf);
+        }
+        self.check_hash_tiles(&tree)?;
+        Ok(Bundle::from_tiles(context, &leaves, note)?)
+    }
+}

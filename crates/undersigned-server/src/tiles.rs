@@ -1,0 +1,226 @@
+//! Letters' logs as C2SP tlog-tiles: served at `/letters/{id}/checkpoint`, `/letters/{id}/tile/…`
+//! and `/letters/{id}/bundle-context.json`, and, when the deployment names a directory, also
+//! written there by the leader as static files for a CDN or object storage.
+//!
+//! The prefix is the checkpoint's origin (`<host>/letters/<id>`), as the spec recommends.
+//! Only what a published checkpoint covers is served: a tile beyond it is 404, so a reader
+//! can't see entries before the witnesses did. Tiles are immutable and cached for a year; the
+//! checkpoint and the context change, and are cached for seconds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use undersigned_core::bundle::CONTEXT_FILE;
+use undersigned_core::log::tiles::{entry_bundle, hash_tile, tiles_for_size};
+use undersigned_core::log::Tile;
+use undersigned_store::{CheckpointRow, LetterRow, LetterState};
+
+use crate::api::read::{build_context, readable};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const MUTABLE: &str = "public, max-age=5";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/letters/{letter}/checkpoint", get(checkpoint))
+        .route(&format!("/letters/{{letter}}/{CONTEXT_FILE}"), get(context))
+        .route("/letters/{letter}/tile/{*path}", get(tile))
+}
+
+/// A tiled log is read by id: the prefix is the checkpoint's origin, not a handle.
+async fn readable_by_id(
+    s: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+) -> AppResult<(LetterRow, String)> {
+    let (row, id) = readable(s, key, headers).await?;
+    if id != key {
+        return Err(AppError::NotFound("letter"));
+    }
+    Ok((row, id))
+}
+
+/// Public letters' tiles may sit in any cache and be read from any origin (a verify page
+/// elsewhere); a recipients-only letter's only in the reader's own.
+fn respond(
+    row: &LetterRow,
+    cache: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if row.public {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    } else {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+    }
+    res
+}
+
+async fn published(s: &AppState, id: &str) -> AppResult<CheckpointRow> {
+    crate::cosigning::published(s, id)
+        .await?
+        .ok_or(AppError::NotFound("checkpoint"))
+}
+
+async fn checkpoint(
+    State(s): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (row, id) = readable_by_id(&s, &key, &headers).await?;
+    let cp = published(&s, &id).await?;
+    Ok(respond(
+        &row,
+        MUTABLE,
+        "text/plain; charset=utf-8",
+        cp.note.into_bytes(),
+    ))
+}
+
+async fn context(
+    State(s): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (row, id) = readable_by_id(&s, &key, &headers).await?;
+    let context = build_context(&s, &row, &id).await?;
+    Ok(respond(
+        &row,
+        MUTABLE,
+        "application/json",
+        context.to_json().into_bytes(),
+    ))
+}
+
+async fn tile(
+    State(s): State<AppState>,
+    UrlPath((key, path)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let tile = Tile::parse(&path).map_err(|_| AppError::NotFound("tile"))?;
+    let (row, id) = readable_by_id(&s, &key, &headers).await?;
+    let size = published(&s, &id).await?.size;
+    let body = read_tile(&s, &id, &tile, size).await?;
+    Ok(respond(&row, IMMUTABLE, "application/octet-stream", body))
+}
+
+/// A tile's bytes, if a tree of `size` (a published size) covers it.
+async fn read_tile(s: &AppState, id: &str, tile: &Tile, size: u64) -> AppResult<Vec<u8>> {
+    if tile.needs_size().is_none_or(|n| n > size) {
+        return Err(AppError::NotFound("tile"));
+    }
+    match tile.level {
+        Some(_) => {
+            let log = s.ledger.at_least(id, size).await?;
+            let log = log.lock().await;
+            hash_tile(&log.tree, tile).map_err(|_| AppError::NotFound("tile"))
+        }
+        None => {
+            let first = tile.first_entry();
+            let leaves = s
+                .store
+                .leaves(id, first, first + u64::from(tile.width))
+                .await?;
+            entry_bundle(&leaves).map_err(|e| AppError::Internal(e.to_string()))
+        }
+    }
+}
+
+/// What the leader last wrote to the tiles directory, per letter: the checkpoint note.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    written: tokio::sync::Mutex<(HashMap<String, String>, Option<std::time::Instant>)>,
+}
+
+/// Without news from the publisher, the directory is compared with the database this often
+/// (a close or a witness quorum publishes a checkpoint outside a batch).
+const MIRROR_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Brings the tiles directory up to every public letter's published checkpoint: at once when
+/// `news` (a batch or a cosignature was published), else every `MIRROR_EVERY`. Tiles first,
+/// then the context, then the checkpoint, each written whole and renamed into place: a
+/// reader who sees a checkpoint finds every tile it needs.
+pub async fn mirror(s: &AppState, news: bool) -> AppResult<()> {
+    let Some(dir) = &s.config.tiles_dir else {
+        return Ok(());
+    };
+    let mut guard = s.tiles.written.lock().await;
+    let (written, last) = &mut *guard;
+    if !news && last.is_some_and(|t| t.elapsed() < MIRROR_EVERY) {
+        return Ok(());
+    }
+    *last = Some(std::time::Instant::now());
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            let Some(id) = row.letter_id.clone() else {
+                continue;
+            };
+            if !row.public {
+                continue;
+            }
+            let Some(cp) = crate::cosigning::published(s, &id).await? else {
+                continue;
+            };
+            if written.get(&id) == Some(&cp.note) {
+                continue;
+            }
+            let prefix = dir.join("letters").join(&id);
+            for tile in tiles_for_size(cp.size) {
+                let path = prefix.join(tile.path());
+                // Tiles never change: one already written is the same bytes.
+                if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                    continue;
+                }
+                let body = read_tile(s, &id, &tile, cp.size).await?;
+                write_atomic(&path, &body).await?;
+                if tile.is_full() {
+                    // The partial versions of a full tile are no longer needed (the spec
+                    // allows their removal); they would otherwise grow with every batch.
+                    let mut partials = path.clone().into_os_string();
+                    partials.push(".p");
+                    let _ = tokio::fs::remove_dir_all(PathBuf::from(partials)).await;
+                }
+            }
+            let context = build_context(s, &row, &id).await?;
+            write_atomic(&prefix.join(CONTEXT_FILE), context.to_json().as_bytes()).await?;
+            write_atomic(&prefix.join("checkpoint"), cp.note.as_bytes()).await?;
+            written.insert(id, cp.note);
+        }
+    }
+    Ok(())
+}
+
+async fn write_atomic(path: &Path, body: &[u8]) -> AppResult<()> {
+    let io = |e: std::io::Error| AppError::Internal(format!("tiles directory: {e}"));
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(io)?;
+    }
+    let mut tmp = path.to_path_buf().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    // Synced before the rename: after a crash a file is there whole or not at all, and a
+    // tile that exists is never written again.
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, body)
+        .await
+        .map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    tokio::fs::rename(&tmp, path).await.map_err(io)
+}
