@@ -274,6 +274,15 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
 /// One pass: asks the witnesses about every log whose newest checkpoint is not published.
 /// Returns how many logs reached their quorum.
 pub async fn tick(s: &AppState) -> AppResult<usize> {
+    let result = ask_witnesses(s).await;
+    // A quorum reached publishes a checkpoint: tallies and bundles show it.
+    if !matches!(result, Ok(0)) {
+        s.changes.changed();
+    }
+    result
+}
+
+async fn ask_witnesses(s: &AppState) -> AppResult<usize> {
     let behind: Vec<(String, LogName)> = match s.cosigning.behind.lock() {
         Ok(b) => b.iter().map(|(o, (l, _))| (o.clone(), l.clone())).collect(),
         Err(_) => return Err(AppError::Internal("cosigning state poisoned".into())),

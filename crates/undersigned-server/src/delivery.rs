@@ -252,6 +252,14 @@ async fn remind(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
 
 /// One pass of the delivery worker.
 pub async fn tick(s: &AppState) -> AppResult<usize> {
+    let result = deliver_due(s).await;
+    if !matches!(result, Ok(0)) {
+        s.changes.changed();
+    }
+    result
+}
+
+async fn deliver_due(s: &AppState) -> AppResult<usize> {
     let now = s.clock.now();
     let due = s.store.due_deliveries(now).await?;
     let n = due.len();

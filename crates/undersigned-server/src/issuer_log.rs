@@ -67,6 +67,15 @@ async fn statement_at(s: &AppState, index: u64) -> AppResult<SignedStatement> {
 /// Appends a new statement if the counts, orgs or name changed since the last one. Returns
 /// whether it appended.
 pub async fn publish(s: &AppState, now: u64) -> AppResult<bool> {
+    let result = append_statement(s, now).await;
+    // Bundles carry the newest statement.
+    if !matches!(result, Ok(false)) {
+        s.changes.changed();
+    }
+    result
+}
+
+async fn append_statement(s: &AppState, now: u64) -> AppResult<bool> {
     let _gate = s.issuer_log_gate.0.lock().await;
     let id = s.issuer.id().to_hex();
     let hashes = s.store.issuer_log_hashes(&id).await?;

@@ -84,6 +84,8 @@ pub struct Ledger {
     gates: Mutex<HashMap<String, Arc<RwLock<()>>>>,
     /// Told of every checkpoint signed here, so it goes to the witnesses.
     cosigning: Arc<crate::cosigning::Cosigning>,
+    /// Told of every log that grew, so kept reads are built again (`caching.rs`).
+    changes: crate::caching::Changes,
 }
 
 impl Ledger {
@@ -92,12 +94,14 @@ impl Ledger {
         key: ed25519_dalek::SigningKey,
         host: String,
         cosigning: Arc<crate::cosigning::Cosigning>,
+        changes: crate::caching::Changes,
     ) -> Self {
         Self {
             store,
             key,
             host,
             cosigning,
+            changes,
             logs: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
         }
@@ -219,6 +223,7 @@ impl Ledger {
                 log.tree.append_hash(leaf_hash(leaf));
                 log.absorb(leaf);
             }
+            self.changes.changed();
         }
         Ok(())
     }
@@ -311,6 +316,7 @@ impl Ledger {
                 for (_, leaf) in &leaves {
                     log.absorb(leaf);
                 }
+                self.changes.changed();
                 Ok(log.tree.size())
             }
             Err(StoreError::Conflict(what)) => {

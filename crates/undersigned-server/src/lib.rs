@@ -78,6 +78,9 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(health::routes())
         .merge(tiles::routes())
+        .layer(axum::middleware::from_fn(caching::count_writes))
+        // The read cache and the write count reach the layers through the request.
+        .layer(axum::Extension(state.clone()))
         .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(

@@ -52,6 +52,10 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// What the leader wrote to the tiles directory (`tiles.rs`).
     pub tiles: crate::tiles::Mirror,
+    /// This process's writes, counted, and the public reads kept while none happens
+    /// (`caching.rs`).
+    pub changes: crate::caching::Changes,
+    pub reads: crate::caching::ReadCache,
 }
 
 impl Deref for AppState {
@@ -103,12 +107,14 @@ impl AppState {
             config.witness_grace_secs,
         )?);
         let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
+        let changes = crate::caching::Changes::default();
         Ok(Self(Arc::new(Inner {
             ledger: Ledger::new(
                 store.clone(),
                 keys.log_key,
                 config.host.clone(),
                 cosigning.clone(),
+                changes.clone(),
             ),
             cosigning,
             issuer_log_gate: Default::default(),
@@ -126,6 +132,8 @@ impl AppState {
             clock,
             metrics: Default::default(),
             tiles: Default::default(),
+            changes,
+            reads: Default::default(),
         })))
     }
 

@@ -112,3 +112,75 @@ async fn etag_follows_batches_and_close_and_304_answers_a_match() {
         assert_ne!(tag, second[i], "{p}");
     }
 }
+
+/// How many times a letter was looked up in the database: once per handler run.
+async fn lookups(t: &TestServer) -> u64 {
+    let (_, text) = t.get_text("/metrics").await;
+    text.lines()
+        .find(|l| l.contains("database_seconds_count") && l.contains("query=\"letter\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A public read is answered again without running its handler while nothing was written
+/// (matching tag or not); a write, a batch, a request with a token, or a second's age makes
+/// it run again.
+#[tokio::test]
+async fn kept_reads_are_answered_until_something_changes() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (handle, token, id, letter) = t.open_letter("Kept", default_policy()).await;
+    sign(&t, &id, &letter, "k1@state.gov").await;
+    t.publish_all(&id).await;
+    let tally = format!("/api/v1/letters/{id}/tally");
+    let (_, tag, _, body) = get(&t, &tally, None).await;
+    let before = lookups(&t).await;
+    for _ in 0..5 {
+        let (s, again, _, same) = get(&t, &tally, None).await;
+        assert_eq!((s, &again, &same), (StatusCode::OK, &tag, &body));
+        let (s, _, _, _) = get(&t, &tally, Some(&tag)).await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED);
+    }
+    assert_eq!(lookups(&t).await, before, "the handler ran for a kept read");
+    // With a token: built every time, and never shared.
+    let res = t
+        .router
+        .clone()
+        .oneshot(
+            Request::get(&tally)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(lookups(&t).await, before + 1);
+    // A batch: built again, showing it.
+    sign(&t, &id, &letter, "k2@state.gov").await;
+    t.publish_all(&id).await;
+    let (_, tag2, _, body2) = get(&t, &tally, Some(&tag)).await;
+    assert_ne!(tag2, tag);
+    assert_ne!(body2, body);
+    // A write request of any kind (here a refused close without a token) counts.
+    let after_batch = lookups(&t).await;
+    let (s, _) = t
+        .post(
+            &format!("/api/v1/letters/{handle}/close"),
+            &serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_ne!(s, StatusCode::OK);
+    get(&t, &tally, None).await;
+    assert!(
+        lookups(&t).await > after_batch + 1,
+        "a write left the kept read in place"
+    );
+    // Age alone: after a second, built again.
+    let aged = lookups(&t).await;
+    get(&t, &tally, None).await;
+    assert_eq!(lookups(&t).await, aged);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    get(&t, &tally, None).await;
+    assert_eq!(lookups(&t).await, aged + 1);
+}
