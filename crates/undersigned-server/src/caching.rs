@@ -6,10 +6,10 @@
 //! changes exactly when the body does (a new batch, a close, a new cosignature, a witness
 //! lag), so no input the body depends on can be forgotten.
 //!
-//! A public read's tag and body are kept and answered again, without running the handler,
-//! while nothing was written since (`Changes`: every write path of this process counts) and
-//! for at most `FRESH`, so what another process wrote is seen within that time. A request
-//! with a token (a private letter) is never kept.
+//! A public tally's or letter page's tag and body are kept and answered again, without running
+//! the handler, while nothing was written since (`Changes`: every write path of this process
+//! counts) and for at most `FRESH`, so what another process wrote is seen within that time.
+//! A request with a token (a private letter) is never kept.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,8 +77,21 @@ pub async fn count_writes(req: Request, next: Next) -> Response {
     res
 }
 
-/// Wraps a read handler (`get(h).layer(axum::middleware::from_fn(caching::etag))`).
+/// Wraps a read handler (`get(h).layer(axum::middleware::from_fn(caching::etag))`): the ETag
+/// and 304, the handler runs every time.
 pub async fn etag(req: Request, next: Next) -> Response {
+    tagged(req, next, false).await
+}
+
+/// `etag`, and the answer kept for the next reads (`ReadCache`). For the reads built from the
+/// process's own state (tally and letter page, from the ledger's tree). The bundle is read
+/// from the database on every request instead, so what is stored is what is served even when
+/// the database was changed behind this process's back.
+pub async fn etag_kept(req: Request, next: Next) -> Response {
+    tagged(req, next, true).await
+}
+
+async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
     // A read with a token (a private letter) may be kept by the reader's browser, never by a
     // shared cache, nor by ours.
@@ -91,7 +104,9 @@ pub async fn etag(req: Request, next: Next) -> Response {
     let state = req.extensions().get::<AppState>().cloned();
     let key = req.uri().to_string();
     let keep = match &state {
-        Some(s) if !private && req.method() == Method::GET => Some((s, s.changes.current())),
+        Some(s) if keep_it && !private && req.method() == Method::GET => {
+            Some((s, s.changes.current()))
+        }
         _ => None,
     };
     if let Some((s, generation)) = &keep {

@@ -88,7 +88,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/letters/{letter}/close", post(letters::close))
         .route(
             "/api/v1/letters/{letter}/tally",
-            get(read::tally).layer(axum::middleware::from_fn(crate::caching::etag)),
+            get(read::tally).layer(axum::middleware::from_fn(crate::caching::etag_kept)),
         )
         .route("/api/v1/letters/{letter}/checkpoint", get(read::checkpoint))
         .route(

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(letter::home))
         .route(
             "/letters/{letter}",
-            get(letter::letter_page).layer(axum::middleware::from_fn(crate::caching::etag)),
+            get(letter::letter_page).layer(axum::middleware::from_fn(crate::caching::etag_kept)),
         )
         .route("/letters/{letter}/manage", get(simple::manage))
         .route("/letters/{letter}/respond", get(simple::respond))
