@@ -11,6 +11,7 @@
 
 use async_trait::async_trait;
 
+mod group_commit;
 mod lease;
 mod postgres;
 mod sqlite;

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use crate::group_commit::{self, GroupCommit};
 use crate::util::{
     backend, check_checkpoint_size, clamp_i64, collect, is_unique_violation, judge_code,
     may_acknowledge, may_answer, may_record_attempt, migrate_err, next_attempts, to_hash, to_i64,
@@ -41,6 +42,8 @@ pub struct SqliteStore {
     dirty: Arc<AtomicBool>,
     /// The file's one-process lock (`<database>.lock`); none for an in-memory database.
     _lock: Option<Arc<crate::lease::FileLock>>,
+    /// Submissions share transactions (`group_commit`): one fsync per group, not per entry.
+    group: Arc<GroupCommit>,
 }
 
 impl SqliteStore {
@@ -76,6 +79,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         Ok(Self {
+            group: Arc::new(GroupCommit::new(write.clone())),
             write,
             read,
             dirty: Arc::default(),
@@ -156,6 +160,7 @@ impl SqliteStore {
             .await
             .map_err(migrate_err)?;
         Ok(Self {
+            group: Arc::new(GroupCommit::new(pool.clone())),
             write: pool.clone(),
             read: pool,
             dirty: Arc::default(),
@@ -213,22 +218,7 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        match self.write.begin_with("BEGIN IMMEDIATE").await {
-            // A COMMIT that failed for lack of disk space is rolled back by SQLite itself;
-            // sqlx's own ROLLBACK then fails and its count of open transactions stays at one,
-            // so every later BEGIN on the one write connection is refused, for good (found by
-            // the full-disk fault test). That connection is closed and a fresh one opened.
-            Err(sqlx::Error::InvalidSavePointStatement) => {
-                let mut stuck = self.write.acquire().await.map_err(backend)?;
-                stuck.close_on_drop();
-                drop(stuck);
-                self.write
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(backend)
-            }
-            other => other.map_err(backend),
-        }
+        group_commit::begin(&self.write).await
     }
 }
 
@@ -584,84 +574,12 @@ impl Store for SqliteStore {
     }
 
     async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()> {
+        if let Some(result) = self.group.accept(letter_id, entry).await {
+            return result;
+        }
+        // No committer to join (its runtime is gone): the entry's own transaction.
         let mut tx = self.begin().await?;
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM letters WHERE letter_id = ?1")
-                .bind(letter_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if state.as_deref() != Some(LetterState::Open.as_str()) {
-            return Err(StoreError::NotFound);
-        }
-        if entry.withdraw {
-            let r = sqlx::query(
-                "UPDATE pseudonyms SET withdrawn = 1 \
-                 WHERE letter_id = ?1 AND pseudonym = ?2 AND withdrawn = 0",
-            )
-            .bind(letter_id)
-            .bind(&entry.pseudonym)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 0 {
-                let signed: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM pseudonyms WHERE letter_id = ?1 AND pseudonym = ?2",
-                )
-                .bind(letter_id)
-                .bind(&entry.pseudonym)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-                return Err(if signed.is_some() {
-                    StoreError::DoubleWithdraw
-                } else {
-                    StoreError::WithdrawWithoutSign
-                });
-            }
-        } else {
-            let r = sqlx::query(
-                "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES (?1, ?2, 0) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(letter_id)
-            .bind(&entry.pseudonym)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 0 {
-                return Err(StoreError::DoubleSign);
-            }
-        }
-        // A pool entry whose hash is already a leaf would make every later append_batch fail
-        // on the unique index and stall the letter, so such a replay is refused here.
-        let logged: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM log_leaves WHERE letter_id = ?1 AND entry_hash = ?2")
-                .bind(letter_id)
-                .bind(&entry.entry_hash[..])
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if logged.is_some() {
-            return Err(StoreError::DoubleSign);
-        }
-        let r = sqlx::query(
-            "INSERT INTO pool \
-             (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-        )
-        .bind(letter_id)
-        .bind(&entry.entry_hash[..])
-        .bind(&entry.leaf)
-        .bind(&entry.pseudonym)
-        .bind(entry.withdraw)
-        .bind(to_i64(entry.include_by)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::DoubleSign);
-        }
+        group_commit::accept_in(&mut tx, letter_id, entry).await?;
         tx.commit().await.map_err(backend)
     }
 

@@ -20,7 +20,8 @@
 //! Curve, pairing and hash-to-curve are blst's; scalar arithmetic mod r is `bls12_381_plus`'s
 //! (zkryptium's curve crate); `expand_message_xmd` for the generator seeds is `elliptic_curve`'s.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bls12_381_plus::elliptic_curve::hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
 use bls12_381_plus::{G1Affine, G2Affine, Scalar};
@@ -263,11 +264,90 @@ impl Generators {
     }
 }
 
-/// One issuer's key as the verifier keeps it: the G2 point and the domain for its header.
+/// One issuer's key as the verifier keeps it: the G2 point, the domain for its header, and the
+/// disclosed parts of T2 seen so far.
 #[derive(Debug, Clone)]
 pub struct IssuerKey {
     g2: blst_p2_affine,
     domain: Scalar,
+    bases: Arc<DisclosedBases>,
+}
+
+/// Beyond this many disclosed-message sets an issuer's kept bases start over (each is 16
+/// points, 1.5 kB).
+const MAX_BASES: usize = 4096;
+
+/// The comb of `Bv = P1 + Q1·domain + Σ H_i·m_i` for each set of disclosed messages, per issuer.
+///
+/// Why: the disclosed messages of most proofs repeat (org and epoch, sometimes role or age
+/// band), and `Bv·c` over one comb replaces its `2 + disclosed` comb terms of T2, about a third
+/// of T2's cost. A comb costs about as much as six proofs save, so it is built the second time
+/// a set is seen: a set seen once costs nothing more than before. `Bv` depends on the issuer
+/// (domain) and the messages only, never on the proof or the letter, so kept bases cannot make
+/// a verdict differ from the uncached equation (tests/it/fast.rs checks both paths against
+/// zkryptium).
+#[derive(Default)]
+struct DisclosedBases(Mutex<HashMap<Disclosed, Option<Arc<Comb>>>>);
+
+/// Disclosed messages as a proof lists them: (index, message), ascending.
+type Disclosed = Vec<(usize, Vec<u8>)>;
+
+impl std::fmt::Debug for DisclosedBases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DisclosedBases").finish_non_exhaustive()
+    }
+}
+
+impl DisclosedBases {
+    /// The kept comb of `Bv` for these messages, building it if they were seen before; `None`
+    /// the first time (the caller uses the generators' combs).
+    fn get(
+        &self,
+        gens: &Generators,
+        domain: Scalar,
+        disclosed: &[(usize, Vec<u8>)],
+        messages: &[(usize, Scalar)],
+    ) -> Option<Arc<Comb>> {
+        {
+            // A panic elsewhere while holding the lock only costs the cache.
+            let mut kept = self.0.lock().ok()?;
+            match kept.get(disclosed) {
+                Some(Some(comb)) => return Some(Arc::clone(comb)),
+                Some(None) => {}
+                None => {
+                    if kept.len() >= MAX_BASES {
+                        kept.clear();
+                    }
+                    kept.insert(disclosed.to_vec(), None);
+                    return None;
+                }
+            }
+        }
+        // Built without the lock: two threads may both build it, and both get the same point.
+        let comb = Arc::new(disclosed_base(gens, domain, messages).ok()?);
+        if let Ok(mut kept) = self.0.lock() {
+            kept.insert(disclosed.to_vec(), Some(Arc::clone(&comb)));
+        }
+        Some(comb)
+    }
+}
+
+/// The comb of `Bv = P1 + Q1·domain + Σ H_i·m_i`. Refused for the identity (never reached by
+/// hashed messages), whose comb blst's normalisation is not asked to handle.
+fn disclosed_base(
+    gens: &Generators,
+    domain: Scalar,
+    messages: &[(usize, Scalar)],
+) -> Result<Comb, CryptoError> {
+    let mut terms = vec![(&gens.p1_comb, Scalar::ONE), (&gens.q1_comb, domain)];
+    for (i, m) in messages {
+        terms.push((gens.h_combs.get(*i).ok_or(CryptoError)?, *m));
+    }
+    let bv = comb_msm(&terms)?;
+    if is_identity(&bv) {
+        return Err(CryptoError);
+    }
+    Comb::of_points(&[bv]).pop().ok_or(CryptoError)
 }
 
 impl IssuerKey {
@@ -290,6 +370,7 @@ impl IssuerKey {
         Ok(Self {
             g2: blst_p2_affine::from(key),
             domain: hash_to_scalar(&input, &dst(b"H2S_"))?,
+            bases: Arc::default(),
         })
     }
 }
@@ -375,10 +456,19 @@ pub fn prepare(
     // T1 = Bbar * c + Abar * e^ + D * r1^
     let t1 = msm(&[bbar, abar, d], &[*c, *e_cap, *r1_cap])?;
     // T2 = Bv * c + D * r3^ + Σ H_j * m^_j, Bv = P1 + Q1 * domain + Σ H_i * m_i: the
-    // generators' terms over their combs, D's alone (a comb of D would cost more than it saves).
-    let mut t2_terms = vec![(&gens.p1_comb, *c), (&gens.q1_comb, *c * issuer.domain)];
-    for (i, m) in &messages {
-        t2_terms.push((gens.h_combs.get(*i).ok_or(CryptoError)?, *c * m));
+    // generators' terms over their combs (Bv's over its own comb once its messages repeat),
+    // D's alone (a comb of D would cost more than it saves).
+    let base = issuer.bases.get(gens, issuer.domain, disclosed, &messages);
+    let mut t2_terms = Vec::with_capacity(gens.h_combs.len() + 2);
+    match &base {
+        Some(bv) => t2_terms.push((&**bv, *c)),
+        None => {
+            t2_terms.push((&gens.p1_comb, *c));
+            t2_terms.push((&gens.q1_comb, *c * issuer.domain));
+            for (i, m) in &messages {
+                t2_terms.push((gens.h_combs.get(*i).ok_or(CryptoError)?, *c * m));
+            }
+        }
     }
     let undisclosed = (0..gens.h.len()).filter(|j| !messages.iter().any(|(i, _)| i == j));
     let mut undisclosed_count = 0;

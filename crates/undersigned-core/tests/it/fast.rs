@@ -5,9 +5,11 @@
 //! entries) is `UNDERSIGNED_DIFF_FULL=1 cargo test --release -p undersigned-core --test it
 //! fast::differential -- --nocapture`.
 
+use std::sync::Arc;
+
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
-use undersigned_core::batch::{verify_entries, EntryVerifier};
+use undersigned_core::batch::{verify_entries, EntryVerifier, VerifierKeys};
 use undersigned_core::bbs::fast::{check_g1_point, comb_msm, g1_point, msm, Comb, Generators};
 use undersigned_core::bbs::octets;
 use undersigned_core::credential::Credential;
@@ -32,6 +34,9 @@ struct Corpus {
     letters: Vec<Letter>,
     /// (index into letters, entry)
     entries: Vec<(usize, SignatureEntry)>,
+    /// Issuer keys kept across the whole run, as a server keeps them: their disclosed bases
+    /// (`fast::IssuerKey`) are built on the second sighting and reused from then on.
+    kept: Arc<VerifierKeys>,
 }
 
 fn credentials(w: &mut World) -> Vec<Credential> {
@@ -96,21 +101,27 @@ fn corpus(seed: u64, n: usize) -> Corpus {
         entries.push((li, e));
     }
     let directory = world.directory();
+    let kept = EntryVerifier::new(&directory).keys();
     Corpus {
         seed,
         world,
         directory,
         letters,
         entries,
+        kept,
     }
 }
 
-/// Both verifiers' verdicts on one entry under one letter; panics on a disagreement.
+/// Both verifiers' verdicts on one entry under one letter, ours both fresh and with the kept
+/// keys (and their disclosed bases); panics on a disagreement.
 fn same_verdict(c: &Corpus, letter: &Letter, e: &SignatureEntry, what: &str) -> bool {
     let id = letter.id();
     let fast = verify(e, &id, &letter.policy, &c.directory);
+    let kept =
+        EntryVerifier::with_keys(&c.directory, Arc::clone(&c.kept)).verify(e, &id, &letter.policy);
     let reference = verify_reference(e, &id, &letter.policy, &c.directory);
     assert_eq!(fast, reference, "verdicts differ: {what}");
+    assert_eq!(kept, reference, "verdicts differ with kept bases: {what}");
     fast.is_ok()
 }
 

@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use undersigned_core::batch::{EntryVerifier, VerifierKeys};
+use undersigned_core::batch::{EntryVerifier, PreparedEntry, VerifierKeys};
 use undersigned_core::bbs::fast::LetterContext;
-use undersigned_core::entry::SignatureEntry;
+use undersigned_core::entry::{IssuerDirectory, SignatureEntry};
 use undersigned_core::error::VerifyError;
+use undersigned_core::ids::{Epoch, LetterId};
+use undersigned_core::letter::Letter;
 use undersigned_core::log::{issue_receipt, leaf_hash, reissue_receipt, PublishSchedule, Receipt};
 use undersigned_core::record::LogEntry;
-use undersigned_store::{LetterState, PendingEntry};
+use undersigned_store::{LetterRow, LetterState, PendingEntry};
 
 use super::letters::parse_row;
 use super::{find_letter, opened_id, ApiJson};
@@ -53,43 +55,43 @@ async fn submit_entry(
     // Held until the entry is durable in the pool: closing waits for us, we never see a half-closed letter.
     let gate = s.ledger.gate(&letter_id).await;
     let _shared = gate.read().await;
-    let row = find_letter(&s, &letter_id).await?;
+    // The row read above serves: an opened letter's text, deadline and publish interval never
+    // change, and whether it is still open is checked again by the store in the transaction
+    // that accepts the entry, so a close (here, before we got the gate, or by another process)
+    // is never missed.
     let received_at = s.clock.now();
     if row.state != LetterState::Open || received_at >= row.deadline {
         return Err(AppError::Conflict(
             "the letter is not open for signatures".into(),
         ));
     }
-    let letter = parse_row(&row)?;
-    let epochs: Vec<_> = letter
-        .policy
-        .issuers
-        .iter()
-        .flat_map(|i| i.epochs.iter().cloned())
-        .collect();
-    let directory = s.directory(&epochs).await?;
-    let id = letter.id();
+    let opened = match s.verifiers.letter(&letter_id) {
+        Some(o) => o,
+        None => {
+            let row = row.clone();
+            let o = tokio::task::spawn_blocking(move || OpenedLetter::new(&row))
+                .await
+                .map_err(|e| AppError::Internal(format!("verifier task: {e}")))??;
+            s.verifiers.keep_letter(&letter_id, o)
+        }
+    };
+    let id = opened.id;
     // Everything but the pairing equation (about half a millisecond of CPU) runs off the async
     // workers; the pairing equation is checked together with concurrent submissions.
-    let policy = letter.policy.clone();
     let started = std::time::Instant::now();
-    let (keys, context) = s.verifiers.lookup(&id.0);
-    let state = s.clone();
-    let (prepared, entry) = tokio::task::spawn_blocking(move || {
-        let context = match context {
-            Some(c) => c,
-            None => Arc::new(LetterContext::new(&id.0).map_err(|_| VerifyError::BadProof)?),
-        };
-        let verifier = EntryVerifier::with_keys(&directory, keys);
-        state
-            .verifiers
-            .keep(&id.0, verifier.keys(), Arc::clone(&context));
-        verifier
-            .prepare(&entry, &id, &policy, &context)
-            .map(|p| (p, entry))
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("verifier task: {e}")))??;
+    let (directory, kept) = match s.verifiers.directory(&opened.epochs) {
+        Some(d) => (d, true),
+        None => (load_directory(&s, &opened.epochs).await?, false),
+    };
+    let (mut prepared, mut entry) = prepare(&s, &opened, entry, directory).await?;
+    // Issued counts only grow, so a kept directory allows no disclosure the current one
+    // refuses; only its small-cell refusals may be out of date, and are decided again on the
+    // current counts.
+    if kept && matches!(prepared, Err(VerifyError::SmallCell(..))) {
+        let directory = load_directory(&s, &opened.epochs).await?;
+        (prepared, entry) = prepare(&s, &opened, entry, directory).await?;
+    }
+    let prepared = prepared?;
     let paired = s.pairings.check(prepared.claim).await;
     s.metrics.verified(started.elapsed());
     if !paired {
@@ -163,13 +165,76 @@ async fn submit_entry(
     Ok((StatusCode::ACCEPTED, Json(receipt)))
 }
 
-/// What every submission would otherwise rebuild (about 0.4 ms of CPU): each letter's context
-/// (its hash-to-curve point) and the issuer keys' decoded, subgroup-checked G2 points.
+/// The issuer directory of these epochs from the store (the published anonymity sets), kept
+/// for the next submissions.
+async fn load_directory(s: &AppState, epochs: &[Epoch]) -> AppResult<Arc<IssuerDirectory>> {
+    let directory = Arc::new(s.directory(epochs).await?);
+    s.verifiers.keep_directory(epochs, Arc::clone(&directory));
+    Ok(directory)
+}
+
+/// `EntryVerifier::prepare` on the blocking pool, with the kept issuer keys. Gives the entry
+/// back, for a second try with a fresher directory.
+async fn prepare(
+    s: &AppState,
+    opened: &Arc<OpenedLetter>,
+    entry: SignatureEntry,
+    directory: Arc<IssuerDirectory>,
+) -> AppResult<(Result<PreparedEntry, VerifyError>, SignatureEntry)> {
+    let keys = s.verifiers.keys();
+    let state = s.clone();
+    let opened = Arc::clone(opened);
+    tokio::task::spawn_blocking(move || {
+        let verifier = EntryVerifier::with_keys(&directory, keys);
+        state.verifiers.keep_keys(verifier.keys());
+        let prepared = verifier.prepare(&entry, &opened.id, &opened.letter.policy, &opened.context);
+        (prepared, entry)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("verifier task: {e}")))
+}
+
+/// What an opened letter fixes for every submission to it: the parsed letter, its id, the
+/// epochs it accepts and its verifier context (its hash-to-curve point).
+#[derive(Debug)]
+pub struct OpenedLetter {
+    letter: Letter,
+    id: LetterId,
+    epochs: Vec<Epoch>,
+    context: LetterContext,
+}
+
+impl OpenedLetter {
+    fn new(row: &LetterRow) -> AppResult<Self> {
+        let letter = parse_row(row)?;
+        let id = letter.id();
+        let epochs = letter
+            .policy
+            .issuers
+            .iter()
+            .flat_map(|i| i.epochs.iter().cloned())
+            .collect();
+        let context =
+            LetterContext::new(&id.0).map_err(|_| AppError::Internal("letter context".into()))?;
+        Ok(Self {
+            letter,
+            id,
+            epochs,
+            context,
+        })
+    }
+}
+
+/// What every submission would otherwise rebuild: each opened letter (parsed text, id and
+/// context: about 0.4 ms of CPU), the issuer keys' decoded, subgroup-checked G2 points, and
+/// the issuer directory of each set of epochs (a store query per epoch).
 ///
-/// Kept in the app state (one per deployment): both are pure functions of public data, a
-/// letter's context of its id, and the keys of the directory, which `EntryVerifier::with_keys`
-/// compares with the directory of every request (a changed key is rebuilt). Bounded: past
-/// `MAX_LETTERS` it starts over.
+/// Kept in the app state (one per deployment). None of it can go stale in a way that changes a
+/// verdict: an opened letter is frozen and keyed by its id (the hash of its text); the keys are
+/// compared with the directory of every request by `EntryVerifier::with_keys` (a changed key is
+/// rebuilt); a directory's anonymity sets only grow, and a small-cell refusal made on a kept
+/// one is decided again on a fresh one (`submit_entry`). Bounded: past `MAX_LETTERS` letters
+/// (or as many epoch sets) it starts over.
 #[derive(Default)]
 pub struct VerifierCache {
     kept: Mutex<Kept>,
@@ -178,7 +243,8 @@ pub struct VerifierCache {
 #[derive(Default)]
 struct Kept {
     keys: Arc<VerifierKeys>,
-    letters: HashMap<[u8; 32], Arc<LetterContext>>,
+    letters: HashMap<String, Arc<OpenedLetter>>,
+    directories: HashMap<Vec<Epoch>, Arc<IssuerDirectory>>,
 }
 
 impl std::fmt::Debug for VerifierCache {
@@ -190,21 +256,46 @@ impl std::fmt::Debug for VerifierCache {
 const MAX_LETTERS: usize = 1024;
 
 impl VerifierCache {
-    fn lookup(&self, letter: &[u8; 32]) -> (Arc<VerifierKeys>, Option<Arc<LetterContext>>) {
-        match self.kept.lock() {
-            Ok(c) => (Arc::clone(&c.keys), c.letters.get(letter).cloned()),
-            // A panic elsewhere while holding the lock only costs the cache.
-            Err(_) => (Arc::default(), None),
+    // A panic elsewhere while holding the lock only costs the cache: every reader then misses.
+    fn keys(&self) -> Arc<VerifierKeys> {
+        self.kept
+            .lock()
+            .map(|c| Arc::clone(&c.keys))
+            .unwrap_or_default()
+    }
+
+    fn keep_keys(&self, keys: Arc<VerifierKeys>) {
+        if let Ok(mut c) = self.kept.lock() {
+            c.keys = keys;
         }
     }
 
-    fn keep(&self, letter: &[u8; 32], keys: Arc<VerifierKeys>, context: Arc<LetterContext>) {
+    fn letter(&self, letter_id: &str) -> Option<Arc<OpenedLetter>> {
+        self.kept.lock().ok()?.letters.get(letter_id).cloned()
+    }
+
+    /// Keeps the letter and returns it (as kept).
+    fn keep_letter(&self, letter_id: &str, opened: OpenedLetter) -> Arc<OpenedLetter> {
+        let opened = Arc::new(opened);
         if let Ok(mut c) = self.kept.lock() {
-            if c.letters.len() >= MAX_LETTERS && !c.letters.contains_key(letter) {
+            if c.letters.len() >= MAX_LETTERS && !c.letters.contains_key(letter_id) {
                 c.letters.clear();
             }
-            c.keys = keys;
-            c.letters.insert(*letter, context);
+            c.letters.insert(letter_id.to_owned(), Arc::clone(&opened));
+        }
+        opened
+    }
+
+    fn directory(&self, epochs: &[Epoch]) -> Option<Arc<IssuerDirectory>> {
+        self.kept.lock().ok()?.directories.get(epochs).cloned()
+    }
+
+    fn keep_directory(&self, epochs: &[Epoch], directory: Arc<IssuerDirectory>) {
+        if let Ok(mut c) = self.kept.lock() {
+            if c.directories.len() >= MAX_LETTERS && !c.directories.contains_key(epochs) {
+                c.directories.clear();
+            }
+            c.directories.insert(epochs.to_vec(), directory);
         }
     }
 }

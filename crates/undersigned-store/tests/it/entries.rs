@@ -17,6 +17,7 @@ on_both!(
     fail_accept_letter_not_open,
     pending_due_filter,
     concurrent_same_pseudonym_one_wins,
+    concurrent_mixed_submissions_each_get_their_own_answer,
     concurrent_submissions_with_publisher,
 );
 
@@ -198,6 +199,74 @@ async fn concurrent_same_pseudonym_one_wins(s: Arc<dyn Store>) {
     }
     assert_eq!(ok, 1);
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
+}
+
+/// Submissions that arrive together (and on SQLite share one group commit) each get exactly
+/// the answer they would get alone: refused ones (a second signature, a withdrawal without a
+/// signature, a closed letter) fail alone, and every accepted one is durable and pooled.
+async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    let closed = open_letter(&*s, "closed").await;
+    s.close_letter(&closed, 60).await.unwrap();
+    // Already signed before the burst: signing again is refused, withdrawing accepted.
+    s.accept_entry(&id, &entry(500, false, 0, 100))
+        .await
+        .unwrap();
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Want {
+        Ok,
+        DoubleSign,
+        WithdrawWithoutSign,
+        NotFound,
+    }
+    let mut jobs: Vec<(String, undersigned_store::PendingEntry, Want)> = Vec::new();
+    for p in 0..40u16 {
+        jobs.push((id.clone(), entry(p, false, 0, 100), Want::Ok));
+        match p % 4 {
+            0 => jobs.push((
+                id.clone(),
+                entry(1000 + p, true, 0, 100),
+                Want::WithdrawWithoutSign,
+            )),
+            1 => jobs.push((closed.clone(), entry(p, false, 0, 100), Want::NotFound)),
+            2 => jobs.push((
+                id.clone(),
+                entry(500, false, 1 + p as u8, 100),
+                Want::DoubleSign,
+            )),
+            _ => {}
+        }
+    }
+    jobs.push((id.clone(), entry(500, true, 0, 100), Want::Ok));
+    let tasks: Vec<_> = jobs
+        .into_iter()
+        .map(|(letter, e, want)| {
+            let s = s.clone();
+            tokio::spawn(async move { (s.accept_entry(&letter, &e).await, want, e) })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for t in tasks {
+        let (got, want, e) = t.await.unwrap();
+        let got = match got {
+            Ok(()) => Want::Ok,
+            Err(StoreError::DoubleSign) => Want::DoubleSign,
+            Err(StoreError::WithdrawWithoutSign) => Want::WithdrawWithoutSign,
+            Err(StoreError::NotFound) => Want::NotFound,
+            Err(other) => panic!("unexpected {other}"),
+        };
+        assert_eq!(got, want, "pseudonym {:?}", e.pseudonym);
+        if got == Want::Ok {
+            accepted.push(e.entry_hash);
+        }
+    }
+    assert_eq!(accepted.len(), 41);
+    for h in &accepted {
+        assert!(s.is_pending(&id, h).await.unwrap());
+    }
+    // 40 new signatures, the earlier one and its withdrawal.
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 42);
+    assert!(s.pending(&closed, u64::MAX).await.unwrap().is_empty());
 }
 
 /// Many submitters and a publisher at once: no busy errors, nothing lost, nothing twice.
