@@ -332,6 +332,16 @@ async fn fail_disclosures_against_policy_and_small_cells(t: &TestServer) {
     assert_eq!(t.submit(&id, &ok).await.0, StatusCode::ACCEPTED);
     assert_eq!(t.pending(&id).await, 1);
     assert_eq!(t.pending(&strict_id).await, 0);
+    // Two more analysts at usaid.gov bring the lone one's cell to k: the refused entry is now
+    // accepted, decided on the current counts and not on those the server kept for this
+    // letter when it refused it.
+    for i in 0..2 {
+        t.credential(&format!("a{i}@usaid.gov"), "analyst", AgeBand::Under30)
+            .await;
+    }
+    let (s, v) = t.submit(&id, &e).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(t.pending(&id).await, 2);
 }
 
 async fn fail_cross_letter_and_tampered_entries(t: &TestServer) {
