@@ -143,10 +143,12 @@ async fn read_tile(s: &AppState, id: &str, tile: &Tile, size: u64) -> AppResult<
     }
 }
 
-/// What the leader last wrote to the tiles directory, per letter: the checkpoint note.
+/// What the leader last wrote to the tiles directory, per letter: the size and note of the
+/// checkpoint; and when it last looked.
 #[derive(Debug, Default)]
 pub struct Mirror {
-    written: tokio::sync::Mutex<(HashMap<String, String>, Option<std::time::Instant>)>,
+    #[allow(clippy::type_complexity)]
+    written: tokio::sync::Mutex<(HashMap<String, (u64, String)>, Option<std::time::Instant>)>,
 }
 
 /// Without news from the publisher, the directory is compared with the database this often
@@ -178,11 +180,18 @@ pub async fn mirror(s: &AppState, news: bool) -> AppResult<()> {
             let Some(cp) = crate::cosigning::published(s, &id).await? else {
                 continue;
             };
-            if written.get(&id) == Some(&cp.note) {
+            let before = written.get(&id);
+            if before.is_some_and(|(_, note)| *note == cp.note) {
                 continue;
             }
+            // What this process wrote before is there (synced): only the tiles a larger tree
+            // adds are new. After a restart, every tile is looked for once.
+            let done = before.map_or(0, |(size, _)| *size);
             let prefix = dir.join("letters").join(&id);
             for tile in tiles_for_size(cp.size) {
+                if tile.needs_size().is_some_and(|n| n <= done) {
+                    continue;
+                }
                 let path = prefix.join(tile.path());
                 // Tiles never change: one already written is the same bytes.
                 if tokio::fs::try_exists(&path).await.unwrap_or(false) {
@@ -201,7 +210,7 @@ pub async fn mirror(s: &AppState, news: bool) -> AppResult<()> {
             let context = build_context(s, &row, &id).await?;
             write_atomic(&prefix.join(CONTEXT_FILE), context.to_json().as_bytes()).await?;
             write_atomic(&prefix.join("checkpoint"), cp.note.as_bytes()).await?;
-            written.insert(id, cp.note);
+            written.insert(id, (cp.size, cp.note));
         }
     }
     Ok(())
