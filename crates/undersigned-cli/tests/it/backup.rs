@@ -5,28 +5,9 @@
 //! deployment's key file, or without the tag key, is refused before anything is served.
 
 use crate::flow::{bin, start_server};
+use crate::run::{fails, ok};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "expected a failure: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Every public letter's id, and the statement `verify` makes of its bundle with `dep` pinned.
 fn statements(url: &str, dep: &Path, dir: &Path) -> Vec<(String, String)> {

@@ -15,6 +15,7 @@ mod flow;
 mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]
 mod pgserver;
+mod run;
 mod tiles;
 mod traces;
 mod verify;

@@ -4,29 +4,11 @@
 //! the same; a copy with one hash, entry or tile changed or missing is refused, naming it.
 
 use crate::flow::{bin, free_port, start_server};
+use crate::run::{fails, ok};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn refused(o: Output) -> String {
-    assert!(
-        !o.status.success(),
-        "expected NOT VERIFIED: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 struct Static(Child);
 
@@ -180,7 +162,7 @@ fn verify_tiles_of_a_static_copy_states_what_the_bundle_states() {
         let root = dir.path().join(name);
         copy_dir(&tiles, &root);
         change(&root.join("letters").join(&id));
-        refused(verify_tiles(
+        fails(verify_tiles(
             root.join("letters").join(&id).to_str().unwrap(),
             &dep,
         ))

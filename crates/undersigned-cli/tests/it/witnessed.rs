@@ -6,9 +6,10 @@
 //! killed.
 
 use crate::flow::{bin, free_port, start_server};
+use crate::run::ok;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use undersigned_core::log::{check_quorum, WitnessVerifier};
 
@@ -20,16 +21,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn start_witness(data: &Path, port: u16, prefixes: &[String]) -> Proc {

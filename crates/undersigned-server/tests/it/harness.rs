@@ -564,6 +564,31 @@ impl TestServer {
         (handle, token, id, letter)
     }
 
+    /// Creates and opens a recipients-only letter; returns (handle, organizer token, letter id).
+    pub async fn open_recipients_only(&self, title: &str, body: &str) -> (String, String, String) {
+        let mut policy = default_policy();
+        policy["visibility"] = json!("recipients-only");
+        let (s, v) = self
+            .post(
+                "/api/v1/letters",
+                &json!({"title": title, "body": body, "policy": policy}),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let handle = v["handle"].as_str().unwrap().to_owned();
+        let token = v["organizer_token"].as_str().unwrap().to_owned();
+        let (_, o) = self
+            .post(
+                &format!("/api/v1/letters/{handle}/open"),
+                &json!({}),
+                Some(&token),
+            )
+            .await;
+        let id = o["letter_id"].as_str().unwrap().to_owned();
+        (handle, token, id)
+    }
+
     pub async fn sets(&self) -> undersigned_core::anonymity::PublishedSets {
         let (_, v) = self.get("/api/v1/issuer/anonymity-sets").await;
         serde_json::from_value(v).unwrap()

@@ -178,26 +178,9 @@ async fn fail_markdown_script_is_inert() {
 #[tokio::test]
 async fn fail_recipients_only_page_leaks_nothing_without_a_link() {
     let t = TestServer::sqlite(Default::default()).await;
-    let mut policy = default_policy();
-    policy["visibility"] = json!("recipients-only");
-    let (s, v) = t
-        .post(
-            "/api/v1/letters",
-            &json!({"title": "Secret title 51f0", "body": "Secret body 7a2c", "policy": policy}),
-            None,
-        )
+    let (handle, _, id) = t
+        .open_recipients_only("Secret title 51f0", "Secret body 7a2c")
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let handle = v["handle"].as_str().unwrap();
-    let token = v["organizer_token"].as_str().unwrap();
-    let (_, o) = t
-        .post(
-            &format!("/api/v1/letters/{handle}/open"),
-            &json!({}),
-            Some(token),
-        )
-        .await;
-    let id = o["letter_id"].as_str().unwrap();
     for path in [format!("/letters/{id}"), format!("/letters/{handle}")] {
         let (s, html, h) = page(&t, &path).await;
         assert_html_with_csp(&path, s, &h);

@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use axum::http::{Method, StatusCode};
-use serde_json::json;
 use undersigned_core::bundle::{Bundle, BundleContext};
 use undersigned_core::entry::{Action, DisclosureChoice};
 use undersigned_core::ids::AgeBand;
@@ -131,26 +130,10 @@ async fn tiles_serve_exactly_the_published_log() {
 #[tokio::test]
 async fn fail_recipients_only_tiles_need_the_link_and_stay_private() {
     let t = TestServer::sqlite(Default::default()).await;
-    let mut policy = default_policy();
-    policy["visibility"] = json!("recipients-only");
-    let (s, v) = t
-        .post(
-            "/api/v1/letters",
-            &json!({"title": "Private tiles", "body": "Secret body 9d1e", "policy": policy}),
-            None,
-        )
+    let (_, token, id) = t
+        .open_recipients_only("Private tiles", "Secret body 9d1e")
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let handle = v["handle"].as_str().unwrap();
-    let token = v["organizer_token"].as_str().unwrap();
-    let (_, o) = t
-        .post(
-            &format!("/api/v1/letters/{handle}/open"),
-            &json!({}),
-            Some(token),
-        )
-        .await;
-    let id = o["letter_id"].as_str().unwrap();
+    let (token, id) = (token.as_str(), id.as_str());
     t.publish_all(id).await;
     let prefix = format!("/letters/{id}");
     for path in [
