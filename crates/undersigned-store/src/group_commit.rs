@@ -25,6 +25,8 @@
 //!   may have rested on a row that never became durable): every member gets the error.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -45,10 +47,29 @@ struct Job {
     answer: oneshot::Sender<StoreResult<()>>,
 }
 
+/// How many transactions the committer ran and how many submissions they held: their ratio is
+/// the mean group size (1 when nothing arrives together).
+#[derive(Debug, Default)]
+pub struct CommitGroups {
+    transactions: AtomicU64,
+    submissions: AtomicU64,
+}
+
+impl CommitGroups {
+    /// (transactions, submissions) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.transactions.load(Ordering::Relaxed),
+            self.submissions.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The submitters' side: a channel to the committer task, started on first use.
 #[derive(Debug)]
 pub(crate) struct GroupCommit {
     tx: mpsc::Sender<Job>,
+    counts: Arc<CommitGroups>,
     /// Taken by the first submission, which starts the committer on its runtime.
     rx: std::sync::Mutex<Option<(mpsc::Receiver<Job>, SqlitePool)>>,
 }
@@ -66,8 +87,13 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
         Self {
             tx,
+            counts: Arc::default(),
             rx: std::sync::Mutex::new(Some((rx, pool))),
         }
+    }
+
+    pub(crate) fn counts(&self) -> &CommitGroups {
+        &self.counts
     }
 
     /// Accepts the entry in the next group commit. `None` when no committer can take it (its
@@ -103,12 +129,12 @@ impl GroupCommit {
             Err(_) => None,
         };
         if let Some((rx, pool)) = taken {
-            tokio::spawn(run(rx, pool));
+            tokio::spawn(run(rx, pool, Arc::clone(&self.counts)));
         }
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, pool: SqlitePool) {
+async fn run(mut rx: mpsc::Receiver<Job>, pool: SqlitePool, counts: Arc<CommitGroups>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -117,6 +143,10 @@ async fn run(mut rx: mpsc::Receiver<Job>, pool: SqlitePool) {
                 Err(_) => break,
             }
         }
+        counts.transactions.fetch_add(1, Ordering::Relaxed);
+        counts
+            .submissions
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         commit_group(&pool, group).await;
     }
 }

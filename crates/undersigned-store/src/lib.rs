@@ -17,6 +17,7 @@ mod postgres;
 mod sqlite;
 mod util;
 
+pub use group_commit::CommitGroups;
 pub use lease::lock_path;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::group_commit::{self, GroupCommit};
+use crate::group_commit::{self, CommitGroups, GroupCommit};
 use crate::util::{
     backend, check_checkpoint_size, clamp_i64, collect, is_unique_violation, judge_code,
     may_acknowledge, may_answer, may_record_attempt, migrate_err, next_attempts, to_hash, to_i64,
@@ -85,6 +85,11 @@ impl SqliteStore {
             dirty: Arc::default(),
             _lock: Some(Arc::new(lock)),
         })
+    }
+
+    /// The group commits of submissions so far (`group_commit`).
+    pub fn commit_groups(&self) -> &CommitGroups {
+        self.group.counts()
     }
 
     /// Writes a consistent copy of the database file at `path` to `into` with `VACUUM INTO`:

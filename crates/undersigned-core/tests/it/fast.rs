@@ -10,14 +10,17 @@ use std::sync::Arc;
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::batch::{verify_entries, EntryVerifier, VerifierKeys};
-use undersigned_core::bbs::fast::{check_g1_point, comb_msm, g1_point, msm, Comb, Generators};
+use undersigned_core::bbs::fast::{
+    check_g1_point, coefficients, combine, g1_point, glv_msm, msm, split, table_sum, Generators,
+    LetterContext, Table,
+};
 use undersigned_core::bbs::octets;
 use undersigned_core::credential::Credential;
 use undersigned_core::entry::{
     verify, verify_reference, Action, DisclosureChoice, IssuerDirectory, SignatureEntry,
     SmallOrgConsent,
 };
-use undersigned_core::ids::{AgeBand, OrgId, Role};
+use undersigned_core::ids::{AgeBand, LetterId, OrgId, Role};
 use undersigned_core::letter::{AllowedDisclosures, Letter};
 use undersigned_core::VerifyError;
 
@@ -34,9 +37,10 @@ struct Corpus {
     letters: Vec<Letter>,
     /// (index into letters, entry)
     entries: Vec<(usize, SignatureEntry)>,
-    /// Issuer keys kept across the whole run, as a server keeps them: their disclosed bases
-    /// (`fast::IssuerKey`) are built on the second sighting and reused from then on.
+    /// Issuer keys kept across the whole run, as a server keeps them.
     kept: Arc<VerifierKeys>,
+    /// Each letter's kept context (with OP's table), as a server keeps it.
+    contexts: Vec<(LetterId, LetterContext)>,
 }
 
 fn credentials(w: &mut World) -> Vec<Credential> {
@@ -102,6 +106,10 @@ fn corpus(seed: u64, n: usize) -> Corpus {
     }
     let directory = world.directory();
     let kept = EntryVerifier::new(&directory).keys();
+    let contexts = letters
+        .iter()
+        .map(|l| (l.id(), LetterContext::kept(&l.id().0).unwrap()))
+        .collect();
     Corpus {
         seed,
         world,
@@ -109,11 +117,12 @@ fn corpus(seed: u64, n: usize) -> Corpus {
         letters,
         entries,
         kept,
+        contexts,
     }
 }
 
 /// Both verifiers' verdicts on one entry under one letter, ours both fresh and with the kept
-/// keys (and their disclosed bases); panics on a disagreement.
+/// keys; panics on a disagreement.
 fn same_verdict(c: &Corpus, letter: &Letter, e: &SignatureEntry, what: &str) -> bool {
     let id = letter.id();
     let fast = verify(e, &id, &letter.policy, &c.directory);
@@ -121,7 +130,20 @@ fn same_verdict(c: &Corpus, letter: &Letter, e: &SignatureEntry, what: &str) -> 
         EntryVerifier::with_keys(&c.directory, Arc::clone(&c.kept)).verify(e, &id, &letter.policy);
     let reference = verify_reference(e, &id, &letter.policy, &c.directory);
     assert_eq!(fast, reference, "verdicts differ: {what}");
-    assert_eq!(kept, reference, "verdicts differ with kept bases: {what}");
+    assert_eq!(kept, reference, "verdicts differ with kept keys: {what}");
+    // The kept context (OP's table) as a server uses it, in a batch of one.
+    let context = match c.contexts.iter().find(|(i, _)| *i == id) {
+        Some((_, context)) => context.clone(),
+        None => LetterContext::kept(&id.0).unwrap(),
+    };
+    let in_context = EntryVerifier::with_keys(&c.directory, Arc::clone(&c.kept))
+        .verify_batch_in(&context, &[e], &id, &letter.policy, &mut rng(9))
+        .pop()
+        .unwrap();
+    assert_eq!(
+        in_context, reference,
+        "verdicts differ with a kept context: {what}"
+    );
     fast.is_ok()
 }
 
@@ -317,65 +339,152 @@ fn g1_decoding_matches_octets() {
     assert!(agree_ok >= 1, "the valid pseudonym decodes");
 }
 
-/// The comb path of the multi-scalar multiplications (what `prepare` uses) against blst's
-/// plain Pippenger over the same points: random points, random scalars and the edge scalars
-/// (0, 1, -1, one bit below each limb boundary), for every term count a proof uses and more.
-#[test]
-fn comb_msm_matches_plain_msm() {
+/// Random points of G1, decoded by blst.
+fn random_points(n: usize, rng: &mut ChaCha20Rng) -> Vec<blst::blst_p1_affine> {
     use bls12_381_plus::elliptic_curve::group::Group;
+    use bls12_381_plus::{G1Affine, G1Projective};
+    (0..n)
+        .map(|_| {
+            let p = G1Affine::from(G1Projective::random(&mut *rng)).to_compressed();
+            g1_point(&p).unwrap()
+        })
+        .collect()
+}
+
+/// A 128-bit integer as a scalar.
+fn s128(v: u128) -> bls12_381_plus::Scalar {
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&v.to_le_bytes());
+    bls12_381_plus::Scalar::from_le_bytes(&b).unwrap()
+}
+
+/// Random scalars and the edge scalars: 0, ±1, -2, r - 1 and r - z² (the largest quotients),
+/// z² ± 1 and z² itself (the split's boundary), and 2^b, 2^b - 1 around every window and half.
+fn scalars_for_round(n: usize, round: usize, rng: &mut ChaCha20Rng) -> Vec<bls12_381_plus::Scalar> {
     use bls12_381_plus::elliptic_curve::Field;
-    use bls12_381_plus::{G1Affine, G1Projective, Scalar};
-    let mut rng = rng(0xc0b);
-    let mut edge = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, -Scalar::from(2u64)];
-    for bit in [15u32, 16, 17, 31, 32, 127, 128, 239, 240, 254] {
-        edge.push(Scalar::from(2u64).pow_vartime(&[u64::from(bit), 0, 0, 0]));
-        edge.push(Scalar::from(2u64).pow_vartime(&[u64::from(bit), 0, 0, 0]) - Scalar::ONE);
+    use bls12_381_plus::Scalar;
+    let two = Scalar::from(2u64);
+    let z2 = s128(0xac45_a401_0001_a402_0000_0001_0000_0000);
+    let mut edge = vec![
+        Scalar::ZERO,
+        Scalar::ONE,
+        -Scalar::ONE,
+        -two,
+        z2,
+        z2 - Scalar::ONE,
+        z2 + Scalar::ONE,
+        -z2,
+        z2 * z2,
+    ];
+    for bit in [7u64, 8, 15, 16, 127, 128, 129, 247, 248, 253, 254] {
+        edge.push(two.pow_vartime(&[bit, 0, 0, 0]));
+        edge.push(two.pow_vartime(&[bit, 0, 0, 0]) - Scalar::ONE);
+        // All digits at the signed recoding's boundary: 0x80 in every byte.
+        edge.push(
+            s128(0x8080_8080_8080_8080_8080_8080_8080_8080) * two.pow_vartime(&[bit, 0, 0, 0]),
+        );
     }
+    (0..n)
+        .map(|i| match round {
+            0 => edge[(i * 7 + n) % edge.len()],
+            1 => edge[(i * 5 + 3 * n + 1) % edge.len()],
+            _ => Scalar::random(&mut *rng),
+        })
+        .collect()
+}
+
+/// The split of a scalar for the endomorphism: k = q·z² + rem, both halves below 2^128 and rem
+/// below z², for the edge scalars and random ones.
+#[test]
+fn split_halves_recombine() {
+    let mut rng = rng(0x5917);
+    let z2 = 0xac45_a401_0001_a402_0000_0001_0000_0000u128;
     let mut checked = 0;
-    for n in 1..=12usize {
+    for round in 0..40 {
+        for k in scalars_for_round(16, round, &mut rng) {
+            let (rem, q) = split(&k);
+            let (rem, q) = (u128::from_le_bytes(rem), u128::from_le_bytes(q));
+            assert!(rem < z2);
+            assert_eq!(s128(q) * s128(z2) + s128(rem), k);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 640);
+}
+
+/// The two fast paths of the multi-scalar multiplications (what `prepare` uses) against blst's
+/// plain multiplication over the same points: the endomorphism path (`glv_msm`) and the
+/// fixed-base tables (`table_sum`), for random points and the edge scalars, for every term count
+/// a proof uses and more.
+#[test]
+fn fast_sums_match_plain_msm() {
+    let mut rng = rng(0xc0b);
+    let mut checked = 0;
+    for n in 1..=10usize {
         for round in 0..4 {
-            let points: Vec<_> = (0..n)
-                .map(|_| {
-                    let p = G1Affine::from(G1Projective::random(&mut rng)).to_compressed();
-                    g1_point(&p).unwrap()
-                })
-                .collect();
-            let scalars: Vec<Scalar> = (0..n)
-                .map(|i| match round {
-                    0 => edge[(i * 7 + n) % edge.len()],
-                    _ => Scalar::random(&mut rng),
-                })
-                .collect();
-            let combs = Comb::of_points(&points);
-            assert_eq!(combs.len(), n);
-            let terms: Vec<(&Comb, Scalar)> = combs.iter().zip(scalars.iter().copied()).collect();
+            let points = random_points(n, &mut rng);
+            let scalars = scalars_for_round(n, round, &mut rng);
+            let plain = msm(&points, &scalars).unwrap();
+            let glv = blst::min_pk::AggregatePublicKey::from(glv_msm(&points, &scalars).unwrap());
             assert_eq!(
-                comb_msm(&terms).unwrap(),
-                msm(&points, &scalars).unwrap(),
-                "{n} terms, round {round}"
+                blst::blst_p1_affine::from(glv.to_public_key()),
+                plain,
+                "glv: {n} terms, round {round}"
+            );
+            let tables = Table::of_points(&points);
+            assert_eq!(tables.len(), n);
+            let terms: Vec<(&Table, _)> = tables.iter().zip(scalars.iter().copied()).collect();
+            assert_eq!(
+                table_sum(&terms).unwrap(),
+                plain,
+                "tables: {n} terms, round {round}"
             );
             checked += 1;
         }
     }
-    assert_eq!(checked, 48);
+    assert_eq!(checked, 40);
 }
 
-/// Sums that cancel give the identity on both paths (a forged proof can aim for one: `prepare`
+/// The batching coefficients `a + b·z²`, applied through the endomorphism, are the plain
+/// multiplications by those scalars; none is zero.
+#[test]
+fn batch_coefficients_combine_as_their_scalars() {
+    use bls12_381_plus::elliptic_curve::Field;
+    let mut rng = rng(0xb47);
+    for n in [1usize, 2, 7, 64] {
+        let points = random_points(n, &mut rng);
+        let coefs = coefficients(n, &mut rng);
+        let scalars: Vec<_> = coefs.iter().map(|k| k.to_scalar()).collect();
+        assert!(scalars.iter().all(|s| !bool::from(s.is_zero())));
+        let refs: Vec<_> = coefs.iter().collect();
+        assert_eq!(
+            combine(&points, &refs),
+            msm(&points, &scalars).unwrap(),
+            "{n} points"
+        );
+    }
+}
+
+/// Sums that cancel give the identity on every path (a forged proof can aim for one: `prepare`
 /// refuses an identity Uv, and T1, T2 enter the challenge as what they are).
 #[test]
-fn comb_msm_cancelling_terms_give_the_identity() {
+fn fast_sums_cancelling_terms_give_the_identity() {
     use bls12_381_plus::elliptic_curve::Field;
     use bls12_381_plus::Scalar;
     let mut rng = rng(0x1d);
     let p = g1_point(&bls12_381_plus::G1Affine::generator().to_compressed()).unwrap();
     let s = Scalar::random(&mut rng);
-    let combs = Comb::of_points(&[p, p]);
-    let terms: Vec<(&Comb, Scalar)> = vec![(&combs[0], s), (&combs[1], -s)];
-    let ours = comb_msm(&terms).unwrap();
-    assert_eq!(ours, msm(&[p, p], &[s, -s]).unwrap());
-    assert_eq!(ours, Default::default());
-    assert!(comb_msm(&[]).is_err());
-    assert!(Comb::of_points(&[]).is_empty());
+    let plain = msm(&[p, p], &[s, -s]).unwrap();
+    assert_eq!(plain, Default::default());
+    let tables = Table::of_points(&[p]);
+    let terms: Vec<(&Table, Scalar)> = vec![(&tables[0], s), (&tables[0], -s)];
+    assert_eq!(table_sum(&terms).unwrap(), plain);
+    assert_eq!(table_sum(&[]).unwrap(), plain);
+    assert_eq!(table_sum(&[(&tables[0], Scalar::ZERO)]).unwrap(), plain);
+    let glv = blst::min_pk::AggregatePublicKey::from(glv_msm(&[p, p], &[s, -s]).unwrap());
+    assert_eq!(blst::blst_p1_affine::from(glv.to_public_key()), plain);
+    assert!(glv_msm(&[], &[]).is_err());
+    assert!(Table::of_points(&[]).is_empty());
 }
 
 #[test]

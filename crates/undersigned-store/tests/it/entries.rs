@@ -349,3 +349,32 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
         assert!(si < wi, "pseudonym {p}: sign at {si}, withdrawal at {wi}");
     }
 }
+
+/// On SQLite, submissions that arrive together share one transaction (`group_commit`): a
+/// burst of 64 concurrent submissions is committed in far fewer transactions than
+/// submissions, and every one of them is pooled. One transaction per submission fails this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_burst_shares_transactions() {
+    let db = crate::harness::SqliteDb::new().await;
+    let s = db.store();
+    let id = open_letter(&*s, "hdl").await;
+    let (tx_before, n_before) = db.store.commit_groups().counts();
+    let tasks: Vec<_> = (0..64u16)
+        .map(|p| {
+            let (s, id) = (s.clone(), id.clone());
+            tokio::spawn(async move { s.accept_entry(&id, &entry(p, false, 0, 100)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let (tx, n) = db.store.commit_groups().counts();
+    let (transactions, submissions) = (tx - tx_before, n - n_before);
+    assert_eq!(submissions, 64);
+    // The first submission commits alone; the others queue behind its fsync.
+    assert!(
+        transactions <= 16,
+        "{transactions} transactions for 64 submissions"
+    );
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 64);
+}
