@@ -84,6 +84,15 @@ mod native {
             )
         }
 
+        /// How many disclosed bases these keys keep a table of (`fast::IssuerKey`).
+        pub fn kept_bases(&self) -> usize {
+            self.0
+                .values()
+                .filter_map(|(_, k)| k.as_ref().ok())
+                .map(IssuerKey::kept_bases)
+                .sum()
+        }
+
         /// Whether these are exactly the directory's keys: the same issuers, each with the same
         /// public key (a directory that changed gets its keys built again).
         pub fn are_for(&self, issuers: &IssuerDirectory) -> bool {

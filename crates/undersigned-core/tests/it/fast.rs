@@ -534,6 +534,49 @@ fn pairing_forgery(c: &Corpus, letter: &Letter) -> SignatureEntry {
     .unwrap()
 }
 
+/// A set of disclosed messages that keeps coming gets its base's table (after 256 proofs that
+/// passed their challenge), and the verdicts through it stay the reference's: valid entries,
+/// mutations of each, and the pairing forgery (which passes its challenge).
+#[test]
+fn kept_disclosed_bases_keep_the_verdicts() {
+    let c = corpus(11, 8);
+    let keys = EntryVerifier::new(&c.directory).keys();
+    assert_eq!(keys.kept_bases(), 0);
+    let verifier = EntryVerifier::with_keys(&c.directory, Arc::clone(&keys));
+    let (li, first) = &c.entries[0];
+    let l = &c.letters[*li];
+    for round in 1..=256 {
+        assert!(verifier.verify(first, &l.id(), &l.policy).is_ok());
+        // Built on the 256th sighting, not before.
+        assert_eq!(
+            keys.kept_bases(),
+            usize::from(round == 256),
+            "round {round}"
+        );
+    }
+    let mut r = rng(0xba5e);
+    let positions: Vec<usize> = (0..POINTS + 7 * 32).step_by(23).collect();
+    let mut checked = 0;
+    for (li, e) in &c.entries {
+        let l = &c.letters[*li];
+        let want = verify_reference(e, &l.id(), &l.policy, &c.directory);
+        assert!(want.is_ok());
+        assert_eq!(verifier.verify(e, &l.id(), &l.policy), want);
+        for (what, m) in mutations(e, &positions, &mut r) {
+            let want = verify_reference(&m, &l.id(), &l.policy, &c.directory);
+            assert_eq!(verifier.verify(&m, &l.id(), &l.policy), want, "{what}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+    let letter = &c.letters[0];
+    let forged = pairing_forgery(&c, letter);
+    assert_eq!(
+        verifier.verify(&forged, &letter.id(), &letter.policy),
+        Err(VerifyError::BadProof)
+    );
+}
+
 #[test]
 fn fail_pairing_forgery_is_refused_by_both_verifiers() {
     let c = corpus(5, 4);
