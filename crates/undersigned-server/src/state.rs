@@ -85,6 +85,12 @@ impl AppState {
         outbox: Option<Outbox>,
         clock: Clock,
     ) -> AppResult<Self> {
+        // The verifier's generators and their tables (about 80 ms, once per process) are built
+        // now, not while the first signer waits.
+        undersigned_core::bbs::fast::Generators::cached(
+            undersigned_core::credential::MESSAGE_COUNT,
+        )
+        .map_err(|_| AppError::Internal("the verifier's generators".into()))?;
         // Organization names and the issuer's name are shown on every page and in bundles.
         for name in config.orgs.values().chain([&config.issuer_name]) {
             undersigned_core::text::check_readable(
