@@ -483,12 +483,21 @@ impl DisclosedBases {
             let Ok(mut seen) = self.seen.lock() else {
                 return;
             };
-            if seen.len() >= MAX_SEEN && !seen.contains_key(disclosed) {
-                seen.clear();
-            }
-            let count = seen.entry(disclosed.to_vec()).or_insert(0);
-            *count += 1;
-            if *count != SIGHTINGS {
+            // Looked up before inserting: the key is copied only the first time a set is seen.
+            let count = match seen.get_mut(disclosed) {
+                Some(count) => {
+                    *count = count.saturating_add(1);
+                    *count
+                }
+                None => {
+                    if seen.len() >= MAX_SEEN {
+                        seen.clear();
+                    }
+                    seen.insert(disclosed.to_vec(), 1);
+                    1
+                }
+            };
+            if count != SIGHTINGS {
                 return;
             }
         }

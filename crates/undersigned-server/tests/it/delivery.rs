@@ -41,29 +41,15 @@ pub(crate) async fn closed_letter(
             .await,
         );
     }
-    let (s, v) = t
-        .post(
-            "/api/v1/letters",
-            &json!({"title": format!("Answer us ({})", hex::encode(rand::random::<[u8; 4]>())), "body": "Please answer within the period.\n", "recipients": recipients(),
+    let Opened {
+        handle,
+        token,
+        id,
+        letter,
+        created: v,
+    } = t.create_and_open(&json!({"title": format!("Answer us ({})", hex::encode(rand::random::<[u8; 4]>())), "body": "Please answer within the period.\n", "recipients": recipients(),
                     "response_days": 14, "reminder_days": [7],
-                    "policy": {"deadline": undersigned_server::now() + 86_400, "visibility": visibility}}),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let handle = v["handle"].as_str().unwrap().to_owned();
-    let token = v["organizer_token"].as_str().unwrap().to_owned();
-    let (_, o) = t
-        .post(
-            &format!("/api/v1/letters/{handle}/open"),
-            &json!({}),
-            Some(&token),
-        )
-        .await;
-    let id = o["letter_id"].as_str().unwrap().to_owned();
-    let (_, view) = t.get_with(&format!("/api/v1/letters/{id}"), &token).await;
-    let letter: undersigned_core::letter::Letter =
-        serde_json::from_value(view["letter"].clone()).unwrap();
+                    "policy": {"deadline": undersigned_server::now() + 86_400, "visibility": visibility}})).await;
     for c in &creds {
         let e = t
             .entry(c, &letter, Action::Sign, DisclosureChoice::default(), None)

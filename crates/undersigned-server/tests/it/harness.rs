@@ -118,6 +118,16 @@ pub fn config(t: &Tweaks) -> Config {
     }
 }
 
+/// A letter created and opened by `TestServer::create_and_open`.
+pub struct Opened {
+    pub handle: String,
+    pub token: String,
+    pub id: String,
+    pub letter: Letter,
+    /// The create response.
+    pub created: Value,
+}
+
 impl TestServer {
     pub async fn sqlite(t: Tweaks) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -533,22 +543,14 @@ impl TestServer {
             .collect()
     }
 
-    /// Creates and opens a letter; returns (handle, token, letter id, letter).
-    pub async fn open_letter(
-        &self,
-        title: &str,
-        policy: Value,
-    ) -> (String, String, String, Letter) {
-        let (s, v) = self
-            .post(
-                "/api/v1/letters",
-                &json!({"title": title, "body": "We ask for a review.\n", "policy": policy}),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let handle = v["handle"].as_str().unwrap().to_owned();
-        let token = v["organizer_token"].as_str().unwrap().to_owned();
+    /// Creates a letter from the create request `body` and opens it; returns the handle, the
+    /// organizer token, the letter id, the letter (read with the token, which a recipients-only
+    /// letter needs) and the create response.
+    pub async fn create_and_open(&self, body: &Value) -> Opened {
+        let (s, created) = self.post("/api/v1/letters", body, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let handle = created["handle"].as_str().unwrap().to_owned();
+        let token = created["organizer_token"].as_str().unwrap().to_owned();
         let (s, o) = self
             .post(
                 &format!("/api/v1/letters/{handle}/open"),
@@ -558,35 +560,42 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::OK, "{o}");
         let id = o["letter_id"].as_str().unwrap().to_owned();
-        let (_, view) = self.get(&format!("/api/v1/letters/{id}")).await;
+        let (_, view) = self
+            .get_with(&format!("/api/v1/letters/{id}"), &token)
+            .await;
         let letter: Letter = serde_json::from_value(view["letter"].clone()).unwrap();
         assert_eq!(letter.id().to_hex(), id);
-        (handle, token, id, letter)
+        Opened {
+            handle,
+            token,
+            id,
+            letter,
+            created,
+        }
+    }
+
+    /// Creates and opens a letter; returns (handle, token, letter id, letter).
+    pub async fn open_letter(
+        &self,
+        title: &str,
+        policy: Value,
+    ) -> (String, String, String, Letter) {
+        let o = self
+            .create_and_open(
+                &json!({"title": title, "body": "We ask for a review.\n", "policy": policy}),
+            )
+            .await;
+        (o.handle, o.token, o.id, o.letter)
     }
 
     /// Creates and opens a recipients-only letter; returns (handle, organizer token, letter id).
     pub async fn open_recipients_only(&self, title: &str, body: &str) -> (String, String, String) {
         let mut policy = default_policy();
         policy["visibility"] = json!("recipients-only");
-        let (s, v) = self
-            .post(
-                "/api/v1/letters",
-                &json!({"title": title, "body": body, "policy": policy}),
-                None,
-            )
+        let o = self
+            .create_and_open(&json!({"title": title, "body": body, "policy": policy}))
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let handle = v["handle"].as_str().unwrap().to_owned();
-        let token = v["organizer_token"].as_str().unwrap().to_owned();
-        let (_, o) = self
-            .post(
-                &format!("/api/v1/letters/{handle}/open"),
-                &json!({}),
-                Some(&token),
-            )
-            .await;
-        let id = o["letter_id"].as_str().unwrap().to_owned();
-        (handle, token, id)
+        (o.handle, o.token, o.id)
     }
 
     pub async fn sets(&self) -> undersigned_core::anonymity::PublishedSets {

@@ -31,30 +31,16 @@ async fn counters_match_a_full_flow_and_name_no_one() {
     }
     let recipients = ["secretary@state.gov", "deputy@state.gov"];
     let title = "Metrics letter title";
-    let (s, v) = t
-        .post(
-            "/api/v1/letters",
-            &json!({"title": title, "body": "Please answer.\n",
+    let Opened {
+        handle,
+        token,
+        id,
+        letter,
+        ..
+    } = t.create_and_open(&json!({"title": title, "body": "Please answer.\n",
                     "recipients": recipients.iter().enumerate().map(|(i, a)| json!({"name": format!("Recipient {i}"), "address": a})).collect::<Vec<_>>(),
                     "response_days": 14,
-                    "policy": {"deadline": undersigned_server::now() + 86_400}}),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let handle = v["handle"].as_str().unwrap().to_owned();
-    let token = v["organizer_token"].as_str().unwrap().to_owned();
-    let (_, o) = t
-        .post(
-            &format!("/api/v1/letters/{handle}/open"),
-            &json!({}),
-            Some(&token),
-        )
-        .await;
-    let id = o["letter_id"].as_str().unwrap().to_owned();
-    let (_, view) = t.get(&format!("/api/v1/letters/{id}")).await;
-    let letter: undersigned_core::letter::Letter =
-        serde_json::from_value(view["letter"].clone()).unwrap();
+                    "policy": {"deadline": undersigned_server::now() + 86_400}})).await;
     for c in &creds {
         let e = t
             .entry(c, &letter, Action::Sign, DisclosureChoice::default(), None)
