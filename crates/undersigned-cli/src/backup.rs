@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use undersigned_core::log::origin::{LogKind, Origin};
 use undersigned_core::log::{Checkpoint, LogVerifier, MerkleLog};
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_store::{LetterState, PgStore, SqliteStore, Store};
@@ -252,7 +253,10 @@ async fn check_logs(
             .note
             .split_once('\n')
             .map(|(o, _)| o)
-            .filter(|o| o.ends_with(&format!("/letters/{}", l.letter_id)))
+            .filter(|o| {
+                Origin::parse(o)
+                    .is_ok_and(|o| o.kind == LogKind::Letter && hex::encode(o.id) == l.letter_id)
+            })
             .ok_or_else(|| anyhow!("letter {}: a checkpoint of another log", l.letter_id))?;
         let verifier =
             LogVerifier::new(origin, key).map_err(|e| anyhow!("letter {}: {e}", l.letter_id))?;

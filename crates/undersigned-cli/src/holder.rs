@@ -13,8 +13,9 @@ use undersigned_core::credential::{
     receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AgeBand, Email, Epoch, LetterId, Role};
 use undersigned_core::letter::Letter;
+use undersigned_core::log::origin::{Host, LogKind, Origin};
 use undersigned_core::log::{
     leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt,
 };
@@ -346,8 +347,12 @@ fn pinned_vkey(
         .clone()
         .ok_or_else(|| anyhow!("the letter is not open"))?;
     let v = LogVerifier::from_vkey(&vkey).map_err(|e| anyhow!("log key: {e}"))?;
+    let host = Host::parse(&info.host).map_err(|e| anyhow!("the deployment's host: {e}"))?;
+    let expected = LetterId::from_hex(letter_id)
+        .ok()
+        .map(|id| Origin::new(host, LogKind::Letter, id.0).to_string());
     if hex::encode(v.verifying_key().to_bytes()) != info.log_public_key
-        || v.name() != format!("{}/letters/{letter_id}", info.host)
+        || Some(v.name()) != expected.as_deref()
     {
         bail!("the letter's log key is not the deployment's log key for this letter");
     }
@@ -389,12 +394,15 @@ pub fn check(
         tiles_base.trim_end_matches('/')
     ));
     let note = reader.checkpoint()?;
-    let origin_suffix = format!("/letters/{id}");
-    let cp = Checkpoint::open(&note, &verifier, None)
-        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
-    if !cp.origin.ends_with(&origin_suffix) {
-        bail!("the checkpoint is for another log ({})", cp.origin);
+    // The receipt's key was pinned under the letter's exact origin when it was signed; the
+    // checkpoint must carry that origin, byte for byte, in its one spelling.
+    let origin =
+        Origin::parse(verifier.name()).map_err(|e| anyhow!("the receipt's log key: {e}"))?;
+    if origin.kind != LogKind::Letter || hex::encode(origin.id) != *id {
+        bail!("the receipt's log key is not for letter {id}");
     }
+    let cp = Checkpoint::open(&note, &verifier, Some(verifier.name()))
+        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?;
     if !saved.witnesses.is_empty() {
         undersigned_core::pins::Pins::default()
             .with_witnesses(saved.witnesses.clone(), Some(saved.witness_quorum))?

@@ -15,12 +15,18 @@ use undersigned_core::log::tiles::{
     check_hash_tile, entry_bundles_for_size, leaf_tiles_for_size, parse_entry_bundle,
     parse_hash_tile, tiles_for_size, FULL_TILE_BYTES, MAX_TILE_ENTRY,
 };
-use undersigned_core::log::{Checkpoint, Hash, LogVerifier, MerkleLog, Tile};
+use undersigned_core::log::{Hash, MerkleLog, Tile};
+use undersigned_core::pins::Pins;
 
 /// A checkpoint note is a few lines and signatures.
 const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
-/// A full entry bundle: 256 entries of at most 65,535 bytes and their prefixes.
-const MAX_ENTRY_BUNDLE_BYTES: u64 = 256 * (MAX_TILE_ENTRY as u64 + 2);
+/// The largest tree a reader accepts: far above any letter's signatures (a whole national
+/// civil service is a few million people), far below what would make a list of its tiles
+/// abort the process. A signed size above it is refused before any tile is fetched.
+pub const MAX_TREE_SIZE: u64 = 1 << 26;
+/// Every entry but the opened letter is a signature, withdrawal or lifecycle record: a proof,
+/// a pseudonym, disclosures and a comment of at most 2,000 characters fit well within this.
+const MAX_RECORD_BYTES: u64 = 16 * 1024;
 
 /// Where a tiled log lives: an HTTP(S) URL prefix or a local directory.
 #[derive(Debug, Clone)]
@@ -135,11 +141,37 @@ impl TileReader {
         Ok(body)
     }
 
-    /// The leaves of a tree of `size`, from its entry bundles.
+    /// The leaves of a tree of `size`, from its entry bundles. Each bundle may be only as
+    /// large as its entries can be (the opened letter in the first, records after it), so
+    /// what the reader holds is bounded by the signed size, whatever the server sends.
     pub fn leaves(&self, size: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        check_size(size)?;
         let mut out = Vec::new();
         for tile in entry_bundles_for_size(size) {
-            let (body, from_full) = self.tile_bytes(&tile, MAX_ENTRY_BUNDLE_BYTES)?;
+            let width = if tile.is_full() {
+                256
+            } else {
+                u64::from(tile.width)
+            };
+            let limit = |width: u64| {
+                let letter = if tile.index == 0 {
+                    MAX_TILE_ENTRY as u64
+                } else {
+                    0
+                };
+                letter + width * (MAX_RECORD_BYTES + 2)
+            };
+            let (body, from_full) = match self.fetch(&tile.path(), limit(width))? {
+                Ok(body) => (body, false),
+                Err(Missing) if !tile.is_full() => {
+                    let full = Tile { width: 256, ..tile };
+                    let body = self.fetch(&full.path(), limit(256))?.map_err(|Missing| {
+                        anyhow!("{} is not there", self.describe(&tile.path()))
+                    })?;
+                    (body, true)
+                }
+                Err(Missing) => bail!("{} is not there", self.describe(&tile.path())),
+            };
             let count = if from_full {
                 256
             } else {
@@ -159,6 +191,7 @@ impl TileReader {
 
     /// The leaf hashes of a tree of `size`, from its level-0 tiles.
     pub fn leaf_hashes(&self, size: u64) -> anyhow::Result<Vec<Hash>> {
+        check_size(size)?;
         let mut out = Vec::new();
         for tile in leaf_tiles_for_size(size) {
             let body = self.hashes(&tile)?;
@@ -170,6 +203,7 @@ impl TileReader {
     /// Every hash tile of the tree must be the tree's own: the tiles are what other readers
     /// compute their proofs from.
     pub fn check_hash_tiles(&self, tree: &MerkleLog) -> anyhow::Result<()> {
+        check_size(tree.size())?;
         for tile in tiles_for_size(tree.size()) {
             if tile.level.is_none() {
                 continue;
@@ -186,20 +220,16 @@ impl TileReader {
     }
 
     /// The bundle the tiles hold: the context, the entries of every entry bundle and the
-    /// checkpoint, after checking that the checkpoint is signed by the log key the context
-    /// names (before fetching as many tiles as it claims) and that every hash tile matches
-    /// the entries. The caller verifies the bundle as any other.
-    pub fn bundle(&self) -> anyhow::Result<Bundle> {
+    /// checkpoint. The checkpoint is checked first, against the pins as a bundle's is (log
+    /// key, exact origin and host, witnesses), before any tile is fetched; the tiles then
+    /// fetched are bounded by the size it signs, and every hash tile must match the entries.
+    /// The caller verifies the bundle as any other.
+    pub fn bundle(&self, pins: &Pins) -> anyhow::Result<Bundle> {
         let context = self.context()?;
         let note = self.checkpoint()?;
-        let key = context
-            .log_public_key
-            .as_deref()
-            .ok_or_else(|| anyhow!("the bundle context names no log key"))?;
-        let verifier = LogVerifier::from_vkey(key).map_err(|e| anyhow!("log key: {e}"))?;
-        let cp = Checkpoint::open(&note, &verifier, None).map_err(|e| {
-            anyhow!("the checkpoint does not verify under the context's log key: {e}")
-        })?;
+        let cp = context
+            .check_checkpoint(&note, pins)
+            .map_err(|e| anyhow!("the log's checkpoint: {e}"))?;
         let leaves = self.leaves(cp.size)?;
         let mut tree = MerkleLog::new();
         for leaf in &leaves {
@@ -208,4 +238,12 @@ impl TileReader {
         self.check_hash_tiles(&tree)?;
         Ok(Bundle::from_tiles(context, &leaves, note)?)
     }
+}
+
+/// A size a reader will fetch the tiles of, or an error naming it.
+fn check_size(size: u64) -> anyhow::Result<()> {
+    if size > MAX_TREE_SIZE {
+        bail!("the checkpoint claims {size} entries, more than a reader accepts ({MAX_TREE_SIZE})");
+    }
+    Ok(())
 }

@@ -10,8 +10,8 @@ use undersigned_core::pins::Pins;
 /// The keys to insist on. Without them `verify` uses the keys the bundle carries, and says so.
 #[derive(clap::Args, Debug, Default)]
 pub struct PinArgs {
-    /// A saved `/api/v1/deployment` answer: pins its issuer key and log key.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["issuer_key", "log_key"])]
+    /// A saved `/api/v1/deployment` answer: pins its issuer key, log key, host and witnesses.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["issuer_key", "log_key", "host"])]
     pub deployment: Option<PathBuf>,
     /// The issuer's BBS public key (base64url, as the deployment publishes it) or its issuer
     /// id (64 hex digits). Repeatable for letters that accept several issuers.
@@ -20,6 +20,10 @@ pub struct PinArgs {
     /// The deployment's Ed25519 log key: 64 hex digits, or a signed-note verifier key.
     #[arg(long, value_name = "KEY")]
     pub log_key: Option<String>,
+    /// The deployment's host, as its `/api/v1/deployment` publishes it (`example.org`): every
+    /// log origin must be exactly `<host>/letters/<id>` or `<host>/issuers/<id>`.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
     /// A witness's signed-note verifier key: the checkpoints must carry its cosignature
     /// (with `--quorum`, cosignatures from that many of the named witnesses). Repeatable;
     /// overrides the witnesses a `--deployment` file names.
@@ -58,6 +62,7 @@ impl PinArgs {
                 .as_deref()
                 .map(Pins::parse_log_key)
                 .transpose()?,
+            host: self.host.as_deref().map(Pins::parse_host).transpose()?,
             ..Pins::default()
         })
     }
@@ -104,7 +109,7 @@ pub fn run(
         }
         // Whatever the tiles fail on (missing, malformed, a hash tile that disagrees) is a
         // verification failure of what was served, named like any other.
-        Source::Tiles(prefix) => match crate::tiles::TileReader::new(prefix).bundle() {
+        Source::Tiles(prefix) => match crate::tiles::TileReader::new(prefix).bundle(&pins) {
             Ok(b) => b,
             Err(e) => return fail(format!("{e:#}")),
         },

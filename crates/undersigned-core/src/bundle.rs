@@ -11,6 +11,7 @@ use crate::entry::{Action, IssuerDirectory, IssuerInfo, SignatureEntry, Verified
 use crate::error::{BundleError, VerifyError};
 use crate::ids::{IssuerId, LetterId};
 use crate::letter::Letter;
+use crate::log::origin::{LogKind, Origin};
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
 use crate::pins::{KeyReport, Pins, WitnessReport};
 use crate::record::LogEntry;
@@ -422,8 +423,14 @@ impl Bundle {
             return Err(BundleError::LetterIdMismatch);
         }
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
-        let keys = self.check_pins(pins, &verifier)?;
-        let cosigned_by = self.check_cosignatures(pins)?;
+        let (keys, cosigned_by) = check_pinned(
+            pins,
+            &verifier,
+            &checkpoint,
+            self.checkpoint.as_deref().unwrap_or_default(),
+            &letter_id,
+            &self.issuers,
+        )?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_one_issuer_per_org(&letter)?;
         let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
@@ -604,6 +611,86 @@ impl Bundle {
     }
 }
 
+/// The log key a bundle or a bundle context carries.
+fn log_verifier(key: Option<&str>) -> Result<LogVerifier, BundleError> {
+    let key = key.ok_or_else(|| BundleError::Log("the bundle has no log public key".into()))?;
+    LogVerifier::from_vkey(key)
+        .map_err(|e| BundleError::Log(format!("malformed log public key: {e}")))
+}
+
+/// The checkpoint note opened under the carried log key, its origin exactly this letter's.
+fn open_checkpoint(
+    key: Option<&str>,
+    note: Option<&str>,
+    letter_id: &LetterId,
+) -> Result<(LogVerifier, Checkpoint), BundleError> {
+    let verifier = log_verifier(key)?;
+    let note = note.ok_or_else(|| {
+        BundleError::Log(
+            "the bundle has no signed checkpoint, so its completeness cannot be proven".into(),
+        )
+    })?;
+    // The key is named by the origin it signs under, so the checkpoint's origin must be the
+    // key's name exactly (and below, exactly this letter's).
+    let cp = Checkpoint::open(note, &verifier, Some(verifier.name())).map_err(|e| {
+        BundleError::Log(format!(
+            "the checkpoint is not validly signed by the bundle's log key: {e}"
+        ))
+    })?;
+    Bundle::letter_origin(&cp, letter_id)?;
+    Ok((verifier, cp))
+}
+
+/// The pins applied to a letter's checkpoint and the issuers' log checkpoints: keys, host
+/// and, with witnesses pinned, each checkpoint's quorum of cosignatures.
+fn check_pinned(
+    pins: &Pins,
+    verifier: &LogVerifier,
+    checkpoint: &Checkpoint,
+    note: &str,
+    letter_id: &LetterId,
+    issuers: &[IssuerRecord],
+) -> Result<(KeyReport, Vec<WitnessReport>), BundleError> {
+    let ids: Vec<IssuerId> = issuers.iter().map(|i| i.id).collect();
+    let log_key = verifier.verifying_key().to_bytes();
+    let origin = Bundle::letter_origin(checkpoint, letter_id)?;
+    pins.check(&ids, &log_key)?;
+    pins.check_host(&origin.host)?;
+    let cosigners = check_cosigned(pins, note, issuers)?;
+    Ok((pins.report(&ids, &log_key, &origin.host), cosigners))
+}
+
+fn check_cosigned(
+    pins: &Pins,
+    note: &str,
+    issuers: &[IssuerRecord],
+) -> Result<Vec<WitnessReport>, BundleError> {
+    let cosigners = pins
+        .check_cosignatures(note)
+        .map_err(|e| BundleError::Cosignature(format!("the letter's checkpoint: {e}")))?;
+    for i in issuers {
+        pins.check_cosignatures(&i.statement.checkpoint)
+            .map_err(|e| {
+                BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
+            })?;
+    }
+    Ok(cosigners)
+}
+
+impl BundleContext {
+    /// Everything about a tiled log's checkpoint that needs no entry: signed by the context's
+    /// log key, its origin exactly this letter's, and the pins (keys, host, witnesses). A
+    /// reader checks this before fetching any tile, so a server that is not the pinned
+    /// deployment cannot make it fetch anything, and the size it then reads is one the pinned
+    /// key (and witnesses) signed.
+    pub fn check_checkpoint(&self, note: &str, pins: &Pins) -> Result<Checkpoint, BundleError> {
+        let (verifier, cp) =
+            open_checkpoint(self.log_public_key.as_deref(), Some(note), &self.letter_id)?;
+        check_pinned(pins, &verifier, &cp, note, &self.letter_id, &self.issuers)?;
+        Ok(cp)
+    }
+}
+
 /// A letter log's origin: `<host>/letters/<letter id>`; the log key signs under this name.
 pub fn origin(host: &str, letter_id: &LetterId) -> String {
     format!("{host}/letters/{letter_id}")
@@ -625,14 +712,20 @@ impl Bundle {
         Ok(())
     }
 
+    /// The letter log's origin, exactly parsed from the checkpoint signed by the bundle's log
+    /// key: its host is the deployment the bundle claims to come from.
+    pub fn origin(&self) -> Result<Origin, BundleError> {
+        let (_, cp) = open_checkpoint(
+            self.log_public_key.as_deref(),
+            self.checkpoint.as_deref(),
+            &self.letter_id,
+        )?;
+        Self::letter_origin(&cp, &self.letter_id)
+    }
+
     /// The log key of the bundle.
     pub fn verifier(&self) -> Result<LogVerifier, BundleError> {
-        let key = self
-            .log_public_key
-            .as_deref()
-            .ok_or_else(|| BundleError::Log("the bundle has no log public key".into()))?;
-        LogVerifier::from_vkey(key)
-            .map_err(|e| BundleError::Log(format!("malformed log public key: {e}")))
+        log_verifier(self.log_public_key.as_deref())
     }
 
     /// Checks the signed checkpoint and that the entries are exactly the log it commits to:
@@ -641,23 +734,11 @@ impl Bundle {
         &self,
         letter_id: &LetterId,
     ) -> Result<(LogVerifier, Checkpoint), BundleError> {
-        let verifier = self.verifier()?;
-        let note = self.checkpoint.as_deref().ok_or_else(|| {
-            BundleError::Log(
-                "the bundle has no signed checkpoint, so its completeness cannot be proven".into(),
-            )
-        })?;
-        let cp = Checkpoint::open(note, &verifier, None).map_err(|e| {
-            BundleError::Log(format!(
-                "the checkpoint is not validly signed by the bundle's log key: {e}"
-            ))
-        })?;
-        if !cp.origin.ends_with(&format!("/letters/{letter_id}")) {
-            return Err(BundleError::Log(format!(
-                "the checkpoint is for another log ({})",
-                cp.origin
-            )));
-        }
+        let (verifier, cp) = open_checkpoint(
+            self.log_public_key.as_deref(),
+            self.checkpoint.as_deref(),
+            letter_id,
+        )?;
         let n = self.entries.len() as u64;
         if cp.size != n {
             return Err(BundleError::Log(format!(
@@ -708,12 +789,18 @@ pub fn verify_bundle(bytes: &[u8]) -> Result<Report, BundleError> {
 
 /// The issuer statement's checks and key pinning, kept apart from the per-entry loop.
 impl Bundle {
-    /// The deployment host, from the letter checkpoint's origin `<host>/letters/<id>`.
-    fn host<'a>(checkpoint: &'a Checkpoint, letter_id: &LetterId) -> Result<&'a str, BundleError> {
-        checkpoint
-            .origin
-            .strip_suffix(&format!("/letters/{letter_id}"))
-            .ok_or_else(|| BundleError::Log("the checkpoint is for another log".into()))
+    /// The letter checkpoint's origin, parsed exactly: `<host>/letters/<letter id>` in its one
+    /// spelling, for this letter. The host of a valid origin is the deployment's host; a
+    /// verifier with a pinned host compares it in [`Bundle::check_pins`].
+    fn letter_origin(checkpoint: &Checkpoint, letter_id: &LetterId) -> Result<Origin, BundleError> {
+        let origin = Origin::parse(&checkpoint.origin)
+            .map_err(|e| BundleError::Log(format!("the checkpoint's origin: {e}")))?;
+        if origin.kind != LogKind::Letter || origin.id != letter_id.0 {
+            return Err(BundleError::Log(format!(
+                "the checkpoint is for another log ({origin}), not letter {letter_id}"
+            )));
+        }
+        Ok(origin)
     }
 
     /// With witnesses pinned, the letter's checkpoint and every issuer log checkpoint must
@@ -721,25 +808,11 @@ impl Bundle {
     /// Returns the letter checkpoint's cosigners. Part of [`Bundle::verify_pinned`]; public so
     /// that the browser can hold a bundle already verified to a site's witnesses cheaply.
     pub fn check_cosignatures(&self, pins: &Pins) -> Result<Vec<WitnessReport>, BundleError> {
-        let note = self.checkpoint.as_deref().unwrap_or_default();
-        let cosigners = pins
-            .check_cosignatures(note)
-            .map_err(|e| BundleError::Cosignature(format!("the letter's checkpoint: {e}")))?;
-        for i in &self.issuers {
-            pins.check_cosignatures(&i.statement.checkpoint)
-                .map_err(|e| {
-                    BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
-                })?;
-        }
-        Ok(cosigners)
-    }
-
-    /// Refuses keys other than the pinned ones; says which keys were used and how.
-    fn check_pins(&self, pins: &Pins, log: &LogVerifier) -> Result<KeyReport, BundleError> {
-        let ids: Vec<IssuerId> = self.issuers.iter().map(|i| i.id).collect();
-        let log_key = log.verifying_key().to_bytes();
-        pins.check(&ids, &log_key)?;
-        Ok(pins.report(&ids, &log_key))
+        check_cosigned(
+            pins,
+            self.checkpoint.as_deref().unwrap_or_default(),
+            &self.issuers,
+        )
     }
 
     /// The issuers as the verifier uses them: each statement's signature, key and inclusion in
@@ -751,7 +824,8 @@ impl Bundle {
         checkpoint: &Checkpoint,
         log: &LogVerifier,
     ) -> Result<IssuerDirectory, BundleError> {
-        let host = Self::host(checkpoint, letter_id)?;
+        let origin = Self::letter_origin(checkpoint, letter_id)?;
+        let host = origin.host.as_str();
         let mut dir = IssuerDirectory::new();
         for i in &self.issuers {
             let pk = i.statement.verify(host, log.verifying_key())?;

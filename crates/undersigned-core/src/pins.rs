@@ -12,6 +12,7 @@ use crate::encoding::from_b64url;
 use crate::error::BundleError;
 use crate::ids::IssuerId;
 use crate::log::cosignature::{check_quorum, WitnessVerifier};
+use crate::log::origin::{Host, LogKind, Origin};
 
 /// Keys a verifier insists on. `None` means "taken from the bundle".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub struct Pins {
     /// carry, at least `quorum` of them. Empty: cosignatures are not checked.
     pub witnesses: Vec<String>,
     pub quorum: usize,
+    /// The deployment's host: every log origin must be exactly `<host>/letters/<id>` or
+    /// `<host>/issuers/<id>` under it. Pinning keys without the host let an operator's log
+    /// key sign a second history under another name (issue 21).
+    pub host: Option<Host>,
 }
 
 fn bad(what: &str) -> BundleError {
@@ -57,7 +62,25 @@ impl Pins {
             .map_err(|_| bad("log key"))
     }
 
-    /// Both keys from a saved `/api/v1/deployment` answer.
+    /// A deployment's host, as `/api/v1/deployment` publishes it (`example.org`,
+    /// `127.0.0.1:8080`): the one spelling that its origins use, nothing else.
+    pub fn parse_host(s: &str) -> Result<Host, BundleError> {
+        Host::parse(s).map_err(|e| BundleError::Pin(e.to_string()))
+    }
+
+    /// Refuses a log host other than the pinned one. Exact: the same bytes, not a suffix.
+    pub fn check_host(&self, host: &Host) -> Result<(), BundleError> {
+        match &self.host {
+            Some(pinned) if pinned != host => Err(BundleError::Pin(format!(
+                "the bundle's log is kept by host {host:?}, not the pinned host {pinned:?}",
+                host = host.as_str(),
+                pinned = pinned.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Both keys and the host from a saved `/api/v1/deployment` answer.
     pub fn from_deployment(json: &[u8]) -> Result<Self, BundleError> {
         #[derive(Deserialize)]
         struct Issuer {
@@ -65,7 +88,9 @@ impl Pins {
         }
         #[derive(Deserialize)]
         struct Deployment {
+            host: String,
             issuer: Issuer,
+            issuer_log_origin: Option<String>,
             log_public_key: String,
             #[serde(default)]
             witnesses: Vec<String>,
@@ -76,11 +101,22 @@ impl Pins {
                 "not a deployment file (as served at /api/v1/deployment): {e}"
             ))
         })?;
+        let host = Self::parse_host(&d.host)?;
+        let issuer = Self::parse_issuer_key(&d.issuer.public_key)?;
+        // The issuer log's origin the deployment names must be the one spelling under its
+        // host: a monitor follows it by this name.
+        if let Some(named) = &d.issuer_log_origin {
+            let expected = Origin::new(host.clone(), LogKind::Issuer, issuer.0);
+            Origin::expect(named, &expected).map_err(|e| {
+                BundleError::Pin(format!("the deployment's issuer_log_origin: {e}"))
+            })?;
+        }
         Self {
-            issuers: Some(vec![Self::parse_issuer_key(&d.issuer.public_key)?]),
+            issuers: Some(vec![issuer]),
             log_key: Some(Self::parse_log_key(&d.log_public_key)?),
             witnesses: Vec::new(),
             quorum: 0,
+            host: Some(host),
         }
         .with_witnesses(d.witnesses, d.witness_quorum)
     }
@@ -157,12 +193,14 @@ impl Pins {
     }
 
     /// What a report says about the keys it verified under.
-    pub fn report(&self, issuers: &[IssuerId], log_key: &[u8; 32]) -> KeyReport {
+    pub fn report(&self, issuers: &[IssuerId], log_key: &[u8; 32], host: &Host) -> KeyReport {
         KeyReport {
             issuer_keys: issuers.iter().map(IssuerId::to_hex).collect(),
             issuer_key_pinned: self.issuers.is_some(),
             log_public_key: hex::encode(log_key),
             log_key_pinned: self.log_key.is_some(),
+            host: host.as_str().to_owned(),
+            host_pinned: self.host.is_some(),
         }
     }
 }
@@ -183,11 +221,27 @@ pub struct KeyReport {
     /// The log's Ed25519 public key, hex (as `/api/v1/deployment` publishes it).
     pub log_public_key: String,
     pub log_key_pinned: bool,
+    /// The host of the log origins, and whether it was pinned (compared exactly) or read from
+    /// the bundle's own checkpoint.
+    pub host: String,
+    pub host_pinned: bool,
 }
 
 impl KeyReport {
     /// The sentence `verify` adds to its statement.
     pub fn statement(&self) -> String {
+        let host = if self.host_pinned {
+            format!("the log is kept by the pinned host {}", self.host)
+        } else {
+            format!(
+                "the log names host {}, not pinned (pin it with --deployment FILE or --host)",
+                self.host
+            )
+        };
+        format!("{}; {host}", self.keys_statement())
+    }
+
+    fn keys_statement(&self) -> String {
         let issuers = self.issuer_keys.join(", ");
         match (self.issuer_key_pinned, self.log_key_pinned) {
             (true, true) => format!(

@@ -506,19 +506,10 @@ fn readable(s: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A DNS host name (what checkpoint origins are made of), optionally with a port.
+/// A host as checkpoint origins spell it: core's one rule (lowercase DNS labels, an optional
+/// port without leading zeros), so the file cannot name a host its own logs could not carry.
 fn is_host(s: &str) -> bool {
-    let name = s
-        .rsplit_once(':')
-        .map_or(s, |(h, p)| if p.parse::<u16>().is_ok() { h } else { s });
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+    undersigned_core::log::origin::Host::parse(s).is_ok()
 }
 
 fn check_url(s: &str) -> Result<(), String> {

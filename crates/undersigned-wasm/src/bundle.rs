@@ -45,21 +45,25 @@ pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, 
         .map_err(|e| e.to_string())?
         .verifying_key()
         .to_bytes();
+    let host = bundle.origin().map_err(|e| e.to_string())?.host;
     let mut witness_error = None;
-    let (matches, message) = match pins.check(&ids, &log_key) {
+    let pinned = pins
+        .check(&ids, &log_key)
+        .and_then(|()| pins.check_host(&host));
+    let (matches, message) = match pinned {
         Err(e) => (
             false,
             format!("The bundle's keys do NOT match the keys this site publishes: {e}."),
         ),
         Ok(()) if pins.witnesses.is_empty() => (
             true,
-            "The bundle's issuer key and log key match the keys this site publishes.".to_owned(),
+            "The bundle's issuer key, log key and host match the ones this site publishes.".to_owned(),
         ),
         Ok(()) => match bundle.check_cosignatures(&pins) {
             Ok(by) => (
                 true,
                 format!(
-                    "The bundle's issuer key and log key match the keys this site publishes, and its checkpoints carry the cosignatures of {} of this site's witnesses (quorum {}): {}.",
+                    "The bundle's issuer key, log key and host match the ones this site publishes, and its checkpoints carry the cosignatures of {} of this site's witnesses (quorum {}): {}.",
                     by.len(),
                     pins.quorum,
                     by.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")

@@ -208,9 +208,13 @@ fn bundle_keys() -> (String, String) {
 }
 
 fn deployment_file(name: &str, issuer: &str, log: &str) -> PathBuf {
+    deployment_file_for(name, "demo.undersigned.local", issuer, log)
+}
+
+fn deployment_file_for(name: &str, host: &str, issuer: &str, log: &str) -> PathBuf {
     let path = demo_dir().join(format!("{name}.json"));
     let d = serde_json::json!({
-        "host": "demo.undersigned.local",
+        "host": host,
         "k": 10,
         "issuer": { "id": "", "name": "x", "public_key": issuer, "anonymity_sets": [] },
         "log_public_key": log,
@@ -286,6 +290,39 @@ fn fail_deployment_or_pins_with_other_keys() {
     let (code, _, err) = verify_with(&["--deployment", junk.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("not a deployment file"), "{err}");
+}
+
+/// The host is pinned with the keys and compared exactly: a suffix, a prefix or another
+/// spelling of the demo's host is another deployment (issue 21).
+#[test]
+fn fail_pinned_host_that_is_not_exactly_the_logs() {
+    let (issuer, log) = bundle_keys();
+    let (code, out, err) = verify_with(&["--host", "demo.undersigned.local", "--log-key", &log]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("kept by the pinned host demo.undersigned.local"),
+        "{out}"
+    );
+    for other in [
+        "undersigned.local",
+        "x.demo.undersigned.local",
+        "demo.undersigned.local:443",
+    ] {
+        let (code, _, err) = verify_with(&["--host", other, "--log-key", &log]);
+        assert_eq!(code, 1, "{other}: {err}");
+        assert!(
+            err.contains("NOT VERIFIED") && err.contains("pinned host"),
+            "{other}: {err}"
+        );
+        let file = deployment_file_for(&format!("deployment-host-{other}"), other, &issuer, &log);
+        let (code, _, err) = verify_with(&["--deployment", file.to_str().unwrap()]);
+        assert_eq!(code, 1, "{other}: {err}");
+        assert!(err.contains("pinned host"), "{other}: {err}");
+    }
+    // A host that is no host is refused before anything is verified.
+    let (code, _, err) = verify_with(&["--host", "Demo.undersigned.local/letters/x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a host name"), "{err}");
 }
 
 #[test]
@@ -421,4 +458,98 @@ fn verify_with_witnesses_needs_their_quorum() {
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains("witness cosignatures"), "{name}: {err}");
     }
+}
+
+/// Runs `undersigned verify` under Python's `resource` and returns its output and the peak RSS
+/// of the child in kB (Linux `ru_maxrss`).
+fn verify_measured(args: &[&str]) -> (Output, u64) {
+    let script = "import resource,subprocess,sys\n\
+        r=subprocess.run(sys.argv[1:],capture_output=True)\n\
+        sys.stderr.buffer.write(r.stderr)\n\
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(r.returncode if r.returncode>=0 else 128-r.returncode)";
+    let o = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_undersigned"), "verify"])
+        .args(args)
+        .output()
+        .unwrap();
+    let rss = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    (o, rss)
+}
+
+/// A hostile tiles server (here, the directory it would serve) with its own key: a checkpoint
+/// claiming 2^62 entries, then an entry bundle of 40 MB under a checkpoint of 256 entries. Each
+/// is a clean `NOT VERIFIED` within bounded memory, never an abort (issue 21, finding 7); and
+/// with the deployment pinned, nothing but the checkpoint is read at all.
+#[test]
+fn fail_hostile_tiles_get_a_clean_error_in_bounded_memory() {
+    use undersigned_core::bundle::{Bundle, BundleContext, CONTEXT_FILE, CONTEXT_FORMAT};
+    use undersigned_core::log::{Checkpoint, LogSigner, Tile};
+    let b = Bundle::parse(&std::fs::read(demo_dir().join("bundle.json")).unwrap()).unwrap();
+    let signer = LogSigner::new(
+        &format!("evil.test/letters/{}", b.letter_id),
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
+    let context = BundleContext {
+        format: CONTEXT_FORMAT.into(),
+        letter_id: b.letter_id,
+        letter: b.letter.clone(),
+        issuers: b.issuers.clone(),
+        log_public_key: Some(signer.verifier().to_vkey()),
+        responses: vec![],
+    };
+    let dir = demo_dir().join("hostile-tiles");
+    let entries = dir.join(
+        Tile {
+            level: None,
+            index: 0,
+            width: 256,
+        }
+        .path(),
+    );
+    std::fs::create_dir_all(entries.parent().unwrap()).unwrap();
+    std::fs::write(dir.join(CONTEXT_FILE), context.to_json()).unwrap();
+    let claim = |size: u64| {
+        let note = Checkpoint::new(signer.name(), size, [0; 32])
+            .sign(&signer)
+            .unwrap();
+        std::fs::write(dir.join("checkpoint"), note).unwrap();
+    };
+    let tiles = dir.to_str().unwrap();
+
+    claim(1 << 62);
+    let (o, rss) = verify_measured(&["--tiles", tiles]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("more than a reader accepts"), "{err}");
+    eprintln!("checkpoint of 2^62 entries: peak RSS {rss} kB");
+    assert!(rss < 100_000, "peak RSS {rss} kB");
+
+    claim(256);
+    std::fs::write(&entries, vec![b'x'; 40 << 20]).unwrap();
+    let (o, rss) = verify_measured(&["--tiles", tiles]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("is larger than"), "{err}");
+    eprintln!("entry bundle of 40 MB: peak RSS {rss} kB");
+    assert!(rss < 100_000, "peak RSS {rss} kB");
+
+    // Pinned to the demo's host and log key: refused on the checkpoint, before any tile.
+    let (_, log) = bundle_keys();
+    let (o, _) = verify_measured(&[
+        "--tiles",
+        tiles,
+        "--host",
+        "demo.undersigned.local",
+        "--log-key",
+        &log,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the log's checkpoint") && err.contains("log key"),
+        "{err}"
+    );
+    std::fs::remove_file(&entries).unwrap();
 }

@@ -172,6 +172,10 @@ fn three_witnesses_demo_verify_and_monitor(database: Option<String>) {
         "{text}"
     );
 
+    // The operator's nested-origin fork (issue 21, finding 1), sent to the real witnesses and
+    // checked by the real verifier: refused by both.
+    nested_origin_fork(dir.path(), &bundle, &dep_file, &dep, &ports);
+
     // The monitor: consistent, cosigned, and matching what each witness cosigned; still so
     // with one witness killed.
     let state = dir.path().join("monitor");
@@ -223,4 +227,72 @@ fn open_letter(url: &str, dir: &Path) -> String {
         .nth(1)
         .unwrap()
         .to_owned()
+}
+
+/// With the deployment's log key alone (read from its data directory, as the operator can),
+/// a history that drops signatures is signed under `<host>/letters/x/letters/<id>` and the
+/// issuer statement re-logged under `<host>/letters/x/issuers/<id>`: both lie under the
+/// prefixes the witnesses follow. Every witness refuses both checkpoints (404, an origin it
+/// does not follow), and `verify` refuses the forked bundle with the deployment or the host
+/// pinned, even with every witness's cosignature forged in by a helper that holds their keys.
+fn nested_origin_fork(dir: &Path, bundle: &Path, dep_file: &Path, dep: &Value, ports: &[u16]) {
+    use undersigned_core::bundle::Bundle;
+    use undersigned_core::log::{AddCheckpoint, LogSigner, MerkleLog};
+    use undersigned_core::statement::LoggedStatement;
+
+    let data = dir.join("data");
+    let keys = undersigned_server::keys::DeploymentKeys::load_or_create(
+        &data.join("keys.json"),
+        &data.with_extension("tag.key"),
+        "x",
+    )
+    .unwrap();
+    let host = dep["host"].as_str().unwrap();
+    let mut fork = Bundle::parse(&std::fs::read(bundle).unwrap()).unwrap();
+    let kept = fork.entries.len() - 3;
+    fork.entries.truncate(kept);
+    let nested = format!("{host}/letters/x/letters/{}", fork.letter_id);
+    fork.seal(&LogSigner::new(&nested, keys.log_key.clone()).unwrap())
+        .unwrap();
+    let statement = fork.issuers[0].statement.signed.clone();
+    let mut tree = MerkleLog::new();
+    tree.append(&statement.leaf_bytes());
+    let issuer_origin = format!("{host}/letters/x/issuers/{}", statement.statement.issuer_id);
+    let signer = LogSigner::new(&issuer_origin, keys.log_key.clone()).unwrap();
+    fork.issuers[0].statement = LoggedStatement::prove(statement, 0, &tree, &signer).unwrap();
+
+    for port in ports {
+        for note in [
+            fork.checkpoint.clone().unwrap(),
+            fork.issuers[0].statement.checkpoint.clone(),
+        ] {
+            let body = AddCheckpoint {
+                old_size: 0,
+                proof: vec![],
+                checkpoint: note,
+            }
+            .to_body();
+            match ureq::post(&format!("http://127.0.0.1:{port}/add-checkpoint")).send_string(&body)
+            {
+                Err(ureq::Error::Status(404, _)) => {}
+                other => panic!("a witness must refuse a nested origin with 404, got {other:?}"),
+            }
+        }
+    }
+
+    let path = dir.join("fork.json");
+    std::fs::write(&path, fork.to_json()).unwrap();
+    for pins in [
+        vec!["--deployment".to_owned(), dep_file.display().to_string()],
+        vec!["--host".to_owned(), host.to_owned()],
+        vec![],
+    ] {
+        let o = bin().arg("verify").arg(&path).args(&pins).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{pins:?}: {err}");
+        assert!(
+            err.contains("NOT VERIFIED") && err.contains("is not a log origin"),
+            "{pins:?}: {err}"
+        );
+    }
 }

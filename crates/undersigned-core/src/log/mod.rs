@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod merkle;
 pub mod note;
+pub mod origin;
 pub mod pool;
 pub mod receipt;
 pub mod tiles;

@@ -127,15 +127,20 @@ fn fail_checkpoint_with_bad_signature_root_or_key() {
     let mut v = json();
     v["checkpoint"] = forged.checkpoint.clone().unwrap().into();
     assert_log_error(verify_unsealed(&v), "not validly signed");
-    // A checkpoint for another letter's log.
-    let wrong_origin = undersigned_core::log::LogSigner::new(
-        "undersigned.test/letters/other",
-        ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
-    )
-    .unwrap();
-    let mut elsewhere = b.clone();
-    elsewhere.seal(&wrong_origin).unwrap();
-    assert_log_error(elsewhere.verify(), "another log");
+    // A checkpoint for another letter's log, and one under no origin at all.
+    for (origin, needle) in [
+        (format!("undersigned.test/letters/{}", "ab".repeat(32)), "another log"),
+        ("undersigned.test/letters/other".to_owned(), "is not a log origin"),
+    ] {
+        let wrong_origin = undersigned_core::log::LogSigner::new(
+            &origin,
+            ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
+        )
+        .unwrap();
+        let mut elsewhere = b.clone();
+        elsewhere.seal(&wrong_origin).unwrap();
+        assert_log_error(elsewhere.verify(), needle);
+    }
     // No checkpoint at all.
     let mut v = json();
     v.as_object_mut().unwrap().remove("checkpoint");
@@ -528,5 +533,176 @@ mod witnessed {
         assert!(Pins::default()
             .with_witnesses(vec!["not a key".into()], None)
             .is_err());
+    }
+}
+
+/// Issue 21, finding 1: the operator holds the log key, so it can sign any history under any
+/// name. Only exact origins under a pinned host keep a second history from passing.
+mod forked_origins {
+    use super::honest;
+    use crate::fixture::HOST;
+    use ed25519_dalek::SigningKey;
+    use undersigned_core::bundle::Bundle;
+    use undersigned_core::error::BundleError;
+    use undersigned_core::log::{add_cosignatures, LogSigner, MerkleLog, WitnessSigner};
+    use undersigned_core::pins::Pins;
+    use undersigned_core::statement::LoggedStatement;
+
+    fn witnesses() -> Vec<WitnessSigner> {
+        (1..=3u8)
+            .map(|i| {
+                WitnessSigner::new(&format!("w{i}.example/w"), SigningKey::from_bytes(&[i; 32]))
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn cosign(note: &str) -> String {
+        let body = &note[..note.rfind("\n\n").unwrap() + 1];
+        let lines: Vec<String> = witnesses()
+            .iter()
+            .map(|w| w.cosign(body, 1_790_000_000).unwrap())
+            .collect();
+        add_cosignatures(note, &lines)
+    }
+
+    /// The honest bundle with two signatures dropped, re-signed with the deployment's log key
+    /// under `letter_origin` and its issuer statement re-logged under `issuer_origin`, both
+    /// cosigned by every witness: what the attack review built.
+    fn fork(letter_origin: &str, issuer_origin: &str) -> Bundle {
+        let mut b = honest().1.clone();
+        b.entries.truncate(3);
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        b.seal(&LogSigner::new(letter_origin, key.clone()).unwrap())
+            .unwrap();
+        let statement = b.issuers[0].statement.signed.clone();
+        let mut tree = MerkleLog::new();
+        tree.append(&statement.leaf_bytes());
+        let signer = LogSigner::new(issuer_origin, key).unwrap();
+        let mut logged = LoggedStatement::prove(statement, 0, &tree, &signer).unwrap();
+        logged.checkpoint = cosign(&logged.checkpoint);
+        b.issuers[0].statement = logged;
+        b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap()));
+        b
+    }
+
+    /// Everything a deployment publishes about itself, pinned: keys, host and witnesses.
+    fn pinned() -> Pins {
+        let b = &honest().1;
+        Pins {
+            issuers: Some(b.issuers.iter().map(|i| i.id).collect()),
+            log_key: Some(b.verifier().unwrap().verifying_key().to_bytes()),
+            host: Some(Pins::parse_host(HOST).unwrap()),
+            ..Pins::default()
+        }
+        .with_witnesses(
+            witnesses().iter().map(|w| w.verifier().to_vkey()).collect(),
+            Some(2),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn honest_bundle_verifies_under_its_pinned_host() {
+        let r = cosign_honest().verify_pinned(&pinned()).unwrap();
+        assert!(r.keys.host_pinned);
+        assert_eq!(r.keys.host, HOST);
+        assert!(
+            r.statement()
+                .contains("kept by the pinned host undersigned.test"),
+            "{}",
+            r.statement()
+        );
+    }
+
+    fn cosign_honest() -> Bundle {
+        let mut b = honest().1.clone();
+        b.checkpoint = Some(cosign(b.checkpoint.as_deref().unwrap()));
+        for i in &mut b.issuers {
+            i.statement.checkpoint = cosign(&i.statement.checkpoint);
+        }
+        b
+    }
+
+    #[test]
+    fn fail_nested_origin_fork_even_cosigned_by_every_witness() {
+        let id = honest().1.letter_id;
+        let issuer = honest().1.issuers[0].id;
+        let nested = fork(
+            &format!("{HOST}/letters/x/letters/{id}"),
+            &format!("{HOST}/letters/x/issuers/{issuer}"),
+        );
+        // Refused with the pins and without them: such an origin is no origin at all.
+        for pins in [pinned(), Pins::default()] {
+            match nested.verify_pinned(&pins) {
+                Err(BundleError::Log(m)) => assert!(m.contains("is not a log origin"), "{m}"),
+                other => panic!("a nested origin must be refused, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fail_other_spellings_of_the_origin() {
+        let id = honest().1.letter_id;
+        let issuer = honest().1.issuers[0].id;
+        let upper = id.to_hex().to_uppercase();
+        for letter_origin in [
+            format!("{HOST}/letters/{upper}"),
+            format!("{HOST}/letters/{id}/"),
+            format!("{HOST}//letters/{id}"),
+            format!("https://{HOST}/letters/{id}"),
+            format!("{HOST}/path/letters/{id}"),
+            format!("UNDERSIGNED.TEST/letters/{id}"),
+            format!("{HOST}:0443/letters/{id}"),
+            format!("{HOST}/issuers/{id}"),
+        ] {
+            let b = fork(&letter_origin, &format!("{HOST}/issuers/{issuer}"));
+            assert!(
+                matches!(b.verify_pinned(&pinned()), Err(BundleError::Log(_))),
+                "{letter_origin} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn fail_exact_origin_of_another_host_when_the_host_is_pinned() {
+        let id = honest().1.letter_id;
+        let issuer = honest().1.issuers[0].id;
+        let other = fork(
+            &format!("undersigned.test.evil/letters/{id}"),
+            &format!("undersigned.test.evil/issuers/{issuer}"),
+        );
+        // Unpinned, it is a consistent bundle of another deployment, and says so.
+        let r = other.verify().unwrap();
+        assert!(!r.keys.host_pinned);
+        assert!(r.statement().contains("not pinned"), "{}", r.statement());
+        // Pinned, its host is not the pinned one, though keys and witnesses all match.
+        match other.verify_pinned(&pinned()) {
+            Err(BundleError::Pin(m)) => {
+                assert!(
+                    m.contains("undersigned.test.evil") && m.contains("pinned host"),
+                    "{m}"
+                )
+            }
+            other => panic!("another host must be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fail_issuer_log_under_another_origin() {
+        let id = honest().1.letter_id;
+        let issuer = honest().1.issuers[0].id;
+        for issuer_origin in [
+            format!("{HOST}/letters/x/issuers/{issuer}"),
+            format!("{HOST}/issuers/{issuer}/x"),
+            format!("evil.test/issuers/{issuer}"),
+            format!("{HOST}/letters/{issuer}"),
+        ] {
+            let b = fork(&format!("{HOST}/letters/{id}"), &issuer_origin);
+            assert!(
+                b.verify_pinned(&pinned()).is_err(),
+                "an issuer log under {issuer_origin} must be refused"
+            );
+        }
     }
 }

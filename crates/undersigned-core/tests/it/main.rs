@@ -16,6 +16,7 @@ mod fixture;
 mod forgery;
 mod log;
 mod oneperson;
+mod origin;
 mod protocol;
 mod statement;
 mod text;

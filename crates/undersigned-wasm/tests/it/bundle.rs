@@ -128,6 +128,58 @@ fn compare_keys_says_whether_the_site_keys_match() {
     assert!(undersigned_wasm::bundle::compare_keys(&b.to_json(), "{}").is_err());
 }
 
+/// The verify page (issue 21): a bundle whose log is under a nested origin is refused outright,
+/// and one under an exact origin of another host does not match this site, though its keys do.
+#[test]
+fn fail_nested_origin_and_another_host_on_the_verify_page() {
+    use undersigned_core::log::{LogSigner, MerkleLog};
+    use undersigned_core::statement::LoggedStatement;
+    let refork = |letter_origin: String, issuer_host: &str| {
+        let mut b = honest();
+        b.entries.truncate(2);
+        b.seal(&LogSigner::new(&letter_origin, crate::fixture::log_key()).unwrap())
+            .unwrap();
+        let statement = b.issuers[0].statement.signed.clone();
+        let mut tree = MerkleLog::new();
+        tree.append(&statement.leaf_bytes());
+        let signer = LogSigner::new(
+            &format!("{issuer_host}/issuers/{}", statement.statement.issuer_id),
+            crate::fixture::log_key(),
+        )
+        .unwrap();
+        b.issuers[0].statement = LoggedStatement::prove(statement, 0, &tree, &signer).unwrap();
+        b
+    };
+    let host = crate::fixture::HOST;
+    let b = honest();
+    let id = b.letter_id;
+    let nested = refork(
+        format!("{host}/letters/x/letters/{id}"),
+        &format!("{host}/letters/x"),
+    );
+    let err = verify_bundle(&nested.to_json()).unwrap_err();
+    assert!(err.contains("is not a log origin"), "{err}");
+
+    let other = refork(format!("evil.test/letters/{id}"), "evil.test");
+    verify_bundle(&other.to_json()).unwrap();
+    let log = hex::encode(b.verifier().unwrap().verifying_key().to_bytes());
+    let site = serde_json::json!({
+        "host": host,
+        "issuer": { "id": "", "name": "x", "public_key": b.issuers[0].public_key, "anonymity_sets": [] },
+        "log_public_key": log,
+    })
+    .to_string();
+    let v: Value = serde_json::from_str(
+        &undersigned_wasm::bundle::compare_keys(&other.to_json(), &site).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["match"], false, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("pinned host"),
+        "{v}"
+    );
+}
+
 #[test]
 fn find_entry_names_a_receipts_entry_or_says_it_is_absent() {
     let b = honest();
