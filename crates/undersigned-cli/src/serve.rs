@@ -346,6 +346,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let built = build(&args).await?;
     let state = built.state.clone();
+    // A log that does not extend what its witnesses last cosigned (a database restored from an
+    // older backup) is never served; one they could not confirm waits for them (`cosigning`).
+    let (forks, unconfirmed): (Vec<_>, Vec<_>) =
+        undersigned_server::cosigning::check_before_serving(&state)
+            .await?
+            .into_iter()
+            .partition(|f| f.is_fork());
+    for f in unconfirmed {
+        eprintln!("warning: {f}");
+    }
+    if !forks.is_empty() {
+        let said: Vec<String> = forks.iter().map(ToString::to_string).collect();
+        anyhow::bail!("refusing to serve a forked log:\n{}", said.join("\n"));
+    }
     if let Some(outbox) = &built.outbox {
         let mut rx = outbox.subscribe();
         tokio::spawn(async move {

@@ -8,13 +8,13 @@
 //! is missing, receipts promise `witness_grace_secs` more, and publishing resumes with the
 //! newest checkpoint as soon as enough witnesses answer again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use undersigned_core::log::cosignature::{add_cosignatures, AddCheckpoint, WitnessVerifier};
-use undersigned_core::log::MerkleLog;
+use undersigned_core::log::{Checkpoint, LogVerifier, MerkleLog};
 use undersigned_store::{CheckpointRow, LetterState};
 
 use crate::error::{AppError, AppResult};
@@ -83,6 +83,11 @@ pub struct Cosigning {
     behind: Mutex<BTreeMap<String, (LogName, u64)>>,
     /// Whether the last attempt to cosign missed its quorum.
     failing: AtomicBool,
+    /// Logs this process found to extend what their witnesses last cosigned (`check_witnessed`),
+    /// by origin: only these are ever sent to a witness.
+    cleared: Mutex<HashSet<String>>,
+    /// Logs found not to extend it: never cosigned further by this process.
+    forked: Mutex<HashSet<String>>,
 }
 
 /// A cosigned checkpoint's witness, as pages and the API show it.
@@ -141,6 +146,8 @@ impl Cosigning {
             seen: Default::default(),
             behind: Default::default(),
             failing: AtomicBool::new(false),
+            cleared: Default::default(),
+            forked: Default::default(),
         })
     }
 
@@ -355,8 +362,14 @@ async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
             return Ok(true);
         }
     }
-    let c = &s.cosigning;
     let tree = Arc::new(tree);
+    // No witness is shown a checkpoint, and none is published, before the log is known to
+    // extend what the witnesses last cosigned: a database restored from an older backup would
+    // otherwise fork the log they saw.
+    if !witnessed_gate(s, origin, log, tree.clone()).await? {
+        return Ok(false);
+    }
+    let c = &s.cosigning;
     let (tx, mut rx) = tokio::sync::mpsc::channel(c.witnesses.len().max(1));
     let mut asked = 0;
     for index in 0..c.witnesses.len() {
@@ -509,5 +522,344 @@ fn post(
             })
         }
         Err(e) => Err(Refusal::Other(e.to_string())),
+    }
+}
+
+/// One log to hold against what its witnesses last cosigned.
+#[derive(Debug, Clone)]
+pub struct StoredLog {
+    /// How a person names it: `letter <id>` or `the issuer log`.
+    pub name: String,
+    /// The log's key, named by its origin.
+    pub verifier: LogVerifier,
+    /// The log as this deployment holds it.
+    pub tree: Arc<MerkleLog>,
+}
+
+/// Why a log must not be cosigned or published further: what a witness last cosigned is not
+/// a prefix of it (a database older than what was published, restored from an old backup, or
+/// another history), or too few witnesses said what they cosigned to rule that out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkCheck {
+    #[error(
+        "{name}: witness {witness} cosigned a checkpoint of size {theirs}, but this deployment holds only {ours} entries of that log; growing it would fork the log the witnesses saw. A newer backup is needed: one holding at least size {need} of that log"
+    )]
+    Shorter {
+        name: String,
+        witness: String,
+        theirs: u64,
+        ours: u64,
+        need: u64,
+    },
+    #[error(
+        "{name}: witness {witness} cosigned a checkpoint of size {theirs} whose root is not the root of this deployment's first {theirs} entries of that log ({ours} in all): this log is a fork of the one the witnesses saw. A backup of the witnessed history is needed: one holding at least size {need} of that log"
+    )]
+    Diverged {
+        name: String,
+        witness: String,
+        theirs: u64,
+        ours: u64,
+        need: u64,
+    },
+    #[error(
+        "{name}: only {answered} of {witnesses} witnesses said what they last cosigned of that log, and {needed} must (any {quorum} could have cosigned a newer checkpoint); it is not cosigned until they do ({why})"
+    )]
+    Unconfirmed {
+        name: String,
+        answered: usize,
+        witnesses: usize,
+        needed: usize,
+        quorum: usize,
+        why: String,
+    },
+}
+
+impl ForkCheck {
+    /// Whether the witnesses hold proof that the log is not this deployment's: no later
+    /// answer can clear it.
+    pub fn is_fork(&self) -> bool {
+        !matches!(self, ForkCheck::Unconfirmed { .. })
+    }
+}
+
+/// What one witness said it last cosigned of one log (tlog-witness monitor retrieval).
+#[derive(Debug)]
+enum Said {
+    Cosigned { size: u64, root: [u8; 32] },
+    Nothing,
+    NoAnswer(String),
+}
+
+impl Cosigning {
+    /// How many witnesses must say what they last cosigned before a log may be cosigned:
+    /// n − quorum + 1, so that of any quorum that cosigned a published checkpoint, at least
+    /// one answers.
+    fn needed(&self) -> usize {
+        (self.witnesses.len() + 1).saturating_sub(self.quorum)
+    }
+
+    /// Holds each log against what every witness last cosigned of it (`GET <witness
+    /// url>/<hex SHA-256 of origin>/checkpoint`): a log extends it when every checkpoint a
+    /// witness cosigned is no larger than the log and has the root of the log's prefix of its
+    /// size, and at least n − quorum + 1 witnesses answered (a checkpoint, or 404 for none). A
+    /// witness that cannot be reached counts as no answer, never as agreement. Blocking: one
+    /// thread per witness; a witness that failed once is not asked again in this call. Returns
+    /// one verdict per log, in order; cleared logs are remembered, forked ones too.
+    pub fn check_witnessed(&self, logs: &[StoredLog]) -> Vec<Result<(), ForkCheck>> {
+        if !self.enabled() {
+            return logs.iter().map(|_| Ok(())).collect();
+        }
+        let said: Vec<Vec<Said>> = std::thread::scope(|scope| {
+            let asked: Vec<_> = self
+                .witnesses
+                .iter()
+                .map(|w| scope.spawn(move || self.monitor_all(w, logs)))
+                .collect();
+            asked
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        logs.iter()
+                            .map(|_| Said::NoAnswer("the request panicked".into()))
+                            .collect()
+                    })
+                })
+                .collect()
+        });
+        logs.iter()
+            .enumerate()
+            .map(|(i, log)| {
+                let answers = self
+                    .witnesses
+                    .iter()
+                    .zip(&said)
+                    .filter_map(|(w, s)| s.get(i).map(|s| (w, s)));
+                let verdict = self.judge(log, answers);
+                let origin = log.verifier.name().to_owned();
+                match &verdict {
+                    Ok(()) => {
+                        if let Ok(mut c) = self.cleared.lock() {
+                            c.insert(origin);
+                        }
+                    }
+                    Err(f) if f.is_fork() => {
+                        if let Ok(mut c) = self.forked.lock() {
+                            c.insert(origin);
+                        }
+                    }
+                    Err(_) => {}
+                }
+                verdict
+            })
+            .collect()
+    }
+
+    fn is_cleared(&self, origin: &str) -> bool {
+        self.cleared.lock().is_ok_and(|c| c.contains(origin))
+    }
+
+    fn is_forked(&self, origin: &str) -> bool {
+        self.forked.lock().map_or(true, |c| c.contains(origin))
+    }
+
+    fn monitor_all(&self, w: &Witness, logs: &[StoredLog]) -> Vec<Said> {
+        let mut down: Option<String> = None;
+        logs.iter()
+            .map(|log| {
+                if let Some(why) = &down {
+                    return Said::NoAnswer(why.clone());
+                }
+                let said = self.monitor(w, log);
+                if let Said::NoAnswer(why) = &said {
+                    down = Some(why.clone());
+                }
+                said
+            })
+            .collect()
+    }
+
+    fn monitor(&self, w: &Witness, log: &StoredLog) -> Said {
+        let origin = log.verifier.name();
+        let hash = hex::encode(undersigned_core::encoding::sha256(&[origin.as_bytes()]));
+        let note = match self
+            .agent
+            .get(&format!("{}/{hash}/checkpoint", w.url))
+            .call()
+        {
+            Ok(r) => match r.into_string() {
+                Ok(n) => n,
+                Err(e) => return Said::NoAnswer(format!("{}: {e}", w.verifier.name())),
+            },
+            Err(ureq::Error::Status(404, _)) => return Said::Nothing,
+            Err(e) => return Said::NoAnswer(format!("{}: {e}", w.verifier.name())),
+        };
+        // Only a checkpoint the log signed and this witness cosigned is evidence either way.
+        let cp = match Checkpoint::open(&note, &log.verifier, Some(origin)) {
+            Ok(cp) => cp,
+            Err(e) => {
+                return Said::NoAnswer(format!(
+                    "{} serves a checkpoint the log did not sign: {e}",
+                    w.verifier.name()
+                ))
+            }
+        };
+        if let Err(e) = w.verifier.verify(&note) {
+            return Said::NoAnswer(format!(
+                "{} serves a checkpoint without its valid cosignature: {e}",
+                w.verifier.name()
+            ));
+        }
+        Said::Cosigned {
+            size: cp.size,
+            root: cp.root,
+        }
+    }
+
+    fn judge<'a>(
+        &self,
+        log: &StoredLog,
+        answers: impl Iterator<Item = (&'a Witness, &'a Said)>,
+    ) -> Result<(), ForkCheck> {
+        let ours = log.tree.size();
+        let mut answered = 0;
+        let mut why = String::new();
+        let mut need = 0;
+        // The witness whose checkpoint this log does not extend, the largest first.
+        let mut worst: Option<(String, u64, bool)> = None;
+        for (w, said) in answers {
+            match said {
+                Said::Cosigned { size, root } => {
+                    answered += 1;
+                    need = need.max(*size);
+                    let shorter = *size > ours;
+                    let extends = !shorter && log.tree.root_at(*size).is_ok_and(|r| r == *root);
+                    if !extends && worst.as_ref().is_none_or(|(_, s, _)| *size > *s) {
+                        worst = Some((w.verifier.name().to_owned(), *size, shorter));
+                    }
+                }
+                Said::Nothing => answered += 1,
+                Said::NoAnswer(e) => {
+                    if why.is_empty() {
+                        why.clone_from(e);
+                    }
+                }
+            }
+        }
+        let name = log.name.clone();
+        match worst {
+            Some((witness, theirs, true)) => Err(ForkCheck::Shorter {
+                name,
+                witness,
+                theirs,
+                ours,
+                need,
+            }),
+            Some((witness, theirs, false)) => Err(ForkCheck::Diverged {
+                name,
+                witness,
+                theirs,
+                ours,
+                need,
+            }),
+            None if answered < self.needed() => Err(ForkCheck::Unconfirmed {
+                name,
+                answered,
+                witnesses: self.witnesses.len(),
+                needed: self.needed(),
+                quorum: self.quorum,
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every log of the deployment (each letter's, and the issuer log) as the store holds it.
+async fn stored_logs(s: &AppState) -> AppResult<Vec<StoredLog>> {
+    let mut logs = Vec::new();
+    for state in [LetterState::Open, LetterState::Closed] {
+        for row in s.store.letters_in_state(state).await? {
+            let Some(id) = row.letter_id else { continue };
+            let tree = s.ledger.synced(&id).await?.lock().await.tree.clone();
+            logs.push(StoredLog {
+                name: format!("letter {id}"),
+                verifier: s.ledger.signer(&id)?.verifier(),
+                tree: Arc::new(tree),
+            });
+        }
+    }
+    let issuer = s.issuer.id();
+    let id = issuer.to_hex();
+    if let Some(cp) = s.store.issuer_checkpoint(&id, None).await? {
+        let mut hashes = s.store.issuer_log_hashes(&id).await?;
+        hashes.truncate(usize::try_from(cp.size).unwrap_or(usize::MAX));
+        logs.push(StoredLog {
+            name: "the issuer log".into(),
+            verifier: s.ledger.issuer_log_signer(&issuer)?.verifier(),
+            tree: Arc::new(MerkleLog::from_leaf_hashes(hashes)),
+        });
+    }
+    Ok(logs)
+}
+
+/// Before a deployment serves: every log it holds, held against what the witnesses last
+/// cosigned (`Cosigning::check_witnessed`). Returns every log that did not pass; `serve`
+/// refuses to start on a fork. A log that could not be confirmed (witnesses unreachable) is
+/// checked again before its first cosigning (`cosign`), so it is never published unchecked.
+pub async fn check_before_serving(s: &AppState) -> AppResult<Vec<ForkCheck>> {
+    if !s.cosigning.enabled() {
+        return Ok(Vec::new());
+    }
+    let logs = stored_logs(s).await?;
+    let c = s.cosigning.clone();
+    let verdicts = tokio::task::spawn_blocking(move || c.check_witnessed(&logs))
+        .await
+        .map_err(|e| AppError::Internal(format!("checking the witnesses: {e}")))?;
+    Ok(verdicts.into_iter().filter_map(Result::err).collect())
+}
+
+/// The gate before a log's first cosigning in this process: `Ok(true)` once it extends what
+/// its witnesses last cosigned.
+async fn witnessed_gate(
+    s: &AppState,
+    origin: &str,
+    log: &LogName,
+    tree: Arc<MerkleLog>,
+) -> AppResult<bool> {
+    let c = &s.cosigning;
+    if c.is_forked(origin) {
+        return Ok(false);
+    }
+    if c.is_cleared(origin) {
+        return Ok(true);
+    }
+    let (name, verifier) = match log {
+        LogName::Letter(id) => (format!("letter {id}"), s.ledger.signer(id)?.verifier()),
+        LogName::Issuer => (
+            "the issuer log".to_owned(),
+            s.ledger.issuer_log_signer(&s.issuer.id())?.verifier(),
+        ),
+    };
+    let stored = StoredLog {
+        name,
+        verifier,
+        tree,
+    };
+    let c = c.clone();
+    let verdict = tokio::task::spawn_blocking(move || c.check_witnessed(&[stored]))
+        .await
+        .map_err(|e| AppError::Internal(format!("checking the witnesses: {e}")))?;
+    match verdict.into_iter().next() {
+        Some(Ok(())) => Ok(true),
+        Some(Err(f)) if f.is_fork() => {
+            tracing::error!(origin, "not cosigned, not published: {f}");
+            Ok(false)
+        }
+        Some(Err(f)) => {
+            tracing::warn!(origin, "{f}");
+            Ok(false)
+        }
+        None => Ok(false),
     }
 }

@@ -166,6 +166,15 @@ impl DeploymentKeys {
         ))
     }
 
+    /// The log key of a key file, read without the tag key: what `backup` signs its manifest
+    /// with, and what `restore` checks that signature against before it copies anything.
+    pub fn read_log_key(path: &Path) -> Result<ed25519_dalek::SigningKey, KeyError> {
+        let bytes = Zeroizing::new(
+            std::fs::read(path).map_err(|e| KeyError::Io(path.display().to_string(), e))?,
+        );
+        Ok(Self::decode(&bytes, "log key")?.1)
+    }
+
     fn write(&self, path: &Path) -> std::io::Result<()> {
         let f = KeyFile {
             format: FORMAT.into(),

@@ -129,8 +129,14 @@ fn fail_checkpoint_with_bad_signature_root_or_key() {
     assert_log_error(verify_unsealed(&v), "not validly signed");
     // A checkpoint for another letter's log, and one under no origin at all.
     for (origin, needle) in [
-        (format!("undersigned.test/letters/{}", "ab".repeat(32)), "another log"),
-        ("undersigned.test/letters/other".to_owned(), "is not a log origin"),
+        (
+            format!("undersigned.test/letters/{}", "ab".repeat(32)),
+            "another log",
+        ),
+        (
+            "undersigned.test/letters/other".to_owned(),
+            "is not a log origin",
+        ),
     ] {
         let wrong_origin = undersigned_core::log::LogSigner::new(
             &origin,
