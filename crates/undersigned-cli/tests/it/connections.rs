@@ -48,7 +48,7 @@ impl Drop for Proc {
 /// Starts `undersigned ARGS` with short timeouts and reads its address from the first line of
 /// its standard output that names one.
 fn start(args: &[&str]) -> (Proc, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+    let child = Command::new(env!("CARGO_BIN_EXE_undersigned"))
         .args(args)
         .env(IDLE_TIMEOUT_ENV, IDLE_SECS.to_string())
         .env(HEADER_TIMEOUT_ENV, "2")
@@ -57,7 +57,9 @@ fn start(args: &[&str]) -> (Proc, SocketAddr) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    // Owned by `Proc` at once, so it is killed and waited for on every path.
+    let mut proc = Proc(child);
+    let mut out = BufReader::new(proc.0.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
@@ -71,7 +73,7 @@ fn start(args: &[&str]) -> (Proc, SocketAddr) {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut out, &mut std::io::sink());
             });
-            return (Proc(child), addr.parse().unwrap());
+            return (proc, addr.parse().unwrap());
         }
     }
 }
@@ -223,19 +225,13 @@ fn fail_idle_connections_neither_lock_out_requests_nor_stay_open() {
         );
         let (status, line) = request(addr, &head, body.as_bytes());
         assert_eq!(status, 200, "{line}");
-        let witness_key = WitnessVerifier::from_vkey(
-            &String::from_utf8(
-                Command::new(env!("CARGO_BIN_EXE_undersigned"))
-                    .args(["witness", "key", "--data", data_arg])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
+        let printed = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+            .args(["witness", "key", "--data", data_arg])
+            .output()
             .unwrap()
-            .trim()
-            .to_owned(),
-        )
-        .unwrap();
+            .stdout;
+        let witness_key =
+            WitnessVerifier::from_vkey(String::from_utf8(printed).unwrap().trim()).unwrap();
         witness_key
             .verify(&add_cosignatures(&note, [&line]))
             .unwrap();
