@@ -374,6 +374,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(undersigned_server::publisher::run(state.clone()));
+    // Timeouts and a connection bound, set by the UNDERSIGNED_HTTP_* environment variables.
+    let limits = undersigned_server::listen::Limits::from_env()?;
     let listener = tokio::net::TcpListener::bind(built.listen)
         .await
         .with_context(|| format!("cannot listen on {}", built.listen))?;
@@ -398,11 +400,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|v| format!(" --logs-under {v}"))
             .collect::<String>()
     );
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    undersigned_server::listen::serve(listener, app(state), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

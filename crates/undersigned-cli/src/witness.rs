@@ -7,7 +7,9 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use undersigned_core::log::LogVerifier;
+use undersigned_server::listen::{self, Limits};
 use undersigned_server::witness::{self, LogPrefix, Witness, WitnessStore};
 
 #[derive(clap::Subcommand, Debug)]
@@ -32,13 +34,51 @@ pub enum Cmd {
         /// (`witness_logs_under`). Repeatable.
         #[arg(long = "logs-under")]
         prefixes: Vec<String>,
-        /// The most logs kept (logs named with --log always are): a new log under a prefix
-        /// beyond this is refused, so a log key's holder cannot fill the disk.
+        /// The most logs kept under each prefix (logs named with --log always are): a new
+        /// log under a prefix beyond this is refused (507), so a log key's holder cannot fill
+        /// the disk, and one prefix's logs never crowd out another's.
         #[arg(long, default_value_t = witness::DEFAULT_MAX_LOGS)]
         max_logs: u64,
         #[command(flatten)]
+        http: HttpArgs,
+        #[command(flatten)]
         key: KeyArgs,
     },
+}
+
+/// The listener's limits (`undersigned_server::listen`); each also read from its environment
+/// variable, which `serve` reads too.
+#[derive(clap::Args, Debug)]
+pub struct HttpArgs {
+    /// Seconds a request head may take to arrive once it has begun.
+    #[arg(long, env = listen::HEADER_TIMEOUT_ENV, value_parser = seconds("--header-timeout"))]
+    header_timeout: Option<Duration>,
+    /// Seconds a request body may take to arrive whole.
+    #[arg(long, env = listen::BODY_TIMEOUT_ENV, value_parser = seconds("--body-timeout"))]
+    body_timeout: Option<Duration>,
+    /// Seconds a connection with no request in progress is kept open.
+    #[arg(long, env = listen::IDLE_TIMEOUT_ENV, value_parser = seconds("--idle-timeout"))]
+    idle_timeout: Option<Duration>,
+    /// The most connections served at once (default: as many as the process's open-file
+    /// limit allows, after a reserve); when all are taken, the one idle longest is closed.
+    #[arg(long, env = listen::MAX_CONNECTIONS_ENV)]
+    max_connections: Option<std::num::NonZeroUsize>,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            header_timeout: self.header_timeout.unwrap_or(d.header_timeout),
+            body_timeout: self.body_timeout.unwrap_or(d.body_timeout),
+            idle_timeout: self.idle_timeout.unwrap_or(d.idle_timeout),
+            max_connections: self.max_connections.map(std::num::NonZeroUsize::get),
+        }
+    }
+}
+
+fn seconds(name: &'static str) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |v| listen::parse_seconds(name, v).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args, Debug)]
@@ -65,6 +105,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
             logs,
             prefixes,
             max_logs,
+            http,
             key,
         } => {
             let follow = Follow {
@@ -79,7 +120,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
                 max_logs,
             };
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(listen, follow, key))
+            rt.block_on(serve(listen, follow, http.limits(), key))
         }
     }
 }
@@ -91,7 +132,12 @@ struct Follow {
     max_logs: u64,
 }
 
-async fn serve(listen: SocketAddr, follow: Follow, key: KeyArgs) -> anyhow::Result<()> {
+async fn serve(
+    listen: SocketAddr,
+    follow: Follow,
+    limits: Limits,
+    key: KeyArgs,
+) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -118,11 +164,10 @@ async fn serve(listen: SocketAddr, follow: Follow, key: KeyArgs) -> anyhow::Resu
         listener.local_addr()?,
         w.describe().join(", ")
     );
-    axum::serve(listener, witness::router(w))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    listen::serve(listener, witness::router(w), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     store.close().await;
     Ok(())
 }

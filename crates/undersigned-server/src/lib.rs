@@ -18,6 +18,7 @@ pub mod keys;
 pub mod leader;
 pub mod ledger;
 pub mod limits;
+pub mod listen;
 pub mod mailer;
 pub mod metrics;
 pub mod outbox;

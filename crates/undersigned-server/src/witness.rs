@@ -65,10 +65,17 @@ pub enum WitnessError {
     Prefix(String, String),
 }
 
-/// The default bound on how many logs a witness follows by prefix (`--max-logs`). Only a log
-/// key's holder can add an origin under its prefix, so this only keeps a misbehaving one from
-/// filling the witness's disk; each log costs one row of a few hundred bytes.
+/// The default bound on how many logs a witness follows under each prefix (`--max-logs`). Only
+/// a log key's holder can add an origin under its prefix, so this only keeps a misbehaving one
+/// from filling the witness's disk; each log costs one row of a few hundred bytes. The bound is
+/// per prefix, so one deployment's junk logs never stop another deployment's new letter.
 pub const DEFAULT_MAX_LOGS: u64 = 100_000;
+
+/// The most conflicting checkpoints kept as evidence per log, each the first seen at its size;
+/// later ones at a kept size count in that row's `repeats`, those at further sizes in the
+/// log's `evidence_dropped`. One is proof enough of a fork; the bound keeps a log key's holder
+/// from filling the disk with validly signed junk (each row holds a note of up to 16 KiB).
+pub const MAX_EVIDENCE_PER_LOG: u64 = 16;
 
 /// Every log whose origin starts with `prefix` and whose checkpoints are signed by `key`
 /// under that origin as key name: one deployment's letter logs, say (`example.org/letters/`).
@@ -101,14 +108,35 @@ impl LogPrefix {
         &self.prefix
     }
 
-    /// The verifier of `origin`, if it lies under this prefix: the key ID is the one the log
-    /// signs with, computed from the origin's own name.
+    /// The verifier of `origin`, if it is this prefix followed by one id: the key ID is the one
+    /// the log signs with, computed from the origin's own name. Protocol v1.2 "The record":
+    /// only the prefix plus 64 lowercase hex digits is an origin under it. Anything longer
+    /// (`<prefix>x/letters/<id>`) would be a second log the deployment's key could sign, and a
+    /// fork of a letter's history cosigned under it.
     pub fn verifier_for(&self, origin: &str) -> Option<LogVerifier> {
         match origin.strip_prefix(self.prefix.as_str()) {
-            Some(rest) if !rest.is_empty() => LogVerifier::new(origin, self.key).ok(),
+            Some(id) if is_log_id(id) => LogVerifier::new(origin, self.key).ok(),
             _ => None,
         }
     }
+
+    /// The smallest and largest origin under this prefix, for a range over the stored origins
+    /// (every origin under it has the same length, so byte order brackets them).
+    fn origin_range(&self) -> (String, String) {
+        (
+            format!("{}{}", self.prefix, "0".repeat(LOG_ID_HEX)),
+            format!("{}{}", self.prefix, "f".repeat(LOG_ID_HEX)),
+        )
+    }
+}
+
+/// A letter or issuer id in an origin: SHA-256, as 64 lowercase hex digits.
+const LOG_ID_HEX: usize = 64;
+
+/// Whether `id` is spelled as an origin's id must be: exactly 64 lowercase hex digits, so one
+/// log has one origin.
+fn is_log_id(id: &str) -> bool {
+    id.len() == LOG_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The latest checkpoint the witness cosigned for one log.
@@ -203,20 +231,31 @@ impl WitnessStore {
         u64::try_from(n).map_err(|_| WitnessError::Corrupt("count".into()))
     }
 
+    /// How many logs the witness holds a checkpoint of under `bound`'s prefix.
+    async fn count_under(&self, bound: &LogBound) -> Result<u64, WitnessError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM witness_logs WHERE origin BETWEEN ?1 AND ?2")
+                .bind(&bound.lo)
+                .bind(&bound.hi)
+                .fetch_one(&self.pool)
+                .await?;
+        u64::try_from(n).map_err(|_| WitnessError::Corrupt("count".into()))
+    }
+
     /// Replaces the latest checkpoint of `origin`, but only if it is still the one the decision
     /// was made against (`expected`: size and root, `None` if there was none). Checking and
     /// writing in one statement keeps the update atomic even if a second process shared the
     /// file; tlog-witness: "checking the old size against the latest checkpoint and persisting
     /// the new checkpoint must be performed atomically". A first checkpoint is stored only while
-    /// fewer than `limit` logs are (if given), in the same statement, so concurrent new logs
-    /// cannot overshoot it.
+    /// fewer than `bound.max` logs are under its prefix (if bounded), in the same statement, so
+    /// concurrent new logs cannot overshoot it.
     async fn advance(
         &self,
         origin: &str,
         expected: Option<(u64, Hash)>,
         new: &Latest,
         timestamp: u64,
-        limit: Option<u64>,
+        bound: Option<&LogBound>,
     ) -> Result<bool, WitnessError> {
         let size = i64::try_from(new.size).map_err(|_| WitnessError::Corrupt(origin.into()))?;
         let ts = i64::try_from(timestamp).map_err(|_| WitnessError::Corrupt(origin.into()))?;
@@ -224,7 +263,8 @@ impl WitnessStore {
             None => sqlx::query(
                 "INSERT INTO witness_logs (origin, size, root, note, cosigned_at, origin_hash) \
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
-                 WHERE ?7 IS NULL OR (SELECT count(*) FROM witness_logs) < ?7 \
+                 WHERE ?7 IS NULL \
+                    OR (SELECT count(*) FROM witness_logs WHERE origin BETWEEN ?8 AND ?9) < ?7 \
                  ON CONFLICT (origin) DO NOTHING",
             )
             .bind(origin)
@@ -233,7 +273,9 @@ impl WitnessStore {
             .bind(&new.note)
             .bind(ts)
             .bind(origin_hash(origin).as_slice())
-            .bind(limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)))
+            .bind(bound.map(|b| i64::try_from(b.max).unwrap_or(i64::MAX)))
+            .bind(bound.map(|b| b.lo.as_str()))
+            .bind(bound.map(|b| b.hi.as_str()))
             .execute(&self.pool)
             .await?
             .rows_affected(),
@@ -262,40 +304,118 @@ impl WitnessStore {
     /// Keeps a validly signed checkpoint that is inconsistent with what was cosigned: tlog-witness
     /// "the witness MAY log the request even if the checkpoint fails one of the consistency
     /// checks above (but MUST NOT cosign the checkpoint), as it might be proof of log
-    /// misbehavior." Only the log's key can produce one, so the table stays small.
+    /// misbehavior." Bounded per log: the first one per size is kept and the rest counted
+    /// ([`MAX_EVIDENCE_PER_LOG`]), so even the log key's holder cannot grow the table without
+    /// end. One transaction, so a crash never counts a checkpoint it did not keep.
     async fn keep_evidence(
         &self,
         origin: &str,
+        size: u64,
         note: &str,
         reason: &str,
     ) -> Result<(), WitnessError> {
-        sqlx::query(
-            "INSERT INTO witness_evidence (origin, note, reason) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (note) DO NOTHING",
+        let size = i64::try_from(size).map_err(|_| WitnessError::Corrupt(origin.into()))?;
+        let max = i64::try_from(MAX_EVIDENCE_PER_LOG).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        let repeated = sqlx::query(
+            "UPDATE witness_evidence SET repeats = repeats + 1 WHERE origin = ?1 AND size = ?2",
         )
         .bind(origin)
-        .bind(note)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
+        .bind(size)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if repeated == 0 {
+            let kept = sqlx::query(
+                "INSERT INTO witness_evidence (origin, size, note, reason) \
+                 SELECT ?1, ?2, ?3, ?4 \
+                 WHERE (SELECT count(*) FROM witness_evidence WHERE origin = ?1) < ?5",
+            )
+            .bind(origin)
+            .bind(size)
+            .bind(note)
+            .bind(reason)
+            .bind(max)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if kept == 0 {
+                sqlx::query(
+                    "UPDATE witness_logs SET evidence_dropped = evidence_dropped + 1 \
+                     WHERE origin = ?1",
+                )
+                .bind(origin)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Every inconsistent checkpoint kept, oldest first: (origin, note, reason).
-    pub async fn evidence(&self) -> Result<Vec<(String, String, String)>, WitnessError> {
-        let rows = sqlx::query("SELECT origin, note, reason FROM witness_evidence ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+    /// Every inconsistent checkpoint kept, oldest first.
+    pub async fn evidence(&self) -> Result<Vec<Evidence>, WitnessError> {
+        let rows = sqlx::query(
+            "SELECT origin, size, note, reason, repeats FROM witness_evidence ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|r| {
-                Ok((
-                    r.try_get("origin")?,
-                    r.try_get("note")?,
-                    r.try_get("reason")?,
-                ))
+                let origin: String = r.try_get("origin")?;
+                let size: Option<i64> = r.try_get("size")?;
+                let repeats: i64 = r.try_get("repeats")?;
+                let corrupt = || WitnessError::Corrupt(origin.clone());
+                Ok(Evidence {
+                    size: size.map(u64::try_from).transpose().map_err(|_| corrupt())?,
+                    repeats: u64::try_from(repeats).map_err(|_| corrupt())?,
+                    note: r.try_get("note")?,
+                    reason: r.try_get("reason")?,
+                    origin,
+                })
             })
             .collect()
     }
+
+    /// How many conflicting checkpoints of `origin` were neither kept nor counted on a kept
+    /// size, because the log already has [`MAX_EVIDENCE_PER_LOG`] sizes kept.
+    pub async fn evidence_dropped(&self, origin: &str) -> Result<u64, WitnessError> {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT evidence_dropped FROM witness_logs WHERE origin = ?1")
+                .bind(origin)
+                .fetch_optional(&self.pool)
+                .await?;
+        u64::try_from(n.unwrap_or(0)).map_err(|_| WitnessError::Corrupt(origin.into()))
+    }
+}
+
+/// A conflicting checkpoint kept as evidence of a log's misbehaviour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub origin: String,
+    /// The checkpoint's size (`None` only for rows kept before sizes were).
+    pub size: Option<u64>,
+    /// The first such checkpoint, as received.
+    pub note: String,
+    pub reason: String,
+    /// How many more conflicting checkpoints of this log at this size came after it.
+    pub repeats: u64,
+}
+
+/// The per-log locks, and how many were made for logs under each prefix (keyed by the
+/// prefix's lowest origin).
+#[derive(Debug)]
+struct Locks {
+    by_origin: HashMap<String, Arc<Mutex<()>>>,
+    per_prefix: HashMap<String, u64>,
+}
+
+/// At most `max` logs with origins in `lo..=hi`: the logs under one prefix.
+#[derive(Debug, Clone)]
+struct LogBound {
+    max: u64,
+    lo: String,
+    hi: String,
 }
 
 /// Reads the witness key from `dir`, creating it on first use (mode 0600). `name` is required
@@ -379,13 +499,13 @@ pub struct Witness {
     signer: WitnessSigner,
     /// Logs followed by exact origin.
     logs: HashMap<String, Vec<LogVerifier>>,
-    /// Logs followed by origin prefix; at most `max_logs` of these (and of all logs) are kept.
+    /// Logs followed by origin prefix; at most `max_logs` logs under each prefix are kept.
     prefixes: Vec<LogPrefix>,
     max_logs: u64,
     /// Requests for one log are decided one at a time, so two can never both be checked
     /// against the same stored checkpoint and both be cosigned. A log followed by prefix gets
     /// its lock with its first validly signed checkpoint.
-    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    locks: std::sync::Mutex<Locks>,
     store: WitnessStore,
     pause: Option<Duration>,
     clock: fn() -> u64,
@@ -415,7 +535,10 @@ impl Witness {
             logs: by_origin,
             prefixes: Vec::new(),
             max_logs: DEFAULT_MAX_LOGS,
-            locks: std::sync::Mutex::new(locks),
+            locks: std::sync::Mutex::new(Locks {
+                by_origin: locks,
+                per_prefix: HashMap::new(),
+            }),
             store,
             pause: None,
             clock: crate::now,
@@ -448,25 +571,46 @@ impl Witness {
     }
 
     /// The lock of `origin`, created for a log followed by prefix unless the witness already
-    /// holds as many locks as it may follow logs (only a log key's holder can get here, by
-    /// signing checkpoints of ever new origins).
-    fn lock_for(&self, origin: &str) -> Result<Arc<Mutex<()>>, Refused> {
+    /// holds as many locks under that prefix as it may follow logs there (only a log key's
+    /// holder can get here, by signing checkpoints of ever new origins, and then only fills
+    /// its own prefix's share).
+    fn lock_for(&self, origin: &str, bound: Option<&LogBound>) -> Result<Arc<Mutex<()>>, Refused> {
         let mut locks = self
             .locks
             .lock()
             .map_err(|_| Refused::Internal(WitnessError::Corrupt("lock table".into())))?;
-        if let Some(l) = locks.get(origin) {
+        if let Some(l) = locks.by_origin.get(origin) {
             return Ok(l.clone());
         }
-        let cap = usize::try_from(self.max_logs)
-            .unwrap_or(usize::MAX)
-            .saturating_add(self.logs.len());
-        if locks.len() >= cap {
-            return Err(Refused::TooManyLogs(self.max_logs));
+        if let Some(b) = bound {
+            let held = locks.per_prefix.entry(b.lo.clone()).or_insert(0);
+            if *held >= b.max {
+                return Err(Refused::TooManyLogs(b.max));
+            }
+            *held += 1;
         }
         let l = Arc::new(Mutex::new(()));
-        locks.insert(origin.to_owned(), l.clone());
+        locks.by_origin.insert(origin.to_owned(), l.clone());
         Ok(l)
+    }
+
+    /// The bound on new logs that `origin` falls under: `None` for a log named exactly (always
+    /// followed), else that of its prefix (one origin lies under at most one prefix string,
+    /// since each is the prefix plus an id of fixed length).
+    fn bound_for(&self, origin: &str) -> Option<LogBound> {
+        if self.logs.contains_key(origin) {
+            return None;
+        }
+        let p = self
+            .prefixes
+            .iter()
+            .find(|p| p.verifier_for(origin).is_some())?;
+        let (lo, hi) = p.origin_range();
+        Some(LogBound {
+            max: self.max_logs,
+            lo,
+            hi,
+        })
     }
 
     /// Whether the witness follows `origin`, by name or by prefix.
@@ -520,22 +664,44 @@ impl Witness {
         }
         let checkpoint = open_with_any(&req.checkpoint, &keys, origin)?;
 
-        let lock = self.lock_for(origin)?;
+        // Logs named exactly are always followed; a new one under a prefix only within its
+        // prefix's bound.
+        let bound = self.bound_for(origin);
+        let lock = match self.lock_for(origin, bound.as_ref()) {
+            // A log stored before a restart gets its lock even when attempts at new logs
+            // under its prefix used up the prefix's share.
+            Err(Refused::TooManyLogs(_))
+                if self
+                    .store
+                    .latest(origin)
+                    .await
+                    .map_err(Refused::Internal)?
+                    .is_some() =>
+            {
+                self.lock_for(origin, None)?
+            }
+            other => other?,
+        };
         let _guard = lock.lock().await;
         let latest = self.store.latest(origin).await.map_err(Refused::Internal)?;
-        // Logs named exactly are always followed; a new one under a prefix only within bound.
-        let limit = (!self.logs.contains_key(origin)).then_some(self.max_logs);
-        if let (None, Some(max)) = (&latest, limit) {
-            if self.store.count().await.map_err(Refused::Internal)? >= max {
-                return Err(Refused::TooManyLogs(max));
+        if let (None, Some(b)) = (&latest, &bound) {
+            if self.store.count_under(b).await.map_err(Refused::Internal)? >= b.max {
+                return Err(Refused::TooManyLogs(b.max));
             }
         }
         let expected = latest.as_ref().map(|l| (l.size, l.root));
         if let Err(refusal) = check_add_checkpoint(expected, req.old_size, &req.proof, &checkpoint)
         {
-            if refusal.status() == 422 {
+            // Only a conflict with a checkpoint this witness cosigned says anything about the
+            // log; a refused first checkpoint is not kept, so new origins cannot add rows.
+            if refusal.status() == 422 && latest.is_some() {
                 self.store
-                    .keep_evidence(origin, &req.checkpoint, &refusal.to_string())
+                    .keep_evidence(
+                        origin,
+                        checkpoint.size,
+                        &req.checkpoint,
+                        &refusal.to_string(),
+                    )
                     .await
                     .map_err(Refused::Internal)?;
             }
@@ -561,14 +727,14 @@ impl Witness {
         };
         if !self
             .store
-            .advance(origin, expected, &new, timestamp, limit)
+            .advance(origin, expected, &new, timestamp, bound.as_ref())
             .await
             .map_err(Refused::Internal)?
         {
             // Only another writer on the same file can get here; its size wins.
             let now = self.store.latest(origin).await.map_err(Refused::Internal)?;
-            return Err(match (now, limit) {
-                (None, Some(max)) => Refused::TooManyLogs(max),
+            return Err(match (now, bound) {
+                (None, Some(b)) => Refused::TooManyLogs(b.max),
                 (now, _) => Refused::Witness(WitnessRefusal::Conflict {
                     old: req.old_size,
                     latest: now.map_or(0, |l| l.size),
@@ -617,7 +783,7 @@ pub enum Refused {
     BadSignature,
     #[error("{0}")]
     Witness(WitnessRefusal),
-    #[error("this witness follows {0} logs already and starts following no new one")]
+    #[error("this witness follows {0} logs under this prefix already and starts no new one")]
     TooManyLogs(u64),
     #[error("internal error")]
     Internal(WitnessError),
@@ -741,16 +907,34 @@ mod tests {
             store.latest_by_hash(&hash).await.unwrap(),
             Some(("example.org/letters/a".into(), "a note\n".into()))
         );
-        // And the bound holds in the INSERT itself: one log stored, a limit of one refuses more.
+        // And the bound holds in the INSERT itself: one log stored under the range, a limit of
+        // one refuses more there, but not under another range.
+        let bound = |max, lo: &str, hi: &str| LogBound {
+            max,
+            lo: lo.into(),
+            hi: hi.into(),
+        };
+        let under_a = bound(1, "example.org/letters/a", "example.org/letters/z");
         assert!(!store
-            .advance("example.org/letters/b", None, &new, 1, Some(1))
+            .advance("example.org/letters/b", None, &new, 1, Some(&under_a))
+            .await
+            .unwrap());
+        let under_b = bound(1, "example.org/other/a", "example.org/other/z");
+        assert!(store
+            .advance("example.org/other/b", None, &new, 1, Some(&under_b))
             .await
             .unwrap());
         assert!(store
-            .advance("example.org/letters/b", None, &new, 1, Some(2))
+            .advance(
+                "example.org/letters/b",
+                None,
+                &new,
+                1,
+                Some(&bound(2, "example.org/letters/a", "example.org/letters/z"))
+            )
             .await
             .unwrap());
-        assert_eq!(store.count().await.unwrap(), 2);
+        assert_eq!(store.count().await.unwrap(), 3);
         store.close().await;
     }
 }

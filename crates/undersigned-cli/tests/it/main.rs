@@ -9,6 +9,7 @@
 
 mod backup;
 mod cluster;
+mod connections;
 mod crash;
 mod deployment;
 mod flow;

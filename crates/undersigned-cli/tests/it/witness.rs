@@ -352,8 +352,10 @@ fn fail_witness_refuses_a_fork_and_keeps_refusing_after_restart() {
         e
     });
     assert_eq!(evidence.len(), 2, "{evidence:?}");
-    assert!(evidence.iter().all(|(o, _, _)| o == ORIGIN));
-    assert!(evidence.iter().any(|(_, n, _)| *n == fork.note()));
+    assert!(evidence.iter().all(|e| e.origin == ORIGIN));
+    assert!(evidence.iter().any(|e| e.note == fork.note()));
+    // Each was sent twice (before and after the restart): kept once, counted once more.
+    assert!(evidence.iter().all(|e| e.repeats == 1), "{evidence:?}");
 }
 
 #[test]
@@ -554,6 +556,11 @@ fn fail_malformed_bodies_get_4xx_and_change_nothing() {
     accept(&w, &log.note(), &w.add(good.as_bytes()));
 }
 
+/// A letter id as an origin spells it: 64 lowercase hex digits.
+fn log_id(n: u8) -> String {
+    hex::encode(Sha256::digest([n]))
+}
+
 /// A log signer named `origin`, with the fixed test key (or another one).
 fn signer_for(origin: &str, seed: u64) -> LogSigner {
     use rand_core::SeedableRng;
@@ -573,8 +580,8 @@ fn witness_follows_every_log_under_a_prefix() {
 
     // Two logs the witness never heard of by name, each signing under its own origin (so each
     // has its own key ID) with the one key: both cosigned, and both served to monitors.
-    let mut a = TestLog::new(&signer_for(&format!("{PREFIX}aaa"), 77));
-    let mut b = TestLog::new(&signer_for(&format!("{PREFIX}bbb"), 77));
+    let mut a = TestLog::new(&signer_for(&format!("{PREFIX}{}", log_id(1)), 77));
+    let mut b = TestLog::new(&signer_for(&format!("{PREFIX}{}", log_id(2)), 77));
     assert_ne!(a.signer.key_id(), b.signer.key_id());
     for log in [&mut a, &mut b] {
         log.grow(5, "honest");
@@ -590,11 +597,12 @@ fn witness_follows_every_log_under_a_prefix() {
 
     // Outside the prefix, or the bare prefix: not followed (404), even with the same key.
     for origin in [
-        "witness-test.example/issuers/x",
-        "witness-test.example/letters",
-        PREFIX,
-        "other.example/letters/aaa",
+        format!("witness-test.example/issuers/{}", log_id(1)),
+        "witness-test.example/letters".into(),
+        PREFIX.into(),
+        format!("other.example/letters/{}", log_id(1)),
     ] {
+        let origin = origin.as_str();
         let mut log = TestLog::new(&signer_for(origin, 77));
         log.grow(3, "honest");
         let answer = w.add(&log.request(0));
@@ -602,7 +610,7 @@ fn witness_follows_every_log_under_a_prefix() {
         assert!(w.latest_of(origin).is_none(), "{origin}");
     }
     // Under the prefix but signed by another key: 403, nothing stored.
-    let origin = format!("{PREFIX}ccc");
+    let origin = format!("{PREFIX}{}", log_id(3));
     let mut stranger = TestLog::new(&signer_for(&origin, 78));
     stranger.grow(3, "honest");
     let answer = w.add(&stranger.request(0));
@@ -657,4 +665,212 @@ fn witness_follows_every_log_under_a_prefix() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// What the witness's database holds, read after the witness stopped: the logs kept, and the
+/// evidence rows with the conflicts dropped for `origin`.
+fn stored(dir: &Path, origin: &str) -> (u64, Vec<undersigned_server::witness::Evidence>, u64) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = WitnessStore::open(&database_path(dir)).await.unwrap();
+        let out = (
+            store.count().await.unwrap(),
+            store.evidence().await.unwrap(),
+            store.evidence_dropped(origin).await.unwrap(),
+        );
+        store.close().await;
+        out
+    })
+}
+
+/// Protocol v1.2 "The record": under a prefix, only the prefix plus one id of 64 lowercase hex
+/// digits is an origin. Checkpoints of every other spelling, each validly signed by the real
+/// log key under its own origin, are refused as unknown (404) and leave nothing behind; the
+/// nested one is the attack that got a forked history cosigned.
+#[test]
+fn fail_witness_refuses_origins_that_are_not_the_prefix_plus_one_id() {
+    let dir = tempfile::tempdir().unwrap();
+    const PREFIX: &str = "witness-test.example/letters/";
+    let prefix_vkey = signer_for(PREFIX, 77).verifier().to_vkey();
+    let args: Vec<String> = ["--logs-under", &prefix_vkey].map(String::from).to_vec();
+    let w = WitnessProc::start_with(dir.path(), &args, None);
+
+    let id = log_id(9);
+    let forged = [
+        format!("{PREFIX}x/letters/{id}"),
+        format!("{PREFIX}{id}/letters/{id}"),
+        format!("{PREFIX}{id}/"),
+        format!("{PREFIX}{id}x"),
+        format!("{PREFIX}{id}0"),
+        format!("{PREFIX}{}", &id[..63]),
+        format!("{PREFIX}{}", id.to_uppercase()),
+        format!("{PREFIX}{}G", &id[..63]),
+        format!("{PREFIX}/{}", &id[..63]),
+        format!("{PREFIX}{id}."),
+        format!("{PREFIX}{}\u{ff10}", &id[..63]),
+        format!("{PREFIX}../letters/{id}"),
+    ];
+    for origin in &forged {
+        let mut log = TestLog::new(&signer_for(origin, 77));
+        log.grow(3, "fork");
+        let answer = w.add(&log.request(0));
+        assert_eq!(answer.status, 404, "{origin:?}: {answer:?}");
+        assert!(!answer.body.contains('\u{2014}'), "{origin:?}: {answer:?}");
+        assert!(w.latest_of(origin).is_none(), "{origin:?}");
+    }
+    // The one valid spelling is followed.
+    let mut real = TestLog::new(&signer_for(&format!("{PREFIX}{id}"), 77));
+    real.grow(3, "honest");
+    accept(&w, &real.note(), &w.add(&real.request(0)));
+    w.kill();
+
+    let (count, evidence, _) = stored(dir.path(), real.signer.name());
+    assert_eq!(count, 1, "only the real log is stored");
+    assert!(evidence.is_empty(), "{evidence:?}");
+}
+
+/// A `--max-logs` bound is per prefix (per deployment): one deployment's logs filling theirs
+/// does not stop another deployment's new letter from being cosigned.
+#[test]
+fn fail_one_full_prefix_does_not_stop_another() {
+    let dir = tempfile::tempdir().unwrap();
+    const A: &str = "a.example/letters/";
+    const B: &str = "b.example/letters/";
+    let args: Vec<String> = [
+        "--logs-under",
+        &signer_for(A, 77).verifier().to_vkey(),
+        "--logs-under",
+        &signer_for(B, 78).verifier().to_vkey(),
+        "--max-logs",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let w = WitnessProc::start_with(dir.path(), &args, None);
+    let mut full: Vec<TestLog> = (1..=2)
+        .map(|n| TestLog::new(&signer_for(&format!("{A}{}", log_id(n)), 77)))
+        .collect();
+    for log in &mut full {
+        log.grow(3, "junk");
+        accept(&w, &log.note(), &w.add(&log.request(0)));
+    }
+    let mut third = TestLog::new(&signer_for(&format!("{A}{}", log_id(3)), 77));
+    third.grow(3, "junk");
+    assert_eq!(w.add(&third.request(0)).status, 507);
+
+    // B's first and second letters still get cosigned, then B is full too.
+    for n in 1..=2 {
+        let mut log = TestLog::new(&signer_for(&format!("{B}{}", log_id(n)), 78));
+        log.grow(4, "letter");
+        accept(&w, &log.note(), &w.add(&log.request(0)));
+    }
+    let mut b3 = TestLog::new(&signer_for(&format!("{B}{}", log_id(3)), 78));
+    b3.grow(4, "letter");
+    assert_eq!(w.add(&b3.request(0)).status, 507);
+    w.kill();
+    assert_eq!(stored(dir.path(), "").0, 4);
+
+    // After a restart, a new log under the full prefix first, then its two logs: refused, and
+    // both still followed.
+    let w = WitnessProc::start_with(dir.path(), &args, None);
+    assert_eq!(w.add(&third.request(0)).status, 507);
+    for log in &mut full {
+        log.grow(5, "junk");
+        accept(&w, &log.note(), &w.add(&log.request(3)));
+    }
+    w.kill();
+    assert_eq!(stored(dir.path(), "").0, 4);
+}
+
+/// Bytes of the witness's database with its WAL (and shared-memory index).
+fn database_bytes(dir: &Path) -> u64 {
+    let db = database_path(dir);
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Conflicting checkpoints, validly signed by the log's own key and padded to the largest
+/// note, are kept as evidence only once per (log, size) and for a bounded number of sizes;
+/// the rest are counted. Before, each was kept: 3,000 took about 98 MB.
+#[test]
+fn fail_conflicting_checkpoints_keep_the_witness_database_bounded() {
+    use base64::Engine as _;
+    use rand_core::RngCore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = log_signer();
+    let w = WitnessProc::start(dir.path(), &[signer.verifier().to_vkey()], None);
+    let mut honest = TestLog::new(&signer);
+    honest.grow(10, "honest");
+    accept(&w, &honest.note(), &w.add(&honest.request(0)));
+    let before = database_bytes(dir.path());
+
+    // A signature line by a key nobody trusts, ignored by the witness but stored with the
+    // note: it brings each note near the 16 KiB a note may have.
+    let mut pad = vec![0u8; 11_000];
+    rand_core::OsRng.fill_bytes(&mut pad);
+    let pad = format!(
+        "\u{2014} pad.example/junk {}\n",
+        base64::engine::general_purpose::STANDARD.encode(pad)
+    );
+    const N: u64 = 3_000;
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let url = format!("{}/add-checkpoint", w.url);
+    for i in 0..N {
+        let mut root = [0u8; 32];
+        rand_core::OsRng.fill_bytes(&mut root);
+        // Half at the size the witness cosigned (another root: a fork), half at larger sizes
+        // with a proof that does not lead there.
+        let (size, proof) = if i % 2 == 0 {
+            (10, Vec::new())
+        } else {
+            (11 + i, vec![root])
+        };
+        let note = Checkpoint::new(ORIGIN, size, root).sign(&signer).unwrap();
+        let body = AddCheckpoint {
+            old_size: 10,
+            proof,
+            checkpoint: add_cosignatures(&note, [&pad]),
+        }
+        .to_body();
+        let status = match agent.post(&url).send_bytes(body.as_bytes()) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("POST: {e}"),
+        };
+        assert_eq!(status, 422, "conflict {i}");
+    }
+    assert_eq!(size_of(&w.latest().unwrap()), 10);
+    let after = database_bytes(dir.path());
+    eprintln!(
+        "witness database with WAL: {before} bytes before, {after} after {N} conflicting \
+         checkpoints of {} bytes",
+        pad.len() + 100
+    );
+    // Every note is above 14 KiB: keeping them all would take over 40 MB.
+    assert!(
+        after < 8 * 1024 * 1024,
+        "{after} bytes after {N} conflicting checkpoints"
+    );
+    w.kill();
+
+    let (_, evidence, dropped) = stored(dir.path(), ORIGIN);
+    assert!(
+        !evidence.is_empty()
+            && evidence.len() as u64 <= undersigned_server::witness::MAX_EVIDENCE_PER_LOG,
+        "{} rows",
+        evidence.len()
+    );
+    let same_size = evidence.iter().find(|e| e.size == Some(10)).unwrap();
+    assert_eq!(same_size.repeats, N / 2 - 1);
+    let counted: u64 = evidence.iter().map(|e| 1 + e.repeats).sum::<u64>() + dropped;
+    assert_eq!(counted, N, "every conflict is kept or counted");
+    assert!(evidence.iter().all(|e| e.origin == ORIGIN));
 }
