@@ -134,9 +134,9 @@ impl LogPrefix {
 const LOG_ID_HEX: usize = 64;
 
 /// Whether `id` is spelled as an origin's id must be: exactly 64 lowercase hex digits, so one
-/// log has one origin.
+/// log has one origin. Core's rule, the same one every verifier parses origins with.
 fn is_log_id(id: &str) -> bool {
-    id.len() == LOG_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    undersigned_core::log::origin::parse_id(id).is_some()
 }
 
 /// The latest checkpoint the witness cosigned for one log.
