@@ -9,6 +9,7 @@
 
 mod backup;
 mod cluster;
+mod cover;
 mod crash;
 mod deployment;
 mod flow;
