@@ -9,6 +9,7 @@ mod client;
 mod cover;
 mod demo;
 mod holder;
+mod issued;
 mod loadbench;
 mod logcheck;
 mod monitor;
