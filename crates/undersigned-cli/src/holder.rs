@@ -232,7 +232,7 @@ pub fn prompt_code() -> anyhow::Result<String> {
 }
 
 /// What the holder keeps for each submission.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct SavedReceipt {
     pub server: String,
     pub letter_id: String,
@@ -375,11 +375,11 @@ pub enum CheckOutcome {
 /// Checks a saved receipt: the checkpoint is signed by the pinned log key, the entry is in the
 /// tree it commits to, and that tree extends the last checkpoint this holder saw.
 ///
-/// The log is read as tlog-tiles below `tiles_base` (the server itself, or a CDN copy of it):
-/// every level-0 tile, never a proof for one entry, so whoever serves the tiles does not
-/// learn which entry is this holder's.
+/// The log was read as tlog-tiles (`cover::check_receipts`, from the server itself or a CDN
+/// copy of it): every level-0 tile, never a proof for one entry, so whoever serves the tiles
+/// does not learn which entry is this holder's.
 pub fn check(
-    tiles_base: &str,
+    log: &crate::cover::FetchedLog,
     home_dir: &Path,
     saved: &SavedReceipt,
     now: u64,
@@ -389,11 +389,7 @@ pub fn check(
         .map_err(|e| anyhow!("the receipt itself does not verify: {e}"))?;
     let id = &saved.letter_id;
     check_letter_key(id)?;
-    let reader = crate::tiles::TileReader::new(&format!(
-        "{}/letters/{id}",
-        tiles_base.trim_end_matches('/')
-    ));
-    let note = reader.checkpoint()?;
+    let note = log.note.clone();
     // The receipt's key was pinned under the letter's exact origin when it was signed; the
     // checkpoint must carry that origin, byte for byte, in its one spelling.
     let origin =
@@ -409,7 +405,7 @@ pub fn check(
             .check_cosignatures(&note)
             .map_err(|e| anyhow!("the checkpoint lacks its witnesses' cosignatures: {e}"))?;
     }
-    let tree = MerkleLog::from_leaf_hashes(reader.leaf_hashes(cp.size)?);
+    let tree = MerkleLog::from_leaf_hashes(log.leaf_hashes(cp.size)?);
     if tree.root() != cp.root {
         bail!(
             "the log's tiles do not hash to the signed checkpoint of size {}",

@@ -6,8 +6,10 @@ mod backup;
 mod bench;
 mod benchfast;
 mod client;
+mod cover;
 mod demo;
 mod holder;
+mod issued;
 mod loadbench;
 mod logcheck;
 mod monitor;
@@ -328,9 +330,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no receipts in {}", home.join("receipts").display());
             }
             let mut failed = false;
-            for (path, saved) in list {
-                let base = tiles.as_deref().unwrap_or(&saved.server);
-                match holder::check(base, &home, &saved, undersigned_server::now()) {
+            let now = undersigned_server::now();
+            for (path, saved, result) in
+                cover::check_receipts(list, tiles.as_deref(), &home, now, &mut rand_core::OsRng)
+            {
+                match result {
                     Ok(holder::CheckOutcome::Included {
                         index,
                         size,

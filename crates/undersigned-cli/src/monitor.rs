@@ -6,8 +6,10 @@
 //! the cosignature quorum when the deployment names witnesses), and its new checkpoint must
 //! extend the last one seen (recomputed from the bundle's own entries, so no proof from the
 //! server is trusted); the issuer log's statements are checked one by one (signatures, counts
-//! that only grow) and its checkpoint must extend the last one seen. Any failure is reported in
-//! plain words and ends the monitor with a nonzero status; the metrics say the same.
+//! that only grow) and its checkpoint must extend the last one seen; every letter's signers per
+//! organization, in its bundle and its tally, are held against that log's newest statement
+//! (`issued.rs`). Any failure is reported in plain words and ends the monitor with a nonzero
+//! status; the metrics say the same.
 
 use anyhow::{anyhow, bail, Context};
 use std::collections::BTreeMap;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use undersigned_core::bundle::Bundle;
 use undersigned_core::log::{Checkpoint, LogVerifier, MerkleLog};
 use undersigned_core::pins::Pins;
-use undersigned_core::statement::{check_issuer_log, SignedStatement};
+use undersigned_core::statement::{check_issuer_log, IssuerStatement, SignedStatement};
 use undersigned_server::api::issuance::DeploymentInfo;
 use undersigned_server::api::letters::LetterView;
 
@@ -212,14 +214,14 @@ fn deployment(client: &Client, state: &Path) -> anyhow::Result<(DeploymentInfo, 
 
 fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
     let (info, pins) = deployment(client, state)?;
-    let issuer_size = issuer_log(client, state, &info, &pins)?;
+    let (issuer_size, newest) = issuer_log(client, state, &info, &pins)?;
     let mut letters = Vec::new();
     let mut new_entries = 0;
     let list: Vec<LetterView> = client.get_json("/api/v1/letters", None)?;
     for v in list {
         let Some(id) = v.letter_id else { continue };
-        let (n, size, new) =
-            letter(client, state, &id, &info, &pins).with_context(|| format!("letter {id}"))?;
+        let (n, size, new) = letter(client, state, &id, &info, &pins, newest.as_ref())
+            .with_context(|| format!("letter {id}"))?;
         new_entries += new;
         letters.push((id, n, size));
     }
@@ -286,12 +288,16 @@ fn letter(
     id: &str,
     info: &DeploymentInfo,
     pins: &Pins,
+    newest: Option<&IssuerStatement>,
 ) -> anyhow::Result<(u64, u64, u64)> {
     let path = state.join("letters").join(format!("{id}.txt"));
     let bytes = client
         .get_text(&format!("/api/v1/letters/{id}/bundle"), None)?
         .into_bytes();
     let bundle = Bundle::parse(&bytes)?;
+    // Before the bundle's own verification, which would refuse the same breach without
+    // remembering it.
+    crate::issued::check_letter(client, state, id, &bundle, newest)?;
     let report = bundle
         .verify_pinned_with(pins, &mut rand::rngs::OsRng)
         .map_err(|e| anyhow!("the bundle does not verify: {e}"))?;
@@ -318,13 +324,14 @@ fn letter(
 }
 
 /// The issuer log: every statement valid and never lowering a count, the checkpoint signed
-/// (and cosigned), its root over the statements, and extending the last one seen.
+/// (and cosigned), its root over the statements, and extending the last one seen. Returns its
+/// size and its newest statement.
 fn issuer_log(
     client: &Client,
     state: &Path,
     info: &DeploymentInfo,
     pins: &Pins,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Option<IssuerStatement>)> {
     let key = Pins::parse_log_key(&info.log_public_key)?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key)?;
     let verifier = LogVerifier::new(&info.issuer_log_origin, key)?;
@@ -364,7 +371,11 @@ fn issuer_log(
         check_extends(&old, &cp, &hashes)?;
     }
     write_private(&path, note.as_bytes())?;
-    Ok(cp.size)
+    let newest = match leaves.last() {
+        Some(leaf) => Some(SignedStatement::from_leaf(leaf)?.statement),
+        None => None,
+    };
+    Ok((cp.size, newest))
 }
 
 /// What each witness last cosigned for this log (tlog-witness monitor retrieval), held against

@@ -187,6 +187,23 @@ impl PublishedSets {
         Ok(())
     }
 
+    /// The most credentials these sets allow for `org` as a whole: the exact count, k-1 for
+    /// `<k`, and 0 when the org has no cell.
+    pub fn issued_at_most(&self, org: &OrgId) -> u64 {
+        let key = CellKey {
+            org: org.clone(),
+            role: None,
+            age_band: None,
+        };
+        self.cells
+            .iter()
+            .find(|c| c.key == key)
+            .map_or(0, |c| match c.count {
+                Count::Exact(n) => n,
+                Count::BelowK => u64::from(self.k.saturating_sub(1)),
+            })
+    }
+
     /// Whether the org as a whole has at least k credential holders.
     pub fn org_at_least(&self, org: &OrgId, k: u32) -> bool {
         self.at_least(
@@ -198,4 +215,39 @@ impl PublishedSets {
             k,
         )
     }
+}
+
+/// More distinct signers of one organization in one epoch than the issuer's sets allow
+/// credentials for it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{org} has {signers} distinct signers in epoch {epoch}, but the issuer's statement allows at most {allowed} credentials issued to it")]
+#[non_exhaustive]
+pub struct TooManySigners {
+    pub org: OrgId,
+    pub epoch: Epoch,
+    pub signers: u64,
+    pub allowed: u64,
+}
+
+/// The issued-count rule, the one the bundle verifier, the server (before it accepts a
+/// signature) and the monitor all apply: within one letter, the distinct pseudonyms that signed
+/// for `org` in `epoch` under one issuer (withdrawn ones too, since a withdrawal does not give
+/// the credential back) are at most the credentials that issuer says it issued to `org` in
+/// `epoch` (`PublishedSets::issued_at_most`: a `<k` count allows k-1). Without it a single
+/// issuer's signatures could outnumber its own signed counts.
+pub fn check_signers(
+    org: &OrgId,
+    epoch: &Epoch,
+    signers: u64,
+    allowed: u64,
+) -> Result<(), TooManySigners> {
+    if signers > allowed {
+        return Err(TooManySigners {
+            org: org.clone(),
+            epoch: epoch.clone(),
+            signers,
+            allowed,
+        });
+    }
+    Ok(())
 }

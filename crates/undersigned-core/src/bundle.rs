@@ -1,15 +1,17 @@
 //! Bundle v1: everything the press needs to verify a letter offline, and the verifier.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rand_core::{CryptoRngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::anonymity::PublishedSets;
+use crate::anonymity::{check_signers, PublishedSets};
 use crate::bbs::PublicKey;
 use crate::credential::issuer_id;
 use crate::encoding::b64url;
 use crate::entry::{Action, IssuerDirectory, IssuerInfo, SignatureEntry, VerifiedEntry};
 use crate::error::{BundleError, VerifyError};
-use crate::ids::{IssuerId, LetterId};
+use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 use crate::letter::Letter;
 use crate::log::origin::{LogKind, Origin};
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
@@ -887,12 +889,10 @@ impl Bundle {
     /// For each (issuer, epoch, organization), the distinct pseudonyms that signed (withdrawn
     /// ones too: each used a credential) do not exceed the credentials the issuer's statement
     /// says it issued there. A `<k` count allows at most k-1.
-    fn check_issued(&self, letter_id: &LetterId) -> Result<(), BundleError> {
-        use std::collections::{BTreeMap, BTreeSet};
-        let mut signers: BTreeMap<
-            (IssuerId, &crate::ids::Epoch, &crate::ids::OrgId),
-            BTreeSet<&[u8]>,
-        > = BTreeMap::new();
+    /// The distinct pseudonyms that signed this letter, withdrawn ones too, per (issuer,
+    /// epoch, org): what `anonymity::check_signers` counts.
+    pub fn signers(&self, letter_id: &LetterId) -> BTreeMap<(IssuerId, Epoch, OrgId), u64> {
+        let mut signers: BTreeMap<(IssuerId, &Epoch, &OrgId), BTreeSet<&[u8]>> = BTreeMap::new();
         for e in &self.entries {
             if let LogEntry::Signature(s) = e {
                 if &s.letter_id == letter_id {
@@ -903,7 +903,14 @@ impl Bundle {
                 }
             }
         }
-        for ((issuer, epoch, org), nyms) in signers {
+        signers
+            .into_iter()
+            .map(|((i, e, o), n)| ((i, e.clone(), o.clone()), n.len() as u64))
+            .collect()
+    }
+
+    fn check_issued(&self, letter_id: &LetterId) -> Result<(), BundleError> {
+        for ((issuer, epoch, org), signed) in self.signers(letter_id) {
             let statement = self
                 .issuers
                 .iter()
@@ -912,13 +919,8 @@ impl Bundle {
                 .ok_or_else(|| {
                     BundleError::IssuerStatement(format!("no statement of issuer {issuer}"))
                 })?;
-            let issued = statement.issued_at_most(org, epoch);
-            let signed = nyms.len() as u64;
-            if signed > issued {
-                return Err(BundleError::IssuerStatement(format!(
-                    "{org} has {signed} distinct signers in epoch {epoch}, but the issuer's statement allows at most {issued} credentials issued to it"
-                )));
-            }
+            check_signers(&org, &epoch, signed, statement.issued_at_most(&org, &epoch))
+                .map_err(|e| BundleError::IssuerStatement(e.to_string()))?;
         }
         Ok(())
     }

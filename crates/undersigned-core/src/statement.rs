@@ -214,14 +214,7 @@ impl IssuerStatement {
     /// The most credentials this statement allows for `org` in `epoch`: the exact count, k-1
     /// for `<k`, and 0 when the statement lists no such cell.
     pub fn issued_at_most(&self, org: &OrgId, epoch: &Epoch) -> u64 {
-        let key = CellKey {
-            org: org.clone(),
-            role: None,
-            age_band: None,
-        };
-        self.sets_for(epoch)
-            .and_then(|s| s.cells.iter().find(|c| c.key == key).map(|c| (c, s.k)))
-            .map_or(0, |(c, k)| bounds(c.count, k).1)
+        self.sets_for(epoch).map_or(0, |s| s.issued_at_most(org))
     }
 
     /// Whether two statements say the same thing, sequence and time aside: the server appends

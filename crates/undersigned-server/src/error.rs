@@ -73,6 +73,10 @@ impl From<StoreError> for AppError {
             StoreError::WithdrawWithoutSign => AppError::Conflict("there is no signature by this credential to withdraw".into()),
             StoreError::DoubleWithdraw => AppError::Conflict("this signature was already withdrawn".into()),
             StoreError::NotFound => AppError::NotFound("letter"),
+            // A rule of the letter's record, not a race: the bundle would refuse it too.
+            StoreError::TooManySigners(e) => AppError::Unprocessable(format!(
+                "signers past the issued count: {e}; a letter accepts no more distinct signers of an organization than credentials its issuer issued to it"
+            )),
             StoreError::Conflict(what) => AppError::Conflict(what.into()),
             // The database is down, restarting, or out of disk: the request may succeed if
             // retried, and nothing it asked for was promised. The detail (no personal data:

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::util::{backend, to_i64};
-use crate::{LetterState, PendingEntry, StoreError, StoreResult};
+use crate::util::{backend, to_i64, to_u64};
+use crate::{LetterState, PendingEntry, SignerCell, StoreError, StoreResult};
 
 /// A group larger than this gains nothing (its fsync is long amortized) and holds the one
 /// write connection longer from the publisher.
@@ -44,6 +44,7 @@ const QUEUE: usize = 4096;
 struct Job {
     letter_id: String,
     entry: PendingEntry,
+    cell: SignerCell,
     answer: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -102,12 +103,14 @@ impl GroupCommit {
         &self,
         letter_id: &str,
         entry: &PendingEntry,
+        cell: &SignerCell,
     ) -> Option<StoreResult<()>> {
         self.start();
         let (answer, wait) = oneshot::channel();
         let job = Job {
             letter_id: letter_id.to_owned(),
             entry: entry.clone(),
+            cell: cell.clone(),
             answer,
         };
         if self.tx.send(job).await.is_err() {
@@ -172,7 +175,7 @@ async fn commit_group(pool: &SqlitePool, group: Vec<Job>) {
                 results.push(Err(StoreError::NotFound));
                 continue;
             }
-            results.push(apply_one(&mut tx, &job.letter_id, &job.entry).await?);
+            results.push(apply_one(&mut tx, &job.letter_id, &job.entry, &job.cell).await?);
         }
         tx.commit().await.map_err(backend)?;
         Ok::<_, StoreError>(results)
@@ -202,9 +205,10 @@ async fn apply_one(
     tx: &mut Transaction<'static, Sqlite>,
     letter_id: &str,
     entry: &PendingEntry,
+    cell: &SignerCell,
 ) -> StoreResult<StoreResult<()>> {
     let mut savepoint = tx.begin().await.map_err(backend)?;
-    match apply(&mut savepoint, letter_id, entry).await {
+    match apply(&mut savepoint, letter_id, entry, cell).await {
         Ok(()) => {
             savepoint.commit().await.map_err(backend)?;
             Ok(Ok(()))
@@ -217,6 +221,45 @@ async fn apply_one(
             Ok(Err(refusal))
         }
     }
+}
+
+/// One more distinct signer of `cell`, refused past `cell.allowed`. This transaction is the
+/// only writer, so the count it reads cannot move before it commits; a refusal rolls the
+/// increment back with the rest of the entry.
+async fn count_signer(
+    conn: &mut SqliteConnection,
+    letter_id: &str,
+    cell: &SignerCell,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signer_counts (letter_id, issuer_id, epoch, org, signers) \
+         VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(letter_id)
+    .bind(&cell.issuer_id)
+    .bind(cell.epoch.as_str())
+    .bind(cell.org.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let signers: i64 = sqlx::query_scalar(
+        "UPDATE signer_counts SET signers = signers + 1 \
+         WHERE letter_id = ?1 AND issuer_id = ?2 AND epoch = ?3 AND org = ?4 RETURNING signers",
+    )
+    .bind(letter_id)
+    .bind(&cell.issuer_id)
+    .bind(cell.epoch.as_str())
+    .bind(cell.org.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    undersigned_core::anonymity::check_signers(
+        &cell.org,
+        &cell.epoch,
+        to_u64(signers)?,
+        cell.allowed,
+    )?;
+    Ok(())
 }
 
 /// `BEGIN IMMEDIATE` on the write pool, replacing a connection that a failed COMMIT left stuck.
@@ -242,11 +285,12 @@ pub(crate) async fn accept_in(
     conn: &mut SqliteConnection,
     letter_id: &str,
     entry: &PendingEntry,
+    cell: &SignerCell,
 ) -> StoreResult<()> {
     if !is_open(conn, letter_id).await? {
         return Err(StoreError::NotFound);
     }
-    apply(conn, letter_id, entry).await
+    apply(conn, letter_id, entry, cell).await
 }
 
 /// Whether the letter exists and is open for submissions.
@@ -260,11 +304,13 @@ async fn is_open(conn: &mut SqliteConnection, letter_id: &str) -> StoreResult<bo
     Ok(state.as_deref() == Some(LetterState::Open.as_str()))
 }
 
-/// The pseudonym rules and the pool insert of one entry on an open letter.
+/// The pseudonym rules, the issued-count rule and the pool insert of one entry on an open
+/// letter.
 async fn apply(
     conn: &mut SqliteConnection,
     letter_id: &str,
     entry: &PendingEntry,
+    cell: &SignerCell,
 ) -> StoreResult<()> {
     if entry.withdraw {
         let r = sqlx::query(
@@ -304,6 +350,7 @@ async fn apply(
         if r.rows_affected() == 0 {
             return Err(StoreError::DoubleSign);
         }
+        count_signer(conn, letter_id, cell).await?;
     }
     // A pool entry whose hash is already a leaf would make every later append_batch fail
     // on the unique index and stall the letter, so such a replay is refused here.

@@ -42,6 +42,10 @@ pub enum StoreError {
     /// The pseudonym already withdrew.
     #[error("double withdrawal")]
     DoubleWithdraw,
+    /// The signature would make its organization's distinct signers outnumber the credentials
+    /// the issuer issued to it (`anonymity::check_signers`).
+    #[error("{0}")]
+    TooManySigners(#[from] undersigned_core::anonymity::TooManySigners),
     /// The row the caller expected is not there, or not in the expected state.
     #[error("not found")]
     NotFound,
@@ -160,6 +164,18 @@ pub struct PendingEntry {
     /// The receipt's inclusion deadline: a batch boundary, shared by the whole batch. The
     /// arrival time is not stored: it would undo the batching for whoever gets the files.
     pub include_by: u64,
+}
+
+/// Where a submission's signer counts, and how many signers that cell may have: the issuer's
+/// `PublishedSets::issued_at_most` for the org, from its counts as its next statement will
+/// carry them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerCell {
+    /// Hex issuer id.
+    pub issuer_id: String,
+    pub epoch: undersigned_core::ids::Epoch,
+    pub org: undersigned_core::ids::OrgId,
+    pub allowed: u64,
 }
 
 /// A signed checkpoint of a letter's log.
@@ -313,9 +329,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // ---- submissions and the log ----
 
     /// In one transaction: enforce the pseudonym rules (a sign needs a new pseudonym, a
-    /// withdrawal an earlier unwithdrawn sign, counting pending entries) and put the entry in
-    /// the pool. Durable when this returns: the receipt is sent only after.
-    async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()>;
+    /// withdrawal an earlier unwithdrawn sign, counting pending entries) and the issued-count
+    /// rule (a sign's new pseudonym makes at most `cell.allowed` distinct signers of its cell,
+    /// withdrawn ones too: `TooManySigners` otherwise; a withdrawal ignores `cell`), and put
+    /// the entry in the pool. Durable when this returns: the receipt is sent only after.
+    async fn accept_entry(
+        &self,
+        letter_id: &str,
+        entry: &PendingEntry,
+        cell: &SignerCell,
+    ) -> StoreResult<()>;
 
     /// Pool entries of a letter whose `include_by` is at or before `due_by`.
     async fn pending(&self, letter_id: &str, due_by: u64) -> StoreResult<Vec<PendingEntry>>;

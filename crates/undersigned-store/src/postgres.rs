@@ -6,6 +6,8 @@
 //! accepted after it; `append_batch` holds an update lock on it, so two publishers cannot both
 //! pass the size check. One signature per pseudonym rests on the `pseudonyms` primary key: a
 //! concurrent insert of the same key waits for the first to commit and then does nothing.
+//! The issued-count rule rests on the `signer_counts` row of the signer's cell, raised with
+//! an UPDATE whose row lock lasts until commit, so concurrent signers of one cell queue there.
 //! State-checked delivery writes (`delivery_done`, `acknowledge`, `answer`, ...) read their row
 //! `FOR UPDATE`, so of two racing callers the second sees the first's result and is refused.
 
@@ -25,7 +27,7 @@ use crate::util::{
 };
 use crate::{
     CheckpointRow, CodeCheck, DeliveryRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry,
-    Store, StoreError, StoreResult,
+    SignerCell, Store, StoreError, StoreResult,
 };
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -451,7 +453,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()> {
+    async fn accept_entry(
+        &self,
+        letter_id: &str,
+        entry: &PendingEntry,
+        cell: &SignerCell,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM letters WHERE letter_id = $1 FOR SHARE")
@@ -500,6 +507,7 @@ impl Store for PgStore {
             if r.rows_affected() == 0 {
                 return Err(StoreError::DoubleSign);
             }
+            count_signer(&mut tx, letter_id, cell).await?;
         }
         // A pool entry whose hash is already a leaf would make every later append_batch fail
         // on the unique index and stall the letter, so such a replay is refused here.
@@ -1186,5 +1194,46 @@ async fn upsert_checkpoint(
             "checkpoint with another root at this size",
         ));
     }
+    Ok(())
+}
+
+/// One more distinct signer of `cell`, refused past `cell.allowed`. The UPDATE holds the
+/// counter row's lock until this transaction ends, so a concurrent submission for the same
+/// cell (from this server or another on the same database) reads the count only after this
+/// one committed or rolled back: two cannot both pass the last slot. A refusal rolls the
+/// increment back with the rest of the entry.
+async fn count_signer(
+    tx: &mut Transaction<'static, Postgres>,
+    letter_id: &str,
+    cell: &SignerCell,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signer_counts (letter_id, issuer_id, epoch, org, signers) \
+         VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(letter_id)
+    .bind(&cell.issuer_id)
+    .bind(cell.epoch.as_str())
+    .bind(cell.org.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    let signers: i64 = sqlx::query_scalar(
+        "UPDATE signer_counts SET signers = signers + 1 \
+         WHERE letter_id = $1 AND issuer_id = $2 AND epoch = $3 AND org = $4 RETURNING signers",
+    )
+    .bind(letter_id)
+    .bind(&cell.issuer_id)
+    .bind(cell.epoch.as_str())
+    .bind(cell.org.as_str())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    undersigned_core::anonymity::check_signers(
+        &cell.org,
+        &cell.epoch,
+        to_u64(signers)?,
+        cell.allowed,
+    )?;
     Ok(())
 }

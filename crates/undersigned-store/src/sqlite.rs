@@ -27,7 +27,7 @@ use crate::util::{
 };
 use crate::{
     CheckpointRow, CodeCheck, DeliveryRow, Hash, IssuedCell, LetterRow, LetterState, PendingEntry,
-    Store, StoreError, StoreResult,
+    SignerCell, Store, StoreError, StoreResult,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -578,13 +578,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn accept_entry(&self, letter_id: &str, entry: &PendingEntry) -> StoreResult<()> {
-        if let Some(result) = self.group.accept(letter_id, entry).await {
+    async fn accept_entry(
+        &self,
+        letter_id: &str,
+        entry: &PendingEntry,
+        cell: &SignerCell,
+    ) -> StoreResult<()> {
+        if let Some(result) = self.group.accept(letter_id, entry, cell).await {
             return result;
         }
         // No committer to join (its runtime is gone): the entry's own transaction.
         let mut tx = self.begin().await?;
-        group_commit::accept_in(&mut tx, letter_id, entry).await?;
+        group_commit::accept_in(&mut tx, letter_id, entry, cell).await?;
         tx.commit().await.map_err(backend)
     }
 

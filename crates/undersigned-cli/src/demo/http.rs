@@ -315,8 +315,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(200));
     }
     pb.finish();
-    for r in receipts.iter().take(3) {
-        match holder::check(client.base(), &holder_home, r, undersigned_server::now())? {
+    let list = receipts
+        .iter()
+        .take(3)
+        .map(|r| (std::path::PathBuf::new(), r.clone()))
+        .collect();
+    let now = undersigned_server::now();
+    for (_, _, result) in
+        crate::cover::check_receipts(list, None, &holder_home, now, &mut rand_core::OsRng)
+    {
+        match result? {
             holder::CheckOutcome::Included { .. } => {}
             other => bail!("a receipt's entry is not included: {other:?}"),
         }

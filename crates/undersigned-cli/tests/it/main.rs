@@ -10,6 +10,7 @@
 mod backup;
 mod cluster;
 mod connections;
+mod cover;
 mod crash;
 mod deployment;
 mod flow;

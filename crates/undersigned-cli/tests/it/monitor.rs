@@ -178,3 +178,185 @@ fn monitor_serves_metrics_while_it_polls() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Signatures past the issued count, put in the pool behind the server's back (the server
+/// itself refuses them), are published; the monitor reports them by the issuer log it
+/// verified, and keeps reporting them after the operator raised the issued counts in the
+/// database by hand, though the bundle then verifies again.
+#[test]
+fn monitor_reports_signers_past_the_issued_count_after_the_counts_are_raised() {
+    use undersigned_core::entry::{present, Action, DisclosureChoice, SmallOrgConsent};
+    use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
+    use undersigned_core::log::leaf_hash;
+    use undersigned_core::record::LogEntry;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start_server(&data, &[]);
+    let url = server.url.as_str();
+    let id = crate::cover::open_letter(url, "Counted");
+    let holder = dir.path().join("holder");
+    crate::cover::get_credential(url, &holder, "ann@state.gov");
+    crate::run::ok(
+        bin()
+            .args(["sign", &id, "--server", url, "--home"])
+            .arg(&holder)
+            .arg("--consent-small-org")
+            .output()
+            .unwrap(),
+    );
+    let size = |url: &str| -> u64 {
+        let t: serde_json::Value = ureq::get(&format!("{url}/api/v1/letters/{id}/tally"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        t["log_size"].as_u64().unwrap()
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    wait("the signature is published", &|| size(url) == 2);
+    let state = dir.path().join("monitor");
+    let metrics = dir.path().join("metrics.prom");
+    let o = monitor(url, &state, &metrics);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // The operator mints credentials with the issuer key, enough to pass the count, and
+    // pools their signatures directly in the database.
+    let keys = undersigned_server::keys::DeploymentKeys::load_or_create(
+        &data.join("keys.json"),
+        &data.with_extension("tag.key"),
+        &undersigned_server::Config::default().issuer_name,
+    )
+    .unwrap();
+    let view: serde_json::Value = ureq::get(&format!("{url}/api/v1/letters/{id}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let letter: undersigned_core::letter::Letter =
+        serde_json::from_value(view["letter"].clone()).unwrap();
+    let sets: undersigned_core::anonymity::PublishedSets =
+        ureq::get(&format!("{url}/api/v1/issuer/anonymity-sets"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+    let org = undersigned_core::ids::OrgId::parse("state.gov").unwrap();
+    let allowed = sets.issued_at_most(&org);
+    let epoch = sets.epoch.clone();
+    let db_url = format!("sqlite://{}", data.join("undersigned.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut db = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+        for i in 0..allowed {
+            let (req, pending) =
+                undersigned_core::credential::request_credential(&mut rand::rngs::OsRng).unwrap();
+            let attrs = undersigned_core::credential::Attributes::new(
+                Email::parse(&format!("fake{i}@state.gov"))
+                    .unwrap()
+                    .normalize(&AddressRules::default())
+                    .unwrap(),
+                Epoch::parse(epoch.as_str()).unwrap(),
+                Role::parse("unspecified").unwrap(),
+                AgeBand::Unspecified,
+            );
+            let resp = keys
+                .issuer
+                .blind_sign(&req, &attrs, &mut rand::rngs::OsRng)
+                .unwrap();
+            let cred = undersigned_core::credential::receive_credential(
+                pending,
+                &resp,
+                keys.issuer.public_key(),
+                attrs,
+            )
+            .unwrap();
+            let entry = present(
+                &cred,
+                &letter,
+                Action::Sign,
+                DisclosureChoice::default(),
+                None,
+                &sets,
+                SmallOrgConsent::Given,
+            )
+            .unwrap();
+            let pseudonym = entry.pseudonym.clone();
+            let leaf = LogEntry::submission(entry).leaf_bytes();
+            sqlx::query(
+                "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES (?1, ?2, 0)",
+            )
+            .bind(&id)
+            .bind(&pseudonym)
+            .execute(&mut db)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO pool (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
+                 VALUES (?1, ?2, ?3, ?4, 0, 0)",
+            )
+            .bind(&id)
+            .bind(&leaf_hash(&leaf)[..])
+            .bind(&leaf)
+            .bind(&pseudonym)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        }
+    });
+    let n = 2 + allowed;
+    wait("the pooled signatures are published", &|| size(url) == n);
+    let o = monitor(url, &state, &metrics);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("SIGNERS PAST THE ISSUED COUNT")
+            && text.contains(&format!(
+                "state.gov has {} distinct signers in epoch {epoch}, but the issuer's statement allows at most {allowed}",
+                allowed + 1
+            )),
+        "{text}"
+    );
+
+    // One UPDATE of the issued counts; the next statement covers the extra signers and the
+    // bundle verifies again.
+    rt.block_on(async {
+        let mut db = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+        sqlx::query("UPDATE issued_counts SET count = count + ?1 WHERE org = 'state.gov'")
+            .bind(i64::try_from(allowed).unwrap())
+            .execute(&mut db)
+            .await
+            .unwrap();
+    });
+    let bundle_verifies = || {
+        let b = ureq::get(&format!("{url}/api/v1/letters/{id}/bundle"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        undersigned_core::bundle::verify_bundle(b.as_bytes()).is_ok()
+    };
+    wait("a statement with the raised count", &bundle_verifies);
+    // The monitor that saw the breach still reports it.
+    let o = monitor(url, &state, &metrics);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("SIGNERS PAST THE ISSUED COUNT")
+            && text.contains("seen by this monitor before"),
+        "{text}"
+    );
+    // One that starts now cannot tell the raised count from real issuance: a single issuer's
+    // own signed counts are all there is to hold signers against (said on the privacy page).
+    let o = monitor(url, &dir.path().join("monitor-late"), &metrics);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}

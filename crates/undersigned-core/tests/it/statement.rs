@@ -184,6 +184,44 @@ fn fail_more_signers_than_credentials_issued() {
     assert_eq!(same.verify().unwrap().summary.signatures, 5);
 }
 
+/// The rule the server and the monitor share with the bundle verifier: the bundle's own count
+/// of signers (withdrawn ones too) and `check_signers` against `issued_at_most`.
+#[test]
+fn signers_per_cell_and_the_shared_rule() {
+    use undersigned_core::anonymity::check_signers;
+    let (w, b) = honest();
+    let signers = b.signers(&b.letter_id);
+    let state = OrgId::parse("state.gov").unwrap();
+    let usaid = OrgId::parse("usaid.gov").unwrap();
+    let sets = w.sets();
+    let epoch = sets.epoch.clone();
+    assert_eq!(
+        signers.get(&(b.issuers[0].id, epoch.clone(), state.clone())),
+        Some(&4)
+    );
+    assert_eq!(
+        signers.get(&(b.issuers[0].id, epoch.clone(), usaid.clone())),
+        Some(&1)
+    );
+    // The statement's bound is the published sets' bound.
+    let st = &b.issuers[0].statement.signed.statement;
+    assert_eq!(
+        st.issued_at_most(&state, &epoch),
+        sets.issued_at_most(&state)
+    );
+    assert!(check_signers(&state, &epoch, 4, 4).is_ok());
+    let e = check_signers(&state, &epoch, 5, 4).unwrap_err();
+    assert_eq!((e.signers, e.allowed), (5, 4));
+    assert_eq!(
+        e.to_string(),
+        format!("state.gov has 5 distinct signers in epoch {epoch}, but the issuer's statement allows at most 4 credentials issued to it")
+    );
+    // An org with no cell allows none.
+    let none = OrgId::parse("nasa.gov").unwrap();
+    assert_eq!(sets.issued_at_most(&none), 0);
+    assert!(check_signers(&none, &epoch, 1, sets.issued_at_most(&none)).is_err());
+}
+
 #[test]
 fn fail_statement_not_in_the_issuer_log() {
     let (w, b) = honest();

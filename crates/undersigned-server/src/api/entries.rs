@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use undersigned_core::batch::{EntryVerifier, PreparedEntry, VerifierKeys};
 use undersigned_core::bbs::fast::LetterContext;
-use undersigned_core::entry::{IssuerDirectory, SignatureEntry};
+use undersigned_core::entry::{Disclosed, IssuerDirectory, SignatureEntry};
 use undersigned_core::error::VerifyError;
-use undersigned_core::ids::{Epoch, LetterId};
+use undersigned_core::ids::{Epoch, IssuerId, LetterId};
 use undersigned_core::letter::Letter;
 use undersigned_core::log::{issue_receipt, leaf_hash, reissue_receipt, PublishSchedule, Receipt};
 use undersigned_core::record::LogEntry;
-use undersigned_store::{LetterRow, LetterState, PendingEntry};
+use undersigned_store::{LetterRow, LetterState, PendingEntry, SignerCell};
 
 use super::letters::parse_row;
 use super::{find_letter, opened_id, ApiJson};
@@ -83,13 +83,15 @@ async fn submit_entry(
         Some(d) => (d, true),
         None => (load_directory(&s, &opened.epochs).await?, false),
     };
-    let (mut prepared, mut entry) = prepare(&s, &opened, entry, directory).await?;
+    let (mut prepared, mut entry) = prepare(&s, &opened, entry, Arc::clone(&directory)).await?;
     // Issued counts only grow, so a kept directory allows no disclosure the current one
     // refuses; only its small-cell refusals may be out of date, and are decided again on the
     // current counts.
+    let (mut directory, mut kept) = (directory, kept);
     if kept && matches!(prepared, Err(VerifyError::SmallCell(..))) {
-        let directory = load_directory(&s, &opened.epochs).await?;
-        (prepared, entry) = prepare(&s, &opened, entry, directory).await?;
+        directory = load_directory(&s, &opened.epochs).await?;
+        kept = false;
+        (prepared, entry) = prepare(&s, &opened, entry, Arc::clone(&directory)).await?;
     }
     let prepared = prepared?;
     let paired = s.pairings.check(prepared.claim).await;
@@ -98,6 +100,8 @@ async fn submit_entry(
         return Err(VerifyError::BadProof.into());
     }
     let verified = prepared.entry;
+    // The verified issuer and disclosed cell, kept for the issued-count rule.
+    let signer = (entry.issuer_id, entry.disclosed.clone());
     let leaf = LogEntry::submission(entry).leaf_bytes();
     let schedule = PublishSchedule::new(row.publish_interval_secs, s.config.publish_grace_secs)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -133,7 +137,25 @@ async fn submit_entry(
         include_by: scheduled,
     };
     let started = std::time::Instant::now();
-    let accepted = s.store.accept_entry(&letter_id, &pending).await;
+    let mut accepted = s
+        .store
+        .accept_entry(&letter_id, &pending, &signer_cell(&signer, &directory))
+        .await;
+    // Like small cells: a kept directory's counts may be behind the issuer's (a credential
+    // issued since), and its next statement will carry the current ones; so a refusal on
+    // kept counts is decided again on the current counts.
+    if kept
+        && matches!(
+            accepted,
+            Err(undersigned_store::StoreError::TooManySigners(_))
+        )
+    {
+        let directory = load_directory(&s, &opened.epochs).await?;
+        accepted = s
+            .store
+            .accept_entry(&letter_id, &pending, &signer_cell(&signer, &directory))
+            .await;
+    }
     s.metrics
         .database(crate::metrics::Timed::AcceptEntry, started.elapsed());
     match accepted {
@@ -163,6 +185,25 @@ async fn submit_entry(
         Err(e) => return Err(e.into()),
     }
     Ok((StatusCode::ACCEPTED, Json(receipt)))
+}
+
+/// The cell a verified entry's signer counts in, and the most signers the issuer's counts
+/// allow it (`PublishedSets::issued_at_most`): the directory's sets are the issuer's counts as
+/// its next statement will publish them (`AppState::published_sets`).
+fn signer_cell(
+    (issuer_id, disclosed): &(IssuerId, Disclosed),
+    directory: &IssuerDirectory,
+) -> SignerCell {
+    let (epoch, org) = (&disclosed.epoch, &disclosed.org);
+    SignerCell {
+        issuer_id: issuer_id.to_hex(),
+        epoch: epoch.clone(),
+        org: org.clone(),
+        allowed: directory
+            .get(issuer_id)
+            .and_then(|i| i.sets_for(epoch))
+            .map_or(0, |sets| sets.issued_at_most(org)),
+    }
 }
 
 /// The issuer directory of these epochs from the store (the published anonymity sets), kept

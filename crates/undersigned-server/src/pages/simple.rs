@@ -235,7 +235,11 @@ pub async fn privacy() -> PageResult {
                     "If a mail system delivers other addresses to the same mailbox (an alias, a forwarding address, a second name) that the rules above do not know about, "
                     "its owner can get one credential per address. That is a limit of attesting membership by email, and organizers should weigh it." }
                 li { strong { "An issuer who mints fake members. " }
-                    "The issuer could issue credentials to people who do not exist. This is bounded: it publishes how many credentials it issued per organization, so inflated numbers leave evidence." }
+                    "This deployment has a single issuer, and it could issue credentials to people who do not exist, and sign with them. "
+                    "What limits it: it signs and logs how many credentials it issued per organization, those counts can only grow, and no letter accepts more signers of an organization than that count "
+                    "(the server refuses them and any bundle verifier rejects them). So fake signers must appear as issued credentials, within the issuer's own signed, append-only counts; "
+                    "but nothing in that statement alone tells a fake member from a real one, or proves a count too high. "
+                    "Letters vouched for by several independent issuers, so that no single one can do this, are planned." }
                 li { strong { "Timing. " }
                     "New signatures are published in shuffled batches, which hides the moment you signed from the public, but not from the operator: "
                     "while it runs, it sees when a credential was issued and when a signature arrived (it does not store either). Get your credential well before you sign, "

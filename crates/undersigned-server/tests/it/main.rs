@@ -15,6 +15,7 @@ mod forged;
 mod harness;
 mod health;
 mod hostile;
+mod issued;
 mod issuer_log;
 mod keys;
 mod metrics;

@@ -25,25 +25,35 @@ async fn accept_sign_then_withdraw_pending(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let sign = entry(1, false, 0, 100);
     let withdraw = entry(1, true, 0, 100);
-    s.accept_entry(&id, &sign).await.unwrap();
+    s.accept_entry(&id, &sign, &crate::harness::roomy())
+        .await
+        .unwrap();
     assert!(s.is_pending(&id, &sign.entry_hash).await.unwrap());
     // Withdrawing a signature still waiting in the pool is allowed.
-    s.accept_entry(&id, &withdraw).await.unwrap();
+    s.accept_entry(&id, &withdraw, &crate::harness::roomy())
+        .await
+        .unwrap();
     assert_eq!(s.pending(&id, 100).await.unwrap(), vec![sign, withdraw]);
     // The pseudonym cannot sign again, even after withdrawing.
-    let again = s.accept_entry(&id, &entry(1, false, 1, 100)).await;
+    let again = s
+        .accept_entry(&id, &entry(1, false, 1, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(again, Err(StoreError::DoubleSign)), "{again:?}");
 }
 
 async fn fail_double_sign(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
-    let r = s.accept_entry(&id, &entry(1, false, 1, 100)).await;
+    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
+        .await
+        .unwrap();
+    let r = s
+        .accept_entry(&id, &entry(1, false, 1, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
     // The same pseudonym on another letter is a different signer.
     let other = open_letter(&*s, "other").await;
-    s.accept_entry(&other, &entry(1, false, 0, 100))
+    s.accept_entry(&other, &entry(1, false, 0, 100), &crate::harness::roomy())
         .await
         .unwrap();
 }
@@ -51,8 +61,10 @@ async fn fail_double_sign(s: Arc<dyn Store>) {
 async fn fail_replay(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e).await.unwrap();
-    let r = s.accept_entry(&id, &e).await;
+    s.accept_entry(&id, &e, &crate::harness::roomy())
+        .await
+        .unwrap();
+    let r = s.accept_entry(&id, &e, &crate::harness::roomy()).await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert_eq!(s.pending(&id, 100).await.unwrap(), vec![e]);
 }
@@ -60,35 +72,47 @@ async fn fail_replay(s: Arc<dyn Store>) {
 async fn fail_replay_after_batch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e).await.unwrap();
+    s.accept_entry(&id, &e, &crate::harness::roomy())
+        .await
+        .unwrap();
     s.append_batch(&id, 1, &[as_leaf(&e)], &checkpoint(2, 2))
         .await
         .unwrap();
-    let r = s.accept_entry(&id, &e).await;
+    let r = s.accept_entry(&id, &e, &crate::harness::roomy()).await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert!(!s.is_pending(&id, &e.entry_hash).await.unwrap());
 }
 
 async fn fail_withdraw_without_sign(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    let r = s
+        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
     assert!(s.pending(&id, u64::MAX).await.unwrap().is_empty());
     // A signature on another letter does not count here.
     let other = open_letter(&*s, "other").await;
-    s.accept_entry(&other, &entry(1, false, 0, 100))
+    s.accept_entry(&other, &entry(1, false, 0, 100), &crate::harness::roomy())
         .await
         .unwrap();
-    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    let r = s
+        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
 }
 
 async fn fail_double_withdraw(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
-    s.accept_entry(&id, &entry(1, true, 0, 100)).await.unwrap();
+    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
+        .await
+        .unwrap();
+    s.accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
+        .await
+        .unwrap();
     for variant in [0, 1] {
-        let r = s.accept_entry(&id, &entry(1, true, variant, 100)).await;
+        let r = s
+            .accept_entry(&id, &entry(1, true, variant, 100), &crate::harness::roomy())
+            .await;
         assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
     }
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
@@ -98,8 +122,12 @@ async fn fail_double_withdraw_after_batch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let sign = entry(1, false, 0, 100);
     let withdraw = entry(1, true, 0, 100);
-    s.accept_entry(&id, &sign).await.unwrap();
-    s.accept_entry(&id, &withdraw).await.unwrap();
+    s.accept_entry(&id, &sign, &crate::harness::roomy())
+        .await
+        .unwrap();
+    s.accept_entry(&id, &withdraw, &crate::harness::roomy())
+        .await
+        .unwrap();
     s.append_batch(
         &id,
         1,
@@ -108,24 +136,40 @@ async fn fail_double_withdraw_after_batch(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let r = s.accept_entry(&id, &entry(1, true, 1, 100)).await;
+    let r = s
+        .accept_entry(&id, &entry(1, true, 1, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
 }
 
 async fn fail_accept_letter_not_open(s: Arc<dyn Store>) {
-    let r = s.accept_entry("missing", &entry(1, false, 0, 100)).await;
+    let r = s
+        .accept_entry(
+            "missing",
+            &entry(1, false, 0, 100),
+            &crate::harness::roomy(),
+        )
+        .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     s.create_letter(&draft("d", 1)).await.unwrap();
     for key in ["d", letter_id_for("d").as_str()] {
-        let r = s.accept_entry(key, &entry(1, false, 0, 100)).await;
+        let r = s
+            .accept_entry(key, &entry(1, false, 0, 100), &crate::harness::roomy())
+            .await;
         assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     }
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
+        .await
+        .unwrap();
     s.close_letter(&id, 200).await.unwrap();
-    let r = s.accept_entry(&id, &entry(2, false, 0, 100)).await;
+    let r = s
+        .accept_entry(&id, &entry(2, false, 0, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let r = s.accept_entry(&id, &entry(1, true, 0, 100)).await;
+    let r = s
+        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
+        .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     // What was accepted before closing still gets published.
     let pending = s.pending(&id, 100).await.unwrap();
@@ -141,9 +185,15 @@ async fn pending_due_filter(s: Arc<dyn Store>) {
     let b = open_letter(&*s, "b").await;
     let early = entry(1, false, 0, 100);
     let late = entry(2, false, 0, 200);
-    s.accept_entry(&a, &late).await.unwrap();
-    s.accept_entry(&a, &early).await.unwrap();
-    s.accept_entry(&b, &entry(3, false, 0, 300)).await.unwrap();
+    s.accept_entry(&a, &late, &crate::harness::roomy())
+        .await
+        .unwrap();
+    s.accept_entry(&a, &early, &crate::harness::roomy())
+        .await
+        .unwrap();
+    s.accept_entry(&b, &entry(3, false, 0, 300), &crate::harness::roomy())
+        .await
+        .unwrap();
 
     assert!(s.pending(&a, 99).await.unwrap().is_empty());
     assert_eq!(s.pending(&a, 100).await.unwrap(), vec![early.clone()]);
@@ -167,7 +217,14 @@ async fn concurrent_same_pseudonym_one_wins(s: Arc<dyn Store>) {
         .map(|variant| {
             let s = s.clone();
             let id = id.clone();
-            tokio::spawn(async move { s.accept_entry(&id, &entry(7, false, variant, 100)).await })
+            tokio::spawn(async move {
+                s.accept_entry(
+                    &id,
+                    &entry(7, false, variant, 100),
+                    &crate::harness::roomy(),
+                )
+                .await
+            })
         })
         .collect();
     let mut ok = 0;
@@ -186,7 +243,10 @@ async fn concurrent_same_pseudonym_one_wins(s: Arc<dyn Store>) {
         .map(|variant| {
             let s = s.clone();
             let id = id.clone();
-            tokio::spawn(async move { s.accept_entry(&id, &entry(7, true, variant, 100)).await })
+            tokio::spawn(async move {
+                s.accept_entry(&id, &entry(7, true, variant, 100), &crate::harness::roomy())
+                    .await
+            })
         })
         .collect();
     let mut ok = 0;
@@ -209,7 +269,7 @@ async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store
     let closed = open_letter(&*s, "closed").await;
     s.close_letter(&closed, 60).await.unwrap();
     // Already signed before the burst: signing again is refused, withdrawing accepted.
-    s.accept_entry(&id, &entry(500, false, 0, 100))
+    s.accept_entry(&id, &entry(500, false, 0, 100), &crate::harness::roomy())
         .await
         .unwrap();
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -242,7 +302,13 @@ async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store
         .into_iter()
         .map(|(letter, e, want)| {
             let s = s.clone();
-            tokio::spawn(async move { (s.accept_entry(&letter, &e).await, want, e) })
+            tokio::spawn(async move {
+                (
+                    s.accept_entry(&letter, &e, &crate::harness::roomy()).await,
+                    want,
+                    e,
+                )
+            })
         })
         .collect();
     let mut accepted = Vec::new();
@@ -278,9 +344,11 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
             let s = s.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                s.accept_entry(&id, &entry(p, false, 0, 100)).await?;
+                s.accept_entry(&id, &entry(p, false, 0, 100), &crate::harness::roomy())
+                    .await?;
                 if p % 3 == 0 {
-                    s.accept_entry(&id, &entry(p, true, 0, 100)).await?;
+                    s.accept_entry(&id, &entry(p, true, 0, 100), &crate::harness::roomy())
+                        .await?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -362,7 +430,10 @@ async fn sqlite_burst_shares_transactions() {
     let tasks: Vec<_> = (0..64u16)
         .map(|p| {
             let (s, id) = (s.clone(), id.clone());
-            tokio::spawn(async move { s.accept_entry(&id, &entry(p, false, 0, 100)).await })
+            tokio::spawn(async move {
+                s.accept_entry(&id, &entry(p, false, 0, 100), &crate::harness::roomy())
+                    .await
+            })
         })
         .collect();
     for t in tasks {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use undersigned_store::{
-    CheckpointRow, DeliveryRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SqliteStore,
-    Store,
+    CheckpointRow, DeliveryRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SignerCell,
+    SqliteStore, Store,
 };
 
 /// Generates, for each suite function `f(Arc<dyn Store>)`, a module `f` with tests `sqlite`
@@ -228,6 +228,21 @@ pub fn entry(pseudonym: u16, withdraw: bool, variant: u8, include_by: u64) -> Pe
         withdraw,
         include_by,
     }
+}
+
+/// The cell of `org` in epoch 2026-Q4 of issuer `aa..`, allowing `allowed` signers.
+pub fn cell(org: &str, allowed: u64) -> SignerCell {
+    SignerCell {
+        issuer_id: "aa".repeat(32),
+        epoch: undersigned_core::ids::Epoch::parse("2026-Q4").unwrap(),
+        org: undersigned_core::ids::OrgId::parse(org).unwrap(),
+        allowed,
+    }
+}
+
+/// A cell with room for every signer a test makes: for the tests of other rules.
+pub fn roomy() -> SignerCell {
+    cell("state.gov", u64::MAX)
 }
 
 pub fn as_leaf(e: &PendingEntry) -> (Hash, Vec<u8>) {

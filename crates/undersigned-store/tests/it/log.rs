@@ -22,7 +22,9 @@ async fn append_batch_in_order(s: Arc<dyn Store>) {
     let e2 = entry(2, false, 0, 100);
     let e3 = entry(3, false, 0, 300);
     for e in [&e1, &e2, &e3] {
-        s.accept_entry(&id, e).await.unwrap();
+        s.accept_entry(&id, e, &crate::harness::roomy())
+            .await
+            .unwrap();
     }
     // A leaf that never was in the pool (e.g. a server-made entry) may be batched too.
     let extra = (h(0x77), b"extra".to_vec());
@@ -97,7 +99,9 @@ async fn append_batch_in_order(s: Arc<dyn Store>) {
 async fn fail_append_stale_size(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e).await.unwrap();
+    s.accept_entry(&id, &e, &crate::harness::roomy())
+        .await
+        .unwrap();
     for stale in [0, 2] {
         let r = s
             .append_batch(&id, stale, &[as_leaf(&e)], &checkpoint(stale + 1, 9))
@@ -115,7 +119,9 @@ async fn fail_append_stale_size(s: Arc<dyn Store>) {
 async fn fail_append_checkpoint_size_mismatch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e).await.unwrap();
+    s.accept_entry(&id, &e, &crate::harness::roomy())
+        .await
+        .unwrap();
     let r = s
         .append_batch(&id, 1, &[as_leaf(&e)], &checkpoint(3, 3))
         .await;
@@ -134,7 +140,9 @@ async fn fail_append_missing_letter(s: Arc<dyn Store>) {
 async fn fail_append_duplicate_leaf(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e).await.unwrap();
+    s.accept_entry(&id, &e, &crate::harness::roomy())
+        .await
+        .unwrap();
     let r = s
         .append_batch(&id, 1, &[as_leaf(&e), as_leaf(&e)], &checkpoint(3, 3))
         .await;

@@ -15,6 +15,7 @@ mod cosigned;
 mod deliveries;
 mod entries;
 mod issuance;
+mod issued;
 mod issuer_log;
 mod lease;
 mod letters;

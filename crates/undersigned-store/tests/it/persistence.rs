@@ -19,8 +19,12 @@ async fn sqlite_reopen_keeps_everything() {
         let id = open_letter(&s, "hdl").await;
         let batched = entry(1, false, 0, 100);
         let pending = entry(2, false, 0, 100);
-        s.accept_entry(&id, &batched).await.unwrap();
-        s.accept_entry(&id, &pending).await.unwrap();
+        s.accept_entry(&id, &batched, &crate::harness::roomy())
+            .await
+            .unwrap();
+        s.accept_entry(&id, &pending, &crate::harness::roomy())
+            .await
+            .unwrap();
         s.append_batch(&id, 1, &[as_leaf(&batched)], &checkpoint(2, 2))
             .await
             .unwrap();
@@ -75,7 +79,9 @@ async fn sqlite_memory_store_works() {
     let s = SqliteStore::memory().await.unwrap();
     assert_eq!(s.backend(), "sqlite");
     let id = open_letter(&s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100)).await.unwrap();
+    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
+        .await
+        .unwrap();
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
 }
 
@@ -92,7 +98,7 @@ async fn postgres_reconnect_keeps_everything() {
     let db = crate::harness::PgDb::new().await;
     let id = open_letter(&*db.store, "hdl").await;
     db.store
-        .accept_entry(&id, &entry(1, false, 0, 100))
+        .accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
         .await
         .unwrap();
     let s = undersigned_store::PgStore::connect(&db.url).await.unwrap();
