@@ -112,7 +112,7 @@ fn public_letters(
         }
     }
     // Only what can be a path segment: a listing is outside input.
-    out.retain(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+    out.retain(|id| undersigned_core::log::origin::parse_id(id).is_some());
     Ok(out)
 }
 
