@@ -62,7 +62,11 @@ impl World {
             .issuer
             .issue(&req, &email, &self.epoch, &role, age, &mut self.rng)
             .unwrap();
-        let attrs = Attributes::new(email, self.epoch.clone(), role, age);
+        let attrs = self
+            .issuer
+            .membership
+            .attributes(&email, self.epoch.clone(), role, age)
+            .unwrap();
         receive_credential(pending, &resp, self.issuer.keys.public_key(), attrs).unwrap()
     }
 
