@@ -50,7 +50,13 @@ impl Attributes {
     /// For an address and the organization `Membership::check_address` found for it, which
     /// may be the parent of the address's domain (`ann@eu.acme.com` of `acme.com`): the
     /// address stays the one the code went to, so no two people share message 4.
-    pub fn of_member(org: OrgId, email: Email, epoch: Epoch, role: Role, age_band: AgeBand) -> Self {
+    pub fn of_member(
+        org: OrgId,
+        email: Email,
+        epoch: Epoch,
+        role: Role,
+        age_band: AgeBand,
+    ) -> Self {
         Self {
             org,
             epoch,

@@ -318,8 +318,13 @@ impl Issuer {
             if self.issued.contains(&tag) || out.iter().any(|(e, _)| e == epoch) {
                 continue;
             }
-            let attributes =
-                Attributes::of_member(org.clone(), email.clone(), epoch.clone(), role.clone(), age_band);
+            let attributes = Attributes::of_member(
+                org.clone(),
+                email.clone(),
+                epoch.clone(),
+                role.clone(),
+                age_band,
+            );
             out.push((
                 epoch.clone(),
                 self.keys.blind_sign(request, &attributes, rng)?,

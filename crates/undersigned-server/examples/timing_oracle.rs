@@ -11,7 +11,13 @@
 //! the answer time, or on its distance from the median (for spreads that differ), whichever
 //! does best on the first half of the probes, scored on the second half.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -255,7 +255,11 @@ impl ReadCache {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        if kept.map.get(&key).is_some_and(|old| old.started > new.started) {
+        if kept
+            .map
+            .get(&key)
+            .is_some_and(|old| old.started > new.started)
+        {
             return;
         }
         let size = new.bytes(&key);

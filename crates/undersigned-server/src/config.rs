@@ -200,7 +200,8 @@ impl Config {
                 format!("host {:?} is not a host name", self.host),
             ));
         }
-        check_url(&self.public_url).map_err(|r| ConfigError::new("public_url", format!("public_url: {r}")))?;
+        check_url(&self.public_url)
+            .map_err(|r| ConfigError::new("public_url", format!("public_url: {r}")))?;
         readable(&self.issuer_name)
             .map_err(|r| ConfigError::new("issuer_name", format!("issuer_name: {r}")))?;
         if self.k < 2 {

@@ -5,9 +5,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use undersigned_core::bbs::{PublicKey, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
 use undersigned_core::bundle::BundleIssuer;
-use undersigned_core::credential::{
-    self, issuer_id, IssuanceResponse, PendingIssuance,
-};
+use undersigned_core::credential::{self, issuer_id, IssuanceResponse, PendingIssuance};
 use undersigned_core::encoding::{b64url, from_b64url};
 use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
 use zeroize::Zeroizing;

@@ -511,7 +511,10 @@ fn fail_flags_are_checked_like_the_file() {
         ],
     );
     assert!(err.contains("--k: k = 1 hides no one"), "{err}");
-    assert!(!dir.path().join("data").exists(), "a refused serve wrote data");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused serve wrote data"
+    );
 }
 
 /// Secrets come from the environment or a file only: there is no password flag, and a
@@ -530,7 +533,10 @@ fn fail_secrets_on_the_command_line() {
         &["--database", "postgres://u:hunter2@127.0.0.1:5432/db"],
     );
     assert!(err.contains("carries a password"), "{err}");
-    assert!(!err.contains("hunter2"), "the refusal repeats the secret: {err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the refusal repeats the secret: {err}"
+    );
     // A password file that holds nothing is refused rather than read as no password.
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();

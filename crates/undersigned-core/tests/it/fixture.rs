@@ -5,9 +5,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::bundle::{origin, Bundle, IssuerRecord, BUNDLE_FORMAT};
-use undersigned_core::credential::{
-    receive_credential, request_credential, Attributes, Credential,
-};
+use undersigned_core::credential::{receive_credential, request_credential, Credential};
 use undersigned_core::entry::{
     present, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry, SmallOrgConsent,
 };

@@ -216,7 +216,11 @@ async fn fail_query_variants_do_not_grow_the_read_cache() {
         // A second may pass during the loop; then one build per route refreshes the entry.
     }
     // The same letter spelled with an escape in its path is the same handler input.
-    let escaped = format!("/api/v1/letters/%{:02X}{}/tally", id.as_bytes()[0], &id[1..]);
+    let escaped = format!(
+        "/api/v1/letters/%{:02X}{}/tally",
+        id.as_bytes()[0],
+        &id[1..]
+    );
     let (s, _, _, same) = get(&t, &escaped, None).await;
     assert_eq!((s, same), (StatusCode::OK, body));
     let after = t.state.reads.size();

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 use undersigned_core::credential::{
-    receive_credential, request_credential, Credential, IssuanceResponse,
-    PendingIssuance,
+    receive_credential, request_credential, Credential, IssuanceResponse, PendingIssuance,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
