@@ -195,9 +195,10 @@ impl Membership {
         Ok(org)
     }
 
-    /// The attributes of a credential for an address as typed: normalized (`normalize`), with
-    /// the organization it belongs to (`check_address`). The issuer signs these, and the
-    /// holder computes the same from the deployment's published rules.
+    /// The attributes a holder expects in its credential for an address as typed: normalized
+    /// (`normalize`), with the organization it belongs to by the subdomain rule (its own
+    /// domain when the deployment names none). The issuer signs these after its own
+    /// `check_address`; a mismatch shows when the holder verifies the credential.
     pub fn attributes(
         &self,
         email: &Email,
@@ -206,7 +207,7 @@ impl Membership {
         age_band: AgeBand,
     ) -> Result<Attributes, IssueError> {
         let email = self.normalize(email)?;
-        let org = self.check_address(&email)?;
+        let org = self.org_of(&email).unwrap_or_else(|| email.org());
         Ok(Attributes::of_member(org, email, epoch, role, age_band))
     }
 
