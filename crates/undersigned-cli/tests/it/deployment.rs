@@ -418,22 +418,36 @@ fn company_address_rules_reach_the_holder() {
 }
 
 /// `serve` with these flags (and a throwaway data directory) must fail before it listens; its
-/// stderr.
+/// stderr. A serve that starts instead is killed after a while and fails the test (rather than
+/// hanging it).
 fn serve_refuses(dir: &Path, extra: &[&str]) -> String {
-    crate::run::fails(
-        bin()
-            .args(["serve", "--dev", "--listen"])
-            .arg(format!("127.0.0.1:{}", free_port()))
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--tag-key-file")
-            .arg(dir.join("tag.key"))
-            .args(extra)
-            .env_remove("UNDERSIGNED_DATABASE")
-            .env_remove("UNDERSIGNED_SMTP_PASSWORD")
-            .output()
-            .unwrap(),
-    )
+    let mut child = bin()
+        .args(["serve", "--dev", "--listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--tag-key-file")
+        .arg(dir.join("tag.key"))
+        .args(extra)
+        .env_remove("UNDERSIGNED_DATABASE")
+        .env_remove("UNDERSIGNED_SMTP_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve {extra:?} started instead of refusing: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    crate::run::fails(child.wait_with_output().unwrap())
 }
 
 /// A flag can set nothing the file would refuse: each setting is refused with the file's own
