@@ -10,7 +10,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::credential::{
-    receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
+    receive_credential, request_credential, Credential, IssuanceResponse,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
 use undersigned_core::ids::{AgeBand, Email, Epoch, LetterId, Role};
@@ -101,12 +101,9 @@ pub fn obtain(
     let age = AgeBand::parse(age_band)?;
     let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
     // The credential holds the address as the issuer normalizes it, with the deployment's own
-    // rules (subdomains, ignored dots); the finished credential's check below catches a
-    // mismatch.
-    let email = info
-        .membership()
-        .normalize(&email)
-        .map_err(|_| anyhow!("not a valid email address"))?;
+    // rules (its domain's rules, its organization by the subdomain rule); the finished
+    // credential's check below catches a mismatch.
+    let membership = info.membership();
     let sent: CodeSent = client.post_json(
         "/api/v1/issuance/code",
         &serde_json::json!({"email": typed}),
@@ -159,12 +156,8 @@ pub fn obtain(
             &URL_SAFE_NO_PAD.decode(&blind.signature)?,
             &URL_SAFE_NO_PAD.decode(&blind.nym_entropy)?,
         )?;
-        let attributes = Attributes::new(
-            email.clone(),
-            Epoch::parse(&blind.epoch)?,
-            role.clone(),
-            age,
-        );
+        let attributes =
+            membership.attributes(&email, Epoch::parse(&blind.epoch)?, role.clone(), age)?;
         out.push(receive_credential(p, &response, &pk, attributes)?);
     }
     if out.is_empty() {

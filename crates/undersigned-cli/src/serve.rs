@@ -36,7 +36,9 @@ pub struct Args {
     /// [default: 1000].
     #[arg(long)]
     pub code_mails_per_domain_hour: Option<u32>,
-    /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database.
+    /// A PostgreSQL URL (postgres://...) to use instead of the embedded SQLite database. A URL
+    /// with a password belongs in UNDERSIGNED_DATABASE (or the password in PGPASSWORD), never
+    /// on the command line, where every user of the machine can read it.
     #[arg(long, env = "UNDERSIGNED_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// Public base URL used in links (default: `http://` and the listen address).
@@ -64,8 +66,10 @@ pub struct Args {
     pub smtp_tls: Option<String>,
     #[arg(long, env = "UNDERSIGNED_SMTP_USER")]
     pub smtp_user: Option<String>,
-    #[arg(long, env = "UNDERSIGNED_SMTP_PASSWORD", hide_env_values = true)]
-    pub smtp_password: Option<String>,
+    /// A file holding the relay's password (its first line). Otherwise the password is read
+    /// from UNDERSIGNED_SMTP_PASSWORD. There is no password flag: the process list would show it.
+    #[arg(long, value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
     /// (default: `undersigned <no-reply@localhost>`)
     #[arg(long)]
     pub mail_from: Option<String>,
@@ -131,6 +135,11 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
         .unwrap_or_else(|| PathBuf::from("undersigned-data"));
     check_dev_listen(args.dev, &listen)?;
     config.dev = args.dev;
+    if args.dev {
+        // Dev mode shows every code it mails at /dev/outbox: there is nothing to hide in the
+        // time of its answers, and the demo asks for many codes.
+        config.code_answer_millis = 0;
+    }
     if let Some(h) = &args.host {
         config.host = h.clone();
     }
@@ -154,12 +163,6 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
         config.witness_quorum = None;
     }
     if let Some(q) = args.witness_quorum {
-        if q == 0 || q > config.witnesses.len() {
-            return Err(anyhow!(
-                "--witness-quorum {q}: there are {} witness(es)",
-                config.witnesses.len()
-            ));
-        }
         config.witness_quorum = Some(q);
     }
     if let Some(g) = args.witness_grace {
@@ -177,16 +180,17 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
     if let Some(e) = &args.epoch {
         config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
     }
+    // The one check the file's settings passed too, now over everything merged.
+    config.validate().map_err(|e| match flag_of(args, &e.key) {
+        Some(flag) => anyhow!("{flag}: {}", e.reason),
+        None => anyhow!("{}", e.reason),
+    })?;
+    check_database_flag(args.database.as_deref())?;
     let relay = match (&args.smtp, file_smtp) {
         (Some(relay), _) => {
-            let (host, port) = relay
-                .rsplit_once(':')
-                .ok_or_else(|| anyhow!("--smtp must be HOST:PORT"))?;
-            Some(MailerConfig::plain(
-                host,
-                port.parse().context("--smtp port")?,
-                config.mail_from.clone(),
-            ))
+            let (host, port) =
+                deployment::parse_relay(relay).map_err(|r| anyhow!("--smtp: {r}"))?;
+            Some(MailerConfig::plain(host, port, config.mail_from.clone()))
         }
         (None, Some(s)) => Some(MailerConfig {
             tls: s.tls,
@@ -204,13 +208,20 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
             None => r.tls,
         },
         username: args.smtp_user.clone().or(r.username.clone()),
-        password: args.smtp_password.clone(),
+        password: None,
         ..r
     });
+    let relay = match relay {
+        Some(r) => Some(MailerConfig {
+            password: smtp_password(args.smtp_password_file.as_deref())?,
+            ..r
+        }),
+        None => None,
+    };
     if let Some(r) = &relay {
         if r.username.is_some() != r.password.is_some() {
             return Err(anyhow!(
-                "the mail relay needs both a user ([smtp] user, --smtp-user or UNDERSIGNED_SMTP_USER) and a password (UNDERSIGNED_SMTP_PASSWORD or --smtp-password), or neither"
+                "the mail relay needs both a user ([smtp] user, --smtp-user or UNDERSIGNED_SMTP_USER) and a password (UNDERSIGNED_SMTP_PASSWORD or --smtp-password-file), or neither"
             ));
         }
     }
@@ -220,6 +231,66 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
         data,
         relay,
     })
+}
+
+/// The flag that set a setting `Config::validate` refused, if a flag did.
+fn flag_of(args: &Args, key: &str) -> Option<&'static str> {
+    let given = |set: bool, flag| set.then_some(flag);
+    match key {
+        "host" => given(args.host.is_some(), "--host"),
+        "public_url" => given(args.public_url.is_some(), "--public-url"),
+        "k" => given(args.k.is_some(), "--k"),
+        "publish_interval_secs" => given(args.publish_interval.is_some(), "--publish-interval"),
+        "mail_from" => given(args.mail_from.is_some(), "--mail-from"),
+        "limits.code_mails_per_domain_hour" => given(
+            args.code_mails_per_domain_hour.is_some(),
+            "--code-mails-per-domain-hour",
+        ),
+        "witnesses.quorum" => given(args.witness_quorum.is_some(), "--witness-quorum"),
+        "witnesses.timeout_ms" => given(args.witness_timeout_ms.is_some(), "--witness-timeout-ms"),
+        k if k.starts_with("witnesses.witness.") => given(!args.witness.is_empty(), "--witness"),
+        _ => None,
+    }
+}
+
+/// Secrets come from the environment or a file, never a flag: `--database` with a password in
+/// its URL is refused unless the value came from `UNDERSIGNED_DATABASE` (clap fills the field
+/// from either).
+fn check_database_flag(database: Option<&str>) -> anyhow::Result<()> {
+    let Some(url) = database else {
+        return Ok(());
+    };
+    let from_env = std::env::var("UNDERSIGNED_DATABASE").is_ok_and(|v| v == url);
+    let has_password = url::Url::parse(url).is_ok_and(|u| u.password().is_some());
+    if has_password && !from_env {
+        return Err(anyhow!(
+            "--database: this URL carries a password, which the process list shows to every user of this machine; set UNDERSIGNED_DATABASE instead (or the password in PGPASSWORD)"
+        ));
+    }
+    Ok(())
+}
+
+/// The relay's password: the first line of `--smtp-password-file`, else
+/// `UNDERSIGNED_SMTP_PASSWORD`.
+fn smtp_password(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let env = std::env::var("UNDERSIGNED_SMTP_PASSWORD").ok();
+    match file {
+        Some(path) => {
+            if env.is_some() {
+                return Err(anyhow!(
+                    "both --smtp-password-file and UNDERSIGNED_SMTP_PASSWORD are set: keep one"
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let line = text.lines().next().unwrap_or_default().to_owned();
+            if line.is_empty() {
+                return Err(anyhow!("{} holds no password", path.display()));
+            }
+            Ok(Some(line))
+        }
+        None => Ok(env.filter(|p| !p.is_empty())),
+    }
 }
 
 /// Everything `serve` builds before it listens; tests and the demo reuse it.

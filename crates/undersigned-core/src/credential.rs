@@ -42,10 +42,23 @@ pub struct Attributes {
 }
 
 impl Attributes {
-    /// Org is always the email's domain: one source of truth for membership.
+    /// For an address whose domain is its organization's own (`ann@state.gov`).
     pub fn new(email: Email, epoch: Epoch, role: Role, age_band: AgeBand) -> Self {
+        Self::of_member(email.org(), email, epoch, role, age_band)
+    }
+
+    /// For an address and the organization `Membership::check_address` found for it, which
+    /// may be the parent of the address's domain (`ann@eu.acme.com` of `acme.com`): the
+    /// address stays the one the code went to, so no two people share message 4.
+    pub fn of_member(
+        org: OrgId,
+        email: Email,
+        epoch: Epoch,
+        role: Role,
+        age_band: AgeBand,
+    ) -> Self {
         Self {
-            org: email.org(),
+            org,
             epoch,
             role,
             age_band,

@@ -106,8 +106,9 @@ pub struct Membership {
     /// Extra normalization per organization (keyed by its domain); absent means only the
     /// fixed rules (lowercase, strip a `+tag`).
     pub address_rules: BTreeMap<OrgId, AddressRules>,
-    /// Organizations whose subdomains' mailboxes are theirs: `ann@eu.acme.com` counts as
-    /// `ann@acme.com` when `acme.com` is here and `eu.acme.com` is no organization of its own.
+    /// Organizations whose subdomains' mailboxes are theirs: `ann@eu.acme.com` belongs to
+    /// `acme.com` when `acme.com` is here and `eu.acme.com` is no organization of its own. The
+    /// address stays `ann@eu.acme.com`: only the organization is folded, never the address.
     pub subdomains: BTreeSet<OrgId>,
 }
 
@@ -140,11 +141,17 @@ impl Membership {
         m
     }
 
-    /// The address the one-credential rule counts (see `Email::normalize`). Every tag, rate
-    /// limit and credential attribute is computed from this form only.
+    /// The address the one-credential rule counts (see `Email::normalize`): the address as
+    /// typed, normalized within its own domain. Every tag, rate limit and credential
+    /// attribute is computed from this form only.
+    ///
+    /// An organization's `address_rules` describe its own mail system, so they apply to
+    /// addresses at its own domain only. A subdomain that belongs to it by the subdomain rule
+    /// may be another mail system (a vendor's helpdesk): its addresses get the fixed rules
+    /// alone, and keep their domain. So normalizing never turns one mailbox's address into
+    /// another's (issue 21: `ceo@vendor-helpdesk.acme-group.example` once became
+    /// `ceo@acme-group.example` and took the real CEO's credential).
     pub fn normalize(&self, email: &Email) -> Result<Email, IssueError> {
-        let folded = self.fold_subdomain(email)?;
-        let email = folded.as_ref().unwrap_or(email);
         let rules = self
             .address_rules
             .get(&email.org())
@@ -155,37 +162,53 @@ impl Membership {
             .map_err(|_| IssueError::InvalidAddress)
     }
 
-    /// The address moved to its parent organization's domain, when its own domain is a
-    /// subdomain of an organization that accepts its subdomains; `None` when it stays as is.
-    fn fold_subdomain(&self, email: &Email) -> Result<Option<Email>, IssueError> {
+    /// The organization an address belongs to: its own domain when that is an organization,
+    /// else the nearest parent domain that accepts its subdomains.
+    fn org_of(&self, email: &Email) -> Option<OrgId> {
         let org = email.org();
         if self.orgs.contains_key(&org) {
-            return Ok(None);
+            return Some(org);
         }
-        let (local, _) = email
-            .expose()
-            .rsplit_once('@')
-            .ok_or(IssueError::InvalidAddress)?;
         // Nearest parent first: `a.b.acme.com` tries `b.acme.com`, then `acme.com`.
         let mut rest = org.as_str();
         while let Some((_, parent)) = rest.split_once('.') {
-            if self.subdomains.iter().any(|o| o.as_str() == parent) {
-                return Email::parse(&format!("{local}@{parent}"))
-                    .map(Some)
-                    .map_err(|_| IssueError::InvalidAddress);
+            if let Some(o) = self.subdomains.iter().find(|o| o.as_str() == parent) {
+                return Some(o.clone());
             }
             rest = parent;
         }
-        Ok(None)
+        None
     }
 
-    /// Checks that an address belongs to an accepted, non-free-mail organization.
+    /// Checks that an address belongs to an accepted, non-free-mail organization, and names
+    /// it (the organization a credential attests, `Attributes::of_member`).
     pub fn check_address(&self, email: &Email) -> Result<OrgId, IssueError> {
-        let org = email.org();
-        if FREE_MAIL.contains(&org.as_str()) || !self.orgs.contains_key(&org) {
-            return Err(IssueError::OrgNotAccepted(org.as_str().to_owned()));
+        let own = email.org();
+        let refused = || IssueError::OrgNotAccepted(own.as_str().to_owned());
+        if FREE_MAIL.contains(&own.as_str()) {
+            return Err(refused());
+        }
+        let org = self.org_of(email).ok_or_else(refused)?;
+        if FREE_MAIL.contains(&org.as_str()) {
+            return Err(refused());
         }
         Ok(org)
+    }
+
+    /// The attributes a holder expects in its credential for an address as typed: normalized
+    /// (`normalize`), with the organization it belongs to by the subdomain rule (its own
+    /// domain when the deployment names none). The issuer signs these after its own
+    /// `check_address`; a mismatch shows when the holder verifies the credential.
+    pub fn attributes(
+        &self,
+        email: &Email,
+        epoch: Epoch,
+        role: Role,
+        age_band: AgeBand,
+    ) -> Result<Attributes, IssueError> {
+        let email = self.normalize(email)?;
+        let org = self.org_of(&email).unwrap_or_else(|| email.org());
+        Ok(Attributes::of_member(org, email, epoch, role, age_band))
     }
 
     pub fn check_role(&self, role: &Role) -> Result<(), IssueError> {
@@ -296,7 +319,13 @@ impl Issuer {
             if self.issued.contains(&tag) || out.iter().any(|(e, _)| e == epoch) {
                 continue;
             }
-            let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age_band);
+            let attributes = Attributes::of_member(
+                org.clone(),
+                email.clone(),
+                epoch.clone(),
+                role.clone(),
+                age_band,
+            );
             out.push((
                 epoch.clone(),
                 self.keys.blind_sign(request, &attributes, rng)?,

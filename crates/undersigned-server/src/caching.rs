@@ -10,6 +10,12 @@
 //! the handler, while nothing was written since (`Changes`: every write path of this process
 //! counts) and for at most `FRESH`, so what another process wrote is seen within that time.
 //! A request with a token (a private letter) is never kept.
+//!
+//! A kept read is keyed by what its handler reads (the route and its path parameters, as the
+//! router decoded them), never by the URL as sent: a query string or another spelling of the
+//! path reaches the same handler with the same input, so it must not make a new entry (4,095
+//! made-up query strings once grew the server by 360 MB). The cache is bounded in entries and
+//! in bytes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +35,11 @@ use crate::state::AppState;
 const FRESH: Duration = Duration::from_secs(1);
 /// Bodies above this are not kept (a bundle); their tags still are, for 304s.
 const MAX_KEPT_BODY: usize = 256 * 1024;
-/// Kept reads at most; beyond, all are forgotten (only existing letters' reads are kept, so
-/// this bounds a deployment with very many letters, not an attacker's made-up paths).
+/// Kept reads at most (only existing letters' reads are kept: this bounds a deployment with
+/// very many letters).
 const MAX_KEPT: usize = 4096;
+/// Bytes of kept bodies and headers at most, whatever the entries' sizes.
+const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Counts this process's writes: a kept read is answered again only while the count is the
 /// one it was built under.
@@ -59,10 +67,35 @@ struct Kept {
     body: Option<Bytes>,
 }
 
-/// The kept public reads, by path and query.
+impl Kept {
+    /// What this entry holds, roughly: its body, headers and key.
+    fn bytes(&self, key: &str) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        key.len() + self.tag.len() + headers + self.body.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+/// The kept public reads, by route and path parameters.
 #[derive(Debug, Default)]
 pub struct ReadCache {
-    kept: Mutex<HashMap<String, Kept>>,
+    kept: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Kept>,
+    bytes: usize,
+}
+
+/// How much the read cache holds: entries and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSize {
+    pub entries: usize,
+    pub bytes: usize,
 }
 
 /// Counts every request that may write (anything but GET, HEAD and OPTIONS) as a change once
@@ -102,7 +135,11 @@ async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
         "public, no-cache"
     });
     let state = req.extensions().get::<AppState>().cloned();
-    let key = req.uri().to_string();
+    let (key, req) = if keep_it {
+        read_key(req).await
+    } else {
+        (String::new(), req)
+    };
     let keep = match &state {
         Some(s) if keep_it && !private && req.method() == Method::GET => {
             Some((s, s.changes.current()))
@@ -152,7 +189,42 @@ async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// What a kept read's handler reads: its route and its path parameters as the router decoded
+/// them. The query string is not part of it (the kept handlers read none), nor the path's
+/// spelling (`%61` for `a`). Without a matched route the key is the path alone.
+async fn read_key(req: Request) -> (String, Request) {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = req.into_parts();
+    let mut key = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
+    if let Ok(params) = axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await {
+        for (name, value) in &params {
+            key.push('\n');
+            key.push_str(name);
+            key.push('=');
+            key.push_str(value);
+        }
+    }
+    (key, Request::from_parts(parts, body))
+}
+
 impl ReadCache {
+    /// How much is kept now.
+    pub fn size(&self) -> CacheSize {
+        self.kept.lock().map_or(
+            CacheSize {
+                entries: 0,
+                bytes: 0,
+            },
+            |k| CacheSize {
+                entries: k.map.len(),
+                bytes: k.bytes,
+            },
+        )
+    }
+
     /// The kept answer to a read, if it is still current.
     fn answer(
         &self,
@@ -162,7 +234,7 @@ impl ReadCache {
         cache: &HeaderValue,
     ) -> Option<Response> {
         let kept = self.kept.lock().ok()?;
-        let k = kept.get(key)?;
+        let k = kept.map.get(key)?;
         if k.generation != generation || k.started.elapsed() > FRESH {
             return None;
         }
@@ -183,13 +255,32 @@ impl ReadCache {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        if kept.get(&key).is_some_and(|old| old.started > new.started) {
+        if kept
+            .map
+            .get(&key)
+            .is_some_and(|old| old.started > new.started)
+        {
             return;
         }
-        if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
-            kept.clear();
+        let size = new.bytes(&key);
+        if size > MAX_KEPT_BYTES {
+            return;
         }
-        kept.insert(key, new);
+        if let Some(old) = kept.map.remove(&key) {
+            kept.bytes = kept.bytes.saturating_sub(old.bytes(&key));
+        }
+        if kept.map.len() >= MAX_KEPT || kept.bytes + size > MAX_KEPT_BYTES {
+            // Stale entries go first; if that frees too little, everything (a kept read is
+            // at most `FRESH` old, so nothing of value is lost for long).
+            kept.map.retain(|_, k| k.started.elapsed() <= FRESH);
+            kept.bytes = kept.map.iter().map(|(key, k)| k.bytes(key)).sum();
+            if kept.map.len() >= MAX_KEPT || kept.bytes + size > MAX_KEPT_BYTES {
+                kept.map.clear();
+                kept.bytes = 0;
+            }
+        }
+        kept.bytes += size;
+        kept.map.insert(key, new);
     }
 }
 

@@ -95,6 +95,11 @@ pub struct Config {
     pub code_max_live: u32,
     /// Code mails per organization (mail domain) per hour, across all its addresses.
     pub code_mails_per_domain_hour: u32,
+    /// Every code request is answered this long after it arrived (or when its mail was
+    /// handed to the relay, if that is later), plus a random tenth of it: a request for an
+    /// address that already has its live codes mails nothing, and must not answer sooner or
+    /// with another spread than one that mails (`api::issuance::request_code`).
+    pub code_answer_millis: u64,
     pub default_publish_interval_secs: u64,
     /// Slack between a batch boundary and the promise in a receipt.
     pub publish_grace_secs: u64,
@@ -142,6 +147,11 @@ impl Default for Config {
             code_max_attempts: 5,
             code_max_live: 5,
             code_mails_per_domain_hour: 1000,
+            // A healthy submission relay accepts a message in well under a second (a local
+            // one in milliseconds; a remote one with TLS and spam checks typically 100 to
+            // 400 ms): 1.5 s leaves room for its slow tail, so nearly every real send finishes
+            // before the deadline and its answer is indistinguishable from a silent one.
+            code_answer_millis: 1500,
             default_publish_interval_secs: 600,
             publish_grace_secs: 5,
             tick_millis: 500,
@@ -156,6 +166,181 @@ impl Default for Config {
             tiles_dir: None,
         }
     }
+}
+
+/// A setting that no deployment may run with, whichever way it was set (the file, a flag or
+/// the environment): the file's key that names it and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The setting as the deployment file spells it: `k`, `limits.code_ttl_secs`,
+    /// `witnesses.quorum`, `org.<domain>`.
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The one check of a whole configuration, run on what the defaults, the deployment file,
+    /// the environment and the flags add up to: a flag can never set what the file would
+    /// refuse, and both are refused with the same words. The first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_host(&self.host) {
+            return Err(ConfigError::new(
+                "host",
+                format!("host {:?} is not a host name", self.host),
+            ));
+        }
+        check_url(&self.public_url)
+            .map_err(|r| ConfigError::new("public_url", format!("public_url: {r}")))?;
+        readable(&self.issuer_name)
+            .map_err(|r| ConfigError::new("issuer_name", format!("issuer_name: {r}")))?;
+        if self.k < 2 {
+            return Err(ConfigError::new(
+                "k",
+                format!(
+                    "k = {} hides no one: the small-cell threshold must be at least 2",
+                    self.k
+                ),
+            ));
+        }
+        // An interval of 0 gives every letter a policy that `Letter::new` refuses.
+        at_least_1("publish_interval_secs", self.default_publish_interval_secs)?;
+        readable(&self.mail_from)
+            .map_err(|r| ConfigError::new("mail_from", format!("mail_from: {r}")))?;
+        if !self.mail_from.contains('@') {
+            return Err(ConfigError::new(
+                "mail_from",
+                format!("mail_from {:?} has no address", self.mail_from),
+            ));
+        }
+        let mut roles = BTreeSet::new();
+        for r in &self.roles {
+            if !roles.insert(r) {
+                return Err(ConfigError::new(
+                    format!("roles.{r}"),
+                    format!("role {:?} is listed twice", r.as_str()),
+                ));
+            }
+        }
+        self.validate_orgs()?;
+        at_least_1("limits.code_ttl_secs", self.code_ttl_secs)?;
+        at_least_1("limits.code_max_attempts", self.code_max_attempts.into())?;
+        at_least_1("limits.code_max_live", self.code_max_live.into())?;
+        at_least_1(
+            "limits.code_mails_per_domain_hour",
+            self.code_mails_per_domain_hour.into(),
+        )?;
+        at_least_1("limits.delivery_backoff_secs", self.delivery_backoff_secs)?;
+        // Below this a letter with its policy no longer fits in one request.
+        if self.max_body_bytes < 4096 {
+            return Err(ConfigError::new(
+                "limits.max_body_bytes",
+                "max_body_bytes must be at least 4096",
+            ));
+        }
+        at_least_1("tick_millis", self.tick_millis)?;
+        let mut seen = BTreeSet::new();
+        for w in &self.witnesses {
+            if !seen.insert(&w.vkey) {
+                return Err(ConfigError::new(
+                    format!("witnesses.witness.{}", w.vkey),
+                    "this witness is listed twice",
+                ));
+            }
+        }
+        if let Some(q) = self.witness_quorum {
+            if q == 0 || q > self.witnesses.len() {
+                return Err(ConfigError::new(
+                    "witnesses.quorum",
+                    format!(
+                        "quorum = {q} but {} witness(es) are listed: it must be between 1 and their number",
+                        self.witnesses.len()
+                    ),
+                ));
+            }
+        }
+        if self.witness_timeout_millis == 0 {
+            return Err(ConfigError::new(
+                "witnesses.timeout_ms",
+                "timeout_ms must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_orgs(&self) -> Result<(), ConfigError> {
+        if self.orgs.is_empty() {
+            return Err(ConfigError::new("org", "no organization is listed"));
+        }
+        for (org, name) in &self.orgs {
+            let key = || format!("org.{org}");
+            if undersigned_core::issuer::FREE_MAIL.contains(&org.as_str()) {
+                return Err(ConfigError::new(
+                    key(),
+                    format!(
+                        "domain {:?} is a free-mail provider: its addresses say nothing about an employer",
+                        org.as_str()
+                    ),
+                ));
+            }
+            readable(name).map_err(|r| ConfigError::new(key(), format!("name: {r}")))?;
+            if name.trim().is_empty() {
+                return Err(ConfigError::new(key(), "name is empty"));
+            }
+        }
+        for org in self.address_rules.keys().chain(&self.subdomains) {
+            if !self.orgs.contains_key(org) {
+                return Err(ConfigError::new(
+                    format!("org.{org}"),
+                    format!("{org} has address rules or accepts subdomains but is no organization of this deployment"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn at_least_1(key: &str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        let name = key.rsplit('.').next().unwrap_or(key);
+        return Err(ConfigError::new(key, format!("{name} must be at least 1")));
+    }
+    Ok(())
+}
+
+fn readable(s: &str) -> Result<(), String> {
+    undersigned_core::text::check_readable("name", s, undersigned_core::text::Lines::One)
+        .map_err(|e| e.to_string())
+}
+
+/// A host as checkpoint origins spell it: core's one rule (lowercase DNS labels, an optional
+/// port without leading zeros), so no configuration names a host its own logs could not carry.
+pub(crate) fn is_host(s: &str) -> bool {
+    undersigned_core::log::origin::Host::parse(s).is_ok()
+}
+
+pub(crate) fn check_url(s: &str) -> Result<(), String> {
+    let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{s:?} must start with http:// or https://"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} names no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("{s:?} must not have a query or fragment"));
+    }
+    Ok(())
 }
 
 /// The epoch for a unix time: `YYYY-Qn` in UTC.

@@ -2,8 +2,10 @@
 //! into a `Config`, refused with the file's line and the reason when it is wrong.
 //!
 //! Secrets never live here: the SMTP password, the database URL and the address-tag key come
-//! from `UNDERSIGNED_*` environment variables (or their flags), so the file can be reviewed
-//! and versioned like any other piece of configuration.
+//! from `UNDERSIGNED_*` environment variables or files of their own (never flags, which the
+//! process list shows), so the file can be reviewed and versioned like any other piece of
+//! configuration. Whether its settings are acceptable is `Config::validate`'s decision, the
+//! same one `serve` applies to the file and its flags merged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -153,6 +155,10 @@ pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
 }
 
 /// Checks a deployment file's text; `path` only names it in errors.
+///
+/// Parsing turns each value into its type here; whether the settings are acceptable is
+/// `Config::validate`'s decision alone (the same one `serve` applies after its flags), and its
+/// refusal is reported at the line of the key it names.
 pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
     let at = |span: Range<usize>, reason: String| DeploymentError {
         file: path.to_owned(),
@@ -167,19 +173,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
             reason: e.message().trim().to_owned(),
         }
     })?;
+    // Where each setting is written, for `Config::validate`'s refusals.
+    let mut spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
     let mut config = Config::default();
     let mut listen = None;
     if let Some(h) = file.host {
-        if !is_host(h.get_ref()) {
-            return Err(at(
-                h.span(),
-                format!("host {:?} is not a host name", h.get_ref()),
-            ));
-        }
+        spans.insert("host".into(), h.span());
         config.host = h.into_inner();
     }
     if let Some(u) = file.public_url {
-        check_url(u.get_ref()).map_err(|r| at(u.span(), format!("public_url: {r}")))?;
+        spans.insert("public_url".into(), u.span());
         config.public_url = u.into_inner().trim_end_matches('/').to_owned();
     }
     if let Some(l) = file.listen {
@@ -191,19 +194,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
         })?);
     }
     if let Some(n) = file.issuer_name {
-        readable(n.get_ref()).map_err(|r| at(n.span(), format!("issuer_name: {r}")))?;
+        spans.insert("issuer_name".into(), n.span());
         config.issuer_name = n.into_inner();
     }
     if let Some(k) = file.k {
-        if *k.get_ref() < 2 {
-            return Err(at(
-                k.span(),
-                format!(
-                    "k = {} hides no one: the small-cell threshold must be at least 2",
-                    k.get_ref()
-                ),
-            ));
-        }
+        spans.insert("k".into(), k.span());
         config.k = k.into_inner();
     }
     if let Some(e) = file.epoch {
@@ -216,56 +211,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
         config.tiles_dir = Some(t);
     }
     if let Some(p) = file.publish_interval_secs {
-        if *p.get_ref() == 0 {
-            return Err(at(
-                p.span(),
-                "publish_interval_secs must be at least 1".into(),
-            ));
-        }
+        spans.insert("publish_interval_secs".into(), p.span());
         config.default_publish_interval_secs = p.into_inner();
     }
     if let Some(m) = file.mail_from {
-        readable(m.get_ref()).map_err(|r| at(m.span(), format!("mail_from: {r}")))?;
-        if !m.get_ref().contains('@') {
-            return Err(at(
-                m.span(),
-                format!("mail_from {:?} has no address", m.get_ref()),
-            ));
-        }
+        spans.insert("mail_from".into(), m.span());
         config.mail_from = m.into_inner();
     }
     if let Some(roles) = file.roles {
-        let mut seen = BTreeSet::new();
         let mut list = Vec::new();
         for r in roles {
             let role = Role::parse(r.get_ref())
                 .map_err(|e| at(r.span(), format!("role {:?}: {e}", r.get_ref())))?;
-            if !seen.insert(role.clone()) {
-                return Err(at(
-                    r.span(),
-                    format!("role {:?} is listed twice", r.get_ref()),
-                ));
+            spans.entry(format!("roles.{role}")).or_insert(r.span());
+            // A second mention is the one a refusal points at.
+            if list.contains(&role) {
+                spans.insert(format!("roles.{role}"), r.span());
             }
             list.push(role);
         }
         config.roles = list;
     }
     if !file.orgs.is_empty() {
-        let (orgs, rules, subdomains) = organizations(file.orgs, &at)?;
+        let (orgs, rules, subdomains) = organizations(file.orgs, &mut spans, &at)?;
         config.orgs = orgs;
         config.address_rules = rules;
         config.subdomains = subdomains;
     }
     if let Some(l) = file.limits {
-        limits(l, &mut config, &at)?;
+        limits(l, &mut config, &mut spans);
     }
     if let Some(w) = file.witnesses {
-        witnesses(w, &mut config, &at)?;
+        witnesses(w, &mut config, &mut spans, &at)?;
     }
     let smtp = match file.smtp {
         Some(s) => Some(smtp(s, &at)?),
         None => None,
     };
+    config.validate().map_err(|e| DeploymentError {
+        file: path.to_owned(),
+        // Every default is valid, so a refused setting is one the file wrote.
+        line: spans.get(&e.key).map_or(1, |s| line_of(text, s.start)),
+        reason: e.reason,
+    })?;
     Ok(Deployment {
         config,
         listen,
@@ -282,7 +270,11 @@ type Orgs = (
     BTreeSet<OrgId>,
 );
 
-fn organizations(entries: Vec<Spanned<OrgEntry>>, at: &At<'_>) -> Result<Orgs, DeploymentError> {
+fn organizations(
+    entries: Vec<Spanned<OrgEntry>>,
+    spans: &mut BTreeMap<String, Range<usize>>,
+    at: &At<'_>,
+) -> Result<Orgs, DeploymentError> {
     let mut orgs = BTreeMap::new();
     let mut rules = BTreeMap::new();
     let mut subdomains = BTreeSet::new();
@@ -291,110 +283,80 @@ fn organizations(entries: Vec<Spanned<OrgEntry>>, at: &At<'_>) -> Result<Orgs, D
         let d = &entry.domain;
         let org = OrgId::parse(d.get_ref())
             .map_err(|e| at(d.span(), format!("domain {:?}: {e}", d.get_ref())))?;
-        if undersigned_core::issuer::FREE_MAIL.contains(&org.as_str()) {
-            return Err(at(
-                d.span(),
-                format!(
-                    "domain {:?} is a free-mail provider: its addresses say nothing about an employer",
-                    d.get_ref()
-                ),
-            ));
-        }
         if orgs.contains_key(&org) {
             return Err(at(
                 d.span(),
                 format!("domain {:?} is listed twice", d.get_ref()),
             ));
         }
-        let n = &entry.name;
-        readable(n.get_ref()).map_err(|r| at(n.span(), format!("name: {r}")))?;
-        if n.get_ref().trim().is_empty() {
-            return Err(at(n.span(), "name is empty".into()));
-        }
+        spans.insert(format!("org.{org}"), d.span());
         if let Some(r) = entry.address_rules {
             rules.insert(org.clone(), r);
         }
         if entry.subdomains {
             subdomains.insert(org.clone());
         }
-        orgs.insert(org, n.get_ref().clone());
+        orgs.insert(org, entry.name.into_inner());
     }
     Ok((orgs, rules, subdomains))
 }
 
-fn limits(l: Limits, config: &mut Config, at: &At<'_>) -> Result<(), DeploymentError> {
-    let positive = |v: &Spanned<u64>, name: &str| {
-        if *v.get_ref() == 0 {
-            Err(at(v.span(), format!("{name} must be at least 1")))
-        } else {
-            Ok(*v.get_ref())
-        }
+fn limits(l: Limits, config: &mut Config, spans: &mut BTreeMap<String, Range<usize>>) {
+    let mut span = |key: &str, s: Range<usize>| {
+        spans.insert(format!("limits.{key}"), s);
     };
-    let positive32 = |v: &Spanned<u32>, name: &str| {
-        if *v.get_ref() == 0 {
-            Err(at(v.span(), format!("{name} must be at least 1")))
-        } else {
-            Ok(*v.get_ref())
-        }
-    };
-    if let Some(v) = &l.code_ttl_secs {
-        config.code_ttl_secs = positive(v, "code_ttl_secs")?;
+    if let Some(v) = l.code_ttl_secs {
+        span("code_ttl_secs", v.span());
+        config.code_ttl_secs = v.into_inner();
     }
-    if let Some(v) = &l.code_max_attempts {
-        config.code_max_attempts = positive32(v, "code_max_attempts")?;
+    if let Some(v) = l.code_max_attempts {
+        span("code_max_attempts", v.span());
+        config.code_max_attempts = v.into_inner();
     }
-    if let Some(v) = &l.code_max_live {
-        config.code_max_live = positive32(v, "code_max_live")?;
+    if let Some(v) = l.code_max_live {
+        span("code_max_live", v.span());
+        config.code_max_live = v.into_inner();
     }
-    if let Some(v) = &l.code_mails_per_domain_hour {
-        config.code_mails_per_domain_hour = positive32(v, "code_mails_per_domain_hour")?;
+    if let Some(v) = l.code_mails_per_domain_hour {
+        span("code_mails_per_domain_hour", v.span());
+        config.code_mails_per_domain_hour = v.into_inner();
     }
-    if let Some(v) = &l.delivery_backoff_secs {
-        config.delivery_backoff_secs = positive(v, "delivery_backoff_secs")?;
+    if let Some(v) = l.delivery_backoff_secs {
+        span("delivery_backoff_secs", v.span());
+        config.delivery_backoff_secs = v.into_inner();
     }
-    if let Some(v) = &l.max_body_bytes {
-        // Below this a letter with its policy no longer fits in one request.
-        if *v.get_ref() < 4096 {
-            return Err(at(v.span(), "max_body_bytes must be at least 4096".into()));
-        }
-        config.max_body_bytes = *v.get_ref();
+    if let Some(v) = l.max_body_bytes {
+        span("max_body_bytes", v.span());
+        config.max_body_bytes = v.into_inner();
     }
     if let Some(v) = l.publish_grace_secs {
         config.publish_grace_secs = v;
     }
-    Ok(())
 }
 
-fn witnesses(w: Witnesses, config: &mut Config, at: &At<'_>) -> Result<(), DeploymentError> {
+fn witnesses(
+    w: Witnesses,
+    config: &mut Config,
+    spans: &mut BTreeMap<String, Range<usize>>,
+    at: &At<'_>,
+) -> Result<(), DeploymentError> {
     let mut list = Vec::new();
     for entry in &w.list {
         let e = entry.get_ref();
         let spec: WitnessSpec = format!("{}@{}", e.vkey, e.url)
             .parse()
             .map_err(|r: String| at(entry.span(), r))?;
-        if list.iter().any(|s: &WitnessSpec| s.vkey == spec.vkey) {
-            return Err(at(entry.span(), "this witness is listed twice".into()));
-        }
+        // The later of two entries with one key is the one a refusal points at.
+        spans.insert(format!("witnesses.witness.{}", spec.vkey), entry.span());
         list.push(spec);
     }
-    if let Some(q) = &w.quorum {
-        if *q.get_ref() == 0 || *q.get_ref() > list.len() {
-            return Err(at(
-                q.span(),
-                format!(
-                    "quorum = {} but {} witness(es) are listed: it must be between 1 and their number",
-                    q.get_ref(),
-                    list.len()
-                ),
-            ));
-        }
-        config.witness_quorum = Some(*q.get_ref());
+    if let Some(q) = w.quorum {
+        spans.insert("witnesses.quorum".into(), q.span());
+        config.witness_quorum = Some(q.into_inner());
     }
-    if let Some(t) = &w.timeout_ms {
-        if *t.get_ref() == 0 {
-            return Err(at(t.span(), "timeout_ms must be at least 1".into()));
-        }
-        config.witness_timeout_millis = *t.get_ref();
+    if let Some(t) = w.timeout_ms {
+        spans.insert("witnesses.timeout_ms".into(), t.span());
+        config.witness_timeout_millis = t.into_inner();
     }
     if let Some(g) = w.grace_secs {
         config.witness_grace_secs = g;
@@ -403,20 +365,21 @@ fn witnesses(w: Witnesses, config: &mut Config, at: &At<'_>) -> Result<(), Deplo
     Ok(())
 }
 
-fn smtp(s: Smtp, at: &At<'_>) -> Result<SmtpRelay, DeploymentError> {
-    let bad = || {
-        at(
-            s.relay.span(),
-            format!("relay {:?} must be HOST:PORT", s.relay.get_ref()),
-        )
-    };
-    let (host, port) = s.relay.get_ref().rsplit_once(':').ok_or_else(bad)?;
+/// A mail relay's `HOST:PORT`, as the file's `[smtp] relay` and `serve --smtp` write it.
+pub fn parse_relay(s: &str) -> Result<(String, u16), String> {
+    let bad = || format!("relay {s:?} must be HOST:PORT");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     if host.is_empty() || port == 0 {
         return Err(bad());
     }
+    Ok((host.to_owned(), port))
+}
+
+fn smtp(s: Smtp, at: &At<'_>) -> Result<SmtpRelay, DeploymentError> {
+    let (host, port) = parse_relay(s.relay.get_ref()).map_err(|r| at(s.relay.span(), r))?;
     Ok(SmtpRelay {
-        host: host.to_owned(),
+        host,
         port,
         tls: match s.tls {
             TlsName::None => TlsMode::None,
@@ -499,29 +462,4 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&b| b == b'\n')
         .count()
         + 1
-}
-
-fn readable(s: &str) -> Result<(), String> {
-    undersigned_core::text::check_readable("name", s, undersigned_core::text::Lines::One)
-        .map_err(|e| e.to_string())
-}
-
-/// A host as checkpoint origins spell it: core's one rule (lowercase DNS labels, an optional
-/// port without leading zeros), so the file cannot name a host its own logs could not carry.
-fn is_host(s: &str) -> bool {
-    undersigned_core::log::origin::Host::parse(s).is_ok()
-}
-
-fn check_url(s: &str) -> Result<(), String> {
-    let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(format!("{s:?} must start with http:// or https://"));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{s:?} names no host"));
-    }
-    if u.query().is_some() || u.fragment().is_some() {
-        return Err(format!("{s:?} must not have a query or fragment"));
-    }
-    Ok(())
 }

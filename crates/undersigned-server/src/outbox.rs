@@ -60,6 +60,29 @@ pub struct OutboxConfig {
     pub line_timeout: Duration,
     /// After this many error replies the connection is closed with 421.
     pub max_errors: u32,
+    /// How long accepting a message takes, as a remote relay's does (queueing, spam checks,
+    /// writing to disk): `None` answers at once. For the timing-oracle bench.
+    pub accept_delay: Option<AcceptDelay>,
+}
+
+/// A random delay before a message is accepted: normal with this mean and standard deviation
+/// (never below zero).
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptDelay {
+    pub mean: Duration,
+    pub sd: Duration,
+}
+
+impl AcceptDelay {
+    fn sample(&self) -> Duration {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        // Irwin–Hall: the sum of 12 uniforms less 6 is close to a standard normal, which is
+        // all a simulated relay needs.
+        let z: f64 = (0..12).map(|_| rng.gen::<f64>()).sum::<f64>() - 6.0;
+        let secs = self.mean.as_secs_f64() + z * self.sd.as_secs_f64();
+        Duration::from_secs_f64(secs.max(0.0))
+    }
 }
 
 impl Default for OutboxConfig {
@@ -74,6 +97,7 @@ impl Default for OutboxConfig {
             max_data_line: 1000,
             line_timeout: Duration::from_secs(60),
             max_errors: 20,
+            accept_delay: None,
         }
     }
 }
@@ -698,6 +722,9 @@ impl<'a> Session<'a> {
         let (subject, body_text) = mime::summarize(&data);
         let id = self.shared.new_id();
         let reply = format!("250 2.0.0 Ok: queued as {id}");
+        if let Some(delay) = self.cfg().accept_delay {
+            tokio::time::sleep(delay.sample()).await;
+        }
         self.shared.store_message(Message {
             id,
             from,

@@ -5,9 +5,7 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use undersigned_core::bbs::{PublicKey, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
 use undersigned_core::bundle::BundleIssuer;
-use undersigned_core::credential::{
-    self, issuer_id, Attributes, IssuanceResponse, PendingIssuance,
-};
+use undersigned_core::credential::{self, issuer_id, IssuanceResponse, PendingIssuance};
 use undersigned_core::encoding::{b64url, from_b64url};
 use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
 use zeroize::Zeroizing;
@@ -146,15 +144,9 @@ pub fn receive_credentials(
         return Err("the deployment's issuer id does not match its key".into());
     }
     // The issuer signed the address as the deployment normalizes it (lowercase, no +tag, and
-    // the deployment's own rules: subdomains, ignored dots).
-    let email = Email::parse(email)
-        .map_err(|_| "not a valid email address")
-        .and_then(|e| {
-            deployment
-                .membership()
-                .normalize(&e)
-                .map_err(|_| "not a valid email address")
-        })?;
+    // its own domain's rules), with the organization it belongs to (a subdomain's parent).
+    let membership = deployment.membership();
+    let email = Email::parse(email).map_err(|_| "not a valid email address")?;
     let role = Role::parse(role).map_err(|e| e.to_string())?;
     let age_band = AgeBand::parse(age_band).map_err(|e| e.to_string())?;
     if issued.credentials.is_empty() {
@@ -175,7 +167,9 @@ pub fn receive_credentials(
                 .map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
-        let attributes = Attributes::new(email.clone(), epoch, role.clone(), age_band);
+        let attributes = membership
+            .attributes(&email, epoch, role.clone(), age_band)
+            .map_err(|e| e.to_string())?;
         out.push(
             credential::receive_credential(p.pending, &response, &pk, attributes)
                 .map_err(|e| e.to_string())?,

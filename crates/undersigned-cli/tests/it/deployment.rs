@@ -353,9 +353,10 @@ fn org_named_only_in_the_file_issues_and_signs() {
     );
 }
 
-/// A company whose mail system delivers subdomain and dotted spellings to one mailbox: the
-/// deployment publishes its rules, the holder normalizes with them, so a person typing either
-/// spelling gets a credential that verifies, and the other spelling gets no second one.
+/// A company whose mail system delivers dotted spellings to one mailbox and whose subdomains
+/// belong to it: the deployment publishes its rules, the holder normalizes with them, so a
+/// person gets a credential that verifies and another spelling gets no second one, while an
+/// address at a subdomain (another mailbox) gets its own.
 #[test]
 fn company_address_rules_reach_the_holder() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,7 +397,7 @@ fn company_address_rules_reach_the_holder() {
             .unwrap();
         req.wait_with_output().unwrap()
     };
-    let first = request("h1", "A.nn@Eu.Acme.example");
+    let first = request("h1", "A.nn@Acme.example");
     assert!(
         first.status.success(),
         "{}",
@@ -406,4 +407,163 @@ fn company_address_rules_reach_the_holder() {
     assert!(!second.status.success(), "a second credential was issued");
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("already"), "{err}");
+    // A subdomain's mailbox is someone else's (issue 21): it gets a credential of its own, of
+    // Acme, with its own address, which the holder computed as the issuer did.
+    let third = request("h3", "A.nn@Eu.Acme.example");
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+}
+
+/// `serve` with these flags (and a throwaway data directory) must fail before it listens; its
+/// stderr. A serve that starts instead is killed after a while and fails the test (rather than
+/// hanging it).
+fn serve_refuses(dir: &Path, extra: &[&str]) -> String {
+    let mut child = bin()
+        .args(["serve", "--dev", "--listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--tag-key-file")
+        .arg(dir.join("tag.key"))
+        .args(extra)
+        .env_remove("UNDERSIGNED_DATABASE")
+        .env_remove("UNDERSIGNED_SMTP_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve {extra:?} started instead of refusing: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    crate::run::fails(child.wait_with_output().unwrap())
+}
+
+/// A flag can set nothing the file would refuse: each setting is refused with the file's own
+/// words whether the file or a flag wrote it (issue 21: `--k 1` published exact counts,
+/// `--publish-interval 0` made every letter fail).
+#[test]
+fn fail_flags_are_checked_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file_text, flags, reason) in [
+        (
+            "k = 1\n",
+            &["--k", "1"][..],
+            "k = 1 hides no one: the small-cell threshold must be at least 2",
+        ),
+        (
+            "k = 0\n",
+            &["--k", "0"][..],
+            "k = 0 hides no one: the small-cell threshold must be at least 2",
+        ),
+        (
+            "publish_interval_secs = 0\n",
+            &["--publish-interval", "0"][..],
+            "publish_interval_secs must be at least 1",
+        ),
+        (
+            "host = \"Not A Host\"\n",
+            &["--host", "Not A Host"][..],
+            "host \"Not A Host\" is not a host name",
+        ),
+        (
+            "public_url = \"ftp://x.org\"\n",
+            &["--public-url", "ftp://x.org"][..],
+            "must start with http:// or https://",
+        ),
+        (
+            "mail_from = \"nobody\"\n",
+            &["--mail-from", "nobody"][..],
+            "mail_from \"nobody\" has no address",
+        ),
+        (
+            "[limits]\ncode_mails_per_domain_hour = 0\n",
+            &["--code-mails-per-domain-hour", "0"][..],
+            "code_mails_per_domain_hour must be at least 1",
+        ),
+        (
+            "[witnesses]\ntimeout_ms = 0\n",
+            &["--witness-timeout-ms", "0"][..],
+            "timeout_ms must be at least 1",
+        ),
+        (
+            "[witnesses]\nquorum = 2\n",
+            &["--witness-quorum", "2"][..],
+            "quorum = 2 but 0 witness(es) are listed",
+        ),
+    ] {
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, file_text).unwrap();
+        let by_file = crate::run::fails(check(&file));
+        assert!(by_file.contains(reason), "file {file_text:?}: {by_file}");
+        let by_serve_file = serve_refuses(dir.path(), &["--config", file.to_str().unwrap()]);
+        assert!(by_serve_file.contains(reason), "{by_serve_file}");
+        let by_flag = serve_refuses(dir.path(), flags);
+        assert!(by_flag.contains(reason), "{flags:?}: {by_flag}");
+        assert!(by_flag.contains(&format!("{}: ", flags[0])), "{by_flag}");
+    }
+    // A flag cannot undo what the file refused either, nor the file what a flag refused.
+    std::fs::write(dir.path().join("ok.toml"), "k = 5\n").unwrap();
+    let err = serve_refuses(
+        dir.path(),
+        &[
+            "--config",
+            dir.path().join("ok.toml").to_str().unwrap(),
+            "--k",
+            "1",
+        ],
+    );
+    assert!(err.contains("--k: k = 1 hides no one"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused serve wrote data"
+    );
+}
+
+/// Secrets come from the environment or a file only: there is no password flag, and a
+/// database URL with a password is refused on the command line (the process list shows
+/// every argument to every user of the machine).
+#[test]
+fn fail_secrets_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = serve_refuses(
+        dir.path(),
+        &["--smtp", "127.0.0.1:2525", "--smtp-password", "hunter2"],
+    );
+    assert!(err.contains("--smtp-password"), "{err}");
+    let err = serve_refuses(
+        dir.path(),
+        &["--database", "postgres://u:hunter2@127.0.0.1:5432/db"],
+    );
+    assert!(err.contains("carries a password"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the refusal repeats the secret: {err}"
+    );
+    // A password file that holds nothing is refused rather than read as no password.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let err = serve_refuses(
+        dir.path(),
+        &[
+            "--smtp",
+            "127.0.0.1:2525",
+            "--smtp-user",
+            "u",
+            "--smtp-password-file",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("holds no password"), "{err}");
 }

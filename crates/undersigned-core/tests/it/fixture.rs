@@ -5,9 +5,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::bundle::{origin, Bundle, IssuerRecord, BUNDLE_FORMAT};
-use undersigned_core::credential::{
-    receive_credential, request_credential, Attributes, Credential,
-};
+use undersigned_core::credential::{receive_credential, request_credential, Credential};
 use undersigned_core::entry::{
     present, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry, SmallOrgConsent,
 };
@@ -62,7 +60,11 @@ impl World {
             .issuer
             .issue(&req, &email, &self.epoch, &role, age, &mut self.rng)
             .unwrap();
-        let attrs = Attributes::new(email, self.epoch.clone(), role, age);
+        let attrs = self
+            .issuer
+            .membership
+            .attributes(&email, self.epoch.clone(), role, age)
+            .unwrap();
         receive_credential(pending, &resp, self.issuer.keys.public_key(), attrs).unwrap()
     }
 

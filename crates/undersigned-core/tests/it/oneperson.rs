@@ -282,8 +282,9 @@ fn fail_empty_comment_in_present_and_verify() {
     ));
 }
 
-#[test]
-fn subdomains_fold_into_their_organization_only_when_it_accepts_them() {
+/// The deployment of `deploy/company.toml`, in short: a group that accepts its subdomains and
+/// whose own mail system ignores dots, and a subsidiary on a subdomain of its own.
+fn company() -> Membership {
     let mut m = gmail_like();
     let acme = OrgId::parse("acme.com").unwrap();
     m.orgs.insert(acme.clone(), "Acme".into());
@@ -291,19 +292,71 @@ fn subdomains_fold_into_their_organization_only_when_it_accepts_them() {
         .insert(OrgId::parse("labs.acme.com").unwrap(), "Acme Labs".into());
     m.subdomains.insert(acme.clone());
     m.address_rules
-        .insert(acme.clone(), AddressRules { strip_dots: true });
-    // A subdomain folds into its parent, and the parent's own rules then apply.
-    for variant in ["a.nn@eu.acme.com", "ann+x@mail.eu.acme.com", "ann@acme.com"] {
+        .insert(acme, AddressRules { strip_dots: true });
+    m
+}
+
+#[test]
+fn subdomains_belong_to_their_organization_only_when_it_accepts_them() {
+    let m = company();
+    let acme = OrgId::parse("acme.com").unwrap();
+    // A subdomain's address belongs to its parent organization, and keeps its own domain,
+    // normalized by the fixed rules only (the parent's rules describe the parent's mail).
+    for (variant, normalized) in [
+        ("a.nn@eu.acme.com", "a.nn@eu.acme.com"),
+        ("Ann+x@Mail.EU.acme.com", "ann@mail.eu.acme.com"),
+        ("a.nn@acme.com", "ann@acme.com"),
+    ] {
         let n = m.normalize(&email(variant)).unwrap();
-        assert_eq!(n.expose(), "ann@acme.com", "{variant}");
-        assert_eq!(m.check_address(&n).unwrap(), acme);
+        assert_eq!(n.expose(), normalized, "{variant}");
+        assert_eq!(m.check_address(&n).unwrap(), acme, "{variant}");
     }
     // A subdomain that is an organization of its own stays one.
     let labs = m.normalize(&email("ann@labs.acme.com")).unwrap();
     assert_eq!(labs.expose(), "ann@labs.acme.com");
+    assert_eq!(m.check_address(&labs).unwrap().as_str(), "labs.acme.com");
     // Without the rule a subdomain is refused, as before.
     let n = m.normalize(&email("ann@eu.state.gov")).unwrap();
     assert!(m.check_address(&n).is_err());
+}
+
+/// Issue 21: `ceo@vendor-helpdesk.acme.com` (a mailbox of the vendor that runs the helpdesk
+/// subdomain) was folded into `ceo@acme.com`: it took the real CEO's one credential, and a
+/// named signature showed the CEO's address. Now each gets a credential of its own, in
+/// either order, both of Acme, each with the address the code went to.
+#[test]
+fn fail_subdomain_address_takes_the_parent_address() {
+    for order in [
+        [
+            (
+                "ceo@vendor-helpdesk.acme.com",
+                "ceo@vendor-helpdesk.acme.com",
+            ),
+            ("c.e.o@acme.com", "ceo@acme.com"),
+        ],
+        [
+            ("CEO@acme.com", "ceo@acme.com"),
+            (
+                "c.e.o@vendor-helpdesk.acme.com",
+                "c.e.o@vendor-helpdesk.acme.com",
+            ),
+        ],
+    ] {
+        let mut w = World::new(23);
+        w.issuer.membership = Membership {
+            roles: w.issuer.membership.roles.clone(),
+            ..company()
+        };
+        let mut tags = BTreeSet::new();
+        for (typed, address) in order {
+            let c = w.credential(typed, "analyst", AgeBand::Unspecified);
+            assert_eq!(c.attributes.org.as_str(), "acme.com", "{typed}");
+            assert_eq!(c.attributes.email.expose(), address, "{typed}");
+            tags.insert(code_tag(&[1; 32], &w.issuer.keys.id(), &c.attributes.email));
+        }
+        assert_eq!(w.issuer.issued_tags(), 2);
+        assert_eq!(tags.len(), 2, "the two addresses share a code tag");
+    }
 }
 
 /// A letter's opened entry must fit one tlog-tiles entry (16-bit length): each field within

@@ -23,7 +23,8 @@ use crate::state::AppState;
 pub struct OrgInfo {
     pub domain: String,
     pub name: String,
-    /// Mailboxes at its subdomains count as its own (`ann@eu.acme.com` is `ann@acme.com`).
+    /// Mailboxes at its subdomains belong to it (`ann@eu.acme.com` is a member of `acme.com`,
+    /// and keeps its own address: `address_rules` apply to the organization's own domain only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subdomains: bool,
     /// Spellings its mail system delivers to one mailbox, which the one-credential rule folds
@@ -194,10 +195,40 @@ pub async fn issuable_epochs(State(s): State<AppState>) -> AppResult<Json<Issuab
     }))
 }
 
+/// When a code request may be answered: `deadline` after it arrived plus `jitter`, or
+/// `jitter` after its mail attempt ended if that is later. Every request that reaches the
+/// mail step answers at this time, whether it mailed, mailed nothing (the address has its
+/// live codes) or failed; so the answer's time says nothing about which, unless a send
+/// outlasts the deadline.
+pub fn answer_at(
+    arrived: tokio::time::Instant,
+    attempt_ended: tokio::time::Instant,
+    deadline: std::time::Duration,
+    jitter: std::time::Duration,
+) -> tokio::time::Instant {
+    (arrived + deadline).max(attempt_ended) + jitter
+}
+
 pub async fn request_code(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> AppResult<(StatusCode, Json<CodeSent>)> {
+    let arrived = tokio::time::Instant::now();
+    let outcome = code_attempt(&s, req).await;
+    // Refusals of the request itself (no valid address, an organization not accepted, its
+    // hourly limit) say nothing about the address's codes, so they answer at once; whatever
+    // reached the mail step (sent, silent, or not sent) answers at one time.
+    if matches!(&outcome, Ok(_) | Err(AppError::Unavailable(_))) {
+        let deadline = std::time::Duration::from_millis(s.config.code_answer_millis);
+        let jitter = OsRng.gen_range(std::time::Duration::ZERO..=deadline / 10);
+        let at = answer_at(arrived, tokio::time::Instant::now(), deadline, jitter);
+        tokio::time::sleep_until(at).await;
+    }
+    outcome
+}
+
+/// Everything of a code request but the time of its answer.
+async fn code_attempt(s: &AppState, req: CodeRequest) -> AppResult<(StatusCode, Json<CodeSent>)> {
     let typed = Zeroizing::new(req.email.trim().to_owned());
     let email = s.membership.normalize(&parse_email(&typed)?)?;
     let org = s.membership.check_address(&email)?;
@@ -239,10 +270,10 @@ pub async fn request_code(
         // gets, after about as long as a mail takes, and no mail goes out. The owner signs in
         // with any of the codes already mailed (each keeps its own attempts), and the request
         // token returned here names no code, so it can only be refused like a wrong code.
+        // `request_code` answers at the same time as a sent one.
         Err(undersigned_store::StoreError::RateLimited) => {
-            tokio::time::sleep(s.code_mail_time.typical()).await;
             if s.code_mail_time.failing() {
-                return Err(code_not_sent(&s));
+                return Err(code_not_sent(s));
             }
             return Ok((StatusCode::ACCEPTED, Json(sent)));
         }
@@ -266,7 +297,7 @@ pub async fn request_code(
             if e.is_transient() || matches!(e, crate::mailer::MailError::Config(_)) {
                 s.code_mail_time.record_failure();
             }
-            code_not_sent(&s)
+            code_not_sent(s)
         })?;
     s.code_mail_time.record(started.elapsed());
     s.metrics.code_mail_sent();
@@ -401,7 +432,8 @@ pub async fn issue_credential(
     // the store reports as already held is signed too but never leaves this function.
     let mut signed = Vec::with_capacity(requests.len());
     for (epoch, commitment) in &requests {
-        let attributes = Attributes::new(email.clone(), epoch.clone(), role.clone(), age);
+        let attributes =
+            Attributes::of_member(org.clone(), email.clone(), epoch.clone(), role.clone(), age);
         let response = s.issuer.blind_sign(commitment, &attributes, &mut OsRng)?;
         signed.push((epoch, response));
     }

@@ -184,3 +184,50 @@ async fn kept_reads_are_answered_until_something_changes() {
     get(&t, &tally, None).await;
     assert_eq!(lookups(&t).await, aged + 1);
 }
+
+/// Issue 21: a kept read was keyed by the whole URL, so made-up query strings each made an
+/// entry (4,095 of them grew the server from 25 to 386 MB). Keyed by the route and its path
+/// parameters, every variant of one letter's tally and page is one entry each, answered from
+/// the cache, and the cache's size is bounded in entries and bytes whatever is asked.
+#[tokio::test]
+async fn fail_query_variants_do_not_grow_the_read_cache() {
+    let t = TestServer::sqlite(Default::default()).await;
+    let (_, _, id, letter) = t.open_letter("Variants", default_policy()).await;
+    sign(&t, &id, &letter, "v1@state.gov").await;
+    t.publish_all(&id).await;
+    let (s, tag, _, body) = get(&t, &format!("/api/v1/letters/{id}/tally"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _, _) = get(&t, &format!("/letters/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let kept = t.state.reads.size();
+    assert_eq!(kept.entries, 2, "{kept:?}");
+    let before = lookups(&t).await;
+    for i in 0..4095u32 {
+        let path = if i % 2 == 0 {
+            format!("/api/v1/letters/{id}/tally?v={i}&pad={}", "x".repeat(200))
+        } else {
+            format!("/letters/{id}?utm_source={i}")
+        };
+        let (s, got, _, same) = get(&t, &path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        if i % 2 == 0 {
+            assert_eq!((&got, &same), (&tag, &body), "{path}");
+        }
+        // A second may pass during the loop; then one build per route refreshes the entry.
+    }
+    // The same letter spelled with an escape in its path is the same handler input.
+    let escaped = format!(
+        "/api/v1/letters/%{:02X}{}/tally",
+        id.as_bytes()[0],
+        &id[1..]
+    );
+    let (s, _, _, same) = get(&t, &escaped, None).await;
+    assert_eq!((s, same), (StatusCode::OK, body));
+    let after = t.state.reads.size();
+    assert_eq!(after.entries, 2, "{after:?}");
+    assert!(after.bytes <= kept.bytes * 2, "{after:?} vs {kept:?}");
+    assert!(
+        lookups(&t).await - before < 2000,
+        "the variants ran the handler instead of the kept answer"
+    );
+}

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 use undersigned_core::credential::{
-    receive_credential, request_credential, Attributes, Credential, IssuanceResponse,
-    PendingIssuance,
+    receive_credential, request_credential, Credential, IssuanceResponse, PendingIssuance,
 };
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
+use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::Letter;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig};
@@ -62,6 +61,11 @@ pub struct Tweaks {
     /// The SMTP relay mail goes to instead of the test's outbox (a fault test's own relay,
     /// which it stops and restarts).
     pub smtp: Option<std::net::SocketAddr>,
+    /// `Config::code_answer_millis`; 0 here, so that tests that ask for many codes do not
+    /// wait out the production deadline for each.
+    pub code_answer_millis: u64,
+    /// Organizations (of the defaults) that accept their subdomains, with their address rules.
+    pub subdomains: Vec<(&'static str, undersigned_core::ids::AddressRules)>,
 }
 
 impl Default for Tweaks {
@@ -74,6 +78,8 @@ impl Default for Tweaks {
             code_mails_per_domain_hour: Config::default().code_mails_per_domain_hour,
             clock: None,
             smtp: None,
+            code_answer_millis: 0,
+            subdomains: Vec::new(),
         }
     }
 }
@@ -103,6 +109,17 @@ pub fn config(t: &Tweaks) -> Config {
         epoch: Some(Epoch::parse(EPOCH).unwrap()),
         code_ttl_secs: t.code_ttl_secs,
         code_mails_per_domain_hour: t.code_mails_per_domain_hour,
+        code_answer_millis: t.code_answer_millis,
+        subdomains: t
+            .subdomains
+            .iter()
+            .map(|(d, _)| undersigned_core::ids::OrgId::parse(d).unwrap())
+            .collect(),
+        address_rules: t
+            .subdomains
+            .iter()
+            .map(|(d, r)| (undersigned_core::ids::OrgId::parse(d).unwrap(), *r))
+            .collect(),
         default_publish_interval_secs: t.publish_interval,
         publish_grace_secs: 1,
         delivery_backoff_secs: 1,
@@ -510,10 +527,8 @@ impl TestServer {
                 .unwrap(),
         )
         .unwrap();
-        let email = Email::parse(email)
-            .unwrap()
-            .normalize(&AddressRules::default())
-            .unwrap();
+        // As a holder does: the deployment's normalization and the organization it finds.
+        let email = Email::parse(email).unwrap();
         let mut pending = pending;
         v["credentials"]
             .as_array()
@@ -532,12 +547,16 @@ impl TestServer {
                         .unwrap(),
                 )
                 .unwrap();
-                let attrs = Attributes::new(
-                    email.clone(),
-                    Epoch::parse(epoch).unwrap(),
-                    Role::parse(role).unwrap(),
-                    age,
-                );
+                let attrs = self
+                    .state
+                    .membership
+                    .attributes(
+                        &email,
+                        Epoch::parse(epoch).unwrap(),
+                        Role::parse(role).unwrap(),
+                        age,
+                    )
+                    .unwrap();
                 receive_credential(p, &resp, &pk, attrs).unwrap()
             })
             .collect()

@@ -236,3 +236,39 @@ async fn fail_out_of_range_deadlines_name_the_field(t: &TestServer) {
         assert!(message(&v).contains("deadline"), "edit {deadline}: {v}");
     }
 }
+
+/// Issue 21: with `state.gov` accepting its subdomains (and ignoring dots), the helpdesk
+/// vendor's `ceo@helpdesk.state.gov` and the real `c.e.o@state.gov` are two people: each gets
+/// a credential of their own (in either order), both of `state.gov`, each holding the address
+/// the code went to, which is also what the holder computed (the signature verifies).
+#[tokio::test]
+async fn fail_subdomain_address_takes_the_parent_credential() {
+    for order in [
+        ["ceo@helpdesk.state.gov", "c.e.o@state.gov"],
+        ["c.e.o@state.gov", "ceo@helpdesk.state.gov"],
+    ] {
+        let t = TestServer::sqlite(Tweaks {
+            subdomains: vec![(
+                "state.gov",
+                undersigned_core::ids::AddressRules { strip_dots: true },
+            )],
+            ..Default::default()
+        })
+        .await;
+        let mut addresses = Vec::new();
+        for who in order {
+            let c = t.credential(who, "analyst", AgeBand::Unspecified).await;
+            assert_eq!(c.attributes.org.as_str(), "state.gov", "{who}");
+            addresses.push(c.attributes.email.expose().to_owned());
+        }
+        addresses.sort();
+        assert_eq!(addresses, ["ceo@helpdesk.state.gov", "ceo@state.gov"]);
+        assert_eq!(issued_total(&t, EPOCH).await, 2);
+        // The parent's rule still folds the parent's own spellings.
+        let code = t.code_for("ceo@state.gov").await;
+        let (s, v, _) = t
+            .redeem("ceo@state.gov", &code, "analyst", AgeBand::Unspecified)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    }
+}
