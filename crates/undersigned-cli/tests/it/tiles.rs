@@ -211,7 +211,8 @@ fn verify_tiles_of_a_static_copy_states_what_the_bundle_states() {
         std::fs::write(&ctx, v.to_string()).unwrap();
     });
     assert!(
-        err.contains("the checkpoint does not verify under the context's log key"),
+        err.contains("the log's checkpoint")
+            && err.contains("not validly signed by the bundle's log key"),
         "{err}"
     );
 }
