@@ -89,5 +89,5 @@ fn fail_hosts_that_are_not_one_spelling() {
     }
     let long_label = "a".repeat(64);
     assert!(Host::parse(&long_label).is_err());
-    assert!(Host::parse(&"a.".repeat(128).trim_end_matches('.').to_owned()).is_err());
+    assert!(Host::parse("a.".repeat(128).trim_end_matches('.')).is_err());
 }
