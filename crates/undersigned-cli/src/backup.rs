@@ -314,7 +314,7 @@ fn restore_into(
     drop(store);
     let letters = logs
         .iter()
-        .filter(|l| l.name.starts_with("letter "))
+        .filter(|l| Origin::parse(l.verifier.name()).is_ok_and(|o| o.kind == LogKind::Letter))
         .count();
     let witnessed = check_witnesses(args, &logs)?;
     println!(
