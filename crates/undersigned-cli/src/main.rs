@@ -81,12 +81,16 @@ enum Command {
     Letter(LetterCmd),
     /// Print a letter's live tally.
     Tally {
+        // A handle is random base64url and may begin with `-`: a value, never a flag.
+        #[arg(allow_hyphen_values = true)]
         letter: String,
         #[command(flatten)]
         server: ServerOpt,
     },
     /// Download a letter's bundle.
     Bundle {
+        // A handle is random base64url and may begin with `-`: a value, never a flag.
+        #[arg(allow_hyphen_values = true)]
         letter: String,
         #[arg(long, default_value = "bundle.json")]
         out: PathBuf,
@@ -167,6 +171,8 @@ enum CredentialCmd {
 #[derive(clap::Args, Debug)]
 struct SignArgs {
     /// Letter id (or handle).
+    // A handle is random base64url and may begin with `-`: a value, never a flag.
+    #[arg(allow_hyphen_values = true)]
     letter: String,
     /// Attributes to disclose beyond org and epoch: role, age_band, email (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -194,6 +200,8 @@ enum LetterCmd {
     },
     /// Open a draft: its text and policy freeze and its log starts.
     Open {
+        // A handle is random base64url and may begin with `-`: a value, never a flag.
+        #[arg(allow_hyphen_values = true)]
         handle: String,
         #[arg(long)]
         token: Option<String>,
@@ -202,6 +210,8 @@ enum LetterCmd {
     },
     /// Close an open letter: pending entries are published, then the closed entry.
     Close {
+        // A handle is random base64url and may begin with `-`: a value, never a flag.
+        #[arg(allow_hyphen_values = true)]
         handle: String,
         #[arg(long)]
         token: Option<String>,
@@ -474,6 +484,42 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One handle in 64 begins with `-` (base64url): it must reach the command as the handle,
+    /// not be refused as an unknown flag.
+    #[test]
+    fn a_handle_beginning_with_a_hyphen_is_a_value() {
+        for args in [
+            &[
+                "undersigned",
+                "letter",
+                "open",
+                "-Lq3x",
+                "--server",
+                "http://s",
+            ][..],
+            &[
+                "undersigned",
+                "letter",
+                "close",
+                "-Lq3x",
+                "--server",
+                "http://s",
+            ],
+            &["undersigned", "tally", "-Lq3x", "--server", "http://s"],
+            &["undersigned", "bundle", "-Lq3x", "--server", "http://s"],
+            &["undersigned", "sign", "-Lq3x", "--server", "http://s"],
+        ] {
+            let cli = Cli::try_parse_from(args);
+            assert!(cli.is_ok(), "{args:?}: {:?}", cli.err());
+            assert!(format!("{:?}", cli.ok()).contains("\"-Lq3x\""), "{args:?}");
         }
     }
 }

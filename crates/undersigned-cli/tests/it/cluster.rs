@@ -40,13 +40,28 @@ impl Drop for Proxy {
     }
 }
 
+fn installed_haproxy() -> Option<PathBuf> {
+    ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Debian's haproxy; on a fresh machine the test installs it with the project's own
+/// `scripts/setup`, so `cargo test --workspace` needs nothing set up beforehand.
 fn haproxy_binary() -> PathBuf {
-    for p in ["/usr/sbin/haproxy", "/usr/bin/haproxy"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
+    if let Some(p) = installed_haproxy() {
+        return p;
     }
-    panic!("haproxy is not installed: run scripts/setup (it installs Debian's haproxy)");
+    let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup");
+    let out = Command::new("bash").arg(&setup).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/setup could not install haproxy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    installed_haproxy().expect("scripts/setup ran, yet haproxy is not installed")
 }
 
 /// Round robin over the servers, with health checks so a dead one leaves the rotation; a
