@@ -79,8 +79,11 @@ pub struct Cosigning {
     grace_secs: u64,
     agent: ureq::Agent,
     seen: Arc<Mutex<HashMap<(usize, String), Seen>>>,
-    /// Logs with a checkpoint newer than their published one, by origin: since when.
-    behind: Mutex<BTreeMap<String, (LogName, u64)>>,
+    /// Logs with a checkpoint newer than their published one, by origin: since when, and the
+    /// number of the mark that last noted a new checkpoint of it.
+    behind: Mutex<BTreeMap<String, (LogName, u64, u64)>>,
+    /// Marks counted, so that a pass clears only the checkpoints it saw (`caught_up`).
+    marks: AtomicU64,
     /// Whether the last attempt to cosign missed its quorum.
     failing: AtomicBool,
     /// Logs this process found to extend what their witnesses last cosigned (`check_witnessed`),
@@ -145,6 +148,7 @@ impl Cosigning {
                 .build(),
             seen: Default::default(),
             behind: Default::default(),
+            marks: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             cleared: Default::default(),
             forked: Default::default(),
@@ -182,8 +186,34 @@ impl Cosigning {
         if !self.enabled() {
             return;
         }
+        let mark = self.marks.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut b) = self.behind.lock() {
-            b.entry(origin.to_owned()).or_insert((log, now));
+            b.entry(origin.to_owned())
+                .and_modify(|e| e.2 = mark)
+                .or_insert((log, now, mark));
+        }
+    }
+
+    /// The logs behind now, each with its last mark, for one pass to cosign.
+    pub fn pending(&self) -> Vec<(String, LogName, u64)> {
+        self.behind.lock().map_or_else(
+            |_| Vec::new(),
+            |b| {
+                b.iter()
+                    .map(|(o, (l, _, mark))| (o.clone(), l.clone(), *mark))
+                    .collect()
+            },
+        )
+    }
+
+    /// Notes that `origin` is published up to the checkpoint it had at `mark`. A checkpoint
+    /// made since (a close or a batch while the witnesses were asked) marked it again, and it
+    /// stays behind: otherwise that checkpoint would never be cosigned.
+    pub fn caught_up(&self, origin: &str, mark: u64) {
+        if let Ok(mut b) = self.behind.lock() {
+            if b.get(origin).is_some_and(|e| e.2 == mark) {
+                b.remove(origin);
+            }
         }
     }
 
@@ -195,7 +225,7 @@ impl Cosigning {
         self.behind
             .lock()
             .ok()
-            .and_then(|b| b.values().map(|(_, since)| *since).min())
+            .and_then(|b| b.values().map(|(_, since, _)| *since).min())
             .map_or(0, |since| now.saturating_sub(since))
     }
 
@@ -207,7 +237,10 @@ impl Cosigning {
         self.behind
             .lock()
             .ok()
-            .and_then(|b| b.get(origin).map(|(_, since)| now.saturating_sub(*since)))
+            .and_then(|b| {
+                b.get(origin)
+                    .map(|(_, since, _)| now.saturating_sub(*since))
+            })
             .unwrap_or(0)
     }
 
@@ -290,25 +323,19 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
 }
 
 async fn ask_witnesses(s: &AppState) -> AppResult<usize> {
-    let behind: Vec<(String, LogName)> = match s.cosigning.behind.lock() {
-        Ok(b) => b.iter().map(|(o, (l, _))| (o.clone(), l.clone())).collect(),
-        Err(_) => return Err(AppError::Internal("cosigning state poisoned".into())),
-    };
     if !s.cosigning.enabled() {
-        if let Ok(mut b) = s.cosigning.behind.lock() {
-            b.clear();
-        }
         return Ok(0);
     }
+    let behind = s.cosigning.pending();
     let mut done = 0;
     let mut missed = false;
     // The issuer log first, and letters only once it is published: every signature in a
     // letter batch is counted by the issuer statement appended before it, so a letter
     // checkpoint published ahead of the issuer log's would make its bundle fail verification.
     let mut behind = behind;
-    behind.sort_by_key(|(_, log)| *log != LogName::Issuer);
+    behind.sort_by_key(|(_, log, _)| *log != LogName::Issuer);
     let mut issuer_behind = false;
-    for (origin, log) in behind {
+    for (origin, log, mark) in behind {
         if issuer_behind {
             missed = true;
             continue;
@@ -317,9 +344,7 @@ async fn ask_witnesses(s: &AppState) -> AppResult<usize> {
         match cosign(s, &origin, &log).await {
             Ok(true) => {
                 done += 1;
-                if let Ok(mut b) = s.cosigning.behind.lock() {
-                    b.remove(&origin);
-                }
+                s.cosigning.caught_up(&origin, mark);
             }
             Ok(false) => {
                 missed = true;

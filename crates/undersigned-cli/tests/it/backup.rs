@@ -422,6 +422,7 @@ fn fail_an_older_backup_cannot_fork_the_witnessed_log() {
         .output()
         .unwrap());
     assert_eq!(published_size(&url, &id, 2), 2);
+    let closed_at = Instant::now();
     drop(server);
     let target = dir.path().join("data2");
     // The tag key, kept apart, is put back beside the new data directory.
@@ -499,6 +500,9 @@ fn fail_an_older_backup_cannot_fork_the_witnessed_log() {
     let _server = serve(&target, port3, &witness, &log);
     wait_up(&url3);
     assert_eq!(published_size(&url3, &id, 1), 1);
+    // The closed entry carries the second it was made: closed within the same second as the
+    // first time, the restored log would be the witnessed one again, not a fork of it.
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(closed_at.elapsed()));
     ok(bin()
         .args(["letter", "close", &handle, "--server", &url3, "--home"])
         .arg(&home)

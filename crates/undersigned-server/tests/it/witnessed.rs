@@ -406,3 +406,27 @@ async fn fail_letter_not_published_ahead_of_the_issuer_log() {
     let late = sign_one(t, &id, &letter, 1).await;
     assert!(late.include_by >= late.received_at + t.state.config.witness_grace_secs);
 }
+
+/// A checkpoint made while a pass asks the witnesses about an older one (the closing entry
+/// appended while the issuer log was cosigned, say) stays behind when that pass catches the
+/// older one up: it was once dropped, and the new checkpoint was never shown to a witness.
+#[test]
+fn a_checkpoint_made_during_a_pass_stays_behind() {
+    use undersigned_server::cosigning::{Cosigning, LogName, WitnessSpec};
+    let vkey = signers()[0].verifier().to_vkey();
+    let spec: WitnessSpec = format!("{vkey}@http://127.0.0.1:1/w/").parse().unwrap();
+    let c = Cosigning::new(&[spec], None, std::time::Duration::from_secs(1), 0).unwrap();
+    let letter = LogName::Letter("ab".repeat(32));
+    c.mark("o", letter.clone(), 10);
+    let pass = c.pending();
+    let (_, _, seen) = pass[0].clone();
+    // A new checkpoint while the pass runs.
+    c.mark("o", letter, 11);
+    c.caught_up("o", seen);
+    let left = c.pending();
+    assert_eq!(left.len(), 1, "the newer checkpoint was dropped");
+    assert!(c.lag_secs(20) == 10, "behind since the first mark");
+    let (_, _, newer) = left[0].clone();
+    c.caught_up("o", newer);
+    assert!(c.pending().is_empty());
+}
