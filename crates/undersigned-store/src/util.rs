@@ -28,9 +28,11 @@ pub(crate) fn to_hash(v: &[u8]) -> Result<Hash, StoreError> {
     Hash::try_from(v).map_err(|_| StoreError::Backend(format!("hash of {} bytes", v.len())))
 }
 
-/// Constant-time comparison, so how long a wrong code takes says nothing about the right one.
+/// Constant-time comparison (`subtle`), so how long a wrong code takes says nothing about the
+/// right one.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -41,8 +43,22 @@ pub(crate) fn migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Backend(format!("migration: {e}"))
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+/// A unique index refused the write: the caller names what that means (`Conflict`); any other
+/// failure is the database's.
+pub(crate) fn unique_or(e: sqlx::Error, conflict: &'static str) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(conflict),
+        e => backend(e),
+    }
+}
+
+/// A value bound to a delivery update after its letter id and recipient
+/// (`update_delivery`), in the types both backends bind alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,10 +76,6 @@ pub(crate) struct LetterRecord {
     public: bool,
     reader_token_hash: Option<Vec<u8>>,
 }
-
-pub(crate) const LETTER_COLUMNS: &str = "handle, letter_id, letter_json, state, \
-    organizer_token_hash, created_at, opened_at, closed_at, deadline, publish_interval_secs, \
-    public, reader_token_hash";
 
 impl TryFrom<LetterRecord> for LetterRow {
     type Error = StoreError;
@@ -93,8 +105,6 @@ pub(crate) struct PendingRecord {
     withdraw: bool,
     include_by: i64,
 }
-
-pub(crate) const PENDING_COLUMNS: &str = "entry_hash, leaf, pseudonym, withdraw, include_by";
 
 impl TryFrom<PendingRecord> for PendingEntry {
     type Error = StoreError;
@@ -165,10 +175,6 @@ pub(crate) struct DeliveryRecord {
     response_text: Option<String>,
     reminders_sent: i64,
 }
-
-pub(crate) const DELIVERY_COLUMNS: &str = "letter_id, recipient, token_hash, revoked, attempts, \
-    next_attempt_at, last_error, delivered_at, smtp_reply, acknowledged_at, answered_at, \
-    response_text, reminders_sent";
 
 impl TryFrom<DeliveryRecord> for DeliveryRow {
     type Error = StoreError;
