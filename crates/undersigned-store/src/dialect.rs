@@ -38,9 +38,10 @@ pub(crate) use {delivery_columns, letter_columns, pending_columns};
 /// `update` the clauses that hold a row read inside a write transaction.
 macro_rules! dialect {
     (db: $db:ty, share: $share:literal, update: $update:literal) => {
-        use sqlx::Database;
+        use sqlx::{Database, Executor, Row};
 
-        use crate::util::{backend, to_i64, to_u64, unique_or, DeliveryRecord, Param};
+        use crate::util::Param::{self, Bool, Bytes, Int, Text};
+        use crate::util::{backend, to_i64, unique_or, DeliveryRecord};
         use crate::{
             CheckpointRow, DeliveryRow, LetterState, PendingEntry, SignerCell, StoreError,
             StoreResult,
@@ -50,6 +51,144 @@ macro_rules! dialect {
         pub(crate) type Conn = <$db as Database>::Connection;
         /// A write transaction of this backend.
         pub(crate) type Tx = sqlx::Transaction<'static, $db>;
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as Database>::Arguments<'q>>;
+
+        // ---- running a query: `params` are bound as $1, $2, ... in order ----
+
+        fn bound<'q>(sql: &'q str, params: &[Param<'q>]) -> Query<'q> {
+            params
+                .iter()
+                .fold(sqlx::query(sql), |query, param| match *param {
+                    Int(v) => query.bind(v),
+                    Text(v) => query.bind(v),
+                    Bytes(v) => query.bind(v),
+                    Bool(v) => query.bind(v),
+                    Param::OptInt(v) => query.bind(v),
+                    Param::OptText(v) => query.bind(v),
+                    Param::OptBytes(v) => query.bind(v),
+                })
+        }
+
+        /// Runs `sql`; how many rows it changed.
+        pub(crate) async fn execute<'c, 'q>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<u64> {
+            let done = bound(sql, params).execute(ex).await.map_err(backend)?;
+            Ok(done.rows_affected())
+        }
+
+        /// `execute`, where a unique index refusing the write means `Conflict(conflict)`.
+        pub(crate) async fn execute_unique<'c, 'q>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+            conflict: &'static str,
+        ) -> StoreResult<u64> {
+            let done = bound(sql, params)
+                .execute(ex)
+                .await
+                .map_err(|e| unique_or(e, conflict))?;
+            Ok(done.rows_affected())
+        }
+
+        /// Whether `sql` finds a row.
+        pub(crate) async fn exists<'c, 'q>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<bool> {
+            let row = bound(sql, params)
+                .fetch_optional(ex)
+                .await
+                .map_err(backend)?;
+            Ok(row.is_some())
+        }
+
+        /// The rows `sql` finds, each read as an `R` and made a `T`.
+        pub(crate) async fn rows<'c, 'q, R, T>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<Vec<T>>
+        where
+            R: for<'r> sqlx::FromRow<'r, <$db as Database>::Row> + Send + Unpin,
+            T: TryFrom<R, Error = StoreError>,
+        {
+            let found = bound(sql, params)
+                .try_map(|row| R::from_row(&row))
+                .fetch_all(ex)
+                .await
+                .map_err(backend)?;
+            found.into_iter().map(T::try_from).collect()
+        }
+
+        /// The first row `sql` finds, if any, read as an `R`.
+        pub(crate) async fn optional<'c, 'q, R>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<Option<R>>
+        where
+            R: for<'r> sqlx::FromRow<'r, <$db as Database>::Row> + Send + Unpin,
+        {
+            bound(sql, params)
+                .try_map(|row| R::from_row(&row))
+                .fetch_optional(ex)
+                .await
+                .map_err(backend)
+        }
+
+        /// The first row `sql` finds, if any, read as an `R` and made a `T`.
+        pub(crate) async fn row<'c, 'q, R, T>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<Option<T>>
+        where
+            R: for<'r> sqlx::FromRow<'r, <$db as Database>::Row> + Send + Unpin,
+            T: TryFrom<R, Error = StoreError>,
+        {
+            optional::<R>(ex, sql, params)
+                .await?
+                .map(T::try_from)
+                .transpose()
+        }
+
+        /// The first column of every row `sql` finds.
+        pub(crate) async fn column<'c, 'q, T>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<Vec<T>>
+        where
+            T: for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db> + Send + Unpin,
+        {
+            bound(sql, params)
+                .try_map(|row| row.try_get::<T, _>(0))
+                .fetch_all(ex)
+                .await
+                .map_err(backend)
+        }
+
+        /// The first column of the one row `sql` returns.
+        pub(crate) async fn value<'c, 'q, T>(
+            ex: impl Executor<'c, Database = $db>,
+            sql: &'q str,
+            params: &[Param<'q>],
+        ) -> StoreResult<T>
+        where
+            T: for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db> + Send + Unpin,
+        {
+            bound(sql, params)
+                .try_map(|row| row.try_get::<T, _>(0))
+                .fetch_one(ex)
+                .await
+                .map_err(backend)
+        }
+
+        // ---- inside a write transaction ----
 
         /// The letter's state; its row stays as read (no `close_letter` passes) until the
         /// transaction ends.
@@ -57,14 +196,8 @@ macro_rules! dialect {
             conn: &mut Conn,
             letter_id: &str,
         ) -> StoreResult<Option<String>> {
-            sqlx::query_scalar(concat!(
-                "SELECT state FROM letters WHERE letter_id = $1",
-                $share
-            ))
-            .bind(letter_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)
+            let sql = concat!("SELECT state FROM letters WHERE letter_id = $1", $share);
+            Ok(column(conn, sql, &[Text(letter_id)]).await?.pop())
         }
 
         /// Whether the letter exists and is open for submissions.
@@ -76,15 +209,8 @@ macro_rules! dialect {
         /// Whether the letter exists, its row locked for update until the transaction ends:
         /// two appenders to one log queue here, so they cannot both pass the size check.
         pub(crate) async fn lock_letter(conn: &mut Conn, letter_id: &str) -> StoreResult<bool> {
-            let found: Option<i64> = sqlx::query_scalar(concat!(
-                "SELECT CAST(1 AS BIGINT) FROM letters WHERE letter_id = $1",
-                $update
-            ))
-            .bind(letter_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-            Ok(found.is_some())
+            let sql = concat!("SELECT 1 FROM letters WHERE letter_id = $1", $update);
+            exists(conn, sql, &[Text(letter_id)]).await
         }
 
         /// One entry alone, inside the caller's transaction: the letter must be open, then
@@ -113,98 +239,66 @@ macro_rules! dialect {
             entry: &PendingEntry,
             cell: &SignerCell,
         ) -> StoreResult<()> {
+            let pseudonym = (letter_id, &entry.pseudonym[..]);
             if entry.withdraw {
-                withdraw(conn, letter_id, &entry.pseudonym).await?;
+                withdraw(conn, pseudonym).await?;
             } else {
-                sign(conn, letter_id, &entry.pseudonym).await?;
+                sign(conn, pseudonym).await?;
                 count_signer(conn, letter_id, cell).await?;
             }
-            refuse_logged(conn, letter_id, entry).await?;
-            let r = sqlx::query(
-                "INSERT INTO pool (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(letter_id)
-            .bind(&entry.entry_hash[..])
-            .bind(&entry.leaf)
-            .bind(&entry.pseudonym)
-            .bind(entry.withdraw)
-            .bind(to_i64(entry.include_by)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 0 {
+            // A pool entry whose hash is already a leaf would make every later
+            // `append_batch` fail on the unique index and stall the letter: a replay.
+            let hash = Bytes(&entry.entry_hash[..]);
+            let sql = "SELECT 1 FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2";
+            if exists(&mut *conn, sql, &[Text(letter_id), hash]).await? {
                 return Err(StoreError::DoubleSign);
             }
-            Ok(())
+            let sql = "INSERT INTO pool (letter_id, entry_hash, leaf, pseudonym, withdraw, \
+                       include_by) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+            let include_by = Int(to_i64(entry.include_by)?);
+            let (leaf, pseudonym) = (Bytes(&entry.leaf), Bytes(&entry.pseudonym));
+            let params = [
+                Text(letter_id),
+                hash,
+                leaf,
+                pseudonym,
+                Bool(entry.withdraw),
+                include_by,
+            ];
+            match execute(conn, sql, &params).await? {
+                0 => Err(StoreError::DoubleSign),
+                _ => Ok(()),
+            }
         }
 
         /// A new pseudonym's signature: `DoubleSign` if it signed already.
-        async fn sign(conn: &mut Conn, letter_id: &str, pseudonym: &[u8]) -> StoreResult<()> {
-            let r = sqlx::query(
-                "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) \
-                 VALUES ($1, $2, FALSE) ON CONFLICT DO NOTHING",
-            )
-            .bind(letter_id)
-            .bind(pseudonym)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 0 {
-                return Err(StoreError::DoubleSign);
+        async fn sign(conn: &mut Conn, (letter_id, pseudonym): (&str, &[u8])) -> StoreResult<()> {
+            let sql = "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) \
+                       VALUES ($1, $2, FALSE) ON CONFLICT DO NOTHING";
+            match execute(conn, sql, &[Text(letter_id), Bytes(pseudonym)]).await? {
+                0 => Err(StoreError::DoubleSign),
+                _ => Ok(()),
             }
-            Ok(())
         }
 
         /// Withdraws a signature: `DoubleWithdraw` if it was withdrawn already,
         /// `WithdrawWithoutSign` if there is none.
-        async fn withdraw(conn: &mut Conn, letter_id: &str, pseudonym: &[u8]) -> StoreResult<()> {
-            let r = sqlx::query(
-                "UPDATE pseudonyms SET withdrawn = TRUE \
-                 WHERE letter_id = $1 AND pseudonym = $2 AND withdrawn = FALSE",
-            )
-            .bind(letter_id)
-            .bind(pseudonym)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() > 0 {
+        async fn withdraw(
+            conn: &mut Conn,
+            (letter_id, pseudonym): (&str, &[u8]),
+        ) -> StoreResult<()> {
+            let key = [Text(letter_id), Bytes(pseudonym)];
+            let sql = "UPDATE pseudonyms SET withdrawn = TRUE \
+                       WHERE letter_id = $1 AND pseudonym = $2 AND withdrawn = FALSE";
+            if execute(&mut *conn, sql, &key).await? > 0 {
                 return Ok(());
             }
-            let signed: Option<i64> = sqlx::query_scalar(
-                "SELECT CAST(1 AS BIGINT) FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2",
-            )
-            .bind(letter_id)
-            .bind(pseudonym)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-            Err(if signed.is_some() {
+            let sql = "SELECT 1 FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2";
+            Err(if exists(conn, sql, &key).await? {
                 StoreError::DoubleWithdraw
             } else {
                 StoreError::WithdrawWithoutSign
             })
-        }
-
-        /// A pool entry whose hash is already a leaf would make every later `append_batch`
-        /// fail on the unique index and stall the letter, so such a replay is refused.
-        async fn refuse_logged(
-            conn: &mut Conn,
-            letter_id: &str,
-            entry: &PendingEntry,
-        ) -> StoreResult<()> {
-            let logged: Option<i64> = sqlx::query_scalar(
-                "SELECT CAST(1 AS BIGINT) FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2",
-            )
-            .bind(letter_id)
-            .bind(&entry.entry_hash[..])
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-            match logged {
-                Some(_) => Err(StoreError::DoubleSign),
-                None => Ok(()),
-            }
         }
 
         /// One more distinct signer of `cell`, refused past `cell.allowed`. The count read
@@ -218,149 +312,69 @@ macro_rules! dialect {
             letter_id: &str,
             cell: &SignerCell,
         ) -> StoreResult<()> {
-            let key = (
-                letter_id,
-                cell.issuer_id.as_str(),
-                cell.epoch.as_str(),
-                cell.org.as_str(),
-            );
-            sqlx::query(
-                "INSERT INTO signer_counts (letter_id, issuer_id, epoch, org, signers) \
-                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
-            )
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(key.3)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            let signers: i64 = sqlx::query_scalar(
-                "UPDATE signer_counts SET signers = signers + 1 WHERE letter_id = $1 \
-                 AND issuer_id = $2 AND epoch = $3 AND org = $4 RETURNING signers",
-            )
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(key.3)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend)?;
+            let issuer = cell.issuer_id.as_str();
+            let key = [letter_id, issuer, cell.epoch.as_str(), cell.org.as_str()].map(Text);
+            let sql = "INSERT INTO signer_counts (letter_id, issuer_id, epoch, org, signers) \
+                       VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING";
+            execute(&mut *conn, sql, &key).await?;
+            let sql = "UPDATE signer_counts SET signers = signers + 1 WHERE letter_id = $1 \
+                       AND issuer_id = $2 AND epoch = $3 AND org = $4 RETURNING signers";
+            let signers: i64 = value(conn, sql, &key).await?;
+            let signers = crate::util::to_u64(signers)?;
             undersigned_core::anonymity::check_signers(
                 &cell.org,
                 &cell.epoch,
-                to_u64(signers)?,
+                signers,
                 cell.allowed,
             )?;
             Ok(())
         }
 
-        /// The delivery row, held until the transaction ends: a concurrent state-checked
-        /// write waits and then sees this one's result.
-        async fn delivery_in(
-            conn: &mut Conn,
-            letter_id: &str,
-            recipient: u32,
-        ) -> StoreResult<Option<DeliveryRow>> {
-            let row: Option<DeliveryRecord> = sqlx::query_as(concat!(
+        /// The one shape of every delivery write: in one transaction, the row is read held
+        /// until the end (`update` clause), `decide` refuses or gives the values of
+        /// `$3, $4, ..` in `sql` (whose `$1` and `$2` are the letter id and the recipient),
+        /// the update runs, and the transaction commits. Of two racing callers, the second
+        /// decides on the first's result.
+        pub(crate) async fn update_delivery<'a>(
+            mut tx: Tx,
+            (letter_id, recipient): (&'a str, u32),
+            sql: &'static str,
+            decide: impl FnOnce(Option<&DeliveryRow>) -> StoreResult<Vec<Param<'a>>>,
+        ) -> StoreResult<()> {
+            let key = [Text(letter_id), Int(i64::from(recipient))];
+            let select = concat!(
                 "SELECT ",
                 $crate::dialect::delivery_columns!(),
                 " FROM deliveries WHERE letter_id = $1 AND recipient = $2",
                 $update
-            ))
-            .bind(letter_id)
-            .bind(i64::from(recipient))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-            row.map(DeliveryRow::try_from).transpose()
-        }
-
-        /// The one shape of every delivery write: in one transaction, the row is read held
-        /// (`delivery_in`), `decide` refuses or gives the values of `$3, $4, ..` in `sql`
-        /// (whose `$1` and `$2` are the letter id and the recipient), the update runs, and the
-        /// transaction commits. Of two racing callers, the second decides on the first's
-        /// result.
-        pub(crate) async fn update_delivery<'a>(
-            mut tx: Tx,
-            letter_id: &str,
-            recipient: u32,
-            sql: &'static str,
-            decide: impl FnOnce(Option<&DeliveryRow>) -> StoreResult<Vec<Param<'a>>>,
-        ) -> StoreResult<()> {
-            let row = delivery_in(&mut tx, letter_id, recipient).await?;
-            let params = decide(row.as_ref())?;
-            let mut query = sqlx::query(sql).bind(letter_id).bind(i64::from(recipient));
-            for param in params {
-                query = match param {
-                    Param::Int(v) => query.bind(v),
-                    Param::Text(v) => query.bind(v),
-                    Param::Bytes(v) => query.bind(v),
-                };
-            }
+            );
+            let row = row::<DeliveryRecord, DeliveryRow>(&mut *tx, select, &key).await?;
+            let mut params = key.to_vec();
+            params.extend(decide(row.as_ref())?);
             // The only unique index an update of a delivery can hit is the token hash's.
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| unique_or(e, "token hash in use"))?;
+            execute_unique(&mut *tx, sql, &params, "token hash in use").await?;
             tx.commit().await.map_err(backend)
         }
 
-        /// Inserts a checkpoint with `sql`, an INSERT whose values are (owner, size, root,
-        /// note, created_at): a letter's or an issuer's. `conflict` names a unique violation.
-        pub(crate) async fn insert_checkpoint(
-            conn: &mut Conn,
+        /// Writes a checkpoint with `sql`, an INSERT whose values are (owner, size, root,
+        /// note, created_at): a letter's or an issuer's. How many rows it wrote; `conflict`
+        /// names a unique violation.
+        pub(crate) async fn insert_checkpoint<'c>(
+            ex: impl Executor<'c, Database = $db>,
             sql: &'static str,
             owner: &str,
             cp: &CheckpointRow,
             conflict: &'static str,
         ) -> StoreResult<u64> {
-            let r = sqlx::query(sql)
-                .bind(owner)
-                .bind(to_i64(cp.size)?)
-                .bind(&cp.root[..])
-                .bind(&cp.note)
-                .bind(to_i64(cp.created_at)?)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| unique_or(e, conflict))?;
-            Ok(r.rows_affected())
-        }
-
-        /// Appends `leaf` at `idx` of a log with `sql`, an INSERT whose values are (owner,
-        /// idx, hash, leaf): a letter's or an issuer's. `conflict` names a unique violation
-        /// (the position or the hash is taken).
-        pub(crate) async fn insert_leaf(
-            conn: &mut Conn,
-            sql: &'static str,
-            owner: &str,
-            idx: i64,
-            leaf: (&[u8], &[u8]),
-            conflict: &'static str,
-        ) -> StoreResult<()> {
-            sqlx::query(sql)
-                .bind(owner)
-                .bind(idx)
-                .bind(leaf.0)
-                .bind(leaf.1)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| unique_or(e, conflict))?;
-            Ok(())
-        }
-
-        /// The size of a log by `sql`, a `COALESCE(MAX(idx) + 1, 0)` over its leaves.
-        pub(crate) async fn size_of<'e>(
-            ex: impl sqlx::Executor<'e, Database = $db>,
-            sql: &'static str,
-            owner: &str,
-        ) -> StoreResult<u64> {
-            let size: i64 = sqlx::query_scalar(sql)
-                .bind(owner)
-                .fetch_one(ex)
-                .await
-                .map_err(backend)?;
-            to_u64(size)
+            let (size, created_at) = (to_i64(cp.size)?, to_i64(cp.created_at)?);
+            let params = [
+                Text(owner),
+                Int(size),
+                Bytes(&cp.root[..]),
+                Text(&cp.note),
+                Int(created_at),
+            ];
+            execute_unique(ex, sql, &params, conflict).await
         }
     };
 }

@@ -31,27 +31,24 @@ macro_rules! store_impl {
     ($store:ty, $dialect:ident; $($own:tt)*) => {
         const _: () = {
             use crate::dialect::$dialect::{
-                insert_checkpoint, insert_leaf, letter_state, lock_letter,
-                size_of, update_delivery,
+                column, execute, execute_unique, exists, insert_checkpoint, letter_state,
+                lock_letter, optional, row, rows, update_delivery, value,
             };
             use crate::dialect::{delivery_columns, letter_columns, pending_columns};
+            use crate::util::Param::{Bool, Bytes, Int, OptBytes, OptInt, OptText, Text};
             use crate::util::{
-                backend, check_checkpoint_size, clamp_i64, collect, judge_code, may_acknowledge,
+                backend, check_checkpoint_size, clamp_i64, judge_code, may_acknowledge,
                 may_answer, may_record_attempt, next_attempts, to_hash, to_i64, to_u64,
-                unique_or, CheckpointRecord, CountRecord, DeliveryRecord, LetterRecord, Param,
-                PendingRecord,
+                CheckpointRecord, CountRecord, DeliveryRecord, LetterRecord, PendingRecord,
             };
             use crate::{
                 CheckpointRow, CodeCheck, DeliveryRow, Hash, IssuedCell, LetterRow, LetterState,
                 PendingEntry, SchemaVersions, SignerCell, Store, StoreError, StoreResult,
             };
 
-            /// Reads the size of a letter's log.
+            /// The size of a letter's log.
             const LOG_SIZE: &str =
                 "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1";
-            /// Reads the size of an issuer's log.
-            const ISSUER_LOG_SIZE: &str =
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves WHERE issuer_id = $1";
             const INSERT_LEAF: &str =
                 "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) VALUES ($1, $2, $3, $4)";
             const INSERT_CHECKPOINT: &str =
@@ -71,12 +68,8 @@ macro_rules! store_impl {
                 $($own)*
 
                 async fn schema_versions(&self) -> StoreResult<SchemaVersions> {
-                    let applied: Option<i64> = sqlx::query_scalar(
-                        "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
-                    )
-                    .fetch_one(self.reader())
-                    .await
-                    .map_err(backend)?;
+                    let sql = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+                    let applied: Option<i64> = value(self.reader(), sql, &[]).await?;
                     let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
                     Ok(SchemaVersions {
                         applied: applied.unwrap_or(0),
@@ -99,31 +92,18 @@ macro_rules! store_impl {
                     // left".
                     Self::lock_code_tag(&mut tx, tag).await?;
                     // Expired codes go first, so they neither count nor linger.
-                    sqlx::query("DELETE FROM email_codes WHERE expires_at <= $1")
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let live: i64 =
-                        sqlx::query_scalar("SELECT COUNT(*) FROM email_codes WHERE tag = $1")
-                            .bind(&tag[..])
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(backend)?;
+                    let sql = "DELETE FROM email_codes WHERE expires_at <= $1";
+                    execute(&mut *tx, sql, &[Int(now)]).await?;
+                    let sql = "SELECT COUNT(*) FROM email_codes WHERE tag = $1";
+                    let live: i64 = value(&mut *tx, sql, &[Bytes(&tag[..])]).await?;
                     if live >= i64::from(max_live) {
                         return Err(StoreError::RateLimited);
                     }
-                    sqlx::query(
-                        "INSERT INTO email_codes (request_hash, tag, code_hash, expires_at, \
-                         attempts) VALUES ($1, $2, $3, $4, 0)",
-                    )
-                    .bind(&request_hash[..])
-                    .bind(&tag[..])
-                    .bind(&code_hash[..])
-                    .bind(to_i64(expires_at)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+                    let sql = "INSERT INTO email_codes (request_hash, tag, code_hash, \
+                               expires_at, attempts) VALUES ($1, $2, $3, $4, 0)";
+                    let hashes = [request_hash, tag, code_hash].map(|h| Bytes(&h[..]));
+                    let [request, tag, code] = hashes;
+                    execute(&mut *tx, sql, &[request, tag, code, Int(to_i64(expires_at)?)]).await?;
                     self.mark_dirty();
                     tx.commit().await.map_err(backend)
                 }
@@ -136,23 +116,16 @@ macro_rules! store_impl {
                     now: u64,
                     max_attempts: u32,
                 ) -> StoreResult<CodeCheck> {
-                    let stored: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
-                        "UPDATE email_codes SET attempts = attempts + 1 \
-                         WHERE request_hash = $1 AND tag = $2 \
-                         RETURNING code_hash, expires_at, attempts",
-                    )
-                    .bind(&request_hash[..])
-                    .bind(&tag[..])
-                    .fetch_optional(self.writer())
-                    .await
-                    .map_err(backend)?;
+                    let sql = "UPDATE email_codes SET attempts = attempts + 1 \
+                               WHERE request_hash = $1 AND tag = $2 \
+                               RETURNING code_hash, expires_at, attempts";
+                    let params = [Bytes(&request_hash[..]), Bytes(&tag[..])];
+                    let stored: Option<(Vec<u8>, i64, i64)> =
+                        optional(self.writer(), sql, &params).await?;
                     let (check, dead) = judge_code(stored, code_hash, now, max_attempts)?;
                     if dead {
-                        sqlx::query("DELETE FROM email_codes WHERE request_hash = $1")
-                            .bind(&request_hash[..])
-                            .execute(self.writer())
-                            .await
-                            .map_err(backend)?;
+                        let sql = "DELETE FROM email_codes WHERE request_hash = $1";
+                        execute(self.writer(), sql, &[Bytes(&request_hash[..])]).await?;
                         self.mark_dirty();
                     }
                     Ok(check)
@@ -163,38 +136,24 @@ macro_rules! store_impl {
                     issuer_id: &str,
                     code_tag: &Hash,
                     epochs: &[(&str, Hash)],
-                    cell: (&str, &str, &str),
+                    (org, role, age_band): (&str, &str, &str),
                 ) -> StoreResult<Vec<String>> {
                     let mut tx = self.begin().await?;
                     let mut recorded = Vec::new();
                     for (epoch, tag) in epochs {
-                        let r = sqlx::query(
-                            "INSERT INTO issued_tags (issuer_id, epoch, tag) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(issuer_id)
-                        .bind(*epoch)
-                        .bind(&tag[..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                        if r.rows_affected() == 0 {
+                        let sql = "INSERT INTO issued_tags (issuer_id, epoch, tag) \
+                                   VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+                        let params = [Text(issuer_id), Text(*epoch), Bytes(&tag[..])];
+                        if execute(&mut *tx, sql, &params).await? == 0 {
                             continue;
                         }
-                        sqlx::query(
-                            "INSERT INTO issued_counts (issuer_id, epoch, org, role, age_band, \
-                             count) VALUES ($1, $2, $3, $4, $5, 1) \
-                             ON CONFLICT (issuer_id, epoch, org, role, age_band) \
-                             DO UPDATE SET count = issued_counts.count + 1",
-                        )
-                        .bind(issuer_id)
-                        .bind(*epoch)
-                        .bind(cell.0)
-                        .bind(cell.1)
-                        .bind(cell.2)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                        let sql = "INSERT INTO issued_counts \
+                                   (issuer_id, epoch, org, role, age_band, count) \
+                                   VALUES ($1, $2, $3, $4, $5, 1) \
+                                   ON CONFLICT (issuer_id, epoch, org, role, age_band) \
+                                   DO UPDATE SET count = issued_counts.count + 1";
+                        let params = [issuer_id, *epoch, org, role, age_band].map(Text);
+                        execute(&mut *tx, sql, &params).await?;
                         recorded.push((*epoch).to_owned());
                     }
                     if recorded.is_empty() {
@@ -204,26 +163,20 @@ macro_rules! store_impl {
                     }
                     // The address got what it asked for: its codes, live or not, have no use
                     // left.
-                    sqlx::query("DELETE FROM email_codes WHERE tag = $1")
-                        .bind(&code_tag[..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                    let sql = "DELETE FROM email_codes WHERE tag = $1";
+                    execute(&mut *tx, sql, &[Bytes(&code_tag[..])]).await?;
                     tx.commit().await.map_err(backend)?;
                     self.mark_dirty();
                     Ok(recorded)
                 }
 
                 async fn sweep_codes(&self, now: u64) -> StoreResult<u64> {
-                    let r = sqlx::query("DELETE FROM email_codes WHERE expires_at <= $1")
-                        .bind(to_i64(now)?)
-                        .execute(self.writer())
-                        .await
-                        .map_err(backend)?;
-                    if r.rows_affected() > 0 {
+                    let sql = "DELETE FROM email_codes WHERE expires_at <= $1";
+                    let deleted = execute(self.writer(), sql, &[Int(to_i64(now)?)]).await?;
+                    if deleted > 0 {
                         self.mark_dirty();
                     }
-                    Ok(r.rows_affected())
+                    Ok(deleted)
                 }
 
                 async fn issued_counts(
@@ -231,39 +184,34 @@ macro_rules! store_impl {
                     issuer_id: &str,
                     epoch: &str,
                 ) -> StoreResult<Vec<IssuedCell>> {
-                    let rows: Vec<CountRecord> = sqlx::query_as(
-                        "SELECT org, role, age_band, count FROM issued_counts \
-                         WHERE issuer_id = $1 AND epoch = $2 ORDER BY org, role, age_band",
-                    )
-                    .bind(issuer_id)
-                    .bind(epoch)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    let sql = "SELECT org, role, age_band, count FROM issued_counts \
+                               WHERE issuer_id = $1 AND epoch = $2 ORDER BY org, role, age_band";
+                    rows::<CountRecord, _>(self.reader(), sql, &[Text(issuer_id), Text(epoch)])
+                        .await
                 }
 
                 async fn create_letter(&self, row: &LetterRow) -> StoreResult<()> {
-                    sqlx::query(concat!(
+                    let sql = concat!(
                         "INSERT INTO letters (",
                         letter_columns!(),
                         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                    ))
-                    .bind(&row.handle)
-                    .bind(&row.letter_id)
-                    .bind(&row.letter_json)
-                    .bind(row.state.as_str())
-                    .bind(&row.organizer_token_hash[..])
-                    .bind(to_i64(row.created_at)?)
-                    .bind(row.opened_at.map(to_i64).transpose()?)
-                    .bind(row.closed_at.map(to_i64).transpose()?)
-                    .bind(to_i64(row.deadline)?)
-                    .bind(to_i64(row.publish_interval_secs)?)
-                    .bind(row.public)
-                    .bind(row.reader_token_hash.as_ref().map(|h| &h[..]))
-                    .execute(self.writer())
-                    .await
-                    .map_err(|e| unique_or(e, "letter handle or id exists"))?;
+                    );
+                    let params = [
+                        Text(&row.handle),
+                        OptText(row.letter_id.as_deref()),
+                        Text(&row.letter_json),
+                        Text(row.state.as_str()),
+                        Bytes(&row.organizer_token_hash[..]),
+                        Int(to_i64(row.created_at)?),
+                        OptInt(row.opened_at.map(to_i64).transpose()?),
+                        OptInt(row.closed_at.map(to_i64).transpose()?),
+                        Int(to_i64(row.deadline)?),
+                        Int(to_i64(row.publish_interval_secs)?),
+                        Bool(row.public),
+                        OptBytes(row.reader_token_hash.as_ref().map(|h| &h[..])),
+                    ];
+                    let conflict = "letter handle or id exists";
+                    execute_unique(self.writer(), sql, &params, conflict).await?;
                     Ok(())
                 }
 
@@ -275,52 +223,37 @@ macro_rules! store_impl {
                     publish_interval_secs: u64,
                     public: bool,
                 ) -> StoreResult<()> {
-                    let r = sqlx::query(
-                        "UPDATE letters SET letter_json = $2, deadline = $3, \
-                         publish_interval_secs = $4, public = $5 \
-                         WHERE handle = $1 AND state = 'draft'",
-                    )
-                    .bind(handle)
-                    .bind(letter_json)
-                    .bind(to_i64(deadline)?)
-                    .bind(to_i64(publish_interval_secs)?)
-                    .bind(public)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    if r.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
+                    let sql = "UPDATE letters SET letter_json = $2, deadline = $3, \
+                               publish_interval_secs = $4, public = $5 \
+                               WHERE handle = $1 AND state = 'draft'";
+                    let (deadline, interval) = (to_i64(deadline)?, to_i64(publish_interval_secs)?);
+                    let params =
+                        [Text(handle), Text(letter_json), Int(deadline), Int(interval), Bool(public)];
+                    match execute(self.writer(), sql, &params).await? {
+                        0 => Err(StoreError::NotFound),
+                        _ => Ok(()),
                     }
-                    Ok(())
                 }
 
                 async fn letter(&self, handle_or_id: &str) -> StoreResult<Option<LetterRow>> {
                     // A handle match wins over an id match, should the two namespaces ever
                     // collide.
-                    let row: Option<LetterRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         letter_columns!(),
                         " FROM letters WHERE handle = $1 OR letter_id = $1 \
                          ORDER BY (handle = $1) DESC LIMIT 1"
-                    ))
-                    .bind(handle_or_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(LetterRow::try_from).transpose()
+                    );
+                    row::<LetterRecord, _>(self.reader(), sql, &[Text(handle_or_id)]).await
                 }
 
                 async fn letters_in_state(&self, state: LetterState) -> StoreResult<Vec<LetterRow>> {
-                    let rows: Vec<LetterRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         letter_columns!(),
                         " FROM letters WHERE state = $1 ORDER BY created_at DESC, handle DESC"
-                    ))
-                    .bind(state.as_str())
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    );
+                    rows::<LetterRecord, _>(self.reader(), sql, &[Text(state.as_str())]).await
                 }
 
                 async fn open_letter(
@@ -335,43 +268,29 @@ macro_rules! store_impl {
                 ) -> StoreResult<()> {
                     check_checkpoint_size(checkpoint, 1)?;
                     let mut tx = self.begin().await?;
-                    let r = sqlx::query(
-                        "UPDATE letters SET letter_id = $2, letter_json = $3, state = 'open', \
-                         opened_at = $4 WHERE handle = $1 AND state = 'draft'",
-                    )
-                    .bind(handle)
-                    .bind(letter_id)
-                    .bind(canonical_json)
-                    .bind(to_i64(now)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| unique_or(e, "letter id exists"))?;
-                    if r.rows_affected() == 0 {
+                    let sql = "UPDATE letters SET letter_id = $2, letter_json = $3, \
+                               state = 'open', opened_at = $4 \
+                               WHERE handle = $1 AND state = 'draft'";
+                    let params =
+                        [Text(handle), Text(letter_id), Text(canonical_json), Int(to_i64(now)?)];
+                    if execute_unique(&mut *tx, sql, &params, "letter id exists").await? == 0 {
                         return Err(StoreError::NotFound);
                     }
-                    let leaf = (&opened_hash[..], opened_leaf);
-                    insert_leaf(&mut tx, INSERT_LEAF, letter_id, 0, leaf, "leaf already in log")
-                        .await?;
+                    let leaf = [Text(letter_id), Int(0), Bytes(&opened_hash[..]), Bytes(opened_leaf)];
+                    execute(&mut *tx, INSERT_LEAF, &leaf).await?;
                     let conflict = "checkpoint exists";
-                    insert_checkpoint(&mut tx, INSERT_CHECKPOINT, letter_id, checkpoint, conflict)
+                    insert_checkpoint(&mut *tx, INSERT_CHECKPOINT, letter_id, checkpoint, conflict)
                         .await?;
                     tx.commit().await.map_err(backend)
                 }
 
                 async fn close_letter(&self, letter_id: &str, now: u64) -> StoreResult<()> {
-                    let r = sqlx::query(
-                        "UPDATE letters SET state = 'closed', closed_at = $2 \
-                         WHERE letter_id = $1 AND state = 'open'",
-                    )
-                    .bind(letter_id)
-                    .bind(to_i64(now)?)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
-                    if r.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
+                    let sql = "UPDATE letters SET state = 'closed', closed_at = $2 \
+                               WHERE letter_id = $1 AND state = 'open'";
+                    match execute(self.writer(), sql, &[Text(letter_id), Int(to_i64(now)?)]).await? {
+                        0 => Err(StoreError::NotFound),
+                        _ => Ok(()),
                     }
-                    Ok(())
                 }
 
                 async fn pending(
@@ -379,28 +298,19 @@ macro_rules! store_impl {
                     letter_id: &str,
                     due_by: u64,
                 ) -> StoreResult<Vec<PendingEntry>> {
-                    let rows: Vec<PendingRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         pending_columns!(),
                         " FROM pool WHERE letter_id = $1 AND include_by <= $2 ORDER BY seq"
-                    ))
-                    .bind(letter_id)
-                    .bind(clamp_i64(due_by))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    );
+                    let params = [Text(letter_id), Int(clamp_i64(due_by))];
+                    rows::<PendingRecord, _>(self.reader(), sql, &params).await
                 }
 
                 async fn letters_with_due_entries(&self, due_by: u64) -> StoreResult<Vec<String>> {
-                    sqlx::query_scalar(
-                        "SELECT DISTINCT letter_id FROM pool WHERE include_by <= $1 \
-                         ORDER BY letter_id",
-                    )
-                    .bind(clamp_i64(due_by))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)
+                    let sql = "SELECT DISTINCT letter_id FROM pool WHERE include_by <= $1 \
+                               ORDER BY letter_id";
+                    column(self.reader(), sql, &[Int(clamp_i64(due_by))]).await
                 }
 
                 async fn append_batch(
@@ -420,27 +330,24 @@ macro_rules! store_impl {
                     if !lock_letter(&mut tx, letter_id).await? {
                         return Err(StoreError::NotFound);
                     }
-                    if size_of(&mut *tx, LOG_SIZE, letter_id).await? != expected_size {
+                    let size: i64 = value(&mut *tx, LOG_SIZE, &[Text(letter_id)]).await?;
+                    if to_u64(size)? != expected_size {
                         return Err(StoreError::Conflict("log size moved"));
                     }
                     let mut idx = to_i64(expected_size)?;
                     for (hash, leaf) in leaves {
-                        let pair = (&hash[..], &leaf[..]);
-                        insert_leaf(&mut tx, INSERT_LEAF, letter_id, idx, pair, "leaf already in log")
+                        let params = [Text(letter_id), Int(idx), Bytes(&hash[..]), Bytes(leaf)];
+                        execute_unique(&mut *tx, INSERT_LEAF, &params, "leaf already in log")
                             .await?;
-                        sqlx::query("DELETE FROM pool WHERE letter_id = $1 AND entry_hash = $2")
-                            .bind(letter_id)
-                            .bind(&hash[..])
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
+                        let sql = "DELETE FROM pool WHERE letter_id = $1 AND entry_hash = $2";
+                        execute(&mut *tx, sql, &[Text(letter_id), Bytes(&hash[..])]).await?;
                         idx = idx
                             .checked_add(1)
                             .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
                     }
                     let conflict = "checkpoint with another root at this size";
                     let written =
-                        insert_checkpoint(&mut tx, UPSERT_CHECKPOINT, letter_id, checkpoint, conflict)
+                        insert_checkpoint(&mut *tx, UPSERT_CHECKPOINT, letter_id, checkpoint, conflict)
                             .await?;
                     if written == 0 {
                         return Err(StoreError::Conflict(conflict));
@@ -452,18 +359,13 @@ macro_rules! store_impl {
                 }
 
                 async fn log_size(&self, letter_id: &str) -> StoreResult<u64> {
-                    size_of(self.reader(), LOG_SIZE, letter_id).await
+                    to_u64(value(self.reader(), LOG_SIZE, &[Text(letter_id)]).await?)
                 }
 
                 async fn leaf_hashes(&self, letter_id: &str) -> StoreResult<Vec<Hash>> {
-                    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-                        "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx",
-                    )
-                    .bind(letter_id)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    rows.iter().map(|h| to_hash(h)).collect()
+                    let sql = "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx";
+                    let hashes: Vec<Vec<u8>> = column(self.reader(), sql, &[Text(letter_id)]).await?;
+                    hashes.iter().map(|h| to_hash(h)).collect()
                 }
 
                 async fn leaves(
@@ -472,16 +374,10 @@ macro_rules! store_impl {
                     from: u64,
                     to: u64,
                 ) -> StoreResult<Vec<Vec<u8>>> {
-                    sqlx::query_scalar(
-                        "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 \
-                         AND idx < $3 ORDER BY idx",
-                    )
-                    .bind(letter_id)
-                    .bind(clamp_i64(from))
-                    .bind(clamp_i64(to))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)
+                    let sql = "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 \
+                               AND idx < $3 ORDER BY idx";
+                    let params = [Text(letter_id), Int(clamp_i64(from)), Int(clamp_i64(to))];
+                    column(self.reader(), sql, &params).await
                 }
 
                 async fn leaf_index(
@@ -489,43 +385,26 @@ macro_rules! store_impl {
                     letter_id: &str,
                     entry_hash: &Hash,
                 ) -> StoreResult<Option<u64>> {
-                    let idx: Option<i64> = sqlx::query_scalar(
-                        "SELECT idx FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2",
-                    )
-                    .bind(letter_id)
-                    .bind(&entry_hash[..])
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    idx.map(to_u64).transpose()
+                    let sql = "SELECT idx FROM log_leaves WHERE letter_id = $1 AND entry_hash = $2";
+                    let params = [Text(letter_id), Bytes(&entry_hash[..])];
+                    let idx: Vec<i64> = column(self.reader(), sql, &params).await?;
+                    idx.first().copied().map(to_u64).transpose()
                 }
 
                 async fn is_pending(&self, letter_id: &str, entry_hash: &Hash) -> StoreResult<bool> {
-                    let found: Option<i64> = sqlx::query_scalar(
-                        "SELECT CAST(1 AS BIGINT) FROM pool WHERE letter_id = $1 \
-                         AND entry_hash = $2",
-                    )
-                    .bind(letter_id)
-                    .bind(&entry_hash[..])
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    Ok(found.is_some())
+                    let sql = "SELECT 1 FROM pool WHERE letter_id = $1 AND entry_hash = $2";
+                    exists(self.reader(), sql, &[Text(letter_id), Bytes(&entry_hash[..])]).await
                 }
 
                 async fn latest_checkpoint(
                     &self,
                     letter_id: &str,
                 ) -> StoreResult<Option<CheckpointRow>> {
-                    let row: Option<CheckpointRecord> = sqlx::query_as(
-                        "SELECT size, root, note, created_at FROM checkpoints \
-                         WHERE letter_id = $1 ORDER BY size DESC LIMIT 1",
-                    )
-                    .bind(letter_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(CheckpointRow::try_from).transpose()
+                    let sql = concat!(
+                        "SELECT size, root, note, created_at FROM checkpoints ",
+                        "WHERE letter_id = $1 ORDER BY size DESC LIMIT 1"
+                    );
+                    row::<CheckpointRecord, _>(self.reader(), sql, &[Text(letter_id)]).await
                 }
 
                 async fn checkpoint_at(
@@ -536,16 +415,12 @@ macro_rules! store_impl {
                     let Ok(size) = i64::try_from(size) else {
                         return Ok(None);
                     };
-                    let row: Option<CheckpointRecord> = sqlx::query_as(
-                        "SELECT size, root, note, created_at FROM checkpoints \
-                         WHERE letter_id = $1 AND size = $2",
-                    )
-                    .bind(letter_id)
-                    .bind(size)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(CheckpointRow::try_from).transpose()
+                    let sql = concat!(
+                        "SELECT size, root, note, created_at FROM checkpoints ",
+                        "WHERE letter_id = $1 AND size = $2"
+                    );
+                    let params = [Text(letter_id), Int(size)];
+                    row::<CheckpointRecord, _>(self.reader(), sql, &params).await
                 }
 
                 async fn recent_checkpoints(
@@ -553,16 +428,12 @@ macro_rules! store_impl {
                     letter_id: &str,
                     limit: u32,
                 ) -> StoreResult<Vec<CheckpointRow>> {
-                    let rows: Vec<CheckpointRecord> = sqlx::query_as(
-                        "SELECT size, root, note, created_at FROM checkpoints \
-                         WHERE letter_id = $1 ORDER BY size DESC LIMIT $2",
-                    )
-                    .bind(letter_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    let sql = concat!(
+                        "SELECT size, root, note, created_at FROM checkpoints ",
+                        "WHERE letter_id = $1 ORDER BY size DESC LIMIT $2"
+                    );
+                    let params = [Text(letter_id), Int(i64::from(limit))];
+                    rows::<CheckpointRecord, _>(self.reader(), sql, &params).await
                 }
 
                 async fn create_deliveries(
@@ -577,62 +448,44 @@ macro_rules! store_impl {
                     if state.as_deref() != Some(LetterState::Closed.as_str()) {
                         return Err(StoreError::NotFound);
                     }
+                    let sql = "INSERT INTO deliveries (letter_id, recipient, next_attempt_at) \
+                               VALUES ($1, $2, $3) ON CONFLICT (letter_id, recipient) DO NOTHING";
                     for recipient in 0..recipients {
-                        sqlx::query(
-                            "INSERT INTO deliveries (letter_id, recipient, next_attempt_at) \
-                             VALUES ($1, $2, $3) ON CONFLICT (letter_id, recipient) DO NOTHING",
-                        )
-                        .bind(letter_id)
-                        .bind(i64::from(recipient))
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                        let params = [Text(letter_id), Int(i64::from(recipient)), Int(now)];
+                        execute(&mut *tx, sql, &params).await?;
                     }
                     tx.commit().await.map_err(backend)
                 }
 
                 async fn deliveries(&self, letter_id: &str) -> StoreResult<Vec<DeliveryRow>> {
-                    let rows: Vec<DeliveryRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         delivery_columns!(),
                         " FROM deliveries WHERE letter_id = $1 ORDER BY recipient"
-                    ))
-                    .bind(letter_id)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    );
+                    rows::<DeliveryRecord, _>(self.reader(), sql, &[Text(letter_id)]).await
                 }
 
                 async fn delivery_by_token(
                     &self,
                     token_hash: &Hash,
                 ) -> StoreResult<Option<DeliveryRow>> {
-                    let row: Option<DeliveryRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         delivery_columns!(),
                         " FROM deliveries WHERE token_hash = $1 AND revoked = FALSE"
-                    ))
-                    .bind(&token_hash[..])
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(DeliveryRow::try_from).transpose()
+                    );
+                    row::<DeliveryRecord, _>(self.reader(), sql, &[Bytes(&token_hash[..])]).await
                 }
 
                 async fn due_deliveries(&self, now: u64) -> StoreResult<Vec<DeliveryRow>> {
-                    let rows: Vec<DeliveryRecord> = sqlx::query_as(concat!(
+                    let sql = concat!(
                         "SELECT ",
                         delivery_columns!(),
                         " FROM deliveries WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
                          ORDER BY next_attempt_at, letter_id, recipient"
-                    ))
-                    .bind(clamp_i64(now))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    collect(rows)
+                    );
+                    rows::<DeliveryRecord, _>(self.reader(), sql, &[Int(clamp_i64(now))]).await
                 }
 
                 async fn set_delivery_token(
@@ -643,9 +496,9 @@ macro_rules! store_impl {
                 ) -> StoreResult<()> {
                     let sql = "UPDATE deliveries SET token_hash = $3 \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         row.ok_or(StoreError::NotFound)?;
-                        Ok(vec![Param::Bytes(&token_hash[..])])
+                        Ok(vec![Bytes(&token_hash[..])])
                     })
                     .await
                 }
@@ -660,9 +513,9 @@ macro_rules! store_impl {
                     let now = to_i64(now)?;
                     let sql = "UPDATE deliveries SET delivered_at = $3, smtp_reply = $4 \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         may_record_attempt(row)?;
-                        Ok(vec![Param::Int(now), Param::Text(smtp_reply)])
+                        Ok(vec![Int(now), Text(smtp_reply)])
                     })
                     .await
                 }
@@ -677,13 +530,9 @@ macro_rules! store_impl {
                     let next_attempt_at = to_i64(next_attempt_at)?;
                     let sql = "UPDATE deliveries SET attempts = $3, next_attempt_at = $4, \
                                last_error = $5 WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         let attempts = next_attempts(may_record_attempt(row)?)?;
-                        Ok(vec![
-                            Param::Int(attempts),
-                            Param::Int(next_attempt_at),
-                            Param::Text(error),
-                        ])
+                        Ok(vec![Int(attempts), Int(next_attempt_at), Text(error)])
                     })
                     .await
                 }
@@ -697,9 +546,9 @@ macro_rules! store_impl {
                     let now = to_i64(now)?;
                     let sql = "UPDATE deliveries SET acknowledged_at = $3 \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         may_acknowledge(row)?;
-                        Ok(vec![Param::Int(now)])
+                        Ok(vec![Int(now)])
                     })
                     .await
                 }
@@ -715,9 +564,9 @@ macro_rules! store_impl {
                     let sql = "UPDATE deliveries SET answered_at = $3, response_text = $4, \
                                acknowledged_at = COALESCE(acknowledged_at, $3) \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         may_answer(row)?;
-                        Ok(vec![Param::Int(now), Param::Text(text)])
+                        Ok(vec![Int(now), Text(text)])
                     })
                     .await
                 }
@@ -725,7 +574,7 @@ macro_rules! store_impl {
                 async fn revoke_delivery(&self, letter_id: &str, recipient: u32) -> StoreResult<()> {
                     let sql = "UPDATE deliveries SET revoked = TRUE \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         row.ok_or(StoreError::NotFound)?;
                         Ok(Vec::new())
                     })
@@ -740,22 +589,17 @@ macro_rules! store_impl {
                 ) -> StoreResult<()> {
                     let sql = "UPDATE deliveries SET reminders_sent = $3 \
                                WHERE letter_id = $1 AND recipient = $2";
-                    update_delivery(self.begin().await?, letter_id, recipient, sql, |row| {
+                    update_delivery(self.begin().await?, (letter_id, recipient), sql, |row| {
                         row.ok_or(StoreError::NotFound)?;
-                        Ok(vec![Param::Int(i64::from(count))])
+                        Ok(vec![Int(i64::from(count))])
                     })
                     .await
                 }
 
                 async fn issued_epochs(&self, issuer_id: &str) -> StoreResult<Vec<String>> {
-                    sqlx::query_scalar(
-                        "SELECT DISTINCT epoch FROM issued_counts WHERE issuer_id = $1 \
-                         ORDER BY epoch",
-                    )
-                    .bind(issuer_id)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)
+                    let sql = "SELECT DISTINCT epoch FROM issued_counts WHERE issuer_id = $1 \
+                               ORDER BY epoch";
+                    column(self.reader(), sql, &[Text(issuer_id)]).await
                 }
 
                 async fn append_issuer_statement(
@@ -772,29 +616,28 @@ macro_rules! store_impl {
                         .ok_or_else(|| StoreError::Backend("log size overflow".into()))?;
                     check_checkpoint_size(checkpoint, new_size)?;
                     let mut tx = self.begin().await?;
-                    if size_of(&mut *tx, ISSUER_LOG_SIZE, issuer_id).await? != expected_size {
+                    let sql = "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves \
+                               WHERE issuer_id = $1";
+                    let size: i64 = value(&mut *tx, sql, &[Text(issuer_id)]).await?;
+                    if to_u64(size)? != expected_size {
                         return Err(StoreError::Conflict(MOVED));
                     }
                     let sql = "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
                                VALUES ($1, $2, $3, $4)";
-                    let idx = to_i64(expected_size)?;
-                    insert_leaf(&mut tx, sql, issuer_id, idx, (&leaf_hash[..], leaf), MOVED).await?;
+                    let idx = Int(to_i64(expected_size)?);
+                    let params = [Text(issuer_id), idx, Bytes(&leaf_hash[..]), Bytes(leaf)];
+                    execute_unique(&mut *tx, sql, &params, MOVED).await?;
                     let sql = "INSERT INTO issuer_log_checkpoints \
                                (issuer_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)";
-                    insert_checkpoint(&mut tx, sql, issuer_id, checkpoint, MOVED).await?;
+                    insert_checkpoint(&mut *tx, sql, issuer_id, checkpoint, MOVED).await?;
                     tx.commit().await.map_err(backend)
                 }
 
                 async fn issuer_log_hashes(&self, issuer_id: &str) -> StoreResult<Vec<Hash>> {
-                    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-                        "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 \
-                         ORDER BY idx",
-                    )
-                    .bind(issuer_id)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    rows.iter().map(|h| to_hash(h)).collect()
+                    let sql = "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 \
+                               ORDER BY idx";
+                    let hashes: Vec<Vec<u8>> = column(self.reader(), sql, &[Text(issuer_id)]).await?;
+                    hashes.iter().map(|h| to_hash(h)).collect()
                 }
 
                 async fn issuer_log_leaves(
@@ -803,16 +646,10 @@ macro_rules! store_impl {
                     from: u64,
                     to: u64,
                 ) -> StoreResult<Vec<Vec<u8>>> {
-                    sqlx::query_scalar(
-                        "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 \
-                         AND idx >= $2 AND idx < $3 ORDER BY idx",
-                    )
-                    .bind(issuer_id)
-                    .bind(clamp_i64(from))
-                    .bind(clamp_i64(to))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)
+                    let sql = "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 \
+                               AND idx >= $2 AND idx < $3 ORDER BY idx";
+                    let params = [Text(issuer_id), Int(clamp_i64(from)), Int(clamp_i64(to))];
+                    column(self.reader(), sql, &params).await
                 }
 
                 async fn issuer_checkpoint(
@@ -820,24 +657,22 @@ macro_rules! store_impl {
                     issuer_id: &str,
                     size: Option<u64>,
                 ) -> StoreResult<Option<CheckpointRow>> {
-                    // A size past i64 is no size of any log: nothing is stored there.
-                    let size = match size.map(i64::try_from) {
+                    let (sql, size) = match size.map(i64::try_from) {
+                        None => (
+                            "SELECT size, root, note, created_at FROM issuer_log_checkpoints \
+                             WHERE issuer_id = $1 ORDER BY size DESC LIMIT 1",
+                            None,
+                        ),
+                        Some(Ok(size)) => (
+                            "SELECT size, root, note, created_at FROM issuer_log_checkpoints \
+                             WHERE issuer_id = $1 AND size = $2",
+                            Some(Int(size)),
+                        ),
+                        // A size past i64 is no size of any log: nothing is stored there.
                         Some(Err(_)) => return Ok(None),
-                        Some(Ok(size)) => Some(size),
-                        None => None,
                     };
-                    // `$2` NULL: the latest.
-                    let row: Option<CheckpointRecord> = sqlx::query_as(
-                        "SELECT size, root, note, created_at FROM issuer_log_checkpoints \
-                         WHERE issuer_id = $1 AND ($2 IS NULL OR size = $2) \
-                         ORDER BY size DESC LIMIT 1",
-                    )
-                    .bind(issuer_id)
-                    .bind(size)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(CheckpointRow::try_from).transpose()
+                    let params: Vec<_> = std::iter::once(Text(issuer_id)).chain(size).collect();
+                    row::<CheckpointRecord, _>(self.reader(), sql, &params).await
                 }
 
                 async fn put_cosigned(
@@ -845,33 +680,20 @@ macro_rules! store_impl {
                     origin: &str,
                     checkpoint: &CheckpointRow,
                 ) -> StoreResult<()> {
-                    sqlx::query(
-                        "INSERT INTO cosigned_checkpoints (origin, size, root, note, cosigned_at) \
-                         VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (origin, size) DO UPDATE SET note = excluded.note, \
-                         cosigned_at = excluded.cosigned_at",
-                    )
-                    .bind(origin)
-                    .bind(to_i64(checkpoint.size)?)
-                    .bind(checkpoint.root.to_vec())
-                    .bind(&checkpoint.note)
-                    .bind(to_i64(checkpoint.created_at)?)
-                    .execute(self.writer())
-                    .await
-                    .map_err(backend)?;
+                    let sql = "INSERT INTO cosigned_checkpoints \
+                               (origin, size, root, note, cosigned_at) VALUES ($1, $2, $3, $4, $5) \
+                               ON CONFLICT (origin, size) DO UPDATE SET note = excluded.note, \
+                               cosigned_at = excluded.cosigned_at";
+                    // An upsert on its key: no unique violation is left to name.
+                    insert_checkpoint(self.writer(), sql, origin, checkpoint, "").await?;
                     Ok(())
                 }
 
                 async fn latest_cosigned(&self, origin: &str) -> StoreResult<Option<CheckpointRow>> {
-                    let row: Option<CheckpointRecord> = sqlx::query_as(
-                        "SELECT size, root, note, cosigned_at AS created_at \
-                         FROM cosigned_checkpoints WHERE origin = $1 ORDER BY size DESC LIMIT 1",
-                    )
-                    .bind(origin)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    row.map(CheckpointRow::try_from).transpose()
+                    let sql = "SELECT size, root, note, cosigned_at AS created_at \
+                               FROM cosigned_checkpoints WHERE origin = $1 \
+                               ORDER BY size DESC LIMIT 1";
+                    row::<CheckpointRecord, _>(self.reader(), sql, &[Text(origin)]).await
                 }
             }
         };

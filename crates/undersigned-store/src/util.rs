@@ -52,13 +52,17 @@ pub(crate) fn unique_or(e: sqlx::Error, conflict: &'static str) -> StoreError {
     }
 }
 
-/// A value bound to a delivery update after its letter id and recipient
-/// (`update_delivery`), in the types both backends bind alike.
+/// A value bound to a query (`dialect::bound`), in the types both backends bind alike: a
+/// query's parameters as data, so one function runs any of them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param<'a> {
     Int(i64),
     Text(&'a str),
     Bytes(&'a [u8]),
+    Bool(bool),
+    OptInt(Option<i64>),
+    OptText(Option<&'a str>),
+    OptBytes(Option<&'a [u8]>),
 }
 
 #[derive(sqlx::FromRow)]
@@ -235,13 +239,6 @@ pub(crate) fn next_attempts(row: &DeliveryRow) -> Result<i64, StoreError> {
         .checked_add(1)
         .map(i64::from)
         .ok_or_else(|| StoreError::Backend("attempt counter overflow".into()))
-}
-
-pub(crate) fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
-where
-    T: TryFrom<R, Error = StoreError>,
-{
-    rows.into_iter().map(T::try_from).collect()
 }
 
 /// What a code row says about a code, decided after the attempt was counted, and whether the
