@@ -40,10 +40,11 @@ macro_rules! dialect {
     (db: $db:ty, share: $share:literal, update: $update:literal) => {
         use sqlx::{Database, Executor, Row};
 
+        use crate::queries::LogTables;
         use crate::util::Param::{self, Bool, Bytes, Int, Text};
         use crate::util::{backend, to_i64, unique_or, DeliveryRecord};
         use crate::{
-            CheckpointRow, DeliveryRow, LetterState, PendingEntry, SignerCell, StoreError,
+            CheckpointRow, DeliveryRow, Hash, LetterState, PendingEntry, SignerCell, StoreError,
             StoreResult,
         };
 
@@ -354,6 +355,65 @@ macro_rules! dialect {
             // The only unique index an update of a delivery can hit is the token hash's.
             execute_unique(&mut *tx, sql, &params, "token hash in use").await?;
             tx.commit().await.map_err(backend)
+        }
+
+        // ---- logs: a letter's or an issuer's (`queries::LogTables`) ----
+
+        /// The size of `owner`'s log.
+        pub(crate) async fn log_size<'c>(
+            ex: impl Executor<'c, Database = $db>,
+            log: &LogTables,
+            owner: &str,
+        ) -> StoreResult<u64> {
+            let size: i64 = value(ex, log.size, &[Text(owner)]).await?;
+            crate::util::to_u64(size)
+        }
+
+        /// The leaf hashes of `owner`'s log, in order.
+        pub(crate) async fn log_hashes<'c>(
+            ex: impl Executor<'c, Database = $db>,
+            log: &LogTables,
+            owner: &str,
+        ) -> StoreResult<Vec<Hash>> {
+            let hashes: Vec<Vec<u8>> = column(ex, log.hashes, &[Text(owner)]).await?;
+            hashes.iter().map(|h| crate::util::to_hash(h)).collect()
+        }
+
+        /// The leaves of `owner`'s log at positions `from..to` (clamped to its size).
+        pub(crate) async fn log_leaves<'c>(
+            ex: impl Executor<'c, Database = $db>,
+            log: &LogTables,
+            owner: &str,
+            (from, to): (u64, u64),
+        ) -> StoreResult<Vec<Vec<u8>>> {
+            let range = [from, to].map(|v| Int(crate::util::clamp_i64(v)));
+            let [from, to] = range;
+            column(ex, log.leaves, &[Text(owner), from, to]).await
+        }
+
+        /// Appends `(hash, leaf)` pairs to `owner`'s log at `expected_size` and on, inside the
+        /// caller's transaction. `Conflict(log.moved)` if the log is no longer that long
+        /// (another writer appended since the caller looked), `Conflict(log.taken)` if a
+        /// position or a hash is taken.
+        pub(crate) async fn log_append<'l>(
+            conn: &mut Conn,
+            log: &LogTables,
+            owner: &str,
+            expected_size: u64,
+            leaves: impl Iterator<Item = (&'l [u8], &'l [u8])> + Send,
+        ) -> StoreResult<()> {
+            if log_size(&mut *conn, log, owner).await? != expected_size {
+                return Err(StoreError::Conflict(log.moved));
+            }
+            let mut idx = to_i64(expected_size)?;
+            for (hash, leaf) in leaves {
+                let params = [Text(owner), Int(idx), Bytes(hash), Bytes(leaf)];
+                execute_unique(&mut *conn, log.insert_leaf, &params, log.taken).await?;
+                idx = idx
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
+            }
+            Ok(())
         }
 
         /// Writes a checkpoint with `sql`, an INSERT whose values are (owner, size, root,

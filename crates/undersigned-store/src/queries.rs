@@ -32,13 +32,15 @@ macro_rules! store_impl {
         const _: () = {
             use crate::dialect::$dialect::{
                 column, execute, execute_unique, exists, insert_checkpoint, letter_state,
-                lock_letter, optional, row, rows, update_delivery, value,
+                lock_letter, log_append, log_hashes, log_leaves, log_size, optional, row, rows,
+                update_delivery, value,
             };
             use crate::dialect::{delivery_columns, letter_columns, pending_columns};
             use crate::util::Param::{Bool, Bytes, Int, OptBytes, OptInt, OptText, Text};
+            use crate::queries::{ISSUER_LOG, LETTER_LOG};
             use crate::util::{
-                backend, check_checkpoint_size, clamp_i64, judge_code, may_acknowledge,
-                may_answer, may_record_attempt, next_attempts, to_hash, to_i64, to_u64,
+                backend, check_checkpoint_size, clamp_i64, grown, judge_code, may_acknowledge,
+                may_answer, may_record_attempt, next_attempts, to_i64, to_u64,
                 CheckpointRecord, CountRecord, DeliveryRecord, LetterRecord, PendingRecord,
             };
             use crate::{
@@ -46,14 +48,6 @@ macro_rules! store_impl {
                 PendingEntry, SchemaVersions, SignerCell, Store, StoreError, StoreResult,
             };
 
-            /// The size of a letter's log.
-            const LOG_SIZE: &str =
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1";
-            const INSERT_LEAF: &str =
-                "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) VALUES ($1, $2, $3, $4)";
-            const INSERT_CHECKPOINT: &str =
-                "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)";
             /// An empty batch may re-sign the current size (a fresher note), but never with
             /// another root: two roots for one size would be a split view.
             const UPSERT_CHECKPOINT: &str =
@@ -276,10 +270,10 @@ macro_rules! store_impl {
                     if execute_unique(&mut *tx, sql, &params, "letter id exists").await? == 0 {
                         return Err(StoreError::NotFound);
                     }
-                    let leaf = [Text(letter_id), Int(0), Bytes(&opened_hash[..]), Bytes(opened_leaf)];
-                    execute(&mut *tx, INSERT_LEAF, &leaf).await?;
-                    let conflict = "checkpoint exists";
-                    insert_checkpoint(&mut *tx, INSERT_CHECKPOINT, letter_id, checkpoint, conflict)
+                    let leaf = (&opened_hash[..], opened_leaf);
+                    log_append(&mut tx, &LETTER_LOG, letter_id, 0, std::iter::once(leaf)).await?;
+                    let sql = LETTER_LOG.insert_checkpoint;
+                    insert_checkpoint(&mut *tx, sql, letter_id, checkpoint, "checkpoint exists")
                         .await?;
                     tx.commit().await.map_err(backend)
                 }
@@ -320,30 +314,16 @@ macro_rules! store_impl {
                     leaves: &[(Hash, Vec<u8>)],
                     checkpoint: &CheckpointRow,
                 ) -> StoreResult<()> {
-                    let added = u64::try_from(leaves.len())
-                        .map_err(|_| StoreError::Backend("batch too large".into()))?;
-                    let new_size = expected_size
-                        .checked_add(added)
-                        .ok_or_else(|| StoreError::Backend("log size overflow".into()))?;
-                    check_checkpoint_size(checkpoint, new_size)?;
+                    check_checkpoint_size(checkpoint, grown(expected_size, leaves.len())?)?;
                     let mut tx = self.begin().await?;
                     if !lock_letter(&mut tx, letter_id).await? {
                         return Err(StoreError::NotFound);
                     }
-                    let size: i64 = value(&mut *tx, LOG_SIZE, &[Text(letter_id)]).await?;
-                    if to_u64(size)? != expected_size {
-                        return Err(StoreError::Conflict("log size moved"));
-                    }
-                    let mut idx = to_i64(expected_size)?;
-                    for (hash, leaf) in leaves {
-                        let params = [Text(letter_id), Int(idx), Bytes(&hash[..]), Bytes(leaf)];
-                        execute_unique(&mut *tx, INSERT_LEAF, &params, "leaf already in log")
-                            .await?;
+                    let pairs = leaves.iter().map(|(hash, leaf)| (&hash[..], &leaf[..]));
+                    log_append(&mut tx, &LETTER_LOG, letter_id, expected_size, pairs).await?;
+                    for (hash, _) in leaves {
                         let sql = "DELETE FROM pool WHERE letter_id = $1 AND entry_hash = $2";
                         execute(&mut *tx, sql, &[Text(letter_id), Bytes(&hash[..])]).await?;
-                        idx = idx
-                            .checked_add(1)
-                            .ok_or_else(|| StoreError::Backend("log index overflow".into()))?;
                     }
                     let conflict = "checkpoint with another root at this size";
                     let written =
@@ -359,13 +339,11 @@ macro_rules! store_impl {
                 }
 
                 async fn log_size(&self, letter_id: &str) -> StoreResult<u64> {
-                    to_u64(value(self.reader(), LOG_SIZE, &[Text(letter_id)]).await?)
+                    log_size(self.reader(), &LETTER_LOG, letter_id).await
                 }
 
                 async fn leaf_hashes(&self, letter_id: &str) -> StoreResult<Vec<Hash>> {
-                    let sql = "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx";
-                    let hashes: Vec<Vec<u8>> = column(self.reader(), sql, &[Text(letter_id)]).await?;
-                    hashes.iter().map(|h| to_hash(h)).collect()
+                    log_hashes(self.reader(), &LETTER_LOG, letter_id).await
                 }
 
                 async fn leaves(
@@ -374,10 +352,7 @@ macro_rules! store_impl {
                     from: u64,
                     to: u64,
                 ) -> StoreResult<Vec<Vec<u8>>> {
-                    let sql = "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 \
-                               AND idx < $3 ORDER BY idx";
-                    let params = [Text(letter_id), Int(clamp_i64(from)), Int(clamp_i64(to))];
-                    column(self.reader(), sql, &params).await
+                    log_leaves(self.reader(), &LETTER_LOG, letter_id, (from, to)).await
                 }
 
                 async fn leaf_index(
@@ -610,34 +585,18 @@ macro_rules! store_impl {
                     leaf: &[u8],
                     checkpoint: &CheckpointRow,
                 ) -> StoreResult<()> {
-                    const MOVED: &str = "issuer log size moved";
-                    let new_size = expected_size
-                        .checked_add(1)
-                        .ok_or_else(|| StoreError::Backend("log size overflow".into()))?;
-                    check_checkpoint_size(checkpoint, new_size)?;
+                    check_checkpoint_size(checkpoint, grown(expected_size, 1)?)?;
                     let mut tx = self.begin().await?;
-                    let sql = "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves \
-                               WHERE issuer_id = $1";
-                    let size: i64 = value(&mut *tx, sql, &[Text(issuer_id)]).await?;
-                    if to_u64(size)? != expected_size {
-                        return Err(StoreError::Conflict(MOVED));
-                    }
-                    let sql = "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
-                               VALUES ($1, $2, $3, $4)";
-                    let idx = Int(to_i64(expected_size)?);
-                    let params = [Text(issuer_id), idx, Bytes(&leaf_hash[..]), Bytes(leaf)];
-                    execute_unique(&mut *tx, sql, &params, MOVED).await?;
-                    let sql = "INSERT INTO issuer_log_checkpoints \
-                               (issuer_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)";
-                    insert_checkpoint(&mut *tx, sql, issuer_id, checkpoint, MOVED).await?;
+                    let leaf = std::iter::once((&leaf_hash[..], leaf));
+                    log_append(&mut tx, &ISSUER_LOG, issuer_id, expected_size, leaf).await?;
+                    let sql = ISSUER_LOG.insert_checkpoint;
+                    insert_checkpoint(&mut *tx, sql, issuer_id, checkpoint, ISSUER_LOG.taken)
+                        .await?;
                     tx.commit().await.map_err(backend)
                 }
 
                 async fn issuer_log_hashes(&self, issuer_id: &str) -> StoreResult<Vec<Hash>> {
-                    let sql = "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 \
-                               ORDER BY idx";
-                    let hashes: Vec<Vec<u8>> = column(self.reader(), sql, &[Text(issuer_id)]).await?;
-                    hashes.iter().map(|h| to_hash(h)).collect()
+                    log_hashes(self.reader(), &ISSUER_LOG, issuer_id).await
                 }
 
                 async fn issuer_log_leaves(
@@ -646,10 +605,7 @@ macro_rules! store_impl {
                     from: u64,
                     to: u64,
                 ) -> StoreResult<Vec<Vec<u8>>> {
-                    let sql = "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 \
-                               AND idx >= $2 AND idx < $3 ORDER BY idx";
-                    let params = [Text(issuer_id), Int(clamp_i64(from)), Int(clamp_i64(to))];
-                    column(self.reader(), sql, &params).await
+                    log_leaves(self.reader(), &ISSUER_LOG, issuer_id, (from, to)).await
                 }
 
                 async fn issuer_checkpoint(
@@ -701,3 +657,51 @@ macro_rules! store_impl {
 }
 
 pub(crate) use store_impl;
+
+/// The SQL of one kind of append-only log, of which each owner has one: a letter's
+/// (`log_leaves`, `checkpoints`) or an issuer's (`issuer_log_leaves`,
+/// `issuer_log_checkpoints`). Both kinds are read and appended by the same functions
+/// (`dialect::log_*`), so the rule "append exactly at the size the caller saw" is written once.
+#[derive(Debug)]
+pub(crate) struct LogTables {
+    /// `$1` owner: the log's size.
+    pub(crate) size: &'static str,
+    /// `$1` owner: the leaf hashes in order.
+    pub(crate) hashes: &'static str,
+    /// `$1` owner, `$2..$3` positions: the leaves in order.
+    pub(crate) leaves: &'static str,
+    /// `($1 owner, $2 position, $3 hash, $4 leaf)`.
+    pub(crate) insert_leaf: &'static str,
+    /// `($1 owner, $2 size, $3 root, $4 note, $5 created_at)`.
+    pub(crate) insert_checkpoint: &'static str,
+    /// The `Conflict` when the log no longer has the size the caller saw.
+    pub(crate) moved: &'static str,
+    /// The `Conflict` when a position, hash or checkpoint size is taken.
+    pub(crate) taken: &'static str,
+}
+
+pub(crate) const LETTER_LOG: LogTables = LogTables {
+    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1",
+    hashes: "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx",
+    leaves: "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 AND idx < $3 \
+             ORDER BY idx",
+    insert_leaf: "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) \
+                  VALUES ($1, $2, $3, $4)",
+    insert_checkpoint: "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
+                        VALUES ($1, $2, $3, $4, $5)",
+    moved: "log size moved",
+    taken: "leaf already in log",
+};
+
+pub(crate) const ISSUER_LOG: LogTables = LogTables {
+    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves WHERE issuer_id = $1",
+    hashes: "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 ORDER BY idx",
+    leaves: "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 AND idx >= $2 \
+             AND idx < $3 ORDER BY idx",
+    insert_leaf: "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
+                  VALUES ($1, $2, $3, $4)",
+    insert_checkpoint: "INSERT INTO issuer_log_checkpoints \
+                        (issuer_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)",
+    moved: "issuer log size moved",
+    taken: "issuer log size moved",
+};

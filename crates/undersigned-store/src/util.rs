@@ -268,6 +268,14 @@ pub(crate) fn judge_code(
     })
 }
 
+/// The size of a log of `size` leaves after `added` more.
+pub(crate) fn grown(size: u64, added: usize) -> Result<u64, StoreError> {
+    u64::try_from(added)
+        .ok()
+        .and_then(|added| size.checked_add(added))
+        .ok_or_else(|| StoreError::Backend("log size overflow".into()))
+}
+
 /// The checkpoint must describe the log as it will be after the write, or readers would be
 /// handed a note that does not match the leaves.
 pub(crate) fn check_checkpoint_size(
