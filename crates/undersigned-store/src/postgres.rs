@@ -10,6 +10,11 @@
 //! an UPDATE whose row lock lasts until commit, so concurrent signers of one cell queue there.
 //! State-checked delivery writes (`delivery_done`, `acknowledge`, `answer`, ...) read their row
 //! `FOR UPDATE`, so of two racing callers the second sees the first's result and is refused.
+//!
+//! Those locks are the `share`/`update` clauses of `dialect!`; the queries themselves are
+//! written once for both backends (`queries::store_impl!`). This file holds what is
+//! PostgreSQL's own: connecting, the advisory locks, VACUUM, and the hooks the shared queries
+//! call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -5,6 +5,11 @@
 //! exactly one connection, and every multi-statement write starts with `BEGIN IMMEDIATE` so the
 //! write lock is taken up front even if another process opens the same file. Reads use a
 //! separate pool: in WAL mode they see the last committed state without blocking the writer.
+//!
+//! The queries are not here: they are written once for both backends (`queries::store_impl!`,
+//! `dialect!`). This file holds what is SQLite's own: opening the file and its settings, the
+//! one-process lock, backups and integrity checks, scrubbing the WAL, the group commit of
+//! submissions, and the hooks the shared queries call.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,7 +24,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::dialect::sqlite::accept_in;
+use crate::dialect::sqlite::{accept_in, value};
 use crate::group_commit::{self, CommitGroups, GroupCommit};
 use crate::util::{backend, migrate_err};
 use crate::{Hash, StoreError, StoreResult};
@@ -180,18 +185,9 @@ impl SqliteStore {
     /// The durability and erasure settings in force on a write connection:
     /// `(journal_mode, synchronous, secure_delete)`, for tests and the startup check.
     pub async fn settings(&self) -> StoreResult<(String, i64, i64)> {
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&self.write)
-            .await
-            .map_err(backend)?;
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&self.write)
-            .await
-            .map_err(backend)?;
-        let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
-            .fetch_one(&self.write)
-            .await
-            .map_err(backend)?;
+        let mode = value(&self.write, "PRAGMA journal_mode", &[]).await?;
+        let sync = value(&self.write, "PRAGMA synchronous", &[]).await?;
+        let secure = value(&self.write, "PRAGMA secure_delete", &[]).await?;
         Ok((mode, sync, secure))
     }
 
@@ -244,14 +240,8 @@ crate::queries::store_impl! {
 
     async fn durability(&self) -> StoreResult<Vec<(String, String)>> {
         // The write connection is the one every commit goes through.
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&self.write)
-            .await
-            .map_err(backend)?;
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&self.write)
-            .await
-            .map_err(backend)?;
+        let sync: i64 = value(&self.write, "PRAGMA synchronous", &[]).await?;
+        let journal: String = value(&self.write, "PRAGMA journal_mode", &[]).await?;
         let sync = match sync {
             0 => "off",
             1 => "normal",
