@@ -34,13 +34,61 @@ macro_rules! delivery_columns {
 
 pub(crate) use {delivery_columns, letter_columns, pending_columns};
 
+/// The SQL of one kind of append-only log, of which each owner has one: a letter's
+/// (`log_leaves`, `checkpoints`) or an issuer's (`issuer_log_leaves`,
+/// `issuer_log_checkpoints`). Both kinds are read and appended by the same functions
+/// (`dialect::log_*`), so the rule "append exactly at the size the caller saw" is written once.
+#[derive(Debug)]
+pub(crate) struct LogTables {
+    /// `$1` owner: the log's size.
+    pub(crate) size: &'static str,
+    /// `$1` owner: the leaf hashes in order.
+    pub(crate) hashes: &'static str,
+    /// `$1` owner, `$2..$3` positions: the leaves in order.
+    pub(crate) leaves: &'static str,
+    /// `($1 owner, $2 position, $3 hash, $4 leaf)`.
+    pub(crate) insert_leaf: &'static str,
+    /// `($1 owner, $2 size, $3 root, $4 note, $5 created_at)`.
+    pub(crate) insert_checkpoint: &'static str,
+    /// The `Conflict` when the log no longer has the size the caller saw.
+    pub(crate) moved: &'static str,
+    /// The `Conflict` when a position, hash or checkpoint size is taken.
+    pub(crate) taken: &'static str,
+}
+
+pub(crate) const LETTER_LOG: LogTables = LogTables {
+    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1",
+    hashes: "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx",
+    leaves: "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 AND idx < $3 \
+             ORDER BY idx",
+    insert_leaf: "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) \
+                  VALUES ($1, $2, $3, $4)",
+    insert_checkpoint: "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
+                        VALUES ($1, $2, $3, $4, $5)",
+    moved: "log size moved",
+    taken: "leaf already in log",
+};
+
+pub(crate) const ISSUER_LOG: LogTables = LogTables {
+    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves WHERE issuer_id = $1",
+    hashes: "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 ORDER BY idx",
+    leaves: "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 AND idx >= $2 \
+             AND idx < $3 ORDER BY idx",
+    insert_leaf: "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
+                  VALUES ($1, $2, $3, $4)",
+    insert_checkpoint: "INSERT INTO issuer_log_checkpoints \
+                        (issuer_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)",
+    moved: "issuer log size moved",
+    taken: "issuer log size moved",
+};
+
 /// The in-transaction helpers for one backend: `db` its `sqlx::Database`, `share` and
 /// `update` the clauses that hold a row read inside a write transaction.
 macro_rules! dialect {
     (db: $db:ty, share: $share:literal, update: $update:literal) => {
         use sqlx::{Database, Executor, Row};
 
-        use crate::queries::LogTables;
+        use crate::dialect::LogTables;
         use crate::util::Param::{self, Bool, Bytes, Int, Text};
         use crate::util::{backend, to_i64, unique_or, DeliveryRecord};
         use crate::{
@@ -357,7 +405,7 @@ macro_rules! dialect {
             tx.commit().await.map_err(backend)
         }
 
-        // ---- logs: a letter's or an issuer's (`queries::LogTables`) ----
+        // ---- logs: a letter's or an issuer's (`LogTables`) ----
 
         /// The size of `owner`'s log.
         pub(crate) async fn log_size<'c>(

@@ -37,7 +37,7 @@ macro_rules! store_impl {
             };
             use crate::dialect::{delivery_columns, letter_columns, pending_columns};
             use crate::util::Param::{Bool, Bytes, Int, OptBytes, OptInt, OptText, Text};
-            use crate::queries::{ISSUER_LOG, LETTER_LOG};
+            use crate::dialect::{ISSUER_LOG, LETTER_LOG};
             use crate::util::{
                 backend, check_checkpoint_size, clamp_i64, grown, judge_code, may_acknowledge,
                 may_answer, may_record_attempt, next_attempts, to_i64, to_u64,
@@ -657,51 +657,3 @@ macro_rules! store_impl {
 }
 
 pub(crate) use store_impl;
-
-/// The SQL of one kind of append-only log, of which each owner has one: a letter's
-/// (`log_leaves`, `checkpoints`) or an issuer's (`issuer_log_leaves`,
-/// `issuer_log_checkpoints`). Both kinds are read and appended by the same functions
-/// (`dialect::log_*`), so the rule "append exactly at the size the caller saw" is written once.
-#[derive(Debug)]
-pub(crate) struct LogTables {
-    /// `$1` owner: the log's size.
-    pub(crate) size: &'static str,
-    /// `$1` owner: the leaf hashes in order.
-    pub(crate) hashes: &'static str,
-    /// `$1` owner, `$2..$3` positions: the leaves in order.
-    pub(crate) leaves: &'static str,
-    /// `($1 owner, $2 position, $3 hash, $4 leaf)`.
-    pub(crate) insert_leaf: &'static str,
-    /// `($1 owner, $2 size, $3 root, $4 note, $5 created_at)`.
-    pub(crate) insert_checkpoint: &'static str,
-    /// The `Conflict` when the log no longer has the size the caller saw.
-    pub(crate) moved: &'static str,
-    /// The `Conflict` when a position, hash or checkpoint size is taken.
-    pub(crate) taken: &'static str,
-}
-
-pub(crate) const LETTER_LOG: LogTables = LogTables {
-    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE letter_id = $1",
-    hashes: "SELECT entry_hash FROM log_leaves WHERE letter_id = $1 ORDER BY idx",
-    leaves: "SELECT leaf FROM log_leaves WHERE letter_id = $1 AND idx >= $2 AND idx < $3 \
-             ORDER BY idx",
-    insert_leaf: "INSERT INTO log_leaves (letter_id, idx, entry_hash, leaf) \
-                  VALUES ($1, $2, $3, $4)",
-    insert_checkpoint: "INSERT INTO checkpoints (letter_id, size, root, note, created_at) \
-                        VALUES ($1, $2, $3, $4, $5)",
-    moved: "log size moved",
-    taken: "leaf already in log",
-};
-
-pub(crate) const ISSUER_LOG: LogTables = LogTables {
-    size: "SELECT COALESCE(MAX(idx) + 1, 0) FROM issuer_log_leaves WHERE issuer_id = $1",
-    hashes: "SELECT leaf_hash FROM issuer_log_leaves WHERE issuer_id = $1 ORDER BY idx",
-    leaves: "SELECT leaf FROM issuer_log_leaves WHERE issuer_id = $1 AND idx >= $2 \
-             AND idx < $3 ORDER BY idx",
-    insert_leaf: "INSERT INTO issuer_log_leaves (issuer_id, idx, leaf_hash, leaf) \
-                  VALUES ($1, $2, $3, $4)",
-    insert_checkpoint: "INSERT INTO issuer_log_checkpoints \
-                        (issuer_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)",
-    moved: "issuer log size moved",
-    taken: "issuer log size moved",
-};
