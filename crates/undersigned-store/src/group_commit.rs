@@ -28,11 +28,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlx::{Acquire, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Acquire, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::util::{backend, to_i64, to_u64};
-use crate::{LetterState, PendingEntry, SignerCell, StoreError, StoreResult};
+use crate::dialect::sqlite::{apply, is_open};
+use crate::util::backend;
+use crate::{PendingEntry, SignerCell, StoreError, StoreResult};
 
 /// A group larger than this gains nothing (its fsync is long amortized) and holds the one
 /// write connection longer from the publisher.
@@ -223,45 +224,6 @@ async fn apply_one(
     }
 }
 
-/// One more distinct signer of `cell`, refused past `cell.allowed`. This transaction is the
-/// only writer, so the count it reads cannot move before it commits; a refusal rolls the
-/// increment back with the rest of the entry.
-async fn count_signer(
-    conn: &mut SqliteConnection,
-    letter_id: &str,
-    cell: &SignerCell,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO signer_counts (letter_id, issuer_id, epoch, org, signers) \
-         VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(letter_id)
-    .bind(&cell.issuer_id)
-    .bind(cell.epoch.as_str())
-    .bind(cell.org.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let signers: i64 = sqlx::query_scalar(
-        "UPDATE signer_counts SET signers = signers + 1 \
-         WHERE letter_id = ?1 AND issuer_id = ?2 AND epoch = ?3 AND org = ?4 RETURNING signers",
-    )
-    .bind(letter_id)
-    .bind(&cell.issuer_id)
-    .bind(cell.epoch.as_str())
-    .bind(cell.org.as_str())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend)?;
-    undersigned_core::anonymity::check_signers(
-        &cell.org,
-        &cell.epoch,
-        to_u64(signers)?,
-        cell.allowed,
-    )?;
-    Ok(())
-}
-
 /// `BEGIN IMMEDIATE` on the write pool, replacing a connection that a failed COMMIT left stuck.
 pub(crate) async fn begin(pool: &SqlitePool) -> StoreResult<Transaction<'static, Sqlite>> {
     match pool.begin_with("BEGIN IMMEDIATE").await {
@@ -277,109 +239,4 @@ pub(crate) async fn begin(pool: &SqlitePool) -> StoreResult<Transaction<'static,
         }
         other => other.map_err(backend),
     }
-}
-
-/// One entry alone, inside the caller's transaction: the letter must be open, then `apply`.
-/// A refusal after the pseudonym row was written is undone by the caller's rollback.
-pub(crate) async fn accept_in(
-    conn: &mut SqliteConnection,
-    letter_id: &str,
-    entry: &PendingEntry,
-    cell: &SignerCell,
-) -> StoreResult<()> {
-    if !is_open(conn, letter_id).await? {
-        return Err(StoreError::NotFound);
-    }
-    apply(conn, letter_id, entry, cell).await
-}
-
-/// Whether the letter exists and is open for submissions.
-async fn is_open(conn: &mut SqliteConnection, letter_id: &str) -> StoreResult<bool> {
-    let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM letters WHERE letter_id = ?1")
-            .bind(letter_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-    Ok(state.as_deref() == Some(LetterState::Open.as_str()))
-}
-
-/// The pseudonym rules, the issued-count rule and the pool insert of one entry on an open
-/// letter.
-async fn apply(
-    conn: &mut SqliteConnection,
-    letter_id: &str,
-    entry: &PendingEntry,
-    cell: &SignerCell,
-) -> StoreResult<()> {
-    if entry.withdraw {
-        let r = sqlx::query(
-            "UPDATE pseudonyms SET withdrawn = 1 \
-             WHERE letter_id = ?1 AND pseudonym = ?2 AND withdrawn = 0",
-        )
-        .bind(letter_id)
-        .bind(&entry.pseudonym)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            let signed: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM pseudonyms WHERE letter_id = ?1 AND pseudonym = ?2",
-            )
-            .bind(letter_id)
-            .bind(&entry.pseudonym)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-            return Err(if signed.is_some() {
-                StoreError::DoubleWithdraw
-            } else {
-                StoreError::WithdrawWithoutSign
-            });
-        }
-    } else {
-        let r = sqlx::query(
-            "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES (?1, ?2, 0) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(letter_id)
-        .bind(&entry.pseudonym)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::DoubleSign);
-        }
-        count_signer(conn, letter_id, cell).await?;
-    }
-    // A pool entry whose hash is already a leaf would make every later append_batch fail
-    // on the unique index and stall the letter, so such a replay is refused here.
-    let logged: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM log_leaves WHERE letter_id = ?1 AND entry_hash = ?2")
-            .bind(letter_id)
-            .bind(&entry.entry_hash[..])
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
-    if logged.is_some() {
-        return Err(StoreError::DoubleSign);
-    }
-    let r = sqlx::query(
-        "INSERT INTO pool \
-         (letter_id, entry_hash, leaf, pseudonym, withdraw, include_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-    )
-    .bind(letter_id)
-    .bind(&entry.entry_hash[..])
-    .bind(&entry.leaf)
-    .bind(&entry.pseudonym)
-    .bind(entry.withdraw)
-    .bind(to_i64(entry.include_by)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if r.rows_affected() == 0 {
-        return Err(StoreError::DoubleSign);
-    }
-    Ok(())
 }

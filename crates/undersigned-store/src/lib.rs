@@ -11,9 +11,11 @@
 
 use async_trait::async_trait;
 
+mod dialect;
 mod group_commit;
 mod lease;
 mod postgres;
+mod queries;
 mod sqlite;
 mod util;
 

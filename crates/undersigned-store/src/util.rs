@@ -28,9 +28,11 @@ pub(crate) fn to_hash(v: &[u8]) -> Result<Hash, StoreError> {
     Hash::try_from(v).map_err(|_| StoreError::Backend(format!("hash of {} bytes", v.len())))
 }
 
-/// Constant-time comparison, so how long a wrong code takes says nothing about the right one.
+/// Constant-time comparison (`subtle`), so how long a wrong code takes says nothing about the
+/// right one.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -41,8 +43,26 @@ pub(crate) fn migrate_err(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Backend(format!("migration: {e}"))
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+/// A unique index refused the write: the caller names what that means (`Conflict`); any other
+/// failure is the database's.
+pub(crate) fn unique_or(e: sqlx::Error, conflict: &'static str) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(conflict),
+        e => backend(e),
+    }
+}
+
+/// A value bound to a query (`dialect::bound`), in the types both backends bind alike: a
+/// query's parameters as data, so one function runs any of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Bool(bool),
+    OptInt(Option<i64>),
+    OptText(Option<&'a str>),
+    OptBytes(Option<&'a [u8]>),
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,10 +80,6 @@ pub(crate) struct LetterRecord {
     public: bool,
     reader_token_hash: Option<Vec<u8>>,
 }
-
-pub(crate) const LETTER_COLUMNS: &str = "handle, letter_id, letter_json, state, \
-    organizer_token_hash, created_at, opened_at, closed_at, deadline, publish_interval_secs, \
-    public, reader_token_hash";
 
 impl TryFrom<LetterRecord> for LetterRow {
     type Error = StoreError;
@@ -93,8 +109,6 @@ pub(crate) struct PendingRecord {
     withdraw: bool,
     include_by: i64,
 }
-
-pub(crate) const PENDING_COLUMNS: &str = "entry_hash, leaf, pseudonym, withdraw, include_by";
 
 impl TryFrom<PendingRecord> for PendingEntry {
     type Error = StoreError;
@@ -166,10 +180,6 @@ pub(crate) struct DeliveryRecord {
     reminders_sent: i64,
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "letter_id, recipient, token_hash, revoked, attempts, \
-    next_attempt_at, last_error, delivered_at, smtp_reply, acknowledged_at, answered_at, \
-    response_text, reminders_sent";
-
 impl TryFrom<DeliveryRecord> for DeliveryRow {
     type Error = StoreError;
     fn try_from(r: DeliveryRecord) -> Result<Self, StoreError> {
@@ -231,13 +241,6 @@ pub(crate) fn next_attempts(row: &DeliveryRow) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Backend("attempt counter overflow".into()))
 }
 
-pub(crate) fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
-where
-    T: TryFrom<R, Error = StoreError>,
-{
-    rows.into_iter().map(T::try_from).collect()
-}
-
 /// What a code row says about a code, decided after the attempt was counted, and whether the
 /// row is dead (expired, or no attempt left without a match): such a row is deleted at once.
 pub(crate) fn judge_code(
@@ -263,6 +266,14 @@ pub(crate) fn judge_code(
     } else {
         (CodeCheck::Wrong, attempts >= u64::from(max_attempts))
     })
+}
+
+/// The size of a log of `size` leaves after `added` more.
+pub(crate) fn grown(size: u64, added: usize) -> Result<u64, StoreError> {
+    u64::try_from(added)
+        .ok()
+        .and_then(|added| size.checked_add(added))
+        .ok_or_else(|| StoreError::Backend("log size overflow".into()))
 }
 
 /// The checkpoint must describe the log as it will be after the write, or readers would be
