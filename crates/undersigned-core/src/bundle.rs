@@ -9,20 +9,22 @@ use crate::anonymity::{check_signers, PublishedSets};
 use crate::bbs::PublicKey;
 use crate::credential::issuer_id;
 use crate::encoding::b64url;
-use crate::entry::{Action, IssuerDirectory, IssuerInfo, SignatureEntry, VerifiedEntry};
+use crate::entry::{IssuerDirectory, IssuerInfo, SignatureEntry, VerifiedEntry};
 use crate::error::{BundleError, VerifyError};
 use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 use crate::letter::Letter;
+pub use crate::lifecycle::RecipientRecord;
+use crate::lifecycle::{Event, Lifecycle, LifecycleError};
 use crate::log::origin::{LogKind, Origin};
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
 use crate::pins::{KeyReport, Pins, WitnessReport};
 use crate::record::LogEntry;
 use crate::statement::LoggedStatement;
-use crate::tally::{Summary, Tally};
+use crate::tally::Summary;
 
 pub const BUNDLE_FORMAT: &str = "undersigned-bundle/1";
 /// Larger inputs are refused before parsing: 100k signatures fit in well under this.
-pub const MAX_BUNDLE_BYTES: usize = 1 << 30;
+pub(crate) const MAX_BUNDLE_BYTES: usize = 1 << 30;
 
 /// An issuer as a deployment describes it (`/api/v1/deployment`): unsigned, for clients that
 /// sign. A bundle carries `IssuerRecord`s instead, whose name and counts are signed.
@@ -122,17 +124,6 @@ impl IssuerRecord {
 pub struct ResponseText {
     pub recipient: String,
     pub text: String,
-}
-
-/// What the log says about one recipient.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RecipientRecord {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    pub delivered_at: Option<u64>,
-    pub acknowledged_at: Option<u64>,
-    pub answered_at: Option<u64>,
 }
 
 impl BundleIssuer {
@@ -239,7 +230,7 @@ impl Report {
     }
 
     /// What the statement says about witnesses.
-    pub fn witness_statement(&self) -> String {
+    pub(crate) fn witness_statement(&self) -> String {
         if self.witness_quorum == 0 {
             return "no witnesses were pinned, so cosignatures were not checked (pin them with --witness KEY or --deployment FILE)".into();
         }
@@ -415,189 +406,127 @@ impl Bundle {
         pins: &Pins,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Report, BundleError> {
-        let letter = self
-            .letter
-            .clone()
-            .canonicalize()
-            .map_err(|_| BundleError::LetterIdMismatch)?;
-        let letter_id = letter.id();
-        if letter_id != self.letter_id || letter != self.letter {
-            return Err(BundleError::LetterIdMismatch);
-        }
+        let letter = self.canonical_letter()?;
+        let letter_id = self.letter_id;
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
-        let (keys, cosigned_by) = check_pinned(
+        let note = self.checkpoint.as_deref().unwrap_or_default();
+        let pinned = check_pinned(
             pins,
             &verifier,
             &checkpoint,
-            self.checkpoint.as_deref().unwrap_or_default(),
+            note,
             &letter_id,
             &self.issuers,
         )?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_one_issuer_per_org(&letter)?;
-        let entry_err = |index: usize, error: VerifyError| BundleError::Entry { index, error };
-        let mut verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng);
-        let mut tally = Tally::new();
-        let mut closed = false;
-        let mut recipients: Vec<RecipientRecord> = letter
-            .recipients
-            .iter()
-            .map(|r| RecipientRecord {
-                name: r.name.clone(),
-                role: r.role.clone(),
-                ..Default::default()
-            })
-            .collect();
-        for (index, entry) in self.entries.iter().enumerate() {
-            match (index, entry) {
-                (0, LogEntry::Opened { letter: l, .. }) => {
-                    if l != &letter {
-                        return Err(BundleError::LetterIdMismatch);
-                    }
-                }
-                (0, _) => {
-                    return Err(entry_err(
-                        0,
-                        VerifyError::Malformed("the log must start with the opened letter"),
-                    ))
-                }
-                (_, LogEntry::Opened { .. }) => {
-                    return Err(entry_err(
-                        index,
-                        VerifyError::Malformed("a second opened entry"),
-                    ))
-                }
-                (_, LogEntry::Signature(e) | LogEntry::Withdrawal(e)) => {
-                    let kind_ok = matches!(
-                        (entry, e.action),
-                        (LogEntry::Signature(_), Action::Sign)
-                            | (LogEntry::Withdrawal(_), Action::Withdraw)
-                    );
-                    if !kind_ok {
-                        return Err(entry_err(
-                            index,
-                            VerifyError::Malformed("entry kind does not match its action"),
-                        ));
-                    }
-                    if closed {
-                        return Err(entry_err(index, VerifyError::LetterNotOpen));
-                    }
-                    let v = verdicts
-                        .get_mut(index)
-                        .and_then(Option::take)
-                        .unwrap_or(Err(VerifyError::BadProof))
-                        .map_err(|err| entry_err(index, err))?;
-                    tally.apply(v).map_err(|err| entry_err(index, err))?;
-                }
-                (_, LogEntry::Closed { .. }) => {
-                    if closed {
-                        return Err(entry_err(
-                            index,
-                            VerifyError::Malformed("a second closed entry"),
-                        ));
-                    }
-                    closed = true;
-                }
-                (
-                    _,
-                    LogEntry::Delivered { recipient, at, .. }
-                    | LogEntry::Acknowledged { recipient, at }
-                    | LogEntry::Response { recipient, at, .. },
-                ) => {
-                    if !closed {
-                        return Err(entry_err(
-                            index,
-                            VerifyError::Malformed("delivery before the letter closed"),
-                        ));
-                    }
-                    let r = recipients
-                        .iter_mut()
-                        .find(|r| &r.name == recipient)
-                        .ok_or_else(|| {
-                            entry_err(
-                                index,
-                                VerifyError::Malformed("a recipient the letter does not name"),
-                            )
-                        })?;
-                    match entry {
-                        LogEntry::Delivered { .. } if r.delivered_at.is_some() => {
-                            return Err(entry_err(
-                                index,
-                                VerifyError::Malformed("a second delivery to the same recipient"),
-                            ))
-                        }
-                        LogEntry::Delivered { .. } => r.delivered_at = Some(*at),
-                        _ if r.delivered_at.is_none() => {
-                            return Err(entry_err(
-                                index,
-                                VerifyError::Malformed("an answer before delivery"),
-                            ))
-                        }
-                        LogEntry::Acknowledged { .. } if r.acknowledged_at.is_some() => {
-                            return Err(entry_err(
-                                index,
-                                VerifyError::Malformed("a second acknowledgement"),
-                            ))
-                        }
-                        LogEntry::Acknowledged { .. } => r.acknowledged_at = Some(*at),
-                        LogEntry::Response { text_sha256, .. } => {
-                            if r.answered_at.is_some() {
-                                return Err(entry_err(
-                                    index,
-                                    VerifyError::Malformed("a second answer"),
-                                ));
-                            }
-                            let text = self
-                                .responses
-                                .iter()
-                                .find(|t| &t.recipient == recipient)
-                                .ok_or_else(|| {
-                                    entry_err(
-                                        index,
-                                        VerifyError::Malformed(
-                                            "the answer's text is missing from the bundle",
-                                        ),
-                                    )
-                                })?;
-                            if hex::encode(crate::encoding::sha256(&[text.text.as_bytes()]))
-                                != *text_sha256
-                            {
-                                return Err(entry_err(
-                                    index,
-                                    VerifyError::Malformed(
-                                        "the answer's text does not match the logged hash",
-                                    ),
-                                ));
-                            }
-                            r.answered_at = Some(*at);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
+        let verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng);
+        let life = self.read_log(&letter, verdicts)?;
         if self.entries.is_empty() {
             return Err(BundleError::Format("the bundle has no entries".into()));
         }
         self.check_issued(&letter_id)?;
-        let summary = tally.summarize(letter.policy.k);
-        Ok(Report {
-            letter_id,
+        let log_key = format!("{}+{}", verifier.name(), hex::encode(verifier.key_id()));
+        let witness_quorum = if pins.witnesses.is_empty() {
+            0
+        } else {
+            pins.quorum
+        };
+        let logged = Logged {
+            letter: &letter,
+            life,
+            log_key,
+            log_root: hex::encode(checkpoint.root),
+            witness_quorum,
+        };
+        Ok(self.report(logged, &issuers, pinned))
+    }
+
+    /// The bundle's letter, which must be in its canonical form and have the bundle's id.
+    fn canonical_letter(&self) -> Result<Letter, BundleError> {
+        let letter = self
+            .letter
+            .clone()
+            .canonicalize()
+            .map_err(|_| BundleError::LetterIdMismatch)?;
+        if letter.id() != self.letter_id || letter != self.letter {
+            return Err(BundleError::LetterIdMismatch);
+        }
+        Ok(letter)
+    }
+
+    /// Every entry through the letter's lifecycle, in log order, each signature and withdrawal
+    /// with its verdict; and each answer's text, which travels beside the log, against the
+    /// hash the log holds.
+    fn read_log(
+        &self,
+        letter: &Letter,
+        mut verdicts: Vec<Option<Result<VerifiedEntry, VerifyError>>>,
+    ) -> Result<Lifecycle, BundleError> {
+        let mut life = Lifecycle::of(letter.clone());
+        for (index, entry) in self.entries.iter().enumerate() {
+            let verdict = verdicts.get_mut(index).and_then(Option::take);
+            let event = life
+                .next(entry, |_| verdict.unwrap_or(Err(VerifyError::BadProof)))
+                .map_err(bundle_error)?;
+            if let Event::Answered {
+                recipient,
+                text_sha256,
+                ..
+            } = event
+            {
+                self.check_answer(recipient, text_sha256)
+                    .map_err(|error| BundleError::Entry { index, error })?;
+            }
+        }
+        Ok(life)
+    }
+
+    /// The text of a recipient's answer is in the bundle and hashes to what the log holds.
+    fn check_answer(&self, recipient: &str, text_sha256: &str) -> Result<(), VerifyError> {
+        let text = self
+            .responses
+            .iter()
+            .find(|t| t.recipient == recipient)
+            .ok_or(VerifyError::Malformed(
+                "the answer's text is missing from the bundle",
+            ))?;
+        if hex::encode(crate::encoding::sha256(&[text.text.as_bytes()])) != text_sha256 {
+            return Err(VerifyError::Malformed(
+                "the answer's text does not match the logged hash",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the verified log says, as the report states it.
+    fn report(
+        &self,
+        logged: Logged<'_>,
+        issuers: &IssuerDirectory,
+        (keys, cosigned_by): (KeyReport, Vec<WitnessReport>),
+    ) -> Report {
+        let Logged {
+            letter,
+            life,
+            log_key,
+            log_root,
+            witness_quorum,
+        } = logged;
+        let recipients = life.recipients().to_vec();
+        Report {
+            letter_id: self.letter_id,
             title: letter.title.clone(),
-            summary,
+            summary: life.tally().summarize(letter.policy.k),
             k: letter.policy.k,
             log_size: self.entries.len() as u64,
-            log_key: format!("{}+{}", verifier.name(), hex::encode(verifier.key_id())),
-            log_root: hex::encode(checkpoint.root),
-            closed,
+            log_key,
+            log_root,
+            closed: life.is_closed(),
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
             keys,
             cosigned_by,
-            witness_quorum: if pins.witnesses.is_empty() {
-                0
-            } else {
-                pins.quorum
-            },
+            witness_quorum,
             delivered_to: recipients
                 .iter()
                 .filter(|r| r.delivered_at.is_some())
@@ -609,7 +538,27 @@ impl Bundle {
                 .collect(),
             response_days: letter.response_days,
             recipients,
-        })
+        }
+    }
+}
+
+/// What the verifier read from the log, for the report.
+struct Logged<'a> {
+    letter: &'a Letter,
+    life: Lifecycle,
+    log_key: String,
+    log_root: String,
+    witness_quorum: usize,
+}
+
+/// A refusal of the lifecycle as the bundle verifier states it.
+fn bundle_error(e: LifecycleError) -> BundleError {
+    match e {
+        LifecycleError::OtherLetter => BundleError::LetterIdMismatch,
+        LifecycleError::Entry { index, error } => BundleError::Entry {
+            index: usize::try_from(index).unwrap_or(usize::MAX),
+            error,
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::IssueError;
 use crate::ids::{AgeBand, Email, Epoch, IssuerId, OrgId, Role};
 
 /// Domain tag that starts every credential header.
-pub const HEADER_TAG: &[u8] = b"undersigned/credential/v1";
+pub(crate) const HEADER_TAG: &[u8] = b"undersigned/credential/v1";
 
 /// Message indexes of schema v1, in signing order.
 pub const ORG: usize = 0;

@@ -29,7 +29,7 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// serde helpers for fixed and bounded byte strings as base64url.
-pub mod serde_b64 {
+pub(crate) mod serde_b64 {
     use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

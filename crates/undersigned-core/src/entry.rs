@@ -11,7 +11,7 @@ use crate::error::{PresentError, VerifyError};
 use crate::ids::{AgeBand, Email, Epoch, IssuerId, LetterId, OrgId, Role};
 use crate::letter::{Letter, Policy};
 
-pub const MAX_COMMENT: usize = 2000;
+pub(crate) const MAX_COMMENT: usize = 2000;
 const PH_TAG: &[u8] = b"undersigned/ph/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::error::Error;
 
 /// Longest attribute value we accept; keeps every message and encoding bounded.
-pub const MAX_ATTRIBUTE_LEN: usize = 253;
+pub(crate) const MAX_ATTRIBUTE_LEN: usize = 253;
 
 fn is_domain(s: &str) -> bool {
     !s.is_empty()
@@ -67,7 +67,7 @@ impl Epoch {
 }
 
 /// The value every self-declared attribute takes when the holder declines to declare it.
-pub const UNSPECIFIED: &str = "unspecified";
+pub(crate) const UNSPECIFIED: &str = "unspecified";
 
 /// A self-declared role from the deployment's role list, or `unspecified`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

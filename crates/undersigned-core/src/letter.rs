@@ -13,20 +13,20 @@ use std::collections::BTreeSet;
 
 use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 
-pub const LETTER_FORMAT: &str = "undersigned-letter/1";
-pub const MAX_TITLE: usize = 300;
+pub(crate) const LETTER_FORMAT: &str = "undersigned-letter/1";
+pub(crate) const MAX_TITLE: usize = 300;
 pub const MAX_BODY: usize = 60_000;
 /// The most a letter's canonical encoding may take: its `opened` entry (the letter, the tag
 /// line, `{"kind":"opened","letter":`, `,"at":` and 20 digits, `}`) must fit one entry of a
 /// tlog-tiles entry bundle, whose length prefix is 16 bits.
 pub const MAX_LETTER_BYTES: usize = u16::MAX as usize - 74;
-pub const MAX_RECIPIENTS: usize = 100;
-pub const MAX_ORGS: usize = 10_000;
+pub(crate) const MAX_RECIPIENTS: usize = 100;
+pub(crate) const MAX_ORGS: usize = 10_000;
 /// The latest deadline a letter may set: the last second of the year 9999. Anything later is a
 /// typo or an attack on the storage's integer range, not a plan.
 pub const MAX_DEADLINE: u64 = 253_402_300_799;
 /// The longest publish interval a letter may set: one day, so a batch is never far off.
-pub const MAX_PUBLISH_INTERVAL: u64 = 86_400;
+pub(crate) const MAX_PUBLISH_INTERVAL: u64 = 86_400;
 /// The default k of the small-cell rule.
 pub const DEFAULT_K: u32 = 10;
 

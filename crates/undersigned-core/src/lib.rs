@@ -17,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod issuer;
 pub mod letter;
+pub mod lifecycle;
 pub mod log;
 pub mod pins;
 pub mod record;

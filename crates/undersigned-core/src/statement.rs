@@ -19,14 +19,14 @@ use crate::log::{
     leaf_hash, verify_inclusion, Checkpoint, InclusionProof, LogSigner, LogVerifier, MerkleLog,
 };
 
-pub const STATEMENT_FORMAT: &str = "undersigned-issuer-statement/1";
+pub(crate) const STATEMENT_FORMAT: &str = "undersigned-issuer-statement/1";
 /// The BBS header of a statement signature: a statement signature can never pass for a
 /// credential (whose header is `undersigned/credential/v1` + issuer id) or anything else.
-pub const STATEMENT_HEADER: &[u8] = b"undersigned/issuer-statement/v1";
+pub(crate) const STATEMENT_HEADER: &[u8] = b"undersigned/issuer-statement/v1";
 /// Domain tag of an issuer log leaf, like `record::LEAF_TAG` for letter logs.
-pub const ISSUER_LEAF_TAG: &[u8] = b"undersigned/issuer-log/v1\n";
+pub(crate) const ISSUER_LEAF_TAG: &[u8] = b"undersigned/issuer-log/v1\n";
 /// Statements larger than this are refused before parsing (many epochs, many cells fit).
-pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+pub(crate) const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// Why a statement, or a pair of statements, is not acceptable. Every message names the issuer
 /// statement, so a verifier's output says which part of a bundle failed.

@@ -66,7 +66,7 @@ fn hash_to_scalar(msg: &[u8], dst: &[u8]) -> Result<Scalar, CryptoError> {
 
 /// A G1 point from the wire: `octets_to_point_g1` (blst's uncompress: flag bits, x < p, on the
 /// curve), in the subgroup and not the identity.
-pub fn g1_point(bytes: &[u8]) -> Result<blst_p1_affine, CryptoError> {
+pub(crate) fn g1_point(bytes: &[u8]) -> Result<blst_p1_affine, CryptoError> {
     let p = min_pk::PublicKey::uncompress(bytes).map_err(|_| CryptoError)?;
     // validate() refuses the identity and points outside the prime-order subgroup.
     p.validate().map_err(|_| CryptoError)?;
@@ -100,7 +100,10 @@ fn hash_to_g1(msg: &[u8], dst: &[u8]) -> Result<blst_p1_affine, CryptoError> {
 /// Σ scalars·points over G1, variable time. Both slices have the same, non-zero, length.
 ///
 /// The plain path: the reference the fast paths (`glv_msm`, `table_sum`) are tested against.
-pub fn msm(points: &[blst_p1_affine], scalars: &[Scalar]) -> Result<blst_p1_affine, CryptoError> {
+pub(crate) fn msm(
+    points: &[blst_p1_affine],
+    scalars: &[Scalar],
+) -> Result<blst_p1_affine, CryptoError> {
     msm_projective(points, scalars).map(to_affine)
 }
 
@@ -149,7 +152,7 @@ fn endo(p: &blst_p1_affine) -> blst_p1_affine {
 /// `k = q·z² + rem` with `rem < z²` and `q < 2^128` (k < r < 2^255 and z² > 2^127), as
 /// little-endian 16-byte halves `(rem, q)`; then `k·P = rem·P + q·endo(P)`. Plain long division
 /// of the 256-bit integer by the 128-bit constant.
-pub fn split(k: &Scalar) -> ([u8; 16], [u8; 16]) {
+pub(crate) fn split(k: &Scalar) -> ([u8; 16], [u8; 16]) {
     let b = k.to_le_bytes();
     let mut lo = [0u8; 16];
     let mut hi = [0u8; 16];
@@ -180,7 +183,10 @@ pub fn split(k: &Scalar) -> ([u8; 16], [u8; 16]) {
 /// Why: the sums of a proof that involve its own points (T1, D·r3^ in T2, Uv) are mostly
 /// doublings, one chain per sum; halving the chain is the largest saving the safe API allows.
 /// Tested against `msm`.
-pub fn glv_msm(points: &[blst_p1_affine], scalars: &[Scalar]) -> Result<blst_p1, CryptoError> {
+pub(crate) fn glv_msm(
+    points: &[blst_p1_affine],
+    scalars: &[Scalar],
+) -> Result<blst_p1, CryptoError> {
     if points.is_empty() || points.len() != scalars.len() {
         return Err(CryptoError);
     }
@@ -221,13 +227,13 @@ const MULTIPLES: usize = 128;
 /// With tables they cost about 300 cheap additions instead of a multi-scalar multiplication.
 /// 393 kB a point, built once per process; only the generators get tables.
 #[derive(Debug, Clone)]
-pub struct Table(Vec<blst_p1_affine>);
+pub(crate) struct Table(Vec<blst_p1_affine>);
 
 impl Table {
     /// The tables of several points, with one batch normalisation (one field inversion). The
     /// safe API adds through `add_aggregate` (complete addition, which also doubles), about 9 ms
     /// a table.
-    pub fn of_points(points: &[blst_p1_affine]) -> Vec<Table> {
+    pub(crate) fn of_points(points: &[blst_p1_affine]) -> Vec<Table> {
         let mut projective: Vec<blst_p1> = Vec::with_capacity(points.len() * WINDOWS * MULTIPLES);
         for p in points {
             let mut base =
@@ -308,7 +314,7 @@ fn table_sum_projective(terms: &[(&Table, Scalar)]) -> Result<blst_p1, CryptoErr
 }
 
 /// Σ scalar·point over tables; the same sum as `msm` over the tables' points.
-pub fn table_sum(terms: &[(&Table, Scalar)]) -> Result<blst_p1_affine, CryptoError> {
+pub(crate) fn table_sum(terms: &[(&Table, Scalar)]) -> Result<blst_p1_affine, CryptoError> {
     table_sum_projective(terms).map(to_affine)
 }
 
@@ -398,7 +404,8 @@ impl Generators {
     }
 
     /// The compressed encoding of every generator from Q1 on (for tests against zkryptium).
-    pub fn to_compressed(&self) -> Vec<u8> {
+    #[cfg(test)]
+    pub(crate) fn to_compressed(&self) -> Vec<u8> {
         self.compressed.clone()
     }
 }
@@ -406,7 +413,7 @@ impl Generators {
 /// One issuer's key as the verifier keeps it: the G2 point, the domain for its header, and the
 /// tables of the disclosed bases its proofs keep using.
 #[derive(Debug, Clone)]
-pub struct IssuerKey {
+pub(crate) struct IssuerKey {
     g2: blst_p2_affine,
     domain: Scalar,
     bases: Arc<DisclosedBases>,
@@ -627,7 +634,7 @@ pub struct PairingClaim {
 /// Everything of a proof verification but the pairing: validity checks, the two relations (T1,
 /// T2) and the pseudonym's (Uv) recomputed, and the challenge compared.
 #[allow(clippy::too_many_arguments)]
-pub fn prepare(
+pub(crate) fn prepare(
     gens: &Generators,
     issuer: &IssuerKey,
     letter: &LetterContext,
@@ -651,26 +658,7 @@ pub fn prepare(
     if pseudonym == &G1Affine::generator().to_compressed() {
         return Err(CryptoError);
     }
-    let scalar_count = proof_scalars(hidden);
-    if proof.len() != 3 * POINT_LEN + scalar_count * SCALAR_LEN {
-        return Err(CryptoError);
-    }
-    let (points, rest) = proof.split_at(3 * POINT_LEN);
-    let (abar_b, points) = points.split_at(POINT_LEN);
-    let (bbar_b, d_b) = points.split_at(POINT_LEN);
-    let (abar, bbar, d) = (g1_point(abar_b)?, g1_point(bbar_b)?, g1_point(d_b)?);
-    let scalars = rest
-        .chunks_exact(SCALAR_LEN)
-        .map(nonzero_scalar)
-        .collect::<Result<Vec<_>, _>>()?;
-    // e^, r1^, r3^, then one m^ per undisclosed index (the nym secret last), then c.
-    let [e_cap, r1_cap, r3_cap, m_and_c @ ..] = scalars.as_slice() else {
-        return Err(CryptoError);
-    };
-    let [m_cap @ .., c] = m_and_c else {
-        return Err(CryptoError);
-    };
-    let nym_cap = m_cap.last().ok_or(CryptoError)?;
+    let p = ProofParts::read(proof, hidden)?;
     let map_dst = dst(b"MAP_MSG_TO_SCALAR_AS_HASH_");
     let messages = disclosed
         .iter()
@@ -678,50 +666,138 @@ pub fn prepare(
         .collect::<Result<Vec<_>, _>>()?;
 
     // T1 = Bbar * c + Abar * e^ + D * r1^
-    let t1 = to_affine(glv_msm(&[bbar, abar, d], &[*c, *e_cap, *r1_cap])?);
-    // T2 = Bv * c + D * r3^ + Σ H_j * m^_j, Bv = P1 + Q1 * domain + Σ H_i * m_i: the
-    // generators' terms over their tables, D's through the endomorphism.
-    let mut t2_terms = Vec::with_capacity(gens.h_tables.len() + 2);
+    let t1 = to_affine(glv_msm(&[p.bbar, p.abar, p.d], &[p.c, p.e_cap, p.r1_cap])?);
     let base = issuer.bases.get(disclosed);
-    match &base {
-        Some(bv) => t2_terms.push((&**bv, *c)),
+    let t2 = t2(gens, issuer, base.as_deref(), &messages, &p, hidden)?;
+    // Uv = OP * m^_nym - pseudonym * c; the draft refuses the identity.
+    let uv = match &letter.op_table {
+        Some(op) => add(
+            table_sum_projective(&[(op, p.nym_cap)])?,
+            glv_msm(&[nym], &[-p.c])?,
+        ),
+        None => to_affine(glv_msm(&[letter.op, nym], &[p.nym_cap, -p.c])?),
+    };
+    if is_identity(&uv) {
+        return Err(CryptoError);
+    }
+    let points = [&p.abar, &p.bbar, &p.d, &t1, &t2, &nym, &uv];
+    if challenge(issuer, letter, ph, &messages, points)? != p.c {
+        return Err(CryptoError);
+    }
+    if base.is_none() {
+        issuer.bases.saw(gens, issuer.domain, disclosed, &messages);
+    }
+    Ok(PairingClaim {
+        abar: p.abar,
+        bbar: p.bbar,
+        pk: issuer.g2,
+    })
+}
+
+/// A proof's points and scalars, each valid, at the length the hidden message count gives.
+struct ProofParts {
+    abar: blst_p1_affine,
+    bbar: blst_p1_affine,
+    d: blst_p1_affine,
+    e_cap: Scalar,
+    r1_cap: Scalar,
+    r3_cap: Scalar,
+    /// One per undisclosed message, the nym secret's last.
+    m_cap: Vec<Scalar>,
+    nym_cap: Scalar,
+    c: Scalar,
+}
+
+impl ProofParts {
+    fn read(proof: &[u8], hidden: usize) -> Result<Self, CryptoError> {
+        let scalar_count = proof_scalars(hidden);
+        if proof.len() != 3 * POINT_LEN + scalar_count * SCALAR_LEN {
+            return Err(CryptoError);
+        }
+        let (points, rest) = proof.split_at(3 * POINT_LEN);
+        let (abar_b, points) = points.split_at(POINT_LEN);
+        let (bbar_b, d_b) = points.split_at(POINT_LEN);
+        let (abar, bbar, d) = (g1_point(abar_b)?, g1_point(bbar_b)?, g1_point(d_b)?);
+        let scalars = rest
+            .chunks_exact(SCALAR_LEN)
+            .map(nonzero_scalar)
+            .collect::<Result<Vec<_>, _>>()?;
+        // e^, r1^, r3^, then one m^ per undisclosed index (the nym secret last), then c.
+        let [e_cap, r1_cap, r3_cap, m_and_c @ ..] = scalars.as_slice() else {
+            return Err(CryptoError);
+        };
+        let [m_cap @ .., c] = m_and_c else {
+            return Err(CryptoError);
+        };
+        let nym_cap = *m_cap.last().ok_or(CryptoError)?;
+        Ok(Self {
+            abar,
+            bbar,
+            d,
+            e_cap: *e_cap,
+            r1_cap: *r1_cap,
+            r3_cap: *r3_cap,
+            m_cap: m_cap.to_vec(),
+            nym_cap,
+            c: *c,
+        })
+    }
+}
+
+/// T2 = Bv * c + D * r3^ + Σ H_j * m^_j, Bv = P1 + Q1 * domain + Σ H_i * m_i: the generators'
+/// terms over their tables (Bv's kept table when the issuer has one for these disclosures),
+/// D's through the endomorphism.
+fn t2(
+    gens: &Generators,
+    issuer: &IssuerKey,
+    base: Option<&Table>,
+    messages: &[(usize, Scalar)],
+    p: &ProofParts,
+    hidden: usize,
+) -> Result<blst_p1_affine, CryptoError> {
+    let c = p.c;
+    let mut t2_terms = Vec::with_capacity(gens.h_tables.len() + 2);
+    match base {
+        Some(bv) => t2_terms.push((bv, c)),
         None => {
-            t2_terms.push((&gens.p1_table, *c));
-            t2_terms.push((&gens.q1_table, *c * issuer.domain));
-            for (i, m) in &messages {
-                t2_terms.push((gens.h_tables.get(*i).ok_or(CryptoError)?, *c * m));
+            t2_terms.push((&gens.p1_table, c));
+            t2_terms.push((&gens.q1_table, c * issuer.domain));
+            for (i, m) in messages {
+                t2_terms.push((gens.h_tables.get(*i).ok_or(CryptoError)?, c * m));
             }
         }
     }
     let undisclosed = (0..gens.h.len()).filter(|j| !messages.iter().any(|(i, _)| i == j));
     let mut undisclosed_count = 0;
-    for (j, m) in undisclosed.zip(m_cap) {
+    for (j, m) in undisclosed.zip(&p.m_cap) {
         t2_terms.push((gens.h_tables.get(j).ok_or(CryptoError)?, *m));
         undisclosed_count += 1;
     }
-    if undisclosed_count != m_cap.len() || m_cap.len() != hidden + COMMITTED {
+    if undisclosed_count != p.m_cap.len() || p.m_cap.len() != hidden + COMMITTED {
         return Err(CryptoError);
     }
-    let t2 = add(table_sum_projective(&t2_terms)?, glv_msm(&[d], &[*r3_cap])?);
-    // Uv = OP * m^_nym - pseudonym * c; the draft refuses the identity.
-    let uv = match &letter.op_table {
-        Some(op) => add(
-            table_sum_projective(&[(op, *nym_cap)])?,
-            glv_msm(&[nym], &[-*c])?,
-        ),
-        None => to_affine(glv_msm(&[letter.op, nym], &[*nym_cap, -*c])?),
-    };
-    if is_identity(&uv) {
-        return Err(CryptoError);
-    }
+    Ok(add(
+        table_sum_projective(&t2_terms)?,
+        glv_msm(&[p.d], &[p.r3_cap])?,
+    ))
+}
 
+/// The challenge recomputed: the disclosed messages, the proof's and the recomputed points,
+/// the issuer's domain, the presentation header and the letter's context id.
+fn challenge(
+    issuer: &IssuerKey,
+    letter: &LetterContext,
+    ph: &[u8],
+    messages: &[(usize, Scalar)],
+    points: [&blst_p1_affine; 7],
+) -> Result<Scalar, CryptoError> {
     let mut c_arr = Vec::with_capacity(512 + ph.len() + letter.context_id.len());
     c_arr.extend_from_slice(&i2osp8(messages.len()));
-    for (i, m) in &messages {
+    for (i, m) in messages {
         c_arr.extend_from_slice(&i2osp8(*i));
         c_arr.extend_from_slice(&m.to_be_bytes());
     }
-    for p in [&abar, &bbar, &d, &t1, &t2, &nym, &uv] {
+    for p in points {
         c_arr.extend_from_slice(&compress(p));
     }
     c_arr.extend_from_slice(&issuer.domain.to_be_bytes());
@@ -729,17 +805,7 @@ pub fn prepare(
     c_arr.extend_from_slice(ph);
     c_arr.extend_from_slice(&i2osp8(letter.context_id.len()));
     c_arr.extend_from_slice(&letter.context_id);
-    if hash_to_scalar(&c_arr, &dst(b"H2S_"))? != *c {
-        return Err(CryptoError);
-    }
-    if base.is_none() {
-        issuer.bases.saw(gens, issuer.domain, disclosed, &messages);
-    }
-    Ok(PairingClaim {
-        abar,
-        bbar,
-        pk: issuer.g2,
-    })
+    hash_to_scalar(&c_arr, &dst(b"H2S_"))
 }
 
 fn p2_generator() -> Result<blst_p2_affine, CryptoError> {
@@ -780,7 +846,8 @@ pub struct Coefficient {
 
 impl Coefficient {
     /// `a + b·z²` as a scalar (for tests against plain multiplication).
-    pub fn to_scalar(&self) -> Scalar {
+    #[cfg(test)]
+    pub(crate) fn to_scalar(self) -> Scalar {
         let mut wide = [0u8; 32];
         wide[..8].copy_from_slice(&self.a);
         let a = Scalar::from_le_bytes(&wide);
@@ -810,7 +877,7 @@ pub fn coefficients(n: usize, rng: &mut impl CryptoRngCore) -> Vec<Coefficient> 
 }
 
 /// Σ coefficient·point over G1 (points in G1), through the endomorphism: 64-bit scalars.
-pub fn combine(points: &[blst_p1_affine], coefs: &[&Coefficient]) -> blst_p1_affine {
+pub(crate) fn combine(points: &[blst_p1_affine], coefs: &[&Coefficient]) -> blst_p1_affine {
     let mut all = Vec::with_capacity(2 * points.len());
     let mut scalars = Vec::with_capacity(16 * points.len());
     for (p, k) in points.iter().zip(coefs) {
@@ -900,27 +967,5 @@ fn bisect(
     bisect(cr, kr, vr, if left { Some(false) } else { None });
 }
 
-/// One proof, verified alone: `prepare` and then its own pairing check.
-#[allow(clippy::too_many_arguments)]
-pub fn verify(
-    gens: &Generators,
-    issuer: &IssuerKey,
-    letter: &LetterContext,
-    ph: &[u8],
-    disclosed: &[(usize, Vec<u8>)],
-    proof: &[u8],
-    pseudonym: &[u8],
-) -> Result<(), CryptoError> {
-    let claim = prepare(gens, issuer, letter, ph, disclosed, proof, pseudonym)?;
-    if check_claim(&claim) {
-        Ok(())
-    } else {
-        Err(CryptoError)
-    }
-}
-
-/// blst's decoding of a G1 point with every validity check of `octets::g1_point`; tested
-/// against it byte for byte.
-pub fn check_g1_point(bytes: &[u8]) -> Result<(), CryptoError> {
-    g1_point(bytes).map(|_| ())
-}
+#[cfg(test)]
+mod tests;

@@ -16,19 +16,19 @@ use super::checkpoint::{Checkpoint, CheckpointError};
 use super::encoding::decode_b64_array;
 use super::merkle::{verify_consistency, ConsistencyProof, Hash, LogError, EMPTY_ROOT};
 use super::note::{
-    check_text, decode_vkey_key, is_valid_key_name, parse_signature_line, split_note, KeyId,
-    NoteError, VkeyKeyError, MAX_NOTE_BYTES, SIG_PREFIX,
+    check_text, decode_vkey, is_valid_key_name, parse_signature_line, split_note, KeyId, NoteError,
+    VkeyError, MAX_NOTE_BYTES, SIG_PREFIX,
 };
 
 /// signed-note, "Signature types": "`0x04` — Timestamped Ed25519 checkpoint cosignatures, as
 /// specified by c2sp.org/tlog-cosignature."
-pub const ALG_COSIGNATURE_V1: u8 = 0x04;
+pub(crate) const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 /// tlog-cosignature: "`timestamp` ... MUST NOT exceed 2^63 - 1".
-pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
+pub(crate) const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 
 /// tlog-witness: "The client MUST NOT send more than 63 consistency proof lines."
-pub const MAX_PROOF_LINES: usize = 63;
+pub(crate) const MAX_PROOF_LINES: usize = 63;
 
 /// Largest `add-checkpoint` body we read: the old size line, 63 proof lines of 44 base64
 /// characters, the blank line and the largest note we would open anyway.
@@ -214,27 +214,13 @@ impl WitnessVerifier {
     /// "Ed25519 public keys MAY be encoded as vkeys with signature type 0x04 and the 32-byte
     /// Ed25519 cosigner public key as the public key material."
     pub fn from_vkey(vkey: &str) -> Result<Self, CosignatureError> {
-        // The key name holds no '+', but the base64 key may: split on the first two only.
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or(CosignatureError::MalformedVerifierKey)?;
-        let (id_hex, key_b64) = rest
-            .split_once('+')
-            .ok_or(CosignatureError::MalformedVerifierKey)?;
-        if !is_valid_key_name(name) || id_hex.len() != 8 {
-            return Err(CosignatureError::MalformedVerifierKey);
-        }
-        let id = super::encoding::decode_hex_array::<4>(id_hex)
-            .ok_or(CosignatureError::MalformedVerifierKey)?;
-        let key = decode_vkey_key(key_b64, ALG_COSIGNATURE_V1).map_err(|e| match e {
-            VkeyKeyError::Malformed => CosignatureError::MalformedVerifierKey,
-            VkeyKeyError::Algorithm(alg) => CosignatureError::UnsupportedAlgorithm(alg),
-        })?;
-        let v = Self::new(name, key)?;
-        if v.key_id != id {
-            return Err(CosignatureError::KeyIdMismatch);
-        }
-        Ok(v)
+        let (name, key) =
+            decode_vkey(vkey, ALG_COSIGNATURE_V1, cosignature_key_id).map_err(|e| match e {
+                VkeyError::Malformed => CosignatureError::MalformedVerifierKey,
+                VkeyError::Algorithm(alg) => CosignatureError::UnsupportedAlgorithm(alg),
+                VkeyError::KeyIdMismatch => CosignatureError::KeyIdMismatch,
+            })?;
+        Self::new(name, key)
     }
 
     pub fn to_vkey(&self) -> String {

@@ -131,7 +131,7 @@ impl MerkleLog {
 
     /// The hash of the complete, aligned subtree of `2^height` leaves starting at leaf
     /// `index * 2^height`, if the log holds all of them (what tlog-tiles serve).
-    pub fn aligned_hash(&self, height: u32, index: u64) -> Option<Hash> {
+    pub(crate) fn aligned_hash(&self, height: u32, index: u64) -> Option<Hash> {
         let level = self.levels.get(usize::try_from(height).ok()?)?;
         level.get(usize::try_from(index).ok()?).copied()
     }

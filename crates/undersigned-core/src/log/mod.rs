@@ -18,13 +18,13 @@
 
 mod encoding;
 
-pub mod checkpoint;
+mod checkpoint;
 pub mod cosignature;
-pub mod merkle;
-pub mod note;
+mod merkle;
+mod note;
 pub mod origin;
-pub mod pool;
-pub mod receipt;
+mod pool;
+mod receipt;
 pub mod tiles;
 
 pub use checkpoint::{Checkpoint, CheckpointError};

@@ -164,28 +164,43 @@ impl LogSigner {
     }
 }
 
-/// Why the key part of a vkey did not decode.
-pub(super) enum VkeyKeyError {
+/// Why a vkey did not decode.
+pub(super) enum VkeyError {
     Malformed,
     Algorithm(u8),
+    KeyIdMismatch,
 }
 
-/// The key part of a vkey, `base64(signature type || 32-byte Ed25519 public key)`: log keys
-/// (type 0x01) and witness cosignature keys (type 0x04) differ only in that byte.
-pub(super) fn decode_vkey_key(key_b64: &str, alg: u8) -> Result<VerifyingKey, VkeyKeyError> {
-    let raw = STANDARD
-        .decode(key_b64)
-        .map_err(|_| VkeyKeyError::Malformed)?;
-    let (found, key_bytes) = raw.split_first().ok_or(VkeyKeyError::Malformed)?;
-    if *found != alg {
-        return Err(VkeyKeyError::Algorithm(*found));
+/// A vkey, `name+hex(key id)+base64(signature type || 32-byte Ed25519 public key)`: log keys
+/// (type 0x01) and witness cosignature keys (type 0x04) differ only in that byte and in how the
+/// key id is computed (`key_id`). The name and the key, once the key id matches them.
+pub(super) fn decode_vkey(
+    vkey: &str,
+    alg: u8,
+    key_id: fn(&str, &VerifyingKey) -> KeyId,
+) -> Result<(&str, VerifyingKey), VkeyError> {
+    // The key name holds no '+', but the base64 key may: split on the first two only.
+    let (name, rest) = vkey.split_once('+').ok_or(VkeyError::Malformed)?;
+    let (id_hex, key_b64) = rest.split_once('+').ok_or(VkeyError::Malformed)?;
+    if !is_valid_key_name(name) || id_hex.len() != 8 {
+        return Err(VkeyError::Malformed);
     }
-    let key_bytes = <[u8; 32]>::try_from(key_bytes).map_err(|_| VkeyKeyError::Malformed)?;
-    VerifyingKey::from_bytes(&key_bytes).map_err(|_| VkeyKeyError::Malformed)
+    let id = super::encoding::decode_hex_array::<4>(id_hex).ok_or(VkeyError::Malformed)?;
+    let raw = STANDARD.decode(key_b64).map_err(|_| VkeyError::Malformed)?;
+    let (found, key_bytes) = raw.split_first().ok_or(VkeyError::Malformed)?;
+    if *found != alg {
+        return Err(VkeyError::Algorithm(*found));
+    }
+    let key_bytes = <[u8; 32]>::try_from(key_bytes).map_err(|_| VkeyError::Malformed)?;
+    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| VkeyError::Malformed)?;
+    if key_id(name, &key) != id {
+        return Err(VkeyError::KeyIdMismatch);
+    }
+    Ok((name, key))
 }
 
 /// A vkey, `name+hex(key id)+base64(signature type || key)`: the inverse of
-/// [`decode_vkey_key`] plus the name and key id that precede the key part.
+/// [`decode_vkey`].
 pub(super) fn encode_vkey(name: &str, key_id: KeyId, alg: u8, key: &VerifyingKey) -> String {
     let mut raw = Vec::with_capacity(33);
     raw.push(alg);
@@ -216,26 +231,12 @@ impl LogVerifier {
     /// Parses a verifier key string `name+hexkeyid+base64(0x01||pubkey)` as
     /// produced by Go's `note.NewEd25519VerifierKey`.
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        let (id_hex, key_b64) = rest
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        if !is_valid_key_name(name) || id_hex.len() != 8 {
-            return Err(NoteError::MalformedVerifierKey);
-        }
-        let mut id = [0u8; 4];
-        hex::decode_to_slice(id_hex, &mut id).map_err(|_| NoteError::MalformedVerifierKey)?;
-        let key = decode_vkey_key(key_b64, ALG_ED25519).map_err(|e| match e {
-            VkeyKeyError::Malformed => NoteError::MalformedVerifierKey,
-            VkeyKeyError::Algorithm(alg) => NoteError::UnsupportedAlgorithm(alg),
+        let (name, key) = decode_vkey(vkey, ALG_ED25519, key_id).map_err(|e| match e {
+            VkeyError::Malformed => NoteError::MalformedVerifierKey,
+            VkeyError::Algorithm(alg) => NoteError::UnsupportedAlgorithm(alg),
+            VkeyError::KeyIdMismatch => NoteError::KeyIdMismatch,
         })?;
-        let v = Self::new(name, key)?;
-        if v.key_id != id {
-            return Err(NoteError::KeyIdMismatch);
-        }
-        Ok(v)
+        Self::new(name, key)
     }
 
     /// Formats the verifier key string (`name+hexkeyid+base64(0x01||pubkey)`).

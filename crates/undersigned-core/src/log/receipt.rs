@@ -9,14 +9,14 @@ use super::note::{KeyId, LogSigner, LogVerifier};
 use super::pool::{PoolError, PublishSchedule};
 
 /// Receipt format version carried in the JSON and bound into the signature.
-pub const RECEIPT_VERSION: u32 = 1;
+pub(crate) const RECEIPT_VERSION: u32 = 1;
 
 /// Domain-separation prefix of the signed payload. The NUL keeps every payload
 /// outside the set of valid signed-note texts, so the same key can sign both.
 const PAYLOAD_PREFIX: &[u8] = b"undersigned/receipt/v1\0";
 
 /// Largest JSON receipt [`Receipt::from_json`] will parse.
-pub const MAX_RECEIPT_JSON_BYTES: usize = 4096;
+pub(crate) const MAX_RECEIPT_JSON_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
@@ -56,7 +56,7 @@ impl Receipt {
     /// Fixed-layout bytes the signature covers: prefix, then every field in
     /// declaration order, integers big-endian. No field is variable-length, so
     /// no two receipts share a payload.
-    pub fn signing_payload(&self) -> Vec<u8> {
+    pub(crate) fn signing_payload(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(PAYLOAD_PREFIX.len() + 4 + 32 + 32 + 8 + 8 + 4);
         p.extend_from_slice(PAYLOAD_PREFIX);
         p.extend_from_slice(&self.version.to_be_bytes());

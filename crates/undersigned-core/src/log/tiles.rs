@@ -10,7 +10,7 @@
 use super::merkle::{Hash, MerkleLog};
 
 /// Hashes (or entries) in a full tile.
-pub const TILE_WIDTH: u64 = 256;
+pub(crate) const TILE_WIDTH: u64 = 256;
 /// A full hash tile's size in bytes.
 pub const FULL_TILE_BYTES: usize = 256 * 32;
 /// The largest entry an entry bundle can hold (its length prefix is a big-endian u16).

@@ -14,6 +14,7 @@ mod drafts;
 mod fast;
 mod fixture;
 mod forgery;
+mod lifecycle;
 mod log;
 mod oneperson;
 mod origin;
