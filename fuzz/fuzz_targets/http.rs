@@ -11,9 +11,9 @@ use axum::http::{Method, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
 use undersigned_core::ids::Epoch;
+use undersigned_outbox::Outbox;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig};
-use undersigned_server::outbox::Outbox;
 use undersigned_server::{app, AppState, Config};
 use undersigned_store::SqliteStore;
 

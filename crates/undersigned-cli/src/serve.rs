@@ -4,9 +4,9 @@ use anyhow::{anyhow, Context};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use undersigned_outbox::Outbox;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig, TlsMode};
-use undersigned_server::outbox::Outbox;
 use undersigned_server::{app, deployment, AppState, Config};
 use undersigned_store::{PgStore, SqliteStore, Store};
 

@@ -1,7 +1,7 @@
 //! `undersigned witness`: print the witness's verifier key, or run the witness (C2SP
 //! tlog-witness) for the logs named with `--log` and every log under the prefixes named with
-//! `--logs-under`. The logic lives in the server crate's
-//! `witness` module; this is argument parsing and the listener.
+//! `--logs-under`. The logic lives in the `undersigned-witness` crate; this is argument parsing
+//! and the listener (the platform server's, with its slots and timeouts).
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use undersigned_core::log::LogVerifier;
 use undersigned_server::listen::{self, Limits};
-use undersigned_server::witness::{self, LogPrefix, Witness, WitnessStore};
+use undersigned_witness::{self as witness, LogPrefix, Witness, WitnessStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {

@@ -26,9 +26,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use rand::seq::SliceRandom;
 use tower::ServiceExt;
+use undersigned_outbox::{AcceptDelay, Outbox, OutboxConfig};
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig};
-use undersigned_server::outbox::{AcceptDelay, Outbox, OutboxConfig};
 use undersigned_server::{app, AppState, Config};
 use undersigned_store::SqliteStore;
 

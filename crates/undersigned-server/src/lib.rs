@@ -21,13 +21,11 @@ pub mod limits;
 pub mod listen;
 pub mod mailer;
 pub mod metrics;
-pub mod outbox;
 pub mod pages;
 pub mod pairing;
 pub mod publisher;
 pub mod state;
 pub mod tiles;
-pub mod witness;
 
 pub use config::Config;
 pub use state::AppState;

@@ -7,6 +7,7 @@ use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
 use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
 use undersigned_core::issuer::{IssuerKeys, Membership};
+use undersigned_outbox::Outbox;
 use undersigned_store::{LetterState, Store};
 use zeroize::Zeroizing;
 
@@ -16,7 +17,6 @@ use crate::error::{AppError, AppResult};
 use crate::keys::DeploymentKeys;
 use crate::ledger::Ledger;
 use crate::mailer::Mailer;
-use crate::outbox::Outbox;
 use crate::pairing::PairingBatcher;
 
 #[derive(Clone, Debug)]

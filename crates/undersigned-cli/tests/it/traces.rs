@@ -32,9 +32,9 @@ use undersigned_core::entry::{present, Action, DisclosureChoice, SmallOrgConsent
 use undersigned_core::ids::{AgeBand, Email, Epoch, IssuerId, Role};
 use undersigned_core::letter::{AllowedDisclosures, Letter, Visibility};
 use undersigned_core::log::Receipt;
+use undersigned_outbox::Outbox;
 use undersigned_server::api::issuance::{CodeSent, CredentialIssued, DeploymentInfo};
 use undersigned_server::api::letters::{Created, LetterInput, LetterView, Opened, PolicyInput};
-use undersigned_server::outbox::Outbox;
 
 const EPOCH: &str = "2026-Q4";
 const INTERVAL: u64 = 4;

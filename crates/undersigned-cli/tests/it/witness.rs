@@ -14,7 +14,7 @@ use undersigned_core::log::{
     add_cosignatures, AddCheckpoint, Checkpoint, LogSigner, MerkleLog, WitnessVerifier,
     MAX_ADD_CHECKPOINT_BYTES,
 };
-use undersigned_server::witness::{database_path, WitnessStore, PAUSE_ENV, TLOG_SIZE};
+use undersigned_witness::{database_path, WitnessStore, PAUSE_ENV, TLOG_SIZE};
 
 const ORIGIN: &str = "witness-test.example/letters/abc";
 const WITNESS_NAME: &str = "witness.test/w1";
@@ -669,7 +669,7 @@ fn witness_follows_every_log_under_a_prefix() {
 
 /// What the witness's database holds, read after the witness stopped: the logs kept, and the
 /// evidence rows with the conflicts dropped for `origin`.
-fn stored(dir: &Path, origin: &str) -> (u64, Vec<undersigned_server::witness::Evidence>, u64) {
+fn stored(dir: &Path, origin: &str) -> (u64, Vec<undersigned_witness::Evidence>, u64) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = WitnessStore::open(&database_path(dir)).await.unwrap();
@@ -863,8 +863,7 @@ fn fail_conflicting_checkpoints_keep_the_witness_database_bounded() {
 
     let (_, evidence, dropped) = stored(dir.path(), ORIGIN);
     assert!(
-        !evidence.is_empty()
-            && evidence.len() as u64 <= undersigned_server::witness::MAX_EVIDENCE_PER_LOG,
+        !evidence.is_empty() && evidence.len() as u64 <= undersigned_witness::MAX_EVIDENCE_PER_LOG,
         "{} rows",
         evidence.len()
     );

@@ -82,7 +82,7 @@ fn link_token(body: &str) -> String {
         .expect("a response link")
 }
 
-async fn mails_to(t: &TestServer, addr: &str) -> Vec<undersigned_server::outbox::Message> {
+async fn mails_to(t: &TestServer, addr: &str) -> Vec<undersigned_outbox::Message> {
     t.outbox
         .messages()
         .into_iter()

@@ -283,7 +283,7 @@ fn smtp_outage() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_relay_down_for_minutes() {
     use undersigned_core::record::LogEntry;
-    use undersigned_server::outbox::Outbox;
+    use undersigned_outbox::Outbox;
     let relay = Outbox::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = relay.addr();
     let t = Arc::new(

@@ -18,9 +18,9 @@ use undersigned_core::credential::{
 use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::letter::Letter;
+use undersigned_outbox::Outbox;
 use undersigned_server::keys::DeploymentKeys;
 use undersigned_server::mailer::{Mailer, MailerConfig};
-use undersigned_server::outbox::Outbox;
 use undersigned_server::{app, AppState, Config};
 use undersigned_store::{PgStore, SqliteStore, Store};
 

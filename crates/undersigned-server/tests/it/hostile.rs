@@ -429,10 +429,10 @@ async fn fail_relay_outage_answers_alike_for_sent_and_silent_requests(t: &TestSe
 /// `scripts/timing-oracle`, not here: no timed assertion beyond the deadline's lower bound.)
 #[tokio::test]
 async fn fail_silent_and_sent_code_requests_wait_for_one_deadline() {
-    let relay = undersigned_server::outbox::Outbox::start_with_config(
+    let relay = undersigned_outbox::Outbox::start_with_config(
         "127.0.0.1:0".parse().unwrap(),
-        undersigned_server::outbox::OutboxConfig {
-            accept_delay: Some(undersigned_server::outbox::AcceptDelay {
+        undersigned_outbox::OutboxConfig {
+            accept_delay: Some(undersigned_outbox::AcceptDelay {
                 mean: std::time::Duration::from_millis(120),
                 sd: std::time::Duration::ZERO,
             }),

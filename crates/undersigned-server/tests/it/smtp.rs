@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use undersigned_outbox::{Message, Outbox, OutboxConfig};
 use undersigned_server::mailer::{MailError, Mailer, MailerConfig, TlsMode};
-use undersigned_server::outbox::{Message, Outbox, OutboxConfig};
 
 const FROM: &str = "Undersigned <noreply@undersigned.test>";
 const WAIT: Duration = Duration::from_secs(5);

@@ -14,7 +14,7 @@ use undersigned_core::entry::{Action, DisclosureChoice};
 use undersigned_core::ids::AgeBand;
 use undersigned_core::log::{check_quorum, Checkpoint, LogVerifier, Receipt, WitnessSigner};
 use undersigned_core::pins::Pins;
-use undersigned_server::witness::{router, LogPrefix, Witness, WitnessStore};
+use undersigned_witness::{router, LogPrefix, Witness, WitnessStore};
 
 /// A witness serving on a fixed loopback port from its own runtime, so stopping it closes
 /// every connection it had (a process that died, as far as the server can tell).
