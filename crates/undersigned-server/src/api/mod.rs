@@ -13,8 +13,10 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
+use undersigned_service::Error;
 use undersigned_store::{LetterRow, LetterState};
+
+pub use undersigned_service::letters::token_hash;
 
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -127,7 +129,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/dev/outbox", get(dev_outbox))
         .route("/metrics", get(metrics))
         .route("/api/v1/render", post(respond::render))
-        .fallback(|| async { AppError::NotFound("route") })
+        .fallback(|| async { AppError(Error::NotFound("route")) })
 }
 
 /// Dev mode only: the mail the outbox received, newest last. Lets the demo and a newcomer read
@@ -135,7 +137,7 @@ pub fn routes() -> Router<AppState> {
 async fn dev_outbox(
     axum::extract::State(s): axum::extract::State<AppState>,
 ) -> AppResult<axum::Json<Vec<serde_json::Value>>> {
-    let outbox = s.outbox.as_ref().ok_or(AppError::NotFound("route"))?;
+    let outbox = s.outbox.as_ref().ok_or(Error::NotFound("route"))?;
     Ok(axum::Json(
         outbox
             .messages()
@@ -233,26 +235,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 integral_numbers(&mut v);
                 serde_path_to_error::deserialize(v)
                     .map(ApiJson)
-                    .map_err(|e| AppError::BadRequest(format!("invalid request body: {e}")))
+                    .map_err(|e| Error::Invalid(format!("invalid request body: {e}")).into())
             }
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                Err(AppError::TooLarge)
+                Err(Error::TooLarge.into())
             }
-            Err(JsonRejection::BytesRejection(_)) => Err(AppError::BadRequest(
-                "the request body could not be read".into(),
-            )),
-            Err(e) => Err(AppError::BadRequest(format!(
-                "invalid request body: {}",
-                e.body_text()
-            ))),
+            Err(JsonRejection::BytesRejection(_)) => {
+                Err(Error::Invalid("the request body could not be read".into()).into())
+            }
+            Err(e) => {
+                Err(Error::Invalid(format!("invalid request body: {}", e.body_text())).into())
+            }
         }
     }
-}
-
-pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// Compares a bearer token with a stored hash in constant time.
@@ -272,14 +269,15 @@ pub async fn find_letter(state: &AppState, key: &str) -> AppResult<LetterRow> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(AppError::NotFound("letter"));
+        return Err(Error::NotFound("letter").into());
     }
     let started = std::time::Instant::now();
     let row = state.store.letter(key).await;
-    state
-        .metrics
-        .database(crate::metrics::Timed::Letter, started.elapsed());
-    row?.ok_or(AppError::NotFound("letter"))
+    state.metrics.database(
+        undersigned_service::metrics::Timed::Letter,
+        started.elapsed(),
+    );
+    row?.ok_or(Error::NotFound("letter").into())
 }
 
 /// The bearer token of a request, if any.
@@ -322,5 +320,5 @@ pub async fn may_read(s: &AppState, row: &LetterRow, headers: &HeaderMap) -> App
 pub fn opened_id(row: &LetterRow) -> AppResult<String> {
     row.letter_id
         .clone()
-        .ok_or_else(|| AppError::Conflict("the letter is not open yet".into()))
+        .ok_or_else(|| Error::Conflict("the letter is not open yet".into()).into())
 }
