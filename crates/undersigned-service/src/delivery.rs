@@ -153,49 +153,66 @@ async fn attempt(s: &Platform, d: &DeliveryRow, now: u64) -> Result<()> {
         )
         .await
     {
-        Ok(reply) => {
-            s.metrics.delivery(true);
-            let leaf = LogEntry::Delivered {
-                recipient: recipient.name.clone(),
-                at: now,
-                smtp_reply: reply.clone(),
-            }
-            .leaf_bytes();
-            s.ledger
-                .publish(&d.letter_id, 0, now, vec![leaf], [0u8; 32])
-                .await?;
-            match s
-                .store
-                .delivery_done(&d.letter_id, d.recipient, now, &reply)
-                .await
-            {
-                Ok(()) | Err(undersigned_store::StoreError::Conflict(_)) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        }
-        Err(e) => {
-            s.metrics.delivery(false);
-            let next = now + backoff(s.config.delivery_backoff_secs, d.attempts);
-            let why = format!(
-                "{}{}",
-                if e.is_transient() {
-                    "temporary: "
-                } else {
-                    "refused: "
-                },
-                e
-            );
-            s.store
-                .delivery_failed(&d.letter_id, d.recipient, next, &why)
-                .await?;
-            tracing::warn!(
-                attempts = d.attempts + 1,
-                transient = e.is_transient(),
-                "delivery attempt failed; will retry"
-            );
-            Ok(())
-        }
+        Ok(reply) => delivered(s, d, &recipient.name, &reply, now).await,
+        Err(e) => failed(s, d, &e, now).await,
     }
+}
+
+/// Logs a mailed delivery and marks its row; a row marked already (another process) is done.
+async fn delivered(
+    s: &Platform,
+    d: &DeliveryRow,
+    recipient: &str,
+    reply: &str,
+    now: u64,
+) -> Result<()> {
+    s.metrics.delivery(true);
+    let leaf = LogEntry::Delivered {
+        recipient: recipient.to_owned(),
+        at: now,
+        smtp_reply: reply.to_owned(),
+    }
+    .leaf_bytes();
+    s.ledger
+        .publish(&d.letter_id, 0, now, vec![leaf], [0u8; 32])
+        .await?;
+    match s
+        .store
+        .delivery_done(&d.letter_id, d.recipient, now, reply)
+        .await
+    {
+        Ok(()) | Err(undersigned_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a failed attempt and when to try again.
+async fn failed(
+    s: &Platform,
+    d: &DeliveryRow,
+    e: &crate::mailer::MailError,
+    now: u64,
+) -> Result<()> {
+    s.metrics.delivery(false);
+    let next = now + backoff(s.config.delivery_backoff_secs, d.attempts);
+    let why = format!(
+        "{}{}",
+        if e.is_transient() {
+            "temporary: "
+        } else {
+            "refused: "
+        },
+        e
+    );
+    s.store
+        .delivery_failed(&d.letter_id, d.recipient, next, &why)
+        .await?;
+    tracing::warn!(
+        attempts = d.attempts + 1,
+        transient = e.is_transient(),
+        "delivery attempt failed; will retry"
+    );
+    Ok(())
 }
 
 /// Sends due reminders for delivered, unanswered, unrevoked recipients.

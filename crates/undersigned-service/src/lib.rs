@@ -6,6 +6,11 @@
 //! Every operation takes the `Platform` (or the part of it it needs) and answers with the
 //! domain's `Error`; the HTTP crate maps each kind to a status at its edge, and nothing here
 //! knows a route, a status or a template.
+//!
+//! Architecture invariants: no server framework in this crate's dependency tree (`cargo tree
+//! -p undersigned-service -e normal` finds no axum, tower, hyper or maud; `ureq` only reaches
+//! the witnesses); nothing here imports the HTTP crate, and no domain function takes its
+//! `AppState`.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
