@@ -23,6 +23,9 @@ impl std::fmt::Display for AppError {
     }
 }
 
+// No `source`: the message is the domain error's own, and a chain would print it twice.
+impl std::error::Error for AppError {}
+
 impl AppError {
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
