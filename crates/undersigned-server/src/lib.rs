@@ -11,6 +11,7 @@ pub mod caching;
 pub mod error;
 pub mod health;
 pub mod listen;
+pub mod markdown;
 pub mod outbox;
 pub mod pages;
 pub mod state;

@@ -221,7 +221,7 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
             .map(|id| s.ledger.vkey(id))
             .transpose()?,
         recipients: recipient_status(s, row, &letter).await?,
-        body_html: crate::pages::render_markdown(&letter.body),
+        body_html: crate::markdown::render_markdown(&letter.body),
         comments,
         letter,
         tally,

@@ -83,11 +83,11 @@ pub async fn show(
         delivered_at: d.delivered_at,
         acknowledged_at: d.acknowledged_at,
         answered_at: d.answered_at,
-        body_html: crate::pages::render_markdown(&letter.body),
+        body_html: crate::markdown::render_markdown(&letter.body),
         answer_html: d
             .response_text
             .as_deref()
-            .map(crate::pages::render_markdown),
+            .map(crate::markdown::render_markdown),
         answer: d.response_text,
         comments,
         letter,
@@ -300,6 +300,6 @@ pub async fn render(ApiJson(input): ApiJson<RenderInput>) -> AppResult<Json<Rend
         .into());
     }
     Ok(Json(Rendered {
-        html: crate::pages::render_markdown_under(&input.text, 3),
+        html: crate::markdown::render_markdown_under(&input.text, 3),
     }))
 }

@@ -9,11 +9,11 @@ mod assets;
 mod chart;
 mod feed;
 mod letter;
-mod markdown;
+
 mod simple;
 
+pub use crate::markdown::{render_markdown, render_markdown_under};
 pub use feed::rfc3339;
-pub use markdown::{render_markdown, render_markdown_under};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
