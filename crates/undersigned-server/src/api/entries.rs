@@ -8,7 +8,7 @@ use undersigned_core::entry::SignatureEntry;
 use undersigned_core::log::Receipt;
 use undersigned_service::{submissions, Error};
 
-use super::{find_letter, ApiJson};
+use super::access::{find_letter, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ async fn submit_entry(
 ) -> AppResult<(StatusCode, Json<Receipt>)> {
     let row = find_letter(s, &key).await?;
     // A recipients-only letter is signed by holders of its signer link, like it is read.
-    if !super::may_read(s, &row, &headers).await? {
+    if !super::access::may_read(s, &row, &headers).await? {
         return Err(Error::NotFound("letter").into());
     }
     let receipt = submissions::submit(s, &row, entry).await?;

@@ -16,7 +16,7 @@ use undersigned_service::Error;
 use undersigned_store::CodeCheck;
 use zeroize::Zeroizing;
 
-use super::{token_hash, ApiJson};
+use super::access::{token_hash, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 

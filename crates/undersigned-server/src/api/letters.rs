@@ -10,7 +10,7 @@ use undersigned_core::tally::Summary;
 use undersigned_service::Error;
 use undersigned_store::{LetterRow, LetterState};
 
-use super::{bearer_matches, find_letter, may_read, ApiJson};
+use super::access::{bearer_matches, find_letter, may_read, ApiJson};
 use undersigned_service::letters::{self, close_letter};
 pub use undersigned_service::letters::{
     comments, parse_row, CommentView, LetterInput, PolicyInput,
@@ -161,7 +161,7 @@ pub async fn close(
     if row.state != LetterState::Open {
         return Err(Error::Conflict("only an open letter can be closed".into()).into());
     }
-    let id = super::opened_id(&row)?;
+    let id = super::access::opened_id(&row)?;
     let size = close_letter(&s, &id, CloseReason::Organizer).await?;
     Ok(Json(Closed {
         letter_id: id,

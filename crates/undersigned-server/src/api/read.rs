@@ -15,8 +15,8 @@ use undersigned_store::LetterRow;
 pub use undersigned_service::bundle::decode_leaf;
 use undersigned_service::bundle::{build_bundle, published_size};
 
+use super::access::{find_letter, may_read, opened_id};
 use super::letters::parse_row;
-use super::{find_letter, may_read, opened_id};
 use crate::error::AppResult;
 use crate::state::AppState;
 

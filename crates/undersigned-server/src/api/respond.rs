@@ -11,8 +11,8 @@ use undersigned_core::tally::Summary;
 use undersigned_service::Error;
 use undersigned_store::{DeliveryRow, LetterState, StoreError};
 
+use super::access::{bearer, bearer_matches, find_letter, opened_id, token_hash, ApiJson};
 use super::letters::parse_row;
-use super::{bearer, bearer_matches, find_letter, opened_id, token_hash, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
