@@ -18,8 +18,7 @@
 //! in bytes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -40,22 +39,6 @@ const MAX_KEPT_BODY: usize = 256 * 1024;
 const MAX_KEPT: usize = 4096;
 /// Bytes of kept bodies and headers at most, whatever the entries' sizes.
 const MAX_KEPT_BYTES: usize = 64 * 1024 * 1024;
-
-/// Counts this process's writes: a kept read is answered again only while the count is the
-/// one it was built under.
-#[derive(Debug, Clone, Default)]
-pub struct Changes(Arc<AtomicU64>);
-
-impl Changes {
-    /// Called after anything a read shows may have changed.
-    pub fn changed(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn current(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 #[derive(Debug)]
 struct Kept {

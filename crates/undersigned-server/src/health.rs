@@ -35,8 +35,10 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let mut ready = true;
     let started = std::time::Instant::now();
     let versions = s.store.schema_versions().await;
-    s.metrics
-        .database(crate::metrics::Timed::Schema, started.elapsed());
+    s.metrics.database(
+        undersigned_service::metrics::Timed::Schema,
+        started.elapsed(),
+    );
     match versions {
         Ok(v) if v.applied == v.expected => {
             lines.push("database: ok".to_owned());

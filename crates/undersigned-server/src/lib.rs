@@ -1,34 +1,28 @@
-//! The undersigned platform server: issuance, letters, submissions, the record, bundles.
+//! The undersigned platform's HTTP layer: the JSON API, the pages, static assets, health, the
+//! read cache and the listener, over the domain in `undersigned_service`.
 //!
 //! `app(state)` builds the whole HTTP surface as an axum `Router`, so tests drive it without a
-//! socket; `serve` in the CLI binds it and starts the background publisher.
+//! socket; `serve` in the CLI binds it and starts the background publisher. Handlers parse,
+//! call the domain and render; `AppError` maps the domain's errors to statuses.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod caching;
-pub mod clock;
-pub mod config;
-pub mod cosigning;
-pub mod delivery;
-pub mod deployment;
 pub mod error;
 pub mod health;
-pub mod issuer_log;
-pub mod keys;
-pub mod leader;
-pub mod ledger;
-pub mod limits;
 pub mod listen;
-pub mod mailer;
-pub mod metrics;
+pub mod markdown;
 pub mod pages;
-pub mod pairing;
-pub mod publisher;
 pub mod state;
 pub mod tiles;
 
-pub use config::Config;
 pub use state::AppState;
+// The domain's modules under their former paths, for the binary and the tests that reach
+// them through this crate; new code names `undersigned_service` directly.
+pub use undersigned_service::{
+    clock, config, cosigning, delivery, deployment, issuer_log, keys, leader, ledger, limits,
+    mailer, metrics, now, pairing, publisher, Config,
+};
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
@@ -39,15 +33,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// default), whatever level it asks for: modules of our dependencies that would log a client's
 /// IP address. axum's `serve` logs `connection <peer address> accepted` at trace level.
 pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
-
-/// Seconds since the unix epoch, straight from the system clock. The platform server reads
-/// `AppState::clock` instead (`clock.rs` says why); the witness and tests use this.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// The whole HTTP surface with its privacy and safety layers.
 pub fn app(state: AppState) -> Router {

@@ -1,67 +1,38 @@
-//! Shared server state: configuration, store, keys, mailer and the ledger.
+//! The HTTP layer's state: the domain's `Platform`, plus what only HTTP needs (the kept public
+//! reads, the dev outbox's page).
 
 use std::ops::Deref;
 use std::sync::Arc;
-use undersigned_core::anonymity::{IssuedCounts, PublishedSets};
-use undersigned_core::bundle::BundleIssuer;
-use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
-use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
-use undersigned_core::issuer::{IssuerKeys, Membership};
+use undersigned_service::clock::Clock;
+use undersigned_service::keys::DeploymentKeys;
+use undersigned_service::mailer::Mailer;
+use undersigned_service::{Config, Platform};
+use undersigned_store::Store;
+
+use crate::error::AppResult;
 use undersigned_outbox::Outbox;
-use undersigned_store::{LetterState, Store};
-use zeroize::Zeroizing;
 
-use crate::clock::Clock;
-use crate::config::{epoch_at, Config};
-use crate::error::{AppError, AppResult};
-use crate::keys::DeploymentKeys;
-use crate::ledger::Ledger;
-use crate::mailer::Mailer;
-use crate::pairing::PairingBatcher;
-
+/// What every handler gets: the platform (by `Deref`, so `s.store`, `s.ledger` read as
+/// before) and the HTTP-only parts.
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<Inner>);
-
-#[derive(Debug)]
-pub struct Inner {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub issuer: IssuerKeys,
-    pub membership: Membership,
-    pub tag_secret: Zeroizing<[u8; 32]>,
-    pub ledger: Ledger,
-    /// The witnesses and what they cosigned (also held by the ledger, which marks new
-    /// checkpoints).
-    pub cosigning: Arc<crate::cosigning::Cosigning>,
-    /// One issuer-log append at a time in this process.
-    pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
-    pub mailer: Mailer,
-    /// Code mails per organization and hour (`Config::code_mails_per_domain_hour`).
-    pub code_mails: crate::limits::CodeMailLimit,
-    /// How long a code mail takes, for answers that send none.
-    pub code_mail_time: crate::limits::MailTime,
+pub struct AppState {
+    platform: Platform,
     /// The dev outbox, when mail goes to the embedded SMTP sink.
     pub outbox: Option<Outbox>,
-    /// Submissions' pairing checks, batched across concurrent requests.
-    pub pairings: PairingBatcher,
-    /// Issuer keys and letter contexts kept across submissions (`api::entries`).
-    pub verifiers: crate::api::entries::VerifierCache,
-    /// The one wall clock every handler and background task reads (`clock.rs`).
-    pub clock: Clock,
-    /// What `/metrics` reports.
-    pub metrics: crate::metrics::Metrics,
-    /// What the leader wrote to the tiles directory (`tiles.rs`).
-    pub tiles: crate::tiles::Mirror,
-    /// This process's writes, counted, and the public reads kept while none happens
-    /// (`caching.rs`).
-    pub changes: crate::caching::Changes,
-    pub reads: crate::caching::ReadCache,
+    /// The public reads kept while this process writes nothing (`caching.rs`).
+    pub reads: Arc<crate::caching::ReadCache>,
 }
 
 impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
+    type Target = Platform;
+    fn deref(&self) -> &Platform {
+        &self.platform
+    }
+}
+
+impl From<AppState> for Platform {
+    fn from(s: AppState) -> Platform {
+        s.platform
     }
 }
 
@@ -85,126 +56,21 @@ impl AppState {
         outbox: Option<Outbox>,
         clock: Clock,
     ) -> AppResult<Self> {
-        // The verifier's generators and their tables (about 80 ms, once per process) are built
-        // now, not while the first signer waits.
-        undersigned_core::bbs::fast::Generators::cached(
-            undersigned_core::credential::MESSAGE_COUNT,
-        )
-        .map_err(|_| AppError::Internal("the verifier's generators".into()))?;
-        // Organization names and the issuer's name are shown on every page and in bundles.
-        for name in config.orgs.values().chain([&config.issuer_name]) {
-            undersigned_core::text::check_readable(
-                "organization or issuer name",
-                name,
-                undersigned_core::text::Lines::One,
-            )
-            .map_err(|e| AppError::BadRequest(format!("deployment: {e}")))?;
-        }
-        let membership = Membership {
-            orgs: config.orgs.clone(),
-            roles: config.roles.iter().cloned().collect(),
-            address_rules: config.address_rules.clone(),
-            subdomains: config.subdomains.clone(),
-        };
-        let cosigning = Arc::new(crate::cosigning::Cosigning::new(
-            &config.witnesses,
-            config.witness_quorum,
-            std::time::Duration::from_millis(config.witness_timeout_millis),
-            config.witness_grace_secs,
-        )?);
-        let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
-        let changes = crate::caching::Changes::default();
-        Ok(Self(Arc::new(Inner {
-            ledger: Ledger::new(
-                store.clone(),
-                keys.log_key,
-                config.host.clone(),
-                cosigning.clone(),
-                changes.clone(),
-            ),
-            cosigning,
-            issuer_log_gate: Default::default(),
-            config,
-            store,
-            issuer: keys.issuer,
-            membership,
-            tag_secret: keys.tag_secret,
-            code_mails,
-            code_mail_time: Default::default(),
-            mailer,
+        let platform = Platform::with_clock(config, store, keys, mailer, clock)?;
+        Ok(Self::with_platform(platform, outbox))
+    }
+
+    /// The HTTP state around a platform built elsewhere.
+    pub fn with_platform(platform: Platform, outbox: Option<Outbox>) -> Self {
+        Self {
+            platform,
             outbox,
-            pairings: PairingBatcher::default(),
-            verifiers: Default::default(),
-            clock,
-            metrics: Default::default(),
-            tiles: Default::default(),
-            changes,
             reads: Default::default(),
-        })))
-    }
-
-    pub fn epoch(&self) -> Epoch {
-        self.config
-            .epoch
-            .clone()
-            .unwrap_or_else(|| epoch_at(self.clock.now()))
-    }
-
-    /// The epochs this deployment's issuer issues credentials for now: the current epoch plus
-    /// every epoch an open letter accepts from it, sorted. Letters may only accept these.
-    pub async fn issuable_epochs(&self) -> AppResult<Vec<Epoch>> {
-        let mut epochs = std::collections::BTreeSet::from([self.epoch()]);
-        let id = self.issuer.id();
-        for row in self.store.letters_in_state(LetterState::Open).await? {
-            let letter = crate::api::letters::parse_row(&row)?;
-            epochs.extend(letter.policy.epoch_of(&id).cloned());
         }
-        Ok(epochs.into_iter().collect())
     }
 
-    /// The issuer's published anonymity sets for an epoch, from the stored counts.
-    pub async fn published_sets(&self, epoch: &Epoch) -> AppResult<PublishedSets> {
-        let cells = self
-            .store
-            .issued_counts(&self.issuer.id().to_hex(), epoch.as_str())
-            .await?;
-        let mut counts = IssuedCounts::default();
-        for c in cells {
-            let (Ok(org), Ok(role), Ok(age)) = (
-                OrgId::parse(&c.org),
-                Role::parse(&c.role),
-                AgeBand::parse(&c.age_band),
-            ) else {
-                return Err(AppError::Internal("malformed issued count".into()));
-            };
-            counts.record_n(&org, &role, age, c.count);
-        }
-        Ok(counts.publish(epoch, self.config.k))
-    }
-
-    pub async fn bundle_issuer(&self, epochs: &[Epoch]) -> AppResult<BundleIssuer> {
-        let mut sets = Vec::new();
-        for e in epochs {
-            sets.push(self.published_sets(e).await?);
-        }
-        Ok(BundleIssuer::new(
-            &self.issuer.name,
-            self.issuer.public_key(),
-            sets,
-        ))
-    }
-
-    pub async fn directory(&self, epochs: &[Epoch]) -> AppResult<IssuerDirectory> {
-        let b = self.bundle_issuer(epochs).await?;
-        let mut d = IssuerDirectory::new();
-        d.insert(
-            self.issuer.id(),
-            IssuerInfo {
-                name: b.name,
-                public_key: self.issuer.public_key().clone(),
-                sets: b.anonymity_sets,
-            },
-        );
-        Ok(d)
+    /// The domain's context, for the background jobs.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
     }
 }

@@ -12,10 +12,11 @@ use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::credential::{Attributes, IssuanceRequest};
 use undersigned_core::ids::{AgeBand, Email, Epoch, Role};
 use undersigned_core::issuer::{address_tag, code_tag};
+use undersigned_service::Error;
 use undersigned_store::CodeCheck;
 use zeroize::Zeroizing;
 
-use super::{token_hash, ApiJson};
+use super::access::{token_hash, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -128,7 +129,7 @@ pub async fn anonymity_sets(
     Query(q): Query<EpochQuery>,
 ) -> AppResult<Json<undersigned_core::anonymity::PublishedSets>> {
     let epoch = match q.epoch {
-        Some(e) => Epoch::parse(&e).map_err(|e| AppError::BadRequest(e.to_string()))?,
+        Some(e) => Epoch::parse(&e).map_err(|e| Error::Invalid(e.to_string()))?,
         None => s.epoch(),
     };
     Ok(Json(s.published_sets(&epoch).await?))
@@ -171,7 +172,7 @@ fn parse_email(raw: &str) -> AppResult<Email> {
     (raw.trim() == raw)
         .then(|| Email::parse(raw).ok())
         .flatten()
-        .ok_or_else(|| AppError::BadRequest("that is not a valid email address".into()))
+        .ok_or_else(|| Error::Invalid("that is not a valid email address".into()).into())
 }
 
 /// The epochs a credential can be issued for right now, in the order holders ask for them.
@@ -218,7 +219,7 @@ pub async fn request_code(
     // Refusals of the request itself (no valid address, an organization not accepted, its
     // hourly limit) say nothing about the address's codes, so they answer at once; whatever
     // reached the mail step (sent, silent, or not sent) answers at one time.
-    if matches!(&outcome, Ok(_) | Err(AppError::Unavailable(_))) {
+    if matches!(&outcome, Ok(_) | Err(AppError(Error::Unavailable(_)))) {
         let deadline = std::time::Duration::from_millis(s.config.code_answer_millis);
         let jitter = OsRng.gen_range(std::time::Duration::ZERO..=deadline / 10);
         let at = answer_at(arrived, tokio::time::Instant::now(), deadline, jitter);
@@ -238,10 +239,11 @@ async fn code_attempt(s: &AppState, req: CodeRequest) -> AppResult<(StatusCode, 
     // Counted before the address's own limit: mail to one organization is bounded however many
     // addresses someone tries.
     if !s.code_mails.try_take(org.as_str(), now) {
-        return Err(AppError::TooManyRequests(
+        return Err(Error::RateLimited(
             "too many codes were mailed to this organization in the last hour; try again later"
                 .into(),
-        ));
+        )
+        .into());
     }
     let code = Zeroizing::new(format!("{:08}", OsRng.gen_range(0..100_000_000u32)));
     let mut request = Zeroizing::new([0u8; 32]);
@@ -294,7 +296,7 @@ async fn code_attempt(s: &AppState, req: CodeRequest) -> AppResult<(StatusCode, 
             // The relay's words go to the log only: the answer must read the same as the one
             // a request that sends nothing gets while the relay is down.
             tracing::warn!("a code mail could not be sent: {e}");
-            if e.is_transient() || matches!(e, crate::mailer::MailError::Config(_)) {
+            if e.is_transient() || matches!(e, undersigned_service::mailer::MailError::Config(_)) {
                 s.code_mail_time.record_failure();
             }
             code_not_sent(s)
@@ -307,11 +309,11 @@ async fn code_attempt(s: &AppState, req: CodeRequest) -> AppResult<(StatusCode, 
 /// The one answer to a code that was not mailed, whether the send failed or nothing was sent:
 /// it depends only on deployment-wide facts, never on the address.
 fn code_not_sent(s: &AppState) -> AppError {
-    AppError::Unavailable(if s.mailer.has_relay() {
+    AppError(Error::Unavailable(if s.mailer.has_relay() {
         "the code could not be sent: the mail relay is unavailable; try again shortly".into()
     } else {
         "the code could not be sent: no mail relay is configured; start the server with --smtp HOST:PORT (or --dev)".into()
-    })
+    }))
 }
 
 /// At most this many epochs in one credential request; far more than ever issuable at once.
@@ -366,34 +368,33 @@ fn issuable_commitments(
     issuable: &[Epoch],
 ) -> AppResult<Vec<(Epoch, IssuanceRequest)>> {
     if commitments.len() > MAX_EPOCHS_PER_REQUEST {
-        return Err(AppError::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "at most {MAX_EPOCHS_PER_REQUEST} commitments per request"
-        )));
+        ))
+        .into());
     }
     let mut out: Vec<(Epoch, IssuanceRequest)> = Vec::new();
     for c in commitments {
         let epoch = Epoch::parse(&c.epoch)
-            .map_err(|_| AppError::BadRequest(format!("invalid epoch {:?}", c.epoch)))?;
+            .map_err(|_| Error::Invalid(format!("invalid epoch {:?}", c.epoch)))?;
         // Malformed base64 or a wrong length is outside the documented schema (400); bytes
         // of the right length that are not a commitment with a valid proof are refused (422).
         let bytes = URL_SAFE_NO_PAD
             .decode(c.commitment.as_bytes())
             .ok()
             .filter(|b| b.len() == undersigned_core::bbs::COMMITMENT_LEN)
-            .ok_or_else(|| AppError::BadRequest(format!("malformed commitment for {epoch}")))?;
+            .ok_or_else(|| Error::Invalid(format!("malformed commitment for {epoch}")))?;
         let commitment = IssuanceRequest::from_slice(&bytes)
-            .map_err(|_| AppError::Unprocessable(format!("invalid commitment for {epoch}")))?;
+            .map_err(|_| Error::Refused(format!("invalid commitment for {epoch}")))?;
         if out.iter().any(|(e, _)| e == &epoch) {
-            return Err(AppError::Unprocessable(format!(
-                "two commitments for epoch {epoch}"
-            )));
+            return Err(Error::Refused(format!("two commitments for epoch {epoch}")).into());
         }
         out.push((epoch, commitment));
     }
     if let Some(missing) = issuable.iter().find(|e| !out.iter().any(|(o, _)| &o == e)) {
-        return Err(AppError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "ask for every issuable epoch at once: epoch {missing} is missing (see GET /api/v1/issuance/epochs)"
-        )));
+        )).into());
     }
     out.retain(|(e, _)| issuable.contains(e));
     Ok(out)
@@ -407,9 +408,9 @@ pub async fn issue_credential(
         .membership
         .normalize(&parse_email(&Zeroizing::new(req.email))?)?;
     let org = s.membership.check_address(&email)?;
-    let role = Role::parse(&req.role).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let role = Role::parse(&req.role).map_err(|e| Error::Invalid(e.to_string()))?;
     s.membership.check_role(&role)?;
-    let age = AgeBand::parse(&req.age_band).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let age = AgeBand::parse(&req.age_band).map_err(|e| Error::Invalid(e.to_string()))?;
     let requests = issuable_commitments(&req.commitments, &s.issuable_epochs().await?)?;
     let issuer_id = s.issuer.id();
     // Checked once for the whole request: the code's tag names no epoch.
@@ -426,7 +427,7 @@ pub async fn issue_credential(
         )
         .await?;
     if check != CodeCheck::Valid {
-        return Err(AppError::Unprocessable(CODE_REFUSED.into()));
+        return Err(Error::Refused(CODE_REFUSED.into()).into());
     }
     // Sign before recording: a failure here must not use up the person's credentials. What
     // the store reports as already held is signed too but never leaves this function.

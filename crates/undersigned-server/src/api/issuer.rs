@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use undersigned_core::statement::{LoggedStatement, SignedStatement};
+use undersigned_service::Error;
 
 use super::read::{ConsistencyView, InclusionView, RangeQuery, SizeQuery};
 use crate::error::{AppError, AppResult};
-use crate::issuer_log::{latest, latest_tree};
 use crate::state::AppState;
+use undersigned_service::issuer_log::{latest, latest_tree};
 
 /// At most this many statements per page.
 const PAGE: u64 = 100;
@@ -31,7 +32,7 @@ pub async fn checkpoint(
             .store
             .issuer_checkpoint(&s.issuer.id().to_hex(), Some(n))
             .await?
-            .ok_or(AppError::NotFound("checkpoint"))?,
+            .ok_or(Error::NotFound("checkpoint"))?,
         None => latest_tree(&s).await?.1,
     };
     Ok((
@@ -59,7 +60,7 @@ pub async fn statements(
         .iter()
         .map(|l| {
             SignedStatement::from_leaf(l)
-                .map_err(|e| AppError::Internal(format!("issuer log leaf: {e}")))
+                .map_err(|e| AppError(Error::Internal(format!("issuer log leaf: {e}"))))
         })
         .collect::<AppResult<Vec<_>>>()
         .map(Json)
@@ -79,7 +80,7 @@ pub async fn inclusion(
     let size = q.size.unwrap_or(tree.size());
     let proof = tree
         .prove_inclusion(q.index, size)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        .map_err(|e| Error::Refused(e.to_string()))?;
     Ok(Json(InclusionView {
         index: q.index,
         size,
@@ -101,7 +102,7 @@ pub async fn consistency(
     let to = q.to.unwrap_or(tree.size());
     let proof = tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        .map_err(|e| Error::Refused(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,

@@ -5,18 +5,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use undersigned_core::bundle::{
-    Bundle, BundleContext, IssuerRecord, BUNDLE_FORMAT, CONTEXT_FORMAT,
-};
 use undersigned_core::ids::LetterId;
 use undersigned_core::log::{ConsistencyProof, InclusionProof};
 use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Summary;
+use undersigned_service::Error;
 use undersigned_store::LetterRow;
 
+pub use undersigned_service::bundle::decode_leaf;
+use undersigned_service::bundle::{build_bundle, published_size};
+
+use super::access::{find_letter, may_read, opened_id};
 use super::letters::parse_row;
-use super::{find_letter, may_read, opened_id};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
 pub async fn readable(
@@ -26,7 +27,7 @@ pub async fn readable(
 ) -> AppResult<(LetterRow, String)> {
     let row = find_letter(s, key).await?;
     if !may_read(s, &row, headers).await? {
-        return Err(AppError::NotFound("letter"));
+        return Err(Error::NotFound("letter").into());
     }
     let id = opened_id(&row)?;
     Ok((row, id))
@@ -45,7 +46,7 @@ pub struct TallyView {
     pub published_size: u64,
     /// The witnesses who cosigned the published checkpoint, and when.
     #[serde(default)]
-    pub cosigned_by: Vec<crate::cosigning::Cosigner>,
+    pub cosigned_by: Vec<undersigned_service::cosigning::Cosigner>,
     /// Seconds the published checkpoint has waited for its witness quorum (0: up to date).
     #[serde(default)]
     pub witness_lag_secs: u64,
@@ -58,7 +59,7 @@ pub async fn tally(
 ) -> AppResult<Json<TallyView>> {
     let (row, id) = readable(&s, &key, &headers).await?;
     let k = parse_row(&row)?.policy.k;
-    let published = crate::cosigning::published(&s, &id).await?;
+    let published = undersigned_service::cosigning::published(&s, &id).await?;
     let log = s
         .ledger
         .at_least(&id, published.as_ref().map_or(0, |p| p.size))
@@ -91,9 +92,9 @@ pub async fn checkpoint(
     let (_, id) = readable(&s, &key, &headers).await?;
     let cp = match q.size {
         Some(n) => s.store.checkpoint_at(&id, n).await?,
-        None => crate::cosigning::published(&s, &id).await?,
+        None => undersigned_service::cosigning::published(&s, &id).await?,
     }
-    .ok_or(AppError::NotFound("checkpoint"))?;
+    .ok_or(Error::NotFound("checkpoint"))?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         cp.note,
@@ -127,11 +128,6 @@ pub async fn entries(
     ))
 }
 
-pub fn decode_leaf(leaf: &[u8]) -> AppResult<LogEntry> {
-    LogEntry::from_leaf_bytes(leaf)
-        .ok_or_else(|| AppError::Internal("undecodable leaf in the log".into()))
-}
-
 #[derive(Deserialize, Debug)]
 pub struct InclusionQuery {
     pub entry_hash: String,
@@ -154,14 +150,14 @@ pub async fn inclusion(
 ) -> AppResult<Response> {
     let (_, id) = readable(&s, &key, &headers).await?;
     let hash = LetterId::from_hex(&q.entry_hash)
-        .map_err(|_| AppError::BadRequest("entry_hash must be 64 hex digits".into()))?
+        .map_err(|_| Error::Invalid("entry_hash must be 64 hex digits".into()))?
         .0;
     let Some(index) = s.store.leaf_index(&id, &hash).await? else {
         if s.store.is_pending(&id, &hash).await? {
             let body = serde_json::json!({"error": "pending", "message": "the entry is accepted and waits for its batch; see the receipt's include_by"});
             return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
         }
-        return Err(AppError::NotFound("entry"));
+        return Err(Error::NotFound("entry").into());
     };
     let published = published_size(&s, &id).await?;
     if index >= published {
@@ -175,7 +171,7 @@ pub async fn inclusion(
     let proof = log
         .tree
         .prove_inclusion(index, size)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        .map_err(|e| Error::Refused(e.to_string()))?;
     Ok(Json(InclusionView { index, size, proof }).into_response())
 }
 
@@ -207,7 +203,7 @@ pub async fn consistency(
     let proof = log
         .tree
         .prove_consistency(q.from, to)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        .map_err(|e| Error::Refused(e.to_string()))?;
     Ok(Json(ConsistencyView {
         from: q.from,
         to,
@@ -236,62 +232,4 @@ pub async fn bundle(
         b.to_json(),
     )
         .into_response())
-}
-
-/// The bundle as of the latest checkpoint: exactly the entries it covers.
-pub async fn build_bundle(s: &AppState, row: &LetterRow, id: &str) -> AppResult<Bundle> {
-    let cp = crate::cosigning::published(s, id)
-        .await?
-        .ok_or(AppError::NotFound("checkpoint"))?;
-    let context = build_context(s, row, id).await?;
-    let leaves = s.store.leaves(id, 0, cp.size).await?;
-    let entries = leaves
-        .iter()
-        .map(|l| decode_leaf(l))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(Bundle {
-        format: BUNDLE_FORMAT.into(),
-        letter_id: context.letter_id,
-        letter: context.letter,
-        issuers: context.issuers,
-        entries,
-        checkpoint: Some(cp.note),
-        log_public_key: context.log_public_key,
-        responses: context.responses,
-    })
-}
-
-/// Everything of the bundle but its log: the letter, the issuer's latest statement, the log
-/// key and the answers' texts (what a tiled log publishes beside its tiles).
-pub async fn build_context(s: &AppState, row: &LetterRow, id: &str) -> AppResult<BundleContext> {
-    let letter = parse_row(row)?;
-    let letter_names: Vec<String> = letter.recipients.iter().map(|r| r.name.clone()).collect();
-    Ok(BundleContext {
-        format: CONTEXT_FORMAT.into(),
-        letter_id: letter.id(),
-        letter,
-        issuers: vec![IssuerRecord::new(crate::issuer_log::latest(s).await?)],
-        log_public_key: Some(s.ledger.vkey(id)?),
-        responses: s
-            .store
-            .deliveries(id)
-            .await?
-            .into_iter()
-            .filter_map(|d| {
-                let name = letter_names.get(d.recipient as usize)?.clone();
-                d.response_text
-                    .map(|text| undersigned_core::bundle::ResponseText {
-                        recipient: name,
-                        text,
-                    })
-            })
-            .collect(),
-    })
-}
-
-/// The size of the letter's published checkpoint, 0 before there is one.
-async fn published_size(s: &AppState, id: &str) -> AppResult<u64> {
-    Ok(crate::cosigning::published(s, id)
-        .await?
-        .map_or(0, |c| c.size))
 }

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use undersigned_core::letter::{Letter, Recipient};
 use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Summary;
+use undersigned_service::Error;
 use undersigned_store::{DeliveryRow, LetterState, StoreError};
 
+use super::access::{bearer, bearer_matches, find_letter, opened_id, token_hash, ApiJson};
 use super::letters::parse_row;
-use super::{bearer, bearer_matches, find_letter, opened_id, token_hash, ApiJson};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -26,13 +27,13 @@ async fn recipient(
 ) -> AppResult<(String, Letter, DeliveryRow)> {
     let row = find_letter(s, key).await?;
     let id = opened_id(&row)?;
-    let token = bearer(headers).ok_or(AppError::Unauthorized)?;
+    let token = bearer(headers).ok_or(Error::Unauthorized)?;
     let d = s
         .store
         .delivery_by_token(&token_hash(token))
         .await?
         .filter(|d| d.letter_id == id)
-        .ok_or(AppError::Unauthorized)?;
+        .ok_or(Error::Unauthorized)?;
     Ok((id, parse_row(&row)?, d))
 }
 
@@ -64,7 +65,7 @@ pub async fn show(
         .recipients
         .get(d.recipient as usize)
         .cloned()
-        .ok_or(AppError::NotFound("recipient"))?;
+        .ok_or(Error::NotFound("recipient"))?;
     let (tally, comments) = {
         let log = s.ledger.log(&id).await?;
         let log = log.lock().await;
@@ -82,11 +83,11 @@ pub async fn show(
         delivered_at: d.delivered_at,
         acknowledged_at: d.acknowledged_at,
         answered_at: d.answered_at,
-        body_html: crate::pages::render_markdown(&letter.body),
+        body_html: crate::markdown::render_markdown(&letter.body),
         answer_html: d
             .response_text
             .as_deref()
-            .map(crate::pages::render_markdown),
+            .map(crate::markdown::render_markdown),
         answer: d.response_text,
         comments,
         letter,
@@ -103,9 +104,9 @@ pub struct Recorded {
 
 fn already(e: StoreError, what: &str) -> AppError {
     match e {
-        StoreError::Conflict(_) => {
-            AppError::Conflict(format!("already {what}; the record keeps the first"))
-        }
+        StoreError::Conflict(_) => AppError(Error::Conflict(format!(
+            "already {what}; the record keeps the first"
+        ))),
         other => other.into(),
     }
 }
@@ -120,11 +121,9 @@ pub async fn acknowledge(
         .recipients
         .get(d.recipient as usize)
         .map(|r| r.name.clone())
-        .ok_or(AppError::NotFound("recipient"))?;
+        .ok_or(Error::NotFound("recipient"))?;
     if d.delivered_at.is_none() {
-        return Err(AppError::Conflict(
-            "the letter has not been delivered yet".into(),
-        ));
+        return Err(Error::Conflict("the letter has not been delivered yet".into()).into());
     }
     let now = s.clock.now();
     s.store
@@ -163,7 +162,7 @@ pub async fn answer(
         .recipients
         .get(d.recipient as usize)
         .map(|r| r.name.clone())
-        .ok_or(AppError::NotFound("recipient"))?;
+        .ok_or(Error::NotFound("recipient"))?;
     let text = input.text.replace("\r\n", "\n");
     if text.trim().is_empty()
         || text.len() > MAX_ANSWER
@@ -171,16 +170,15 @@ pub async fn answer(
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(AppError::Unprocessable(format!(
+        return Err(Error::Refused(format!(
             "the answer must be 1 to {MAX_ANSWER} bytes of text"
-        )));
+        ))
+        .into());
     }
     undersigned_core::text::check_readable("text", &text, undersigned_core::text::Lines::Many)
-        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        .map_err(|e| Error::Refused(e.to_string()))?;
     if d.delivered_at.is_none() {
-        return Err(AppError::Conflict(
-            "the letter has not been delivered yet".into(),
-        ));
+        return Err(Error::Conflict("the letter has not been delivered yet".into()).into());
     }
     let now = s.clock.now();
     s.store
@@ -221,12 +219,10 @@ pub struct DeliveryStatus {
 async fn organizer(s: &AppState, key: &str, headers: &HeaderMap) -> AppResult<(String, Letter)> {
     let row = find_letter(s, key).await?;
     if !bearer_matches(headers, &row.organizer_token_hash) {
-        return Err(AppError::Unauthorized);
+        return Err(Error::Unauthorized.into());
     }
     if row.state != LetterState::Closed {
-        return Err(AppError::Conflict(
-            "deliveries start when the letter closes".into(),
-        ));
+        return Err(Error::Conflict("deliveries start when the letter closes".into()).into());
     }
     Ok((opened_id(&row)?, parse_row(&row)?))
 }
@@ -269,13 +265,13 @@ pub async fn revoke(
 ) -> AppResult<Json<serde_json::Value>> {
     let (id, letter) = organizer(&s, &key, &headers).await?;
     if index as usize >= letter.recipients.len() {
-        return Err(AppError::NotFound("recipient"));
+        return Err(Error::NotFound("recipient").into());
     }
     s.store
         .revoke_delivery(&id, index)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("delivery"),
+            StoreError::NotFound => Error::NotFound("delivery"),
             other => other.into(),
         })?;
     Ok(Json(serde_json::json!({ "revoked": true })))
@@ -297,12 +293,13 @@ pub struct Rendered {
 pub async fn render(ApiJson(input): ApiJson<RenderInput>) -> AppResult<Json<Rendered>> {
     // The longest text a page renders: a letter's body (an answer is shorter).
     if input.text.len() > undersigned_core::letter::MAX_BODY {
-        return Err(AppError::Unprocessable(format!(
+        return Err(Error::Refused(format!(
             "the text must be at most {} bytes",
             undersigned_core::letter::MAX_BODY
-        )));
+        ))
+        .into());
     }
     Ok(Json(Rendered {
-        html: crate::pages::render_markdown_under(&input.text, 3),
+        html: crate::markdown::render_markdown_under(&input.text, 3),
     }))
 }

@@ -5,6 +5,7 @@
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use undersigned_service::Error;
 
 use crate::error::AppError;
 
@@ -76,6 +77,6 @@ pub async fn serve(Path(path): Path<String>) -> Response {
             *bytes,
         )
             .into_response(),
-        None => AppError::NotFound("file").into_response(),
+        None => AppError(Error::NotFound("file")).into_response(),
     }
 }

@@ -6,15 +6,17 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use undersigned_core::entry::{Pseudonym, VerifiedEntry};
+use undersigned_core::letter::Letter;
 use undersigned_core::record::{LogEntry, LEAF_TAG};
-use undersigned_core::tally::Tally;
+use undersigned_core::tally::{Summary, Tally};
+use undersigned_service::Error;
+use undersigned_store::CheckpointRow;
 
 use super::letter::plural;
 use super::PageError;
-use crate::api::letters::parse_row;
 use crate::api::{find_letter, may_read, opened_id};
-use crate::error::AppError;
 use crate::state::AppState;
+use undersigned_service::letters::parse_row;
 
 /// How many batches the feed lists: the newest ones; the bundle has the whole history.
 const MAX_BATCHES: u32 = 50;
@@ -33,13 +35,34 @@ pub async fn feed(
 ) -> Result<Response, PageError> {
     let row = find_letter(&s, &key).await?;
     if !row.public || !may_read(&s, &row, &HeaderMap::new()).await? {
-        return Err(AppError::NotFound("letter").into());
+        return Err(Error::NotFound("letter").into());
     }
-    let id = opened_id(&row).map_err(|_| AppError::NotFound("feed"))?;
+    let id = opened_id(&row).map_err(|_| Error::NotFound("feed"))?;
     let letter = parse_row(&row)?;
     let base = s.config.public_url.trim_end_matches('/').to_owned();
     let page = format!("{base}/letters/{id}");
-    let mut checkpoints = s.store.recent_checkpoints(&id, MAX_BATCHES).await?;
+    let mut items = items(&s, &id, &letter, &page).await?;
+    items.sort_by_key(|i| std::cmp::Reverse(i.at));
+    let updated = items.first().map_or(row.created_at, |i| i.at);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        atom(&page, &letter.title, updated, &items),
+    )
+        .into_response())
+}
+
+/// The feed's items, read from the log: its events, and after each of the newest
+/// `MAX_BATCHES` checkpoints the count if the batch changed it.
+async fn items(
+    s: &AppState,
+    id: &str,
+    letter: &Letter,
+    page: &str,
+) -> Result<Vec<Item>, PageError> {
+    let mut checkpoints = s.store.recent_checkpoints(id, MAX_BATCHES).await?;
     checkpoints.reverse();
     let size = checkpoints.last().map_or(0, |c| c.size);
     let mut items = Vec::new();
@@ -49,7 +72,7 @@ pub async fn feed(
     let mut index: u64 = 0;
     const PAGE: u64 = 5000;
     while index < size {
-        let leaves = s.store.leaves(&id, index, (index + PAGE).min(size)).await?;
+        let leaves = s.store.leaves(id, index, (index + PAGE).min(size)).await?;
         if leaves.is_empty() {
             break;
         }
@@ -59,15 +82,6 @@ pub async fn feed(
                 .strip_prefix(LEAF_TAG)
                 .and_then(|json| serde_json::from_slice::<LogEntry>(json).ok());
             match entry {
-                Some(LogEntry::Opened { at, .. }) => items.push(Item {
-                    at,
-                    id: format!("{page}#opened"),
-                    title: "Opened for signatures".into(),
-                    summary: format!(
-                        "The letter \u{201c}{}\u{201d} is open for signatures.",
-                        letter.title
-                    ),
-                }),
                 Some(LogEntry::Signature(e) | LogEntry::Withdrawal(e)) => {
                     if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
                         let _ = tally.apply(VerifiedEntry {
@@ -77,33 +91,7 @@ pub async fn feed(
                         });
                     }
                 }
-                Some(LogEntry::Closed { at, .. }) => items.push(Item {
-                    at,
-                    id: format!("{page}#closed"),
-                    title: "Closed".into(),
-                    summary: "The letter no longer takes signatures; it goes to its recipients."
-                        .into(),
-                }),
-                Some(LogEntry::Delivered { recipient, at, .. }) => items.push(Item {
-                    at,
-                    id: format!("{page}#delivered-{index}"),
-                    title: format!("Delivered to {recipient}"),
-                    summary: format!("The letter was delivered to {recipient}."),
-                }),
-                Some(LogEntry::Acknowledged { recipient, at }) => items.push(Item {
-                    at,
-                    id: format!("{page}#acknowledged-{index}"),
-                    title: format!("{recipient} acknowledged receipt"),
-                    summary: format!("{recipient} confirmed they received the letter."),
-                }),
-                Some(LogEntry::Response { recipient, at, .. }) => items.push(Item {
-                    at,
-                    id: format!("{page}#answer-{index}"),
-                    title: format!("{recipient} answered"),
-                    summary: format!(
-                        "{recipient} published an answer; it is on the letter's page."
-                    ),
-                }),
+                Some(entry) => items.extend(event(&entry, letter, page, index)),
                 None => {}
             }
             // A checkpoint at this size ends a batch: report the count if it changed.
@@ -113,66 +101,107 @@ pub async fn feed(
                     && last_count != Some(summary.signatures)
                     && last_count.is_some()
                 {
-                    items.push(Item {
-                        at: cp.created_at,
-                        id: format!("{page}#size-{}", cp.size),
-                        title: format!(
-                            "{}{}",
-                            summary.signatures,
-                            plural(
-                                summary.signatures,
-                                " verified signature",
-                                " verified signatures"
-                            )
-                        ),
-                        summary: format!(
-                            "{}{}{}{}. Log size {}.",
-                            summary.signatures,
-                            plural(
-                                summary.signatures,
-                                " verified signature from ",
-                                " verified signatures from "
-                            ),
-                            summary.organizations,
-                            plural(summary.organizations, " organization", " organizations"),
-                            cp.size
-                        ),
-                    });
+                    items.push(count(&summary, cp, page));
                 }
                 last_count = Some(summary.signatures);
             }
         }
     }
-    items.sort_by_key(|i| std::cmp::Reverse(i.at));
-    let updated = items.first().map_or(row.created_at, |i| i.at);
+    Ok(items)
+}
+
+/// The item of a log entry other than a signature or withdrawal (`index` counts from 1).
+fn event(entry: &LogEntry, letter: &Letter, page: &str, index: u64) -> Option<Item> {
+    Some(match entry {
+        LogEntry::Opened { at, .. } => Item {
+            at: *at,
+            id: format!("{page}#opened"),
+            title: "Opened for signatures".into(),
+            summary: format!(
+                "The letter \u{201c}{}\u{201d} is open for signatures.",
+                letter.title
+            ),
+        },
+        LogEntry::Closed { at, .. } => Item {
+            at: *at,
+            id: format!("{page}#closed"),
+            title: "Closed".into(),
+            summary: "The letter no longer takes signatures; it goes to its recipients.".into(),
+        },
+        LogEntry::Delivered { recipient, at, .. } => Item {
+            at: *at,
+            id: format!("{page}#delivered-{index}"),
+            title: format!("Delivered to {recipient}"),
+            summary: format!("The letter was delivered to {recipient}."),
+        },
+        LogEntry::Acknowledged { recipient, at } => Item {
+            at: *at,
+            id: format!("{page}#acknowledged-{index}"),
+            title: format!("{recipient} acknowledged receipt"),
+            summary: format!("{recipient} confirmed they received the letter."),
+        },
+        LogEntry::Response { recipient, at, .. } => Item {
+            at: *at,
+            id: format!("{page}#answer-{index}"),
+            title: format!("{recipient} answered"),
+            summary: format!("{recipient} published an answer; it is on the letter's page."),
+        },
+        LogEntry::Signature(_) | LogEntry::Withdrawal(_) => return None,
+    })
+}
+
+/// The item of a batch that changed the count.
+fn count(summary: &Summary, cp: &CheckpointRow, page: &str) -> Item {
+    Item {
+        at: cp.created_at,
+        id: format!("{page}#size-{}", cp.size),
+        title: format!(
+            "{}{}",
+            summary.signatures,
+            plural(
+                summary.signatures,
+                " verified signature",
+                " verified signatures"
+            )
+        ),
+        summary: format!(
+            "{}{}{}{}. Log size {}.",
+            summary.signatures,
+            plural(
+                summary.signatures,
+                " verified signature from ",
+                " verified signatures from "
+            ),
+            summary.organizations,
+            plural(summary.organizations, " organization", " organizations"),
+            cp.size
+        ),
+    }
+}
+
+/// The Atom document of the items, newest first.
+fn atom(page: &str, title: &str, updated: u64, items: &[Item]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
     xml.push_str(&format!(
         "  <id>{}</id>\n  <title>{}</title>\n  <subtitle>Signatures, closing, delivery and answers of a collective letter</subtitle>\n  <updated>{}</updated>\n  <author><name>undersigned</name></author>\n  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n  <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
-        esc(&page),
-        esc(&letter.title),
+        esc(page),
+        esc(title),
         rfc3339(updated),
         esc(&format!("{page}/feed.atom")),
-        esc(&page),
+        esc(page),
     ));
-    for i in &items {
+    for i in items {
         xml.push_str(&format!(
             "  <entry>\n    <id>{}</id>\n    <title>{}</title>\n    <updated>{}</updated>\n    <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n    <summary>{}</summary>\n  </entry>\n",
             esc(&i.id),
             esc(&i.title),
             rfc3339(i.at),
-            esc(&page),
+            esc(page),
             esc(&i.summary),
         ));
     }
     xml.push_str("</feed>\n");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        xml,
-    )
-        .into_response())
+    xml
 }
 
 /// XML text and attribute escaping.

@@ -9,7 +9,9 @@ use undersigned_core::tally::{Cell, Summary};
 use undersigned_store::LetterState;
 
 use super::chart::{bar_chart, Bar};
-use super::{comment_cell, date, layout, layout_with_feed, render_markdown_under, PageResult};
+use undersigned_service::letters::comment_cell;
+
+use super::{date, layout, layout_with_feed, render_markdown_under, PageResult};
 use crate::api::letters::{view, CommentView, LetterView};
 use crate::api::{find_letter, may_read};
 use crate::state::AppState;
@@ -96,7 +98,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
     }
     let v = view(&s, &row, true).await?;
     let checkpoint = match &v.letter_id {
-        Some(id) => crate::cosigning::published(&s, id).await?,
+        Some(id) => undersigned_service::cosigning::published(&s, id).await?,
         None => None,
     };
     let orgs: BTreeMap<String, String> = s
@@ -251,7 +253,7 @@ fn breakdown(
 }
 
 /// Who cosigned the published checkpoint, and when: what stops a split view.
-fn cosigners_box(cosigners: &[crate::cosigning::Cosigner], quorum: usize) -> Markup {
+fn cosigners_box(cosigners: &[undersigned_service::cosigning::Cosigner], quorum: usize) -> Markup {
     html! {
         section.cosigners {
             h2 { "Witnesses" }

@@ -9,17 +9,18 @@ mod assets;
 mod chart;
 mod feed;
 mod letter;
-mod markdown;
+
 mod simple;
 
+pub use crate::markdown::{render_markdown, render_markdown_under};
 pub use feed::rfc3339;
-pub use markdown::{render_markdown, render_markdown_under};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
+use undersigned_service::Error;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -47,23 +48,17 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug)]
 pub struct PageError(AppError);
 
-impl From<AppError> for PageError {
-    fn from(e: AppError) -> Self {
-        Self(e)
-    }
-}
-
-impl From<undersigned_store::StoreError> for PageError {
-    fn from(e: undersigned_store::StoreError) -> Self {
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(e: E) -> Self {
         Self(e.into())
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, message) = match &self.0 {
-            AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
-            AppError::Internal(detail) => {
+        let (status, message) = match &self.0 .0 {
+            Error::NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+            Error::Internal(detail) => {
                 // Logged once here; the visitor sees no detail.
                 tracing::error!(%detail, "page failed");
                 (
@@ -152,24 +147,6 @@ pub fn epoch_words(epoch: &str) -> String {
         _ => return epoch.to_owned(),
     };
     format!("{months} {}", epoch.get(..4).unwrap_or(epoch))
-}
-
-/// Who a comment comes from, as far as its signer disclosed it and the tally shows it.
-pub fn comment_cell(c: &crate::api::letters::CommentView) -> String {
-    let mut out = match &c.email {
-        Some(email) => format!("{email}, {}", c.org_name),
-        None => format!("a signer at {}", c.org_name),
-    };
-    let extra: Vec<&str> = [c.role.as_deref(), c.age_band.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !extra.is_empty() {
-        out.push_str(" (");
-        out.push_str(&extra.join(", "));
-        out.push(')');
-    }
-    out
 }
 
 /// A QR code of `url` as an SVG document, for the printed letter. Drawn by the `qrcode` crate;

@@ -260,7 +260,7 @@ pub async fn dev_outbox(
     let outbox = s
         .outbox
         .as_ref()
-        .ok_or(crate::error::AppError::NotFound("route"))?;
+        .ok_or(undersigned_service::Error::NotFound("route"))?;
     let messages: Vec<_> = outbox.messages().into_iter().rev().collect();
     let main = html! {
         h1 { "Dev outbox" }

@@ -17,7 +17,7 @@ use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Tally;
 use undersigned_store::{CheckpointRow, Hash, PendingEntry, Store, StoreError};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{Error, Result};
 
 /// One letter's log state: the tree and the tally of what is in it.
 #[derive(Debug, Default)]
@@ -85,7 +85,7 @@ pub struct Ledger {
     /// Told of every checkpoint signed here, so it goes to the witnesses.
     cosigning: Arc<crate::cosigning::Cosigning>,
     /// Told of every log that grew, so kept reads are built again (`caching.rs`).
-    changes: crate::caching::Changes,
+    changes: crate::changes::Changes,
 }
 
 impl Ledger {
@@ -94,7 +94,7 @@ impl Ledger {
         key: ed25519_dalek::SigningKey,
         host: String,
         cosigning: Arc<crate::cosigning::Cosigning>,
-        changes: crate::caching::Changes,
+        changes: crate::changes::Changes,
     ) -> Self {
         Self {
             store,
@@ -108,21 +108,18 @@ impl Ledger {
     }
 
     /// The letter log's signer, named by its origin `<host>/letters/<letter id>`.
-    pub fn signer(&self, letter_id: &str) -> AppResult<LogSigner> {
+    pub fn signer(&self, letter_id: &str) -> Result<LogSigner> {
         LogSigner::new(&self.origin(letter_id), self.key.clone())
-            .map_err(|e| AppError::Internal(format!("log signer: {e}")))
+            .map_err(|e| Error::Internal(format!("log signer: {e}")))
     }
 
     /// The issuer log's signer: the same key, named `<host>/issuers/<issuer id>`.
-    pub fn issuer_log_signer(
-        &self,
-        issuer: &undersigned_core::ids::IssuerId,
-    ) -> AppResult<LogSigner> {
+    pub fn issuer_log_signer(&self, issuer: &undersigned_core::ids::IssuerId) -> Result<LogSigner> {
         LogSigner::new(
             &undersigned_core::statement::issuer_log_origin(&self.host, issuer),
             self.key.clone(),
         )
-        .map_err(|e| AppError::Internal(format!("issuer log signer: {e}")))
+        .map_err(|e| Error::Internal(format!("issuer log signer: {e}")))
     }
 
     /// The deployment's log public key, hex; every letter's vkey carries this key.
@@ -131,20 +128,20 @@ impl Ledger {
     }
 
     /// The letter log's verifier key in signed-note vkey form.
-    pub fn vkey(&self, letter_id: &str) -> AppResult<String> {
+    pub fn vkey(&self, letter_id: &str) -> Result<String> {
         Ok(self.signer(letter_id)?.verifier().to_vkey())
     }
 
     /// What a witness follows this deployment with (`undersigned witness serve --logs-under`):
     /// verifier keys named by the origin prefixes of the letter logs and of the issuer log,
     /// `<host>/letters/` and `<host>/issuers/`, so letters opened later need no witness restart.
-    pub fn witness_prefixes(&self) -> AppResult<Vec<String>> {
+    pub fn witness_prefixes(&self) -> Result<Vec<String>> {
         ["letters", "issuers"]
             .iter()
             .map(|kind| {
                 LogVerifier::new(&format!("{}/{kind}/", self.host), self.key.verifying_key())
                     .map(|v| v.to_vkey())
-                    .map_err(|e| AppError::Internal(format!("log prefix key: {e}")))
+                    .map_err(|e| Error::Internal(format!("log prefix key: {e}")))
             })
             .collect()
     }
@@ -163,7 +160,7 @@ impl Ledger {
     }
 
     /// The letter's log, loaded from the store on first use.
-    pub async fn log(&self, letter_id: &str) -> AppResult<Arc<Mutex<LetterLog>>> {
+    pub async fn log(&self, letter_id: &str) -> Result<Arc<Mutex<LetterLog>>> {
         if let Some(l) = self.logs.lock().await.get(letter_id) {
             return Ok(l.clone());
         }
@@ -181,7 +178,7 @@ impl Ledger {
     /// another process (or this one's API) may have published since it was cached. Leaves are
     /// never rewritten, so growing the cached tree by the stored leaves that follow it gives
     /// the tree the store has, never one it does not.
-    pub async fn at_least(&self, letter_id: &str, size: u64) -> AppResult<Arc<Mutex<LetterLog>>> {
+    pub async fn at_least(&self, letter_id: &str, size: u64) -> Result<Arc<Mutex<LetterLog>>> {
         let log = self.log(letter_id).await?;
         {
             let mut l = log.lock().await;
@@ -191,14 +188,14 @@ impl Ledger {
     }
 
     /// The letter's log, grown to everything the store has now (one size query).
-    pub async fn synced(&self, letter_id: &str) -> AppResult<Arc<Mutex<LetterLog>>> {
+    pub async fn synced(&self, letter_id: &str) -> Result<Arc<Mutex<LetterLog>>> {
         let size = self.store.log_size(letter_id).await?;
         self.at_least(letter_id, size).await
     }
 
     /// Grows every cached log to the store's size: run by processes that do not publish, so
     /// their pages and tallies follow the one that does.
-    pub async fn follow(&self) -> AppResult<()> {
+    pub async fn follow(&self) -> Result<()> {
         let cached: Vec<String> = self.logs.lock().await.keys().cloned().collect();
         for id in cached {
             self.synced(&id).await?;
@@ -206,7 +203,7 @@ impl Ledger {
         Ok(())
     }
 
-    async fn grow(&self, letter_id: &str, log: &mut LetterLog, size: u64) -> AppResult<()> {
+    async fn grow(&self, letter_id: &str, log: &mut LetterLog, size: u64) -> Result<()> {
         const PAGE: u64 = 5000;
         while log.tree.size() < size {
             let from = log.tree.size();
@@ -215,7 +212,7 @@ impl Ledger {
                 .leaves(letter_id, from, size.min(from.saturating_add(PAGE)))
                 .await?;
             if leaves.is_empty() {
-                return Err(AppError::Internal(format!(
+                return Err(Error::Internal(format!(
                     "the store has no leaf {from} of a log it says has {size}"
                 )));
             }
@@ -228,7 +225,7 @@ impl Ledger {
         Ok(())
     }
 
-    async fn load(&self, letter_id: &str) -> AppResult<LetterLog> {
+    async fn load(&self, letter_id: &str) -> Result<LetterLog> {
         let hashes = self.store.leaf_hashes(letter_id).await?;
         let size = hashes.len() as u64;
         let mut log = LetterLog {
@@ -250,16 +247,11 @@ impl Ledger {
     }
 
     /// Signs a checkpoint for the tree as it would be after a batch.
-    pub fn checkpoint(
-        &self,
-        letter_id: &str,
-        tree: &MerkleLog,
-        now: u64,
-    ) -> AppResult<CheckpointRow> {
+    pub fn checkpoint(&self, letter_id: &str, tree: &MerkleLog, now: u64) -> Result<CheckpointRow> {
         let root = tree.root();
         let note = Checkpoint::new(self.origin(letter_id), tree.size(), root)
             .sign(&self.signer(letter_id)?)
-            .map_err(|e| AppError::Internal(format!("checkpoint signing: {e}")))?;
+            .map_err(|e| Error::Internal(format!("checkpoint signing: {e}")))?;
         // Marked before it is stored: a checkpoint that never gets stored costs one look.
         self.cosigning.mark(
             &self.origin(letter_id),
@@ -283,7 +275,7 @@ impl Ledger {
         now: u64,
         extra: Vec<Vec<u8>>,
         seed: [u8; 32],
-    ) -> AppResult<u64> {
+    ) -> Result<u64> {
         let log = self.log(letter_id).await?;
         let mut log = log.lock().await;
         // Another process may have published since: extend the log the store has. The append
@@ -323,7 +315,7 @@ impl Ledger {
                 // Another writer moved the log: forget our copy; the next call reloads it.
                 drop(log);
                 self.logs.lock().await.remove(letter_id);
-                Err(AppError::Conflict(what.into()))
+                Err(Error::Conflict(what.into()))
             }
             Err(e) => Err(e.into()),
         }

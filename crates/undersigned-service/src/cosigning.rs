@@ -17,8 +17,8 @@ use undersigned_core::log::cosignature::{add_cosignatures, AddCheckpoint, Witnes
 use undersigned_core::log::{Checkpoint, LogVerifier, MerkleLog};
 use undersigned_store::{CheckpointRow, LetterState};
 
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::error::{Error, Result};
+use crate::platform::Platform;
 
 /// A witness as the operator names it: `VKEY@URL`, its signed-note verifier key and the
 /// submission prefix that `/add-checkpoint` is appended to.
@@ -107,25 +107,25 @@ impl Cosigning {
         quorum: Option<usize>,
         timeout: Duration,
         grace_secs: u64,
-    ) -> AppResult<Self> {
+    ) -> Result<Self> {
         let witnesses = specs
             .iter()
             .map(|w| {
                 Ok(Witness {
                     verifier: WitnessVerifier::from_vkey(&w.vkey)
-                        .map_err(|e| AppError::Internal(format!("witness key: {e}")))?,
+                        .map_err(|e| Error::Internal(format!("witness key: {e}")))?,
                     url: w.url.clone(),
                     failures: AtomicU64::new(0),
                 })
             })
-            .collect::<AppResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         // A key named twice would count twice towards the quorum.
         for (i, w) in witnesses.iter().enumerate() {
             if witnesses.iter().skip(i + 1).any(|o| {
                 o.verifier.name() == w.verifier.name()
                     || o.verifier.verifying_key() == w.verifier.verifying_key()
             }) {
-                return Err(AppError::Internal(format!(
+                return Err(Error::Internal(format!(
                     "witness {} is named twice",
                     w.verifier.name()
                 )));
@@ -133,7 +133,7 @@ impl Cosigning {
         }
         let quorum = quorum.unwrap_or(witnesses.len());
         if quorum > witnesses.len() || (quorum == 0 && !witnesses.is_empty()) {
-            return Err(AppError::Internal(format!(
+            return Err(Error::Internal(format!(
                 "a witness quorum of {quorum} with {} witnesses named",
                 witnesses.len()
             )));
@@ -283,7 +283,7 @@ impl Cosigning {
 
 /// The checkpoint a letter log publishes: with witnesses, the newest one carrying its
 /// quorum; without, the newest signed.
-pub async fn published(s: &AppState, letter_id: &str) -> AppResult<Option<CheckpointRow>> {
+pub async fn published(s: &Platform, letter_id: &str) -> Result<Option<CheckpointRow>> {
     if s.cosigning.enabled() {
         Ok(s.store.latest_cosigned(&s.ledger.origin(letter_id)).await?)
     } else {
@@ -293,7 +293,7 @@ pub async fn published(s: &AppState, letter_id: &str) -> AppResult<Option<Checkp
 
 /// Marks every log as possibly behind, so the first pass asks the witnesses about each one
 /// (after a restart the server does not know what they cosigned).
-pub async fn recover(s: &AppState) -> AppResult<()> {
+pub async fn recover(s: &Platform) -> Result<()> {
     if !s.cosigning.enabled() {
         return Ok(());
     }
@@ -313,7 +313,7 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
 
 /// One pass: asks the witnesses about every log whose newest checkpoint is not published.
 /// Returns how many logs reached their quorum.
-pub async fn tick(s: &AppState) -> AppResult<usize> {
+pub async fn tick(s: &Platform) -> Result<usize> {
     let result = ask_witnesses(s).await;
     // A quorum reached publishes a checkpoint: tallies and bundles show it.
     if !matches!(result, Ok(0)) {
@@ -322,7 +322,7 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     result
 }
 
-async fn ask_witnesses(s: &AppState) -> AppResult<usize> {
+async fn ask_witnesses(s: &Platform) -> Result<usize> {
     if !s.cosigning.enabled() {
         return Ok(0);
     }
@@ -362,7 +362,7 @@ async fn ask_witnesses(s: &AppState) -> AppResult<usize> {
 }
 
 /// The log's newest stored checkpoint and its tree.
-async fn newest(s: &AppState, log: &LogName) -> AppResult<(MerkleLog, CheckpointRow)> {
+async fn newest(s: &Platform, log: &LogName) -> Result<(MerkleLog, CheckpointRow)> {
     match log {
         LogName::Letter(id) => {
             let l = s.ledger.synced(id).await?;
@@ -371,7 +371,7 @@ async fn newest(s: &AppState, log: &LogName) -> AppResult<(MerkleLog, Checkpoint
                 .store
                 .checkpoint_at(id, l.tree.size())
                 .await?
-                .ok_or(AppError::NotFound("checkpoint"))?;
+                .ok_or(Error::NotFound("checkpoint"))?;
             Ok((l.tree.clone(), cp))
         }
         LogName::Issuer => crate::issuer_log::stored_tree(s).await,
@@ -380,7 +380,7 @@ async fn newest(s: &AppState, log: &LogName) -> AppResult<(MerkleLog, Checkpoint
 
 /// Asks every witness to cosign the log's newest checkpoint; stores it as published once its
 /// quorum answered. Returns whether the log is now published up to its newest checkpoint.
-async fn cosign(s: &AppState, origin: &str, log: &LogName) -> AppResult<bool> {
+async fn cosign(s: &Platform, origin: &str, log: &LogName) -> Result<bool> {
     let (tree, cp) = newest(s, log).await?;
     if let Some(p) = s.store.latest_cosigned(origin).await? {
         if p.size >= cp.size {
@@ -801,7 +801,7 @@ impl Cosigning {
 }
 
 /// Every log of the deployment (each letter's, and the issuer log) as the store holds it.
-async fn stored_logs(s: &AppState) -> AppResult<Vec<StoredLog>> {
+async fn stored_logs(s: &Platform) -> Result<Vec<StoredLog>> {
     let mut logs = Vec::new();
     for state in [LetterState::Open, LetterState::Closed] {
         for row in s.store.letters_in_state(state).await? {
@@ -832,7 +832,7 @@ async fn stored_logs(s: &AppState) -> AppResult<Vec<StoredLog>> {
 /// cosigned (`Cosigning::check_witnessed`). Returns every log that did not pass; `serve`
 /// refuses to start on a fork. A log that could not be confirmed (witnesses unreachable) is
 /// checked again before its first cosigning (`cosign`), so it is never published unchecked.
-pub async fn check_before_serving(s: &AppState) -> AppResult<Vec<ForkCheck>> {
+pub async fn check_before_serving(s: &Platform) -> Result<Vec<ForkCheck>> {
     if !s.cosigning.enabled() {
         return Ok(Vec::new());
     }
@@ -840,18 +840,18 @@ pub async fn check_before_serving(s: &AppState) -> AppResult<Vec<ForkCheck>> {
     let c = s.cosigning.clone();
     let verdicts = tokio::task::spawn_blocking(move || c.check_witnessed(&logs))
         .await
-        .map_err(|e| AppError::Internal(format!("checking the witnesses: {e}")))?;
+        .map_err(|e| Error::Internal(format!("checking the witnesses: {e}")))?;
     Ok(verdicts.into_iter().filter_map(Result::err).collect())
 }
 
 /// The gate before a log's first cosigning in this process: `Ok(true)` once it extends what
 /// its witnesses last cosigned.
 async fn witnessed_gate(
-    s: &AppState,
+    s: &Platform,
     origin: &str,
     log: &LogName,
     tree: Arc<MerkleLog>,
-) -> AppResult<bool> {
+) -> Result<bool> {
     let c = &s.cosigning;
     if c.is_forked(origin) {
         return Ok(false);
@@ -874,7 +874,7 @@ async fn witnessed_gate(
     let c = c.clone();
     let verdict = tokio::task::spawn_blocking(move || c.check_witnessed(&[stored]))
         .await
-        .map_err(|e| AppError::Internal(format!("checking the witnesses: {e}")))?;
+        .map_err(|e| Error::Internal(format!("checking the witnesses: {e}")))?;
     match verdict.into_iter().next() {
         Some(Ok(())) => Ok(true),
         Some(Err(f)) if f.is_fork() => {

@@ -13,10 +13,9 @@ use undersigned_core::record::LogEntry;
 use undersigned_core::text::isolate;
 use undersigned_store::DeliveryRow;
 
-use crate::api::letters::parse_row;
-use crate::api::token_hash;
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::error::{Error, Result};
+use crate::letters::{parse_row, token_hash};
+use crate::platform::Platform;
 
 fn fresh_token() -> String {
     let mut b = [0u8; 32];
@@ -30,7 +29,7 @@ pub fn backoff(base: u64, attempts: u32) -> u64 {
 }
 
 fn mail_body(
-    s: &AppState,
+    s: &Platform,
     letter: &Letter,
     letter_id: &str,
     tally: &str,
@@ -59,12 +58,12 @@ fn mail_body(
     )
 }
 
-async fn tally_text(s: &AppState, letter_id: &str, k: u32) -> AppResult<String> {
+async fn tally_text(s: &Platform, letter_id: &str, k: u32) -> Result<String> {
     let log = s.ledger.synced(letter_id).await?;
     let (summary, comments) = {
         let log = log.lock().await;
         let summary = log.tally.summarize(k);
-        let comments = crate::api::letters::comments(s, &log, &summary);
+        let comments = crate::letters::comments(s, &log, &summary);
         (summary, comments)
     };
     let names: BTreeMap<String, String> = s
@@ -83,7 +82,7 @@ async fn tally_text(s: &AppState, letter_id: &str, k: u32) -> AppResult<String> 
                 out.push('\n');
             }
             out.push_str("  — ");
-            out.push_str(&crate::pages::comment_cell(c));
+            out.push_str(&crate::letters::comment_cell(c));
             out.push_str("\n\n");
         }
     }
@@ -91,15 +90,15 @@ async fn tally_text(s: &AppState, letter_id: &str, k: u32) -> AppResult<String> 
 }
 
 /// One attempt for one delivery. Errors are recorded on the row and retried later.
-async fn attempt(s: &AppState, d: &DeliveryRow, now: u64) -> AppResult<()> {
+async fn attempt(s: &Platform, d: &DeliveryRow, now: u64) -> Result<()> {
     let row = s
         .store
         .letter(&d.letter_id)
         .await?
-        .ok_or(AppError::NotFound("letter"))?;
+        .ok_or(Error::NotFound("letter"))?;
     let letter = parse_row(&row)?;
     let recipient = letter.recipients.get(d.recipient as usize).ok_or_else(|| {
-        AppError::Internal("delivery for a recipient the letter does not have".into())
+        Error::Internal("delivery for a recipient the letter does not have".into())
     })?;
     // A revoked link before delivery: the organizer withdrew this recipient's access; the mail
     // would carry a link that opens nothing, so it is not sent.
@@ -154,58 +153,75 @@ async fn attempt(s: &AppState, d: &DeliveryRow, now: u64) -> AppResult<()> {
         )
         .await
     {
-        Ok(reply) => {
-            s.metrics.delivery(true);
-            let leaf = LogEntry::Delivered {
-                recipient: recipient.name.clone(),
-                at: now,
-                smtp_reply: reply.clone(),
-            }
-            .leaf_bytes();
-            s.ledger
-                .publish(&d.letter_id, 0, now, vec![leaf], [0u8; 32])
-                .await?;
-            match s
-                .store
-                .delivery_done(&d.letter_id, d.recipient, now, &reply)
-                .await
-            {
-                Ok(()) | Err(undersigned_store::StoreError::Conflict(_)) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        }
-        Err(e) => {
-            s.metrics.delivery(false);
-            let next = now + backoff(s.config.delivery_backoff_secs, d.attempts);
-            let why = format!(
-                "{}{}",
-                if e.is_transient() {
-                    "temporary: "
-                } else {
-                    "refused: "
-                },
-                e
-            );
-            s.store
-                .delivery_failed(&d.letter_id, d.recipient, next, &why)
-                .await?;
-            tracing::warn!(
-                attempts = d.attempts + 1,
-                transient = e.is_transient(),
-                "delivery attempt failed; will retry"
-            );
-            Ok(())
-        }
+        Ok(reply) => delivered(s, d, &recipient.name, &reply, now).await,
+        Err(e) => failed(s, d, &e, now).await,
     }
 }
 
+/// Logs a mailed delivery and marks its row; a row marked already (another process) is done.
+async fn delivered(
+    s: &Platform,
+    d: &DeliveryRow,
+    recipient: &str,
+    reply: &str,
+    now: u64,
+) -> Result<()> {
+    s.metrics.delivery(true);
+    let leaf = LogEntry::Delivered {
+        recipient: recipient.to_owned(),
+        at: now,
+        smtp_reply: reply.to_owned(),
+    }
+    .leaf_bytes();
+    s.ledger
+        .publish(&d.letter_id, 0, now, vec![leaf], [0u8; 32])
+        .await?;
+    match s
+        .store
+        .delivery_done(&d.letter_id, d.recipient, now, reply)
+        .await
+    {
+        Ok(()) | Err(undersigned_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a failed attempt and when to try again.
+async fn failed(
+    s: &Platform,
+    d: &DeliveryRow,
+    e: &crate::mailer::MailError,
+    now: u64,
+) -> Result<()> {
+    s.metrics.delivery(false);
+    let next = now + backoff(s.config.delivery_backoff_secs, d.attempts);
+    let why = format!(
+        "{}{}",
+        if e.is_transient() {
+            "temporary: "
+        } else {
+            "refused: "
+        },
+        e
+    );
+    s.store
+        .delivery_failed(&d.letter_id, d.recipient, next, &why)
+        .await?;
+    tracing::warn!(
+        attempts = d.attempts + 1,
+        transient = e.is_transient(),
+        "delivery attempt failed; will retry"
+    );
+    Ok(())
+}
+
 /// Sends due reminders for delivered, unanswered, unrevoked recipients.
-async fn remind(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
+async fn remind(s: &Platform, letter_id: &str, now: u64) -> Result<()> {
     let row = s
         .store
         .letter(letter_id)
         .await?
-        .ok_or(AppError::NotFound("letter"))?;
+        .ok_or(Error::NotFound("letter"))?;
     let letter = parse_row(&row)?;
     for d in s.store.deliveries(letter_id).await? {
         let (Some(delivered), None, false) = (d.delivered_at, d.answered_at, d.revoked) else {
@@ -251,7 +267,7 @@ async fn remind(s: &AppState, letter_id: &str, now: u64) -> AppResult<()> {
 }
 
 /// One pass of the delivery worker.
-pub async fn tick(s: &AppState) -> AppResult<usize> {
+pub async fn tick(s: &Platform) -> Result<usize> {
     let result = deliver_due(s).await;
     if !matches!(result, Ok(0)) {
         s.changes.changed();
@@ -259,7 +275,7 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
     result
 }
 
-async fn deliver_due(s: &AppState) -> AppResult<usize> {
+async fn deliver_due(s: &Platform) -> Result<usize> {
     let now = s.clock.now();
     let due = s.store.due_deliveries(now).await?;
     let n = due.len();

@@ -10,7 +10,7 @@
 //! batch twice or over another's. Processes that do not lead grow their cached trees to the
 //! store's every tick, so their pages follow the leader's batches.
 
-use crate::state::AppState;
+use crate::platform::Platform;
 
 /// What this process knows of its own role, between ticks.
 #[derive(Debug, Default)]
@@ -31,7 +31,7 @@ pub enum Role {
 
 impl Leadership {
     /// Asks the store, and says so in the log when the role changes.
-    pub async fn check(&mut self, s: &AppState) -> Role {
+    pub async fn check(&mut self, s: &Platform) -> Role {
         let now_leading = match s.store.lead().await {
             Ok(l) => l,
             Err(e) => {

@@ -185,15 +185,3 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(out, &self.registry);
     }
 }
-
-/// Counts each answer of the submission route by its status (a route layer, so every refusal,
-/// including those of the extractors, is counted once).
-pub async fn count_submissions(
-    axum::extract::State(s): axum::extract::State<crate::AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let res = next.run(req).await;
-    s.metrics.submission(res.status().as_u16());
-    res
-}

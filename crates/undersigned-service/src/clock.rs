@@ -2,7 +2,7 @@
 //!
 //! Every time the server reads (receipts' promised times, batch due times, checkpoint and
 //! statement timestamps, code expiry, deadlines, delivery backoff, the hourly mail limit) comes
-//! from `AppState::clock`. Core takes time as a value and reads no clock.
+//! from `Platform::clock`. Core takes time as a value and reads no clock.
 //!
 //! Why monotone: a receipt promises "in the log by `include_by`", and checkpoints and issuer
 //! statements carry timestamps that verifiers compare. If the system clock is set back (an NTP

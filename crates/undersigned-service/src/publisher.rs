@@ -6,13 +6,13 @@ use std::time::Duration;
 use undersigned_core::record::CloseReason;
 use undersigned_store::LetterState;
 
-use crate::api::letters::{close_letter, finish_close};
-use crate::error::AppResult;
-use crate::state::AppState;
+use crate::error::Result;
+use crate::letters::{close_letter, finish_close};
+use crate::platform::Platform;
 
 /// One pass: publish every due batch, close letters past their deadline, finish interrupted
 /// closes. Returns how many batches it published.
-pub async fn tick(s: &AppState) -> AppResult<usize> {
+pub async fn tick(s: &Platform) -> Result<usize> {
     let now = s.clock.now();
     let due_by = now + s.config.publish_grace_secs;
     let mut published = 0;
@@ -63,7 +63,7 @@ pub async fn tick(s: &AppState) -> AppResult<usize> {
 }
 
 /// Finishes closes that a crash interrupted (state closed, closed entry missing).
-pub async fn recover(s: &AppState) -> AppResult<()> {
+pub async fn recover(s: &Platform) -> Result<()> {
     // The clock never reads earlier than the newest checkpoint this deployment stamped: if
     // the system clock was set back across the restart, checkpoints stay in order (`clock.rs`).
     for state in [LetterState::Open, LetterState::Closed] {
@@ -90,8 +90,10 @@ pub async fn recover(s: &AppState) -> AppResult<()> {
 }
 
 /// Runs forever; errors are logged and retried at the next tick. Only while this process
-/// leads (`leader`) does it publish; otherwise it follows the leader's log growth.
-pub async fn run(s: AppState) {
+/// leads (`leader`) does it publish; otherwise it follows the leader's log growth. Takes
+/// anything that holds the platform (the HTTP layer's state gives it up).
+pub async fn run(s: impl Into<Platform>) {
+    let s: Platform = s.into();
     let mut leadership = crate::leader::Leadership::default();
     let mut interval = tokio::time::interval(Duration::from_millis(s.config.tick_millis.max(50)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

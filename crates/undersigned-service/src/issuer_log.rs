@@ -16,8 +16,8 @@ use undersigned_core::statement::{
 };
 use undersigned_store::CheckpointRow;
 
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::error::{Error, Result};
+use crate::platform::Platform;
 
 /// Serializes appends within this process (the store refuses a second writer elsewhere), and
 /// remembers the publish slot of the last scheduled statement.
@@ -31,12 +31,12 @@ impl IssuerLogGate {
     }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("issuer log: {what}: {e}"))
+fn internal(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("issuer log: {what}: {e}"))
 }
 
 /// The statement the issuer would publish now, as the `sequence`th of its log.
-async fn current(s: &AppState, sequence: u64, now: u64) -> AppResult<IssuerStatement> {
+async fn current(s: &Platform, sequence: u64, now: u64) -> Result<IssuerStatement> {
     let mut sets = Vec::new();
     for e in s.store.issued_epochs(&s.issuer.id().to_hex()).await? {
         let epoch = Epoch::parse(&e).map_err(|e| internal("stored epoch", e))?;
@@ -52,7 +52,7 @@ async fn current(s: &AppState, sequence: u64, now: u64) -> AppResult<IssuerState
 }
 
 /// The signed statement at `index`.
-async fn statement_at(s: &AppState, index: u64) -> AppResult<SignedStatement> {
+async fn statement_at(s: &Platform, index: u64) -> Result<SignedStatement> {
     let id = s.issuer.id().to_hex();
     let leaf = s
         .store
@@ -60,13 +60,13 @@ async fn statement_at(s: &AppState, index: u64) -> AppResult<SignedStatement> {
         .await?
         .into_iter()
         .next()
-        .ok_or(AppError::NotFound("issuer statement"))?;
+        .ok_or(Error::NotFound("issuer statement"))?;
     SignedStatement::from_leaf(&leaf).map_err(|e| internal("stored leaf", e))
 }
 
 /// Appends a new statement if the counts, orgs or name changed since the last one. Returns
 /// whether it appended.
-pub async fn publish(s: &AppState, now: u64) -> AppResult<bool> {
+pub async fn publish(s: &Platform, now: u64) -> Result<bool> {
     let result = append_statement(s, now).await;
     // Bundles carry the newest statement.
     if !matches!(result, Ok(false)) {
@@ -75,7 +75,7 @@ pub async fn publish(s: &AppState, now: u64) -> AppResult<bool> {
     result
 }
 
-async fn append_statement(s: &AppState, now: u64) -> AppResult<bool> {
+async fn append_statement(s: &Platform, now: u64) -> Result<bool> {
     let _gate = s.issuer_log_gate.0.lock().await;
     let id = s.issuer.id().to_hex();
     let hashes = s.store.issuer_log_hashes(&id).await?;
@@ -117,7 +117,7 @@ async fn append_statement(s: &AppState, now: u64) -> AppResult<bool> {
 
 /// The issuer log's tree at its published checkpoint (with witnesses, the newest carrying
 /// its quorum), and that checkpoint. Publishes the first statement if there is none yet.
-pub async fn latest_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> {
+pub async fn latest_tree(s: &Platform) -> Result<(MerkleLog, CheckpointRow)> {
     if !s.cosigning.enabled() {
         return stored_tree(s).await;
     }
@@ -128,7 +128,7 @@ pub async fn latest_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> 
         None => {
             // Nothing cosigned yet: make sure there is a statement for the witnesses to see.
             stored_tree(s).await?;
-            return Err(AppError::NotFound("cosigned issuer checkpoint"));
+            return Err(Error::NotFound("cosigned issuer checkpoint"));
         }
     };
     let mut hashes = s.store.issuer_log_hashes(&id).await?;
@@ -138,7 +138,7 @@ pub async fn latest_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> 
 
 /// The issuer log's tree at its newest signed checkpoint, published or not, and that
 /// checkpoint. Publishes the first statement if there is none yet.
-pub async fn stored_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> {
+pub async fn stored_tree(s: &Platform) -> Result<(MerkleLog, CheckpointRow)> {
     let id = s.issuer.id().to_hex();
     let cp = match s.store.issuer_checkpoint(&id, None).await? {
         Some(cp) => cp,
@@ -147,7 +147,7 @@ pub async fn stored_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> 
             s.store
                 .issuer_checkpoint(&id, None)
                 .await?
-                .ok_or(AppError::NotFound("issuer statement"))?
+                .ok_or(Error::NotFound("issuer statement"))?
         }
     };
     let mut hashes = s.store.issuer_log_hashes(&id).await?;
@@ -157,7 +157,7 @@ pub async fn stored_tree(s: &AppState) -> AppResult<(MerkleLog, CheckpointRow)> 
 
 /// The latest statement with the latest checkpoint and its inclusion proof: what a bundle
 /// carries.
-pub async fn latest(s: &AppState) -> AppResult<LoggedStatement> {
+pub async fn latest(s: &Platform) -> Result<LoggedStatement> {
     let (tree, cp) = latest_tree(s).await?;
     let index = cp.size.saturating_sub(1);
     let signed = statement_at(s, index).await?;

@@ -218,19 +218,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
         spans.insert("mail_from".into(), m.span());
         config.mail_from = m.into_inner();
     }
-    if let Some(roles) = file.roles {
-        let mut list = Vec::new();
-        for r in roles {
-            let role = Role::parse(r.get_ref())
-                .map_err(|e| at(r.span(), format!("role {:?}: {e}", r.get_ref())))?;
-            spans.entry(format!("roles.{role}")).or_insert(r.span());
-            // A second mention is the one a refusal points at.
-            if list.contains(&role) {
-                spans.insert(format!("roles.{role}"), r.span());
-            }
-            list.push(role);
-        }
-        config.roles = list;
+    if let Some(list) = file.roles {
+        config.roles = roles(list, &mut spans, &at)?;
     }
     if !file.orgs.is_empty() {
         let (orgs, rules, subdomains) = organizations(file.orgs, &mut spans, &at)?;
@@ -263,6 +252,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
 }
 
 type At<'a> = dyn Fn(Range<usize>, String) -> DeploymentError + 'a;
+
+/// The roles the file lists, each parsed, with where each is written.
+fn roles(
+    list: Vec<Spanned<String>>,
+    spans: &mut BTreeMap<String, Range<usize>>,
+    at: &At<'_>,
+) -> Result<Vec<Role>, DeploymentError> {
+    let mut out = Vec::new();
+    for r in list {
+        let role = Role::parse(r.get_ref())
+            .map_err(|e| at(r.span(), format!("role {:?}: {e}", r.get_ref())))?;
+        spans.entry(format!("roles.{role}")).or_insert(r.span());
+        // A second mention is the one a refusal points at.
+        if out.contains(&role) {
+            spans.insert(format!("roles.{role}"), r.span());
+        }
+        out.push(role);
+    }
+    Ok(out)
+}
 
 type Orgs = (
     BTreeMap<OrgId, String>,

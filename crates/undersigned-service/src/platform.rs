@@ -1,0 +1,205 @@
+//! The platform: what every domain operation reads (configuration, store, keys, ledger,
+//! cosigning, mailer, clock, metrics), built once and shared by the HTTP layer and the
+//! background jobs. It knows nothing of HTTP.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use undersigned_core::anonymity::{IssuedCounts, PublishedSets};
+use undersigned_core::bundle::BundleIssuer;
+use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
+use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
+use undersigned_core::issuer::{IssuerKeys, Membership};
+use undersigned_store::{LetterState, Store};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::config::{epoch_at, Config};
+use crate::error::{Error, Result};
+use crate::keys::DeploymentKeys;
+use crate::ledger::Ledger;
+use crate::mailer::Mailer;
+use crate::pairing::PairingBatcher;
+
+/// The domain's shared context; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Platform(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub issuer: IssuerKeys,
+    pub membership: Membership,
+    pub tag_secret: Zeroizing<[u8; 32]>,
+    pub ledger: Ledger,
+    /// The witnesses and what they cosigned (also held by the ledger, which marks new
+    /// checkpoints).
+    pub cosigning: Arc<crate::cosigning::Cosigning>,
+    /// One issuer-log append at a time in this process.
+    pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
+    pub mailer: Mailer,
+    /// Code mails per organization and hour (`Config::code_mails_per_domain_hour`).
+    pub code_mails: crate::limits::CodeMailLimit,
+    /// How long a code mail takes, for answers that send none.
+    pub code_mail_time: crate::limits::MailTime,
+    /// Submissions' pairing checks, batched across concurrent requests.
+    pub pairings: PairingBatcher,
+    /// Issuer keys and letter contexts kept across submissions (`api::entries`).
+    pub verifiers: crate::submissions::VerifierCache,
+    /// The one wall clock every handler and background task reads (`clock.rs`).
+    pub clock: Clock,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
+    /// What the leader wrote to the tiles directory (`tiles.rs`).
+    pub tiles: crate::tiles::Mirror,
+    /// This process's writes, counted, so that reads kept by the HTTP layer are dropped when
+    /// one happens (`changes.rs`).
+    pub changes: crate::changes::Changes,
+}
+
+impl Deref for Platform {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Platform {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        keys: DeploymentKeys,
+        mailer: Mailer,
+    ) -> Result<Self> {
+        Self::with_clock(config, store, keys, mailer, Clock::system())
+    }
+
+    /// `new` with a given clock (tests pass `Clock::manual()` to move time).
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        keys: DeploymentKeys,
+        mailer: Mailer,
+        clock: Clock,
+    ) -> Result<Self> {
+        // The verifier's generators and their tables (about 80 ms, once per process) are built
+        // now, not while the first signer waits.
+        undersigned_core::bbs::fast::Generators::cached(
+            undersigned_core::credential::MESSAGE_COUNT,
+        )
+        .map_err(|_| Error::Internal("the verifier's generators".into()))?;
+        // Organization names and the issuer's name are shown on every page and in bundles.
+        for name in config.orgs.values().chain([&config.issuer_name]) {
+            undersigned_core::text::check_readable(
+                "organization or issuer name",
+                name,
+                undersigned_core::text::Lines::One,
+            )
+            .map_err(|e| Error::Invalid(format!("deployment: {e}")))?;
+        }
+        let membership = Membership {
+            orgs: config.orgs.clone(),
+            roles: config.roles.iter().cloned().collect(),
+            address_rules: config.address_rules.clone(),
+            subdomains: config.subdomains.clone(),
+        };
+        let cosigning = Arc::new(crate::cosigning::Cosigning::new(
+            &config.witnesses,
+            config.witness_quorum,
+            std::time::Duration::from_millis(config.witness_timeout_millis),
+            config.witness_grace_secs,
+        )?);
+        let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
+        let changes = crate::changes::Changes::default();
+        Ok(Self(Arc::new(Inner {
+            ledger: Ledger::new(
+                store.clone(),
+                keys.log_key,
+                config.host.clone(),
+                cosigning.clone(),
+                changes.clone(),
+            ),
+            cosigning,
+            issuer_log_gate: Default::default(),
+            config,
+            store,
+            issuer: keys.issuer,
+            membership,
+            tag_secret: keys.tag_secret,
+            code_mails,
+            code_mail_time: Default::default(),
+            mailer,
+            pairings: PairingBatcher::default(),
+            verifiers: Default::default(),
+            clock,
+            metrics: Default::default(),
+            tiles: Default::default(),
+            changes,
+        })))
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.config
+            .epoch
+            .clone()
+            .unwrap_or_else(|| epoch_at(self.clock.now()))
+    }
+
+    /// The epochs this deployment's issuer issues credentials for now: the current epoch plus
+    /// every epoch an open letter accepts from it, sorted. Letters may only accept these.
+    pub async fn issuable_epochs(&self) -> Result<Vec<Epoch>> {
+        let mut epochs = std::collections::BTreeSet::from([self.epoch()]);
+        let id = self.issuer.id();
+        for row in self.store.letters_in_state(LetterState::Open).await? {
+            let letter = crate::letters::parse_row(&row)?;
+            epochs.extend(letter.policy.epoch_of(&id).cloned());
+        }
+        Ok(epochs.into_iter().collect())
+    }
+
+    /// The issuer's published anonymity sets for an epoch, from the stored counts.
+    pub async fn published_sets(&self, epoch: &Epoch) -> Result<PublishedSets> {
+        let cells = self
+            .store
+            .issued_counts(&self.issuer.id().to_hex(), epoch.as_str())
+            .await?;
+        let mut counts = IssuedCounts::default();
+        for c in cells {
+            let (Ok(org), Ok(role), Ok(age)) = (
+                OrgId::parse(&c.org),
+                Role::parse(&c.role),
+                AgeBand::parse(&c.age_band),
+            ) else {
+                return Err(Error::Internal("malformed issued count".into()));
+            };
+            counts.record_n(&org, &role, age, c.count);
+        }
+        Ok(counts.publish(epoch, self.config.k))
+    }
+
+    pub async fn bundle_issuer(&self, epochs: &[Epoch]) -> Result<BundleIssuer> {
+        let mut sets = Vec::new();
+        for e in epochs {
+            sets.push(self.published_sets(e).await?);
+        }
+        Ok(BundleIssuer::new(
+            &self.issuer.name,
+            self.issuer.public_key(),
+            sets,
+        ))
+    }
+
+    pub async fn directory(&self, epochs: &[Epoch]) -> Result<IssuerDirectory> {
+        let b = self.bundle_issuer(epochs).await?;
+        let mut d = IssuerDirectory::new();
+        d.insert(
+            self.issuer.id(),
+            IssuerInfo {
+                name: b.name,
+                public_key: self.issuer.public_key().clone(),
+                sets: b.anonymity_sets,
+            },
+        );
+        Ok(d)
+    }
+}
