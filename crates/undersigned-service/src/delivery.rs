@@ -62,7 +62,7 @@ async fn tally_text(s: &Platform, letter_id: &str, k: u32) -> Result<String> {
     let log = s.ledger.synced(letter_id).await?;
     let (summary, comments) = {
         let log = log.lock().await;
-        let summary = log.tally.summarize(k);
+        let summary = log.tally().summarize(k);
         let comments = crate::letters::comments(s, &log, &summary);
         (summary, comments)
     };
@@ -120,8 +120,7 @@ async fn attempt(s: &Platform, d: &DeliveryRow, now: u64) -> Result<()> {
         .await?
         .lock()
         .await
-        .delivered
-        .contains(&recipient.name)
+        .delivered_to(&recipient.name)
     {
         return match s
             .store

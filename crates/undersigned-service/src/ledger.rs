@@ -11,23 +11,20 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, RwLock};
-use undersigned_core::entry::{Pseudonym, VerifiedEntry};
+use undersigned_core::lifecycle::{Event, Lifecycle, LifecycleError};
 use undersigned_core::log::{leaf_hash, Checkpoint, LogSigner, LogVerifier, MerkleLog};
-use undersigned_core::record::LogEntry;
 use undersigned_core::tally::Tally;
 use undersigned_store::{CheckpointRow, Hash, PendingEntry, Store, StoreError};
 
 use crate::error::{Error, Result};
 
-/// One letter's log state: the tree and the tally of what is in it.
-#[derive(Debug, Default)]
+/// One letter's log state: the tree, what its entries say (read through the one lifecycle the
+/// bundle verifier reads them with), and the comments standing.
+#[derive(Debug, Default, Clone)]
 pub struct LetterLog {
     pub tree: MerkleLog,
-    pub tally: Tally,
-    /// Whether the closed entry is in the log.
-    pub closed: bool,
-    /// Recipients with a delivered entry in the log.
-    pub delivered: std::collections::BTreeSet<String>,
+    /// Phase, tally and recipients, as the verifier would read this log.
+    pub life: Lifecycle,
     /// Published comments of signatures not withdrawn, keyed by pseudonym (so their order says
     /// nothing about arrival), with what each signer disclosed.
     pub comments:
@@ -35,39 +32,51 @@ pub struct LetterLog {
 }
 
 impl LetterLog {
-    /// Applies a log leaf to the tally. Entries were verified when accepted; the store is
-    /// trusted here, and the bundle lets anyone re-check.
-    fn absorb(&mut self, leaf: &[u8]) {
-        let Some(json) = leaf.strip_prefix(undersigned_core::record::LEAF_TAG) else {
-            return;
-        };
-        let Ok(entry) = serde_json::from_slice::<LogEntry>(json) else {
-            return;
-        };
-        if let LogEntry::Closed { .. } = entry {
-            self.closed = true;
-        }
-        if let LogEntry::Delivered { recipient, .. } = &entry {
-            self.delivered.insert(recipient.clone());
-        }
-        if let LogEntry::Signature(e) | LogEntry::Withdrawal(e) = entry {
-            if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
-                match (e.action, &e.comment) {
-                    (undersigned_core::entry::Action::Sign, Some(c)) => {
-                        self.comments.insert(nym, (e.disclosed.clone(), c.clone()));
-                    }
-                    (undersigned_core::entry::Action::Withdraw, _) => {
-                        self.comments.remove(&nym);
-                    }
-                    _ => {}
-                }
-                let _ = self.tally.apply(VerifiedEntry {
-                    action: e.action,
-                    pseudonym: Pseudonym(nym),
-                    disclosed: e.disclosed,
-                });
+    /// Reads the next log leaf. Proofs were verified when each entry was accepted, and the
+    /// bundle lets anyone re-check them; everything else the verifier refuses (an entry out of
+    /// order, a second signature by a pseudonym, a leaf that is no entry) is refused here too,
+    /// and a refused leaf changes nothing.
+    fn absorb(&mut self, leaf: &[u8]) -> std::result::Result<(), LifecycleError> {
+        let entry = self.life.read_leaf(leaf)?;
+        match self.life.next_accepted(&entry)? {
+            Event::Signed {
+                pseudonym,
+                disclosed,
+                comment: Some(c),
+            } => {
+                self.comments
+                    .insert(pseudonym.0, (disclosed.clone(), c.to_owned()));
             }
+            Event::Withdrew { pseudonym } => {
+                self.comments.remove(&pseudonym.0);
+            }
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// Reads stored leaves; a store whose log the verifier would refuse is not served.
+    fn absorb_stored(&mut self, letter_id: &str, leaf: &[u8]) -> Result<()> {
+        self.absorb(leaf).map_err(|e| {
+            Error::Internal(format!(
+                "letter {letter_id}: the stored log breaks the letter's lifecycle: {e}"
+            ))
+        })
+    }
+
+    /// Distinct signatures and withdrawals in the log.
+    pub fn tally(&self) -> &Tally {
+        self.life.tally()
+    }
+
+    /// Whether the closed entry is in the log.
+    pub fn is_closed(&self) -> bool {
+        self.life.is_closed()
+    }
+
+    /// Whether the log holds a delivery to the recipient of that name.
+    pub fn delivered_to(&self, name: &str) -> bool {
+        self.life.delivered_to(name)
     }
 }
 
@@ -217,8 +226,8 @@ impl Ledger {
                 )));
             }
             for leaf in &leaves {
+                log.absorb_stored(letter_id, leaf)?;
                 log.tree.append_hash(leaf_hash(leaf));
-                log.absorb(leaf);
             }
             self.changes.changed();
         }
@@ -230,16 +239,13 @@ impl Ledger {
         let size = hashes.len() as u64;
         let mut log = LetterLog {
             tree: MerkleLog::from_leaf_hashes(hashes),
-            tally: Tally::new(),
-            closed: false,
-            delivered: Default::default(),
-            comments: Default::default(),
+            ..LetterLog::default()
         };
         const PAGE: u64 = 5000;
         let mut from = 0;
         while from < size {
             for leaf in self.store.leaves(letter_id, from, from + PAGE).await? {
-                log.absorb(&leaf);
+                log.absorb_stored(letter_id, &leaf)?;
             }
             from += PAGE;
         }
@@ -293,21 +299,25 @@ impl Ledger {
             .map(|p| (p.entry_hash, p.leaf))
             .chain(extra.into_iter().map(|l| (leaf_hash(&l), l)))
             .collect();
-        let mut tree = log.tree.clone();
-        for (h, _) in &leaves {
-            tree.append_hash(*h);
+        // The batch is read through the lifecycle before anything is stored: a log the
+        // verifier would refuse is never written, let alone signed.
+        let mut next = log.clone();
+        for (h, leaf) in &leaves {
+            next.absorb(leaf).map_err(|e| {
+                Error::Internal(format!(
+                    "letter {letter_id}: a batch entry breaks the letter's lifecycle, nothing appended: {e}"
+                ))
+            })?;
+            next.tree.append_hash(*h);
         }
-        let checkpoint = self.checkpoint(letter_id, &tree, now)?;
+        let checkpoint = self.checkpoint(letter_id, &next.tree, now)?;
         match self
             .store
             .append_batch(letter_id, log.tree.size(), &leaves, &checkpoint)
             .await
         {
             Ok(()) => {
-                log.tree = tree;
-                for (_, leaf) in &leaves {
-                    log.absorb(leaf);
-                }
+                *log = next;
                 self.changes.changed();
                 Ok(log.tree.size())
             }

@@ -102,7 +102,7 @@ pub async fn finish_close(
     let log = s.ledger.synced(letter_id).await?;
     {
         let log = log.lock().await;
-        if log.closed {
+        if log.is_closed() {
             return Ok(log.tree.size());
         }
     }

@@ -187,7 +187,7 @@ pub async fn view(s: &AppState, row: &LetterRow, with_tally: bool) -> AppResult<
         Some(id) => {
             let log = s.ledger.log(id).await?;
             let log = log.lock().await;
-            let summary = log.tally.summarize(letter.policy.k);
+            let summary = log.tally().summarize(letter.policy.k);
             let list = comments(s, &log, &summary);
             (log.tree.size(), with_tally.then_some(summary), list)
         }

@@ -68,7 +68,7 @@ pub async fn tally(
     Ok(Json(TallyView {
         log_size: log.tree.size(),
         k,
-        summary: log.tally.summarize(k),
+        summary: log.tally().summarize(k),
         published_size: published.as_ref().map_or(0, |p| p.size),
         cosigned_by: published
             .map(|p| s.cosigning.cosigners(&p.note))

@@ -69,7 +69,7 @@ pub async fn show(
     let (tally, comments) = {
         let log = s.ledger.log(&id).await?;
         let log = log.lock().await;
-        let tally = log.tally.summarize(letter.policy.k);
+        let tally = log.tally().summarize(letter.policy.k);
         let comments = super::letters::comments(&s, &log, &tally);
         (tally, comments)
     };

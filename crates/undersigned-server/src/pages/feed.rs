@@ -5,10 +5,10 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use undersigned_core::entry::{Pseudonym, VerifiedEntry};
 use undersigned_core::letter::Letter;
-use undersigned_core::record::{LogEntry, LEAF_TAG};
-use undersigned_core::tally::{Summary, Tally};
+use undersigned_core::lifecycle::{Lifecycle, LifecycleError};
+use undersigned_core::record::LogEntry;
+use undersigned_core::tally::Summary;
 use undersigned_service::Error;
 use undersigned_store::CheckpointRow;
 
@@ -66,37 +66,31 @@ async fn items(
     checkpoints.reverse();
     let size = checkpoints.last().map_or(0, |c| c.size);
     let mut items = Vec::new();
-    let mut tally = Tally::new();
+    // The log is read through the lifecycle the bundle verifier reads it with: a history the
+    // verifier would refuse gets no feed, not one that says what the bundle cannot show.
+    let mut life = Lifecycle::new();
+    let refused = |e: LifecycleError| {
+        Error::Internal(format!(
+            "letter {id}: the log breaks the letter's lifecycle: {e}"
+        ))
+    };
     let mut next = checkpoints.iter().peekable();
     let mut last_count: Option<u64> = None;
-    let mut index: u64 = 0;
     const PAGE: u64 = 5000;
-    while index < size {
-        let leaves = s.store.leaves(id, index, (index + PAGE).min(size)).await?;
+    while life.size() < size {
+        let from = life.size();
+        let leaves = s.store.leaves(id, from, (from + PAGE).min(size)).await?;
         if leaves.is_empty() {
             break;
         }
         for leaf in leaves {
-            index += 1;
-            let entry = leaf
-                .strip_prefix(LEAF_TAG)
-                .and_then(|json| serde_json::from_slice::<LogEntry>(json).ok());
-            match entry {
-                Some(LogEntry::Signature(e) | LogEntry::Withdrawal(e)) => {
-                    if let Ok(nym) = <[u8; 48]>::try_from(e.pseudonym.as_slice()) {
-                        let _ = tally.apply(VerifiedEntry {
-                            action: e.action,
-                            pseudonym: Pseudonym(nym),
-                            disclosed: e.disclosed,
-                        });
-                    }
-                }
-                Some(entry) => items.extend(event(&entry, letter, page, index)),
-                None => {}
-            }
+            let entry = life.read_leaf(&leaf).map_err(refused)?;
+            life.next_accepted(&entry).map_err(refused)?;
+            let index = life.size();
+            items.extend(event(&entry, letter, page, index));
             // A checkpoint at this size ends a batch: report the count if it changed.
             while let Some(cp) = next.next_if(|c| c.size <= index) {
-                let summary = tally.summarize(letter.policy.k);
+                let summary = life.tally().summarize(letter.policy.k);
                 if cp.size == index
                     && last_count != Some(summary.signatures)
                     && last_count.is_some()

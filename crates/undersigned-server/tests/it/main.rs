@@ -18,6 +18,7 @@ mod hostile;
 mod issued;
 mod issuer_log;
 mod keys;
+mod lifecycle;
 mod metrics;
 mod oneperson;
 mod openapi;
