@@ -330,8 +330,11 @@ pub fn relog_under(host: &str, statements: Vec<SignedStatement>) -> LoggedStatem
         tree.append(&s.leaf_bytes());
     }
     let last = statements.last().unwrap().clone();
-    let signer =
-        LogSigner::new(&issuer_log_origin(host, &last.statement.issuer_id), log_key()).unwrap();
+    let signer = LogSigner::new(
+        &issuer_log_origin(host, &last.statement.issuer_id),
+        log_key(),
+    )
+    .unwrap();
     LoggedStatement::prove(last, tree.size() - 1, &tree, &signer).unwrap()
 }
 
