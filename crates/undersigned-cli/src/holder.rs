@@ -501,7 +501,7 @@ pub fn read_passphrase(file: Option<&Path>) -> anyhow::Result<zeroize::Zeroizing
         }
         None => {
             eprint!("Passphrase of the backup: ");
-            std::io::stdin().lock().read_line(&mut *line)?;
+            std::io::stdin().lock().read_line(&mut line)?;
         }
     }
     // Only the line's end goes: spaces inside or around a passphrase are part of it.
