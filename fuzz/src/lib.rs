@@ -76,9 +76,12 @@ fn build() -> World {
             undersigned_testkit::sign(c, &letter, &sets, choice, (i == 1).then_some("a comment"))
         })
         .collect();
-    entries.push(undersigned_testkit::withdraw(&credentials[0], &letter, &sets));
-    let statement =
-        undersigned_testkit::relog_under(HOST, vec![w.statement_at(1, 1_700_000_000)]);
+    entries.push(undersigned_testkit::withdraw(
+        &credentials[0],
+        &letter,
+        &sets,
+    ));
+    let statement = undersigned_testkit::relog_under(HOST, vec![w.statement_at(1, 1_700_000_000)]);
     World {
         directory: w.directory(),
         kit: w,
