@@ -9,32 +9,35 @@ use std::sync::OnceLock;
 
 pub mod seeds;
 
-use ed25519_dalek::SigningKey;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use undersigned_core::anonymity::PublishedSets;
-use undersigned_core::bundle::{origin, Bundle, IssuerRecord, BUNDLE_FORMAT};
-use undersigned_core::credential::{
-    receive_credential, request_credential, Attributes, Credential,
-};
-use undersigned_core::entry::{
-    present, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry, SmallOrgConsent,
-};
-use undersigned_core::ids::{AgeBand, Email, Epoch, OrgId, Role};
-use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
-use undersigned_core::letter::{AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility};
-use undersigned_core::log::{LogSigner, LogVerifier, MerkleLog};
-use undersigned_core::record::LogEntry;
-use undersigned_core::statement::{issuer_log_origin, LoggedStatement};
+use undersigned_core::bundle::Bundle;
+use undersigned_core::credential::Credential;
+use undersigned_core::entry::{DisclosureChoice, IssuerDirectory, SignatureEntry};
+use undersigned_core::ids::AgeBand;
+use undersigned_core::letter::Letter;
+use undersigned_core::log::{LogSigner, LogVerifier};
+use undersigned_core::statement::LoggedStatement;
+use undersigned_testkit::Setting;
 
 pub const HOST: &str = "undersigned.fuzz";
 pub const K: u32 = 2;
 /// The deployment's log key: fixed, so targets can re-sign what the fuzzer changed.
-pub const LOG_KEY: [u8; 32] = [7u8; 32];
+pub const LOG_KEY: [u8; 32] = undersigned_testkit::LOG_KEY;
+
+/// The shared test world's setting, made smaller and named for fuzzing. Changing it (or the
+/// seed) changes every key, and the committed seed corpus would stop reaching the verifier.
+const FUZZ: Setting = Setting {
+    issuer_name: "Fuzz attestor",
+    orgs: &[("state.gov", "Department of State"), ("usaid.gov", "USAID")],
+    roles: &["analyst"],
+    k: K,
+    host: HOST,
+};
+const SEED: u64 = 14;
 
 pub struct World {
-    pub issuer: Issuer,
-    pub epoch: Epoch,
+    /// The shared test world this one is made from (its issuer, epoch and log key).
+    pub kit: undersigned_testkit::World,
     pub letter: Letter,
     pub sets: PublishedSets,
     pub directory: IssuerDirectory,
@@ -51,69 +54,17 @@ pub fn world() -> &'static World {
 }
 
 fn build() -> World {
-    let mut rng = ChaCha20Rng::seed_from_u64(14);
-    let keys = IssuerKeys::generate("Fuzz attestor", &mut rng).expect("issuer keys");
-    let mut membership = Membership::default();
-    for (d, n) in [("state.gov", "Department of State"), ("usaid.gov", "USAID")] {
-        membership
-            .orgs
-            .insert(OrgId::parse(d).expect("org"), n.into());
-    }
-    membership
-        .roles
-        .insert(Role::parse("analyst").expect("role"));
-    let mut issuer = Issuer::new(keys, membership, &mut rng);
-    let epoch = Epoch::parse("2026-Q4").expect("epoch");
-    let mut credentials = vec![];
-    for (email, age) in [
+    let mut w = undersigned_testkit::World::with(SEED, &FUZZ);
+    let credentials: Vec<Credential> = [
         ("a@state.gov", AgeBand::From30To39),
         ("b@state.gov", AgeBand::From30To39),
         ("c@usaid.gov", AgeBand::Over60),
-    ] {
-        let email = Email::parse(email).expect("email");
-        let role = Role::parse("analyst").expect("role");
-        let (req, pending) = request_credential(&mut rng).expect("request");
-        let resp = issuer
-            .issue(&req, &email, &epoch, &role, age, &mut rng)
-            .expect("issue");
-        let attrs = Attributes::new(email, epoch.clone(), role, age);
-        credentials.push(
-            receive_credential(pending, &resp, issuer.keys.public_key(), attrs).expect("receive"),
-        );
-    }
-    let sets = issuer.published_sets(&epoch, K);
-    let letter = Letter::new(
-        "Fuzzed letter",
-        "We, the undersigned, ask for a review.\n",
-        vec![],
-        Policy {
-            issuers: vec![AcceptedIssuer {
-                issuer_id: issuer.keys.id(),
-                epochs: vec![epoch.clone()],
-            }],
-            orgs: vec![],
-            disclosures: AllowedDisclosures {
-                role: true,
-                age_band: true,
-                email: false,
-            },
-            k: K,
-            deadline: 2_000_000_000,
-            visibility: Visibility::Public,
-            publish_interval_secs: 600,
-            comments: true,
-        },
-    )
-    .expect("letter");
-    let mut directory = IssuerDirectory::new();
-    directory.insert(
-        issuer.keys.id(),
-        IssuerInfo {
-            name: issuer.keys.name.clone(),
-            public_key: issuer.keys.public_key().clone(),
-            sets: vec![sets.clone()],
-        },
-    );
+    ]
+    .into_iter()
+    .map(|(email, age)| w.credential(email, "analyst", age))
+    .collect();
+    let sets = w.sets();
+    let letter = w.letter("Fuzzed letter", undersigned_testkit::all_disclosures());
     let mut entries: Vec<SignatureEntry> = credentials
         .iter()
         .enumerate()
@@ -122,48 +73,20 @@ fn build() -> World {
                 role: i == 0,
                 ..DisclosureChoice::default()
             };
-            present(
-                c,
-                &letter,
-                Action::Sign,
-                choice,
-                (i == 1).then_some("a comment"),
-                &sets,
-                SmallOrgConsent::Given,
-            )
-            .expect("present")
+            undersigned_testkit::sign(c, &letter, &sets, choice, (i == 1).then_some("a comment"))
         })
         .collect();
-    entries.push(
-        present(
-            &credentials[0],
-            &letter,
-            Action::Withdraw,
-            DisclosureChoice::default(),
-            None,
-            &sets,
-            SmallOrgConsent::Given,
-        )
-        .expect("withdraw"),
-    );
-    let signed = issuer
-        .statement(K, 1, 1_700_000_000)
-        .sign(&issuer.keys)
-        .expect("statement");
-    let mut tree = MerkleLog::new();
-    tree.append(&signed.leaf_bytes());
-    let issuer_log = LogSigner::new(
-        &issuer_log_origin(HOST, &issuer.keys.id()),
-        SigningKey::from_bytes(&LOG_KEY),
-    )
-    .expect("issuer log signer");
-    let statement = LoggedStatement::prove(signed, 0, &tree, &issuer_log).expect("logged");
+    entries.push(undersigned_testkit::withdraw(
+        &credentials[0],
+        &letter,
+        &sets,
+    ));
+    let statement = undersigned_testkit::relog_under(HOST, vec![w.statement_at(1, 1_700_000_000)]);
     World {
-        issuer,
-        epoch,
+        directory: w.directory(),
+        kit: w,
         letter,
         sets,
-        directory,
         credentials,
         entries,
         statement,
@@ -173,11 +96,7 @@ fn build() -> World {
 impl World {
     /// The letter log's signer (the deployment's log key under the letter's origin).
     pub fn log_signer(&self) -> LogSigner {
-        LogSigner::new(
-            &origin(HOST, &self.letter.id()),
-            SigningKey::from_bytes(&LOG_KEY),
-        )
-        .expect("log signer")
+        self.kit.log_signer(&self.letter.id())
     }
 
     /// Whether a verified entry could be one of ours: its pseudonym is one of our credentials'
@@ -202,23 +121,8 @@ impl World {
 
     /// A bundle of every valid entry, sealed: it verifies.
     pub fn bundle(&self) -> Bundle {
-        let mut log = vec![LogEntry::Opened {
-            letter: self.letter.clone(),
-            at: 1_700_000_000,
-        }];
-        log.extend(self.entries.iter().cloned().map(LogEntry::submission));
-        let mut b = Bundle {
-            format: BUNDLE_FORMAT.into(),
-            letter_id: self.letter.id(),
-            letter: self.letter.clone(),
-            issuers: vec![IssuerRecord::new(self.statement.clone())],
-            entries: log,
-            checkpoint: None,
-            log_public_key: None,
-            responses: vec![],
-        };
-        b.seal(&self.log_signer()).expect("seal");
-        b
+        self.kit
+            .bundle_of(&self.letter, self.entries.clone(), self.statement.clone())
     }
 }
 

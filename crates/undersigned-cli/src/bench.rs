@@ -49,16 +49,62 @@ fn zk<T>(r: Result<T, zkryptium::errors::Error>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("zkryptium: {e}"))
 }
 
+/// Median times of the four operations, one column of the table.
+#[derive(Clone, Copy, Debug)]
+struct Times {
+    issue: Duration,
+    receive: Duration,
+    present: Duration,
+    verify: Duration,
+}
+
+/// The issuer and the attributes every row works with, and the same in zkryptium's terms.
+struct Setup {
+    issuer: Issuer,
+    email: Email,
+    epoch: Epoch,
+    attrs: Attributes,
+    messages: zeroize::Zeroizing<Vec<Vec<u8>>>,
+    hdr: Vec<u8>,
+    pk: BBSplusPublicKey,
+    sk: BBSplusSecretKey,
+}
+
+/// What the wrapper rows leave for the later benches: a credential, a letter accepting it, the
+/// published sets and one signature entry.
+struct Signed {
+    cred: undersigned_core::credential::Credential,
+    letter: Letter,
+    sets: undersigned_core::anonymity::PublishedSets,
+    entry: undersigned_core::entry::SignatureEntry,
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let n = args.iterations.max(3);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut setup = setup(&mut rng)?;
+    let (wrapper, signed) = wrapper_times(&mut setup, n, &mut rng)?;
+    let raw = raw_times(&setup, &signed.letter, n)?;
+    print_table(n, &wrapper, &raw);
+    bench_log(&signed.entry, &signed.letter, wrapper.verify, &mut rng)?;
+    crate::benchfast::run(
+        &setup.issuer.keys,
+        &signed.cred,
+        &signed.letter,
+        &signed.sets,
+        &args.bundle_sizes,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn setup(rng: &mut ChaCha20Rng) -> anyhow::Result<Setup> {
     let epoch = Epoch::parse("2026-Q4")?;
-    let keys = IssuerKeys::generate("bench", &mut rng)?;
+    let keys = IssuerKeys::generate("bench", rng)?;
     let mut membership = Membership::default();
     membership
         .orgs
         .insert(OrgId::parse("state.gov")?, "State".into());
-    let mut issuer = Issuer::new(keys, membership, &mut rng);
+    let issuer = Issuer::new(keys, membership, rng);
     let email = Email::parse("bench@state.gov")?;
     let attrs = Attributes::new(
         email.clone(),
@@ -70,40 +116,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let hdr = header(&issuer.keys.id());
     let pk = BBSplusPublicKey::from_bytes(&issuer.keys.public_key().to_bytes())?;
     let sk = BBSplusSecretKey::from_bytes(&issuer.keys.secret_key().to_bytes()[..])?;
+    Ok(Setup {
+        issuer,
+        email,
+        epoch,
+        attrs,
+        messages,
+        hdr,
+        pk,
+        sk,
+    })
+}
 
-    // --- wrapper ---
-    let (request, _) = request_credential(&mut rng)?;
-    let issue_w = time(n, || {
-        Ok(issuer.keys.blind_sign(&request, &attrs, &mut rng)?)
-    })?;
-    let receive_w = time(n, || {
-        let (req, pending) = request_credential(&mut rng)?;
-        let resp = issuer.keys.blind_sign(&req, &attrs, &mut rng)?;
-        Ok(receive_credential(
-            pending,
-            &resp,
-            issuer.keys.public_key(),
-            attrs.clone(),
-        )?)
-    })?;
-    let (req, pending) = request_credential(&mut rng)?;
-    let resp = issuer.issue(
-        &req,
-        &email,
-        &epoch,
-        &Role::unspecified(),
-        AgeBand::Unspecified,
-        &mut rng,
-    )?;
-    let cred = receive_credential(pending, &resp, issuer.keys.public_key(), attrs.clone())?;
-    let letter = Letter::new(
+/// The bench's letter: this issuer and epoch, nothing to disclose, k = 2.
+fn bench_letter(setup: &Setup) -> anyhow::Result<Letter> {
+    Ok(Letter::new(
         "Bench",
         "Body\n",
         vec![],
         Policy {
             issuers: vec![AcceptedIssuer {
-                issuer_id: issuer.keys.id(),
-                epochs: vec![epoch.clone()],
+                issuer_id: setup.issuer.keys.id(),
+                epochs: vec![setup.epoch.clone()],
             }],
             orgs: vec![],
             disclosures: AllowedDisclosures::default(),
@@ -113,10 +147,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             publish_interval_secs: 600,
             comments: true,
         },
+    )?)
+}
+
+/// The four operations through our wrapper (core).
+fn wrapper_times(
+    setup: &mut Setup,
+    n: usize,
+    rng: &mut ChaCha20Rng,
+) -> anyhow::Result<(Times, Signed)> {
+    let (request, _) = request_credential(rng)?;
+    let (issuer, attrs) = (&setup.issuer, &setup.attrs);
+    let issue = time(n, || Ok(issuer.keys.blind_sign(&request, attrs, rng)?))?;
+    let receive = time(n, || {
+        let (req, pending) = request_credential(rng)?;
+        let resp = issuer.keys.blind_sign(&req, attrs, rng)?;
+        Ok(receive_credential(
+            pending,
+            &resp,
+            issuer.keys.public_key(),
+            attrs.clone(),
+        )?)
+    })?;
+    let (req, pending) = request_credential(rng)?;
+    let resp = setup.issuer.issue(
+        &req,
+        &setup.email,
+        &setup.epoch,
+        &Role::unspecified(),
+        AgeBand::Unspecified,
+        rng,
     )?;
-    let sets = issuer.published_sets(&epoch, 2);
-    let present_w = time(n, || {
-        Ok(present(
+    let issuer = &setup.issuer;
+    let cred = receive_credential(
+        pending,
+        &resp,
+        issuer.keys.public_key(),
+        setup.attrs.clone(),
+    )?;
+    let letter = bench_letter(setup)?;
+    let sets = issuer.published_sets(&setup.epoch, 2);
+    let sign = || {
+        present(
             &cred,
             &letter,
             Action::Sign,
@@ -124,17 +196,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None,
             &sets,
             SmallOrgConsent::Given,
-        )?)
-    })?;
-    let entry = present(
-        &cred,
-        &letter,
-        Action::Sign,
-        DisclosureChoice::default(),
-        None,
-        &sets,
-        SmallOrgConsent::Given,
-    )?;
+        )
+    };
+    let present_t = time(n, || Ok(sign()?))?;
+    let entry = sign()?;
     let mut dir = IssuerDirectory::new();
     dir.insert(
         issuer.keys.id(),
@@ -144,11 +209,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             sets: vec![sets.clone()],
         },
     );
-    let verify_w = time(n, || {
+    let verify_t = time(n, || {
         Ok(verify(&entry, &letter.id(), &letter.policy, &dir)?)
     })?;
+    let times = Times {
+        issue,
+        receive,
+        present: present_t,
+        verify: verify_t,
+    };
+    Ok((
+        times,
+        Signed {
+            cred,
+            letter,
+            sets,
+            entry,
+        },
+    ))
+}
 
-    // --- raw zkryptium, same shapes ---
+/// The four operations as raw zkryptium calls with the same shapes.
+fn raw_times(s: &Setup, letter: &Letter, n: usize) -> anyhow::Result<Times> {
     let nym = PseudonymSecret::random();
     let entropy = PseudonymSecret::random();
     let (commitment, blind) = zk(Commitment::<Suite>::commit_with_nym(
@@ -156,55 +238,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         vec![nym.clone()],
     ))?;
     let commitment = commitment.to_bytes();
-    let issue_r = time(n, || {
+    let blind_sign = |commitment: &[u8]| {
         zk(BlindSignature::<Suite>::blind_sign_with_nym(
-            &sk,
-            &pk,
-            Some(&commitment),
+            &s.sk,
+            &s.pk,
+            Some(commitment),
             1,
-            Some(&hdr),
+            Some(&s.hdr),
             &entropy,
-            Some(&messages),
+            Some(&s.messages),
         ))
-    })?;
-    let receive_r = time(n, || {
+    };
+    let issue = time(n, || blind_sign(&commitment))?;
+    let receive = time(n, || {
         let nym = PseudonymSecret::random();
         let (c, b) = zk(Commitment::<Suite>::commit_with_nym(
             None,
             vec![nym.clone()],
         ))?;
-        let sig = zk(BlindSignature::<Suite>::blind_sign_with_nym(
-            &sk,
-            &pk,
-            Some(&c.to_bytes()),
-            1,
-            Some(&hdr),
-            &entropy,
-            Some(&messages),
-        ))?;
+        let sig = blind_sign(&c.to_bytes())?;
         zk(sig.verify_finalize_with_nym(
-            &pk,
-            Some(&hdr),
-            Some(&messages),
+            &s.pk,
+            Some(&s.hdr),
+            Some(&s.messages),
             None,
             vec![nym],
             Some(&entropy),
             Some(&b),
         ))
     })?;
-    let sig = zk(BlindSignature::<Suite>::blind_sign_with_nym(
-        &sk,
-        &pk,
-        Some(&commitment),
-        1,
-        Some(&hdr),
-        &entropy,
-        Some(&messages),
-    ))?;
+    let sig = blind_sign(&commitment)?;
     let nyms = zk(sig.verify_finalize_with_nym(
-        &pk,
-        Some(&hdr),
-        Some(&messages),
+        &s.pk,
+        Some(&s.hdr),
+        Some(&s.messages),
         None,
         vec![nym],
         Some(&entropy),
@@ -213,54 +280,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ph = [7u8; 32];
     let ctx = letter.id().0;
     let disclosed = [0usize, 1];
-    let present_r = time(n, || {
+    let prove = || {
         zk(PoKSignature::<Suite>::proof_gen_with_nym(
-            &pk,
+            &s.pk,
             &sig.to_bytes(),
-            Some(&hdr),
+            Some(&s.hdr),
             Some(&ph),
             &nyms,
             &ctx,
-            Some(&messages),
+            Some(&s.messages),
             None,
             Some(&disclosed),
             None,
             Some(&blind),
         ))
-    })?;
-    let (proof, pseudonym) = zk(PoKSignature::<Suite>::proof_gen_with_nym(
-        &pk,
-        &sig.to_bytes(),
-        Some(&hdr),
-        Some(&ph),
-        &nyms,
-        &ctx,
-        Some(&messages),
-        None,
-        Some(&disclosed),
-        None,
-        Some(&blind),
-    ))?;
+    };
+    let present_t = time(n, prove)?;
+    let (proof, pseudonym) = prove()?;
     let disclosed_values: Vec<Vec<u8>> = disclosed
         .iter()
-        .filter_map(|&i| messages.get(i).cloned())
+        .filter_map(|&i| s.messages.get(i).cloned())
         .collect();
-    let verify_r = time(n, || {
+    let verify_t = time(n, || {
         zk(proof.proof_verify_with_nym(
-            &pk,
-            Some(&hdr),
+            &s.pk,
+            Some(&s.hdr),
             Some(&ph),
             &pseudonym,
             &ctx,
             1,
-            Some(messages.len()),
+            Some(s.messages.len()),
             Some(&disclosed_values),
             None,
             Some(&disclosed),
             None,
         ))
     })?;
+    Ok(Times {
+        issue,
+        receive,
+        present: present_t,
+        verify: verify_t,
+    })
+}
 
+fn print_table(n: usize, w: &Times, r: &Times) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("undersigned bench: median of {n} runs, BLS12-381-SHA-256, schema v1 (5 messages, 1 nym, org+epoch disclosed)\n");
     println!(
@@ -268,10 +332,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "operation", "wrapper ms", "raw ms", "ratio"
     );
     for (name, w, r) in [
-        ("issue (blind sign)", issue_w, issue_r),
-        ("receive (commit+sign+final)", receive_w, receive_r),
-        ("present (proof + nym)", present_w, present_r),
-        ("verify (proof + nym)", verify_w, verify_r),
+        ("issue (blind sign)", w.issue, r.issue),
+        ("receive (commit+sign+final)", w.receive, r.receive),
+        ("present (proof + nym)", w.present, r.present),
+        ("verify (proof + nym)", w.verify, r.verify),
     ] {
         let ratio = if r.is_zero() {
             0.0
@@ -282,11 +346,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "\nsingle-core verify ceiling: {:.0} signatures/s",
-        1000.0 / ms(verify_w).max(1e-9)
+        1000.0 / ms(w.verify).max(1e-9)
     );
-    bench_log(&entry, &letter, verify_w, &mut rng)?;
-    crate::benchfast::run(&issuer.keys, &cred, &letter, &sets, &args.bundle_sizes)?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The record at scale: append, proofs and bundle verification for 10k and 100k entries.
@@ -301,10 +362,8 @@ fn bench_log(
     verify_each: Duration,
     rng: &mut ChaCha20Rng,
 ) -> anyhow::Result<()> {
-    use rand::Rng;
-    use undersigned_core::bundle::{origin, Bundle, BUNDLE_FORMAT};
-    use undersigned_core::log::{verify_consistency, verify_inclusion, LogSigner, MerkleLog};
-    use undersigned_core::record::LogEntry;
+    use undersigned_core::bundle::origin;
+    use undersigned_core::log::LogSigner;
 
     println!("\nthe record: per-letter log with real signature entries as leaves\n");
     println!(
@@ -324,75 +383,25 @@ fn bench_log(
     )?;
     let mut rows = Vec::new();
     for n in [10_000u64, 100_000] {
-        let mut entries = vec![LogEntry::Opened {
-            letter: letter.clone(),
-            at: 0,
-        }];
-        for i in 1..n {
-            let mut e = entry.clone();
-            e.comment = Some(format!("comment {i}"));
-            entries.push(LogEntry::submission(e));
-        }
-        let leaves: Vec<Vec<u8>> = entries.iter().map(LogEntry::leaf_bytes).collect();
-        let t = Instant::now();
-        let mut tree = MerkleLog::new();
-        for l in &leaves {
-            tree.append(l);
-        }
-        let append = t.elapsed();
-        let t = Instant::now();
-        let root = std::hint::black_box(tree.root());
-        let root_t = t.elapsed();
-        const PROOFS: u32 = 1000;
-        let t = Instant::now();
-        for _ in 0..PROOFS {
-            let i = rng.gen_range(0..n);
-            let p = tree.prove_inclusion(i, n)?;
-            let leaf = tree
-                .leaf_hashes()
-                .get(i as usize)
-                .copied()
-                .unwrap_or_default();
-            verify_inclusion(&leaf, i, n, &p, &root)?;
-        }
-        let incl = t.elapsed() / PROOFS;
-        let t = Instant::now();
-        for _ in 0..PROOFS {
-            let old = rng.gen_range(1..n);
-            let p = tree.prove_consistency(old, n)?;
-            verify_consistency(old, n, &tree.root_at(old)?, &root, &p)?;
-        }
-        let cons = t.elapsed() / PROOFS;
-        let mut bundle = Bundle {
-            format: BUNDLE_FORMAT.into(),
-            letter_id: letter.id(),
-            letter: letter.clone(),
-            issuers: vec![],
-            entries,
-            checkpoint: None,
-            log_public_key: None,
-            responses: vec![],
-        };
-        bundle.seal(&signer)?;
-        let json = bundle.to_json();
-        let t = Instant::now();
-        let parsed = Bundle::parse(json.as_bytes())?;
-        let parse = t.elapsed();
-        let t = Instant::now();
-        parsed.check_log(&letter.id())?;
-        let check = t.elapsed();
+        let row = log_row(n, entry, letter, &signer, rng)?;
         let proofs = verify_each * (n as u32);
         println!(
             "{n:>8} {:>11.1} {:>9.1} {:>11.1} us {:>11.1} us {:>12.1} {:>13.1} {:>16.0}",
-            append.as_secs_f64() * 1e3,
-            root_t.as_secs_f64() * 1e6,
-            incl.as_secs_f64() * 1e6,
-            cons.as_secs_f64() * 1e6,
-            parse.as_secs_f64() * 1e3,
-            check.as_secs_f64() * 1e3,
+            row.append.as_secs_f64() * 1e3,
+            row.root.as_secs_f64() * 1e6,
+            row.inclusion.as_secs_f64() * 1e6,
+            row.consistency.as_secs_f64() * 1e6,
+            row.parse.as_secs_f64() * 1e3,
+            row.check.as_secs_f64() * 1e3,
             proofs.as_secs_f64()
         );
-        rows.push((append, incl, cons, parse, check));
+        rows.push((
+            row.append,
+            row.inclusion,
+            row.consistency,
+            row.parse,
+            row.check,
+        ));
     }
     if let [(a1, i1, c1, p1, k1), (a2, i2, c2, p2, k2)] = rows.as_slice() {
         let r = |a: &Duration, b: &Duration| b.as_secs_f64() / a.as_secs_f64().max(1e-12);
@@ -403,4 +412,92 @@ fn bench_log(
     }
     println!("* all proofs: bundle proof verification, extrapolated from the measured per-entry verify on one core");
     Ok(())
+}
+
+/// One row of the record's table: the times for a log of `n` entries.
+struct LogRow {
+    append: Duration,
+    root: Duration,
+    inclusion: Duration,
+    consistency: Duration,
+    parse: Duration,
+    check: Duration,
+}
+
+fn log_row(
+    n: u64,
+    entry: &undersigned_core::entry::SignatureEntry,
+    letter: &Letter,
+    signer: &undersigned_core::log::LogSigner,
+    rng: &mut ChaCha20Rng,
+) -> anyhow::Result<LogRow> {
+    use rand::Rng;
+    use undersigned_core::bundle::{Bundle, BUNDLE_FORMAT};
+    use undersigned_core::log::{verify_consistency, verify_inclusion, MerkleLog};
+    use undersigned_core::record::LogEntry;
+
+    const PROOFS: u32 = 1000;
+    let mut entries = vec![LogEntry::Opened {
+        letter: letter.clone(),
+        at: 0,
+    }];
+    for i in 1..n {
+        let mut e = entry.clone();
+        e.comment = Some(format!("comment {i}"));
+        entries.push(LogEntry::submission(e));
+    }
+    let leaves: Vec<Vec<u8>> = entries.iter().map(LogEntry::leaf_bytes).collect();
+    let t = Instant::now();
+    let mut tree = MerkleLog::new();
+    for l in &leaves {
+        tree.append(l);
+    }
+    let append = t.elapsed();
+    let t = Instant::now();
+    let root = std::hint::black_box(tree.root());
+    let root_t = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..PROOFS {
+        let i = rng.gen_range(0..n);
+        let p = tree.prove_inclusion(i, n)?;
+        let leaf = tree
+            .leaf_hashes()
+            .get(i as usize)
+            .copied()
+            .unwrap_or_default();
+        verify_inclusion(&leaf, i, n, &p, &root)?;
+    }
+    let inclusion = t.elapsed() / PROOFS;
+    let t = Instant::now();
+    for _ in 0..PROOFS {
+        let old = rng.gen_range(1..n);
+        let p = tree.prove_consistency(old, n)?;
+        verify_consistency(old, n, &tree.root_at(old)?, &root, &p)?;
+    }
+    let consistency = t.elapsed() / PROOFS;
+    let mut bundle = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        letter_id: letter.id(),
+        letter: letter.clone(),
+        issuers: vec![],
+        entries,
+        checkpoint: None,
+        log_public_key: None,
+        responses: vec![],
+    };
+    bundle.seal(signer)?;
+    let json = bundle.to_json();
+    let t = Instant::now();
+    let parsed = Bundle::parse(json.as_bytes())?;
+    let parse = t.elapsed();
+    let t = Instant::now();
+    parsed.check_log(&letter.id())?;
+    Ok(LogRow {
+        append,
+        root: root_t,
+        inclusion,
+        consistency,
+        parse,
+        check: t.elapsed(),
+    })
 }

@@ -133,6 +133,13 @@ fn real_bundle(keys: &IssuerKeys, letter: &Letter, n: usize) -> anyhow::Result<B
     Ok(bundle)
 }
 
+fn print_row(name: &str, ours: f64, theirs: f64) {
+    println!(
+        "{name:<44} {ours:>11.3} {theirs:>13.3} {:>8.1}x",
+        theirs / ours.max(1e-9)
+    );
+}
+
 pub fn run(
     keys: &IssuerKeys,
     cred: &Credential,
@@ -141,7 +148,6 @@ pub fn run(
     bundle_sizes: &[usize],
 ) -> anyhow::Result<()> {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let cores = rayon::current_num_threads();
     let mut dir = IssuerDirectory::new();
     dir.insert(
         keys.id(),
@@ -151,29 +157,38 @@ pub fn run(
             sets: vec![sets.clone()],
         },
     );
-    let id = letter.id();
-    let policy = &letter.policy;
     println!(
         "\nverification: our verifier on blst (bbs::fast) next to zkryptium + validity checks"
     );
     println!("(generating entries...)");
     let entries = entries_of(cred, letter, sets, 1024)?;
-    let sample: Vec<&SignatureEntry> = entries.iter().take(40).collect();
+    let single_ref = single_rows(&entries, letter, &dir)?;
+    batch_rows(&one, &entries, letter, &dir, single_ref)?;
+    bundle_rows(&one, keys, letter, bundle_sizes, single_ref)
+}
 
+/// One proof at a time: our verifier, reused or not, next to zkryptium's. Returns
+/// zkryptium's median, the reference of the later rows.
+fn single_rows(
+    entries: &[SignatureEntry],
+    letter: &Letter,
+    dir: &IssuerDirectory,
+) -> anyhow::Result<Duration> {
+    let id = letter.id();
+    let policy = &letter.policy;
+    let sample: Vec<&SignatureEntry> = entries.iter().take(40).collect();
     let mut fast_t = Vec::new();
     let mut ref_t = Vec::new();
     for e in &sample {
-        let (r, t) = timed(|| verify(e, &id, policy, &dir));
+        let (r, t) = timed(|| verify(e, &id, policy, dir));
         r?;
         fast_t.push(t);
-        let (r, t) = timed(|| verify_reference(e, &id, policy, &dir));
+        let (r, t) = timed(|| verify_reference(e, &id, policy, dir));
         r?;
         ref_t.push(t);
     }
     let (single_fast, single_ref) = (median(fast_t), median(ref_t));
-    let verifier = EntryVerifier::new(&dir);
-    // Batches are verified as the server verifies them: with the letter's context kept.
-    let context = LetterContext::kept(&id.0).map_err(|_| anyhow::anyhow!("letter context"))?;
+    let verifier = EntryVerifier::new(dir);
     let mut cached_t = Vec::new();
     for e in &sample {
         let (r, t) = timed(|| verifier.verify(e, &id, policy));
@@ -185,22 +200,33 @@ pub fn run(
         "\n{:<44} {:>11} {:>13} {:>9}",
         "per proof", "blst ms", "zkryptium ms", "speed-up"
     );
-    let row = |name: &str, ours: f64, theirs: f64| {
-        println!(
-            "{name:<44} {ours:>11.3} {theirs:>13.3} {:>8.1}x",
-            theirs / ours.max(1e-9)
-        );
-    };
-    row(
+    print_row(
         "single verify (entry::verify)",
         ms(single_fast),
         ms(single_ref),
     );
-    row(
+    print_row(
         "single verify, verifier reused",
         ms(single_cached),
         ms(single_ref),
     );
+    Ok(single_ref)
+}
+
+/// Batches of 64 and 1024 proofs, on one thread and on all cores.
+fn batch_rows(
+    one: &rayon::ThreadPool,
+    entries: &[SignatureEntry],
+    letter: &Letter,
+    dir: &IssuerDirectory,
+    single_ref: Duration,
+) -> anyhow::Result<()> {
+    let cores = rayon::current_num_threads();
+    let id = letter.id();
+    let policy = &letter.policy;
+    let verifier = EntryVerifier::new(dir);
+    // Batches are verified as the server verifies them: with the letter's context kept.
+    let context = LetterContext::kept(&id.0).map_err(|_| anyhow::anyhow!("letter context"))?;
     for size in [64usize, 1024] {
         let batch: Vec<&SignatureEntry> = entries.iter().take(size).collect();
         for (label, threads) in [("1 thread", 1usize), ("all cores", cores)] {
@@ -226,7 +252,7 @@ pub fn run(
             let per = ms(t) / size as f64;
             // Per proof per core: the wall time of the batch times the cores it used.
             let per_core = per * threads as f64;
-            row(
+            print_row(
                 &format!("batched verify, batch {size}, {label} ({threads})"),
                 per,
                 ms(single_ref) / threads as f64,
@@ -239,7 +265,18 @@ pub fn run(
     println!(
         "(zkryptium has no batch verification: its column is the single verify, divided by the cores;\n batches use the letter's kept context, as the server does)"
     );
+    Ok(())
+}
 
+/// Whole bundles of real entries, verified on one thread and on all cores.
+fn bundle_rows(
+    one: &rayon::ThreadPool,
+    keys: &IssuerKeys,
+    letter: &Letter,
+    bundle_sizes: &[usize],
+    single_ref: Duration,
+) -> anyhow::Result<()> {
+    let cores = rayon::current_num_threads();
     println!(
         "\n{:<34} {:>12} {:>12} {:>15} {:>9}",
         "bundle verify (real entries)", "1 thread s", "all cores s", "zkryptium s*", "speed-up"

@@ -196,24 +196,9 @@ pub fn credential_for(home_dir: &Path, letter: &Letter) -> anyhow::Result<Creden
             credentials_dir(home_dir).display()
         );
     }
-    held.into_iter()
-        .find(|c| {
-            letter
-                .policy
-                .accepts_issuer(&c.issuer_id, &c.attributes.epoch)
-        })
-        .ok_or_else(|| {
-            let wanted: Vec<String> = letter
-                .policy
-                .issuers
-                .iter()
-                .flat_map(|a| a.epochs.iter().map(|e| e.to_string()))
-                .collect();
-            anyhow!(
-                "none of your credentials is of the epoch this letter accepts ({}); run `undersigned credential request` while that epoch is issuable",
-                wanted.join(", ")
-            )
-        })
+    undersigned_core::holder::pick_credential(held, letter).map_err(|e| {
+        anyhow!("{e}; run `undersigned credential request` while that epoch is issuable")
+    })
 }
 
 /// Reads the code from standard input (the person copies it from their mail).
@@ -454,4 +439,73 @@ pub fn receipts(home_dir: &Path) -> anyhow::Result<Vec<(PathBuf, SavedReceipt)>>
     }
     out.sort_by_key(|(_, r)| std::cmp::Reverse(r.receipt.received_at));
     Ok(out)
+}
+
+/// What `credential import` took from a browser backup.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// Credentials now kept in their own files.
+    pub credentials: Vec<Credential>,
+    /// Credentials of an issuer and epoch this holder already kept (the kept one stays).
+    pub already_held: usize,
+    /// Letters whose last seen checkpoint was taken, so `check` holds the log to it.
+    pub checkpoints: usize,
+    /// Receipts left behind: the browser keeps only the receipt, and `check` needs the entry.
+    pub receipts_left: usize,
+}
+
+/// Opens a backup written by the browser (format v1 or v2, core's `backup`) and keeps what
+/// the CLI can use: every credential in its own 0600 file, and each letter's last seen
+/// checkpoint where this holder has seen none, so a log rewritten since the browser's last
+/// check is still noticed. A file already kept is never replaced: both devices checked theirs.
+pub fn import_backup(
+    home_dir: &Path,
+    backup_text: &str,
+    passphrase: &str,
+) -> anyhow::Result<Imported> {
+    let state = undersigned_core::backup::open_state(backup_text, passphrase)?;
+    let mut imported = Imported {
+        receipts_left: state.receipts.values().map(Vec::len).sum(),
+        ..Imported::default()
+    };
+    for credential in state.credentials {
+        let path = credential_path(home_dir, &credential);
+        if path.exists() {
+            imported.already_held += 1;
+            continue;
+        }
+        write_private(&path, serde_json::to_string_pretty(&credential)?.as_bytes())?;
+        imported.credentials.push(credential);
+    }
+    for (letter_id, note) in &state.checkpoints {
+        // The state's letter ids are 64 hex digits (core checked); the CLI names files in
+        // lowercase, as `check` writes them.
+        let path = home_dir
+            .join("checkpoints")
+            .join(format!("{}.txt", letter_id.to_ascii_lowercase()));
+        if !path.exists() {
+            write_private(&path, note.as_bytes())?;
+            imported.checkpoints += 1;
+        }
+    }
+    Ok(imported)
+}
+
+/// The backup's passphrase: from a file, or a line typed on standard input.
+pub fn read_passphrase(file: Option<&Path>) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    match file {
+        Some(path) => {
+            *line = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+        }
+        None => {
+            eprint!("Passphrase of the backup: ");
+            std::io::stdin().lock().read_line(&mut line)?;
+        }
+    }
+    // Only the line's end goes: spaces inside or around a passphrase are part of it.
+    let end = line.trim_end_matches(['\r', '\n']).len();
+    line.truncate(end);
+    Ok(line)
 }

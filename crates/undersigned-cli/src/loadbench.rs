@@ -348,13 +348,49 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         .ok_or_else(|| anyhow!("the deployment has no organizations"))?
         .domain
         .clone();
+    let (letter, verifier) = open_letter(&client, &domain, work)?;
+    let letter_id = letter.id().to_hex();
+    let entries = prepare_entries(args, &client, &domain, &letter)?;
+    let ceiling = verify_ceiling(&client, &entries, &letter)?;
 
+    eprintln!(
+        "firing {} submissions with {} concurrent clients",
+        entries.len(),
+        args.concurrency
+    );
+    let m = fire(url, &letter_id, &entries, args.concurrency)?;
+
+    // After the clock: every receipt must verify and name the entry it answers.
+    let (errors, first_error) = check_receipts(&m, &entries, &verifier);
+    if let Some(path) = &args.receipts_out {
+        let out = ReceiptsOut {
+            letter_id: letter_id.clone(),
+            receipts: m.receipts.iter().map(|(_, r)| r.clone()).collect(),
+        };
+        std::fs::write(path, serde_json::to_vec(&out)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    print_result(args, backend, &m, errors, ceiling);
+    if let Some(e) = first_error {
+        println!("first error: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Drafts and opens the benchmark's letter; returns it (checked against its id) and its log's
+/// verifier.
+fn open_letter(
+    client: &Client,
+    domain: &str,
+    work: &Path,
+) -> anyhow::Result<(Letter, LogVerifier)> {
     let input = LetterInput {
         title: "Load benchmark letter".into(),
         body: "A letter that many people sign at once.".into(),
         recipients: vec![],
         policy: PolicyInput {
-            orgs: vec![domain.clone()],
+            orgs: vec![domain.to_owned()],
             disclosures: AllowedDisclosures::default(),
             k: None,
             deadline: undersigned_server::now() + 86_400,
@@ -367,8 +403,8 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         response_days: None,
         reminder_days: vec![],
     };
-    let created = organizer::create(&client, &work.join("organizer"), &input)?;
-    let opened = organizer::open(&client, &created.handle, &created.organizer_token)?;
+    let created = organizer::create(client, &work.join("organizer"), &input)?;
+    let opened = organizer::open(client, &created.handle, &created.organizer_token)?;
     let letter_id = opened.letter_id;
     let view: LetterView = client.get_json(&format!("/api/v1/letters/{letter_id}"), None)?;
     let letter: Letter = view.letter.canonicalize()?;
@@ -381,8 +417,16 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             .ok_or_else(|| anyhow!("the letter is not open"))?,
     )
     .map_err(|e| anyhow!("log key: {e}"))?;
+    Ok((letter, verifier))
+}
 
-    // Not timed: issuance and proofs, spread over a few threads to keep the setup short.
+/// Not timed: issuance and proofs, spread over a few threads to keep the setup short.
+fn prepare_entries(
+    args: &Args,
+    client: &Client,
+    domain: &str,
+    letter: &Letter,
+) -> anyhow::Result<Vec<SignatureEntry>> {
     let setup_threads = args.concurrency.clamp(1, 8);
     let run_tag: u32 = OsRng.gen();
     let credentials: Vec<Credential> = parallel(
@@ -398,7 +442,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         },
     )?;
     let sets: PublishedSets = client.get_json("/api/v1/issuer/anonymity-sets", None)?;
-    let entries: Vec<SignatureEntry> = parallel(
+    parallel(
         args.signers,
         setup_threads,
         &bar(args.signers, "computing entries"),
@@ -408,7 +452,7 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
                 .ok_or_else(|| anyhow!("credential {n}"))?;
             Ok(present(
                 c,
-                &letter,
+                letter,
                 Action::Sign,
                 DisclosureChoice::default(),
                 None,
@@ -416,9 +460,15 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
                 SmallOrgConsent::Given,
             )?)
         },
-    )?;
+    )
+}
 
-    // The ceiling: what one core can verify, with nothing else around it.
+/// The ceiling: what one core can verify, with nothing else around it (verifications/s).
+fn verify_ceiling(
+    client: &Client,
+    entries: &[SignatureEntry],
+    letter: &Letter,
+) -> anyhow::Result<f64> {
     let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
     let dir = directory(&info)?;
     let sample = entries.first().ok_or_else(|| anyhow!("no entries"))?;
@@ -429,20 +479,20 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
     for _ in 0..VERIFY_ROUNDS {
         std::hint::black_box(verify(sample, &letter_id_bytes, &letter.policy, &dir)?);
     }
-    let ceiling = f64::from(VERIFY_ROUNDS) / t.elapsed().as_secs_f64();
+    Ok(f64::from(VERIFY_ROUNDS) / t.elapsed().as_secs_f64())
+}
 
-    eprintln!(
-        "firing {} submissions with {} concurrent clients",
-        entries.len(),
-        args.concurrency
-    );
-    let m = fire(url, &letter_id, &entries, args.concurrency)?;
-
-    // After the clock: every receipt must verify and name the entry it answers.
+/// Every receipt must verify and name the entry it answers: the errors counted with the
+/// submission errors, and the first.
+fn check_receipts(
+    m: &Measured,
+    entries: &[SignatureEntry],
+    verifier: &LogVerifier,
+) -> (usize, Option<String>) {
     let mut errors = m.errors;
     let mut first_error = m.first_error.clone();
     for (i, r) in &m.receipts {
-        let ok = verify_receipt(r, &verifier).is_ok()
+        let ok = verify_receipt(r, verifier).is_ok()
             && entries.get(*i).is_some_and(|e| {
                 r.entry_hash == leaf_hash(&LogEntry::submission(e.clone()).leaf_bytes())
             });
@@ -451,14 +501,10 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
             first_error.get_or_insert_with(|| format!("receipt {i} does not verify"));
         }
     }
-    if let Some(path) = &args.receipts_out {
-        let out = ReceiptsOut {
-            letter_id: letter_id.clone(),
-            receipts: m.receipts.iter().map(|(_, r)| r.clone()).collect(),
-        };
-        std::fs::write(path, serde_json::to_vec(&out)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    (errors, first_error)
+}
+
+fn print_result(args: &Args, backend: &str, m: &Measured, errors: usize, ceiling: f64) {
     let accepted = m.receipts.len();
     let per_sec = accepted as f64 / m.wall.as_secs_f64().max(f64::EPSILON);
     println!(
@@ -489,11 +535,6 @@ fn bench(args: &Args, url: &str, backend: &str, work: &Path) -> anyhow::Result<E
         "{accepted} accepted in {:.2} s; ceiling = entry::verify (our blst verifier, unbatched) on one core, {VERIFY_ROUNDS} rounds",
         m.wall.as_secs_f64()
     );
-    if let Some(e) = first_error {
-        println!("first error: {e}");
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

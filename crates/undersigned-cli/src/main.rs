@@ -166,6 +166,18 @@ enum CredentialCmd {
         #[command(flatten)]
         server: ServerOpt,
     },
+    /// Keep the credentials of a backup saved in the browser (and each letter's last seen
+    /// checkpoint), so this device can sign and check with them.
+    Import {
+        /// The backup file the browser saved.
+        file: PathBuf,
+        /// Read the passphrase from this file (otherwise you are asked for it).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The holder's directory (credentials, receipts, seen checkpoints).
+        #[arg(long, env = "UNDERSIGNED_HOME")]
+        home: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -273,179 +285,39 @@ fn run_sign(a: SignArgs, action: Action) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn done(r: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    r.map(|()| ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve::run(*args))?;
-            Ok(ExitCode::SUCCESS)
+            done(rt.block_on(serve::run(*args)))
         }
-        Command::Backup(args) => {
-            backup::run_backup(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Restore(args) => {
-            backup::run_restore(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Backup(args) => done(backup::run_backup(args)),
+        Command::Restore(args) => done(backup::run_restore(args)),
         Command::Config(ConfigCmd::Check { file }) => {
             let d = undersigned_server::deployment::load(&file)?;
             print!("{}", undersigned_server::deployment::summary(&d));
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Credential(CredentialCmd::Request {
-            email,
-            role,
-            age_band,
-            code,
-            server,
-        }) => {
-            let home = client::home(server.home.as_deref())?;
-            let c = client::Client::new(&server.server);
-            let creds = holder::request(
-                &c,
-                &home,
-                &email,
-                &role,
-                &age_band,
-                code,
-                &mut holder::prompt_code,
-            )?;
-            let epochs: Vec<String> = creds
-                .iter()
-                .map(|c| c.attributes.epoch.to_string())
-                .collect();
-            println!(
-                "Credentials for {} (epochs {}) kept in {} (readable only by you; they never leave this device).",
-                creds.first().map(|c| c.attributes.org.to_string()).unwrap_or_default(),
-                epochs.join(", "),
-                holder::credentials_dir(&home).display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Credential(cmd) => done(run_credential(cmd)),
         Command::Sign(a) => run_sign(a, Action::Sign),
         Command::Withdraw(a) => run_sign(a, Action::Withdraw),
         Command::Check {
             server,
             receipt,
             tiles,
-        } => {
-            let home = client::home(server.home.as_deref())?;
-            let list = match receipt {
-                Some(p) => vec![(p.clone(), client::read_json(&p)?)],
-                None => holder::receipts(&home)?,
-            };
-            if list.is_empty() {
-                anyhow::bail!("no receipts in {}", home.join("receipts").display());
-            }
-            let mut failed = false;
-            let now = undersigned_server::now();
-            for (path, saved, result) in
-                cover::check_receipts(list, tiles.as_deref(), &home, now, &mut rand_core::OsRng)
-            {
-                match result {
-                    Ok(holder::CheckOutcome::Included {
-                        index,
-                        size,
-                        consistent_from,
-                    }) => println!(
-                        "OK {}: entry {index} of {size} in letter {}{}",
-                        path.display(),
-                        // A receipt file is local input: never slice past its end.
-                        saved.letter_id.get(..16).unwrap_or(&saved.letter_id),
-                        consistent_from
-                            .map(|f| format!(
-                                "; log consistent with the checkpoint of size {f} seen before"
-                            ))
-                            .unwrap_or_default()
-                    ),
-                    Ok(holder::CheckOutcome::Pending { include_by }) => {
-                        println!(
-                            "PENDING {}: accepted, promised in the log by {include_by}",
-                            path.display()
-                        )
-                    }
-                    Err(e) => {
-                        failed = true;
-                        println!("FAILED {}: {e:#}", path.display());
-                    }
-                }
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Letter(cmd) => {
-            match cmd {
-                LetterCmd::Create { args, server } => {
-                    let home = client::home(server.home.as_deref())?;
-                    let c = client::Client::new(&server.server);
-                    let created = organizer::create(
-                        &c,
-                        &home,
-                        &organizer::input(&args, undersigned_server::now())?,
-                    )?;
-                    println!(
-                        "Draft created: handle {}\nOrganizer link (keep it secret): {}\nThe token is kept in {}",
-                        created.handle,
-                        created.organizer_url,
-                        home.join("organizer").display()
-                    );
-                }
-                LetterCmd::Open {
-                    handle,
-                    token,
-                    server,
-                } => {
-                    let home = client::home(server.home.as_deref())?;
-                    let t = organizer::token_for(&home, &handle, token)?;
-                    let o = organizer::open(&client::Client::new(&server.server), &handle, &t)?;
-                    println!(
-                        "Opened. Letter id {}\nIts text and policy are now frozen.",
-                        o.letter_id
-                    );
-                }
-                LetterCmd::Close {
-                    handle,
-                    token,
-                    server,
-                } => {
-                    let home = client::home(server.home.as_deref())?;
-                    let t = organizer::token_for(&home, &handle, token)?;
-                    let c = organizer::close(&client::Client::new(&server.server), &handle, &t)?;
-                    println!(
-                        "Closed letter {}; final log size {}.",
-                        c.letter_id, c.log_size
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tally { letter, server } => {
-            client::check_letter_key(&letter)?;
-            let c = client::Client::new(&server.server);
-            let t: undersigned_server::api::read::TallyView =
-                c.get_json(&format!("/api/v1/letters/{letter}/tally"), None)?;
-            println!("{}", t.summary.render_table(&Default::default()));
-            println!("log size {}", t.log_size);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => run_check(&server, receipt, tiles.as_deref()),
+        Command::Letter(cmd) => done(run_letter(cmd)),
+        Command::Tally { letter, server } => done(run_tally(&letter, &server)),
         Command::Bundle {
             letter,
             out,
             server,
-        } => {
-            client::check_letter_key(&letter)?;
-            let c = client::Client::new(&server.server);
-            let text = c.get_text(&format!("/api/v1/letters/{letter}/bundle"), None)?;
-            std::fs::write(&out, text)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("wrote {}", out.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        } => done(run_bundle(&letter, &out, &server)),
         Command::Demo(args) => demo::run(args),
         Command::Verify {
             file,
@@ -468,13 +340,212 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
         }) => logcheck::run(&old, &new, &proof, &key),
         Command::Monitor(args) => monitor::run(&args),
-        Command::Witness(cmd) => {
-            witness::run(cmd)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Witness(cmd) => done(witness::run(cmd)),
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }
+}
+
+fn run_credential(cmd: CredentialCmd) -> anyhow::Result<()> {
+    match cmd {
+        CredentialCmd::Request {
+            email,
+            role,
+            age_band,
+            code,
+            server,
+        } => {
+            let home = client::home(server.home.as_deref())?;
+            let c = client::Client::new(&server.server);
+            let creds = holder::request(
+                &c,
+                &home,
+                &email,
+                &role,
+                &age_band,
+                code,
+                &mut holder::prompt_code,
+            )?;
+            let epochs: Vec<String> = creds
+                .iter()
+                .map(|c| c.attributes.epoch.to_string())
+                .collect();
+            println!(
+                "Credentials for {} (epochs {}) kept in {} (readable only by you; they never leave this device).",
+                creds.first().map(|c| c.attributes.org.to_string()).unwrap_or_default(),
+                epochs.join(", "),
+                holder::credentials_dir(&home).display()
+            );
+        }
+        CredentialCmd::Import {
+            file,
+            passphrase_file,
+            home,
+        } => run_import(&file, passphrase_file.as_deref(), home.as_deref())?,
+    }
+    Ok(())
+}
+
+fn run_import(
+    file: &std::path::Path,
+    passphrase_file: Option<&std::path::Path>,
+    home: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let home = client::home(home)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let passphrase = holder::read_passphrase(passphrase_file)?;
+    let imported = holder::import_backup(&home, &text, &passphrase)?;
+    let epochs: Vec<String> = imported
+        .credentials
+        .iter()
+        .map(|c| format!("{} {}", c.attributes.org, c.attributes.epoch))
+        .collect();
+    println!(
+        "Imported {} credential(s) ({}) into {}; {} already held, kept as they were.",
+        imported.credentials.len(),
+        epochs.join(", "),
+        holder::credentials_dir(&home).display(),
+        imported.already_held
+    );
+    println!(
+        "Took the last seen checkpoint of {} letter(s).",
+        imported.checkpoints
+    );
+    if imported.receipts_left > 0 {
+        println!(
+            "{} receipt(s) stay in the browser: the browser keeps no copy of the entry, which `undersigned check` needs.",
+            imported.receipts_left
+        );
+    }
+    Ok(())
+}
+
+fn run_check(
+    server: &ServerOpt,
+    receipt: Option<PathBuf>,
+    tiles: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let home = client::home(server.home.as_deref())?;
+    let list = match receipt {
+        Some(p) => vec![(p.clone(), client::read_json(&p)?)],
+        None => holder::receipts(&home)?,
+    };
+    if list.is_empty() {
+        anyhow::bail!("no receipts in {}", home.join("receipts").display());
+    }
+    let mut failed = false;
+    let now = undersigned_server::now();
+    for (path, saved, result) in
+        cover::check_receipts(list, tiles, &home, now, &mut rand_core::OsRng)
+    {
+        failed |= print_check(&path, &saved, result);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints one receipt's outcome; true when it failed.
+fn print_check(
+    path: &std::path::Path,
+    saved: &holder::SavedReceipt,
+    result: anyhow::Result<holder::CheckOutcome>,
+) -> bool {
+    match result {
+        Ok(holder::CheckOutcome::Included {
+            index,
+            size,
+            consistent_from,
+        }) => println!(
+            "OK {}: entry {index} of {size} in letter {}{}",
+            path.display(),
+            // A receipt file is local input: never slice past its end.
+            saved.letter_id.get(..16).unwrap_or(&saved.letter_id),
+            consistent_from
+                .map(|f| format!("; log consistent with the checkpoint of size {f} seen before"))
+                .unwrap_or_default()
+        ),
+        Ok(holder::CheckOutcome::Pending { include_by }) => {
+            println!(
+                "PENDING {}: accepted, promised in the log by {include_by}",
+                path.display()
+            )
+        }
+        Err(e) => {
+            println!("FAILED {}: {e:#}", path.display());
+            return true;
+        }
+    }
+    false
+}
+
+fn run_letter(cmd: LetterCmd) -> anyhow::Result<()> {
+    match cmd {
+        LetterCmd::Create { args, server } => {
+            let home = client::home(server.home.as_deref())?;
+            let c = client::Client::new(&server.server);
+            let created = organizer::create(
+                &c,
+                &home,
+                &organizer::input(&args, undersigned_server::now())?,
+            )?;
+            println!(
+                "Draft created: handle {}\nOrganizer link (keep it secret): {}\nThe token is kept in {}",
+                created.handle,
+                created.organizer_url,
+                home.join("organizer").display()
+            );
+        }
+        LetterCmd::Open {
+            handle,
+            token,
+            server,
+        } => {
+            let home = client::home(server.home.as_deref())?;
+            let t = organizer::token_for(&home, &handle, token)?;
+            let o = organizer::open(&client::Client::new(&server.server), &handle, &t)?;
+            println!(
+                "Opened. Letter id {}\nIts text and policy are now frozen.",
+                o.letter_id
+            );
+        }
+        LetterCmd::Close {
+            handle,
+            token,
+            server,
+        } => {
+            let home = client::home(server.home.as_deref())?;
+            let t = organizer::token_for(&home, &handle, token)?;
+            let c = organizer::close(&client::Client::new(&server.server), &handle, &t)?;
+            println!(
+                "Closed letter {}; final log size {}.",
+                c.letter_id, c.log_size
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_tally(letter: &str, server: &ServerOpt) -> anyhow::Result<()> {
+    client::check_letter_key(letter)?;
+    let c = client::Client::new(&server.server);
+    let t: undersigned_server::api::read::TallyView =
+        c.get_json(&format!("/api/v1/letters/{letter}/tally"), None)?;
+    println!("{}", t.summary.render_table(&Default::default()));
+    println!("log size {}", t.log_size);
+    Ok(())
+}
+
+fn run_bundle(letter: &str, out: &std::path::Path, server: &ServerOpt) -> anyhow::Result<()> {
+    client::check_letter_key(letter)?;
+    let c = client::Client::new(&server.server);
+    let text = c.get_text(&format!("/api/v1/letters/{letter}/bundle"), None)?;
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {

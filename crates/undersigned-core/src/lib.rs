@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anonymity;
+pub mod backup;
 pub mod batch;
 pub mod bbs;
 pub mod bundle;
@@ -14,6 +15,7 @@ pub mod credential;
 pub mod encoding;
 pub mod entry;
 pub mod error;
+pub mod holder;
 pub mod ids;
 pub mod issuer;
 pub mod letter;

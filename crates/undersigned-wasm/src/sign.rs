@@ -4,6 +4,7 @@ use serde::Serialize;
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::credential::Credential;
 use undersigned_core::entry::{self, Action, DisclosureChoice, SmallOrgConsent};
+use undersigned_core::holder;
 use undersigned_core::letter::Letter;
 use undersigned_core::PresentError;
 
@@ -53,29 +54,12 @@ pub fn check_disclosure(
     })
 }
 
-/// Of the holder's credentials, the one whose issuer and epoch the letter accepts.
+/// Of the holder's credentials, the one whose issuer and epoch the letter accepts (core's
+/// `holder::pick_credential`, as the CLI picks).
 pub fn pick_credential(credentials_json: &str, letter_json: &str) -> Result<String, String> {
     let held: Vec<Credential> = json::parse_secret(credentials_json, "the credentials")?;
     let letter = letter(letter_json)?;
-    let picked = held
-        .into_iter()
-        .find(|c| {
-            letter
-                .policy
-                .accepts_issuer(&c.issuer_id, &c.attributes.epoch)
-        })
-        .ok_or_else(|| {
-            let wanted: Vec<String> = letter
-                .policy
-                .issuers
-                .iter()
-                .flat_map(|a| a.epochs.iter().map(|e| e.to_string()))
-                .collect();
-            format!(
-                "none of your credentials is of the epoch this letter accepts ({})",
-                wanted.join(", ")
-            )
-        })?;
+    let picked = holder::pick_credential(held, &letter).map_err(|e| e.to_string())?;
     json::to_string(&picked)
 }
 

@@ -18,7 +18,7 @@ use undersigned_core::letter::{AllowedDisclosures, Recipient, Visibility};
 use undersigned_server::api::letters::{LetterInput, PolicyInput};
 use undersigned_server::api::read::TallyView;
 
-use super::offline::{weighted, AGE_WEIGHTS, LETTER_BODY, ROLES};
+use super::offline::{guarded_choice, spread, weighted, AGE_WEIGHTS, LETTER_BODY, ROLES};
 use super::Args;
 use crate::client::Client;
 use crate::holder::{self, SavedReceipt, SignOptions};
@@ -90,11 +90,71 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let work = tempfile::tempdir()?;
-    let (url, _runtime) = match &args.server {
+    let (url, _runtime) = start_server(args, work.path())?;
+    let client = Client::new(&url);
+    let info: undersigned_server::api::issuance::DeploymentInfo =
+        client.get_json("/api/v1/deployment", None)?;
+    let agencies = agencies(&info, args.orgs)?;
+    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
+
+    // The organizer drafts and opens the letter.
+    let home = work.path().join("organizer");
+    let input = letter_input(&agencies, args.publish_interval);
+    let created = organizer::create(&client, &home, &input)?;
+    let opened = organizer::open(&client, &created.handle, &created.organizer_token)?;
+    println!("letter {} opened", opened.letter_id);
+    let demo = Demo {
+        client: &client,
+        letter_id: opened.letter_id.clone(),
+        holder_home: work.path().join("holder"),
+    };
+
+    let people = issue_credentials(&client, &agencies, args.signers, &mut rng)?;
+    let mut signing = demo.sign_all(&people, info.k, &mut rng)?;
+    let refused = demo.sign_twice(&people)?;
+    let withdrawals = demo.withdraw_some(&people, args.signers, &mut signing.receipts)?;
+    let expected = 1 + people.len() as u64 + withdrawals as u64;
+    demo.wait_for_batches(&signing.receipts, expected)?;
+    demo.check_some(&signing.receipts)?;
+
+    let closed = organizer::close(&client, &created.handle, &created.organizer_token)?;
+    demo.respond(&input.recipients)?;
+    let bundle = client.get_text(&format!("/api/v1/letters/{}/bundle", demo.letter_id), None)?;
+    let report = verify_bundle(bundle.as_bytes())
+        .map_err(|e| anyhow!("the served bundle does not verify: {e}"))?;
+    let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
+    println!("\n{}", report.summary.render_table(&names));
+    if let Some(d) = report.delivery_statement(undersigned_server::now()) {
+        println!("{d}");
+    }
+    println!(
+        "guard: {} signers had a disclosure trimmed by the small-cell rule",
+        signing.trimmed
+    );
+    for r in &refused {
+        println!("{r}");
+    }
+    println!(
+        "signing over HTTP: {:.1} signatures/s ({} in {:.1} s)",
+        people.len() as f64 / signing.secs,
+        people.len(),
+        signing.secs
+    );
+    write_outputs(&args.out, &bundle, &signing.receipts, closed.log_size)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server to drive: the one named, or a dev server started in this process (kept
+/// running as long as the returned runtime lives).
+fn start_server(
+    args: &Args,
+    work: &std::path::Path,
+) -> anyhow::Result<(String, Option<tokio::runtime::Runtime>)> {
+    Ok(match &args.server {
         Some(u) => (u.clone(), None),
         None => {
             let (u, rt) = crate::serve::start_in_process(
-                &work.path().join("server"),
+                &work.join("server"),
                 None,
                 "demo.undersigned.local",
                 args.publish_interval,
@@ -102,10 +162,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             println!("started a dev server at {u} (SQLite, dev outbox)");
             (u, Some(rt))
         }
-    };
-    let client = Client::new(&url);
-    let info: undersigned_server::api::issuance::DeploymentInfo =
-        client.get_json("/api/v1/deployment", None)?;
+    })
+}
+
+/// The `count` largest of the deployment's organizations, as (domain, name).
+fn agencies(
+    info: &undersigned_server::api::issuance::DeploymentInfo,
+    count: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
     // Largest agencies first, in the order the default deployment lists them.
     let rank = |d: &str| {
         undersigned_server::config::DEFAULT_ORGS
@@ -119,18 +183,19 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map(|o| (o.domain.clone(), o.name.clone()))
         .collect();
     orgs.sort_by_key(|(d, _)| rank(d));
-    let agencies: Vec<(String, String)> = orgs.into_iter().take(args.orgs).collect();
-    if agencies.is_empty() || args.orgs > info.orgs.len() {
+    let agencies: Vec<(String, String)> = orgs.into_iter().take(count).collect();
+    if agencies.is_empty() || count > info.orgs.len() {
         bail!(
             "--orgs must be between 1 and {} (the deployment's organizations)",
             info.orgs.len()
         );
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
+    Ok(agencies)
+}
 
-    // The organizer drafts and opens the letter.
-    let home = work.path().join("organizer");
-    let input = LetterInput {
+/// The demo's letter: three recipients, open for a day to staff of these agencies.
+fn letter_input(agencies: &[(String, String)], publish_interval: u64) -> LetterInput {
+    LetterInput {
         title: "Letter to the President from federal staff urging a ceasefire".into(),
         body: LETTER_BODY.into(),
         recipients: vec![
@@ -162,220 +227,219 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             k: None,
             deadline: undersigned_server::now() + 86_400,
             visibility: Visibility::Public,
-            publish_interval_secs: Some(args.publish_interval),
+            publish_interval_secs: Some(publish_interval),
             epochs: vec![],
             issuers: vec![],
             comments: None,
         },
-    };
-    let created = organizer::create(&client, &home, &input)?;
-    let opened = organizer::open(&client, &created.handle, &created.organizer_token)?;
-    let letter_id = opened.letter_id.clone();
-    println!("letter {letter_id} opened");
-
-    // Staff get credentials through their work mail.
-    let weights: Vec<(usize, u32)> = (0..agencies.len())
-        .map(|i| (i, (1000.0 / (i as f64 + 1.0).powf(0.9)) as u32 + 1))
-        .collect();
-    let mut org_of: Vec<usize> = (0..agencies.len()).collect();
-    while org_of.len() < args.signers {
-        org_of.push(weighted(&mut rng, &weights, 0));
     }
-    org_of.truncate(args.signers);
-    let pb = bar(args.signers, "issuing credentials");
-    let mut people: Vec<Credential> = Vec::with_capacity(args.signers);
+}
+
+/// Staff get credentials through their work mail, spread over the agencies by size.
+fn issue_credentials(
+    client: &Client,
+    agencies: &[(String, String)],
+    signers: usize,
+    rng: &mut ChaCha20Rng,
+) -> anyhow::Result<Vec<Credential>> {
+    let org_of = spread(agencies.len(), signers, rng);
+    let pb = bar(signers, "issuing credentials");
+    let mut people: Vec<Credential> = Vec::with_capacity(signers);
     let run_tag: u32 = rng.gen();
     for (n, &org) in org_of.iter().enumerate() {
         let domain = &agencies.get(org).ok_or_else(|| anyhow!("org index"))?.0;
         let email = format!("staffer{n}.{run_tag:08x}@{domain}");
-        let role = weighted(&mut rng, ROLES, "unspecified");
-        let age = weighted(&mut rng, AGE_WEIGHTS, AgeBand::Unspecified);
-        let c = holder::obtain_current(&client, &email, role, age.as_str(), &mut || {
-            code_from_outbox(&client, &email)
+        let role = weighted(rng, ROLES, "unspecified");
+        let age = weighted(rng, AGE_WEIGHTS, AgeBand::Unspecified);
+        let c = holder::obtain_current(client, &email, role, age.as_str(), &mut || {
+            code_from_outbox(client, &email)
         })?;
         people.push(c);
         pb.inc(1);
     }
     pb.finish();
+    Ok(people)
+}
 
-    // They sign, each disclosing what they want minus what the small-cell guard forbids.
-    let holder_home = work.path().join("holder");
-    let sets: undersigned_core::anonymity::PublishedSets =
-        client.get_json("/api/v1/issuer/anonymity-sets", None)?;
-    let k = info.k;
-    let pb = bar(args.signers, "signing");
-    let started = Instant::now();
-    let mut receipts: Vec<SavedReceipt> = Vec::new();
-    let mut trimmed = 0;
-    for c in &people {
-        let a = &c.attributes;
-        let mut choice = DisclosureChoice {
-            role: rng.gen_bool(0.7),
-            age_band: rng.gen_bool(0.5),
-            email: false,
-        };
-        if sets
-            .check_disclosure(
-                &a.org,
-                choice.role.then_some(&a.role),
-                choice.age_band.then_some(a.age_band),
-                k,
-            )
-            .is_err()
-        {
-            choice.age_band = false;
-            if sets
-                .check_disclosure(&a.org, choice.role.then_some(&a.role), None, k)
-                .is_err()
-            {
-                choice.role = false;
+/// The open letter and the signers' directory, shared by the demo's steps.
+struct Demo<'a> {
+    client: &'a Client,
+    letter_id: String,
+    holder_home: std::path::PathBuf,
+}
+
+/// What the signing step leaves: the receipts, how many disclosures the guard trimmed, and
+/// how long it took.
+struct Signing {
+    receipts: Vec<SavedReceipt>,
+    trimmed: usize,
+    secs: f64,
+}
+
+fn plain(action: Action, comment: Option<String>) -> SignOptions {
+    SignOptions {
+        action,
+        choice: DisclosureChoice::default(),
+        comment,
+        consent_small_org: true,
+        random_delay: false,
+    }
+}
+
+impl Demo<'_> {
+    fn submit(&self, c: &Credential, opts: &SignOptions) -> anyhow::Result<SavedReceipt> {
+        holder::submit_with(self.client, &self.holder_home, c, &self.letter_id, opts)
+    }
+
+    /// Everyone signs, each disclosing what they want minus what the small-cell guard forbids.
+    fn sign_all(
+        &self,
+        people: &[Credential],
+        k: u32,
+        rng: &mut ChaCha20Rng,
+    ) -> anyhow::Result<Signing> {
+        let sets: undersigned_core::anonymity::PublishedSets = self
+            .client
+            .get_json("/api/v1/issuer/anonymity-sets", None)?;
+        let pb = bar(people.len(), "signing");
+        let started = Instant::now();
+        let mut receipts: Vec<SavedReceipt> = Vec::new();
+        let mut trimmed = 0;
+        for c in people {
+            let (choice, was_trimmed) = guarded_choice(&sets, &c.attributes, k, rng);
+            trimmed += usize::from(was_trimmed);
+            let comment = rng.gen_bool(0.1).then(|| {
+                "I sign because I have to be able to look my children in the eye.".to_owned()
+            });
+            let opts = SignOptions {
+                choice,
+                ..plain(Action::Sign, comment)
+            };
+            receipts.push(self.submit(c, &opts)?);
+            pb.inc(1);
+        }
+        pb.finish();
+        Ok(Signing {
+            receipts,
+            trimmed,
+            secs: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// One person tries to sign twice; the server must refuse.
+    fn sign_twice(&self, people: &[Credential]) -> anyhow::Result<Vec<String>> {
+        let mut refused = Vec::new();
+        if let Some(c) = people.first() {
+            match self.submit(c, &plain(Action::Sign, Some("again".into()))) {
+                Err(e) => refused.push(format!("double signature refused: {e}")),
+                Ok(_) => bail!("the server accepted a double signature"),
             }
-            trimmed += 1;
         }
-        let comment = rng
-            .gen_bool(0.1)
-            .then(|| "I sign because I have to be able to look my children in the eye.".to_owned());
-        let opts = SignOptions {
-            action: Action::Sign,
-            choice,
-            comment,
-            consent_small_org: true,
-            random_delay: false,
-        };
-        receipts.push(holder::submit_with(
-            &client,
-            &holder_home,
-            c,
-            &letter_id,
-            &opts,
-        )?);
-        pb.inc(1);
-    }
-    pb.finish();
-    let sign_secs = started.elapsed().as_secs_f64();
-
-    // One person tries to sign twice; the server refuses.
-    let mut refused = Vec::new();
-    if let Some(c) = people.first() {
-        let opts = SignOptions {
-            action: Action::Sign,
-            choice: DisclosureChoice::default(),
-            comment: Some("again".into()),
-            consent_small_org: true,
-            random_delay: false,
-        };
-        match holder::submit_with(&client, &holder_home, c, &letter_id, &opts) {
-            Err(e) => refused.push(format!("double signature refused: {e}")),
-            Ok(_) => bail!("the server accepted a double signature"),
-        }
-    }
-    // A few withdraw.
-    let withdrawals = (args.signers / 100)
-        .clamp(1, 5)
-        .min(people.len().saturating_sub(1));
-    for c in people.iter().rev().take(withdrawals) {
-        let opts = SignOptions {
-            action: Action::Withdraw,
-            choice: DisclosureChoice::default(),
-            comment: None,
-            consent_small_org: true,
-            random_delay: false,
-        };
-        receipts.push(holder::submit_with(
-            &client,
-            &holder_home,
-            c,
-            &letter_id,
-            &opts,
-        )?);
+        Ok(refused)
     }
 
-    // Wait for the batches that the receipts promise, then check inclusion of a few.
-    let expected = 1 + people.len() as u64 + withdrawals as u64;
-    let deadline = receipts
-        .iter()
-        .map(|r| r.receipt.include_by)
-        .max()
-        .unwrap_or(0)
-        + 2;
-    let pb = bar(expected as usize, "waiting for batches");
-    loop {
-        let t: TallyView = client.get_json(&format!("/api/v1/letters/{letter_id}/tally"), None)?;
-        // The published checkpoint: with witnesses, the one carrying their quorum.
-        pb.set_position(t.published_size);
-        if t.published_size >= expected {
-            break;
+    /// A few withdraw; returns how many.
+    fn withdraw_some(
+        &self,
+        people: &[Credential],
+        signers: usize,
+        receipts: &mut Vec<SavedReceipt>,
+    ) -> anyhow::Result<usize> {
+        let withdrawals = (signers / 100)
+            .clamp(1, 5)
+            .min(people.len().saturating_sub(1));
+        for c in people.iter().rev().take(withdrawals) {
+            receipts.push(self.submit(c, &plain(Action::Withdraw, None))?);
         }
-        if undersigned_server::now() > deadline {
-            bail!(
-                "the published log holds {} entries after every promised deadline; expected {expected}",
-                t.published_size
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    pb.finish();
-    let list = receipts
-        .iter()
-        .take(3)
-        .map(|r| (std::path::PathBuf::new(), r.clone()))
-        .collect();
-    let now = undersigned_server::now();
-    for (_, _, result) in
-        crate::cover::check_receipts(list, None, &holder_home, now, &mut rand_core::OsRng)
-    {
-        match result? {
-            holder::CheckOutcome::Included { .. } => {}
-            other => bail!("a receipt's entry is not included: {other:?}"),
-        }
+        Ok(withdrawals)
     }
 
-    let closed = organizer::close(&client, &created.handle, &created.organizer_token)?;
+    /// Waits for the batches the receipts promise, until the published log holds `expected`.
+    fn wait_for_batches(&self, receipts: &[SavedReceipt], expected: u64) -> anyhow::Result<()> {
+        let deadline = receipts
+            .iter()
+            .map(|r| r.receipt.include_by)
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let pb = bar(expected as usize, "waiting for batches");
+        loop {
+            let t: TallyView = self
+                .client
+                .get_json(&format!("/api/v1/letters/{}/tally", self.letter_id), None)?;
+            // The published checkpoint: with witnesses, the one carrying their quorum.
+            pb.set_position(t.published_size);
+            if t.published_size >= expected {
+                break;
+            }
+            if undersigned_server::now() > deadline {
+                bail!(
+                    "the published log holds {} entries after every promised deadline; expected {expected}",
+                    t.published_size
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pb.finish();
+        Ok(())
+    }
 
-    // Delivery: the same SMTP path carries the letter to its three recipients; one
-    // acknowledges, one answers, one stays silent — and the record keeps the clock.
-    let links = delivery_links(&client, &letter_id, &input.recipients)?;
-    let ack: serde_json::Value = client.post_json(
-        &format!("/api/v1/letters/{letter_id}/respond/acknowledge"),
-        &serde_json::json!({}),
-        links.get(1).map(String::as_str),
-    )?;
-    let answer: serde_json::Value = client.post_json(
-        &format!("/api/v1/letters/{letter_id}/respond/answer"),
-        &serde_json::json!({"text": "I have read your letter and the verified count of its signers. I will meet a delegation chosen by you within two weeks, and I instruct that no one be sought out or penalized for signing."}),
-        links.first().map(String::as_str),
-    )?;
-    let _ = (ack, answer);
-    let bundle = client.get_text(&format!("/api/v1/letters/{letter_id}/bundle"), None)?;
-    let report = verify_bundle(bundle.as_bytes())
-        .map_err(|e| anyhow!("the served bundle does not verify: {e}"))?;
-    let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
-    println!("\n{}", report.summary.render_table(&names));
-    if let Some(d) = report.delivery_statement(undersigned_server::now()) {
-        println!("{d}");
+    /// Checks the inclusion of the first few receipts' entries, as a holder would.
+    fn check_some(&self, receipts: &[SavedReceipt]) -> anyhow::Result<()> {
+        let list = receipts
+            .iter()
+            .take(3)
+            .map(|r| (std::path::PathBuf::new(), r.clone()))
+            .collect();
+        let now = undersigned_server::now();
+        for (_, _, result) in
+            crate::cover::check_receipts(list, None, &self.holder_home, now, &mut rand_core::OsRng)
+        {
+            match result? {
+                holder::CheckOutcome::Included { .. } => {}
+                other => bail!("a receipt's entry is not included: {other:?}"),
+            }
+        }
+        Ok(())
     }
-    println!("guard: {trimmed} signers had a disclosure trimmed by the small-cell rule");
-    for r in &refused {
-        println!("{r}");
+
+    /// Delivery: the same SMTP path carries the letter to its three recipients; one
+    /// acknowledges, one answers, one stays silent — and the record keeps the clock.
+    fn respond(&self, recipients: &[Recipient]) -> anyhow::Result<()> {
+        let letter_id = &self.letter_id;
+        let links = delivery_links(self.client, letter_id, recipients)?;
+        let _: serde_json::Value = self.client.post_json(
+            &format!("/api/v1/letters/{letter_id}/respond/acknowledge"),
+            &serde_json::json!({}),
+            links.get(1).map(String::as_str),
+        )?;
+        let _: serde_json::Value = self.client.post_json(
+            &format!("/api/v1/letters/{letter_id}/respond/answer"),
+            &serde_json::json!({"text": "I have read your letter and the verified count of its signers. I will meet a delegation chosen by you within two weeks, and I instruct that no one be sought out or penalized for signing."}),
+            links.first().map(String::as_str),
+        )?;
+        Ok(())
     }
-    println!(
-        "signing over HTTP: {:.1} signatures/s ({} in {:.1} s)",
-        people.len() as f64 / sign_secs,
-        people.len(),
-        sign_secs
-    );
-    let path = args.out.join("bundle.json");
-    std::fs::write(&path, &bundle).with_context(|| format!("cannot write {}", path.display()))?;
+}
+
+/// Writes the bundle and the first three receipts, and says how to verify them.
+fn write_outputs(
+    out: &std::path::Path,
+    bundle: &str,
+    receipts: &[SavedReceipt],
+    log_size: u64,
+) -> anyhow::Result<()> {
+    let path = out.join("bundle.json");
+    std::fs::write(&path, bundle).with_context(|| format!("cannot write {}", path.display()))?;
     for (i, r) in receipts.iter().take(3).enumerate() {
-        let p = args.out.join(format!("receipt-{}.json", i + 1));
+        let p = out.join(format!("receipt-{}.json", i + 1));
         std::fs::write(&p, serde_json::to_string_pretty(r)?)?;
     }
     println!(
-        "letter closed with {} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {} --receipt {}",
-        closed.log_size,
+        "letter closed with {log_size} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {} --receipt {}",
         path.display(),
         path.display(),
-        args.out.join("receipt-1.json").display()
+        out.join("receipt-1.json").display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

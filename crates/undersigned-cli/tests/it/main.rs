@@ -14,6 +14,7 @@ mod cover;
 mod crash;
 mod deployment;
 mod flow;
+mod holder_backup;
 mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]
 mod pgserver;
