@@ -140,6 +140,24 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
         // time of its answers, and the demo asks for many codes.
         config.code_answer_millis = 0;
     }
+    apply_flags(args, &listen, &mut config)?;
+    // The one check the file's settings passed too, now over everything merged.
+    config.validate().map_err(|e| match flag_of(args, &e.key) {
+        Some(flag) => anyhow!("{flag}: {}", e.reason),
+        None => anyhow!("{}", e.reason),
+    })?;
+    check_database_flag(args.database.as_deref())?;
+    let relay = resolve_relay(args, file_smtp, &config.mail_from)?;
+    Ok(Resolved {
+        config,
+        listen,
+        data,
+        relay,
+    })
+}
+
+/// The flags over the defaults and the file's settings (`--host`, `--k`, the witnesses, ...).
+fn apply_flags(args: &Args, listen: &SocketAddr, config: &mut Config) -> anyhow::Result<()> {
     if let Some(h) = &args.host {
         config.host = h.clone();
     }
@@ -180,22 +198,25 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
     if let Some(e) = &args.epoch {
         config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
     }
-    // The one check the file's settings passed too, now over everything merged.
-    config.validate().map_err(|e| match flag_of(args, &e.key) {
-        Some(flag) => anyhow!("{flag}: {}", e.reason),
-        None => anyhow!("{}", e.reason),
-    })?;
-    check_database_flag(args.database.as_deref())?;
+    Ok(())
+}
+
+/// The mail relay: `--smtp` over the file's `[smtp]`, then the TLS mode, user and password.
+fn resolve_relay(
+    args: &Args,
+    file_smtp: Option<deployment::SmtpRelay>,
+    mail_from: &str,
+) -> anyhow::Result<Option<MailerConfig>> {
     let relay = match (&args.smtp, file_smtp) {
         (Some(relay), _) => {
             let (host, port) =
                 deployment::parse_relay(relay).map_err(|r| anyhow!("--smtp: {r}"))?;
-            Some(MailerConfig::plain(host, port, config.mail_from.clone()))
+            Some(MailerConfig::plain(host, port, mail_from.to_owned()))
         }
         (None, Some(s)) => Some(MailerConfig {
             tls: s.tls,
             username: s.user,
-            ..MailerConfig::plain(s.host, s.port, config.mail_from.clone())
+            ..MailerConfig::plain(s.host, s.port, mail_from.to_owned())
         }),
         (None, None) => None,
     };
@@ -225,12 +246,7 @@ fn resolve(args: &Args) -> anyhow::Result<Resolved> {
             ));
         }
     }
-    Ok(Resolved {
-        config,
-        listen,
-        data,
-        relay,
-    })
+    Ok(relay)
 }
 
 /// The flag that set a setting `Config::validate` refused, if a flag did.

@@ -153,6 +153,11 @@ async fn main() {
             samples.push(t.await.unwrap());
         }
     }
+    report(&samples);
+}
+
+/// Each kind's times, and how well the best threshold tells the victim from the control.
+fn report(samples: &[(bool, f64)]) {
     let stats = |silent: bool| {
         let v: Vec<f64> = samples
             .iter()
@@ -177,7 +182,7 @@ async fn main() {
         test.len(),
         100.0 * correct as f64 / test.len() as f64
     );
-    let (_, on_all) = best_classifier(&samples);
+    let (_, on_all) = best_classifier(samples);
     let all = samples.iter().filter(|(s, t)| on_all(*t) == *s).count();
     println!(
         "best threshold fitted on all {} probes (an upper bound): accuracy {:.1}%",

@@ -82,8 +82,8 @@ pub fn bearer_matches(headers: &HeaderMap, stored: &[u8; 32]) -> bool {
     let Some(token) = bearer(headers) else {
         return false;
     };
-    let h = token_hash(token);
-    h.iter().zip(stored).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    use subtle::ConstantTimeEq;
+    token_hash(token).ct_eq(stored).into()
 }
 
 /// Loads a letter by handle or id, or 404.
