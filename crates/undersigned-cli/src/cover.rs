@@ -8,57 +8,23 @@
 //! random up to `MAX_COVER`. The order is shuffled, and each log is read the same way
 //! (checkpoint, then every level-0 tile of the size it names), once, whatever its receipts.
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use ed25519_dalek::VerifyingKey;
 use rand::seq::SliceRandom;
 use rand_core::CryptoRngCore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use undersigned_core::log::origin::{Host, LogKind, Origin};
-use undersigned_core::log::{Checkpoint, Hash, LogVerifier};
+use undersigned_core::log::LogVerifier;
 use undersigned_server::api::letters::LetterView;
 
 use crate::client::Client;
 use crate::holder::{CheckOutcome, SavedReceipt};
-use crate::tiles::TileReader;
+use crate::tiles::{fetch, FetchedLog, TileReader};
 
 /// Logs read per check at most, receipted letters aside: enough to cover a deployment's
 /// public letters in most cases, few enough to keep a check to a few hundred requests.
 pub const MAX_COVER: usize = 64;
-
-/// A letter's log as read from its tiles: the checkpoint note as served and the leaf hashes
-/// of the tree of the size it names. Only the checkpoint's signature is checked here (before
-/// any tile is fetched); `holder::check` checks the rest with the receipt's pinned key.
-#[derive(Debug)]
-pub struct FetchedLog {
-    pub note: String,
-    leaf_hashes: Vec<Hash>,
-}
-
-impl FetchedLog {
-    /// The leaf hashes of a tree of `size`: the size the note names, or an error.
-    pub fn leaf_hashes(&self, size: u64) -> anyhow::Result<Vec<Hash>> {
-        if self.leaf_hashes.len() as u64 != size {
-            bail!(
-                "the log's tiles hold {} leaves, the checkpoint {size}",
-                self.leaf_hashes.len()
-            );
-        }
-        Ok(self.leaf_hashes.clone())
-    }
-}
-
-/// The checkpoint and every level-0 tile of its size. The checkpoint is opened first with the
-/// deployment's log key under the letter's exact origin, so the size the tiles are fetched for
-/// is one that key signed, not one a tiles server made up.
-fn fetch(reader: &TileReader, verifier: &LogVerifier) -> anyhow::Result<FetchedLog> {
-    let note = reader.checkpoint()?;
-    let size = Checkpoint::open(&note, verifier, Some(verifier.name()))
-        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?
-        .size;
-    let leaf_hashes = reader.leaf_hashes(size)?;
-    Ok(FetchedLog { note, leaf_hashes })
-}
 
 /// The deployment's log key and host, from a receipt's pinned log key (named by its letter's
 /// exact origin): every letter of the cover set is read under that key and host.

@@ -357,7 +357,7 @@ pub enum CheckOutcome {
 /// copy of it): every level-0 tile, never a proof for one entry, so whoever serves the tiles
 /// does not learn which entry is this holder's.
 pub fn check(
-    log: &crate::cover::FetchedLog,
+    log: &crate::tiles::FetchedLog,
     home_dir: &Path,
     saved: &SavedReceipt,
     now: u64,

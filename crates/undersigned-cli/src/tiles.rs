@@ -15,7 +15,7 @@ use undersigned_core::log::tiles::{
     check_hash_tile, entry_bundles_for_size, leaf_tiles_for_size, parse_entry_bundle,
     parse_hash_tile, tiles_for_size, FULL_TILE_BYTES, MAX_TILE_ENTRY,
 };
-use undersigned_core::log::{Hash, MerkleLog, Tile};
+use undersigned_core::log::{Checkpoint, Hash, LogVerifier, MerkleLog, Tile};
 use undersigned_core::pins::Pins;
 
 /// A checkpoint note is a few lines and signatures.
@@ -246,4 +246,38 @@ fn check_size(size: u64) -> anyhow::Result<()> {
         bail!("the checkpoint claims {size} entries, more than a reader accepts ({MAX_TREE_SIZE})");
     }
     Ok(())
+}
+
+/// A letter's log as read from its tiles: the checkpoint note as served and the leaf hashes
+/// of the tree of the size it names. Only the checkpoint's signature is checked here (before
+/// any tile is fetched); `holder::check` checks the rest with the receipt's pinned key.
+#[derive(Debug)]
+pub struct FetchedLog {
+    pub note: String,
+    leaf_hashes: Vec<Hash>,
+}
+
+impl FetchedLog {
+    /// The leaf hashes of a tree of `size`: the size the note names, or an error.
+    pub fn leaf_hashes(&self, size: u64) -> anyhow::Result<Vec<Hash>> {
+        if self.leaf_hashes.len() as u64 != size {
+            bail!(
+                "the log's tiles hold {} leaves, the checkpoint {size}",
+                self.leaf_hashes.len()
+            );
+        }
+        Ok(self.leaf_hashes.clone())
+    }
+}
+
+/// The checkpoint and every level-0 tile of its size. The checkpoint is opened first with the
+/// deployment's log key under the letter's exact origin, so the size the tiles are fetched for
+/// is one that key signed, not one a tiles server made up.
+pub fn fetch(reader: &TileReader, verifier: &LogVerifier) -> anyhow::Result<FetchedLog> {
+    let note = reader.checkpoint()?;
+    let size = Checkpoint::open(&note, verifier, Some(verifier.name()))
+        .map_err(|e| anyhow!("the checkpoint does not verify: {e}"))?
+        .size;
+    let leaf_hashes = reader.leaf_hashes(size)?;
+    Ok(FetchedLog { note, leaf_hashes })
 }
