@@ -25,4 +25,4 @@ pub mod statement;
 pub mod tally;
 pub mod text;
 
-pub use error::{BundleError, Error, IssueError, PresentError, VerifyError};
+pub use error::{BundleError, Error, IssueError, PresentError, StatementError, VerifyError};
