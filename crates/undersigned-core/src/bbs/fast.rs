@@ -829,6 +829,31 @@ pub fn check_claim(claim: &PairingClaim) -> bool {
     blst_fp12::finalverify(&lhs, &rhs)
 }
 
+/// One proof verified alone: `bbs::verify`'s verdict, with the same arguments, through this
+/// module. The issuer key and letter context are built for this call and dropped; a verifier
+/// of many proofs keeps them instead (`batch::EntryVerifier`).
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    pk: &PublicKey,
+    header: &[u8],
+    ph: &[u8],
+    context_id: &[u8],
+    message_count: usize,
+    disclosed: &[(usize, Vec<u8>)],
+    proof: &[u8],
+    pseudonym: &[u8],
+) -> Result<(), CryptoError> {
+    let gens = Generators::cached(message_count)?;
+    let issuer = IssuerKey::new(gens, pk, header)?;
+    let letter = LetterContext::new(context_id)?;
+    let claim = prepare(gens, &issuer, &letter, ph, disclosed, proof, pseudonym)?;
+    if check_claim(&claim) {
+        Ok(())
+    } else {
+        Err(CryptoError)
+    }
+}
+
 /// A batching coefficient `a + b·z²` with random 64-bit a and b: 2^128 possible values, all
 /// distinct (a + b·z² is an integer below r) and never zero (a zero would drop its proof from
 /// the check).
