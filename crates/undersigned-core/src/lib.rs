@@ -14,6 +14,9 @@ pub mod credential;
 pub mod encoding;
 pub mod entry;
 pub mod error;
+/// Above `entry` and `credential`, whose entries it forges; so not inside `bbs`, which they use.
+#[cfg(feature = "forge")]
+pub mod forge;
 pub mod ids;
 pub mod issuer;
 pub mod letter;

@@ -19,9 +19,6 @@ use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Sig
 pub mod fast;
 pub mod octets;
 
-#[cfg(feature = "forge")]
-pub mod forge;
-
 /// The ciphersuite the design fixes: BLS12-381-SHA-256.
 pub type Suite = zkryptium::schemes::algorithms::BbsBls12381Sha256;
 
