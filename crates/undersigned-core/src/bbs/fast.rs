@@ -389,18 +389,20 @@ impl Generators {
         })
     }
 
-    /// The generators of schema v1 (five signer messages), computed once per process.
+    /// The generators for `message_count` signer messages, computed once per process and count.
+    /// Keyed by the count rather than fixed to the credential schema's, so this module needs
+    /// nothing from `credential`, which is built on it. Callers pass the schema's constant, so
+    /// one entry is ever built (and kept for the process, as before).
     pub fn cached(message_count: usize) -> Result<&'static Self, CryptoError> {
-        static CACHE: OnceLock<Result<Generators, CryptoError>> = OnceLock::new();
-        let g = CACHE
-            .get_or_init(|| Generators::new(crate::credential::MESSAGE_COUNT))
-            .as_ref()
-            .map_err(|e| *e)?;
-        if g.message_count == message_count {
-            Ok(g)
-        } else {
-            Err(CryptoError)
-        }
+        type Cache = Mutex<HashMap<usize, Result<&'static Generators, CryptoError>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let mut cache = CACHE
+            .get_or_init(Cache::default)
+            .lock()
+            .map_err(|_| CryptoError)?;
+        *cache
+            .entry(message_count)
+            .or_insert_with(|| Generators::new(message_count).map(|g| &*Box::leak(Box::new(g))))
     }
 
     /// The compressed encoding of every generator from Q1 on (for tests against zkryptium).
