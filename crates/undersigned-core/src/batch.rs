@@ -175,7 +175,8 @@ mod native {
             })
         }
 
-        /// One entry, with its own pairing check: `entry::verify`.
+        /// One entry, with its own pairing check: `entry::verify`'s verdict, with this
+        /// verifier's keys reused.
         pub fn verify(
             &self,
             entry: &SignatureEntry,

@@ -1,10 +1,11 @@
-//! Credential schema v1 and the holder's side of blind issuance: request, receive, keep.
+//! Credential schema v1 and both sides of blind issuance: the issuer's keys that sign, the
+//! holder's request, receive and keep.
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::bbs::{self, PublicKey, COMMITMENT_LEN, SCALAR_LEN, SIGNATURE_LEN};
+use crate::bbs::{self, PublicKey, SecretKey, COMMITMENT_LEN, SCALAR_LEN, SIGNATURE_LEN};
 use crate::encoding::sha256;
 use crate::error::IssueError;
 use crate::ids::{AgeBand, Email, Epoch, IssuerId, OrgId, Role};
@@ -124,6 +125,64 @@ impl IssuanceResponse {
             nym_entropy: nym_entropy
                 .try_into()
                 .map_err(|_| IssueError::BadResponse)?,
+        })
+    }
+}
+
+/// An issuer's keys and name. The secret key never leaves the issuer.
+#[derive(Debug)]
+pub struct IssuerKeys {
+    pub name: String,
+    sk: SecretKey,
+    pk: PublicKey,
+    id: IssuerId,
+}
+
+impl IssuerKeys {
+    pub fn generate(name: &str, rng: &mut impl CryptoRngCore) -> Result<Self, IssueError> {
+        let (sk, pk) = bbs::keygen(rng).map_err(|_| IssueError::Signing)?;
+        Ok(Self::from_parts(name, sk, pk))
+    }
+    pub fn from_parts(name: &str, sk: SecretKey, pk: PublicKey) -> Self {
+        let id = issuer_id(&pk);
+        Self {
+            name: name.to_owned(),
+            sk,
+            pk,
+            id,
+        }
+    }
+    pub fn id(&self) -> IssuerId {
+        self.id
+    }
+    pub fn public_key(&self) -> &PublicKey {
+        &self.pk
+    }
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.sk
+    }
+
+    /// Blind-signs the attributes with the holder's committed nym secret. Pure crypto: the
+    /// caller has checked membership and the one-per-address rule (see `Issuer::issue`).
+    pub fn blind_sign(
+        &self,
+        request: &IssuanceRequest,
+        attributes: &Attributes,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<IssuanceResponse, IssueError> {
+        let entropy = bbs::random_scalar(rng);
+        let signature = bbs::blind_sign(
+            &self.sk,
+            &self.pk,
+            &request.commitment,
+            &header(&self.id),
+            &entropy,
+            &attributes.messages(),
+        )
+        .map_err(|_| IssueError::BadRequest)?;
+        Ok(IssuanceResponse {
+            signature,
+            nym_entropy: *entropy,
         })
     }
 }

@@ -117,7 +117,7 @@ pub enum BundleError {
     Receipt(String),
     /// The signed issuer statement failed (its own message names it).
     #[error("{0}")]
-    Statement(#[from] crate::statement::StatementError),
+    Statement(#[from] StatementError),
     /// A bundle-level check against the issuer statement failed.
     #[error("issuer statement: {0}")]
     IssuerStatement(String),
@@ -127,4 +127,42 @@ pub enum BundleError {
     /// A checkpoint lacks its quorum of valid cosignatures from the pinned witnesses.
     #[error("witness cosignatures: {0}")]
     Cosignature(String),
+}
+
+/// Why a statement, or a pair of statements, is not acceptable. Every message names the issuer
+/// statement, so a verifier's output says which part of a bundle failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StatementError {
+    #[error("issuer statement: unsupported format {0:?}")]
+    Format(String),
+    #[error("issuer statement: malformed ({0})")]
+    Malformed(String),
+    #[error("issuer statement: its public key does not match its issuer id")]
+    KeyMismatch,
+    #[error("issuer statement: signature does not verify")]
+    BadSignature,
+    #[error("issuer statement: signing failed")]
+    Signing,
+    #[error("issuer statement: {0}")]
+    Log(String),
+    #[error("issuer statement: a later statement is by another issuer")]
+    OtherIssuer,
+    #[error("issuer statement: sequence {later} does not follow {earlier}")]
+    Sequence { earlier: u64, later: u64 },
+    #[error("issuer statement: a later statement drops the organization {0}")]
+    OrgRemoved(String),
+    #[error("issuer statement: a later statement drops epoch {0}")]
+    EpochRemoved(String),
+    #[error("issuer statement: a later statement drops the cell {cell} of epoch {epoch}")]
+    CellRemoved { epoch: String, cell: String },
+    #[error(
+        "issuer statement: a later statement lowers the count of {cell} in epoch {epoch} from {earlier} to {later}"
+    )]
+    CountLowered {
+        epoch: String,
+        cell: String,
+        earlier: String,
+        later: String,
+    },
 }

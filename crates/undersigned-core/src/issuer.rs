@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use crate::anonymity::{IssuedCounts, PublishedSets};
-use crate::bbs::{self, PublicKey, SecretKey};
-use crate::credential::{self, Attributes, IssuanceRequest, IssuanceResponse};
+// The keys live beside the credential schema they sign under, so the issuer statement can be
+// signed with them without importing the issuer; their old path stays for callers.
+pub use crate::credential::IssuerKeys;
+use crate::credential::{Attributes, IssuanceRequest, IssuanceResponse};
 use crate::error::IssueError;
 use crate::ids::{AddressRules, AgeBand, Email, Epoch, IssuerId, OrgId, Role};
 
@@ -38,64 +40,6 @@ pub const FREE_MAIL: &[&str] = &[
     "tutanota.com",
     "hey.com",
 ];
-
-/// An issuer's keys and name. The secret key never leaves the issuer.
-#[derive(Debug)]
-pub struct IssuerKeys {
-    pub name: String,
-    sk: SecretKey,
-    pk: PublicKey,
-    id: IssuerId,
-}
-
-impl IssuerKeys {
-    pub fn generate(name: &str, rng: &mut impl CryptoRngCore) -> Result<Self, IssueError> {
-        let (sk, pk) = bbs::keygen(rng).map_err(|_| IssueError::Signing)?;
-        Ok(Self::from_parts(name, sk, pk))
-    }
-    pub fn from_parts(name: &str, sk: SecretKey, pk: PublicKey) -> Self {
-        let id = credential::issuer_id(&pk);
-        Self {
-            name: name.to_owned(),
-            sk,
-            pk,
-            id,
-        }
-    }
-    pub fn id(&self) -> IssuerId {
-        self.id
-    }
-    pub fn public_key(&self) -> &PublicKey {
-        &self.pk
-    }
-    pub fn secret_key(&self) -> &SecretKey {
-        &self.sk
-    }
-
-    /// Blind-signs the attributes with the holder's committed nym secret. Pure crypto: the
-    /// caller has checked membership and the one-per-address rule (see `Issuer::issue`).
-    pub fn blind_sign(
-        &self,
-        request: &IssuanceRequest,
-        attributes: &Attributes,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<IssuanceResponse, IssueError> {
-        let entropy = bbs::random_scalar(rng);
-        let signature = bbs::blind_sign(
-            &self.sk,
-            &self.pk,
-            &request.commitment,
-            &credential::header(&self.id),
-            &entropy,
-            &attributes.messages(),
-        )
-        .map_err(|_| IssueError::BadRequest)?;
-        Ok(IssuanceResponse {
-            signature,
-            nym_entropy: *entropy,
-        })
-    }
-}
 
 /// What a deployment accepts: organizations (domain to display name), the role list, and the
 /// extra address rules of the organizations whose mail systems need them.

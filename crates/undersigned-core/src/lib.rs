@@ -15,6 +15,9 @@ pub mod credential;
 pub mod encoding;
 pub mod entry;
 pub mod error;
+/// Above `entry` and `credential`, whose entries it forges; so not inside `bbs`, which they use.
+#[cfg(feature = "forge")]
+pub mod forge;
 pub mod holder;
 pub mod ids;
 pub mod issuer;
@@ -27,4 +30,4 @@ pub mod statement;
 pub mod tally;
 pub mod text;
 
-pub use error::{BundleError, Error, IssueError, PresentError, VerifyError};
+pub use error::{BundleError, Error, IssueError, PresentError, StatementError, VerifyError};

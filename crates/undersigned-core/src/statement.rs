@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use crate::anonymity::{CellKey, Count, PublishedSets};
 use crate::bbs::{self, PublicKey};
-use crate::credential::issuer_id;
+use crate::credential::{issuer_id, IssuerKeys};
 use crate::encoding::{b64url, from_b64url};
 use crate::ids::{Epoch, IssuerId, OrgId};
-use crate::issuer::IssuerKeys;
+// Its home is `error` (a leaf every module may import); its old path stays for callers.
+pub use crate::error::StatementError;
 use crate::log::{
     leaf_hash, verify_inclusion, Checkpoint, InclusionProof, LogSigner, LogVerifier, MerkleLog,
 };
@@ -27,44 +28,6 @@ pub(crate) const STATEMENT_HEADER: &[u8] = b"undersigned/issuer-statement/v1";
 pub(crate) const ISSUER_LEAF_TAG: &[u8] = b"undersigned/issuer-log/v1\n";
 /// Statements larger than this are refused before parsing (many epochs, many cells fit).
 pub(crate) const MAX_STATEMENT_BYTES: usize = 4 << 20;
-
-/// Why a statement, or a pair of statements, is not acceptable. Every message names the issuer
-/// statement, so a verifier's output says which part of a bundle failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StatementError {
-    #[error("issuer statement: unsupported format {0:?}")]
-    Format(String),
-    #[error("issuer statement: malformed ({0})")]
-    Malformed(String),
-    #[error("issuer statement: its public key does not match its issuer id")]
-    KeyMismatch,
-    #[error("issuer statement: signature does not verify")]
-    BadSignature,
-    #[error("issuer statement: signing failed")]
-    Signing,
-    #[error("issuer statement: {0}")]
-    Log(String),
-    #[error("issuer statement: a later statement is by another issuer")]
-    OtherIssuer,
-    #[error("issuer statement: sequence {later} does not follow {earlier}")]
-    Sequence { earlier: u64, later: u64 },
-    #[error("issuer statement: a later statement drops the organization {0}")]
-    OrgRemoved(String),
-    #[error("issuer statement: a later statement drops epoch {0}")]
-    EpochRemoved(String),
-    #[error("issuer statement: a later statement drops the cell {cell} of epoch {epoch}")]
-    CellRemoved { epoch: String, cell: String },
-    #[error(
-        "issuer statement: a later statement lowers the count of {cell} in epoch {epoch} from {earlier} to {later}"
-    )]
-    CountLowered {
-        epoch: String,
-        cell: String,
-        earlier: String,
-        later: String,
-    },
-}
 
 /// What an issuer states about itself at one moment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

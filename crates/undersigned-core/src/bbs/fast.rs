@@ -389,18 +389,20 @@ impl Generators {
         })
     }
 
-    /// The generators of schema v1 (five signer messages), computed once per process.
+    /// The generators for `message_count` signer messages, computed once per process and count.
+    /// Keyed by the count rather than fixed to the credential schema's, so this module needs
+    /// nothing from `credential`, which is built on it. Callers pass the schema's constant, so
+    /// one entry is ever built (and kept for the process, as before).
     pub fn cached(message_count: usize) -> Result<&'static Self, CryptoError> {
-        static CACHE: OnceLock<Result<Generators, CryptoError>> = OnceLock::new();
-        let g = CACHE
-            .get_or_init(|| Generators::new(crate::credential::MESSAGE_COUNT))
-            .as_ref()
-            .map_err(|e| *e)?;
-        if g.message_count == message_count {
-            Ok(g)
-        } else {
-            Err(CryptoError)
-        }
+        type Cache = Mutex<HashMap<usize, Result<&'static Generators, CryptoError>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let mut cache = CACHE
+            .get_or_init(Cache::default)
+            .lock()
+            .map_err(|_| CryptoError)?;
+        *cache
+            .entry(message_count)
+            .or_insert_with(|| Generators::new(message_count).map(|g| &*Box::leak(Box::new(g))))
     }
 
     /// The compressed encoding of every generator from Q1 on (for tests against zkryptium).
@@ -827,6 +829,31 @@ pub fn check_claim(claim: &PairingClaim) -> bool {
     let lhs = blst_fp12::miller_loop(&claim.pk, &claim.abar);
     let rhs = blst_fp12::miller_loop(&p2, &claim.bbar);
     blst_fp12::finalverify(&lhs, &rhs)
+}
+
+/// One proof verified alone: `bbs::verify`'s verdict, with the same arguments, through this
+/// module. The issuer key and letter context are built for this call and dropped; a verifier
+/// of many proofs keeps them instead (`batch::EntryVerifier`).
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    pk: &PublicKey,
+    header: &[u8],
+    ph: &[u8],
+    context_id: &[u8],
+    message_count: usize,
+    disclosed: &[(usize, Vec<u8>)],
+    proof: &[u8],
+    pseudonym: &[u8],
+) -> Result<(), CryptoError> {
+    let gens = Generators::cached(message_count)?;
+    let issuer = IssuerKey::new(gens, pk, header)?;
+    let letter = LetterContext::new(context_id)?;
+    let claim = prepare(gens, &issuer, &letter, ph, disclosed, proof, pseudonym)?;
+    if check_claim(&claim) {
+        Ok(())
+    } else {
+        Err(CryptoError)
+    }
 }
 
 /// A batching coefficient `a + b·z²` with random 64-bit a and b: 2^128 possible values, all

@@ -19,16 +19,12 @@ use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Sig
 pub mod fast;
 pub mod octets;
 
-#[cfg(feature = "forge")]
-pub mod forge;
-
 /// The ciphersuite the design fixes: BLS12-381-SHA-256.
 pub type Suite = zkryptium::schemes::algorithms::BbsBls12381Sha256;
 
-pub const PUBLIC_KEY_LEN: usize = 96;
-pub const SIGNATURE_LEN: usize = 80;
-pub const SCALAR_LEN: usize = 32;
-pub const POINT_LEN: usize = 48;
+// The octet lengths and the one error live in `octets`, the bottom of this folder, so that it
+// imports nothing from here; their paths here stay.
+pub use octets::{CryptoError, POINT_LEN, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
 pub const PSEUDONYM_LEN: usize = POINT_LEN;
 /// A commitment with proof to a nym vector of length 1 and no other committed messages:
 /// one point, then s^, one m^ (the nym secret) and the challenge.
@@ -47,10 +43,6 @@ pub const fn proof_scalars(undisclosed_messages: usize) -> usize {
 pub const fn proof_len(undisclosed_messages: usize) -> usize {
     3 * POINT_LEN + proof_scalars(undisclosed_messages) * SCALAR_LEN
 }
-
-/// A failed cryptographic check. Deliberately carries no detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CryptoError;
 
 /// An issuer's BBS secret key. Zeroized on drop, never printed.
 pub struct SecretKey(Zeroizing<[u8; SCALAR_LEN]>);

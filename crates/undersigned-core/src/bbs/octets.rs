@@ -22,7 +22,14 @@
 use bls12_381_plus::elliptic_curve::Field;
 use bls12_381_plus::{G1Affine, G2Affine, Scalar};
 
-use super::{CryptoError, POINT_LEN, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
+pub const PUBLIC_KEY_LEN: usize = 96;
+pub const SIGNATURE_LEN: usize = 80;
+pub const SCALAR_LEN: usize = 32;
+pub const POINT_LEN: usize = 48;
+
+/// A failed cryptographic check. Deliberately carries no detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CryptoError;
 
 /// A G1 point that passed `octets_to_point_g1` and is not the identity.
 pub fn g1_point(bytes: &[u8]) -> Result<G1Affine, CryptoError> {

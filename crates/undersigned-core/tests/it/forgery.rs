@@ -2,15 +2,15 @@
 //! forgery (so the forger is the real attack); our checks refuse it and every variant.
 
 use crate::fixture::*;
-use undersigned_core::bbs::forge::{
-    bad_commitments, bad_public_keys, bad_signatures, forge, forge_entry, variants, with_forgery,
-    Forgery, Statement,
-};
 use undersigned_core::bbs::{self, PublicKey, Suite};
 use undersigned_core::bundle::verify_bundle;
 use undersigned_core::credential::{self, MESSAGE_COUNT};
 use undersigned_core::entry::{self, presentation_header, Action, Disclosed, DisclosureChoice};
 use undersigned_core::error::{BundleError, VerifyError};
+use undersigned_core::forge::{
+    bad_commitments, bad_public_keys, bad_signatures, forge, forge_entry, variants, with_forgery,
+    Forgery, Statement,
+};
 use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
 use undersigned_core::letter::Letter;
 use zkryptium::bbsplus::keys::BBSplusPublicKey;

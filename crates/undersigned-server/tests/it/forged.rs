@@ -5,9 +5,9 @@ use crate::harness::*;
 use axum::http::StatusCode;
 use rand_core::OsRng;
 use serde_json::Value;
-use undersigned_core::bbs::forge::{forge_entry, variants, with_forgery, Forgery};
 use undersigned_core::bundle::verify_bundle;
 use undersigned_core::entry::{Action, Disclosed, DisclosureChoice};
+use undersigned_core::forge::{forge_entry, variants, with_forgery, Forgery};
 use undersigned_core::ids::{AgeBand, Epoch, OrgId};
 
 on_both!(fail_forged_entries_change_nothing);

@@ -1,9 +1,9 @@
 //! Issue 9, finding 1 in the browser's verifier: `verify_bundle` refuses a bundle carrying an
 //! entry forged without a credential, even under a correctly signed checkpoint.
 
-use undersigned_core::bbs::forge::{forge_entry, variants, with_forgery, Forgery};
 use undersigned_core::bundle::{Bundle, IssuerRecord, BUNDLE_FORMAT};
 use undersigned_core::entry::{Action, Disclosed, SignatureEntry};
+use undersigned_core::forge::{forge_entry, variants, with_forgery, Forgery};
 use undersigned_core::ids::OrgId;
 use undersigned_core::record::LogEntry;
 use undersigned_core::statement::LoggedStatement;

@@ -22,7 +22,7 @@ use zkryptium::bbsplus::blind::prepare_parameters;
 use zkryptium::bbsplus::ciphersuites::{BbsCiphersuite, Bls12381Sha256};
 use zkryptium::utils::util::bbsplus_utils::{hash_to_scalar, i2osp};
 
-use super::{
+use crate::bbs::{
     CryptoError, PublicKey, COMMITMENT_LEN, POINT_LEN, PSEUDONYM_LEN, PUBLIC_KEY_LEN, SCALAR_LEN,
     SIGNATURE_LEN,
 };
