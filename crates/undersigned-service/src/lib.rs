@@ -43,6 +43,7 @@ pub mod platform;
 pub mod bundle;
 pub mod cosigning;
 pub mod delivery;
+pub mod issuer;
 pub mod issuer_log;
 pub mod leader;
 pub mod letters;
