@@ -18,7 +18,7 @@
 //! in bytes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -28,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use undersigned_service::changes::Changes;
 
 /// How long a kept read may be answered again at most.
 const FRESH: Duration = Duration::from_secs(1);
@@ -74,6 +74,15 @@ struct Entries {
     bytes: usize,
 }
 
+/// What the caching layers need, put in every request by the app: the kept reads, and the
+/// count of this process's writes that decides whether a kept read is still current. Only
+/// these two, not the whole state, so the layers know nothing else of the app.
+#[derive(Debug, Clone)]
+pub struct Reads {
+    pub cache: Arc<ReadCache>,
+    pub changes: Changes,
+}
+
 /// How much the read cache holds: entries and bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheSize {
@@ -85,7 +94,7 @@ pub struct CacheSize {
 /// it is answered. Layered over the whole app.
 pub async fn count_writes(req: Request, next: Next) -> Response {
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let state = req.extensions().get::<AppState>().cloned();
+    let state = req.extensions().get::<Reads>().cloned();
     let res = next.run(req).await;
     if let (true, Some(s)) = (writes, state) {
         s.changes.changed();
@@ -117,7 +126,7 @@ async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
     } else {
         "public, no-cache"
     });
-    let state = req.extensions().get::<AppState>().cloned();
+    let state = req.extensions().get::<Reads>().cloned();
     let (key, req) = if keep_it {
         read_key(req).await
     } else {
@@ -131,7 +140,7 @@ async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
     };
     if let Some((s, generation)) = &keep {
         if let Some(res) = s
-            .reads
+            .cache
             .answer(&key, *generation, if_none_match.as_ref(), &cache)
         {
             return res;
@@ -153,7 +162,7 @@ async fn tagged(req: Request, next: Next, keep_it: bool) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Some((s, generation)) = keep {
-        s.reads.keep(
+        s.cache.keep(
             key,
             Kept {
                 generation,

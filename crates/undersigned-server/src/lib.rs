@@ -64,7 +64,10 @@ pub fn app(state: AppState) -> Router {
         .merge(tiles::routes())
         .layer(axum::middleware::from_fn(caching::count_writes))
         // The read cache and the write count reach the layers through the request.
-        .layer(axum::Extension(state.clone()))
+        .layer(axum::Extension(caching::Reads {
+            cache: state.reads.clone(),
+            changes: state.changes.clone(),
+        }))
         .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(

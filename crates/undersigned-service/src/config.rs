@@ -113,7 +113,7 @@ pub struct Config {
     /// First retry delay of a failed delivery; doubles with each failure.
     pub delivery_backoff_secs: u64,
     /// Witnesses that cosign every checkpoint; none means the operator's signature alone.
-    pub witnesses: Vec<crate::cosigning::WitnessSpec>,
+    pub witnesses: Vec<crate::witnesses::WitnessSpec>,
     /// Cosignatures a checkpoint needs to be published; `None` means every named witness.
     pub witness_quorum: Option<usize>,
     /// How long one witness request may take.

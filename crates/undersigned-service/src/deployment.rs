@@ -17,8 +17,8 @@ use toml::Spanned;
 use undersigned_core::ids::{AddressRules, Epoch, OrgId, Role};
 
 use crate::config::Config;
-use crate::cosigning::WitnessSpec;
 use crate::mailer::TlsMode;
+use crate::witnesses::WitnessSpec;
 
 /// A deployment file that cannot be used: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

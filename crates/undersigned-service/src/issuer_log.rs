@@ -7,8 +7,6 @@
 //! time says nothing about when anyone got a credential. Because it runs before each batch,
 //! every signature in a letter log was made with a credential some published statement counts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Mutex;
 use undersigned_core::ids::Epoch;
 use undersigned_core::log::{leaf_hash, Checkpoint, MerkleLog};
 use undersigned_core::statement::{
@@ -18,18 +16,6 @@ use undersigned_store::CheckpointRow;
 
 use crate::error::{Error, Result};
 use crate::platform::Platform;
-
-/// Serializes appends within this process (the store refuses a second writer elsewhere), and
-/// remembers the publish slot of the last scheduled statement.
-#[derive(Debug, Default)]
-pub struct IssuerLogGate(Mutex<()>, AtomicU64);
-
-impl IssuerLogGate {
-    /// Records `slot` as the current publish slot; returns the one before.
-    pub fn swap_slot(&self, slot: u64) -> u64 {
-        self.1.swap(slot, Ordering::Relaxed)
-    }
-}
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("issuer log: {what}: {e}"))
@@ -76,7 +62,7 @@ pub async fn publish(s: &Platform, now: u64) -> Result<bool> {
 }
 
 async fn append_statement(s: &Platform, now: u64) -> Result<bool> {
-    let _gate = s.issuer_log_gate.0.lock().await;
+    let _gate = s.issuer_log_gate.lock().await;
     let id = s.issuer.id().to_hex();
     let hashes = s.store.issuer_log_hashes(&id).await?;
     let size = hashes.len() as u64;
@@ -111,7 +97,7 @@ async fn append_statement(s: &Platform, now: u64) -> Result<bool> {
         .append_issuer_statement(&id, size, &hash, &leaf, &checkpoint)
         .await?;
     s.cosigning
-        .mark(signer.name(), crate::cosigning::LogName::Issuer, now);
+        .mark(signer.name(), crate::witnesses::LogName::Issuer, now);
     Ok(true)
 }
 

@@ -92,7 +92,7 @@ pub struct Ledger {
     /// lock, so no entry can slip into the pool after the closing batch.
     gates: Mutex<HashMap<String, Arc<RwLock<()>>>>,
     /// Told of every checkpoint signed here, so it goes to the witnesses.
-    cosigning: Arc<crate::cosigning::Cosigning>,
+    cosigning: Arc<crate::witnesses::Cosigning>,
     /// Told of every log that grew, so kept reads are built again (`caching.rs`).
     changes: crate::changes::Changes,
 }
@@ -102,7 +102,7 @@ impl Ledger {
         store: Arc<dyn Store>,
         key: ed25519_dalek::SigningKey,
         host: String,
-        cosigning: Arc<crate::cosigning::Cosigning>,
+        cosigning: Arc<crate::witnesses::Cosigning>,
         changes: crate::changes::Changes,
     ) -> Self {
         Self {
@@ -261,7 +261,7 @@ impl Ledger {
         // Marked before it is stored: a checkpoint that never gets stored costs one look.
         self.cosigning.mark(
             &self.origin(letter_id),
-            crate::cosigning::LogName::Letter(letter_id.to_owned()),
+            crate::witnesses::LogName::Letter(letter_id.to_owned()),
             now,
         );
         Ok(CheckpointRow {

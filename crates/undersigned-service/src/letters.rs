@@ -431,3 +431,18 @@ pub async fn open(s: &Platform, row: &LetterRow) -> Result<(String, String)> {
         .await?;
     Ok((id, checkpoint.note))
 }
+
+// Beside the letters it reads, so that `platform.rs` imports no operation.
+impl Platform {
+    /// The epochs this deployment's issuer issues credentials for now: the current epoch plus
+    /// every epoch an open letter accepts from it, sorted. Letters may only accept these.
+    pub async fn issuable_epochs(&self) -> Result<Vec<Epoch>> {
+        let mut epochs = std::collections::BTreeSet::from([self.epoch()]);
+        let id = self.issuer.id();
+        for row in self.store.letters_in_state(LetterState::Open).await? {
+            let letter = parse_row(&row)?;
+            epochs.extend(letter.policy.epoch_of(&id).cloned());
+        }
+        Ok(epochs.into_iter().collect())
+    }
+}

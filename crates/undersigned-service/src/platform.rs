@@ -9,7 +9,7 @@ use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
 use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
 use undersigned_core::issuer::{IssuerKeys, Membership};
-use undersigned_store::{LetterState, Store};
+use undersigned_store::Store;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
@@ -34,9 +34,9 @@ pub struct Inner {
     pub ledger: Ledger,
     /// The witnesses and what they cosigned (also held by the ledger, which marks new
     /// checkpoints).
-    pub cosigning: Arc<crate::cosigning::Cosigning>,
+    pub cosigning: Arc<crate::witnesses::Cosigning>,
     /// One issuer-log append at a time in this process.
-    pub issuer_log_gate: crate::issuer_log::IssuerLogGate,
+    pub issuer_log_gate: crate::issuer_gate::IssuerLogGate,
     pub mailer: Mailer,
     /// Code mails per organization and hour (`Config::code_mails_per_domain_hour`).
     pub code_mails: crate::limits::CodeMailLimit,
@@ -45,13 +45,13 @@ pub struct Inner {
     /// Submissions' pairing checks, batched across concurrent requests.
     pub pairings: PairingBatcher,
     /// Issuer keys and letter contexts kept across submissions (`api::entries`).
-    pub verifiers: crate::submissions::VerifierCache,
+    pub verifiers: crate::verifiers::VerifierCache,
     /// The one wall clock every handler and background task reads (`clock.rs`).
     pub clock: Clock,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
     /// What the leader wrote to the tiles directory (`tiles.rs`).
-    pub tiles: crate::tiles::Mirror,
+    pub tiles: crate::tile_mirror::Mirror,
     /// This process's writes, counted, so that reads kept by the HTTP layer are dropped when
     /// one happens (`changes.rs`).
     pub changes: crate::changes::Changes,
@@ -103,7 +103,7 @@ impl Platform {
             address_rules: config.address_rules.clone(),
             subdomains: config.subdomains.clone(),
         };
-        let cosigning = Arc::new(crate::cosigning::Cosigning::new(
+        let cosigning = Arc::new(crate::witnesses::Cosigning::new(
             &config.witnesses,
             config.witness_quorum,
             std::time::Duration::from_millis(config.witness_timeout_millis),
@@ -143,18 +143,6 @@ impl Platform {
             .epoch
             .clone()
             .unwrap_or_else(|| epoch_at(self.clock.now()))
-    }
-
-    /// The epochs this deployment's issuer issues credentials for now: the current epoch plus
-    /// every epoch an open letter accepts from it, sorted. Letters may only accept these.
-    pub async fn issuable_epochs(&self) -> Result<Vec<Epoch>> {
-        let mut epochs = std::collections::BTreeSet::from([self.epoch()]);
-        let id = self.issuer.id();
-        for row in self.store.letters_in_state(LetterState::Open).await? {
-            let letter = crate::letters::parse_row(&row)?;
-            epochs.extend(letter.policy.epoch_of(&id).cloned());
-        }
-        Ok(epochs.into_iter().collect())
     }
 
     /// The issuer's published anonymity sets for an epoch, from the stored counts.

@@ -1,15 +1,13 @@
 //! Submissions: verify a sign or withdraw entry, pool it durably, sign its receipt; and the
 //! verifier's cache of what every submission would otherwise rebuild.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use undersigned_core::batch::{EntryVerifier, PreparedEntry, VerifierKeys};
+use undersigned_core::batch::{EntryVerifier, PreparedEntry};
 use undersigned_core::bbs::fast::LetterContext;
 use undersigned_core::entry::{Disclosed, IssuerDirectory, SignatureEntry, VerifiedEntry};
 use undersigned_core::error::VerifyError;
 use undersigned_core::ids::{Epoch, IssuerId, LetterId};
-use undersigned_core::letter::Letter;
 use undersigned_core::log::{issue_receipt, leaf_hash, reissue_receipt, PublishSchedule, Receipt};
 use undersigned_core::record::LogEntry;
 use undersigned_store::{LetterRow, LetterState, PendingEntry, SignerCell, StoreError};
@@ -17,6 +15,7 @@ use undersigned_store::{LetterRow, LetterState, PendingEntry, SignerCell, StoreE
 use crate::error::{Error, Result};
 use crate::letters::parse_row;
 use crate::platform::Platform;
+pub use crate::verifiers::{OpenedLetter, VerifierCache};
 
 /// Accepts an entry for an opened letter the caller may sign (`row`, as read): verifies it,
 /// pools it durably, and answers with its signed receipt. The same entry again is answered
@@ -255,16 +254,6 @@ async fn prepare(
     .map_err(|e| Error::Internal(format!("verifier task: {e}")))
 }
 
-/// What an opened letter fixes for every submission to it: the parsed letter, its id, the
-/// epochs it accepts and its verifier context (its hash-to-curve point).
-#[derive(Debug)]
-pub struct OpenedLetter {
-    letter: Letter,
-    id: LetterId,
-    epochs: Vec<Epoch>,
-    context: LetterContext,
-}
-
 impl OpenedLetter {
     fn new(row: &LetterRow) -> Result<Self> {
         let letter = parse_row(row)?;
@@ -283,82 +272,6 @@ impl OpenedLetter {
             epochs,
             context,
         })
-    }
-}
-
-/// What every submission would otherwise rebuild: each opened letter (parsed text, id and
-/// kept verifier context with its table: about 10 ms of CPU, 400 kB), the issuer keys' decoded, subgroup-checked G2 points, and
-/// the issuer directory of each set of epochs (a store query per epoch).
-///
-/// Kept in the platform (one per deployment). None of it can go stale in a way that changes a
-/// verdict: an opened letter is frozen and keyed by its id (the hash of its text); the keys are
-/// compared with the directory of every request by `EntryVerifier::with_keys` (a changed key is
-/// rebuilt); a directory's anonymity sets only grow, and a small-cell refusal made on a kept
-/// one is decided again on a fresh one (`verify`). Bounded: past `MAX_LETTERS` letters
-/// (or as many epoch sets) it starts over.
-#[derive(Default)]
-pub struct VerifierCache {
-    kept: Mutex<Kept>,
-}
-
-#[derive(Default)]
-struct Kept {
-    keys: Arc<VerifierKeys>,
-    letters: HashMap<String, Arc<OpenedLetter>>,
-    directories: HashMap<Vec<Epoch>, Arc<IssuerDirectory>>,
-}
-
-impl std::fmt::Debug for VerifierCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifierCache").finish_non_exhaustive()
-    }
-}
-
-/// Letters receiving submissions at once; beyond, the kept ones start over (at 400 kB each).
-const MAX_LETTERS: usize = 128;
-
-impl VerifierCache {
-    // A panic elsewhere while holding the lock only costs the cache: every reader then misses.
-    fn keys(&self) -> Arc<VerifierKeys> {
-        self.kept
-            .lock()
-            .map(|c| Arc::clone(&c.keys))
-            .unwrap_or_default()
-    }
-
-    fn keep_keys(&self, keys: Arc<VerifierKeys>) {
-        if let Ok(mut c) = self.kept.lock() {
-            c.keys = keys;
-        }
-    }
-
-    fn letter(&self, letter_id: &str) -> Option<Arc<OpenedLetter>> {
-        self.kept.lock().ok()?.letters.get(letter_id).cloned()
-    }
-
-    /// Keeps the letter and returns it (as kept).
-    fn keep_letter(&self, letter_id: &str, opened: OpenedLetter) -> Arc<OpenedLetter> {
-        let opened = Arc::new(opened);
-        if let Ok(mut c) = self.kept.lock() {
-            if c.letters.len() >= MAX_LETTERS && !c.letters.contains_key(letter_id) {
-                c.letters.clear();
-            }
-            c.letters.insert(letter_id.to_owned(), Arc::clone(&opened));
-        }
-        opened
-    }
-
-    fn directory(&self, epochs: &[Epoch]) -> Option<Arc<IssuerDirectory>> {
-        self.kept.lock().ok()?.directories.get(epochs).cloned()
-    }
-
-    fn keep_directory(&self, epochs: &[Epoch], directory: Arc<IssuerDirectory>) {
-        if let Ok(mut c) = self.kept.lock() {
-            if c.directories.len() >= MAX_LETTERS && !c.directories.contains_key(epochs) {
-                c.directories.clear();
-            }
-            c.directories.insert(epochs.to_vec(), directory);
-        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! Only what a published checkpoint covers is read: a tile beyond it is not found, so a reader
 //! can't see entries before the witnesses did.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use undersigned_core::bundle::CONTEXT_FILE;
@@ -16,6 +15,7 @@ use undersigned_store::{CheckpointRow, LetterState};
 use crate::bundle::build_context;
 use crate::error::{Error, Result};
 use crate::platform::Platform;
+pub use crate::tile_mirror::Mirror;
 
 /// The letter's published checkpoint, or not found before there is one.
 pub async fn published(s: &Platform, id: &str) -> Result<CheckpointRow> {
@@ -44,14 +44,6 @@ pub async fn read_tile(s: &Platform, id: &str, tile: &Tile, size: u64) -> Result
             entry_bundle(&leaves).map_err(|e| Error::Internal(e.to_string()))
         }
     }
-}
-
-/// What the leader last wrote to the tiles directory, per letter: the size and note of the
-/// checkpoint; and when it last looked.
-#[derive(Debug, Default)]
-pub struct Mirror {
-    #[allow(clippy::type_complexity)]
-    written: tokio::sync::Mutex<(HashMap<String, (u64, String)>, Option<std::time::Instant>)>,
 }
 
 /// Without news from the publisher, the directory is compared with the database this often
