@@ -164,14 +164,9 @@ async fn code_rate_limit_concurrent(s: Arc<dyn Store>) {
             tokio::spawn(async move { s.put_code(&h(1), &h(100 + i), &h(i), 1000, 1600, 5).await })
         })
         .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::RateLimited) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let ok = crate::harness::winners(tasks, |e| matches!(e, StoreError::RateLimited))
+        .await
+        .len();
     assert_eq!(ok, 5);
 }
 

@@ -362,29 +362,13 @@ async fn fail_acknowledge_twice(s: Arc<dyn Store>) {
 async fn fail_respond_not_delivered(s: Arc<dyn Store>) {
     let id = queued(&*s, "hdl", 1).await;
     s.set_delivery_token(&id, 0, &h(1)).await.unwrap();
-    let r = s.acknowledge(&id, 0, 250).await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let r = s.answer(&id, 0, 250, "early").await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let d = one(&*s, &id, 0).await;
-    assert_eq!(
-        (d.acknowledged_at, d.answered_at, d.response_text),
-        (None, None, None)
-    );
+    cannot_respond(&*s, &id, "early").await;
 }
 
 async fn fail_respond_revoked(s: Arc<dyn Store>) {
     let id = delivered(&*s, "hdl").await;
     s.revoke_delivery(&id, 0).await.unwrap();
-    let r = s.acknowledge(&id, 0, 250).await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let r = s.answer(&id, 0, 250, "after revocation").await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let d = one(&*s, &id, 0).await;
-    assert_eq!(
-        (d.acknowledged_at, d.answered_at, d.response_text),
-        (None, None, None)
-    );
+    cannot_respond(&*s, &id, "after revocation").await;
 }
 
 async fn answer_records_text_and_acknowledges(s: Arc<dyn Store>) {
@@ -413,10 +397,10 @@ async fn answer_keeps_earlier_acknowledgement(s: Arc<dyn Store>) {
     let id = delivered(&*s, "hdl").await;
     s.acknowledge(&id, 0, 250).await.unwrap();
     s.answer(&id, 0, 300, "answer").await.unwrap();
-    let d = one(&*s, &id, 0).await;
-    assert_eq!(d.acknowledged_at, Some(250));
-    assert_eq!(d.answered_at, Some(300));
-    assert_eq!(d.response_text.as_deref(), Some("answer"));
+    assert_eq!(
+        response(&*s, &id).await,
+        (Some(250), Some(300), Some("answer".to_owned()))
+    );
 }
 
 async fn fail_answer_twice(s: Arc<dyn Store>) {
@@ -424,10 +408,10 @@ async fn fail_answer_twice(s: Arc<dyn Store>) {
     s.answer(&id, 0, 300, "first").await.unwrap();
     let r = s.answer(&id, 0, 310, "second").await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    let d = one(&*s, &id, 0).await;
-    assert_eq!(d.answered_at, Some(300));
-    assert_eq!(d.acknowledged_at, Some(300));
-    assert_eq!(d.response_text.as_deref(), Some("first"));
+    assert_eq!(
+        response(&*s, &id).await,
+        (Some(300), Some(300), Some("first".to_owned()))
+    );
 }
 
 async fn fail_acknowledge_after_answer(s: Arc<dyn Store>) {
@@ -456,26 +440,13 @@ async fn reminders_sent_sets_count(s: Arc<dyn Store>) {
 /// Ten workers finishing the same delivery at once: one records it, the rest are refused.
 async fn concurrent_delivery_done_one_wins(s: Arc<dyn Store>) {
     let id = queued(&*s, "hdl", 1).await;
-    let tasks: Vec<_> = (0..10u64)
-        .map(|i| {
-            let s = s.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                let reply = format!("250 worker {i}");
-                s.delivery_done(&id, 0, 200 + i, &reply)
-                    .await
-                    .map(|()| (200 + i, reply))
-            })
-        })
-        .collect();
-    let mut wins = Vec::new();
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(w) => wins.push(w),
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
+    let tasks = crate::harness::spawn_each(&s, &id, 0..10u64, |s, id, i| async move {
+        let reply = format!("250 worker {i}");
+        s.delivery_done(&id, 0, 200 + i, &reply)
+            .await
+            .map(|()| (200 + i, reply))
+    });
+    let mut wins = crate::harness::winners(tasks, |e| matches!(e, StoreError::Conflict(_))).await;
     assert_eq!(wins.len(), 1, "{wins:?}");
     let (at, reply) = wins.pop().unwrap();
     let d = one(&*s, &id, 0).await;
@@ -486,24 +457,27 @@ async fn concurrent_delivery_done_one_wins(s: Arc<dyn Store>) {
 /// Ten answers racing: exactly one is kept, and it is the one that was told Ok.
 async fn concurrent_answer_one_wins(s: Arc<dyn Store>) {
     let id = delivered(&*s, "hdl").await;
-    let tasks: Vec<_> = (0..10u64)
-        .map(|i| {
-            let s = s.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                let text = format!("answer {i}");
-                s.answer(&id, 0, 300 + i, &text).await.map(|()| text)
-            })
-        })
-        .collect();
-    let mut wins = Vec::new();
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(w) => wins.push(w),
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
+    let tasks = crate::harness::spawn_each(&s, &id, 0..10u64, |s, id, i| async move {
+        let text = format!("answer {i}");
+        s.answer(&id, 0, 300 + i, &text).await.map(|()| text)
+    });
+    let mut wins = crate::harness::winners(tasks, |e| matches!(e, StoreError::Conflict(_))).await;
     assert_eq!(wins.len(), 1, "{wins:?}");
     assert_eq!(one(&*s, &id, 0).await.response_text, wins.pop());
+}
+
+/// Acknowledging and answering delivery 0 of `id` at 250 are both refused as not found, and the
+/// delivery keeps no acknowledgement, answer or text.
+async fn cannot_respond(s: &dyn Store, id: &str, text: &str) {
+    let r = s.acknowledge(id, 0, 250).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    let r = s.answer(id, 0, 250, text).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert_eq!(response(s, id).await, (None, None, None));
+}
+
+/// What delivery 0 of `id` holds of a response: `(acknowledged_at, answered_at, response_text)`.
+async fn response(s: &dyn Store, id: &str) -> (Option<u64>, Option<u64>, Option<String>) {
+    let d = one(s, id, 0).await;
+    (d.acknowledged_at, d.answered_at, d.response_text)
 }

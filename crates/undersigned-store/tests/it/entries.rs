@@ -25,46 +25,32 @@ async fn accept_sign_then_withdraw_pending(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let sign = entry(1, false, 0, 100);
     let withdraw = entry(1, true, 0, 100);
-    s.accept_entry(&id, &sign, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &sign).await;
     assert!(s.is_pending(&id, &sign.entry_hash).await.unwrap());
     // Withdrawing a signature still waiting in the pool is allowed.
-    s.accept_entry(&id, &withdraw, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &withdraw).await;
     assert_eq!(s.pending(&id, 100).await.unwrap(), vec![sign, withdraw]);
     // The pseudonym cannot sign again, even after withdrawing.
-    let again = s
-        .accept_entry(&id, &entry(1, false, 1, 100), &crate::harness::roomy())
-        .await;
+    let again = crate::harness::try_accept(&*s, &id, &entry(1, false, 1, 100)).await;
     assert!(matches!(again, Err(StoreError::DoubleSign)), "{again:?}");
 }
 
 async fn fail_double_sign(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
-    let r = s
-        .accept_entry(&id, &entry(1, false, 1, 100), &crate::harness::roomy())
-        .await;
+    crate::harness::accept(&*s, &id, &entry(1, false, 0, 100)).await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(1, false, 1, 100)).await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
     // The same pseudonym on another letter is a different signer.
     let other = open_letter(&*s, "other").await;
-    s.accept_entry(&other, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &other, &entry(1, false, 0, 100)).await;
 }
 
 async fn fail_replay(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
-    let r = s.accept_entry(&id, &e, &crate::harness::roomy()).await;
+    crate::harness::accept(&*s, &id, &e).await;
+    let r = crate::harness::try_accept(&*s, &id, &e).await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert_eq!(s.pending(&id, 100).await.unwrap(), vec![e]);
 }
@@ -72,47 +58,33 @@ async fn fail_replay(s: Arc<dyn Store>) {
 async fn fail_replay_after_batch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &e).await;
     s.append_batch(&id, 1, &[as_leaf(&e)], &checkpoint(2, 2))
         .await
         .unwrap();
-    let r = s.accept_entry(&id, &e, &crate::harness::roomy()).await;
+    let r = crate::harness::try_accept(&*s, &id, &e).await;
     assert!(matches!(r, Err(StoreError::DoubleSign)), "{r:?}");
     assert!(!s.is_pending(&id, &e.entry_hash).await.unwrap());
 }
 
 async fn fail_withdraw_without_sign(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    let r = s
-        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
-        .await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(1, true, 0, 100)).await;
     assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
     assert!(s.pending(&id, u64::MAX).await.unwrap().is_empty());
     // A signature on another letter does not count here.
     let other = open_letter(&*s, "other").await;
-    s.accept_entry(&other, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
-    let r = s
-        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
-        .await;
+    crate::harness::accept(&*s, &other, &entry(1, false, 0, 100)).await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(1, true, 0, 100)).await;
     assert!(matches!(r, Err(StoreError::WithdrawWithoutSign)), "{r:?}");
 }
 
 async fn fail_double_withdraw(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
-    s.accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &entry(1, false, 0, 100)).await;
+    crate::harness::accept(&*s, &id, &entry(1, true, 0, 100)).await;
     for variant in [0, 1] {
-        let r = s
-            .accept_entry(&id, &entry(1, true, variant, 100), &crate::harness::roomy())
-            .await;
+        let r = crate::harness::try_accept(&*s, &id, &entry(1, true, variant, 100)).await;
         assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
     }
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
@@ -122,12 +94,8 @@ async fn fail_double_withdraw_after_batch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let sign = entry(1, false, 0, 100);
     let withdraw = entry(1, true, 0, 100);
-    s.accept_entry(&id, &sign, &crate::harness::roomy())
-        .await
-        .unwrap();
-    s.accept_entry(&id, &withdraw, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &sign).await;
+    crate::harness::accept(&*s, &id, &withdraw).await;
     s.append_batch(
         &id,
         1,
@@ -136,40 +104,24 @@ async fn fail_double_withdraw_after_batch(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let r = s
-        .accept_entry(&id, &entry(1, true, 1, 100), &crate::harness::roomy())
-        .await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(1, true, 1, 100)).await;
     assert!(matches!(r, Err(StoreError::DoubleWithdraw)), "{r:?}");
 }
 
 async fn fail_accept_letter_not_open(s: Arc<dyn Store>) {
-    let r = s
-        .accept_entry(
-            "missing",
-            &entry(1, false, 0, 100),
-            &crate::harness::roomy(),
-        )
-        .await;
+    let r = crate::harness::try_accept(&*s, "missing", &entry(1, false, 0, 100)).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     s.create_letter(&draft("d", 1)).await.unwrap();
     for key in ["d", letter_id_for("d").as_str()] {
-        let r = s
-            .accept_entry(key, &entry(1, false, 0, 100), &crate::harness::roomy())
-            .await;
+        let r = crate::harness::try_accept(&*s, key, &entry(1, false, 0, 100)).await;
         assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     }
     let id = open_letter(&*s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &entry(1, false, 0, 100)).await;
     s.close_letter(&id, 200).await.unwrap();
-    let r = s
-        .accept_entry(&id, &entry(2, false, 0, 100), &crate::harness::roomy())
-        .await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(2, false, 0, 100)).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
-    let r = s
-        .accept_entry(&id, &entry(1, true, 0, 100), &crate::harness::roomy())
-        .await;
+    let r = crate::harness::try_accept(&*s, &id, &entry(1, true, 0, 100)).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
     // What was accepted before closing still gets published.
     let pending = s.pending(&id, 100).await.unwrap();
@@ -185,15 +137,9 @@ async fn pending_due_filter(s: Arc<dyn Store>) {
     let b = open_letter(&*s, "b").await;
     let early = entry(1, false, 0, 100);
     let late = entry(2, false, 0, 200);
-    s.accept_entry(&a, &late, &crate::harness::roomy())
-        .await
-        .unwrap();
-    s.accept_entry(&a, &early, &crate::harness::roomy())
-        .await
-        .unwrap();
-    s.accept_entry(&b, &entry(3, false, 0, 300), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &a, &late).await;
+    crate::harness::accept(&*s, &a, &early).await;
+    crate::harness::accept(&*s, &b, &entry(3, false, 0, 300)).await;
 
     assert!(s.pending(&a, 99).await.unwrap().is_empty());
     assert_eq!(s.pending(&a, 100).await.unwrap(), vec![early.clone()]);
@@ -213,50 +159,12 @@ async fn pending_due_filter(s: Arc<dyn Store>) {
 
 async fn concurrent_same_pseudonym_one_wins(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    let tasks: Vec<_> = (0..20u8)
-        .map(|variant| {
-            let s = s.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                s.accept_entry(
-                    &id,
-                    &entry(7, false, variant, 100),
-                    &crate::harness::roomy(),
-                )
-                .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::DoubleSign) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let ok = race_pseudonym_7(&s, &id, false, |e| matches!(e, StoreError::DoubleSign)).await;
     assert_eq!(ok, 1);
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
 
     // Racing withdrawals of one signature: exactly one goes through.
-    let tasks: Vec<_> = (0..20u8)
-        .map(|variant| {
-            let s = s.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                s.accept_entry(&id, &entry(7, true, variant, 100), &crate::harness::roomy())
-                    .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::DoubleWithdraw) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let ok = race_pseudonym_7(&s, &id, true, |e| matches!(e, StoreError::DoubleWithdraw)).await;
     assert_eq!(ok, 1);
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
 }
@@ -269,9 +177,7 @@ async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store
     let closed = open_letter(&*s, "closed").await;
     s.close_letter(&closed, 60).await.unwrap();
     // Already signed before the burst: signing again is refused, withdrawing accepted.
-    s.accept_entry(&id, &entry(500, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &entry(500, false, 0, 100)).await;
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Want {
         Ok,
@@ -302,13 +208,9 @@ async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store
         .into_iter()
         .map(|(letter, e, want)| {
             let s = s.clone();
-            tokio::spawn(async move {
-                (
-                    s.accept_entry(&letter, &e, &crate::harness::roomy()).await,
-                    want,
-                    e,
-                )
-            })
+            tokio::spawn(
+                async move { (crate::harness::try_accept(&*s, &letter, &e).await, want, e) },
+            )
         })
         .collect();
     let mut accepted = Vec::new();
@@ -344,11 +246,9 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
             let s = s.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                s.accept_entry(&id, &entry(p, false, 0, 100), &crate::harness::roomy())
-                    .await?;
+                crate::harness::try_accept(&*s, &id, &entry(p, false, 0, 100)).await?;
                 if p % 3 == 0 {
-                    s.accept_entry(&id, &entry(p, true, 0, 100), &crate::harness::roomy())
-                        .await?;
+                    crate::harness::try_accept(&*s, &id, &entry(p, true, 0, 100)).await?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -360,16 +260,7 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
         tokio::spawn(async move {
             let mut size = 1u64;
             for _ in 0..30 {
-                let batch: Vec<_> = s.pending(&id, 100).await?.iter().map(as_leaf).collect();
-                let new_size = size + batch.len() as u64;
-                s.append_batch(
-                    &id,
-                    size,
-                    &batch,
-                    &checkpoint(new_size, u8::try_from(new_size).unwrap()),
-                )
-                .await?;
-                size = new_size;
+                size = publish_pending(&*s, &id, size).await?;
                 tokio::task::yield_now().await;
             }
             Ok::<_, StoreError>(size)
@@ -379,23 +270,7 @@ async fn concurrent_submissions_with_publisher(s: Arc<dyn Store>) {
         t.await.unwrap().unwrap();
     }
     let mut size = publisher.await.unwrap().unwrap();
-    let rest: Vec<_> = s
-        .pending(&id, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(as_leaf)
-        .collect();
-    let final_size = size + rest.len() as u64;
-    s.append_batch(
-        &id,
-        size,
-        &rest,
-        &checkpoint(final_size, u8::try_from(final_size).unwrap()),
-    )
-    .await
-    .unwrap();
-    size = final_size;
+    size = publish_pending(&*s, &id, size).await.unwrap();
 
     let signs = u64::from(N);
     let withdrawals = u64::from(N.div_ceil(3));
@@ -431,8 +306,7 @@ async fn sqlite_burst_shares_transactions() {
         .map(|p| {
             let (s, id) = (s.clone(), id.clone());
             tokio::spawn(async move {
-                s.accept_entry(&id, &entry(p, false, 0, 100), &crate::harness::roomy())
-                    .await
+                crate::harness::try_accept(&*s, &id, &entry(p, false, 0, 100)).await
             })
         })
         .collect();
@@ -448,4 +322,37 @@ async fn sqlite_burst_shares_transactions() {
         "{transactions} transactions for 64 submissions"
     );
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 64);
+}
+
+/// Twenty submissions by pseudonym 7 at once (signatures, or withdrawals if `withdraw`; variants
+/// 0 to 19), each refused with an error `lost` accepts or let through; how many went through.
+async fn race_pseudonym_7(
+    s: &Arc<dyn Store>,
+    id: &str,
+    withdraw: bool,
+    lost: fn(&StoreError) -> bool,
+) -> usize {
+    let tasks = crate::harness::spawn_each(s, id, 0..20u8, move |s, id, variant| async move {
+        crate::harness::try_accept(&*s, &id, &entry(7, withdraw, variant, 100)).await
+    });
+    crate::harness::winners(tasks, lost).await.len()
+}
+
+/// Appends what is pending (due by 100) in the pool of `id` to its log of `size` leaves as one
+/// batch, with the checkpoint of the new size (root byte = size); returns the new size.
+async fn publish_pending(
+    s: &dyn Store,
+    id: &str,
+    size: u64,
+) -> undersigned_store::StoreResult<u64> {
+    let batch: Vec<_> = s.pending(id, 100).await?.iter().map(as_leaf).collect();
+    let new_size = size + batch.len() as u64;
+    s.append_batch(
+        id,
+        size,
+        &batch,
+        &checkpoint(new_size, u8::try_from(new_size).unwrap()),
+    )
+    .await?;
+    Ok(new_size)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Connection;
 use undersigned_store::{
     CheckpointRow, DeliveryRow, Hash, LetterRow, LetterState, PendingEntry, PgStore, SignerCell,
-    SqliteStore, Store,
+    SqliteStore, Store, StoreError, StoreResult,
 };
 
 /// Generates, for each suite function `f(Arc<dyn Store>)`, a module `f` with tests `sqlite`
@@ -173,19 +173,7 @@ pub fn checkpoint(size: u64, root: u8) -> CheckpointRow {
 /// Creates a draft and opens it; returns the letter id. The log then has one leaf.
 pub async fn open_letter(s: &dyn Store, handle: &str) -> String {
     s.create_letter(&draft(handle, 1)).await.unwrap();
-    let id = letter_id_for(handle);
-    s.open_letter(
-        handle,
-        &id,
-        "{\"canonical\":true}",
-        50,
-        b"opened",
-        &h(0xF0),
-        &checkpoint(1, 1),
-    )
-    .await
-    .unwrap();
-    id
+    open_draft(s, handle, "{\"canonical\":true}", b"opened", 0xF0).await
 }
 
 /// Creates, opens and closes a letter; returns its id.
@@ -260,4 +248,73 @@ fn with_database_rewrites_the_path() {
         "postgres://u@h:1/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}
+
+/// Accepts `e` into the pool of `letter_id` under a roomy signer cell; panics if refused.
+pub async fn accept(s: &dyn Store, letter_id: &str, e: &PendingEntry) {
+    try_accept(s, letter_id, e).await.unwrap();
+}
+
+/// Submits `e` to the pool of `letter_id` under a roomy signer cell; the store's answer.
+pub async fn try_accept(s: &dyn Store, letter_id: &str, e: &PendingEntry) -> StoreResult<()> {
+    s.accept_entry(letter_id, e, &roomy()).await
+}
+
+/// Opens the draft `handle` at time 50 with this letter JSON and first leaf (and the checkpoint
+/// of size 1, root 1); returns the letter id.
+pub async fn open_draft(
+    s: &dyn Store,
+    handle: &str,
+    json: &str,
+    leaf: &[u8],
+    leaf_hash: u8,
+) -> String {
+    let id = letter_id_for(handle);
+    s.open_letter(
+        handle,
+        &id,
+        json,
+        50,
+        leaf,
+        &h(leaf_hash),
+        &checkpoint(1, 1),
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// Awaits racing tasks and returns what those that succeeded returned; a task that failed must
+/// have failed with an error `lost` accepts (the expected loss), any other error panics.
+pub async fn winners<T>(
+    tasks: Vec<tokio::task::JoinHandle<Result<T, StoreError>>>,
+    lost: impl Fn(&StoreError) -> bool,
+) -> Vec<T> {
+    let mut wins = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(w) => wins.push(w),
+            Err(e) if lost(&e) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    wins
+}
+
+/// Spawns `f(store, letter_id, item)` for each item, each task with its own handle on the store
+/// and its own copy of the letter id, so that the calls race.
+pub fn spawn_each<I, Fut>(
+    s: &Arc<dyn Store>,
+    letter_id: &str,
+    items: impl IntoIterator<Item = I>,
+    f: impl Fn(Arc<dyn Store>, String, I) -> Fut,
+) -> Vec<tokio::task::JoinHandle<Fut::Output>>
+where
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    items
+        .into_iter()
+        .map(|item| tokio::spawn(f(s.clone(), letter_id.to_owned(), item)))
+        .collect()
 }

@@ -100,15 +100,9 @@ async fn race(stores: &[Arc<dyn Store>], id: &str, n: u16, allowed: u64) -> usiz
             })
         })
         .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::TooManySigners(_)) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
-    ok
+    crate::harness::winners(tasks, |e| matches!(e, StoreError::TooManySigners(_)))
+        .await
+        .len()
 }
 
 /// Three servers on one PostgreSQL database (three stores, three pools), 60 signers racing

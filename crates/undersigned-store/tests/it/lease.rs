@@ -77,9 +77,7 @@ async fn postgres_stale_leader_cannot_append_the_same_batch() {
     let b = PgStore::connect(&db.url).await.unwrap();
     let id = open_letter(&a, "hdl").await;
     let e = entry(1, false, 0, 100);
-    a.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&a, &id, &e).await;
     let size = a.log_size(&id).await.unwrap();
     a.append_batch(&id, size, &[as_leaf(&e)], &checkpoint(size + 1, 2))
         .await

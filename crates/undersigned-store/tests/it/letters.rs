@@ -41,19 +41,7 @@ async fn letter_lifecycle(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
-
-    let id = letter_id_for("hdl-1");
-    s.open_letter(
-        "hdl-1",
-        &id,
-        "{\"canonical\":1}",
-        50,
-        b"opened",
-        &h(0xF0),
-        &checkpoint(1, 1),
-    )
-    .await
-    .unwrap();
+    let id = crate::harness::open_draft(&*s, "hdl-1", "{\"canonical\":1}", b"opened", 0xF0).await;
     let opened = s.letter(&id).await.unwrap().unwrap();
     assert_eq!(s.letter("hdl-1").await.unwrap(), Some(opened.clone()));
     assert_eq!(opened.letter_id.as_deref(), Some(id.as_str()));
@@ -207,18 +195,7 @@ async fn reader_token_hash_round_trips(s: Arc<dyn Store>) {
     s.update_draft("private", "{\"v\":2}", 20_000, 120, false)
         .await
         .unwrap();
-    let pid = letter_id_for("private");
-    s.open_letter(
-        "private",
-        &pid,
-        "{}",
-        50,
-        b"opened-p",
-        &h(0xF1),
-        &checkpoint(1, 1),
-    )
-    .await
-    .unwrap();
+    let pid = crate::harness::open_draft(&*s, "private", "{}", b"opened-p", 0xF1).await;
     let uid = letter_id_for("public");
     s.open_letter(
         "public",

@@ -22,9 +22,7 @@ async fn append_batch_in_order(s: Arc<dyn Store>) {
     let e2 = entry(2, false, 0, 100);
     let e3 = entry(3, false, 0, 300);
     for e in [&e1, &e2, &e3] {
-        s.accept_entry(&id, e, &crate::harness::roomy())
-            .await
-            .unwrap();
+        crate::harness::accept(&*s, &id, e).await;
     }
     // A leaf that never was in the pool (e.g. a server-made entry) may be batched too.
     let extra = (h(0x77), b"extra".to_vec());
@@ -99,9 +97,7 @@ async fn append_batch_in_order(s: Arc<dyn Store>) {
 async fn fail_append_stale_size(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &e).await;
     for stale in [0, 2] {
         let r = s
             .append_batch(&id, stale, &[as_leaf(&e)], &checkpoint(stale + 1, 9))
@@ -119,9 +115,7 @@ async fn fail_append_stale_size(s: Arc<dyn Store>) {
 async fn fail_append_checkpoint_size_mismatch(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &e).await;
     let r = s
         .append_batch(&id, 1, &[as_leaf(&e)], &checkpoint(3, 3))
         .await;
@@ -140,9 +134,7 @@ async fn fail_append_missing_letter(s: Arc<dyn Store>) {
 async fn fail_append_duplicate_leaf(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
     let e = entry(1, false, 0, 100);
-    s.accept_entry(&id, &e, &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&*s, &id, &e).await;
     let r = s
         .append_batch(&id, 1, &[as_leaf(&e), as_leaf(&e)], &checkpoint(3, 3))
         .await;
@@ -173,24 +165,13 @@ async fn append_empty_batch_resigns(s: Arc<dyn Store>) {
 
 async fn concurrent_appenders_one_wins(s: Arc<dyn Store>) {
     let id = open_letter(&*s, "hdl").await;
-    let tasks: Vec<_> = (0..10u8)
-        .map(|i| {
-            let s = s.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                s.append_batch(&id, 1, &[(h(i), vec![i])], &checkpoint(2, i))
-                    .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let tasks = crate::harness::spawn_each(&s, &id, 0..10u8, |s, id, i| async move {
+        s.append_batch(&id, 1, &[(h(i), vec![i])], &checkpoint(2, i))
+            .await
+    });
+    let ok = crate::harness::winners(tasks, |e| matches!(e, StoreError::Conflict(_)))
+        .await
+        .len();
     assert_eq!(ok, 1);
     assert_eq!(s.log_size(&id).await.unwrap(), 2);
 }

@@ -19,12 +19,8 @@ async fn sqlite_reopen_keeps_everything() {
         let id = open_letter(&s, "hdl").await;
         let batched = entry(1, false, 0, 100);
         let pending = entry(2, false, 0, 100);
-        s.accept_entry(&id, &batched, &crate::harness::roomy())
-            .await
-            .unwrap();
-        s.accept_entry(&id, &pending, &crate::harness::roomy())
-            .await
-            .unwrap();
+        crate::harness::accept(&s, &id, &batched).await;
+        crate::harness::accept(&s, &id, &pending).await;
         s.append_batch(&id, 1, &[as_leaf(&batched)], &checkpoint(2, 2))
             .await
             .unwrap();
@@ -79,9 +75,7 @@ async fn sqlite_memory_store_works() {
     let s = SqliteStore::memory().await.unwrap();
     assert_eq!(s.backend(), "sqlite");
     let id = open_letter(&s, "hdl").await;
-    s.accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
-        .await
-        .unwrap();
+    crate::harness::accept(&s, &id, &entry(1, false, 0, 100)).await;
     assert_eq!(s.pending(&id, 100).await.unwrap().len(), 1);
 }
 
@@ -97,8 +91,7 @@ async fn backends_name_themselves() {
 async fn postgres_reconnect_keeps_everything() {
     let db = crate::harness::PgDb::new().await;
     let id = open_letter(&*db.store, "hdl").await;
-    db.store
-        .accept_entry(&id, &entry(1, false, 0, 100), &crate::harness::roomy())
+    crate::harness::try_accept(&*db.store, &id, &entry(1, false, 0, 100))
         .await
         .unwrap();
     let s = undersigned_store::PgStore::connect(&db.url).await.unwrap();
