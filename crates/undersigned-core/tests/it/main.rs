@@ -8,6 +8,7 @@
 )]
 
 mod bundle;
+mod composite;
 mod crosscheck;
 mod decoders;
 mod delivery;
