@@ -45,7 +45,7 @@ pub async fn submit(s: &Platform, row: &LetterRow, entry: SignatureEntry) -> Res
     let pending = PendingEntry {
         entry_hash: leaf_hash(&leaf),
         leaf,
-        pseudonym: checked.verified.pseudonym.0.to_vec(),
+        pseudonyms: vec![checked.verified.pseudonym.0.to_vec()],
         withdraw: checked.verified.action == undersigned_core::entry::Action::Withdraw,
         include_by: scheduled,
     };

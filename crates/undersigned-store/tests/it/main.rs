@@ -22,4 +22,5 @@ mod lease;
 mod letters;
 mod log;
 mod persistence;
+mod parts;
 mod pgserver;
