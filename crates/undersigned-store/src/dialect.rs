@@ -378,7 +378,8 @@ macro_rules! dialect {
                 "SELECT withdrawn FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2",
                 $update
             );
-            let withdrawn: Vec<bool> = column(&mut *conn, sql, &[Text(letter_id), signature]).await?;
+            let withdrawn: Vec<bool> =
+                column(&mut *conn, sql, &[Text(letter_id), signature]).await?;
             match withdrawn.as_slice() {
                 [false] => {}
                 [true] => return Err(StoreError::DoubleWithdraw),
@@ -391,8 +392,10 @@ macro_rules! dialect {
             let sql = "UPDATE pseudonyms SET withdrawn = TRUE WHERE letter_id = $1 \
                        AND withdrawn = FALSE \
                        AND (signature = $2 OR (signature IS NULL AND pseudonym = $2))";
-            execute(conn, sql, &[Text(letter_id), signature]).await?;
-            Ok(())
+            match execute(conn, sql, &[Text(letter_id), signature]).await? {
+                0 => Err(StoreError::DoubleWithdraw),
+                _ => Ok(()),
+            }
         }
 
         /// One more distinct signer of `cell`, refused past `cell.allowed`. The count read

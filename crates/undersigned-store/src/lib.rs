@@ -210,12 +210,14 @@ impl PendingEntry {
         }
         for (part, p) in self.pseudonyms.iter().enumerate() {
             if p.len() != PSEUDONYM_LEN {
-                return Err(MalformedEntry::PseudonymLength {
-                    part,
-                    len: p.len(),
-                });
+                return Err(MalformedEntry::PseudonymLength { part, len: p.len() });
             }
-            if self.pseudonyms.iter().take(part).any(|earlier| earlier == p) {
+            if self
+                .pseudonyms
+                .iter()
+                .take(part)
+                .any(|earlier| earlier == p)
+            {
                 return Err(MalformedEntry::RepeatedPseudonym { part });
             }
         }

@@ -104,7 +104,7 @@ impl TryFrom<LetterRecord> for LetterRow {
 /// The pseudonyms of a pool row, whose column holds the parts end to end. A row whose length
 /// is not a whole number of pseudonyms is one pseudonym as it was stored.
 fn pool_pseudonyms(column: Vec<u8>) -> Vec<Vec<u8>> {
-    if column.is_empty() || column.len() % crate::PSEUDONYM_LEN != 0 {
+    if column.is_empty() || !column.len().is_multiple_of(crate::PSEUDONYM_LEN) {
         return vec![column];
     }
     column

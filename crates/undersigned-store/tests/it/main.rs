@@ -21,6 +21,6 @@ mod issuer_log;
 mod lease;
 mod letters;
 mod log;
-mod persistence;
 mod parts;
+mod persistence;
 mod pgserver;

@@ -20,6 +20,7 @@ on_both!(
     fail_ambiguous_withdrawal_changes_nothing,
     fail_malformed_pseudonyms,
     concurrent_signatures_sharing_a_part_one_wins,
+    concurrent_withdrawals_of_one_signature_one_wins,
 );
 
 fn is_double_sign(r: &Result<(), StoreError>) -> bool {
@@ -111,7 +112,11 @@ async fn withdrawal_withdraws_the_whole_signature(s: Arc<dyn Store>) {
     accept(&*s, &id, &parts(&[99, 98], false, 0, 100)).await;
     assert_eq!(
         s.pending(&id, 100).await.unwrap(),
-        vec![sign.clone(), withdraw.clone(), parts(&[99, 98], false, 0, 100)]
+        vec![
+            sign.clone(),
+            withdraw.clone(),
+            parts(&[99, 98], false, 0, 100)
+        ]
     );
     // Once logged, the same.
     s.append_batch(
@@ -141,7 +146,10 @@ async fn fail_ambiguous_withdrawal_changes_nothing(s: Arc<dyn Store>) {
             Err(StoreError::AmbiguousWithdrawal { signatures: n }) => {
                 assert_eq!(n, signatures, "{:?}", ambiguous.pseudonyms);
             }
-            other => panic!("{:?}: expected AmbiguousWithdrawal, got {other:?}", ambiguous.pseudonyms),
+            other => panic!(
+                "{:?}: expected AmbiguousWithdrawal, got {other:?}",
+                ambiguous.pseudonyms
+            ),
         }
         assert!(!s.is_pending(&id, &ambiguous.entry_hash).await.unwrap());
     }
@@ -254,6 +262,57 @@ async fn concurrent_signatures_sharing_a_part_one_wins(s: Arc<dyn Store>) {
     );
 }
 
+/// Twenty withdrawals of one three-part signature at once, each naming other parts of it:
+/// exactly one goes through, the others find it withdrawn.
+async fn concurrent_withdrawals_of_one_signature_one_wins(s: Arc<dyn Store>) {
+    let id = open_letter(&*s, "hdl").await;
+    accept(&*s, &id, &parts(&[1, 2, 3], false, 0, 100)).await;
+    let named: [&[u16]; 5] = [&[1], &[2], &[3], &[3, 2], &[2, 99, 1]];
+    let tasks = crate::harness::spawn_each(&s, &id, 0..20u8, move |s, id, variant| async move {
+        let ns = named[usize::from(variant) % named.len()];
+        try_accept(&*s, &id, &parts(ns, true, variant, 100)).await
+    });
+    let won = crate::harness::winners(tasks, |e| matches!(e, StoreError::DoubleWithdraw)).await;
+    assert_eq!(won.len(), 1);
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), 2);
+}
+
+/// On SQLite, signatures sharing a part that arrive together share one group commit and are
+/// applied in turn: of each conflicting pair exactly one is accepted, as across transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_group_applies_conflicting_signatures_in_turn() {
+    const PAIRS: u16 = 32;
+    let db = crate::harness::SqliteDb::new().await;
+    let s = db.store();
+    let id = open_letter(&*s, "hdl").await;
+    let (tx_before, n_before) = db.store.commit_groups().counts();
+    let entries = (0..PAIRS).flat_map(|i| {
+        let b = 10 * (i + 1);
+        [
+            parts(&[b + 1, b + 2, b + 3], false, 0, 100),
+            parts(&[b + 3, b + 4, b + 5], false, 0, 100),
+        ]
+    });
+    let tasks = crate::harness::spawn_each(&s, &id, entries, |s, id, e| async move {
+        try_accept(&*s, &id, &e).await.map(|()| e)
+    });
+    let won = crate::harness::winners(tasks, |e| matches!(e, StoreError::DoubleSign)).await;
+    let (tx, n) = db.store.commit_groups().counts();
+    let (transactions, submissions) = (tx - tx_before, n - n_before);
+    assert_eq!(submissions, u64::from(2 * PAIRS));
+    assert!(
+        transactions <= 16,
+        "{transactions} transactions for {submissions} submissions"
+    );
+    assert_eq!(won.len(), usize::from(PAIRS));
+    for i in 0..PAIRS {
+        let shared = pseudonym(10 * (i + 1) + 3);
+        let of_pair = won.iter().filter(|e| e.pseudonyms.contains(&shared));
+        assert_eq!(of_pair.count(), 1, "pair {i}");
+    }
+    assert_eq!(s.pending(&id, 100).await.unwrap().len(), usize::from(PAIRS));
+}
+
 /// Rows written before signatures had parts have no `signature`: each is a one-part signature
 /// of its own pseudonym. Written here as that older version wrote them, they conflict and
 /// withdraw like any signature.
@@ -282,7 +341,8 @@ async fn old_rows_conflict_and_withdraw(s: &dyn Store, id: &str) {
 }
 
 /// The insert an older version made for a signature by pseudonym `n`.
-const OLD_ROW: &str = "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES ($1, $2, FALSE)";
+const OLD_ROW: &str =
+    "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES ($1, $2, FALSE)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_old_rows_conflict_and_withdraw() {
