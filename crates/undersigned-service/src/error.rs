@@ -53,6 +53,9 @@ impl From<StoreError> for Error {
             StoreError::TooManySigners(e) => Error::Refused(format!(
                 "signers past the issued count: {e}; a letter accepts no more distinct signers of an organization than credentials its issuer issued to it"
             )),
+            StoreError::AmbiguousWithdrawal { .. } => Error::Conflict(e.to_string()),
+            // Core refuses these before the store sees them; the store checks again.
+            StoreError::MalformedEntry(m) => Error::Invalid(format!("malformed entry: {m}")),
             StoreError::Conflict(what) => Error::Conflict(what.into()),
             // The database is down, restarting, or out of disk: the request may succeed if
             // retried, and nothing it asked for was promised. The detail (no personal data:
@@ -73,7 +76,8 @@ impl From<VerifyError> for Error {
         match e {
             VerifyError::DoubleSign
             | VerifyError::WithdrawWithoutSign
-            | VerifyError::DoubleWithdraw => Error::Conflict(e.to_string()),
+            | VerifyError::DoubleWithdraw
+            | VerifyError::AmbiguousWithdrawal => Error::Conflict(e.to_string()),
             VerifyError::LetterNotOpen => Error::Conflict(e.to_string()),
             other => Error::Refused(other.to_string()),
         }

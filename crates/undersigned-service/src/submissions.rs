@@ -45,11 +45,12 @@ pub async fn submit(s: &Platform, row: &LetterRow, entry: SignatureEntry) -> Res
     let pending = PendingEntry {
         entry_hash: leaf_hash(&leaf),
         leaf,
-        pseudonym: checked
+        pseudonyms: checked
             .verified
-            .pseudonym()
+            .pseudonyms
+            .iter()
             .map(|p| p.0.to_vec())
-            .unwrap_or_default(),
+            .collect(),
         withdraw: checked.verified.action == undersigned_core::entry::Action::Withdraw,
         include_by: scheduled,
     };

@@ -277,22 +277,22 @@ macro_rules! dialect {
             apply(conn, letter_id, entry, cell).await
         }
 
-        /// The pseudonym rule, the issued-count rule and the pool insert of one entry on an
-        /// open letter: the one text both backends run. One signature per pseudonym rests on
-        /// the `pseudonyms` primary key (a concurrent insert of the same key waits for the
-        /// first to commit and then does nothing); a withdrawal needs an earlier, unwithdrawn
-        /// signature.
+        /// The pseudonym rules, the issued-count rule and the pool insert of one entry on an
+        /// open letter (see `Store::accept_entry`): the one text both backends run. One
+        /// signature per pseudonym rests on the `pseudonyms` primary key (a concurrent insert
+        /// of the same key waits for the first to commit and then does nothing); a
+        /// withdrawal needs exactly one earlier, unwithdrawn signature among its pseudonyms.
         pub(crate) async fn apply(
             conn: &mut Conn,
             letter_id: &str,
             entry: &PendingEntry,
             cell: &SignerCell,
         ) -> StoreResult<()> {
-            let pseudonym = (letter_id, &entry.pseudonym[..]);
+            let parts = entry.checked_pseudonyms()?;
             if entry.withdraw {
-                withdraw(conn, pseudonym).await?;
+                withdraw(conn, letter_id, parts).await?;
             } else {
-                sign(conn, pseudonym).await?;
+                sign(conn, letter_id, parts).await?;
                 count_signer(conn, letter_id, cell).await?;
             }
             // A pool entry whose hash is already a leaf would make every later
@@ -305,12 +305,13 @@ macro_rules! dialect {
             let sql = "INSERT INTO pool (letter_id, entry_hash, leaf, pseudonym, withdraw, \
                        include_by) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
             let include_by = Int(to_i64(entry.include_by)?);
-            let (leaf, pseudonym) = (Bytes(&entry.leaf), Bytes(&entry.pseudonym));
+            // The pool keeps the parts' pseudonyms end to end (`util::pool_pseudonyms`).
+            let pseudonyms = parts.concat();
             let params = [
                 Text(letter_id),
                 hash,
-                leaf,
-                pseudonym,
+                Bytes(&entry.leaf),
+                Bytes(&pseudonyms),
                 Bool(entry.withdraw),
                 include_by,
             ];
@@ -320,34 +321,81 @@ macro_rules! dialect {
             }
         }
 
-        /// A new pseudonym's signature: `DoubleSign` if it signed already.
-        async fn sign(conn: &mut Conn, (letter_id, pseudonym): (&str, &[u8])) -> StoreResult<()> {
-            let sql = "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) \
-                       VALUES ($1, $2, FALSE) ON CONFLICT DO NOTHING";
-            match execute(conn, sql, &[Text(letter_id), Bytes(pseudonym)]).await? {
-                0 => Err(StoreError::DoubleSign),
-                _ => Ok(()),
+        /// A new signature: one `pseudonyms` row per part, each naming the signature by its
+        /// first part (`signature`); `DoubleSign` if any part was used by an earlier signature.
+        /// The rows are inserted in byte order of the pseudonyms, not the entry's order: two
+        /// signatures racing on PostgreSQL for shared parts then wait for each other in one
+        /// order and never deadlock; the loser finds a taken key and its rows are rolled back.
+        async fn sign(conn: &mut Conn, letter_id: &str, parts: &[Vec<u8>]) -> StoreResult<()> {
+            let Some(signature) = parts.first() else {
+                return Err(crate::MalformedEntry::NoPseudonym.into());
+            };
+            let mut ordered: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            ordered.sort_unstable();
+            let sql = "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn, signature) \
+                       VALUES ($1, $2, FALSE, $3) ON CONFLICT DO NOTHING";
+            for pseudonym in ordered {
+                let params = [Text(letter_id), Bytes(pseudonym), Bytes(signature)];
+                if execute(&mut *conn, sql, &params).await? == 0 {
+                    return Err(StoreError::DoubleSign);
+                }
             }
+            Ok(())
         }
 
-        /// Withdraws a signature: `DoubleWithdraw` if it was withdrawn already,
-        /// `WithdrawWithoutSign` if there is none.
-        async fn withdraw(
-            conn: &mut Conn,
-            (letter_id, pseudonym): (&str, &[u8]),
-        ) -> StoreResult<()> {
-            let key = [Text(letter_id), Bytes(pseudonym)];
-            let sql = "UPDATE pseudonyms SET withdrawn = TRUE \
-                       WHERE letter_id = $1 AND pseudonym = $2 AND withdrawn = FALSE";
-            if execute(&mut *conn, sql, &key).await? > 0 {
-                return Ok(());
+        /// Withdraws the one signature the parts belong to, all of its rows:
+        /// `WithdrawWithoutSign` if they belong to none, `AmbiguousWithdrawal` if to several
+        /// (nothing is written then), `DoubleWithdraw` if it was withdrawn already. A row
+        /// whose `signature` is NULL (written before signatures had parts) is a signature of
+        /// its own pseudonym.
+        async fn withdraw(conn: &mut Conn, letter_id: &str, parts: &[Vec<u8>]) -> StoreResult<()> {
+            let sql = "SELECT COALESCE(signature, pseudonym) FROM pseudonyms \
+                       WHERE letter_id = $1 AND pseudonym = $2";
+            let mut signatures: Vec<Vec<u8>> = Vec::new();
+            for pseudonym in parts {
+                let found: Vec<Vec<u8>> =
+                    column(&mut *conn, sql, &[Text(letter_id), Bytes(pseudonym)]).await?;
+                for signature in found {
+                    if !signatures.contains(&signature) {
+                        signatures.push(signature);
+                    }
+                }
             }
-            let sql = "SELECT 1 FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2";
-            Err(if exists(conn, sql, &key).await? {
-                StoreError::DoubleWithdraw
-            } else {
-                StoreError::WithdrawWithoutSign
-            })
+            let signature = match signatures.as_slice() {
+                [] => return Err(StoreError::WithdrawWithoutSign),
+                [one] => Bytes(one),
+                several => {
+                    return Err(StoreError::AmbiguousWithdrawal {
+                        signatures: several.len(),
+                    })
+                }
+            };
+            // Every withdrawal of this signature queues on its first part's row (held until
+            // commit on PostgreSQL), whichever parts it names: the second of two racing ones
+            // reads the first's result. The rows a signature has never change but for
+            // `withdrawn`, so what was read above still holds.
+            let sql = concat!(
+                "SELECT withdrawn FROM pseudonyms WHERE letter_id = $1 AND pseudonym = $2",
+                $update
+            );
+            let withdrawn: Vec<bool> =
+                column(&mut *conn, sql, &[Text(letter_id), signature]).await?;
+            match withdrawn.as_slice() {
+                [false] => {}
+                [true] => return Err(StoreError::DoubleWithdraw),
+                _ => {
+                    return Err(StoreError::Backend(
+                        "a signature without the row of its first part".into(),
+                    ))
+                }
+            }
+            let sql = "UPDATE pseudonyms SET withdrawn = TRUE WHERE letter_id = $1 \
+                       AND withdrawn = FALSE \
+                       AND (signature = $2 OR (signature IS NULL AND pseudonym = $2))";
+            match execute(conn, sql, &[Text(letter_id), signature]).await? {
+                0 => Err(StoreError::DoubleWithdraw),
+                _ => Ok(()),
+            }
         }
 
         /// One more distinct signer of `cell`, refused past `cell.allowed`. The count read

@@ -16,8 +16,9 @@
 //! - durability: an entry's `Ok` is sent only after the COMMIT that holds its row returned, so
 //!   its receipt still follows durability (promise 4);
 //! - the pseudonym rules: entries are applied one after another in one transaction, so the
-//!   second of two entries with one pseudonym sees the first's row and gets the same
-//!   `DoubleSign` / `DoubleWithdraw` it gets across transactions;
+//!   second of two entries sharing a pseudonym (of any of their parts) sees the first's rows
+//!   and gets the same `DoubleSign` / `DoubleWithdraw` / `AmbiguousWithdrawal` it gets across
+//!   transactions;
 //! - isolation of refusals: a refused entry's savepoint is rolled back and the others go on;
 //! - failures of the transaction itself (a savepoint SQLite already rolled back on a full
 //!   disk, a failed BEGIN or COMMIT) refuse the whole group with the error: nothing of it was committed, and none of it gets a receipt.

@@ -35,15 +35,26 @@ pub enum StoreError {
     /// A credential was already recorded for this tag and epoch.
     #[error("already issued")]
     AlreadyIssued,
-    /// The pseudonym already signed this letter.
+    /// A pseudonym of the signature was already used by a signature on this letter (live or
+    /// withdrawn, pending or logged), or the entry itself was accepted already.
     #[error("double signature")]
     DoubleSign,
-    /// No signature by this pseudonym to withdraw.
+    /// No signature on this letter has any of the withdrawal's pseudonyms.
     #[error("withdrawal without signature")]
     WithdrawWithoutSign,
-    /// The pseudonym already withdrew.
+    /// The one signature the withdrawal's pseudonyms belong to was already withdrawn.
     #[error("double withdrawal")]
     DoubleWithdraw,
+    /// The withdrawal's pseudonyms belong to `signatures` (two or more) different signatures:
+    /// a withdrawal removes exactly one, so it is refused and nothing is withdrawn.
+    #[error(
+        "ambiguous withdrawal: its pseudonyms belong to {signatures} different signatures, \
+         and a withdrawal removes exactly one"
+    )]
+    AmbiguousWithdrawal { signatures: usize },
+    /// The entry's pseudonyms are not a list the store can record (see `MalformedEntry`).
+    #[error("malformed entry: {0}")]
+    MalformedEntry(#[from] MalformedEntry),
     /// The signature would make its organization's distinct signers outnumber the credentials
     /// the issuer issued to it (`anonymity::check_signers`).
     #[error("{0}")]
@@ -154,18 +165,64 @@ pub struct DeliveryRow {
     pub reminders_sent: u32,
 }
 
+/// Length in bytes of one pseudonym (a compressed G1 point): the conflict key of signatures.
+pub const PSEUDONYM_LEN: usize = undersigned_core::bbs::PSEUDONYM_LEN;
+
+/// Why `accept_entry` refuses an entry's pseudonyms before looking at the letter's signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedEntry {
+    /// The entry has no pseudonym at all.
+    #[error("an entry needs at least one pseudonym")]
+    NoPseudonym,
+    /// The pseudonym at position `part` (from 0) has `len` bytes instead of `PSEUDONYM_LEN`.
+    #[error("pseudonym {part} has {len} bytes, not {PSEUDONYM_LEN}")]
+    PseudonymLength { part: usize, len: usize },
+    /// The pseudonym at position `part` repeats an earlier one of the same entry: one
+    /// credential cannot stand for two parts.
+    #[error("pseudonym {part} repeats an earlier part of the same entry")]
+    RepeatedPseudonym { part: usize },
+}
+
 /// An accepted submission waiting in the pool for its batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEntry {
     /// RFC 6962 leaf hash of `leaf`.
     pub entry_hash: Hash,
     pub leaf: Vec<u8>,
-    pub pseudonym: Vec<u8>,
+    /// One pseudonym per part, in the entry's order (t parts for a letter with t issuers;
+    /// one is the single-issuer entry). At least one, each `PSEUDONYM_LEN` bytes, none twice:
+    /// `accept_entry` refuses anything else with `MalformedEntry`. A signature is known by
+    /// its first pseudonym.
+    pub pseudonyms: Vec<Vec<u8>>,
     /// `true` for a withdrawal, `false` for a signature.
     pub withdraw: bool,
     /// The receipt's inclusion deadline: a batch boundary, shared by the whole batch. The
     /// arrival time is not stored: it would undo the batching for whoever gets the files.
     pub include_by: u64,
+}
+
+impl PendingEntry {
+    /// The pseudonyms, checked: at least one, each `PSEUDONYM_LEN` bytes, none twice.
+    pub fn checked_pseudonyms(&self) -> Result<&[Vec<u8>], MalformedEntry> {
+        if self.pseudonyms.is_empty() {
+            return Err(MalformedEntry::NoPseudonym);
+        }
+        for (part, p) in self.pseudonyms.iter().enumerate() {
+            if p.len() != PSEUDONYM_LEN {
+                return Err(MalformedEntry::PseudonymLength { part, len: p.len() });
+            }
+            if self
+                .pseudonyms
+                .iter()
+                .take(part)
+                .any(|earlier| earlier == p)
+            {
+                return Err(MalformedEntry::RepeatedPseudonym { part });
+            }
+        }
+        Ok(&self.pseudonyms)
+    }
 }
 
 /// Where a submission's signer counts, and how many signers that cell may have: the issuer's
@@ -330,11 +387,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- submissions and the log ----
 
-    /// In one transaction: enforce the pseudonym rules (a sign needs a new pseudonym, a
-    /// withdrawal an earlier unwithdrawn sign, counting pending entries) and the issued-count
-    /// rule (a sign's new pseudonym makes at most `cell.allowed` distinct signers of its cell,
-    /// withdrawn ones too: `TooManySigners` otherwise; a withdrawal ignores `cell`), and put
-    /// the entry in the pool. Durable when this returns: the receipt is sent only after.
+    /// In one transaction: enforce the pseudonym rules and the issued-count rule, and put the
+    /// entry in the pool. Durable when this returns: the receipt is sent only after.
+    ///
+    /// Two entries conflict when they share a pseudonym (the bytes alone, whatever the
+    /// issuer), counting pending entries and withdrawn signatures:
+    /// - the pseudonyms must be well formed (`MalformedEntry`);
+    /// - a sign conflicts with no earlier signature (`DoubleSign`): nobody signs again, even
+    ///   after withdrawing;
+    /// - a withdrawal conflicts with exactly one signature (`WithdrawWithoutSign` with none,
+    ///   `AmbiguousWithdrawal` with several), which must be live (`DoubleWithdraw`); that whole
+    ///   signature, every part of it, is then withdrawn. Its pseudonyms that match no
+    ///   signature are not recorded;
+    /// - a sign is one more distinct signer of `cell`, whatever its number of parts, and makes
+    ///   at most `cell.allowed` of them, withdrawn ones too (`TooManySigners` otherwise); a
+    ///   withdrawal ignores `cell`.
     async fn accept_entry(
         &self,
         letter_id: &str,

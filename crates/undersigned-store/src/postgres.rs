@@ -5,7 +5,10 @@
 //! row, so `close_letter` (an update of that row) waits for in-flight submissions and none is
 //! accepted after it; `append_batch` holds an update lock on it, so two publishers cannot both
 //! pass the size check. One signature per pseudonym rests on the `pseudonyms` primary key: a
-//! concurrent insert of the same key waits for the first to commit and then does nothing.
+//! concurrent insert of the same key waits for the first to commit and then does nothing. A
+//! signature of several parts inserts its rows in byte order of the pseudonyms, so two that
+//! share parts wait in one order (no deadlock) and the second is refused; withdrawals of one
+//! signature queue on the row of its first part, read `FOR UPDATE`.
 //! The issued-count rule rests on the `signer_counts` row of the signer's cell, raised with
 //! an UPDATE whose row lock lasts until commit, so concurrent signers of one cell queue there.
 //! State-checked delivery writes (`delivery_done`, `acknowledge`, `answer`, ...) read their row

@@ -101,6 +101,18 @@ impl TryFrom<LetterRecord> for LetterRow {
     }
 }
 
+/// The pseudonyms of a pool row, whose column holds the parts end to end. A row whose length
+/// is not a whole number of pseudonyms is one pseudonym as it was stored.
+fn pool_pseudonyms(column: Vec<u8>) -> Vec<Vec<u8>> {
+    if column.is_empty() || !column.len().is_multiple_of(crate::PSEUDONYM_LEN) {
+        return vec![column];
+    }
+    column
+        .chunks(crate::PSEUDONYM_LEN)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct PendingRecord {
     entry_hash: Vec<u8>,
@@ -116,7 +128,7 @@ impl TryFrom<PendingRecord> for PendingEntry {
         Ok(PendingEntry {
             entry_hash: to_hash(&r.entry_hash)?,
             leaf: r.leaf,
-            pseudonym: r.pseudonym,
+            pseudonyms: pool_pseudonyms(r.pseudonym),
             withdraw: r.withdraw,
             include_by: to_u64(r.include_by)?,
         })

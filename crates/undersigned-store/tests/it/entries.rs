@@ -223,7 +223,7 @@ async fn concurrent_mixed_submissions_each_get_their_own_answer(s: Arc<dyn Store
             Err(StoreError::NotFound) => Want::NotFound,
             Err(other) => panic!("unexpected {other}"),
         };
-        assert_eq!(got, want, "pseudonym {:?}", e.pseudonym);
+        assert_eq!(got, want, "pseudonyms {:?}", e.pseudonyms);
         if got == Want::Ok {
             accepted.push(e.entry_hash);
         }

@@ -202,17 +202,34 @@ pub fn fresh_delivery(letter_id: &str, recipient: u32, now: u64) -> DeliveryRow 
     }
 }
 
-/// A submission; hashes are distinct for distinct (pseudonym, withdraw, variant).
+/// The pseudonym numbered `n`: `PSEUDONYM_LEN` bytes, distinct for distinct `n`.
+pub fn pseudonym(n: u16) -> Vec<u8> {
+    let mut p = vec![0xB0; undersigned_store::PSEUDONYM_LEN];
+    p[..2].copy_from_slice(&n.to_be_bytes());
+    p
+}
+
+/// A submission by one pseudonym; hashes are distinct for distinct (pseudonym, withdraw,
+/// variant).
 pub fn entry(pseudonym: u16, withdraw: bool, variant: u8, include_by: u64) -> PendingEntry {
+    parts(&[pseudonym], withdraw, variant, include_by)
+}
+
+/// A submission whose parts are the pseudonyms numbered `ns` (up to 13), in that order; hashes
+/// are distinct for distinct (parts, withdraw, variant). With one part it is `entry`'s.
+pub fn parts(ns: &[u16], withdraw: bool, variant: u8, include_by: u64) -> PendingEntry {
     let mut entry_hash = [0u8; 32];
-    entry_hash[..2].copy_from_slice(&pseudonym.to_be_bytes());
     entry_hash[2] = u8::from(withdraw);
     entry_hash[3] = variant;
     entry_hash[31] = 0x5A;
+    for (i, n) in ns.iter().enumerate() {
+        let at = if i == 0 { 0 } else { 2 + 2 * i };
+        entry_hash[at..at + 2].copy_from_slice(&n.to_be_bytes());
+    }
     PendingEntry {
         entry_hash,
         leaf: [b"leaf".as_slice(), &entry_hash].concat(),
-        pseudonym: pseudonym.to_be_bytes().to_vec(),
+        pseudonyms: ns.iter().map(|&n| pseudonym(n)).collect(),
         withdraw,
         include_by,
     }

@@ -21,5 +21,6 @@ mod issuer_log;
 mod lease;
 mod letters;
 mod log;
+mod parts;
 mod persistence;
 mod pgserver;
