@@ -153,6 +153,10 @@ pub struct Report {
     pub closed: bool,
     /// The issuers' names, from their signed statements only.
     pub issuers: Vec<String>,
+    /// t: how many of the letter's issuers back every signature.
+    pub threshold: u32,
+    /// Which issuers attested each signer, and what it would take to cheat, in words.
+    pub trust: String,
     /// The keys verified under, and whether they were pinned or taken from the bundle.
     pub keys: KeyReport,
     /// The pinned witnesses that cosigned the letter's checkpoint, and when; empty when no
@@ -226,7 +230,12 @@ impl Report {
             self.log_key,
             self.k,
             self.k,
-        ) + "; " + &self.keys.statement() + "; " + &self.witness_statement()
+        ) + "; " + &self.trust + "; " + &self.keys.statement() + "; " + &self.witness_statement()
+    }
+
+    /// What the statement says about the issuers (`trust`).
+    pub fn issuer_statement(&self) -> &str {
+        &self.trust
     }
 
     /// What the statement says about witnesses.
@@ -526,6 +535,16 @@ impl Bundle {
             log_root,
             closed: life.is_closed(),
             issuers: issuers.values().map(|i| i.name.clone()).collect(),
+            threshold: letter.policy.threshold,
+            trust: trust_statement(
+                letter.policy.threshold,
+                &letter
+                    .policy
+                    .issuers
+                    .iter()
+                    .filter_map(|a| issuers.get(&a.issuer_id).map(|i| i.name.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
             keys,
             cosigned_by,
             witness_quorum,
@@ -542,6 +561,39 @@ impl Bundle {
             recipients,
         }
     }
+}
+
+/// Which issuers back each signature and what cheating would take (protocol v1.2, "Why the
+/// count holds"): minting a signer needs t corrupt issuers, one person signing twice 2t - n.
+pub fn trust_statement(threshold: u32, names: &[&str]) -> String {
+    let n = u32::try_from(names.len()).unwrap_or(u32::MAX);
+    let t = threshold;
+    let list = names.join(", ");
+    if n <= 1 {
+        return format!(
+            "each signature is backed by one issuer ({list}): it alone could add a signer or let someone sign twice, so the count is only as good as that issuer"
+        );
+    }
+    let need = |k: u32| {
+        if k == n {
+            format!("all {k}")
+        } else if k == 1 {
+            "any one of them".to_owned()
+        } else {
+            format!("{k} of them")
+        }
+    };
+    let twice = (2 * t).saturating_sub(n);
+    let cheat = if twice == t {
+        format!("adding a signer or signing twice needs {} to collude", need(t))
+    } else {
+        format!(
+            "adding a signer needs {} to collude; letting one person sign twice needs {}",
+            need(t),
+            need(twice)
+        )
+    };
+    format!("each signature is backed by {t} of these {n} issuers ({list}): {cheat}")
 }
 
 /// What the verifier read from the log, for the report.

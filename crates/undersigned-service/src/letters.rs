@@ -456,3 +456,22 @@ impl Platform {
         Ok(epochs.into_iter().collect())
     }
 }
+
+/// Which issuers back each signature of `letter` and what cheating would take, in words
+/// (`bundle::trust_statement`), with the names this deployment knows its issuers by.
+pub fn trust_statement(s: &Platform, letter: &Letter) -> String {
+    let names: Vec<String> = letter
+        .policy
+        .issuers
+        .iter()
+        .map(|a| {
+            if a.issuer_id == s.issuer.id() {
+                s.config.issuer_name.clone()
+            } else {
+                format!("issuer {}", a.issuer_id.to_hex().get(..16).unwrap_or_default())
+            }
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    undersigned_core::bundle::trust_statement(letter.policy.threshold, &names)
+}

@@ -195,7 +195,8 @@ pub(crate) fn challenge_of(
     hash_to_scalar::<Cs>(&c_arr, &h2s_dst()).map_err(|_| CryptoError)
 }
 
-/// The structural checks every path shares: 1..=MAX_PARTS parts, distinct issuer keys,
+/// The structural checks every path shares: 1..=MAX_PARTS parts in strictly ascending
+/// issuer-id order,
 /// disclosed indexes ascending and in range, shared indexes in range.
 pub(crate) fn check_shape(
     keys: &[[u8; super::PUBLIC_KEY_LEN]],
@@ -206,10 +207,11 @@ pub(crate) fn check_shape(
     if keys.is_empty() || keys.len() > MAX_PARTS {
         return Err(CryptoError);
     }
-    for (k, key) in keys.iter().enumerate() {
-        if keys.iter().skip(k + 1).any(|other| other == key) {
-            return Err(CryptoError);
-        }
+    // Issuer-id order (an issuer id is the SHA-256 of its key), strictly: each issuer once,
+    // and one order for the challenge, whoever calls.
+    let ids: Vec<[u8; 32]> = keys.iter().map(|k| crate::encoding::sha256(&[&k[..]])).collect();
+    if !ids.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+        return Err(CryptoError);
     }
     let ascending = disclosed
         .windows(2)

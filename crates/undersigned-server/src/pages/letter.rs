@@ -107,6 +107,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
         .iter()
         .map(|(d, n)| (d.to_string(), n.clone()))
         .collect();
+    let trust = undersigned_service::letters::trust_statement(&s, &v.letter);
     let key = v.letter_id.clone().unwrap_or_else(|| v.handle.clone());
     let base = s.config.public_url.trim_end_matches('/');
     let bundle_url = format!("{base}/api/v1/letters/{key}/bundle");
@@ -143,7 +144,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                     div #comments { (comment_list(&v.comments)) }
                 }
             }
-            @if let Some(t) = &v.tally { (tally(t, v.letter.policy.k, &orgs)) }
+            @if let Some(t) = &v.tally { (tally(t, v.letter.policy.k, &orgs, &trust)) }
             (delivery_clock(&v))
             @if v.state == "open" { (sign_panel()) }
             @else { (check_panel()) (backup_panel()) }
@@ -197,7 +198,7 @@ fn checked_note() -> Markup {
 }
 
 /// The live tally: totals, the chart by organization and the breakdown tables.
-fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>) -> Markup {
+fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>, trust: &str) -> Markup {
     let bars: Vec<Bar> = t
         .by_org
         .iter()
@@ -216,6 +217,7 @@ fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>) -> Markup {
                 @if t.withdrawn > 0 { " (" (t.withdrawn) " withdrawn)" }
             }
             (checked_note())
+            p.note #trust { "Issuers: " (trust) "." }
             @if all_small {
                 p #all-small.notice { "Every organization has fewer than " (k) " signers so far, so no count per organization is shown yet. Each appears once it reaches " (k) "." }
             } @else if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }

@@ -89,7 +89,8 @@ async function check(file) {
     }
     const epochs = [...new Set(bundle.letter.policy.issuers.flatMap((i) => i.epochs))].map(epochWords).join(", ");
     $("#checks").replaceChildren(
-      el("li", {}, `Every signature carries a valid proof from a credential of ${report.issuers.join(", ") || "the issuer"}: the issuer checked each signer's work address at the organization shown, for ${epochs}.`),
+      el("li", {}, `Every signature carries a valid proof from a credential of ${report.threshold > 1 ? `${report.threshold} of the issuers` : "the issuer"} (${report.issuers.join(", ") || "the issuer"}): each checked the signer's work address at the organization shown, for ${epochs}.`),
+      el("li", {}, report.trust.charAt(0).toUpperCase() + report.trust.slice(1) + "."),
       el("li", {}, "No one signed twice: every signature has a distinct pseudonym, and withdrawals remove exactly one signature each."),
       el("li", {}, `The log holds exactly these ${plural(report.log_size, "entry", "entries")}: its fingerprint matches the checkpoint the site signed, so none was dropped or changed.`),
       el("li", {}, `Groups with fewer than ${report.k} signers are shown as “<${report.k}”, and every disclosure respected that rule.`),
