@@ -8,6 +8,7 @@
 )]
 
 mod bundle;
+mod composite_crosscheck;
 mod crosscheck;
 mod decoders;
 mod delivery;

@@ -1,0 +1,376 @@
+//! Issue 23: the composite BBS verifier implemented twice. crosscheck/composite.mjs is an
+//! independent verifier written from the design text and the CFRG drafts on `@noble/curves`
+//! (pinned in crosscheck/package-lock.json, run with the machine's node); it must agree with ours
+//! on valid presentations and on every forgery. No node means a failure, not a skip.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use undersigned_core::bbs::{self, PublicKey};
+use undersigned_core::credential::{self, AGE_BAND, EMAIL, EPOCH, MESSAGE_COUNT, ORG, ROLE};
+use undersigned_core::entry::{presentation_header, Action, Disclosed, SignatureEntry};
+use undersigned_core::forge::{forge_entry, variants, Forgery};
+use undersigned_core::ids::{AgeBand, OrgId};
+use undersigned_core::letter::Letter;
+
+use crate::fixture::*;
+
+fn crosscheck_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck")
+}
+
+/// Installs the pinned packages on first use (`npm ci`: exactly the lock file), so a fresh
+/// clone gets `@noble/curves` too.
+fn ensure_installed(dir: &Path) {
+    if dir.join("node_modules/@noble/curves").is_dir() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("npm is required for the composite crosscheck (install node and npm)");
+    assert!(status.success(), "npm ci failed in {}", dir.display());
+}
+
+/// One part of a presentation as the verifier sees it.
+#[derive(Clone, Debug)]
+struct Part {
+    public_key: Vec<u8>,
+    header: Vec<u8>,
+    proof: Vec<u8>,
+    pseudonym: Vec<u8>,
+}
+
+/// A statement and presentation to judge, and what it is.
+#[derive(Clone, Debug)]
+struct Case {
+    name: String,
+    parts: Vec<Part>,
+    ph: Vec<u8>,
+    context_id: Vec<u8>,
+    disclosed: Vec<(usize, Vec<u8>)>,
+    shared: Vec<usize>,
+    valid: bool,
+}
+
+impl Case {
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "parts": self.parts.iter().map(|p| json!({
+                "publicKey": hex::encode(&p.public_key),
+                "header": hex::encode(&p.header),
+                "proof": hex::encode(&p.proof),
+                "pseudonym": hex::encode(&p.pseudonym),
+            })).collect::<Vec<_>>(),
+            "ph": hex::encode(&self.ph),
+            "contextId": hex::encode(&self.context_id),
+            "messageCount": MESSAGE_COUNT,
+            "disclosed": self.disclosed.iter().map(|(i, v)| json!([i, hex::encode(v)])).collect::<Vec<_>>(),
+            "shared": self.shared,
+        })
+    }
+
+    /// A copy with another name, validity and one change.
+    fn but(&self, name: &str, change: impl FnOnce(&mut Case)) -> Case {
+        let mut c = self.clone();
+        c.name = name.to_owned();
+        c.valid = false;
+        change(&mut c);
+        c
+    }
+}
+
+/// node's verdicts on all cases, in one process, and its run time in milliseconds (as it
+/// measured itself, without node's start-up).
+fn node_verdicts(cases: &[Case]) -> (Vec<bool>, f64) {
+    let dir = crosscheck_dir();
+    ensure_installed(&dir);
+    let request = json!({"cases": cases.iter().map(Case::to_json).collect::<Vec<_>>()});
+    let mut child = Command::new("node")
+        .arg("composite.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is required for the composite crosscheck (install node)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdicts: Vec<bool> = answer["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_bool().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), cases.len(), "{answer}");
+    (verdicts, answer["ms"].as_f64().unwrap_or(f64::NAN))
+}
+
+/// Our single-issuer verifier (`bbs::verify`: zkryptium plus the drafts' checks) on a t = 1 case.
+fn rust_single(c: &Case) -> bool {
+    let [p] = c.parts.as_slice() else {
+        panic!("{}: not one part", c.name)
+    };
+    let Ok(pk) = PublicKey::from_slice(&p.public_key) else {
+        return false;
+    };
+    bbs::verify(
+        &pk,
+        &p.header,
+        &c.ph,
+        &c.context_id,
+        MESSAGE_COUNT,
+        &c.disclosed,
+        &p.proof,
+        &p.pseudonym,
+    )
+    .is_ok()
+}
+
+/// The (index, value) pairs a disclosure means under schema v1, ascending.
+fn disclosed_messages(d: &Disclosed) -> Vec<(usize, Vec<u8>)> {
+    let mut v = vec![
+        (ORG, d.org.as_str().as_bytes().to_vec()),
+        (EPOCH, d.epoch.as_str().as_bytes().to_vec()),
+    ];
+    if let Some(r) = &d.role {
+        v.push((ROLE, r.as_str().as_bytes().to_vec()));
+    }
+    if let Some(a) = &d.age_band {
+        v.push((AGE_BAND, a.as_str().as_bytes().to_vec()));
+    }
+    if let Some(e) = &d.email {
+        v.push((EMAIL, e.expose().as_bytes().to_vec()));
+    }
+    v
+}
+
+/// The t = 1 case an entry is checked as, with the public key it claims.
+fn case_of(name: &str, pk: &PublicKey, e: &SignatureEntry) -> Case {
+    Case {
+        name: name.to_owned(),
+        parts: vec![Part {
+            public_key: pk.to_bytes().to_vec(),
+            header: credential::header(&e.issuer_id),
+            proof: e.proof.clone(),
+            pseudonym: e.pseudonym.clone(),
+        }],
+        ph: presentation_header(&e.letter_id, e.action, e.comment.as_deref()).to_vec(),
+        context_id: e.letter_id.0.to_vec(),
+        disclosed: disclosed_messages(&e.disclosed),
+        shared: vec![EMAIL],
+        valid: true,
+    }
+}
+
+fn with_part_forgery(c: &Case, name: &str, part: usize, f: &Forgery) -> Case {
+    c.but(name, |c| {
+        c.parts[part].proof = f.proof.clone();
+        c.parts[part].pseudonym = f.pseudonym.to_vec();
+    })
+}
+
+fn forgery_of(p: &Part) -> Forgery {
+    Forgery {
+        proof: p.proof.clone(),
+        pseudonym: p.pseudonym.clone().try_into().unwrap(),
+    }
+}
+
+/// Flips the low bit of the `k`-th scalar of a proof (0 = e^, ..., last = c).
+fn flip_scalar(proof: &mut [u8], k: usize) {
+    proof[3 * 48 + 32 * k + 31] ^= 1;
+}
+
+/// Valid single-issuer presentations and forgeries of them, every one judged by node and by
+/// `bbs::verify`.
+fn single_issuer_cases() -> Vec<Case> {
+    let (mut w, creds) = populated(2301);
+    let sets = w.sets();
+    let letter: Letter = w.letter("Composite crosscheck", all_disclosures());
+    let other_letter = w.letter("Another letter", all_disclosures());
+    let pk = w.issuer.keys.public_key().clone();
+    let mut cases = vec![];
+
+    let plain = sign(&creds[0], &letter, &sets, Default::default(), None);
+    let base = case_of("t1 valid: org and epoch", &pk, &plain);
+    cases.push(base.clone());
+    let rich = sign(
+        &creds[1],
+        &letter,
+        &sets,
+        undersigned_core::entry::DisclosureChoice {
+            role: true,
+            age_band: true,
+            email: false,
+        },
+        Some("a comment"),
+    );
+    let rich_case = case_of("t1 valid: role and age band, comment", &pk, &rich);
+    cases.push(rich_case.clone());
+    let withdrawal = withdraw(&creds[0], &letter, &sets);
+    cases.push(case_of("t1 valid: withdrawal", &pk, &withdrawal));
+    let elsewhere = sign(&creds[0], &other_letter, &sets, Default::default(), None);
+    cases.push(case_of(
+        "t1 valid: same credential, other letter",
+        &pk,
+        &elsewhere,
+    ));
+
+    // The attacker's forgery (identity Abar and Bbar) and each of its variants.
+    let d = Disclosed {
+        org: OrgId::parse("defense.gov").unwrap(),
+        epoch: w.epoch.clone(),
+        role: None,
+        age_band: None,
+        email: None,
+    };
+    let id = w.issuer.keys.id();
+    let forged = forge_entry(&pk, &id, &letter.id(), Action::Sign, d, None, &mut w.rng).unwrap();
+    let forged_case = case_of("t1 forged entry", &pk, &forged);
+    cases.push(Case {
+        valid: false,
+        ..forged_case.clone()
+    });
+    for (name, f) in variants(&forgery_of(&forged_case.parts[0])) {
+        cases.push(with_part_forgery(
+            &forged_case,
+            &format!("t1 forged entry, variant {name}"),
+            0,
+            &f,
+        ));
+    }
+    // The same spoilings applied to a real presentation.
+    for (name, f) in variants(&forgery_of(&base.parts[0])) {
+        cases.push(with_part_forgery(
+            &base,
+            &format!("t1 valid spoiled: {name}"),
+            0,
+            &f,
+        ));
+    }
+
+    // Tampering with a real presentation.
+    for k in 0..9 {
+        cases.push(base.but(&format!("t1 scalar {k} flipped"), |c| {
+            flip_scalar(&mut c.parts[0].proof, k);
+        }));
+    }
+    cases.push(base.but("t1 wrong ph (withdraw for sign)", |c| {
+        c.ph = presentation_header(&letter.id(), Action::Withdraw, None).to_vec();
+    }));
+    cases.push(base.but("t1 wrong ph (a comment added)", |c| {
+        c.ph = presentation_header(&letter.id(), Action::Sign, Some("x")).to_vec();
+    }));
+    cases.push(base.but("t1 wrong context (other letter)", |c| {
+        c.context_id = other_letter.id().0.to_vec();
+    }));
+    cases.push(base.but("t1 pseudonym of the other letter", |c| {
+        c.parts[0].pseudonym = elsewhere.pseudonym.clone();
+    }));
+    let stranger = World::new(2302);
+    let stranger_pk = stranger.issuer.keys.public_key().to_bytes().to_vec();
+    cases.push(base.but("t1 wrong key (another issuer's)", |c| {
+        c.parts[0].public_key = stranger_pk.clone();
+    }));
+    cases.push(base.but("t1 wrong header (another issuer's id)", |c| {
+        c.parts[0].header = credential::header(&stranger.issuer.keys.id());
+    }));
+    cases.push(base.but("t1 swapped disclosed org", |c| {
+        c.disclosed[0].1 = b"usaid.gov".to_vec();
+    }));
+    cases.push(base.but("t1 swapped disclosed epoch", |c| {
+        c.disclosed[1].1 = b"2027-Q1".to_vec();
+    }));
+    cases.push(rich_case.but("t1 swapped disclosed role", |c| {
+        c.disclosed[2].1 = b"officer".to_vec();
+    }));
+    cases.push(rich_case.but("t1 a disclosure dropped", |c| {
+        c.disclosed.pop();
+    }));
+    cases.push(base.but("t1 a disclosure added (age band)", |c| {
+        c.disclosed
+            .push((AGE_BAND, AgeBand::From30To39.as_str().as_bytes().to_vec()));
+    }));
+    cases.push(base.but("t1 proof of another entry", |c| {
+        c.parts[0].proof = rich.proof.clone();
+    }));
+    cases.push(base.but("t1 trailing byte", |c| c.parts[0].proof.push(0)));
+    cases.push(base.but("t1 truncated", |c| {
+        c.parts[0].proof.pop();
+    }));
+    cases.push(base.but("t1 empty proof", |c| c.parts[0].proof.clear()));
+    cases
+}
+
+fn assert_agree(cases: &[Case], rust: &dyn Fn(&Case) -> Vec<(&'static str, bool)>) {
+    let started = Instant::now();
+    let (node, ms) = node_verdicts(cases);
+    let wall = started.elapsed();
+    let mut wrong = vec![];
+    for (c, n) in cases.iter().zip(&node) {
+        let verdicts = rust(c);
+        let all_agree = verdicts.iter().all(|(_, v)| v == n);
+        if !all_agree || *n != c.valid {
+            wrong.push(format!(
+                "{}: expected {}, node {n}, {verdicts:?}",
+                c.name, c.valid
+            ));
+        }
+    }
+    let valid = cases.iter().filter(|c| c.valid).count();
+    println!(
+        "composite crosscheck: {} cases ({valid} valid), node {ms:.0} ms verifying, {:.0} ms with start-up",
+        cases.len(),
+        wall.as_secs_f64() * 1000.0
+    );
+    assert!(wrong.is_empty(), "disagreements:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn single_issuer_presentations_agree_with_noble() {
+    let cases = single_issuer_cases();
+    assert!(cases.len() > 100, "only {} cases", cases.len());
+    assert_agree(&cases, &|c| vec![("bbs::verify", rust_single(c))]);
+}
+
+#[test]
+fn malformed_requests_are_false_not_a_crash() {
+    let (mut w, creds) = populated(2303);
+    let sets = w.sets();
+    let letter = w.letter("Malformed", all_disclosures());
+    let e = sign(&creds[0], &letter, &sets, Default::default(), None);
+    let base = case_of("valid", w.issuer.keys.public_key(), &e);
+    let _ = &mut w;
+    let mut cases = vec![base.clone()];
+    cases.push(base.but("no parts", |c| c.parts.clear()));
+    cases.push(base.but("pseudonym too short", |c| {
+        c.parts[0].pseudonym.truncate(10);
+    }));
+    cases.push(base.but("key too short", |c| c.parts[0].public_key.truncate(95)));
+    cases.push(base.but("disclosed index out of range", |c| {
+        c.disclosed.push((7, b"x".to_vec()));
+    }));
+    cases.push(base.but("disclosed indexes not ascending", |c| {
+        c.disclosed.swap(0, 1)
+    }));
+    cases.push(base.but("shared index out of range", |c| c.shared = vec![9]));
+    let (node, _) = node_verdicts(&cases);
+    let expected: Vec<bool> = cases.iter().map(|c| c.valid).collect();
+    assert_eq!(node, expected);
+}
