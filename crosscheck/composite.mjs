@@ -171,7 +171,9 @@ function calculateDomain(pkBytes, Q1, H, header) {
   return hashToScalar(input, cat(API_ID, enc('H2S_')));
 }
 
-const mul = (P, s) => P.multiplyUnsafe(s % r);
+// sum of points[k] * scalars[k], scalars in [0, r) (public values: variable time is fine).
+const msm = (points, scalars) =>
+  points.reduce((acc, P, k) => acc.add(P.multiplyUnsafe(scalars[k])), G1.Point.ZERO);
 
 // One part: deserialized and checked, its challenge-array prefix computed (everything of the
 // pseudonym draft's c_arr up to and including the domain), the pairing checked.
@@ -203,21 +205,15 @@ function part(p, ctx) {
   const combinedHeader = cat(header, i2osp(NYM_LENGTH, 8));
   const domain = calculateDomain(pkBytes, Q1, H, combinedHeader);
 
-  // ProofVerifyInit
-  const T1 = mul(Bbar, c).add(mul(Abar, eHat)).add(mul(D, r1Hat));
-  let Bv = P1.add(mul(Q1, domain));
-  disclosedIdx.forEach((i, k) => {
-    Bv = Bv.add(mul(H[i], disclosedScalars[k]));
-  });
-  let T2 = mul(Bv, c).add(mul(D, r3Hat));
-  undisclosed.forEach((j, k) => {
-    T2 = T2.add(mul(H[j], mHats[k]));
-  });
+  // ProofVerifyInit (sums of products as multi-scalar multiplications)
+  const T1 = msm([Bbar, Abar, D], [c, eHat, r1Hat]);
+  const Bv = P1.add(msm([Q1, ...disclosedIdx.map(i => H[i])], [domain, ...disclosedScalars]));
+  const T2 = msm([Bv, D, ...undisclosed.map(j => H[j])], [c, r3Hat, ...mHats]);
 
   // PseudonymProofVerifyInit with a nym vector of length 1: the polynomial is m^_nym.
   const OP = ctx.OP;
   const nymHat = mHats[U - 1];
-  const Uv = mul(OP, nymHat).subtract(mul(pseudonym, c));
+  const Uv = msm([OP, pseudonym], [nymHat, r - c]);
   if (Uv.is0()) throw new Error('Uv identity');
 
   const prefix = cat(

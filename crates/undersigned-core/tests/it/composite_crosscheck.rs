@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 use undersigned_core::bbs::{self, PublicKey};
 use undersigned_core::credential::{self, AGE_BAND, EMAIL, EPOCH, MESSAGE_COUNT, ORG, ROLE};
@@ -21,10 +22,30 @@ fn crosscheck_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck")
 }
 
+/// The version of `@noble/curves` package.json pins, and the one installed (if any).
+fn noble_versions(dir: &Path) -> (String, Option<String>) {
+    let read =
+        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let pinned = read(dir.join("package.json")).unwrap()["dependencies"]["@noble/curves"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let installed = read(dir.join("node_modules/@noble/curves/package.json"))
+        .and_then(|v| v["version"].as_str().map(str::to_owned));
+    (pinned, installed)
+}
+
 /// Installs the pinned packages on first use (`npm ci`: exactly the lock file), so a fresh
-/// clone gets `@noble/curves` too.
+/// clone gets `@noble/curves`, and so does a checkout whose node_modules predates it (where
+/// `@noble/curves` 1.x sits at the top as a dependency of `@digitalbazaar/bbs-signatures`).
 fn ensure_installed(dir: &Path) {
-    if dir.join("node_modules/@noble/curves").is_dir() {
+    // This module's tests run in parallel: one `npm ci` at a time.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _once = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (pinned, installed) = noble_versions(dir);
+    if installed.as_deref() == Some(pinned.as_str()) {
         return;
     }
     let status = Command::new("npm")
@@ -33,6 +54,11 @@ fn ensure_installed(dir: &Path) {
         .status()
         .expect("npm is required for the composite crosscheck (install node and npm)");
     assert!(status.success(), "npm ci failed in {}", dir.display());
+    assert_eq!(
+        noble_versions(dir).1,
+        Some(pinned),
+        "npm ci installed another version"
+    );
 }
 
 /// One part of a presentation as the verifier sees it.
