@@ -287,9 +287,30 @@ function verdict(cs) {
   }
 }
 
-export {createGenerators, expandMessageXmd, hashToScalar, verifyCase};
+export {
+  API_ID,
+  NYM_LENGTH,
+  P1,
+  calculateDomain,
+  cat,
+  createGenerators,
+  enc,
+  expandMessageXmd,
+  generators,
+  g1,
+  hashToCurveG1,
+  hashToScalar,
+  i2osp,
+  os2ip,
+  pointBytes,
+  r,
+  scalarBytes,
+  sha256,
+  unhex,
+  verifyCase,
+};
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   let request;
   try {
     request = JSON.parse(readFileSync(0, 'utf8'));

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 use undersigned_core::bbs::{self, PublicKey};
-use undersigned_core::credential::{self, AGE_BAND, EMAIL, EPOCH, MESSAGE_COUNT, ORG, ROLE};
+use undersigned_core::credential::{
+    self, Credential, AGE_BAND, EMAIL, EPOCH, MESSAGE_COUNT, ORG, ROLE,
+};
 use undersigned_core::entry::{presentation_header, Action, Disclosed, SignatureEntry};
 use undersigned_core::forge::{forge_entry, variants, Forgery};
 use undersigned_core::ids::{AgeBand, OrgId};
@@ -110,14 +112,12 @@ impl Case {
     }
 }
 
-/// node's verdicts on all cases, in one process, and its run time in milliseconds (as it
-/// measured itself, without node's start-up).
-fn node_verdicts(cases: &[Case]) -> (Vec<bool>, f64) {
+/// Runs one of the crosscheck scripts on one JSON request and returns its JSON answer.
+fn run_node(script: &str, request: &Value) -> Value {
     let dir = crosscheck_dir();
     ensure_installed(&dir);
-    let request = json!({"cases": cases.iter().map(Case::to_json).collect::<Vec<_>>()});
     let mut child = Command::new("node")
-        .arg("composite.mjs")
+        .arg(script)
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -133,10 +133,17 @@ fn node_verdicts(cases: &[Case]) -> (Vec<bool>, f64) {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "node failed: {}",
+        "node {script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// node's verdicts on all cases, in one process, and its run time in milliseconds (as it
+/// measured itself, without node's start-up).
+fn node_verdicts(cases: &[Case]) -> (Vec<bool>, f64) {
+    let request = json!({"cases": cases.iter().map(Case::to_json).collect::<Vec<_>>()});
+    let answer = run_node("composite.mjs", &request);
     let verdicts: Vec<bool> = answer["verdicts"]
         .as_array()
         .unwrap()
@@ -399,4 +406,173 @@ fn malformed_requests_are_false_not_a_crash() {
     let (node, _) = node_verdicts(&cases);
     let expected: Vec<bool> = cases.iter().map(|c| c.valid).collect();
     assert_eq!(node, expected);
+}
+
+// ---- Several issuers ----
+
+/// One person's credentials, one per issuer, with what a part needs to be proven.
+struct Holding {
+    keys: Vec<PublicKey>,
+    headers: Vec<Vec<u8>>,
+    messages: Vec<Vec<Vec<u8>>>,
+    secrets: Vec<[Vec<u8>; 3]>,
+}
+
+impl Holding {
+    fn new(creds: Vec<Credential>) -> Self {
+        let keys = creds
+            .iter()
+            .map(|c| c.issuer_public_key().unwrap())
+            .collect();
+        let headers = creds
+            .iter()
+            .map(|c| credential::header(&c.issuer_id))
+            .collect();
+        let messages = creds
+            .iter()
+            .map(|c| c.attributes.messages().to_vec())
+            .collect();
+        let secrets = creds
+            .iter()
+            .map(|c| {
+                let f = c.secret_fingerprints();
+                [
+                    hex::decode(&f[0]).unwrap(),
+                    hex::decode(&f[1]).unwrap(),
+                    hex::decode(&f[2]).unwrap(),
+                ]
+            })
+            .collect();
+        Self {
+            keys,
+            headers,
+            messages,
+            secrets,
+        }
+    }
+}
+
+/// The statement a composite presentation is checked against.
+struct Statement {
+    ph: Vec<u8>,
+    context_id: Vec<u8>,
+    disclosed_idx: Vec<usize>,
+}
+
+/// Three issuers (worlds of their own), in issuer-id order.
+fn three_issuers() -> Vec<World> {
+    let mut ws: Vec<World> = (0..3).map(|i| World::new(2310 + i)).collect();
+    ws.sort_by_key(|w| w.issuer.keys.id().to_hex());
+    ws
+}
+
+/// One person's credentials from these issuers, role by issuer.
+fn holding(ws: &mut [World], email: &str, roles: &[&str]) -> Holding {
+    let creds = ws
+        .iter_mut()
+        .zip(roles)
+        .map(|(w, r)| w.credential(email, r, AgeBand::From30To39))
+        .collect();
+    Holding::new(creds)
+}
+
+/// A composite presentation made by the independent prover (crosscheck/composite-prove.mjs)
+/// from these (holding, credential index) parts, in this order.
+fn node_prove(name: &str, parts: &[(&Holding, usize)], st: &Statement) -> Case {
+    let request = json!({
+        "parts": parts.iter().map(|(h, k)| json!({
+            "publicKey": hex::encode(h.keys[*k].to_bytes()),
+            "header": hex::encode(&h.headers[*k]),
+            "messages": h.messages[*k].iter().map(hex::encode).collect::<Vec<_>>(),
+            "signature": hex::encode(&h.secrets[*k][0]),
+            "nymSecret": hex::encode(&h.secrets[*k][1]),
+            "proverBlind": hex::encode(&h.secrets[*k][2]),
+        })).collect::<Vec<_>>(),
+        "ph": hex::encode(&st.ph),
+        "contextId": hex::encode(&st.context_id),
+        "disclosed": st.disclosed_idx,
+        "shared": [EMAIL],
+    });
+    let answer = run_node("composite-prove.mjs", &request);
+    let (h0, k0) = parts[0];
+    Case {
+        name: name.to_owned(),
+        parts: parts
+            .iter()
+            .zip(answer["parts"].as_array().unwrap())
+            .map(|((h, k), p)| Part {
+                public_key: h.keys[*k].to_bytes().to_vec(),
+                header: h.headers[*k].clone(),
+                proof: hex::decode(p["proof"].as_str().unwrap()).unwrap(),
+                pseudonym: hex::decode(p["pseudonym"].as_str().unwrap()).unwrap(),
+            })
+            .collect(),
+        ph: st.ph.clone(),
+        context_id: st.context_id.clone(),
+        disclosed: st
+            .disclosed_idx
+            .iter()
+            .map(|i| (*i, h0.messages[k0][*i].clone()))
+            .collect(),
+        shared: vec![EMAIL],
+        valid: true,
+    }
+}
+
+fn signing(letter: &Letter, action: Action, disclosed: &[usize]) -> Statement {
+    Statement {
+        ph: presentation_header(&letter.id(), action, None).to_vec(),
+        context_id: letter.id().0.to_vec(),
+        disclosed_idx: disclosed.to_vec(),
+    }
+}
+
+/// Presentations from the independent prover: valid under node's verifier and ours (t = 1:
+/// `bbs::verify`, i.e. zkryptium plus the drafts' checks), and refused when spoiled.
+#[test]
+fn presentations_of_the_independent_prover() {
+    let mut ws = three_issuers();
+    let p = holding(&mut ws, "p@state.gov", &["analyst"; 3]);
+    let letter = ws[0].letter("Composite crosscheck", all_disclosures());
+    let sign = signing(&letter, Action::Sign, &[ORG, EPOCH]);
+    let rich = signing(&letter, Action::Sign, &[ORG, EPOCH, ROLE, AGE_BAND]);
+    let mut cases = vec![];
+    for k in 0..3 {
+        cases.push(node_prove(
+            &format!("node t=1 issuer {k}"),
+            &[(&p, k)],
+            &sign,
+        ));
+    }
+    cases.push(node_prove("node t=1 role and age band", &[(&p, 1)], &rich));
+    let t2 = node_prove("node t=2", &[(&p, 0), (&p, 2)], &sign);
+    let t3 = node_prove("node t=3", &[(&p, 0), (&p, 1), (&p, 2)], &rich);
+    let unordered = node_prove(
+        "node t=3 not in issuer-id order",
+        &[(&p, 1), (&p, 0), (&p, 2)],
+        &sign,
+    );
+    cases.extend([
+        t2.clone(),
+        t3.clone(),
+        Case {
+            valid: false,
+            ..unordered
+        },
+    ]);
+    cases.push(t3.but("node t=3, part 1 dropped", |c| {
+        c.parts.remove(1);
+    }));
+    cases.push(t3.but("node t=3, shared response tampered in part 2", |c| {
+        // Hidden with role and age band disclosed: email, prover blind, nym secret.
+        flip_scalar(&mut c.parts[2].proof, 3);
+    }));
+    cases.push(t2.but("node t=2, swapped", |c| c.parts.swap(0, 1)));
+    let (node, _) = node_verdicts(&cases);
+    for (c, n) in cases.iter().zip(&node) {
+        assert_eq!(*n, c.valid, "node on {}", c.name);
+        if c.parts.len() == 1 {
+            assert_eq!(rust_single(c), c.valid, "bbs::verify on {}", c.name);
+        }
+    }
 }
