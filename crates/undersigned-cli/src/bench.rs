@@ -135,6 +135,7 @@ fn bench_letter(setup: &Setup) -> anyhow::Result<Letter> {
         "Body\n",
         vec![],
         Policy {
+            threshold: 1,
             issuers: vec![AcceptedIssuer {
                 issuer_id: setup.issuer.keys.id(),
                 epochs: vec![setup.epoch.clone()],

@@ -390,6 +390,7 @@ fn open_letter(
         body: "A letter that many people sign at once.".into(),
         recipients: vec![],
         policy: PolicyInput {
+            threshold: None,
             orgs: vec![domain.to_owned()],
             disclosures: AllowedDisclosures::default(),
             k: None,

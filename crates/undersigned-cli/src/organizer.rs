@@ -82,6 +82,7 @@ pub fn input(a: &CreateArgs, now: u64) -> anyhow::Result<LetterInput> {
             .map(|r| parse_recipient(r))
             .collect::<anyhow::Result<_>>()?,
         policy: PolicyInput {
+            threshold: None,
             orgs: a.orgs.clone(),
             disclosures: AllowedDisclosures {
                 role: a.allow_role,

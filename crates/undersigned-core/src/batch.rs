@@ -48,7 +48,9 @@ mod native {
     use crate::bbs::fast::{self, Generators, IssuerKey, LetterContext, PairingClaim};
     use crate::bbs::{CryptoError, PUBLIC_KEY_LEN};
     use crate::credential::{self, MESSAGE_COUNT};
-    use crate::entry::{check_policy, verified, IssuerDirectory, SignatureEntry, VerifiedEntry};
+    use crate::entry::{
+        check_policy, verified, IssuerDirectory, SignatureEntry, VerifiedEntry, SHARED,
+    };
     use crate::error::VerifyError;
     use crate::ids::{IssuerId, LetterId};
     use crate::letter::Policy;
@@ -118,7 +120,8 @@ mod native {
     #[derive(Debug, Clone)]
     pub struct PreparedEntry {
         pub entry: VerifiedEntry,
-        pub claim: PairingClaim,
+        /// One per part.
+        pub claims: Vec<PairingClaim>,
     }
 
     impl<'a> EntryVerifier<'a> {
@@ -155,23 +158,23 @@ mod native {
         ) -> Result<PreparedEntry, VerifyError> {
             let input = check_policy(entry, letter_id, policy, self.issuers)?;
             let gens = self.gens.map_err(|_| VerifyError::BadProof)?;
-            let key = match self.keys.0.get(&entry.issuer_id) {
-                Some((_, Ok(k))) => k,
-                _ => return Err(VerifyError::BadProof),
-            };
-            let claim = fast::prepare(
-                gens,
-                key,
-                letter,
-                &input.ph,
-                &input.messages,
-                &entry.proof,
-                &input.pseudonym,
-            )
-            .map_err(|_| VerifyError::BadProof)?;
+            let parts = entry
+                .parts
+                .iter()
+                .zip(&input.parts)
+                .map(
+                    |(part, (_, _, pseudonym))| match self.keys.0.get(&part.issuer_id) {
+                        Some((_, Ok(k))) => Ok((k, part.proof.as_slice(), &pseudonym[..])),
+                        _ => Err(VerifyError::BadProof),
+                    },
+                )
+                .collect::<Result<Vec<_>, _>>()?;
+            let claims =
+                fast::prepare_composite(gens, &parts, letter, &input.ph, &input.messages, &SHARED)
+                    .map_err(|_| VerifyError::BadProof)?;
             Ok(PreparedEntry {
-                entry: verified(entry, input.pseudonym),
-                claim,
+                entry: verified(entry, input.pseudonyms()),
+                claims,
             })
         }
 
@@ -185,7 +188,7 @@ mod native {
         ) -> Result<VerifiedEntry, VerifyError> {
             let letter = LetterContext::new(&letter_id.0).map_err(|_| VerifyError::BadProof)?;
             let p = self.prepare(entry, letter_id, policy, &letter)?;
-            if fast::check_claim(&p.claim) {
+            if p.claims.iter().all(fast::check_claim) {
                 Ok(p.entry)
             } else {
                 Err(VerifyError::BadProof)
@@ -242,7 +245,8 @@ mod native {
     ) -> Vec<Result<VerifiedEntry, VerifyError>> {
         let claims: Vec<PairingClaim> = prepared
             .iter()
-            .filter_map(|p| p.as_ref().ok().map(|p| p.claim))
+            .filter_map(|p| p.as_ref().ok())
+            .flat_map(|p| p.claims.iter().copied())
             .collect();
         let coefs = fast::coefficients(claims.len(), rng);
         let threads = rayon::current_num_threads().max(1);
@@ -257,9 +261,17 @@ mod native {
             .into_iter()
             .map(|p| {
                 let p = p?;
-                match verdicts.next() {
-                    Some(true) => Ok(p.entry),
-                    _ => Err(VerifyError::BadProof),
+                // Every part's claim is consumed, so the next entry reads its own.
+                let held: Vec<bool> = p
+                    .claims
+                    .iter()
+                    .map(|_| verdicts.next() == Some(true))
+                    .collect();
+                let held = held.iter().all(|ok| *ok);
+                if held && !p.claims.is_empty() {
+                    Ok(p.entry)
+                } else {
+                    Err(VerifyError::BadProof)
                 }
             })
             .collect()

@@ -358,8 +358,10 @@ impl Bundle {
         }
         for e in &self.entries {
             if let LogEntry::Signature(s) | LogEntry::Withdrawal(s) = e {
-                parts.push(&s.proof);
-                parts.push(&s.pseudonym);
+                for p in &s.parts {
+                    parts.push(&p.proof);
+                    parts.push(&p.pseudonym);
+                }
             }
         }
         rand_chacha::ChaCha20Rng::from_seed(crate::encoding::sha256(&parts))
@@ -419,7 +421,7 @@ impl Bundle {
             &self.issuers,
         )?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
-        self.check_one_issuer_per_org(&letter)?;
+        self.check_issuers_attest(&letter)?;
         let verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng);
         let life = self.read_log(&letter, verdicts)?;
         if self.entries.is_empty() {
@@ -810,52 +812,53 @@ impl Bundle {
         Ok(dir)
     }
 
-    /// One issuer per organization: two accepted issuers whose statements both attest one of
-    /// the letter's organizations would let one person sign once with each.
-    fn check_one_issuer_per_org(&self, letter: &Letter) -> Result<(), BundleError> {
-        let accepted: Vec<&IssuerRecord> = self
+    /// The letter's issuers as their statements describe them: every organization it accepts
+    /// is attested by at least t of them (`Policy::check_issuers`).
+    fn check_issuers_attest(&self, letter: &Letter) -> Result<(), BundleError> {
+        let attests: BTreeMap<IssuerId, BTreeMap<OrgId, ()>> = self
             .issuers
             .iter()
-            .filter(|i| letter.policy.issuers.iter().any(|a| a.issuer_id == i.id))
+            .map(|i| {
+                let orgs = i.statement.signed.statement.orgs.keys();
+                (i.id, orgs.map(|o| (o.clone(), ())).collect())
+            })
             .collect();
-        for (n, a) in accepted.iter().enumerate() {
-            for b in accepted.iter().skip(n + 1) {
-                let both = a.statement.signed.statement.orgs.keys().find(|o| {
-                    letter.policy.accepts_org(o)
-                        && b.statement.signed.statement.orgs.contains_key(*o)
-                });
-                if let Some(org) = both {
-                    return Err(BundleError::IssuerStatement(format!(
-                        "two accepted issuers ({} and {}) both attest {org}; a letter accepts one issuer per organization",
-                        a.id, b.id
-                    )));
-                }
-            }
-        }
-        Ok(())
+        letter
+            .policy
+            .check_issuers(|id| attests.get(id))
+            .map_err(|e| BundleError::IssuerStatement(e.to_string()))
     }
 
-    /// For each (issuer, epoch, organization), the distinct pseudonyms that signed (withdrawn
-    /// ones too: each used a credential) do not exceed the credentials the issuer's statement
-    /// says it issued there. A `<k` count allows at most k-1.
-    /// The distinct pseudonyms that signed this letter, withdrawn ones too, per (issuer,
-    /// epoch, org): what `anonymity::check_signers` counts.
+    /// The distinct signatures of this letter per (epoch, org), withdrawn ones too (each used
+    /// a credential of every issuer it has a part of), listed under each issuer the letter
+    /// accepts: an organization's signers may not exceed what any of the letter's issuers
+    /// issued to it (`anonymity::check_signers`).
     pub fn signers(&self, letter_id: &LetterId) -> BTreeMap<(IssuerId, Epoch, OrgId), u64> {
-        let mut signers: BTreeMap<(IssuerId, &Epoch, &OrgId), BTreeSet<&[u8]>> = BTreeMap::new();
+        let mut signers: BTreeMap<(&Epoch, &OrgId), BTreeSet<&[u8]>> = BTreeMap::new();
         for e in &self.entries {
             if let LogEntry::Signature(s) = e {
                 if &s.letter_id == letter_id {
-                    signers
-                        .entry((s.issuer_id, &s.disclosed.epoch, &s.disclosed.org))
-                        .or_default()
-                        .insert(s.pseudonym.as_slice());
+                    let names = s.parts.iter().map(|p| p.pseudonym.as_slice());
+                    let set = signers
+                        .entry((&s.disclosed.epoch, &s.disclosed.org))
+                        .or_default();
+                    // One signature, however many parts: named by its first pseudonym.
+                    if let Some(first) = names.min() {
+                        set.insert(first);
+                    }
                 }
             }
         }
-        signers
-            .into_iter()
-            .map(|((i, e, o), n)| ((i, e.clone(), o.clone()), n.len() as u64))
-            .collect()
+        let mut out = BTreeMap::new();
+        for accepted in &self.letter.policy.issuers {
+            for ((e, o), n) in &signers {
+                out.insert(
+                    (accepted.issuer_id, (*e).clone(), (*o).clone()),
+                    n.len() as u64,
+                );
+            }
+        }
+        out
     }
 
     fn check_issued(&self, letter_id: &LetterId) -> Result<(), BundleError> {

@@ -272,7 +272,8 @@ impl Credential {
             .map_err(|_| crate::error::Error::Encoding("issuer public key"))
     }
 
-    pub(crate) fn holder_secrets(&self) -> bbs::HolderSecrets<'_> {
+    /// The secrets, borrowed for presenting (never serialized: Debug redacts them).
+    pub fn holder_secrets(&self) -> bbs::HolderSecrets<'_> {
         bbs::HolderSecrets {
             signature: &self.secrets.signature,
             nym_secret: &self.secrets.nym_secret,

@@ -74,20 +74,132 @@ impl std::fmt::Debug for Pseudonym {
     }
 }
 
-/// An entry as submitted and as kept in the log.
+/// One issuer's part of an entry: the issuer, the letter's pseudonym under that issuer's
+/// credential, and the proof (a part of one composite presentation, `bbs::composite`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SignatureEntry {
-    pub letter_id: LetterId,
-    pub action: Action,
+pub struct Part {
     pub issuer_id: IssuerId,
-    pub disclosed: Disclosed,
     #[serde(with = "serde_b64")]
     pub pseudonym: Vec<u8>,
     #[serde(with = "serde_b64")]
     pub proof: Vec<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+}
+
+/// An entry as submitted and as kept in the log: t parts (the letter's threshold), one per
+/// issuer used, in issuer-id order, all disclosing `disclosed`.
+///
+/// On the wire an entry of one part keeps the fields of protocol v1.1 (`issuer_id`,
+/// `pseudonym`, `proof` beside `disclosed`), so letters and bundles of one issuer keep their
+/// bytes and hashes; an entry of several parts carries them as `parts` instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireEntry", into = "WireEntry")]
+pub struct SignatureEntry {
+    pub letter_id: LetterId,
+    pub action: Action,
+    pub parts: Vec<Part>,
+    pub disclosed: Disclosed,
     pub comment: Option<String>,
+}
+
+/// The entry's JSON, field for field in the order v1.1 wrote them.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEntry {
+    letter_id: LetterId,
+    action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer_id: Option<IssuerId>,
+    disclosed: Disclosed,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_b64_opt"
+    )]
+    pseudonym: Option<Vec<u8>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_b64_opt"
+    )]
+    proof: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parts: Option<Vec<Part>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+}
+
+/// An entry spells its one part flat and its several parts as `parts`, never both: one
+/// meaning, one spelling, so nobody can re-encode an entry into another leaf.
+const ONE_SPELLING: &str = "an entry has issuer_id, pseudonym and proof (one part) or parts \
+     (two or more), never both";
+
+impl TryFrom<WireEntry> for SignatureEntry {
+    type Error = &'static str;
+    fn try_from(w: WireEntry) -> Result<Self, Self::Error> {
+        let parts = match (w.issuer_id, w.pseudonym, w.proof, w.parts) {
+            (Some(issuer_id), Some(pseudonym), Some(proof), None) => vec![Part {
+                issuer_id,
+                pseudonym,
+                proof,
+            }],
+            (None, None, None, Some(parts)) if parts.len() >= 2 => parts,
+            _ => return Err(ONE_SPELLING),
+        };
+        Ok(Self {
+            letter_id: w.letter_id,
+            action: w.action,
+            parts,
+            disclosed: w.disclosed,
+            comment: w.comment,
+        })
+    }
+}
+
+impl From<SignatureEntry> for WireEntry {
+    fn from(e: SignatureEntry) -> Self {
+        let mut w = WireEntry {
+            letter_id: e.letter_id,
+            action: e.action,
+            issuer_id: None,
+            disclosed: e.disclosed,
+            pseudonym: None,
+            proof: None,
+            parts: None,
+            comment: e.comment,
+        };
+        match <[Part; 1]>::try_from(e.parts) {
+            Ok([one]) => {
+                w.issuer_id = Some(one.issuer_id);
+                w.pseudonym = Some(one.pseudonym);
+                w.proof = Some(one.proof);
+            }
+            Err(parts) => w.parts = Some(parts),
+        }
+        w
+    }
+}
+
+mod serde_b64_opt {
+    use serde::{Deserializer, Serializer};
+    // serde's `with` passes the field by reference.
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => crate::encoding::serde_b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        crate::encoding::serde_b64::deserialize(d).map(Some)
+    }
+}
+
+impl SignatureEntry {
+    /// The issuers whose parts this entry carries, in its order.
+    pub fn issuer_ids(&self) -> impl Iterator<Item = &IssuerId> {
+        self.parts.iter().map(|p| &p.issuer_id)
+    }
 }
 
 /// ph = SHA-256("undersigned/ph/v1" || letter_id || action || SHA-256(comment or "")).
@@ -132,8 +244,15 @@ fn is_empty_comment(comment: Option<&str>) -> bool {
     comment == Some("")
 }
 
-/// Holder: build a sign or withdraw entry for `letter`, applying the policy and the small-cell
-/// rule before anything is computed. Only the returned entry ever leaves the device.
+/// One credential the holder offers, with its issuer's published anonymity sets.
+#[derive(Clone, Copy, Debug)]
+pub struct Held<'a> {
+    pub credential: &'a Credential,
+    pub sets: &'a PublishedSets,
+}
+
+/// Holder: build a sign or withdraw entry for `letter` with one credential (a letter of one
+/// issuer). The proof's blinding comes from the operating system's generator.
 pub fn present(
     credential: &Credential,
     letter: &Letter,
@@ -143,15 +262,70 @@ pub fn present(
     sets: &PublishedSets,
     consent: SmallOrgConsent,
 ) -> Result<SignatureEntry, PresentError> {
-    let attrs = &credential.attributes;
+    let held = [Held { credential, sets }];
+    let ask = Ask {
+        action,
+        choice,
+        comment,
+        consent,
+    };
+    present_with(&held, letter, &ask, &mut rand_core::OsRng)
+}
+
+/// What the holder asks for: the action, what to disclose, the comment, the small-org consent.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask<'a> {
+    pub action: Action,
+    pub choice: DisclosureChoice,
+    pub comment: Option<&'a str>,
+    pub consent: SmallOrgConsent,
+}
+
+/// Holder: build a sign or withdraw entry for `letter` from exactly its threshold of held
+/// credentials (distinct issuers it accepts, one address), applying the policy and the
+/// small-cell rule at every issuer before anything is computed. Only the returned entry ever
+/// leaves the device.
+pub fn present_with(
+    held: &[Held<'_>],
+    letter: &Letter,
+    ask: &Ask<'_>,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Result<SignatureEntry, PresentError> {
     let policy = &letter.policy;
-    if !policy.accepts_issuer(&credential.issuer_id, &attrs.epoch) {
-        return Err(PresentError::IssuerNotAccepted);
+    let mut held = held.to_vec();
+    held.sort_by_key(|h| h.credential.issuer_id);
+    let first = held
+        .first()
+        .ok_or(PresentError::IssuerNotAccepted)?
+        .credential;
+    let attrs = &first.attributes;
+    let distinct = held
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.credential.issuer_id != b.credential.issuer_id));
+    if held.len() != policy.threshold() || !distinct {
+        return Err(PresentError::Threshold(policy.threshold()));
+    }
+    for h in &held {
+        let c = h.credential;
+        if !policy.accepts_issuer(&c.issuer_id, &c.attributes.epoch) {
+            return Err(PresentError::IssuerNotAccepted);
+        }
+        // Every part discloses the same values and hides the same address.
+        let a = &c.attributes;
+        if a.org != attrs.org || a.epoch != attrs.epoch || a.email != attrs.email {
+            return Err(PresentError::PartsDisagree);
+        }
+        if (ask.choice.role && a.role != attrs.role)
+            || (ask.choice.age_band && a.age_band != attrs.age_band)
+        {
+            return Err(PresentError::PartsDisagree);
+        }
     }
     if !policy.accepts_org(&attrs.org) {
         return Err(PresentError::OrgNotAccepted(attrs.org.to_string()));
     }
     let allowed = policy.disclosures;
+    let choice = ask.choice;
     for (wanted, ok, name) in [
         (choice.role, allowed.role, "role"),
         (choice.age_band, allowed.age_band, "age band"),
@@ -168,16 +342,20 @@ pub fn present(
         age_band: choice.age_band.then_some(attrs.age_band),
         email: choice.email.then(|| attrs.email.clone()),
     };
-    sets.check_disclosure(
-        &disclosed.org,
-        disclosed.role.as_ref(),
-        disclosed.age_band,
-        policy.k,
-    )
-    .map_err(|cell| PresentError::SmallCell(cell.name(), policy.k))?;
-    if consent == SmallOrgConsent::NotGiven && !sets.org_at_least(&attrs.org, policy.k) {
-        return Err(PresentError::SmallOrgNeedsConsent(policy.k));
+    for h in &held {
+        h.sets
+            .check_disclosure(
+                &disclosed.org,
+                disclosed.role.as_ref(),
+                disclosed.age_band,
+                policy.k,
+            )
+            .map_err(|cell| PresentError::SmallCell(cell.name(), policy.k))?;
+        if ask.consent == SmallOrgConsent::NotGiven && !h.sets.org_at_least(&attrs.org, policy.k) {
+            return Err(PresentError::SmallOrgNeedsConsent(policy.k));
+        }
     }
+    let comment = ask.comment;
     if comment.is_some() && !policy.comments {
         return Err(PresentError::CommentNotAllowed);
     }
@@ -189,30 +367,73 @@ pub fn present(
     }
     readable_comment(comment)?;
     let letter_id = letter.id();
-    let pk = credential
-        .issuer_public_key()
-        .map_err(|_| PresentError::Proof)?;
-    let indexes: Vec<usize> = disclosed.messages().into_iter().map(|(i, _)| i).collect();
-    let p = bbs::present(
-        &pk,
-        &credential.holder_secrets(),
-        &credential::header(&credential.issuer_id),
-        &presentation_header(&letter_id, action, comment),
-        &letter_id.0,
-        &attrs.messages(),
-        &indexes,
-    )
-    .map_err(|_| PresentError::Proof)?;
+    let parts = prove_parts(&held, &letter_id, ask.action, comment, &disclosed, rng)?;
     Ok(SignatureEntry {
         letter_id,
-        action,
-        issuer_id: credential.issuer_id,
+        action: ask.action,
+        parts,
         disclosed,
-        pseudonym: p.pseudonym.to_vec(),
-        proof: p.proof,
         comment: comment.map(str::to_owned),
     })
 }
+
+/// The composite proof over the held credentials (already in issuer-id order).
+fn prove_parts(
+    held: &[Held<'_>],
+    letter_id: &LetterId,
+    action: Action,
+    comment: Option<&str>,
+    disclosed: &Disclosed,
+    rng: &mut impl rand_core::CryptoRngCore,
+) -> Result<Vec<Part>, PresentError> {
+    let keys = held
+        .iter()
+        .map(|h| h.credential.issuer_public_key())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| PresentError::Proof)?;
+    let headers: Vec<Vec<u8>> = held
+        .iter()
+        .map(|h| credential::header(&h.credential.issuer_id))
+        .collect();
+    let messages: Vec<_> = held
+        .iter()
+        .map(|h| h.credential.attributes.messages())
+        .collect();
+    let secrets: Vec<_> = held
+        .iter()
+        .zip(keys.iter().zip(&headers).zip(&messages))
+        .map(
+            |(h, ((public_key, header), messages))| bbs::composite::PartSecret {
+                public_key,
+                header,
+                messages,
+                secrets: h.credential.holder_secrets(),
+            },
+        )
+        .collect();
+    let indexes: Vec<usize> = disclosed.messages().into_iter().map(|(i, _)| i).collect();
+    let presented = bbs::composite::prove(
+        &secrets,
+        &presentation_header(letter_id, action, comment),
+        &letter_id.0,
+        &indexes,
+        &SHARED,
+        rng,
+    )
+    .map_err(|_| PresentError::Proof)?;
+    Ok(held
+        .iter()
+        .zip(presented)
+        .map(|(h, p)| Part {
+            issuer_id: h.credential.issuer_id,
+            pseudonym: p.pseudonym.to_vec(),
+            proof: p.proof,
+        })
+        .collect())
+}
+
+/// The hidden message every part must share: the address (one person behind every part).
+pub const SHARED: [usize; 1] = [EMAIL];
 
 /// What a verifier knows of one issuer: its key, name and published anonymity sets.
 #[derive(Clone, Debug)]
@@ -235,30 +456,66 @@ pub type IssuerDirectory = BTreeMap<IssuerId, IssuerInfo>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedEntry {
     pub action: Action,
-    pub pseudonym: Pseudonym,
+    /// One per part, in the entry's order: the conflict keys of the tally's rule.
+    pub pseudonyms: Vec<Pseudonym>,
     pub disclosed: Disclosed,
 }
+
+impl VerifiedEntry {
+    /// The first part's pseudonym: how the feed and the receipts name the signature.
+    pub fn pseudonym(&self) -> Option<&Pseudonym> {
+        self.pseudonyms.first()
+    }
+}
+
+/// One part as the proof check takes it: the issuer, its credential header, the pseudonym.
+pub(crate) type PartInput<'a> = (&'a IssuerInfo, Vec<u8>, [u8; PSEUDONYM_LEN]);
 
 /// What the policy half of `verify` hands to the proof check: every structural parameter,
 /// derived from the schema and the letter, never from the submission.
 #[derive(Debug)]
 pub(crate) struct ProofInput<'a> {
-    pub issuer: &'a IssuerInfo,
-    pub header: Vec<u8>,
+    /// Per part: the issuer, its credential header, the part's pseudonym.
+    pub parts: Vec<PartInput<'a>>,
     pub ph: [u8; 32],
     pub messages: Vec<(usize, Vec<u8>)>,
-    pub pseudonym: [u8; PSEUDONYM_LEN],
+}
+
+impl ProofInput<'_> {
+    /// The parts as the composite verifiers take them.
+    pub(crate) fn statements<'b>(
+        &'b self,
+        entry: &'b SignatureEntry,
+    ) -> Vec<bbs::composite::PartStatement<'b>> {
+        self.parts
+            .iter()
+            .zip(&entry.parts)
+            .map(
+                |((issuer, header, pseudonym), part)| bbs::composite::PartStatement {
+                    public_key: &issuer.public_key,
+                    header,
+                    proof: &part.proof,
+                    pseudonym,
+                },
+            )
+            .collect()
+    }
+
+    pub(crate) fn pseudonyms(&self) -> Vec<Pseudonym> {
+        self.parts.iter().map(|(_, _, p)| Pseudonym(*p)).collect()
+    }
 }
 
 /// Verifier: check an entry against one letter's policy and the issuers' published sets.
 ///
 /// Every structural parameter comes from the schema and the letter: the message count is
-/// fixed, the disclosed indexes follow from the policy-checked disclosures, and the header from
-/// the issuer id. A submission can only choose values, never shapes.
+/// fixed, the disclosed indexes follow from the policy-checked disclosures, the parts' number
+/// from the letter's threshold, and each header from its issuer id. A submission can only
+/// choose values, never shapes.
 ///
 /// Natively the proof is checked by our own verifier on blst (`bbs::fast`); in the browser by
-/// zkryptium after the drafts' validity checks (`bbs::verify`). Both give the same verdict
-/// (tests/it/fast.rs).
+/// our reference verifier (`bbs::composite`). Both give the same verdict, and with one part
+/// zkryptium's too (tests/it/fast.rs, tests/it/composite.rs).
 pub fn verify(
     entry: &SignatureEntry,
     letter_id: &LetterId,
@@ -270,18 +527,16 @@ pub fn verify(
         // Straight to `bbs::fast`, not through `batch::EntryVerifier`: the batch verifier is
         // built on this module, so this module must not be built on it.
         let input = check_policy(entry, letter_id, policy, issuers)?;
-        bbs::fast::verify(
-            &input.issuer.public_key,
-            &input.header,
+        bbs::fast::verify_composite(
+            &input.statements(entry),
             &input.ph,
             &letter_id.0,
             MESSAGE_COUNT,
             &input.messages,
-            &entry.proof,
-            &input.pseudonym,
+            &SHARED,
         )
         .map_err(|_| VerifyError::BadProof)?;
-        Ok(verified(entry, input.pseudonym))
+        Ok(verified(entry, input.pseudonyms()))
     }
     #[cfg(target_arch = "wasm32")]
     {
@@ -289,8 +544,8 @@ pub fn verify(
     }
 }
 
-/// `verify` through zkryptium and our validity checks: the reference the fast verifier is
-/// tested against, and the browser's path.
+/// `verify` through our reference verifier (`bbs::composite`, on zkryptium's curve crate, with
+/// our validity checks): what the fast verifier is tested against, and the browser's path.
 pub fn verify_reference(
     entry: &SignatureEntry,
     letter_id: &LetterId,
@@ -298,30 +553,68 @@ pub fn verify_reference(
     issuers: &IssuerDirectory,
 ) -> Result<VerifiedEntry, VerifyError> {
     let input = check_policy(entry, letter_id, policy, issuers)?;
-    bbs::verify(
-        &input.issuer.public_key,
-        &input.header,
+    bbs::composite::verify(
+        &input.statements(entry),
         &input.ph,
         &letter_id.0,
         MESSAGE_COUNT,
         &input.messages,
-        &entry.proof,
-        &input.pseudonym,
+        &SHARED,
     )
     .map_err(|_| VerifyError::BadProof)?;
-    Ok(verified(entry, input.pseudonym))
+    Ok(verified(entry, input.pseudonyms()))
 }
 
-pub(crate) fn verified(entry: &SignatureEntry, pseudonym: [u8; PSEUDONYM_LEN]) -> VerifiedEntry {
+pub(crate) fn verified(entry: &SignatureEntry, pseudonyms: Vec<Pseudonym>) -> VerifiedEntry {
     VerifiedEntry {
         action: entry.action,
-        pseudonym: Pseudonym(pseudonym),
+        pseudonyms,
         disclosed: entry.disclosed.clone(),
     }
 }
 
-/// Everything of `verify` but the proof: letter, issuer, policy, disclosures, small cells,
-/// comment and the pseudonym's length.
+/// The parts' shape: exactly the letter's threshold of them, in strictly ascending issuer-id
+/// order (so no issuer twice), each of an issuer and epoch the letter accepts and that the
+/// verifier knows, each pseudonym 48 bytes.
+fn check_parts<'a>(
+    entry: &SignatureEntry,
+    policy: &Policy,
+    issuers: &'a IssuerDirectory,
+) -> Result<Vec<PartInput<'a>>, VerifyError> {
+    if entry.parts.len() != policy.threshold() {
+        return Err(VerifyError::Threshold(policy.threshold()));
+    }
+    let ascending = entry
+        .parts
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.issuer_id < b.issuer_id));
+    if !ascending {
+        return Err(VerifyError::Malformed(
+            "parts must name distinct issuers in ascending issuer-id order",
+        ));
+    }
+    entry
+        .parts
+        .iter()
+        .map(|part| {
+            if !policy.accepts_issuer(&part.issuer_id, &entry.disclosed.epoch) {
+                return Err(VerifyError::IssuerNotAccepted);
+            }
+            let issuer = issuers
+                .get(&part.issuer_id)
+                .ok_or(VerifyError::IssuerNotAccepted)?;
+            let pseudonym: [u8; PSEUDONYM_LEN] = part
+                .pseudonym
+                .as_slice()
+                .try_into()
+                .map_err(|_| VerifyError::BadProof)?;
+            Ok((issuer, credential::header(&part.issuer_id), pseudonym))
+        })
+        .collect()
+}
+
+/// Everything of `verify` but the proof: letter, issuers and parts, policy, disclosures, small
+/// cells at every part's issuer, comment and the pseudonyms' length.
 pub(crate) fn check_policy<'a>(
     entry: &SignatureEntry,
     letter_id: &LetterId,
@@ -331,13 +624,8 @@ pub(crate) fn check_policy<'a>(
     if &entry.letter_id != letter_id {
         return Err(VerifyError::WrongLetter);
     }
+    let parts = check_parts(entry, policy, issuers)?;
     let d = &entry.disclosed;
-    if !policy.accepts_issuer(&entry.issuer_id, &d.epoch) {
-        return Err(VerifyError::IssuerNotAccepted);
-    }
-    let issuer = issuers
-        .get(&entry.issuer_id)
-        .ok_or(VerifyError::IssuerNotAccepted)?;
     if !policy.accepts_org(&d.org) {
         return Err(VerifyError::OrgNotAccepted(d.org.to_string()));
     }
@@ -352,12 +640,23 @@ pub(crate) fn check_policy<'a>(
         }
     }
     if d.role.is_some() || d.age_band.is_some() {
-        let sets = issuer
-            .sets_for(&d.epoch)
-            .ok_or(VerifyError::SmallCell("role or age band", policy.k))?;
-        sets.check_disclosure(&d.org, d.role.as_ref(), d.age_band, policy.k)
-            .map_err(|cell| VerifyError::SmallCell(cell.name(), policy.k))?;
+        for (issuer, _, _) in &parts {
+            let sets = issuer
+                .sets_for(&d.epoch)
+                .ok_or(VerifyError::SmallCell("role or age band", policy.k))?;
+            sets.check_disclosure(&d.org, d.role.as_ref(), d.age_band, policy.k)
+                .map_err(|cell| VerifyError::SmallCell(cell.name(), policy.k))?;
+        }
     }
+    check_entry_comment(entry, policy)?;
+    Ok(ProofInput {
+        parts,
+        ph: presentation_header(letter_id, entry.action, entry.comment.as_deref()),
+        messages: d.messages(),
+    })
+}
+
+fn check_entry_comment(entry: &SignatureEntry, policy: &Policy) -> Result<(), VerifyError> {
     if entry.comment.is_some() && !policy.comments {
         return Err(VerifyError::CommentNotAllowed);
     }
@@ -376,16 +675,5 @@ pub(crate) fn check_policy<'a>(
             "comment: a bidi control or another invisible formatting character is not allowed",
         ));
     }
-    let pseudonym: [u8; PSEUDONYM_LEN] = entry
-        .pseudonym
-        .as_slice()
-        .try_into()
-        .map_err(|_| VerifyError::BadProof)?;
-    Ok(ProofInput {
-        issuer,
-        header: credential::header(&entry.issuer_id),
-        ph: presentation_header(letter_id, entry.action, entry.comment.as_deref()),
-        messages: d.messages(),
-        pseudonym,
-    })
+    Ok(())
 }

@@ -65,6 +65,10 @@ pub enum PresentError {
     EmptyComment,
     #[error("proof generation failed")]
     Proof,
+    #[error("this letter needs credentials from {0} different issuers it accepts, one of each")]
+    Threshold(usize),
+    #[error("your credentials from different issuers do not agree on the address, organization, epoch or what you disclose")]
+    PartsDisagree,
 }
 
 /// Why an entry was refused by a verifier. `BadProof` is deliberately opaque.
@@ -93,6 +97,10 @@ pub enum VerifyError {
     WithdrawWithoutSign,
     #[error("this pseudonym already withdrew")]
     DoubleWithdraw,
+    #[error("a signature needs exactly {0} parts, one from each of {0} different issuers the letter accepts")]
+    Threshold(usize),
+    #[error("this withdrawal matches more than one signature; a withdrawal removes exactly one")]
+    AmbiguousWithdrawal,
     #[error("the letter is not open")]
     LetterNotOpen,
 }

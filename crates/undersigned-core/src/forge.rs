@@ -27,7 +27,7 @@ use crate::bbs::{
     SIGNATURE_LEN,
 };
 use crate::credential::{self, MESSAGE_COUNT};
-use crate::entry::{presentation_header, Action, Disclosed, SignatureEntry};
+use crate::entry::{presentation_header, Action, Disclosed, Part, SignatureEntry};
 use crate::ids::{IssuerId, LetterId};
 
 type Cs = Bls12381Sha256;
@@ -379,21 +379,29 @@ pub fn forge_entry(
     Ok(SignatureEntry {
         letter_id: *letter_id,
         action,
-        issuer_id: *issuer_id,
+        parts: vec![Part {
+            issuer_id: *issuer_id,
+            pseudonym: f.pseudonym.to_vec(),
+            proof: f.proof,
+        }],
         disclosed,
-        pseudonym: f.pseudonym.to_vec(),
-        proof: f.proof,
         comment: comment.map(str::to_owned),
     })
 }
 
-/// `entry` carrying another forgery's bytes (for the variants).
+/// `entry` carrying another forgery's bytes in its first part (for the variants).
 pub fn with_forgery(entry: &SignatureEntry, f: &Forgery) -> SignatureEntry {
-    SignatureEntry {
-        pseudonym: f.pseudonym.to_vec(),
-        proof: f.proof.clone(),
-        ..entry.clone()
+    with_forgery_at(entry, 0, f)
+}
+
+/// `entry` carrying another forgery's bytes in part `index`.
+pub fn with_forgery_at(entry: &SignatureEntry, index: usize, f: &Forgery) -> SignatureEntry {
+    let mut out = entry.clone();
+    if let Some(part) = out.parts.get_mut(index) {
+        part.pseudonym = f.pseudonym.to_vec();
+        part.proof = f.proof.clone();
     }
+    out
 }
 
 /// A commitment with proof spoiled every way `octets_to_commitment_with_proof` must refuse.

@@ -56,7 +56,23 @@ pub struct Membership {
     pub subdomains: BTreeSet<OrgId>,
 }
 
+/// How one organization's addresses are normalized: its extra rules and whether its
+/// subdomains' mailboxes are its own. Two issuers of one letter must agree on it for every
+/// organization (`Policy::check_issuers`), or one person's parts would carry two addresses.
+pub type OrgRule = (AddressRules, bool);
+
 impl Membership {
+    /// Every organization with its address rule, for `Policy::check_issuers`.
+    pub fn org_rules(&self) -> BTreeMap<OrgId, OrgRule> {
+        self.orgs
+            .keys()
+            .map(|o| {
+                let rules = self.address_rules.get(o).copied().unwrap_or_default();
+                (o.clone(), (rules, self.subdomains.contains(o)))
+            })
+            .collect()
+    }
+
     /// What a holder needs to normalize an address as the issuer will: the organizations with
     /// their address rules and whether their subdomains count, as a deployment publishes them
     /// (`(domain, rules, subdomains)`). A domain that does not parse names no organization and

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::encoding::sha256;
 use crate::error::Error;
 use crate::text::{check_readable, Lines};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 
@@ -67,6 +67,11 @@ pub struct AllowedDisclosures {
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub issuers: Vec<AcceptedIssuer>,
+    /// t: how many of the accepted issuers (n) every signature needs, one part each, with
+    /// n/2 < t <= n (`RULE_THRESHOLD`). Absent from the encoding when 1, so letters of one
+    /// issuer keep their bytes and their id.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub threshold: u32,
     /// Accepted organizations; empty means every organization the accepted issuers attest.
     pub orgs: Vec<OrgId>,
     pub disclosures: AllowedDisclosures,
@@ -79,6 +84,16 @@ pub struct Policy {
     /// letters made before this field existed keep their bytes and their id.
     #[serde(default = "comments_allowed", skip_serializing_if = "is_allowed")]
     pub comments: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+// serde's skip_serializing_if passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one(t: &u32) -> bool {
+    *t == 1
 }
 
 fn comments_allowed() -> bool {
@@ -96,27 +111,46 @@ fn is_allowed(b: &bool) -> bool {
 pub const RULE_ONE_EPOCH: &str = "a letter accepts exactly one epoch per issuer";
 /// A letter names each issuer once.
 pub const RULE_ONE_ENTRY: &str = "a letter names each accepted issuer once";
-/// A letter accepts exactly one issuer per organization: two issuers attesting one organization
-/// give one person two credentials.
-pub const RULE_ONE_ISSUER: &str = "a letter accepts exactly one issuer per organization";
+/// A signature needs more than half of the letter's issuers: with t <= n/2 one honest person
+/// could sign twice with two disjoint sets of issuers.
+pub const RULE_THRESHOLD: &str =
+    "a letter's threshold t must satisfy n/2 < t <= n for its n issuers (t <= n/2 would let one person sign twice with two disjoint sets of issuers)";
+/// Every organization the letter accepts needs t issuers that attest it, with one address rule.
+pub const RULE_ATTESTED: &str = "every organization the letter accepts must be attested by at least t of its issuers, under the same address rules";
 /// A policy may only name issuers the deployment knows (and so knows what they attest).
 pub const RULE_KNOWN_ISSUER: &str = "the policy names an issuer this deployment does not know";
 
 impl Policy {
-    /// Checks the one-issuer-per-organization rule against what each issuer attests. `attests`
-    /// answers, for an issuer id, the organizations it issues credentials for (None: unknown).
-    /// Only a party that knows the issuers can apply this; `Letter::new` applies the rest.
-    pub fn check_issuers_per_org<'a>(
+    /// t, as a count of parts.
+    pub fn threshold(&self) -> usize {
+        usize::try_from(self.threshold).unwrap_or(usize::MAX)
+    }
+
+    /// Checks the policy's issuers against what each attests, which only a party that knows
+    /// the issuers can apply (`Letter::new` applies the rest): every issuer is known, and every
+    /// organization the letter accepts (all attested ones when it lists none) is attested by
+    /// at least t of its issuers under one address rule, or its people could not sign, or an
+    /// honest person's parts would not match. `attests` answers, for an issuer id, the
+    /// organizations it issues for with a fingerprint of each one's address rule (None:
+    /// unknown issuer).
+    pub fn check_issuers<'a, R: PartialEq + 'a>(
         &self,
-        attests: impl Fn(&IssuerId) -> Option<&'a BTreeSet<OrgId>>,
+        attests: impl Fn(&IssuerId) -> Option<&'a BTreeMap<OrgId, R>>,
     ) -> Result<(), Error> {
-        let mut seen: BTreeSet<&OrgId> = BTreeSet::new();
+        let mut by_org: BTreeMap<&OrgId, Vec<&R>> = BTreeMap::new();
         for accepted in &self.issuers {
             let orgs = attests(&accepted.issuer_id).ok_or(Error::Letter(RULE_KNOWN_ISSUER))?;
-            for org in orgs.iter().filter(|o| self.accepts_org(o)) {
-                if !seen.insert(org) {
-                    return Err(Error::Letter(RULE_ONE_ISSUER));
-                }
+            for (org, rule) in orgs.iter().filter(|(o, _)| self.accepts_org(o)) {
+                by_org.entry(org).or_default().push(rule);
+            }
+        }
+        for org in &self.orgs {
+            by_org.entry(org).or_default();
+        }
+        for rules in by_org.values() {
+            let agree = rules.windows(2).all(|w| matches!(w, [a, b] if a == b));
+            if rules.len() < self.threshold() || !agree {
+                return Err(Error::Letter(RULE_ATTESTED));
             }
         }
         Ok(())
@@ -227,6 +261,10 @@ impl Letter {
         let ids: BTreeSet<&IssuerId> = policy.issuers.iter().map(|i| &i.issuer_id).collect();
         if ids.len() != policy.issuers.len() {
             return Err(Error::Letter(RULE_ONE_ENTRY));
+        }
+        let n = policy.issuers.len();
+        if policy.threshold() > n || policy.threshold().saturating_mul(2) <= n {
+            return Err(Error::Letter(RULE_THRESHOLD));
         }
         if policy.deadline > MAX_DEADLINE {
             return Err(Error::Letter(

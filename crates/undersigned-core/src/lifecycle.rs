@@ -194,9 +194,16 @@ impl Lifecycle {
     /// The verdict for an entry whose proof was verified when it was accepted into the log:
     /// what it states, with a pseudonym of the right length.
     pub fn accepted(entry: &SignatureEntry) -> Result<VerifiedEntry, VerifyError> {
-        let pseudonym = <[u8; crate::bbs::PSEUDONYM_LEN]>::try_from(entry.pseudonym.as_slice())
-            .map_err(|_| VerifyError::BadProof)?;
-        Ok(crate::entry::verified(entry, pseudonym))
+        let pseudonyms = entry
+            .parts
+            .iter()
+            .map(|p| {
+                <[u8; crate::bbs::PSEUDONYM_LEN]>::try_from(p.pseudonym.as_slice())
+                    .map(Pseudonym)
+                    .map_err(|_| VerifyError::BadProof)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::entry::verified(entry, pseudonyms))
     }
 
     pub fn phase(&self) -> Phase {
@@ -279,7 +286,9 @@ impl Lifecycle {
             return Err(self.refuse(VerifyError::LetterNotOpen));
         }
         let verified = proof(e).map_err(|error| self.refuse(error))?;
-        let pseudonym = verified.pseudonym;
+        let pseudonym = *verified
+            .pseudonym()
+            .ok_or_else(|| self.refuse(malformed("an entry without parts")))?;
         let action = verified.action;
         self.tally
             .apply(verified)

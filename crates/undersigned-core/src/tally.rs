@@ -1,4 +1,13 @@
-//! The tally: distinct pseudonyms that signed and did not withdraw, by org, role and age band.
+//! The tally: distinct signatures that stand (signed, not withdrawn), by org, role and age band.
+//!
+//! The conflict rule (protocol v1.2, "Several issuers"): two entries conflict when they share a
+//! pseudonym. A signature conflicting with any earlier signature, standing or withdrawn, is a
+//! double signature; a withdrawal must conflict with exactly one standing signature, which it
+//! withdraws whole. We key by the pseudonym point alone, where the design says (issuer id,
+//! pseudonym): every issuer's nym entropy enters the nym secret, so an honest holder's parts
+//! never share a pseudonym across issuers, and a key without the issuer keeps every stored row
+//! and bundle of a single issuer exactly as before; refusing a shared point across issuers
+//! only ever refuses more.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,7 +26,9 @@ struct Signer {
 /// entry without touching anything.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    signers: BTreeMap<Pseudonym, Signer>,
+    signers: Vec<Signer>,
+    /// Each signature's pseudonyms, to its index in `signers`.
+    by_pseudonym: BTreeMap<Pseudonym, usize>,
 }
 
 /// A cell of the published tally: exact when at least k, otherwise `<k`.
@@ -91,31 +102,61 @@ impl Tally {
         Self::default()
     }
 
-    /// Would this entry be accepted? Sign needs a new pseudonym; withdraw a standing signature.
-    pub fn check(&self, e: &VerifiedEntry) -> Result<(), VerifyError> {
-        match (e.action, self.signers.get(&e.pseudonym)) {
-            (Action::Sign, None) => Ok(()),
-            (Action::Sign, Some(_)) => Err(VerifyError::DoubleSign),
-            (Action::Withdraw, None) => Err(VerifyError::WithdrawWithoutSign),
-            (Action::Withdraw, Some(s)) if s.withdrawn => Err(VerifyError::DoubleWithdraw),
-            (Action::Withdraw, Some(_)) => Ok(()),
+    /// The signatures an entry's pseudonyms conflict with, each once.
+    fn conflicts(&self, e: &VerifiedEntry) -> Vec<usize> {
+        let mut found: Vec<usize> = e
+            .pseudonyms
+            .iter()
+            .filter_map(|p| self.by_pseudonym.get(p).copied())
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Would this entry be accepted? A sign conflicts with no signature; a withdrawal with
+    /// exactly one, standing. Returns the signature a withdrawal withdraws.
+    fn decide(&self, e: &VerifiedEntry) -> Result<Option<usize>, VerifyError> {
+        let mut own = e.pseudonyms.clone();
+        own.sort_unstable();
+        own.dedup();
+        if own.len() != e.pseudonyms.len() || own.is_empty() {
+            return Err(VerifyError::Malformed(
+                "an entry's parts repeat a pseudonym",
+            ));
+        }
+        match (e.action, self.conflicts(e).as_slice()) {
+            (Action::Sign, []) => Ok(None),
+            (Action::Sign, _) => Err(VerifyError::DoubleSign),
+            (Action::Withdraw, []) => Err(VerifyError::WithdrawWithoutSign),
+            (Action::Withdraw, [one]) => match self.signers.get(*one) {
+                Some(s) if s.withdrawn => Err(VerifyError::DoubleWithdraw),
+                Some(_) => Ok(Some(*one)),
+                None => Err(VerifyError::WithdrawWithoutSign),
+            },
+            (Action::Withdraw, _) => Err(VerifyError::AmbiguousWithdrawal),
         }
     }
 
+    /// Would this entry be accepted? (`apply` without the change.)
+    pub fn check(&self, e: &VerifiedEntry) -> Result<(), VerifyError> {
+        self.decide(e).map(|_| ())
+    }
+
     pub fn apply(&mut self, e: VerifiedEntry) -> Result<(), VerifyError> {
-        self.check(&e)?;
-        match e.action {
-            Action::Sign => {
-                self.signers.insert(
-                    e.pseudonym,
-                    Signer {
-                        disclosed: e.disclosed,
-                        withdrawn: false,
-                    },
-                );
+        match self.decide(&e)? {
+            None => {
+                let index = self.signers.len();
+                for p in &e.pseudonyms {
+                    self.by_pseudonym.insert(*p, index);
+                }
+                self.signers.push(Signer {
+                    disclosed: e.disclosed,
+                    withdrawn: false,
+                });
             }
-            Action::Withdraw => {
-                if let Some(s) = self.signers.get_mut(&e.pseudonym) {
+            Some(index) => {
+                if let Some(s) = self.signers.get_mut(index) {
                     s.withdrawn = true;
                 }
             }
@@ -129,7 +170,7 @@ impl Tally {
         let mut by_age: BTreeMap<String, u64> = BTreeMap::new();
         let mut signatures = 0;
         let mut withdrawn = 0;
-        for s in self.signers.values() {
+        for s in &self.signers {
             if s.withdrawn {
                 withdrawn += 1;
                 continue;

@@ -2,7 +2,7 @@
 //! opening, reading a stored letter, the comments the small-cell rule lets a reader see,
 //! closing (a last batch and the closed entry) and starting delivery.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,6 +11,7 @@ use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use undersigned_core::ids::{Epoch, IssuerId, OrgId};
+use undersigned_core::issuer::OrgRule;
 use undersigned_core::letter::{
     AcceptedIssuer, AllowedDisclosures, Letter, Policy, Recipient, Visibility,
 };
@@ -176,9 +177,12 @@ pub struct PolicyInput {
     #[serde(default)]
     pub epochs: Vec<String>,
     /// Instead of `epochs`: the accepted issuers, each with exactly one epoch. Only issuers this
-    /// deployment knows, and at most one per organization of the letter.
+    /// deployment knows, each attesting every organization of the letter under one address rule.
     #[serde(default)]
     pub issuers: Vec<AcceptedIssuer>,
+    /// t: how many of the issuers every signature needs, with n/2 < t <= n; default n.
+    #[serde(default)]
+    pub threshold: Option<u32>,
     /// Whether signers may add a comment (default: yes). Decided before opening, like the rest.
     #[serde(default)]
     pub comments: Option<bool>,
@@ -206,8 +210,10 @@ pub struct LetterInput {
 
 /// The organizations each issuer this deployment knows attests: its own issuer, for the
 /// deployment's organizations.
-fn known_issuers(s: &Platform) -> BTreeMap<IssuerId, BTreeSet<OrgId>> {
-    BTreeMap::from([(s.issuer.id(), s.config.orgs.keys().cloned().collect())])
+/// The issuers this deployment knows, each with the organizations it attests and a fingerprint
+/// of each one's address rule (`Policy::check_issuers` compares them).
+fn known_issuers(s: &Platform) -> BTreeMap<IssuerId, BTreeMap<OrgId, OrgRule>> {
+    BTreeMap::from([(s.issuer.id(), s.membership.org_rules())])
 }
 
 /// The organizations a policy names, each one of this deployment's.
@@ -275,6 +281,10 @@ pub async fn build_letter(s: &Platform, input: LetterInput) -> Result<Letter> {
         &input.body,
         input.recipients,
         Policy {
+            // Default: every issuer the letter names (no signature without all of them).
+            threshold: p
+                .threshold
+                .unwrap_or_else(|| u32::try_from(issuers.len()).unwrap_or(u32::MAX)),
             issuers,
             orgs,
             disclosures: p.disclosures,
@@ -297,7 +307,7 @@ pub async fn build_letter(s: &Platform, input: LetterInput) -> Result<Letter> {
     let known = known_issuers(s);
     letter
         .policy
-        .check_issuers_per_org(|id| known.get(id))
+        .check_issuers(|id| known.get(id))
         .map_err(|e| Error::Refused(e.to_string()))?;
     check_issuable(s, &letter).await?;
     Ok(letter)

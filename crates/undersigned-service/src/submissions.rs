@@ -45,7 +45,11 @@ pub async fn submit(s: &Platform, row: &LetterRow, entry: SignatureEntry) -> Res
     let pending = PendingEntry {
         entry_hash: leaf_hash(&leaf),
         leaf,
-        pseudonym: checked.verified.pseudonym.0.to_vec(),
+        pseudonym: checked
+            .verified
+            .pseudonym()
+            .map(|p| p.0.to_vec())
+            .unwrap_or_default(),
         withdraw: checked.verified.action == undersigned_core::entry::Action::Withdraw,
         include_by: scheduled,
     };
@@ -92,7 +96,8 @@ async fn opened_letter(
 /// issued-count rule) and the directory it was verified with.
 struct Checked {
     verified: VerifiedEntry,
-    signer: (IssuerId, Disclosed),
+    /// The letter's issuers and what the signer disclosed: where it counts (`signer_cell`).
+    signer: (Vec<IssuerId>, Disclosed),
     directory: Arc<IssuerDirectory>,
     /// Whether the directory was a kept one (its counts may be behind the store's).
     kept: bool,
@@ -120,12 +125,22 @@ async fn verify(
         (prepared, entry) = prepare(s, opened, entry, Arc::clone(&directory)).await?;
     }
     let prepared = prepared?;
-    let paired = s.pairings.check(prepared.claim).await;
+    let mut paired = !prepared.claims.is_empty();
+    for claim in &prepared.claims {
+        paired &= s.pairings.check(*claim).await;
+    }
     s.metrics.verified(started.elapsed());
     if !paired {
         return Err(VerifyError::BadProof.into());
     }
-    let signer = (entry.issuer_id, entry.disclosed.clone());
+    let issuers = opened
+        .letter
+        .policy
+        .issuers
+        .iter()
+        .map(|a| a.issuer_id)
+        .collect();
+    let signer = (issuers, entry.disclosed.clone());
     let checked = Checked {
         verified: prepared.entry,
         signer,
@@ -203,22 +218,32 @@ async fn pool(
     Ok(accepted)
 }
 
-/// The cell a verified entry's signer counts in, and the most signers the issuer's counts
-/// allow it (`PublishedSets::issued_at_most`): the directory's sets are the issuer's counts as
-/// its next statement will publish them (`Platform::published_sets`).
+/// The cell a verified entry's signer counts in, and the most signers the issuers' counts
+/// allow it (`PublishedSets::issued_at_most`): the directory's sets are the issuers' counts as
+/// their next statements will publish them (`Platform::published_sets`). Every signature of
+/// an (epoch, org) counts in one cell of the letter, named by its first issuer, whichever
+/// issuers its parts used, and the cell allows what the least of the letter's issuers issued:
+/// the bundle's rule (`Bundle::signers`).
 fn signer_cell(
-    (issuer_id, disclosed): &(IssuerId, Disclosed),
+    (issuers, disclosed): &(Vec<IssuerId>, Disclosed),
     directory: &IssuerDirectory,
 ) -> SignerCell {
     let (epoch, org) = (&disclosed.epoch, &disclosed.org);
+    let allowed = issuers
+        .iter()
+        .map(|id| {
+            directory
+                .get(id)
+                .and_then(|i| i.sets_for(epoch))
+                .map_or(0, |sets| sets.issued_at_most(org))
+        })
+        .min()
+        .unwrap_or(0);
     SignerCell {
-        issuer_id: issuer_id.to_hex(),
+        issuer_id: issuers.first().map(IssuerId::to_hex).unwrap_or_default(),
         epoch: epoch.clone(),
         org: org.clone(),
-        allowed: directory
-            .get(issuer_id)
-            .and_then(|i| i.sets_for(epoch))
-            .map_or(0, |sets| sets.issued_at_most(org)),
+        allowed,
     }
 }
 

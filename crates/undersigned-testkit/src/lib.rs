@@ -27,7 +27,8 @@ use undersigned_core::credential::{
 };
 use undersigned_core::encoding::{b64url, from_b64url};
 use undersigned_core::entry::{
-    present, Action, DisclosureChoice, IssuerDirectory, IssuerInfo, SignatureEntry, SmallOrgConsent,
+    present, present_with, Action, Ask, DisclosureChoice, Held, IssuerDirectory, IssuerInfo,
+    SignatureEntry, SmallOrgConsent,
 };
 use undersigned_core::ids::{AgeBand, Email, Epoch, IssuerId, LetterId, OrgId, Role};
 use undersigned_core::issuer::{Issuer, IssuerKeys, Membership};
@@ -153,6 +154,7 @@ impl World {
                     issuer_id: self.issuer.keys.id(),
                     epochs: vec![self.epoch.clone()],
                 }],
+                threshold: 1,
                 orgs: vec![],
                 disclosures,
                 k: self.k,
@@ -228,6 +230,128 @@ impl World {
             responses: vec![],
         };
         b.seal(&self.log_signer(&b.letter_id)).unwrap();
+        b
+    }
+}
+
+/// The issuers' names in a [`Council`], one per independent issuer.
+pub const COUNCIL_NAMES: [&str; 5] = [
+    "Newsroom attestor",
+    "Union attestor",
+    "Law clinic attestor",
+    "Fourth attestor",
+    "Fifth attestor",
+];
+
+/// Several independent issuers over the same organizations (protocol v1.2, "Several
+/// issuers"): each a [`World`] of its own seed and key, for letters that need t of them.
+#[derive(Debug)]
+pub struct Council {
+    pub worlds: Vec<World>,
+}
+
+impl Council {
+    /// `n` issuers (at most five), seeds `seed`, `seed + 1`, …
+    pub fn new(seed: u64, n: usize) -> Self {
+        let worlds = COUNCIL_NAMES
+            .iter()
+            .take(n)
+            .zip(seed..)
+            .map(|(name, s)| {
+                World::with(
+                    s,
+                    &Setting {
+                        issuer_name: name,
+                        ..Setting::TESTS
+                    },
+                )
+            })
+            .collect();
+        Self { worlds }
+    }
+
+    /// One person's credentials, one from each issuer, for the same address.
+    pub fn credentials(&mut self, email: &str, role: &str, age: AgeBand) -> Vec<Credential> {
+        self.worlds
+            .iter_mut()
+            .map(|w| w.credential(email, role, age))
+            .collect()
+    }
+
+    /// An open letter accepting every issuer, needing `t` of them.
+    pub fn letter(&self, title: &str, disclosures: AllowedDisclosures, t: u32) -> Letter {
+        let first = self.worlds.first().unwrap();
+        let mut letter = first.letter(title, disclosures);
+        letter.policy.issuers = self
+            .worlds
+            .iter()
+            .map(|w| AcceptedIssuer {
+                issuer_id: w.issuer.keys.id(),
+                epochs: vec![w.epoch.clone()],
+            })
+            .collect();
+        letter.policy.threshold = t;
+        letter.canonicalize().unwrap()
+    }
+
+    /// Every issuer, as a verifier knows them.
+    pub fn directory(&self) -> IssuerDirectory {
+        self.worlds.iter().flat_map(|w| w.directory()).collect()
+    }
+
+    /// Each issuer's published sets, by issuer id.
+    pub fn sets(&self) -> Vec<(IssuerId, PublishedSets)> {
+        self.worlds
+            .iter()
+            .map(|w| (w.issuer.keys.id(), w.sets()))
+            .collect()
+    }
+
+    /// A signature with the credentials `held` (any of the council's), disclosing `choice`.
+    pub fn sign(
+        &mut self,
+        held: &[&Credential],
+        letter: &Letter,
+        choice: DisclosureChoice,
+    ) -> Result<SignatureEntry, undersigned_core::error::PresentError> {
+        self.present(held, letter, Action::Sign, choice)
+    }
+
+    pub fn present(
+        &mut self,
+        held: &[&Credential],
+        letter: &Letter,
+        action: Action,
+        choice: DisclosureChoice,
+    ) -> Result<SignatureEntry, undersigned_core::error::PresentError> {
+        let sets = self.sets();
+        let held: Vec<Held<'_>> = held
+            .iter()
+            .map(|c| Held {
+                credential: c,
+                sets: &sets.iter().find(|(id, _)| *id == c.issuer_id).unwrap().1,
+            })
+            .collect();
+        let ask = Ask {
+            action,
+            choice,
+            comment: None,
+            consent: SmallOrgConsent::Given,
+        };
+        let rng = &mut self.worlds.first_mut().unwrap().rng;
+        present_with(&held, letter, &ask, rng)
+    }
+
+    /// A bundle of these entries with every issuer's statement, sealed with the log key.
+    pub fn bundle(&self, letter: &Letter, entries: Vec<SignatureEntry>) -> Bundle {
+        let first = self.worlds.first().unwrap();
+        let mut b = first.bundle(letter, entries);
+        b.issuers = self
+            .worlds
+            .iter()
+            .map(|w| IssuerRecord::new(w.logged_statement()))
+            .collect();
+        b.seal(&first.log_signer(&b.letter_id)).unwrap();
         b
     }
 }

@@ -218,6 +218,7 @@ fn letter_input(agencies: &[(String, String)], publish_interval: u64) -> LetterI
         response_days: Some(30),
         reminder_days: vec![14, 28],
         policy: PolicyInput {
+            threshold: None,
             orgs: agencies.iter().map(|(d, _)| d.clone()).collect(),
             disclosures: AllowedDisclosures {
                 role: true,

@@ -220,6 +220,7 @@ impl Simulation {
                 role: Some("President of the United States".into()),
             }],
             Policy {
+                threshold: 1,
                 issuers: vec![AcceptedIssuer {
                     issuer_id: issuer.keys.id(),
                     epochs: vec![epoch.clone()],

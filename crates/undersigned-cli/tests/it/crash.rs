@@ -383,6 +383,7 @@ fn crash_scenario(backend: &str, database: Option<String>) {
         body: "We ask that receipts be kept even when the power goes out.".into(),
         recipients: vec![],
         policy: PolicyInput {
+            threshold: None,
             orgs: vec![domain.clone()],
             disclosures: AllowedDisclosures::default(),
             k: None,
@@ -583,7 +584,10 @@ fn crash_scenario(backend: &str, database: Option<String>) {
     let mut in_log = BTreeSet::new();
     for e in &bundle.entries {
         if let LogEntry::Signature(s) = e {
-            assert!(seen.insert(s.pseudonym.clone()), "a pseudonym signed twice");
+            assert!(
+                seen.insert(s.parts[0].pseudonym.clone()),
+                "a pseudonym signed twice"
+            );
             in_log.insert(leaf_hash(&e.leaf_bytes()));
         }
     }

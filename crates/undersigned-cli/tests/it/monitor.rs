@@ -290,7 +290,7 @@ fn monitor_reports_signers_past_the_issued_count_after_the_counts_are_raised() {
                 SmallOrgConsent::Given,
             )
             .unwrap();
-            let pseudonym = entry.pseudonym.clone();
+            let pseudonym = entry.parts[0].pseudonym.clone();
             let leaf = LogEntry::submission(entry).leaf_bytes();
             sqlx::query(
                 "INSERT INTO pseudonyms (letter_id, pseudonym, withdrawn) VALUES (?1, ?2, 0)",

@@ -341,6 +341,7 @@ fn forensic_files_hold_no_time_code_address_or_ip() {
             role: None,
         }],
         policy: PolicyInput {
+            threshold: None,
             orgs: vec![domain.into()],
             disclosures: AllowedDisclosures::default(),
             k: None,

@@ -38,7 +38,9 @@ use rand_core::CryptoRngCore;
 use sha2::Sha256;
 
 use super::octets::nonzero_scalar;
-use super::{proof_scalars, CryptoError, PublicKey, POINT_LEN, PSEUDONYM_LEN, SCALAR_LEN};
+use super::{
+    proof_scalars, CryptoError, PublicKey, POINT_LEN, PSEUDONYM_LEN, PUBLIC_KEY_LEN, SCALAR_LEN,
+};
 
 /// The pseudonym interface's api_id for BLS12-381-SHA-256.
 const API_ID: &[u8] = b"BBS_BLS12381G1_XMD:SHA-256_SSWU_RO_H2G_HM2S_PSEUDONYM_";
@@ -417,6 +419,8 @@ impl Generators {
 #[derive(Debug, Clone)]
 pub(crate) struct IssuerKey {
     g2: blst_p2_affine,
+    /// The compressed key, to tell two issuers' parts apart.
+    key_bytes: [u8; PUBLIC_KEY_LEN],
     domain: Scalar,
     bases: Arc<DisclosedBases>,
 }
@@ -579,6 +583,7 @@ impl IssuerKey {
         .concat();
         Ok(Self {
             g2: blst_p2_affine::from(key),
+            key_bytes: bytes,
             domain: hash_to_scalar(&input, &dst(b"H2S_"))?,
             bases: Arc::default(),
         })
@@ -645,14 +650,96 @@ pub(crate) fn prepare(
     proof: &[u8],
     pseudonym: &[u8],
 ) -> Result<PairingClaim, CryptoError> {
+    let messages = disclosed_scalars(gens, disclosed)?;
+    let part = prepare_part(gens, issuer, letter, disclosed, &messages, proof, pseudonym)?;
+    if challenge(&[part.transcript], letter, ph)? != part.c {
+        return Err(CryptoError);
+    }
+    if part.base_unseen {
+        issuer.bases.saw(gens, issuer.domain, disclosed, &messages);
+    }
+    Ok(part.claim)
+}
+
+/// The parts of a composite presentation (`bbs::composite`) prepared like `prepare`: each
+/// part's relations recomputed into its transcript, one challenge over all of them compared
+/// with every part's, and one response for each shared hidden index. The pairing claims (one
+/// per part) are left for the shared check.
+pub(crate) fn prepare_composite(
+    gens: &Generators,
+    parts: &[(&IssuerKey, &[u8], &[u8])],
+    letter: &LetterContext,
+    ph: &[u8],
+    disclosed: &[(usize, Vec<u8>)],
+    shared: &[usize],
+) -> Result<Vec<PairingClaim>, CryptoError> {
+    let keys: Vec<_> = parts.iter().map(|(k, _, _)| k.key_bytes).collect();
+    super::composite::check_shape(&keys, gens.message_count, disclosed, shared)?;
+    let messages = disclosed_scalars(gens, disclosed)?;
+    let prepared = parts
+        .iter()
+        .map(|(issuer, proof, nym)| {
+            prepare_part(gens, issuer, letter, disclosed, &messages, proof, nym)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let common: Vec<(&Scalar, &[Scalar])> = prepared.iter().map(|p| (&p.c, &p.m_cap[..])).collect();
+    super::composite::check_common(&common, gens.message_count, disclosed, shared)?;
+    let c = prepared.first().map(|p| p.c).ok_or(CryptoError)?;
+    let transcripts: Vec<Vec<u8>> = prepared.iter().map(|p| p.transcript.clone()).collect();
+    if challenge(&transcripts, letter, ph)? != c {
+        return Err(CryptoError);
+    }
+    for ((issuer, _, _), part) in parts.iter().zip(&prepared) {
+        if part.base_unseen {
+            issuer.bases.saw(gens, issuer.domain, disclosed, &messages);
+        }
+    }
+    Ok(prepared.into_iter().map(|p| p.claim).collect())
+}
+
+/// The disclosed messages as scalars (`MapMessageToScalarAsHash`), after the shape checks.
+fn disclosed_scalars(
+    gens: &Generators,
+    disclosed: &[(usize, Vec<u8>)],
+) -> Result<Vec<(usize, Scalar)>, CryptoError> {
     let l = gens.message_count;
-    let hidden = l.checked_sub(disclosed.len()).ok_or(CryptoError)?;
     let ascending = disclosed
         .windows(2)
         .all(|w| matches!(w, [a, b] if a.0 < b.0));
-    if !ascending || disclosed.iter().any(|(i, _)| *i >= l) {
+    if !ascending || disclosed.iter().any(|(i, _)| *i >= l) || disclosed.len() > l {
         return Err(CryptoError);
     }
+    let map_dst = dst(b"MAP_MSG_TO_SCALAR_AS_HASH_");
+    disclosed
+        .iter()
+        .map(|(i, m)| hash_to_scalar(m, &map_dst).map(|s| (*i, s)))
+        .collect()
+}
+
+/// One part, prepared: its claim, its transcript up to the domain, its challenge and responses.
+struct PreparedPart {
+    claim: PairingClaim,
+    transcript: Vec<u8>,
+    c: Scalar,
+    m_cap: Vec<Scalar>,
+    /// The issuer had no kept table of Bv for these disclosures yet.
+    base_unseen: bool,
+}
+
+/// Everything of one part but the challenge comparison and the pairing.
+fn prepare_part(
+    gens: &Generators,
+    issuer: &IssuerKey,
+    letter: &LetterContext,
+    disclosed: &[(usize, Vec<u8>)],
+    messages: &[(usize, Scalar)],
+    proof: &[u8],
+    pseudonym: &[u8],
+) -> Result<PreparedPart, CryptoError> {
+    let hidden = gens
+        .message_count
+        .checked_sub(disclosed.len())
+        .ok_or(CryptoError)?;
     let pseudonym: &[u8; PSEUDONYM_LEN] = pseudonym.try_into().map_err(|_| CryptoError)?;
     let nym = g1_point(pseudonym)?;
     // The pseudonym draft also refuses the base point, as `octets::check_pseudonym` does; the
@@ -661,16 +748,11 @@ pub(crate) fn prepare(
         return Err(CryptoError);
     }
     let p = ProofParts::read(proof, hidden)?;
-    let map_dst = dst(b"MAP_MSG_TO_SCALAR_AS_HASH_");
-    let messages = disclosed
-        .iter()
-        .map(|(i, m)| hash_to_scalar(m, &map_dst).map(|s| (*i, s)))
-        .collect::<Result<Vec<_>, _>>()?;
 
     // T1 = Bbar * c + Abar * e^ + D * r1^
     let t1 = to_affine(glv_msm(&[p.bbar, p.abar, p.d], &[p.c, p.e_cap, p.r1_cap])?);
     let base = issuer.bases.get(disclosed);
-    let t2 = t2(gens, issuer, base.as_deref(), &messages, &p, hidden)?;
+    let t2 = t2(gens, issuer, base.as_deref(), messages, &p, hidden)?;
     // Uv = OP * m^_nym - pseudonym * c; the draft refuses the identity.
     let uv = match &letter.op_table {
         Some(op) => add(
@@ -683,16 +765,16 @@ pub(crate) fn prepare(
         return Err(CryptoError);
     }
     let points = [&p.abar, &p.bbar, &p.d, &t1, &t2, &nym, &uv];
-    if challenge(issuer, letter, ph, &messages, points)? != p.c {
-        return Err(CryptoError);
-    }
-    if base.is_none() {
-        issuer.bases.saw(gens, issuer.domain, disclosed, &messages);
-    }
-    Ok(PairingClaim {
-        abar: p.abar,
-        bbar: p.bbar,
-        pk: issuer.g2,
+    Ok(PreparedPart {
+        claim: PairingClaim {
+            abar: p.abar,
+            bbar: p.bbar,
+            pk: issuer.g2,
+        },
+        transcript: transcript(issuer, messages, points),
+        c: p.c,
+        m_cap: p.m_cap,
+        base_unseen: base.is_none(),
     })
 }
 
@@ -784,16 +866,14 @@ fn t2(
     ))
 }
 
-/// The challenge recomputed: the disclosed messages, the proof's and the recomputed points,
-/// the issuer's domain, the presentation header and the letter's context id.
-fn challenge(
+/// One part's challenge input up to and including its issuer's domain: the disclosed
+/// messages, the proof's and the recomputed points, the domain.
+fn transcript(
     issuer: &IssuerKey,
-    letter: &LetterContext,
-    ph: &[u8],
     messages: &[(usize, Scalar)],
     points: [&blst_p1_affine; 7],
-) -> Result<Scalar, CryptoError> {
-    let mut c_arr = Vec::with_capacity(512 + ph.len() + letter.context_id.len());
+) -> Vec<u8> {
+    let mut c_arr = Vec::with_capacity(8 + messages.len() * 40 + 7 * POINT_LEN + SCALAR_LEN);
     c_arr.extend_from_slice(&i2osp8(messages.len()));
     for (i, m) in messages {
         c_arr.extend_from_slice(&i2osp8(*i));
@@ -803,6 +883,17 @@ fn challenge(
         c_arr.extend_from_slice(&compress(p));
     }
     c_arr.extend_from_slice(&issuer.domain.to_be_bytes());
+    c_arr
+}
+
+/// The challenge recomputed: every part's transcript, then the presentation header and the
+/// letter's context id (one part: exactly the draft's challenge).
+fn challenge(
+    transcripts: &[Vec<u8>],
+    letter: &LetterContext,
+    ph: &[u8],
+) -> Result<Scalar, CryptoError> {
+    let mut c_arr = transcripts.concat();
     c_arr.extend_from_slice(&i2osp8(ph.len()));
     c_arr.extend_from_slice(ph);
     c_arr.extend_from_slice(&i2osp8(letter.context_id.len()));
@@ -850,6 +941,35 @@ pub fn verify(
     let letter = LetterContext::new(context_id)?;
     let claim = prepare(gens, &issuer, &letter, ph, disclosed, proof, pseudonym)?;
     if check_claim(&claim) {
+        Ok(())
+    } else {
+        Err(CryptoError)
+    }
+}
+
+/// One composite presentation verified alone: `composite::verify`'s verdict, with the same
+/// arguments, through this module (every part's pairing equation in one shared check).
+pub fn verify_composite(
+    parts: &[super::composite::PartStatement<'_>],
+    ph: &[u8],
+    context_id: &[u8],
+    message_count: usize,
+    disclosed: &[(usize, Vec<u8>)],
+    shared: &[usize],
+) -> Result<(), CryptoError> {
+    let gens = Generators::cached(message_count)?;
+    let keys = parts
+        .iter()
+        .map(|p| IssuerKey::new(gens, p.public_key, p.header))
+        .collect::<Result<Vec<_>, _>>()?;
+    let letter = LetterContext::new(context_id)?;
+    let parts: Vec<(&IssuerKey, &[u8], &[u8])> = keys
+        .iter()
+        .zip(parts)
+        .map(|(k, p)| (k, p.proof, p.pseudonym))
+        .collect();
+    let claims = prepare_composite(gens, &parts, &letter, ph, disclosed, shared)?;
+    if claims.iter().all(check_claim) {
         Ok(())
     } else {
         Err(CryptoError)

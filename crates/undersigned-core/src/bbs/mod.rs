@@ -14,6 +14,7 @@ use zkryptium::bbsplus::pseudonym::{BBSplusPseudonym, PseudonymSecret};
 use zkryptium::keys::pair::KeyPair;
 use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Signature};
 
+pub mod composite;
 /// Our own verifier on blst (native only: the browser keeps zkryptium behind `verify`).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fast;

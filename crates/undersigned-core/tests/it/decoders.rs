@@ -78,12 +78,14 @@ proptest! {
     /// the untouched pair verifies.
     #[test]
     fn verifier_refuses_random_and_altered_proofs(
-        proof in shaped(&base().entry.proof, 600),
-        nym in shaped(&base().entry.pseudonym, 60),
+        proof in shaped(&base().entry.parts[0].proof, 600),
+        nym in shaped(&base().entry.parts[0].pseudonym, 60),
     ) {
         let b = base();
-        let untouched = proof == b.entry.proof && nym == b.entry.pseudonym;
-        let entry = SignatureEntry { pseudonym: nym, proof, ..b.entry.clone() };
+        let untouched = proof == b.entry.parts[0].proof && nym == b.entry.parts[0].pseudonym;
+        let mut entry = b.entry.clone();
+        entry.parts[0].pseudonym = nym;
+        entry.parts[0].proof = proof;
         let r = undersigned_core::entry::verify(&entry, &b.letter.id(), &b.letter.policy, &b.directory);
         prop_assert_eq!(r.is_ok(), untouched, "{:?}", r.err());
     }

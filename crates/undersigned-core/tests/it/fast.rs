@@ -151,14 +151,14 @@ fn mutations(
     rng: &mut ChaCha20Rng,
 ) -> Vec<(String, SignatureEntry)> {
     let mut out = Vec::new();
-    let plen = e.proof.len();
+    let plen = e.parts[0].proof.len();
     for &pos in positions {
         let mut m = e.clone();
         let delta = (rng.next_u32() % 255 + 1) as u8;
         if pos < plen {
-            m.proof[pos] ^= delta;
+            m.parts[0].proof[pos] ^= delta;
         } else {
-            m.pseudonym[pos - plen] ^= delta;
+            m.parts[0].pseudonym[pos - plen] ^= delta;
         }
         out.push((format!("byte {pos} ^ {delta:#04x}"), m));
     }
@@ -169,32 +169,32 @@ fn mutations(
     };
     for point in 0..3 {
         let mut m = e.clone();
-        m.proof[point * 48..(point + 1) * 48].copy_from_slice(&identity);
+        m.parts[0].proof[point * 48..(point + 1) * 48].copy_from_slice(&identity);
         out.push((format!("point {point} = identity"), m));
     }
     let mut m = e.clone();
-    m.proof[..48].copy_from_slice(&identity);
-    m.proof[48..96].copy_from_slice(&identity);
+    m.parts[0].proof[..48].copy_from_slice(&identity);
+    m.parts[0].proof[48..96].copy_from_slice(&identity);
     out.push(("Abar = Bbar = identity".into(), m));
     let mut m = e.clone();
-    m.pseudonym.copy_from_slice(&identity);
+    m.parts[0].pseudonym.copy_from_slice(&identity);
     out.push(("pseudonym = identity".into(), m));
     let r = hex::decode(R).unwrap();
     let scalars = (plen - POINTS) / 32;
     for s in 0..scalars {
         let at = POINTS + s * 32;
         let mut m = e.clone();
-        m.proof[at..at + 32].fill(0);
+        m.parts[0].proof[at..at + 32].fill(0);
         out.push((format!("scalar {s} = 0"), m));
         let mut m = e.clone();
-        m.proof[at..at + 32].copy_from_slice(&r);
+        m.parts[0].proof[at..at + 32].copy_from_slice(&r);
         out.push((format!("scalar {s} = r"), m));
     }
     // Without the compression flag, and with x + p (non-canonical) is not expressible in 381
     // bits, so the flag bits are what a non-canonical encoding can change.
     for flag in [0x80u8, 0x40, 0x20] {
         let mut m = e.clone();
-        m.proof[0] ^= flag;
+        m.parts[0].proof[0] ^= flag;
         out.push((format!("Abar flag {flag:#04x}"), m));
     }
     let mut m = e.clone();
@@ -264,7 +264,7 @@ fn run_differential(
             &format!("entry {k} on another letter")
         ));
         counts.mutated += 1;
-        let len = e.proof.len() + e.pseudonym.len();
+        let len = e.parts[0].proof.len() + e.parts[0].pseudonym.len();
         let positions: Vec<usize> = if k < full_positions_for {
             (0..len).collect()
         } else {

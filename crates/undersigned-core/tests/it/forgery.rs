@@ -96,7 +96,7 @@ struct Public {
 fn public_of(w: &World, e: &entry::SignatureEntry) -> Public {
     Public {
         pk: w.issuer.keys.public_key().clone(),
-        header: credential::header(&e.issuer_id),
+        header: credential::header(&e.parts[0].issuer_id),
         ph: presentation_header(&e.letter_id, e.action, e.comment.as_deref()),
         context: e.letter_id.0,
         disclosed: messages(&e.disclosed),
@@ -118,8 +118,8 @@ fn bbs_verify(p: &Public, f: &Forgery) -> Result<(), bbs::CryptoError> {
 
 fn forgery_of(e: &entry::SignatureEntry) -> Forgery {
     Forgery {
-        proof: e.proof.clone(),
-        pseudonym: e.pseudonym.clone().try_into().unwrap(),
+        proof: e.parts[0].proof.clone(),
+        pseudonym: e.parts[0].pseudonym.clone().try_into().unwrap(),
     }
 }
 

@@ -8,6 +8,7 @@
 )]
 
 mod bundle;
+mod composite;
 mod composite_crosscheck;
 mod crosscheck;
 mod decoders;

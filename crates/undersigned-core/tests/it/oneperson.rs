@@ -9,8 +9,8 @@ use undersigned_core::error::{Error, IssueError, PresentError, VerifyError};
 use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, IssuerId, OrgId, Role};
 use undersigned_core::issuer::{address_tag, code_tag, Membership};
 use undersigned_core::letter::{
-    AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility, MAX_DEADLINE,
-    RULE_KNOWN_ISSUER, RULE_ONE_ENTRY, RULE_ONE_EPOCH, RULE_ONE_ISSUER,
+    AcceptedIssuer, AllowedDisclosures, Letter, Policy, Visibility, MAX_DEADLINE, RULE_ATTESTED,
+    RULE_KNOWN_ISSUER, RULE_ONE_ENTRY, RULE_ONE_EPOCH, RULE_THRESHOLD,
 };
 
 fn email(s: &str) -> Email {
@@ -154,6 +154,7 @@ fn multi_epoch_issuance_skips_held_epochs_and_signs_normalized_address() {
 
 fn policy(issuers: Vec<AcceptedIssuer>, orgs: Vec<OrgId>) -> Policy {
     Policy {
+        threshold: u32::try_from(issuers.len() / 2 + 1).unwrap(),
         issuers,
         orgs,
         disclosures: AllowedDisclosures::default(),
@@ -213,30 +214,74 @@ fn fail_old_multi_epoch_letter_does_not_canonicalize() {
 }
 
 #[test]
-fn fail_two_issuers_for_one_organization_or_unknown_issuer() {
+fn fail_threshold_at_or_below_half_or_above_n() {
+    let three = vec![
+        accepted(1, &["2026-Q4"]),
+        accepted(2, &["2026-Q4"]),
+        accepted(3, &["2026-Q4"]),
+    ];
+    for (t, ok) in [(0, false), (1, false), (2, true), (3, true), (4, false)] {
+        let mut p = policy(three.clone(), vec![]);
+        p.threshold = t;
+        let r = letter(p);
+        if ok {
+            assert_eq!(r.unwrap().policy.threshold, t);
+        } else {
+            assert_eq!(r, Err(Error::Letter(RULE_THRESHOLD)), "t = {t}");
+        }
+    }
+    // Two issuers: only t = 2 (t = 1 would let one person sign with each).
+    let two = vec![accepted(1, &["2026-Q4"]), accepted(2, &["2026-Q4"])];
+    let mut p = policy(two, vec![]);
+    p.threshold = 1;
+    assert_eq!(letter(p), Err(Error::Letter(RULE_THRESHOLD)));
+    // One issuer, no threshold written: today's letters keep their bytes and id.
+    let one = letter(policy(vec![accepted(1, &["2026-Q4"])], vec![])).unwrap();
+    assert!(!String::from_utf8(one.canonical_bytes())
+        .unwrap()
+        .contains("threshold"));
+}
+
+#[test]
+fn fail_organization_attested_by_fewer_than_t_or_under_other_rules_or_unknown_issuer() {
     let state = OrgId::parse("state.gov").unwrap();
     let usaid = OrgId::parse("usaid.gov").unwrap();
-    let mut attests: BTreeMap<IssuerId, BTreeSet<OrgId>> = BTreeMap::new();
-    attests.insert(IssuerId([1; 32]), [state.clone()].into());
-    attests.insert(IssuerId([2; 32]), [state.clone(), usaid.clone()].into());
+    let mut attests: BTreeMap<IssuerId, BTreeMap<OrgId, &str>> = BTreeMap::new();
+    attests.insert(IssuerId([1; 32]), [(state.clone(), "plain")].into());
+    attests.insert(
+        IssuerId([2; 32]),
+        [(state.clone(), "plain"), (usaid.clone(), "plain")].into(),
+    );
+    attests.insert(
+        IssuerId([3; 32]),
+        [(state.clone(), "dots"), (usaid.clone(), "plain")].into(),
+    );
     let lookup = |id: &IssuerId| attests.get(id);
 
     let two = vec![accepted(1, &["2026-Q4"]), accepted(2, &["2026-Q4"])];
+    // t = 2: usaid.gov is attested by one of the two only.
     assert_eq!(
-        policy(two.clone(), vec![]).check_issuers_per_org(lookup),
-        Err(Error::Letter(RULE_ONE_ISSUER))
+        policy(two.clone(), vec![]).check_issuers(lookup),
+        Err(Error::Letter(RULE_ATTESTED))
     );
     assert_eq!(
-        policy(two.clone(), vec![state.clone()]).check_issuers_per_org(lookup),
-        Err(Error::Letter(RULE_ONE_ISSUER))
+        policy(two.clone(), vec![usaid.clone()]).check_issuers(lookup),
+        Err(Error::Letter(RULE_ATTESTED))
     );
-    // Restricted to an organization only one of them attests, the letter is fine.
+    // Restricted to the organization both attest under one rule, the letter is fine.
     assert_eq!(
-        policy(two, vec![usaid]).check_issuers_per_org(lookup),
+        policy(two, vec![state.clone()]).check_issuers(lookup),
         Ok(())
     );
+    // Issuers 2 and 3 disagree on state.gov's address rule.
+    let other = vec![accepted(2, &["2026-Q4"]), accepted(3, &["2026-Q4"])];
     assert_eq!(
-        policy(vec![accepted(9, &["2026-Q4"])], vec![]).check_issuers_per_org(lookup),
+        policy(other.clone(), vec![state]).check_issuers(lookup),
+        Err(Error::Letter(RULE_ATTESTED))
+    );
+    assert_eq!(policy(other, vec![usaid]).check_issuers(lookup), Ok(()));
+    assert_eq!(
+        policy(vec![accepted(9, &["2026-Q4"])], vec![]).check_issuers(lookup),
         Err(Error::Letter(RULE_KNOWN_ISSUER))
     );
 }

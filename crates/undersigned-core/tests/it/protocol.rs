@@ -29,9 +29,9 @@ fn same_letter_gives_same_pseudonym() {
         },
         Some("again"),
     );
-    assert_eq!(a.pseudonym, b.pseudonym);
+    assert_eq!(a.parts[0].pseudonym, b.parts[0].pseudonym);
     assert_ne!(
-        a.proof, b.proof,
+        a.parts[0].proof, b.parts[0].proof,
         "proofs are randomized even when the pseudonym is fixed"
     );
 }
@@ -41,9 +41,15 @@ fn different_letters_give_unlinkable_pseudonyms() {
     let (w, creds) = populated(2);
     let l1 = w.letter("Letter one", all_disclosures());
     let l2 = w.letter("Letter two", all_disclosures());
-    let p1 = sign(&creds[0], &l1, &w.sets(), DisclosureChoice::default(), None).pseudonym;
-    let p2 = sign(&creds[0], &l2, &w.sets(), DisclosureChoice::default(), None).pseudonym;
-    let other = sign(&creds[1], &l2, &w.sets(), DisclosureChoice::default(), None).pseudonym;
+    let p1 = sign(&creds[0], &l1, &w.sets(), DisclosureChoice::default(), None).parts[0]
+        .pseudonym
+        .clone();
+    let p2 = sign(&creds[0], &l2, &w.sets(), DisclosureChoice::default(), None).parts[0]
+        .pseudonym
+        .clone();
+    let other = sign(&creds[1], &l2, &w.sets(), DisclosureChoice::default(), None).parts[0]
+        .pseudonym
+        .clone();
     assert_ne!(p1, p2);
     assert_ne!(p2, other);
     // Nothing a credential puts into an entry repeats across letters: no 8-byte run of one
@@ -52,12 +58,16 @@ fn different_letters_give_unlinkable_pseudonyms() {
     let e1 = sign(&creds[0], &l1, &w.sets(), DisclosureChoice::default(), None);
     let e2 = sign(&creds[0], &l2, &w.sets(), DisclosureChoice::default(), None);
     assert_eq!(
-        (&e1.pseudonym, &e2.pseudonym),
+        (&e1.parts[0].pseudonym, &e2.parts[0].pseudonym),
         (&p1, &p2),
         "pseudonyms are fixed per letter"
     );
-    let theirs = [e2.pseudonym.as_slice(), e2.proof.as_slice()].concat();
-    for ours in [&e1.pseudonym, &e1.proof] {
+    let theirs = [
+        e2.parts[0].pseudonym.as_slice(),
+        e2.parts[0].proof.as_slice(),
+    ]
+    .concat();
+    for ours in [&e1.parts[0].pseudonym, &e1.parts[0].proof] {
         for run in ours.windows(8) {
             assert!(
                 !theirs.windows(8).any(|w| w == run),
@@ -451,23 +461,23 @@ fn fail_flipped_bytes_truncation_and_trailing_bytes() {
         None,
     );
     assert_eq!(
-        e.proof.len(),
+        e.parts[0].proof.len(),
         432,
         "v1 proof length with org and epoch disclosed"
     );
-    assert_eq!(e.pseudonym.len(), 48);
-    for i in (0..e.proof.len()).step_by(7) {
+    assert_eq!(e.parts[0].pseudonym.len(), 48);
+    for i in (0..e.parts[0].proof.len()).step_by(7) {
         let mut bad = e.clone();
-        bad.proof[i] ^= 0x01;
+        bad.parts[0].proof[i] ^= 0x01;
         assert_eq!(
             verify(&bad, &letter.id(), &letter.policy, &dir),
             Err(VerifyError::BadProof),
             "proof byte {i}"
         );
     }
-    for i in 0..e.pseudonym.len() {
+    for i in 0..e.parts[0].pseudonym.len() {
         let mut bad = e.clone();
-        bad.pseudonym[i] ^= 0x80;
+        bad.parts[0].pseudonym[i] ^= 0x80;
         assert_eq!(
             verify(&bad, &letter.id(), &letter.policy, &dir),
             Err(VerifyError::BadProof),
@@ -476,26 +486,26 @@ fn fail_flipped_bytes_truncation_and_trailing_bytes() {
     }
     for len in [0, 1, 47, 143, 240, 431] {
         let mut bad = e.clone();
-        bad.proof.truncate(len);
+        bad.parts[0].proof.truncate(len);
         assert_eq!(
             verify(&bad, &letter.id(), &letter.policy, &dir),
             Err(VerifyError::BadProof)
         );
         let mut bad = e.clone();
-        bad.pseudonym.truncate(len.min(47));
+        bad.parts[0].pseudonym.truncate(len.min(47));
         assert_eq!(
             verify(&bad, &letter.id(), &letter.policy, &dir),
             Err(VerifyError::BadProof)
         );
     }
     let mut trailing = e.clone();
-    trailing.proof.extend_from_slice(&[0u8; 32]);
+    trailing.parts[0].proof.extend_from_slice(&[0u8; 32]);
     assert_eq!(
         verify(&trailing, &letter.id(), &letter.policy, &dir),
         Err(VerifyError::BadProof)
     );
     let mut identity = e;
-    identity.pseudonym = [vec![0xc0], vec![0u8; 47]].concat();
+    identity.parts[0].pseudonym = [vec![0xc0], vec![0u8; 47]].concat();
     assert_eq!(
         verify(&identity, &letter.id(), &letter.policy, &dir),
         Err(VerifyError::BadProof)

@@ -6,7 +6,6 @@ use undersigned_core::bundle::{verify_bundle, Bundle, IssuerRecord, Report};
 use undersigned_core::entry::DisclosureChoice;
 use undersigned_core::error::BundleError;
 use undersigned_core::ids::{AgeBand, IssuerId, OrgId};
-use undersigned_core::letter::AcceptedIssuer;
 use undersigned_core::pins::Pins;
 use undersigned_core::statement::{
     check_growth, check_issuer_log, verify_statement, IssuerStatement, StatementError,
@@ -248,36 +247,6 @@ fn fail_statement_not_in_the_issuer_log() {
     )
     .unwrap();
     assert_statement_error(forged.verify(), "not validly signed");
-}
-
-#[test]
-fn fail_two_accepted_issuers_attest_one_org() {
-    let (w, creds) = populated(301);
-    let second = World::new(302);
-    let mut letter = w.letter("Two attestors", all_disclosures());
-    letter.policy.issuers.push(AcceptedIssuer {
-        issuer_id: second.issuer.keys.id(),
-        epochs: vec![second.epoch.clone()],
-    });
-    let letter = letter.canonicalize().unwrap();
-    let entry = sign(
-        &creds[4],
-        &letter,
-        &w.sets(),
-        DisclosureChoice::default(),
-        None,
-    );
-    let mut b = w.bundle(&letter, vec![entry]);
-    b.issuers.push(IssuerRecord::new(second.logged_statement()));
-    seal(&mut b);
-    assert_statement_error(b.verify(), "both attest");
-    // With the second issuer attesting other organizations only, it verifies.
-    let mut st = second.issuer.statement(K, 1, 5);
-    st.orgs = [(OrgId::parse("other.gov").unwrap(), "Other".to_owned())]
-        .into_iter()
-        .collect();
-    b.issuers[1] = IssuerRecord::new(relog(vec![st.sign(&second.issuer.keys).unwrap()]));
-    assert_eq!(b.verify().unwrap().summary.signatures, 1);
 }
 
 #[test]

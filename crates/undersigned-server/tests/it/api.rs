@@ -365,12 +365,12 @@ async fn fail_cross_letter_and_tampered_entries(t: &TestServer) {
     );
     for cut in [0usize, 1, 100, 431] {
         let mut short = e.clone();
-        short.proof.truncate(cut);
+        short.parts[0].proof.truncate(cut);
         let (s, v) = t.submit(&a, &short).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     }
     let mut flipped = e.clone();
-    flipped.proof[200] ^= 1;
+    flipped.parts[0].proof[200] ^= 1;
     assert_eq!(
         t.submit(&a, &flipped).await.0,
         StatusCode::UNPROCESSABLE_ENTITY

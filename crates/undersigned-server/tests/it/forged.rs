@@ -77,8 +77,8 @@ async fn fail_forged_entries_change_nothing(t: &TestServer) {
         assert!(body.to_string().contains("proof"), "{body}");
         submitted += 1;
         let base = Forgery {
-            proof: forged.proof.clone(),
-            pseudonym: forged.pseudonym.clone().try_into().unwrap(),
+            proof: forged.parts[0].proof.clone(),
+            pseudonym: forged.parts[0].pseudonym.clone().try_into().unwrap(),
         };
         for (name, f) in variants(&base) {
             let (s, body) = t.submit(&id, &with_forgery(&forged, &f)).await;

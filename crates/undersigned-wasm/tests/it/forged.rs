@@ -97,8 +97,8 @@ fn fail_verify_bundle_with_a_forged_entry() {
 fn fail_verify_bundle_with_any_forgery_variant() {
     let base = forged();
     let f = Forgery {
-        proof: base.proof.clone(),
-        pseudonym: base.pseudonym.clone().try_into().unwrap(),
+        proof: base.parts[0].proof.clone(),
+        pseudonym: base.parts[0].pseudonym.clone().try_into().unwrap(),
     };
     for (name, v) in variants(&f) {
         let r = verify_bundle(&bundle_with(Some(with_forgery(&base, &v))));

@@ -194,7 +194,7 @@ fn same_credential_same_letter_same_pseudonym() {
             &present(c, &letter, "sign", Disclose::default(), None, false).unwrap(),
         )
         .unwrap();
-        e.pseudonym
+        e.parts[0].pseudonym.clone()
     };
     assert_eq!(pseudonym(&p.state[2]), pseudonym(&p.state[2]));
     assert_ne!(pseudonym(&p.state[2]), pseudonym(&p.state[3]));
