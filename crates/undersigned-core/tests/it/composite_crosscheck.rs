@@ -3,13 +3,15 @@
 //! (pinned in crosscheck/package-lock.json, run with the machine's node); it must agree with ours
 //! on valid presentations and on every forgery. No node means a failure, not a skip.
 
+use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
-use undersigned_core::bbs::{self, PublicKey};
+use undersigned_core::bbs::composite::{self, PartSecret, PartStatement};
+use undersigned_core::bbs::{self, HolderSecrets, PublicKey};
 use undersigned_core::credential::{
     self, Credential, AGE_BAND, EMAIL, EPOCH, MESSAGE_COUNT, ORG, ROLE,
 };
@@ -199,9 +201,9 @@ fn case_of(name: &str, pk: &PublicKey, e: &SignatureEntry) -> Case {
         name: name.to_owned(),
         parts: vec![Part {
             public_key: pk.to_bytes().to_vec(),
-            header: credential::header(&e.issuer_id),
-            proof: e.proof.clone(),
-            pseudonym: e.pseudonym.clone(),
+            header: credential::header(&e.parts[0].issuer_id),
+            proof: e.parts[0].proof.clone(),
+            pseudonym: e.parts[0].pseudonym.clone(),
         }],
         ph: presentation_header(&e.letter_id, e.action, e.comment.as_deref()).to_vec(),
         context_id: e.letter_id.0.to_vec(),
@@ -314,7 +316,7 @@ fn single_issuer_cases() -> Vec<Case> {
         c.context_id = other_letter.id().0.to_vec();
     }));
     cases.push(base.but("t1 pseudonym of the other letter", |c| {
-        c.parts[0].pseudonym = elsewhere.pseudonym.clone();
+        c.parts[0].pseudonym = elsewhere.parts[0].pseudonym.clone();
     }));
     let stranger = World::new(2302);
     let stranger_pk = stranger.issuer.keys.public_key().to_bytes().to_vec();
@@ -341,7 +343,7 @@ fn single_issuer_cases() -> Vec<Case> {
             .push((AGE_BAND, AgeBand::From30To39.as_str().as_bytes().to_vec()));
     }));
     cases.push(base.but("t1 proof of another entry", |c| {
-        c.parts[0].proof = rich.proof.clone();
+        c.parts[0].proof = rich.parts[0].proof.clone();
     }));
     cases.push(base.but("t1 trailing byte", |c| c.parts[0].proof.push(0)));
     cases.push(base.but("t1 truncated", |c| {
@@ -356,8 +358,12 @@ fn assert_agree(cases: &[Case], rust: &dyn Fn(&Case) -> Vec<(&'static str, bool)
     let (node, ms) = node_verdicts(cases);
     let wall = started.elapsed();
     let mut wrong = vec![];
+    let list = std::env::var_os("UNDERSIGNED_CROSSCHECK_LIST").is_some();
     for (c, n) in cases.iter().zip(&node) {
         let verdicts = rust(c);
+        if list {
+            println!("{:5} t={} {} | {verdicts:?}", n, c.parts.len(), c.name);
+        }
         let all_agree = verdicts.iter().all(|(_, v)| v == n);
         if !all_agree || *n != c.valid {
             wrong.push(format!(
@@ -574,5 +580,461 @@ fn presentations_of_the_independent_prover() {
         if c.parts.len() == 1 {
             assert_eq!(rust_single(c), c.valid, "bbs::verify on {}", c.name);
         }
+    }
+}
+
+impl Holding {
+    fn part_secret(&self, k: usize) -> PartSecret<'_> {
+        let [signature, nym_secret, prover_blind] = &self.secrets[k];
+        PartSecret {
+            public_key: &self.keys[k],
+            header: &self.headers[k],
+            messages: &self.messages[k],
+            secrets: HolderSecrets {
+                signature: signature.as_slice().try_into().unwrap(),
+                nym_secret: nym_secret.as_slice().try_into().unwrap(),
+                prover_blind: prover_blind.as_slice().try_into().unwrap(),
+            },
+        }
+    }
+}
+
+/// Proves with these (holding, credential index) parts, in this order; the case lists the
+/// disclosed values of the first part.
+fn prove_case(
+    name: &str,
+    parts: &[(&Holding, usize)],
+    st: &Statement,
+    rng: &mut ChaCha20Rng,
+) -> Result<Case, bbs::CryptoError> {
+    let secrets: Vec<PartSecret<'_>> = parts.iter().map(|(h, k)| h.part_secret(*k)).collect();
+    let presentations = composite::prove(
+        &secrets,
+        &st.ph,
+        &st.context_id,
+        &st.disclosed_idx,
+        &[EMAIL],
+        rng,
+    )?;
+    let (h0, k0) = parts[0];
+    Ok(Case {
+        name: name.to_owned(),
+        parts: parts
+            .iter()
+            .zip(&presentations)
+            .map(|((h, k), p)| Part {
+                public_key: h.keys[*k].to_bytes().to_vec(),
+                header: h.headers[*k].clone(),
+                proof: p.proof.clone(),
+                pseudonym: p.pseudonym.to_vec(),
+            })
+            .collect(),
+        ph: st.ph.clone(),
+        context_id: st.context_id.clone(),
+        disclosed: st
+            .disclosed_idx
+            .iter()
+            .map(|i| (*i, h0.messages[k0][*i].clone()))
+            .collect(),
+        shared: vec![EMAIL],
+        valid: true,
+    })
+}
+
+fn rust_composite(c: &Case) -> Vec<(&'static str, bool)> {
+    let keys: Vec<Option<PublicKey>> = c
+        .parts
+        .iter()
+        .map(|p| PublicKey::from_slice(&p.public_key).ok())
+        .collect();
+    if keys.iter().any(Option::is_none) {
+        return vec![
+            ("composite::verify", false),
+            ("fast::verify_composite", false),
+        ];
+    }
+    let statements: Vec<PartStatement<'_>> = c
+        .parts
+        .iter()
+        .zip(&keys)
+        .map(|(p, k)| PartStatement {
+            public_key: k.as_ref().unwrap(),
+            header: &p.header,
+            proof: &p.proof,
+            pseudonym: &p.pseudonym,
+        })
+        .collect();
+    let reference = composite::verify(
+        &statements,
+        &c.ph,
+        &c.context_id,
+        MESSAGE_COUNT,
+        &c.disclosed,
+        &c.shared,
+    )
+    .is_ok();
+    let fast = bbs::fast::verify_composite(
+        &statements,
+        &c.ph,
+        &c.context_id,
+        MESSAGE_COUNT,
+        &c.disclosed,
+        &c.shared,
+    )
+    .is_ok();
+    let mut v = vec![
+        ("composite::verify", reference),
+        ("fast::verify_composite", fast),
+    ];
+    if c.parts.len() == 1 {
+        v.push(("bbs::verify", rust_single(c)));
+    }
+    v
+}
+
+fn replace_part(c: &Case, name: &str, k: usize, from: &Case, j: usize) -> Case {
+    c.but(name, |c| c.parts[k] = from.parts[j].clone())
+}
+
+/// Valid composite presentations (t = 1, 2, 3) and forgeries of them.
+fn composite_cases() -> Vec<Case> {
+    let mut ws = three_issuers();
+    let analysts = ["analyst"; 3];
+    let p = holding(&mut ws, "p@state.gov", &analysts);
+    let q = holding(&mut ws, "q@state.gov", &analysts);
+    let liar = holding(&mut ws, "l@state.gov", &["analyst", "officer", "analyst"]);
+    let letter = ws[0].letter("Composite crosscheck", all_disclosures());
+    let other = ws[0].letter("Another letter", all_disclosures());
+    let mut rng = rng(2320);
+    let st = signing;
+    let sign = st(&letter, Action::Sign, &[ORG, EPOCH]);
+    let rich = st(&letter, Action::Sign, &[ORG, EPOCH, ROLE, AGE_BAND]);
+    let mut cases = vec![];
+    let mut prove = |name: &str, parts: &[(&Holding, usize)], st: &Statement| {
+        prove_case(name, parts, st, &mut rng).unwrap()
+    };
+
+    // Valid: every subset of issuers, in issuer-id order.
+    let t1 = prove("t=1 valid (issuer 0)", &[(&p, 0)], &sign);
+    let t2 = prove("t=2 valid (issuers 0, 1)", &[(&p, 0), (&p, 1)], &sign);
+    let t2b = prove("t=2 valid (issuers 0, 2)", &[(&p, 0), (&p, 2)], &sign);
+    let t2c = prove("t=2 valid (issuers 1, 2)", &[(&p, 1), (&p, 2)], &sign);
+    let t3 = prove("t=3 valid", &[(&p, 0), (&p, 1), (&p, 2)], &sign);
+    let t3_again = prove(
+        "t=3 valid, proven again",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &sign,
+    );
+    let t3_rich = prove(
+        "t=3 valid, role and age band",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &rich,
+    );
+    let t3_q = prove(
+        "t=3 valid, another person",
+        &[(&q, 0), (&q, 1), (&q, 2)],
+        &sign,
+    );
+    let t3_withdraw = prove(
+        "t=3 valid, withdrawal",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &st(&letter, Action::Withdraw, &[ORG, EPOCH]),
+    );
+    let t3_other = prove(
+        "t=3 valid, another letter",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &st(&other, Action::Sign, &[ORG, EPOCH]),
+    );
+    let liar_hidden = prove(
+        "t=3 valid, roles differ but stay hidden",
+        &[(&liar, 0), (&liar, 1), (&liar, 2)],
+        &sign,
+    );
+    cases.extend([
+        t1.clone(),
+        t2.clone(),
+        t2b,
+        t2c,
+        t3.clone(),
+        t3_again.clone(),
+        t3_rich.clone(),
+        t3_q.clone(),
+        t3_withdraw,
+        t3_other.clone(),
+        liar_hidden,
+    ]);
+
+    // A named signature: the email disclosed, so the shared message is disclosed too.
+    match prove_case(
+        "t=3 valid, named (email disclosed)",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &st(&letter, Action::Sign, &[ORG, EPOCH, EMAIL]),
+        &mut rng,
+    ) {
+        Ok(c) => cases.push(c),
+        Err(_) => println!("composite::prove refuses to disclose the shared message"),
+    }
+
+    // Presentations from the independent prover.
+    cases.push(node_prove(
+        "node-proven t=3",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &sign,
+    ));
+    cases.push(node_prove(
+        "node-proven t=2, role and age band",
+        &[(&p, 1), (&p, 2)],
+        &rich,
+    ));
+    cases.push(node_prove(
+        "node-proven t=3, named (email disclosed)",
+        &[(&p, 0), (&p, 1), (&p, 2)],
+        &st(&letter, Action::Sign, &[ORG, EPOCH, EMAIL]),
+    ));
+    cases.push(Case {
+        valid: false,
+        ..node_prove(
+            "node-proven, pooled (p, q, q)",
+            &[(&p, 0), (&q, 1), (&q, 2)],
+            &sign,
+        )
+    });
+
+    // Pooling: two people's credentials proven together (message 4 differs).
+    match prove_case(
+        "pooled: p's part 0, q's parts 1 and 2, proven together",
+        &[(&p, 0), (&q, 1), (&q, 2)],
+        &sign,
+        &mut rng,
+    ) {
+        Ok(c) => cases.push(Case { valid: false, ..c }),
+        Err(_) => println!("composite::prove refuses to pool two people's credentials"),
+    }
+    cases.push(replace_part(
+        &t3,
+        "pooled: q's part 1 in p's presentation",
+        1,
+        &t3_q,
+        1,
+    ));
+    // Disclosed values that differ between parts.
+    match prove_case(
+        "disclosed role differs between parts, proven together",
+        &[(&liar, 0), (&liar, 1), (&liar, 2)],
+        &st(&letter, Action::Sign, &[ORG, EPOCH, ROLE]),
+        &mut rng,
+    ) {
+        Ok(c) => cases.push(Case { valid: false, ..c }),
+        Err(_) => println!("composite::prove refuses disclosures that differ between parts"),
+    }
+    cases.push(t3.but(
+        "disclosed sets differ: parts 1, 2 disclose role and age band",
+        |c| {
+            c.parts[1] = t3_rich.parts[1].clone();
+            c.parts[2] = t3_rich.parts[2].clone();
+        },
+    ));
+    cases.push(t3_rich.but(
+        "disclosed sets differ: part 0 discloses only org and epoch",
+        |c| {
+            c.parts[0] = t3.parts[0].clone();
+        },
+    ));
+    // Replayed, dropped, duplicated, reordered parts.
+    for k in 0..3 {
+        cases.push(replace_part(
+            &t3,
+            &format!("part {k} replayed from another presentation"),
+            k,
+            &t3_again,
+            k,
+        ));
+        cases.push(replace_part(
+            &t3,
+            &format!("part {k} replayed from another letter"),
+            k,
+            &t3_other,
+            k,
+        ));
+        cases.push(t3.but(&format!("part {k} dropped"), |c| {
+            c.parts.remove(k);
+        }));
+        cases.push(t3.but(&format!("part {k} duplicated"), |c| {
+            let part = c.parts[k].clone();
+            c.parts.insert(k, part);
+        }));
+    }
+    cases.push(t3.but("parts 0 and 1 swapped", |c| c.parts.swap(0, 1)));
+    cases.push(t3.but("parts reversed", |c| c.parts.reverse()));
+    cases.push(t2.but("t=2, parts swapped", |c| c.parts.swap(0, 1)));
+    cases.push(t2.but("t=2 presented as t=1", |c| {
+        c.parts.truncate(1);
+    }));
+    cases.push(
+        t1.but("t=1 with a part of another presentation added", |c| {
+            c.parts.push(t3.parts[1].clone());
+        }),
+    );
+    // Responses and challenges.
+    let email_hat = 3 + 2; // hidden: role, age band, email, ... (org and epoch disclosed)
+    let last = |c: &Case| (c.parts[0].proof.len() - 3 * 48) / 32 - 1;
+    for k in 0..3 {
+        cases.push(
+            t3.but(&format!("shared response tampered in part {k}"), |c| {
+                flip_scalar(&mut c.parts[k].proof, email_hat);
+            }),
+        );
+        cases.push(t3.but(&format!("challenge differs in part {k}"), |c| {
+            let n = last(c);
+            flip_scalar(&mut c.parts[k].proof, n);
+        }));
+        cases.push(
+            t3.but(&format!("a hidden response tampered in part {k}"), |c| {
+                flip_scalar(&mut c.parts[k].proof, 3);
+            }),
+        );
+    }
+    cases.push(t3.but("shared response tampered alike in every part", |c| {
+        for k in 0..3 {
+            flip_scalar(&mut c.parts[k].proof, email_hat);
+        }
+    }));
+    cases.push(t3.but("challenge changed alike in every part", |c| {
+        let n = last(c);
+        for k in 0..3 {
+            flip_scalar(&mut c.parts[k].proof, n);
+        }
+    }));
+    // The statement.
+    cases.push(t3.but("t=3 wrong ph", |c| {
+        c.ph = presentation_header(&letter.id(), Action::Withdraw, None).to_vec();
+    }));
+    cases.push(t3.but("t=3 wrong context", |c| {
+        c.context_id = other.id().0.to_vec();
+    }));
+    cases.push(t3.but("t=3 swapped disclosed org", |c| {
+        c.disclosed[0].1 = b"usaid.gov".to_vec();
+    }));
+    cases.push(t3.but("t=3 keys of parts 0 and 1 swapped", |c| {
+        let k0 = c.parts[0].public_key.clone();
+        c.parts[0].public_key = c.parts[1].public_key.clone();
+        c.parts[1].public_key = k0;
+    }));
+    cases.push(t3.but("t=3 part 2 under a stranger's key", |c| {
+        c.parts[2].public_key = World::new(2399)
+            .issuer
+            .keys
+            .public_key()
+            .to_bytes()
+            .to_vec();
+    }));
+    cases.push(t3.but("t=3 part 1 with part 0's header", |c| {
+        c.parts[1].header = c.parts[0].header.clone();
+    }));
+    cases.push(t3.but("t=3 pseudonyms of parts 0 and 1 swapped", |c| {
+        let n0 = c.parts[0].pseudonym.clone();
+        c.parts[0].pseudonym = c.parts[1].pseudonym.clone();
+        c.parts[1].pseudonym = n0;
+    }));
+    // The attacker's forgery as one part, and every spoiling of each part.
+    for k in 0..3 {
+        let w = &mut ws[k];
+        let d = Disclosed {
+            org: OrgId::parse("state.gov").unwrap(),
+            epoch: w.epoch.clone(),
+            role: None,
+            age_band: None,
+            email: None,
+        };
+        let pk = w.issuer.keys.public_key().clone();
+        let forged = forge_entry(
+            &pk,
+            &w.issuer.keys.id(),
+            &letter.id(),
+            Action::Sign,
+            d,
+            None,
+            &mut w.rng,
+        )
+        .unwrap();
+        let f = Forgery {
+            proof: forged.parts[0].proof.clone(),
+            pseudonym: forged.parts[0].pseudonym.clone().try_into().unwrap(),
+        };
+        cases.push(with_part_forgery(
+            &t3,
+            &format!("forger's part in place of part {k}"),
+            k,
+            &f,
+        ));
+        for (name, f) in variants(&forgery_of(&t3.parts[k])) {
+            cases.push(with_part_forgery(
+                &t3,
+                &format!("part {k} spoiled: {name}"),
+                k,
+                &f,
+            ));
+        }
+    }
+    cases
+}
+
+#[test]
+fn composite_presentations_agree_with_noble() {
+    let cases = composite_cases();
+    assert!(cases.len() > 100, "only {} cases", cases.len());
+    assert_agree(&cases, &rust_composite);
+}
+
+#[test]
+fn single_issuer_presentations_agree_with_the_composite_verifiers() {
+    // Every t = 1 case also through composite::verify and fast::verify_composite.
+    let cases = single_issuer_cases();
+    assert_agree(&cases, &rust_composite);
+}
+
+/// The one place where the two implementations differ, by layering: the design defines the
+/// challenge over the parts "in issuer-id order". Node's verifier enforces that order itself;
+/// `composite::verify` and `fast::verify_composite` hash the parts in the order given and leave
+/// the order to `entry::verify` (which refuses parts not strictly ascending by issuer id, see
+/// tests/it/composite.rs). So a presentation proven consistently in another order passes our
+/// crypto-level verifiers and not node's; no entry can carry it. If the crypto level ever
+/// enforces the order too, this test says so.
+#[test]
+fn order_of_parts_is_checked_by_node_and_by_our_entry_layer() {
+    let mut ws = three_issuers();
+    let p = holding(&mut ws, "p@state.gov", &["analyst"; 3]);
+    let letter = ws[0].letter("Composite crosscheck", all_disclosures());
+    let sign = signing(&letter, Action::Sign, &[ORG, EPOCH]);
+    let unordered = Case {
+        valid: false,
+        ..node_prove(
+            "node-proven t=3 outside issuer-id order",
+            &[(&p, 2), (&p, 0), (&p, 1)],
+            &sign,
+        )
+    };
+    let mut r = rng(2330);
+    let ours = prove_case(
+        "proven by composite::prove, t=2 outside issuer-id order",
+        &[(&p, 1), (&p, 0)],
+        &sign,
+        &mut r,
+    )
+    .map(|c| Case { valid: false, ..c });
+    let mut cases = vec![unordered];
+    cases.extend(ours);
+    let (node, _) = node_verdicts(&cases);
+    for (c, n) in cases.iter().zip(node) {
+        assert!(!n, "node accepts {}", c.name);
+        assert_eq!(
+            rust_composite(c),
+            [
+                ("composite::verify", true),
+                ("fast::verify_composite", true)
+            ],
+            "{}",
+            c.name
+        );
     }
 }
