@@ -121,12 +121,19 @@ function createGenerators(count, apiId) {
   return out;
 }
 
+const fixedPoints = new WeakSet();
+const fixed = P => {
+  P.precompute(8, false);
+  fixedPoints.add(P);
+  return P;
+};
 const generatorCache = new Map();
 // (Q1, [H_1..H_L, blind generator of the prover blind, nym generator]) for L signer messages.
 function generators(L) {
   if (!generatorCache.has(L)) {
-    const [Q1, ...H] = createGenerators(L + 1, API_ID);
-    const blind = createGenerators(1 + NYM_LENGTH, cat(enc('BLIND_'), API_ID));
+    // Fixed points: precomputed windows make their multiplications several times faster.
+    const [Q1, ...H] = createGenerators(L + 1, API_ID).map(fixed);
+    const blind = createGenerators(1 + NYM_LENGTH, cat(enc('BLIND_'), API_ID)).map(fixed);
     generatorCache.set(L, {Q1, H: [...H, ...blind]});
   }
   return generatorCache.get(L);
@@ -137,7 +144,24 @@ const pointBytes = P => P.toBytes(true);
 
 // octets_to_point_g1 with the drafts' checks: canonical compressed encoding, on the curve, in
 // the subgroup, and not the identity.
-function g1(bytes) {
+// Decoding is deterministic, and a batch repeats the same points many times (the same parts
+// in many cases): each distinct encoding is decoded and checked once.
+const decoded = new Map();
+const memo = (tag, check) => bytes => {
+  const key = tag + Buffer.from(bytes).toString('hex');
+  if (!decoded.has(key)) {
+    try {
+      decoded.set(key, {point: check(bytes)});
+    } catch (e) {
+      decoded.set(key, {error: e});
+    }
+  }
+  const d = decoded.get(key);
+  if (d.error) throw d.error;
+  return d.point;
+};
+
+const g1 = memo('g1:', bytes => {
   if (bytes.length !== G1_LEN) throw new Error('g1 length');
   const P = G1.Point.fromBytes(bytes);
   if (P.is0()) throw new Error('g1 identity');
@@ -145,10 +169,10 @@ function g1(bytes) {
   if (!P.isTorsionFree()) throw new Error('g1 subgroup');
   if (!eq(pointBytes(P), bytes)) throw new Error('g1 not canonical');
   return P;
-}
+});
 
 // octets_to_pubkey: a canonical G2 point in the subgroup, not the identity.
-function publicKey(bytes) {
+const publicKey = memo('g2:', bytes => {
   if (bytes.length !== 96) throw new Error('pk length');
   const W = G2.Point.fromBytes(bytes);
   if (W.is0()) throw new Error('pk identity');
@@ -156,7 +180,7 @@ function publicKey(bytes) {
   if (!W.isTorsionFree()) throw new Error('pk subgroup');
   if (!eq(W.toBytes(true), bytes)) throw new Error('pk not canonical');
   return W;
-}
+});
 
 // A proof scalar: canonical (below r) and non-zero.
 function scalar(bytes) {
@@ -172,8 +196,10 @@ function calculateDomain(pkBytes, Q1, H, header) {
 }
 
 // sum of points[k] * scalars[k], scalars in [0, r) (public values: variable time is fine).
+const times = (P, s) =>
+  fixedPoints.has(P) ? (s === 0n ? G1.Point.ZERO : P.multiply(s)) : P.multiplyUnsafe(s);
 const msm = (points, scalars) =>
-  points.reduce((acc, P, k) => acc.add(P.multiplyUnsafe(scalars[k])), G1.Point.ZERO);
+  points.reduce((acc, P, k) => acc.add(times(P, scalars[k])), G1.Point.ZERO);
 
 // One part: deserialized and checked, its challenge-array prefix computed (everything of the
 // pseudonym draft's c_arr up to and including the domain), the pairing checked.

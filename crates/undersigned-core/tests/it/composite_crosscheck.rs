@@ -145,6 +145,11 @@ fn run_node(script: &str, request: &Value) -> Value {
 /// measured itself, without node's start-up).
 fn node_verdicts(cases: &[Case]) -> (Vec<bool>, f64) {
     let request = json!({"cases": cases.iter().map(Case::to_json).collect::<Vec<_>>()});
+    // For debugging node's side by hand: `node composite.mjs < that-file`.
+    if let Some(dir) = std::env::var_os("UNDERSIGNED_CROSSCHECK_DUMP") {
+        let path = PathBuf::from(dir).join(format!("composite-{}.json", cases.len()));
+        std::fs::write(path, request.to_string()).unwrap();
+    }
     let answer = run_node("composite.mjs", &request);
     let verdicts: Vec<bool> = answer["verdicts"]
         .as_array()
@@ -937,8 +942,7 @@ fn composite_cases() -> Vec<Case> {
         c.parts[1].pseudonym = n0;
     }));
     // The attacker's forgery as one part, and every spoiling of each part.
-    for k in 0..3 {
-        let w = &mut ws[k];
+    for (k, w) in ws.iter_mut().enumerate() {
         let d = Disclosed {
             org: OrgId::parse("state.gov").unwrap(),
             epoch: w.epoch.clone(),
