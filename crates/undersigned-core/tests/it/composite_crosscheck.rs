@@ -910,6 +910,18 @@ fn composite_cases() -> Vec<Case> {
             flip_scalar(&mut c.parts[k].proof, n);
         }
     }));
+    // Malformed statements.
+    cases.push(t3.but("no parts at all", |c| c.parts.clear()));
+    cases.push(t3.but("disclosed pairs not in ascending index order", |c| {
+        c.disclosed.swap(0, 1);
+    }));
+    cases.push(t3.but("a disclosed index twice", |c| {
+        let first = c.disclosed[0].clone();
+        c.disclosed.insert(0, first);
+    }));
+    cases.push(t3.but("shared index out of range", |c| {
+        c.shared = vec![MESSAGE_COUNT]
+    }));
     // The statement.
     cases.push(t3.but("t=3 wrong ph", |c| {
         c.ph = presentation_header(&letter.id(), Action::Withdraw, None).to_vec();
