@@ -9,6 +9,7 @@
 
 mod bundle;
 mod composite;
+mod composite_crosscheck;
 mod crosscheck;
 mod decoders;
 mod delivery;
