@@ -585,7 +585,10 @@ pub fn trust_statement(threshold: u32, names: &[&str]) -> String {
     };
     let twice = (2 * t).saturating_sub(n);
     let cheat = if twice == t {
-        format!("adding a signer or signing twice needs {} to collude", need(t))
+        format!(
+            "adding a signer or signing twice needs {} to collude",
+            need(t)
+        )
     } else {
         format!(
             "adding a signer needs {} to collude; letting one person sign twice needs {}",

@@ -468,7 +468,10 @@ pub fn trust_statement(s: &Platform, letter: &Letter) -> String {
             if a.issuer_id == s.issuer.id() {
                 s.config.issuer_name.clone()
             } else {
-                format!("issuer {}", a.issuer_id.to_hex().get(..16).unwrap_or_default())
+                format!(
+                    "issuer {}",
+                    a.issuer_id.to_hex().get(..16).unwrap_or_default()
+                )
             }
         })
         .collect();

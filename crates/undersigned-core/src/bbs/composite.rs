@@ -209,7 +209,10 @@ pub(crate) fn check_shape(
     }
     // Issuer-id order (an issuer id is the SHA-256 of its key), strictly: each issuer once,
     // and one order for the challenge, whoever calls.
-    let ids: Vec<[u8; 32]> = keys.iter().map(|k| crate::encoding::sha256(&[&k[..]])).collect();
+    let ids: Vec<[u8; 32]> = keys
+        .iter()
+        .map(|k| crate::encoding::sha256(&[&k[..]]))
+        .collect();
     if !ids.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
         return Err(CryptoError);
     }
