@@ -28,6 +28,9 @@ pub struct Args {
     /// Bundle sizes (real, distinct signers) for the bundle verification rows.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     bundle_sizes: Vec<usize>,
+    /// Signatures in the bundles of the several-issuers rows (t = 1 next to t = 3).
+    #[arg(long, default_value_t = 1000)]
+    composite_bundle: usize,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -94,6 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &signed.sets,
         &args.bundle_sizes,
     )?;
+    crate::benchcomposite::run(args.composite_bundle)?;
     Ok(ExitCode::SUCCESS)
 }
 

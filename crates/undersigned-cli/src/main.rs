@@ -4,6 +4,7 @@
 
 mod backup;
 mod bench;
+mod benchcomposite;
 mod benchfast;
 mod client;
 mod cover;
