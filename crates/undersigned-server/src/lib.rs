@@ -20,8 +20,8 @@ pub use state::AppState;
 // The domain's modules under their former paths, for the binary and the tests that reach
 // them through this crate; new code names `undersigned_service` directly.
 pub use undersigned_service::{
-    clock, config, cosigning, delivery, deployment, issuer_log, keys, leader, ledger, limits,
-    mailer, metrics, now, pairing, publisher, Config,
+    clock, config, cosigning, delivery, deployment, issuer, issuer_log, issuers, keys, leader,
+    ledger, limits, mailer, metrics, now, pairing, publisher, Config,
 };
 
 use axum::http::{header, HeaderName, HeaderValue};
@@ -37,6 +37,32 @@ pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 /// The whole HTTP surface with its privacy and safety layers.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let router = api::routes()
+        .merge(pages::routes())
+        .merge(health::routes())
+        .merge(tiles::routes())
+        .layer(axum::middleware::from_fn(caching::count_writes))
+        // The read cache and the write count reach the layers through the request.
+        .layer(axum::Extension(caching::Reads {
+            cache: state.reads.clone(),
+            changes: state.changes.clone(),
+        }))
+        .with_state(state);
+    protect(router, limit)
+}
+
+/// An issuer on its own (`undersigned issuer serve`): its description, issuance, statement
+/// log and health, with the same privacy and safety layers; no letters, no pages.
+pub fn issuer_app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let router = api::issuer_only_routes()
+        .merge(health::routes())
+        .with_state(state);
+    protect(router, limit)
+}
+
+/// The security headers, `no-store` unless a route says otherwise, and the body limit.
+fn protect(mut router: Router, limit: usize) -> Router {
     let headers: [(HeaderName, &'static str); 7] = [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -58,17 +84,6 @@ pub fn app(state: AppState) -> Router {
             "max-age=63072000; includeSubDomains",
         ),
     ];
-    let mut router = api::routes()
-        .merge(pages::routes())
-        .merge(health::routes())
-        .merge(tiles::routes())
-        .layer(axum::middleware::from_fn(caching::count_writes))
-        // The read cache and the write count reach the layers through the request.
-        .layer(axum::Extension(caching::Reads {
-            cache: state.reads.clone(),
-            changes: state.changes.clone(),
-        }))
-        .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

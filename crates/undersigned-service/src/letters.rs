@@ -207,7 +207,7 @@ pub struct LetterInput {
 /// The organizations each issuer this deployment knows attests: its own issuer, for the
 /// deployment's organizations.
 fn known_issuers(s: &Platform) -> BTreeMap<IssuerId, BTreeSet<OrgId>> {
-    BTreeMap::from([(s.issuer.id(), s.config.orgs.keys().cloned().collect())])
+    s.issuer_orgs()
 }
 
 /// The organizations a policy names, each one of this deployment's.
@@ -239,7 +239,7 @@ fn policy_issuers(s: &Platform, p: &PolicyInput) -> Result<Vec<AcceptedIssuer>> 
     };
     match (p.issuers.is_empty(), p.epochs.is_empty()) {
         (true, _) => Ok(vec![AcceptedIssuer {
-            issuer_id: s.issuer.id(),
+            issuer_id: s.default_issuer(),
             epochs,
         }]),
         (false, true) => Ok(p.issuers.clone()),
