@@ -265,8 +265,8 @@ pub fn submit_with(
     }
     let sets: PublishedSets = client.get_json(
         &format!(
-            "/api/v1/issuer/anonymity-sets?epoch={}",
-            credential.attributes.epoch
+            "/api/v1/issuer/anonymity-sets?epoch={}&issuer={}",
+            credential.attributes.epoch, credential.issuer_id
         ),
         None,
     )?;

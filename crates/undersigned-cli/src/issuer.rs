@@ -16,11 +16,11 @@ use crate::serve;
 pub enum Cmd {
     /// Run an issuer on its own: code mails and blind credentials for the work addresses of
     /// the organizations in its deployment file, and its signed statement log. No letters.
-    Serve(Box<Args>),
+    Serve(Box<IssuerServe>),
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {
+pub struct IssuerServe {
     /// The same settings as `serve` (deployment file, mail relay, witnesses, data directory);
     /// `--data` defaults to `undersigned-issuer-data` and the address-tag key to
     /// `issuer-tag.key` beside serve's.
@@ -41,7 +41,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 }
 
 /// `serve`'s settings as an issuer runs them.
-fn settings(args: Args) -> anyhow::Result<serve::Args> {
+fn settings(args: IssuerServe) -> anyhow::Result<serve::Args> {
     let mut s = args.serve;
     if !s.issuers.is_empty() {
         return Err(anyhow!(

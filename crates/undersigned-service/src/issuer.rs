@@ -275,7 +275,7 @@ pub fn check_own_issuer(s: &Platform) -> Result<()> {
         Ok(())
     } else {
         Err(Error::NotFound(
-            "issuer: this deployment's issuers are independent services; GET /api/v1/deployment lists them",
+            "this server's own issuer (the deployment's issuers are independent services: GET /api/v1/deployment lists them)",
         ))
     }
 }

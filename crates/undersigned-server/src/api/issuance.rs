@@ -160,18 +160,30 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
 #[derive(Deserialize, Debug)]
 pub struct EpochQuery {
     pub epoch: Option<String>,
+    /// On a deployment that names independent issuers: whose sets (default the first).
+    pub issuer: Option<String>,
 }
 
+/// An epoch's published sets: this server's own issuer's, or a named issuer's from its last
+/// good statement (what entries are verified against).
 pub async fn anonymity_sets(
     State(s): State<AppState>,
     Query(q): Query<EpochQuery>,
 ) -> AppResult<Json<undersigned_core::anonymity::PublishedSets>> {
-    issuer::check_own_issuer(&s)?;
     let epoch = match q.epoch {
         Some(e) => Epoch::parse(&e).map_err(|e| Error::Invalid(e.to_string()))?,
         None => s.epoch(),
     };
-    Ok(Json(s.published_sets(&epoch).await?))
+    if s.remote_issuers.is_empty() {
+        return Ok(Json(s.published_sets(&epoch).await?));
+    }
+    s.bundle_issuers(std::slice::from_ref(&epoch))
+        .await?
+        .into_iter()
+        .find(|b| q.issuer.as_deref().is_none_or(|id| b.id.to_hex() == id))
+        .and_then(|b| b.anonymity_sets.into_iter().next())
+        .map(Json)
+        .ok_or(AppError(Error::NotFound("issuer")))
 }
 
 #[derive(Deserialize)]
