@@ -296,14 +296,24 @@ fn fetch(
         return Err("the description's key differs from its statement's".into());
     }
     if let Some(p) = previous {
-        if statement.signed.statement.sequence < p.statement.signed.statement.sequence {
-            return Err(format!(
-                "statement {} is older than statement {} seen before",
-                statement.signed.statement.sequence, p.statement.signed.statement.sequence
-            ));
+        let (was, is) = (&p.statement.signed, &statement.signed);
+        match is.statement.sequence.cmp(&was.statement.sequence) {
+            std::cmp::Ordering::Less => {
+                return Err(format!(
+                    "statement {} is older than statement {} seen before",
+                    is.statement.sequence, was.statement.sequence
+                ))
+            }
+            std::cmp::Ordering::Equal if is != was => {
+                return Err(format!(
+                    "statement {} differs from the one seen before under that number",
+                    is.statement.sequence
+                ))
+            }
+            std::cmp::Ordering::Equal => {}
+            std::cmp::Ordering::Greater => check_growth(&was.statement, &is.statement)
+                .map_err(|e| format!("the statement contradicts the one seen before: {e}"))?,
         }
-        check_growth(&p.statement.signed.statement, &statement.signed.statement)
-            .map_err(|e| format!("the statement contradicts the one seen before: {e}"))?;
     }
     Ok(RemoteIssuer {
         url: spec.url.clone(),
