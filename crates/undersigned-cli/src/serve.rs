@@ -554,6 +554,8 @@ pub async fn run_surface(args: Args, surface: Surface) -> anyhow::Result<()> {
             .ledger
             .witness_prefixes()?
             .iter()
+            // An issuer has only its statement log.
+            .filter(|v| surface == Surface::Letters || v.contains("/issuers/"))
             .map(|v| format!(" --logs-under {v}"))
             .collect::<String>()
     );

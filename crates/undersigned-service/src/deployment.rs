@@ -465,7 +465,14 @@ pub fn summary(d: &Deployment) -> String {
     };
     line(format!("host:              {}", c.host));
     line(format!("public URL:        {}", c.public_url));
-    line(format!("issuer:            {}", c.issuer_name));
+    line(format!(
+        "issuer:            {}",
+        if c.issuers.is_empty() {
+            c.issuer_name.as_str()
+        } else {
+            "none of its own (the issuers below)"
+        }
+    ));
     line(format!("k:                 {}", c.k));
     line(format!(
         "epoch:             {}",

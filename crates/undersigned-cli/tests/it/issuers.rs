@@ -466,3 +466,41 @@ fn fail_an_issuer_answer_off_its_pins_or_too_large_is_refused_and_the_last_good_
     let err = crate::run::fails(out);
     assert!(err.contains(&format!("is not the pinned {b_id}")), "{err}");
 }
+
+#[test]
+fn the_shipped_three_issuer_files_check() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let letters = crate::run::ok(
+        bin()
+            .args(["config", "check"])
+            .arg(deploy.join("three-issuers.toml"))
+            .output()
+            .unwrap(),
+    );
+    for url in [
+        "https://issuer.newsroom.example",
+        "https://issuer.union.example",
+        "https://issuer.lawclinic.example",
+    ] {
+        assert!(letters.contains(url), "{letters}");
+    }
+    assert!(letters.contains("none of its own"), "{letters}");
+    let issuer = crate::run::ok(
+        bin()
+            .args(["config", "check"])
+            .arg(deploy.join("issuer-newsroom.toml"))
+            .output()
+            .unwrap(),
+    );
+    assert!(issuer.contains("The Daily Ledger staff attestor"), "{issuer}");
+    // A pin that is no issuer id is refused with its line.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "host = \"letters.example.org\"\n\n[[issuer]]\nurl = \"https://i.example\"\nid = \"abc\"\n",
+    )
+    .unwrap();
+    let err = crate::run::fails(bin().args(["config", "check"]).arg(&bad).output().unwrap());
+    assert!(err.contains("bad.toml:") && err.contains("64 hex"), "{err}");
+}
