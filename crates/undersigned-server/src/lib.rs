@@ -37,6 +37,7 @@ pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 /// The whole HTTP surface with its privacy and safety layers.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let csp = content_security_policy(&state.config.issuers);
     let router = api::routes()
         .merge(pages::routes())
         .merge(health::routes())
@@ -48,7 +49,22 @@ pub fn app(state: AppState) -> Router {
             changes: state.changes.clone(),
         }))
         .with_state(state);
-    protect(router, limit)
+    protect(router, limit, &csp)
+}
+
+/// The pages' content security policy; the holder's page may also call the named issuers.
+fn content_security_policy(issuers: &[undersigned_service::issuers::IssuerSpec]) -> String {
+    let mut connect = String::from("'self'");
+    for i in issuers {
+        // A URL `Config::validate` accepted: http(s), a host, no query or fragment.
+        if let Ok(u) = url::Url::parse(&i.url) {
+            connect.push(' ');
+            connect.push_str(&u.origin().ascii_serialization());
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src {connect}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 }
 
 /// An issuer on its own (`undersigned issuer serve`): its description, issuance, statement
@@ -58,16 +74,19 @@ pub fn issuer_app(state: AppState) -> Router {
     let router = api::issuer_only_routes()
         .merge(health::routes())
         .with_state(state);
-    protect(router, limit)
+    protect(router, limit, &content_security_policy(&[]))
 }
 
 /// The security headers, `no-store` unless a route says otherwise, and the body limit.
-fn protect(mut router: Router, limit: usize) -> Router {
-    let headers: [(HeaderName, &'static str); 7] = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+fn protect(mut router: Router, limit: usize, csp: &str) -> Router {
+    // Origins are ASCII, so this never falls back; if it did, the strictest policy applies.
+    let csp = HeaderValue::from_str(csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    router = router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        csp,
+    ));
+    let headers: [(HeaderName, &'static str); 6] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),

@@ -307,6 +307,7 @@ pub async fn build_letter(s: &Platform, input: LetterInput) -> Result<Letter> {
 /// one an open letter already accepts. Any other epoch would make the issuer issue credentials
 /// whose epoch points at this one letter.
 async fn check_issuable(s: &Platform, letter: &Letter) -> Result<()> {
+    s.check_named_issuers_issue(&letter.policy)?;
     let Some(epoch) = letter.policy.epoch_of(&s.issuer.id()) else {
         return Ok(());
     };

@@ -231,6 +231,27 @@ impl Platform {
             .collect()
     }
 
+    /// Each named issuer must issue the epoch a policy accepts from it (per its last good
+    /// description), or no one could ever sign that letter with its credentials.
+    pub fn check_named_issuers_issue(
+        &self,
+        policy: &undersigned_core::letter::Policy,
+    ) -> Result<()> {
+        for r in self.remote_issuers.list() {
+            let Some(epoch) = policy.epoch_of(&r.pins.id) else {
+                continue;
+            };
+            if !r.description.epochs.iter().any(|e| e == epoch.as_str()) {
+                return Err(Error::Refused(format!(
+                    "epoch {epoch} is not issued by the issuer at {}: it issues {}",
+                    r.url,
+                    r.description.epochs.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The issuer a letter accepts when its organizer names none: its own, else the first
     /// one named.
     pub fn default_issuer(&self) -> IssuerId {

@@ -239,6 +239,14 @@ fn a_letters_deployment_lists_a_named_issuer_and_bundles_its_statement() {
         .unwrap();
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 
+    // The holder's page here may call the issuer, and nothing else elsewhere.
+    let page = ureq::get(&format!("{s}/")).call().unwrap();
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {};", issuer.url)),
+        "{csp}"
+    );
+
     // A holder asks the issuer, an organizer opens a letter here, the holder signs it here.
     let holder = dir.path().join("holder");
     request_credential(&issuer.url, &holder, "bo@state.gov");
@@ -492,7 +500,10 @@ fn the_shipped_three_issuer_files_check() {
             .output()
             .unwrap(),
     );
-    assert!(issuer.contains("The Daily Ledger staff attestor"), "{issuer}");
+    assert!(
+        issuer.contains("The Daily Ledger staff attestor"),
+        "{issuer}"
+    );
     // A pin that is no issuer id is refused with its line.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
