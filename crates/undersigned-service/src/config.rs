@@ -417,6 +417,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn next_quarter_rolls_over_the_year() {
         let next = |s| super::next_quarter(&undersigned_core::ids::Epoch::parse(s).unwrap());
         assert_eq!(next("2026-Q4").unwrap().as_str(), "2027-Q1");

@@ -112,7 +112,7 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
     let epoch = s.epoch();
     let issuers = deployment_issuers(&s).await?;
     let first = s
-        .bundle_issuers(&[epoch.clone()])
+        .bundle_issuers(std::slice::from_ref(&epoch))
         .await?
         .into_iter()
         .next()
