@@ -102,6 +102,9 @@ pub struct Args {
     /// How often the named issuers are fetched again, in seconds [default: 60].
     #[arg(long, value_name = "SECS")]
     pub issuer_refresh_secs: Option<u64>,
+    /// How long one request to a named issuer may take, in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub issuer_timeout_ms: Option<u64>,
     /// Which epochs this server's own issuer issues; set by `issuer serve`, not a flag.
     #[arg(skip)]
     pub issuer_epochs: undersigned_server::config::IssuerEpochs,
@@ -216,6 +219,9 @@ fn apply_flags(args: &Args, listen: &SocketAddr, config: &mut Config) -> anyhow:
     if let Some(r) = args.issuer_refresh_secs {
         config.issuer_refresh_secs = r;
     }
+    if let Some(t) = args.issuer_timeout_ms {
+        config.issuer_timeout_millis = t;
+    }
     config.issuer_epochs = args.issuer_epochs.clone();
     Ok(())
 }
@@ -286,6 +292,7 @@ fn flag_of(args: &Args, key: &str) -> Option<&'static str> {
         k if k.starts_with("witnesses.witness.") => given(!args.witness.is_empty(), "--witness"),
         k if k.starts_with("issuer.") => given(!args.issuers.is_empty(), "--issuer"),
         "issuer_refresh_secs" => given(args.issuer_refresh_secs.is_some(), "--issuer-refresh-secs"),
+        "issuer_timeout_ms" => given(args.issuer_timeout_ms.is_some(), "--issuer-timeout-ms"),
         _ => None,
     }
 }

@@ -128,6 +128,8 @@ pub struct Config {
     pub issuers: Vec<crate::issuers::IssuerSpec>,
     /// How often the named issuers' descriptions and statements are fetched again.
     pub issuer_refresh_secs: u64,
+    /// How long one request to a named issuer may take (connect and whole answer).
+    pub issuer_timeout_millis: u64,
     /// Which epochs this server's own issuer issues (`issuer serve` runs without letters).
     pub issuer_epochs: IssuerEpochs,
 }
@@ -189,6 +191,7 @@ impl Default for Config {
             tiles_dir: None,
             issuers: Vec::new(),
             issuer_refresh_secs: 60,
+            issuer_timeout_millis: 5000,
             issuer_epochs: IssuerEpochs::Letters,
         }
     }
@@ -317,6 +320,7 @@ impl Config {
             }
         }
         at_least_1("issuer_refresh_secs", self.issuer_refresh_secs)?;
+        at_least_1("issuer_timeout_ms", self.issuer_timeout_millis)?;
         if let IssuerEpochs::Fixed(list) = &self.issuer_epochs {
             if list.is_empty() {
                 return Err(ConfigError::new("epochs", "--epochs names no epoch"));

@@ -89,6 +89,7 @@ struct File {
     #[serde(default, rename = "issuer")]
     issuers: Vec<Spanned<IssuerEntry>>,
     issuer_refresh_secs: Option<Spanned<u64>>,
+    issuer_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +257,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
     if let Some(r) = file.issuer_refresh_secs {
         spans.insert("issuer_refresh_secs".into(), r.span());
         config.issuer_refresh_secs = r.into_inner();
+    }
+    if let Some(t) = file.issuer_timeout_ms {
+        spans.insert("issuer_timeout_ms".into(), t.span());
+        config.issuer_timeout_millis = t.into_inner();
     }
     let smtp = match file.smtp {
         Some(s) => Some(smtp(s, &at)?),

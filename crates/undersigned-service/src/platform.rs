@@ -116,7 +116,7 @@ impl Platform {
         )?);
         let remote_issuers = Arc::new(crate::issuers::RemoteIssuers::new(
             config.issuers.clone(),
-            std::time::Duration::from_millis(config.witness_timeout_millis),
+            std::time::Duration::from_millis(config.issuer_timeout_millis),
         ));
         let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
         let changes = crate::changes::Changes::default();
