@@ -326,6 +326,8 @@ fn a_letters_deployment_lists_a_named_issuer_and_bundles_its_statement() {
 enum Answer {
     From(String),
     TooLarge,
+    /// Headers, then nothing for far longer than the deployment waits.
+    Stall,
 }
 
 /// An HTTP stand-in for an issuer's address: relays GETs to the issuer it points at, or
@@ -362,6 +364,13 @@ fn relay(mut stream: std::net::TcpStream, answer: &Answer) {
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+        }
+        Answer::Stall => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            );
+            std::thread::sleep(Duration::from_secs(10));
         }
         Answer::TooLarge => {
             let size = 64 << 20;
@@ -414,7 +423,14 @@ fn fail_an_issuer_answer_off_its_pins_or_too_large_is_refused_and_the_last_good_
     let at = proxy(answer.clone());
     let letters = start_server(
         &dir.path().join("letters"),
-        &["--issuer", &at, "--issuer-refresh-secs", "1"],
+        &[
+            "--issuer",
+            &at,
+            "--issuer-refresh-secs",
+            "1",
+            "--issuer-timeout-ms",
+            "1000",
+        ],
     );
     let s = letters.url.as_str();
     let first = listed_when(s, |i| i["issuer_id"] == a_id.as_str());
@@ -442,6 +458,15 @@ fn fail_an_issuer_answer_off_its_pins_or_too_large_is_refused_and_the_last_good_
             .is_some_and(|r| r.contains("larger than"))
     });
     assert_eq!(cut["issuer_id"], a_id.as_str());
+
+    // An answer that never finishes is given up after the timeout, A still kept.
+    *answer.lock().unwrap() = Answer::Stall;
+    let slow = listed_when(s, |i| {
+        i["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("timed out") || r.contains("imeout"))
+    });
+    assert_eq!(slow["issuer_id"], a_id.as_str());
 
     // The real issuer answers again: accepted, nothing refused.
     *answer.lock().unwrap() = Answer::From(a.url.clone());
