@@ -51,7 +51,11 @@ fn settings(args: IssuerServe) -> anyhow::Result<serve::Args> {
     if s.tiles_dir.is_some() {
         return Err(anyhow!("--tiles-dir: an issuer has no letters to tile"));
     }
-    if s.data.is_none() && s.config.is_none() {
+    let file_names_data = match &s.config {
+        Some(path) => undersigned_server::deployment::load(path)?.data.is_some(),
+        None => false,
+    };
+    if s.data.is_none() && !file_names_data {
         s.data = Some(PathBuf::from("undersigned-issuer-data"));
     }
     if s.tag_key_file.is_none() {
