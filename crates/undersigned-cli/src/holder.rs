@@ -24,6 +24,7 @@ use undersigned_server::api::issuance::{
     CodeSent, CredentialIssued, DeploymentInfo, EpochCommitment, IssuableEpochs,
 };
 use undersigned_server::api::letters::LetterView;
+use undersigned_server::issuers::IssuerDescription;
 
 use crate::client::{check_letter_key, read_json, write_private, Client};
 
@@ -99,8 +100,10 @@ pub fn obtain(
     let email = Email::parse(typed).map_err(|_| anyhow!("not a valid email address"))?;
     let role = Role::parse(role)?;
     let age = AgeBand::parse(age_band)?;
-    let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
-    // The credential holds the address as the issuer normalizes it, with the deployment's own
+    // The issuer's own description: a letters server's issuer and an independent one (`issuer
+    // serve`) both publish it.
+    let info: IssuerDescription = client.get_json("/api/v1/issuer", None)?;
+    // The credential holds the address as the issuer normalizes it, with the issuer's own
     // rules (its domain's rules, its organization by the subdomain rule); the finished
     // credential's check below catches a mismatch.
     let membership = info.membership();
@@ -133,9 +136,9 @@ pub fn obtain(
         }),
         None,
     )?;
-    // Pin the issuer key published by the deployment, not the one in the answer alone.
-    if issued.issuer_public_key != info.issuer.public_key {
-        bail!("the issuer key in the answer differs from the deployment's published key");
+    // Pin the issuer key the issuer describes itself with, not the one in the answer alone.
+    if issued.issuer_public_key != info.public_key {
+        bail!("the issuer key in the answer differs from the issuer's published key");
     }
     let pk_bytes = URL_SAFE_NO_PAD.decode(&issued.issuer_public_key)?;
     let pk = undersigned_core::bbs::PublicKey::from_slice(&pk_bytes)
@@ -262,8 +265,8 @@ pub fn submit_with(
     }
     let sets: PublishedSets = client.get_json(
         &format!(
-            "/api/v1/issuer/anonymity-sets?epoch={}",
-            credential.attributes.epoch
+            "/api/v1/issuer/anonymity-sets?epoch={}&issuer={}",
+            credential.attributes.epoch, credential.issuer_id
         ),
         None,
     )?;

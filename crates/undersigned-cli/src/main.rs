@@ -11,6 +11,7 @@ mod cover;
 mod demo;
 mod holder;
 mod issued;
+mod issuer;
 mod loadbench;
 mod logcheck;
 mod monitor;
@@ -131,6 +132,10 @@ enum Command {
     /// what it saw before.
     #[command(subcommand)]
     Witness(witness::Cmd),
+    /// An issuer on its own (`issuer serve`): code mails, blind credentials and its signed
+    /// statement log, for letters deployments that name it.
+    #[command(subcommand)]
+    Issuer(issuer::Cmd),
     /// Write a consistent backup of the database and the key file (not the address-tag key,
     /// which is kept apart) while the server runs.
     Backup(backup::BackupArgs),
@@ -342,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => logcheck::run(&old, &new, &proof, &key),
         Command::Monitor(args) => monitor::run(&args),
         Command::Witness(cmd) => done(witness::run(cmd)),
+        Command::Issuer(cmd) => done(issuer::run(cmd)),
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }

@@ -93,6 +93,21 @@ pub struct Args {
     /// object storage to serve. The server serves the same paths itself either way.
     #[arg(long, value_name = "DIR")]
     pub tiles_dir: Option<PathBuf>,
+    /// An independent issuer whose credentials this deployment's letters accept (its base
+    /// URL; repeatable; replaces the file's `[[issuer]]` list). Its description and statement
+    /// are fetched at start, and what they say (issuer id, log key, host, witnesses) is pinned
+    /// and printed. Without any, this server runs its own issuer, as before.
+    #[arg(long = "issuer", value_name = "URL")]
+    pub issuers: Vec<undersigned_server::issuers::IssuerSpec>,
+    /// How often the named issuers are fetched again, in seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub issuer_refresh_secs: Option<u64>,
+    /// How long one request to a named issuer may take, in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub issuer_timeout_ms: Option<u64>,
+    /// Which epochs this server's own issuer issues; set by `issuer serve`, not a flag.
+    #[arg(skip)]
+    pub issuer_epochs: undersigned_server::config::IssuerEpochs,
     /// Log lines as text (default) or JSON objects, one a line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -198,6 +213,16 @@ fn apply_flags(args: &Args, listen: &SocketAddr, config: &mut Config) -> anyhow:
     if let Some(e) = &args.epoch {
         config.epoch = Some(undersigned_core::ids::Epoch::parse(e)?);
     }
+    if !args.issuers.is_empty() {
+        config.issuers = args.issuers.clone();
+    }
+    if let Some(r) = args.issuer_refresh_secs {
+        config.issuer_refresh_secs = r;
+    }
+    if let Some(t) = args.issuer_timeout_ms {
+        config.issuer_timeout_millis = t;
+    }
+    config.issuer_epochs = args.issuer_epochs.clone();
     Ok(())
 }
 
@@ -265,6 +290,9 @@ fn flag_of(args: &Args, key: &str) -> Option<&'static str> {
         "witnesses.quorum" => given(args.witness_quorum.is_some(), "--witness-quorum"),
         "witnesses.timeout_ms" => given(args.witness_timeout_ms.is_some(), "--witness-timeout-ms"),
         k if k.starts_with("witnesses.witness.") => given(!args.witness.is_empty(), "--witness"),
+        k if k.starts_with("issuer.") => given(!args.issuers.is_empty(), "--issuer"),
+        "issuer_refresh_secs" => given(args.issuer_refresh_secs.is_some(), "--issuer-refresh-secs"),
+        "issuer_timeout_ms" => given(args.issuer_timeout_ms.is_some(), "--issuer-timeout-ms"),
         _ => None,
     }
 }
@@ -388,14 +416,16 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
             eprintln!(
                 "warning: no mail relay (--smtp HOST:PORT or [smtp] in the file): pages and reading work, but codes and deliveries cannot be sent. For a local trial use --dev."
             );
+            let state = AppState::new(
+                config.clone(),
+                store,
+                keys,
+                Mailer::unconfigured(&config.mail_from)?,
+                None,
+            )?;
+            pin_issuers(&state).await?;
             return Ok(Built {
-                state: AppState::new(
-                    config.clone(),
-                    store,
-                    keys,
-                    Mailer::unconfigured(&config.mail_from)?,
-                    None,
-                )?,
+                state,
                 outbox: None,
                 listen,
                 data,
@@ -405,6 +435,7 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
         (mailer, None)
     };
     let state = AppState::new(config, store, keys, mailer, outbox.clone())?;
+    pin_issuers(&state).await?;
     Ok(Built {
         state,
         outbox,
@@ -413,7 +444,43 @@ pub async fn build(args: &Args) -> anyhow::Result<Built> {
     })
 }
 
+/// The named independent issuers' first fetch: every one must answer with a description and a
+/// statement that check out, and what is pinned of each is printed, for the deployment file.
+async fn pin_issuers(state: &AppState) -> anyhow::Result<()> {
+    if state.remote_issuers.is_empty() {
+        return Ok(());
+    }
+    let issuers = state.remote_issuers.clone();
+    let pinned = tokio::task::spawn_blocking(move || issuers.start())
+        .await?
+        .map_err(|e| anyhow!("{e}"))?;
+    for r in pinned {
+        println!(
+            "issuer {} pinned: id = \"{}\", log_key = \"{}\", host {}, {} witness(es), quorum {}",
+            r.url,
+            r.pins.id,
+            hex::encode(r.pins.log_key),
+            r.pins.host,
+            r.pins.witnesses.len(),
+            r.pins.witness_quorum
+        );
+    }
+    Ok(())
+}
+
+/// What a process serves: a letters deployment (with its own issuer or named ones), or an
+/// issuer alone (`issuer serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Letters,
+    Issuer,
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    run_surface(args, Surface::Letters).await
+}
+
+pub async fn run_surface(args: Args, surface: Surface) -> anyhow::Result<()> {
     // Logs carry methods, statuses, counts and errors: never addresses (none are logged anywhere).
     // Even at RUST_LOG=trace: the dependencies that would log a peer address stay silent.
     let filter = undersigned_server::NO_ADDRESS_LOGS.iter().fold(
@@ -461,13 +528,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(undersigned_server::publisher::run(state.clone()));
+    if !state.remote_issuers.is_empty() {
+        tokio::spawn(undersigned_server::issuers::keep_fresh(
+            state.remote_issuers.clone(),
+            std::time::Duration::from_secs(state.config.issuer_refresh_secs),
+        ));
+    }
     // Timeouts and a connection bound, set by the UNDERSIGNED_HTTP_* environment variables.
     let limits = undersigned_server::listen::Limits::from_env()?;
     let listener = tokio::net::TcpListener::bind(built.listen)
         .await
         .with_context(|| format!("cannot listen on {}", built.listen))?;
     println!(
-        "undersigned serving on http://{} ({}{}); data in {}",
+        "undersigned {} on http://{} ({}{}); data in {}",
+        match surface {
+            Surface::Letters => "serving",
+            Surface::Issuer => "issuer serving",
+        },
         built.listen,
         state.store.backend(),
         if args.dev {
@@ -484,10 +561,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .ledger
             .witness_prefixes()?
             .iter()
+            // An issuer has only its statement log.
+            .filter(|v| surface == Surface::Letters || v.contains("/issuers/"))
             .map(|v| format!(" --logs-under {v}"))
             .collect::<String>()
     );
-    undersigned_server::listen::serve(listener, app(state), limits, async {
+    let router = match surface {
+        Surface::Letters => app(state),
+        Surface::Issuer => {
+            println!(
+                "issuer id {} (its description: GET /api/v1/issuer)",
+                state.issuer.id()
+            );
+            undersigned_server::issuer_app(state)
+        }
+    };
+    undersigned_server::listen::serve(listener, router, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -20,8 +20,8 @@ pub use state::AppState;
 // The domain's modules under their former paths, for the binary and the tests that reach
 // them through this crate; new code names `undersigned_service` directly.
 pub use undersigned_service::{
-    clock, config, cosigning, delivery, deployment, issuer_log, keys, leader, ledger, limits,
-    mailer, metrics, now, pairing, publisher, Config,
+    clock, config, cosigning, delivery, deployment, issuer, issuer_log, issuers, keys, leader,
+    ledger, limits, mailer, metrics, now, pairing, publisher, Config,
 };
 
 use axum::http::{header, HeaderName, HeaderValue};
@@ -37,11 +37,56 @@ pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 /// The whole HTTP surface with its privacy and safety layers.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    let headers: [(HeaderName, &'static str); 7] = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+    let csp = content_security_policy(&state.config.issuers);
+    let router = api::routes()
+        .merge(pages::routes())
+        .merge(health::routes())
+        .merge(tiles::routes())
+        .layer(axum::middleware::from_fn(caching::count_writes))
+        // The read cache and the write count reach the layers through the request.
+        .layer(axum::Extension(caching::Reads {
+            cache: state.reads.clone(),
+            changes: state.changes.clone(),
+        }))
+        .with_state(state);
+    protect(router, limit, &csp)
+}
+
+/// The pages' content security policy; the holder's page may also call the named issuers.
+fn content_security_policy(issuers: &[undersigned_service::issuers::IssuerSpec]) -> String {
+    let mut connect = String::from("'self'");
+    for i in issuers {
+        // A URL `Config::validate` accepted: http(s), a host, no query or fragment.
+        if let Ok(u) = url::Url::parse(&i.url) {
+            connect.push(' ');
+            connect.push_str(&u.origin().ascii_serialization());
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src {connect}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// An issuer on its own (`undersigned issuer serve`): its description, issuance, statement
+/// log and health, with the same privacy and safety layers; no letters, no pages.
+pub fn issuer_app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let router = api::issuer_only_routes()
+        .merge(health::routes())
+        .with_state(state);
+    protect(router, limit, &content_security_policy(&[]))
+}
+
+/// The security headers, `no-store` unless a route says otherwise, and the body limit.
+fn protect(mut router: Router, limit: usize, csp: &str) -> Router {
+    // Origins are ASCII, so this never falls back; if it did, the strictest policy applies.
+    let csp = HeaderValue::from_str(csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    router = router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        csp,
+    ));
+    let headers: [(HeaderName, &'static str); 6] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -58,17 +103,6 @@ pub fn app(state: AppState) -> Router {
             "max-age=63072000; includeSubDomains",
         ),
     ];
-    let mut router = api::routes()
-        .merge(pages::routes())
-        .merge(health::routes())
-        .merge(tiles::routes())
-        .layer(axum::middleware::from_fn(caching::count_writes))
-        // The read cache and the write count reach the layers through the request.
-        .layer(axum::Extension(caching::Reads {
-            cache: state.reads.clone(),
-            changes: state.changes.clone(),
-        }))
-        .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

@@ -49,7 +49,11 @@ pub async fn build_context(s: &Platform, row: &LetterRow, id: &str) -> Result<Bu
         format: CONTEXT_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: vec![IssuerRecord::new(crate::issuer_log::latest(s).await?)],
+        issuers: crate::issuer_log::bundle_statements(s)
+            .await?
+            .into_iter()
+            .map(IssuerRecord::new)
+            .collect(),
         log_public_key: Some(s.ledger.vkey(id)?),
         responses: s
             .store

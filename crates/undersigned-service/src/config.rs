@@ -123,6 +123,31 @@ pub struct Config {
     /// Where the leader also writes every public letter's log as C2SP tlog-tiles (static
     /// files for a CDN or object storage); `None`: served by the server only.
     pub tiles_dir: Option<std::path::PathBuf>,
+    /// The independent issuers this letters deployment accepts (`[[issuer]]`, `serve
+    /// --issuer`); none means the issuer inside this server, as before.
+    pub issuers: Vec<crate::issuers::IssuerSpec>,
+    /// How often the named issuers' descriptions and statements are fetched again.
+    pub issuer_refresh_secs: u64,
+    /// How long one request to a named issuer may take (connect and whole answer).
+    pub issuer_timeout_millis: u64,
+    /// Which epochs this server's own issuer issues (`issuer serve` runs without letters).
+    pub issuer_epochs: IssuerEpochs,
+}
+
+/// The epochs an issuer issues credentials for. Every epoch an open letter accepts must be
+/// among them, or late signers could not sign; and a holder asks for all of them at once, so
+/// the request says nothing about the letter it is meant for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IssuerEpochs {
+    /// Inside a letters server: the current epoch and every epoch an open letter accepts from
+    /// it (`Platform::issuable_epochs`).
+    #[default]
+    Letters,
+    /// An independent issuer knows no letters: the current epoch and the next, so a letter
+    /// opened near the end of a quarter for the next one finds credentials already issued.
+    CurrentAndNext,
+    /// Exactly these (`issuer serve --epochs`), for deployments that agree on them.
+    Fixed(Vec<Epoch>),
 }
 
 impl Default for Config {
@@ -164,6 +189,10 @@ impl Default for Config {
             witness_timeout_millis: 3000,
             witness_grace_secs: 3600,
             tiles_dir: None,
+            issuers: Vec::new(),
+            issuer_refresh_secs: 60,
+            issuer_timeout_millis: 5000,
+            issuer_epochs: IssuerEpochs::Letters,
         }
     }
 }
@@ -275,6 +304,28 @@ impl Config {
                 "timeout_ms must be at least 1",
             ));
         }
+        self.validate_issuers()?;
+        Ok(())
+    }
+
+    fn validate_issuers(&self) -> Result<(), ConfigError> {
+        let mut urls = BTreeSet::new();
+        for i in &self.issuers {
+            check_url(&i.url).map_err(|r| ConfigError::new(format!("issuer.{}", i.url), r))?;
+            if !urls.insert(&i.url) {
+                return Err(ConfigError::new(
+                    format!("issuer.{}", i.url),
+                    "this issuer is listed twice",
+                ));
+            }
+        }
+        at_least_1("issuer_refresh_secs", self.issuer_refresh_secs)?;
+        at_least_1("issuer_timeout_ms", self.issuer_timeout_millis)?;
+        if let IssuerEpochs::Fixed(list) = &self.issuer_epochs {
+            if list.is_empty() {
+                return Err(ConfigError::new("epochs", "--epochs names no epoch"));
+            }
+        }
         Ok(())
     }
 
@@ -343,6 +394,17 @@ pub(crate) fn check_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The calendar quarter after a `YYYY-Qn` epoch; `None` for an epoch of another shape.
+pub fn next_quarter(e: &Epoch) -> Option<Epoch> {
+    let (y, q) = e.as_str().split_once("-Q")?;
+    let (y, q): (i64, u8) = (y.parse().ok()?, q.parse().ok()?);
+    match q {
+        1..=3 => Some(Epoch::quarter(y, q + 1)),
+        4 => Some(Epoch::quarter(y.checked_add(1)?, 1)),
+        _ => None,
+    }
+}
+
 /// The epoch for a unix time: `YYYY-Qn` in UTC.
 pub fn epoch_at(unix: u64) -> Epoch {
     let (y, m, _) = undersigned_core::encoding::civil(unix);
@@ -356,5 +418,14 @@ mod tests {
         assert_eq!(super::epoch_at(1_795_000_000).as_str(), "2026-Q4"); // 2026-11-18
         assert_eq!(super::epoch_at(1_767_225_600).as_str(), "2026-Q1"); // 2026-01-01
         assert_eq!(super::epoch_at(1_767_225_599).as_str(), "2025-Q4");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn next_quarter_rolls_over_the_year() {
+        let next = |s| super::next_quarter(&undersigned_core::ids::Epoch::parse(s).unwrap());
+        assert_eq!(next("2026-Q4").unwrap().as_str(), "2027-Q1");
+        assert_eq!(next("2026-Q2").unwrap().as_str(), "2026-Q3");
+        assert!(next("spring-drive").is_none());
     }
 }

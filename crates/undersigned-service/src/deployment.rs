@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use undersigned_core::ids::{AddressRules, Epoch, OrgId, Role};
+use undersigned_core::ids::{AddressRules, Epoch, IssuerId, OrgId, Role};
 
 use crate::config::Config;
+use crate::issuers::IssuerSpec;
 use crate::mailer::TlsMode;
 use crate::witnesses::WitnessSpec;
 
@@ -83,6 +84,23 @@ struct File {
     limits: Option<Limits>,
     smtp: Option<Smtp>,
     witnesses: Option<Witnesses>,
+    /// The independent issuers whose credentials this deployment's letters accept; none: the
+    /// server's own issuer.
+    #[serde(default, rename = "issuer")]
+    issuers: Vec<Spanned<IssuerEntry>>,
+    issuer_refresh_secs: Option<Spanned<u64>>,
+    issuer_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    /// Its base URL (`GET <url>/api/v1/issuer`).
+    url: String,
+    /// Its issuer id (hex SHA-256 of its BBS key), pinned.
+    id: Option<String>,
+    /// Its statement log's Ed25519 key (hex or signed-note vkey), pinned.
+    log_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +251,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
     if let Some(w) = file.witnesses {
         witnesses(w, &mut config, &mut spans, &at)?;
     }
+    if !file.issuers.is_empty() {
+        config.issuers = issuers(file.issuers, &mut spans, &at)?;
+    }
+    if let Some(r) = file.issuer_refresh_secs {
+        spans.insert("issuer_refresh_secs".into(), r.span());
+        config.issuer_refresh_secs = r.into_inner();
+    }
+    if let Some(t) = file.issuer_timeout_ms {
+        spans.insert("issuer_timeout_ms".into(), t.span());
+        config.issuer_timeout_millis = t.into_inner();
+    }
     let smtp = match file.smtp {
         Some(s) => Some(smtp(s, &at)?),
         None => None,
@@ -374,6 +403,38 @@ fn witnesses(
     Ok(())
 }
 
+/// The `[[issuer]]` entries, each with its pins parsed.
+fn issuers(
+    entries: Vec<Spanned<IssuerEntry>>,
+    spans: &mut BTreeMap<String, Range<usize>>,
+    at: &At<'_>,
+) -> Result<Vec<IssuerSpec>, DeploymentError> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let span = entry.span();
+        let e = entry.into_inner();
+        let mut spec: IssuerSpec = e.url.parse().map_err(|r: String| at(span.clone(), r))?;
+        if let Some(id) = &e.id {
+            spec.id = Some(IssuerId::from_hex(id).map_err(|_| {
+                at(
+                    span.clone(),
+                    format!("issuer id {id:?} is not 64 hex digits"),
+                )
+            })?);
+        }
+        if let Some(k) = &e.log_key {
+            spec.log_key = Some(
+                undersigned_core::pins::Pins::parse_log_key(k)
+                    .map_err(|_| at(span.clone(), format!("log_key {k:?} is not a log key")))?,
+            );
+        }
+        // The later of two entries with one URL is the one a refusal points at.
+        spans.insert(format!("issuer.{}", spec.url), span);
+        out.push(spec);
+    }
+    Ok(out)
+}
+
 /// A mail relay's `HOST:PORT`, as the file's `[smtp] relay` and `serve --smtp` write it.
 pub fn parse_relay(s: &str) -> Result<(String, u16), String> {
     let bad = || format!("relay {s:?} must be HOST:PORT");
@@ -409,7 +470,14 @@ pub fn summary(d: &Deployment) -> String {
     };
     line(format!("host:              {}", c.host));
     line(format!("public URL:        {}", c.public_url));
-    line(format!("issuer:            {}", c.issuer_name));
+    line(format!(
+        "issuer:            {}",
+        if c.issuers.is_empty() {
+            c.issuer_name.as_str()
+        } else {
+            "none of its own (the issuers below)"
+        }
+    ));
     line(format!("k:                 {}", c.k));
     line(format!(
         "epoch:             {}",
@@ -454,6 +522,18 @@ pub fn summary(d: &Deployment) -> String {
             .map_or("none (--dev or --smtp)".to_owned(), |s| {
                 format!("{}:{} ({:?})", s.host, s.port, s.tls)
             })
+    ));
+    line(format!(
+        "issuers:           {}",
+        if c.issuers.is_empty() {
+            "this server's own".to_owned()
+        } else {
+            c.issuers
+                .iter()
+                .map(|i| i.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     ));
     line(format!(
         "witnesses:         {} (quorum {})",

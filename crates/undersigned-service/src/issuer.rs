@@ -13,7 +13,9 @@ use undersigned_core::issuer::{address_tag, code_tag};
 use undersigned_store::CodeCheck;
 use zeroize::Zeroizing;
 
+use crate::config::IssuerEpochs;
 use crate::error::{Error, Result};
+use crate::issuers::{IssuerDescription, OrgInfo, DESCRIPTION_FORMAT};
 use crate::letters::token_hash;
 use crate::platform::Platform;
 
@@ -51,6 +53,7 @@ impl std::fmt::Debug for CodeSent {
 /// `answer_at`): checks the address and its organization's hourly limit, stores the code and
 /// mails it to the address as typed.
 pub async fn send_code(s: &Platform, email: &str) -> Result<CodeSent> {
+    check_own_issuer(s)?;
     let typed = Zeroizing::new(email.trim().to_owned());
     let email = s.membership.normalize(&parse_email(&typed)?)?;
     let org = s.membership.check_address(&email)?;
@@ -205,6 +208,7 @@ fn issuable_commitments(
 /// Issues a credential for every issuable epoch the address does not hold yet, once the code
 /// checks out; records the issuance (the counts the issuer log publishes).
 pub async fn issue(s: &Platform, ask: CredentialAsk<'_>) -> Result<Issued> {
+    check_own_issuer(s)?;
     let email = s
         .membership
         .normalize(&parse_email(&Zeroizing::new(ask.email))?)?;
@@ -212,7 +216,7 @@ pub async fn issue(s: &Platform, ask: CredentialAsk<'_>) -> Result<Issued> {
     let role = Role::parse(ask.role).map_err(|e| Error::Invalid(e.to_string()))?;
     s.membership.check_role(&role)?;
     let age = AgeBand::parse(ask.age_band).map_err(|e| Error::Invalid(e.to_string()))?;
-    let requests = issuable_commitments(&ask.commitments, &s.issuable_epochs().await?)?;
+    let requests = issuable_commitments(&ask.commitments, &issuable_epochs(s).await?)?;
     let issuer_id = s.issuer.id();
     // Checked once for the whole request: the code's tag names no epoch.
     let ctag = code_tag(&s.tag_secret, &issuer_id, &email);
@@ -261,5 +265,75 @@ pub async fn issue(s: &Platform, ask: CredentialAsk<'_>) -> Result<Issued> {
     Ok(Issued {
         issuer_id,
         credentials: signed,
+    })
+}
+
+/// A letters deployment that names independent issuers runs none of its own: its issuance and
+/// issuer log answer 404, so no holder gets a credential no letter of it accepts.
+pub fn check_own_issuer(s: &Platform) -> Result<()> {
+    if s.remote_issuers.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotFound(
+            "this server's own issuer (the deployment's issuers are independent services: GET /api/v1/deployment lists them)",
+        ))
+    }
+}
+
+/// The epochs this issuer issues now, sorted (`Config::issuer_epochs`): inside a letters
+/// server every epoch an open letter accepts; on its own the current and the next quarter, or
+/// the epochs it was given.
+pub async fn issuable_epochs(s: &Platform) -> Result<Vec<Epoch>> {
+    check_own_issuer(s)?;
+    let mut epochs = match &s.config.issuer_epochs {
+        IssuerEpochs::Letters => return s.issuable_epochs().await,
+        IssuerEpochs::CurrentAndNext => {
+            let current = s.epoch();
+            let next = crate::config::next_quarter(&current);
+            std::iter::once(current).chain(next).collect::<Vec<_>>()
+        }
+        IssuerEpochs::Fixed(list) => list.clone(),
+    };
+    epochs.sort();
+    epochs.dedup();
+    Ok(epochs)
+}
+
+/// This issuer's description (`GET /api/v1/issuer`): its key, host, statement log and
+/// witnesses, the organizations it attests with their address rules, and the epochs it issues.
+pub async fn describe(s: &Platform) -> Result<IssuerDescription> {
+    let id = s.issuer.id();
+    let epochs = issuable_epochs(s).await?;
+    Ok(IssuerDescription {
+        format: DESCRIPTION_FORMAT.into(),
+        issuer_id: id,
+        name: s.issuer.name.clone(),
+        public_key: URL_SAFE_NO_PAD.encode(s.issuer.public_key().to_bytes()),
+        host: s.config.host.clone(),
+        log_origin: undersigned_core::statement::issuer_log_origin(&s.config.host, &id),
+        log_public_key: s.ledger.public_key_hex(),
+        witnesses: s.cosigning.specs().into_iter().map(|w| w.vkey).collect(),
+        witness_quorum: s.cosigning.quorum(),
+        k: s.config.k,
+        orgs: s
+            .config
+            .orgs
+            .iter()
+            .map(|(d, n)| OrgInfo {
+                domain: d.to_string(),
+                name: n.clone(),
+                subdomains: s.membership.subdomains.contains(d),
+                address_rules: s
+                    .membership
+                    .address_rules
+                    .get(d)
+                    .copied()
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        roles: s.config.roles.iter().map(ToString::to_string).collect(),
+        age_bands: AgeBand::ALL.iter().map(ToString::to_string).collect(),
+        epochs: epochs.iter().map(ToString::to_string).collect(),
+        current_epoch: s.epoch().to_string(),
     })
 }

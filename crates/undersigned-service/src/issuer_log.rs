@@ -150,3 +150,16 @@ pub async fn latest(s: &Platform) -> Result<LoggedStatement> {
     LoggedStatement::with_checkpoint(signed, index, &tree, cp.note)
         .map_err(|e| internal("inclusion proof", e))
 }
+
+/// The signed statement of every issuer a letter's bundle names: this server's own (its
+/// latest, above), or each named independent issuer's last good one (`issuers.rs`).
+pub async fn bundle_statements(s: &Platform) -> Result<Vec<LoggedStatement>> {
+    if s.remote_issuers.is_empty() {
+        return Ok(vec![latest(s).await?]);
+    }
+    Ok(s.remote_issuers
+        .list()
+        .into_iter()
+        .map(|r| r.statement)
+        .collect())
+}

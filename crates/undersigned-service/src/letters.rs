@@ -208,12 +208,10 @@ pub struct LetterInput {
     pub reminder_days: Vec<u32>,
 }
 
-/// The organizations each issuer this deployment knows attests: its own issuer, for the
-/// deployment's organizations.
-/// The issuers this deployment knows, each with the organizations it attests and a fingerprint
-/// of each one's address rule (`Policy::check_issuers` compares them).
+/// The issuers this deployment knows, each with the organizations it attests and each one's
+/// address rule (`Policy::check_issuers` compares them).
 fn known_issuers(s: &Platform) -> BTreeMap<IssuerId, BTreeMap<OrgId, OrgRule>> {
-    BTreeMap::from([(s.issuer.id(), s.membership.org_rules())])
+    s.issuer_orgs()
 }
 
 /// The organizations a policy names, each one of this deployment's.
@@ -245,7 +243,7 @@ fn policy_issuers(s: &Platform, p: &PolicyInput) -> Result<Vec<AcceptedIssuer>> 
     };
     match (p.issuers.is_empty(), p.epochs.is_empty()) {
         (true, _) => Ok(vec![AcceptedIssuer {
-            issuer_id: s.issuer.id(),
+            issuer_id: s.default_issuer(),
             epochs,
         }]),
         (false, true) => Ok(p.issuers.clone()),
@@ -317,6 +315,7 @@ pub async fn build_letter(s: &Platform, input: LetterInput) -> Result<Letter> {
 /// one an open letter already accepts. Any other epoch would make the issuer issue credentials
 /// whose epoch points at this one letter.
 async fn check_issuable(s: &Platform, letter: &Letter) -> Result<()> {
+    s.check_named_issuers_issue(&letter.policy)?;
     let Some(epoch) = letter.policy.epoch_of(&s.issuer.id()) else {
         return Ok(());
     };
@@ -465,13 +464,18 @@ pub fn trust_statement(s: &Platform, letter: &Letter) -> String {
         .issuers
         .iter()
         .map(|a| {
-            if a.issuer_id == s.issuer.id() {
-                s.config.issuer_name.clone()
-            } else {
-                format!(
+            let remote = s
+                .remote_issuers
+                .list()
+                .into_iter()
+                .find(|r| r.pins.id == a.issuer_id);
+            match remote {
+                Some(r) => r.statement.signed.statement.name.clone(),
+                None if a.issuer_id == s.issuer.id() => s.config.issuer_name.clone(),
+                None => format!(
                     "issuer {}",
                     a.issuer_id.to_hex().get(..16).unwrap_or_default()
-                )
+                ),
             }
         })
         .collect();

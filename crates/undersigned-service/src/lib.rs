@@ -14,7 +14,7 @@
 //!
 //! Architecture invariants: no server framework in this crate's dependency tree (`cargo tree
 //! -p undersigned-service -e normal` finds no axum, tower, hyper or maud; `ureq` only reaches
-//! the witnesses); nothing here imports the HTTP crate, and no domain function takes its
+//! the witnesses and the named issuers); nothing here imports the HTTP crate, and no domain function takes its
 //! `AppState`.
 #![forbid(unsafe_code)]
 
@@ -26,6 +26,7 @@ pub mod config;
 pub mod deployment;
 pub mod error;
 pub mod issuer_gate;
+pub mod issuers;
 pub mod keys;
 pub mod ledger;
 pub mod limits;

@@ -2,12 +2,14 @@
 //! cosigning, mailer, clock, metrics), built once and shared by the HTTP layer and the
 //! background jobs. It knows nothing of HTTP.
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 use undersigned_core::anonymity::{IssuedCounts, PublishedSets};
+use undersigned_core::bbs::PublicKey;
 use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::entry::{IssuerDirectory, IssuerInfo};
-use undersigned_core::ids::{AgeBand, Epoch, OrgId, Role};
+use undersigned_core::ids::{AddressRules, AgeBand, Epoch, IssuerId, OrgId, Role};
 use undersigned_core::issuer::{IssuerKeys, Membership};
 use undersigned_store::Store;
 use zeroize::Zeroizing;
@@ -35,6 +37,9 @@ pub struct Inner {
     /// The witnesses and what they cosigned (also held by the ledger, which marks new
     /// checkpoints).
     pub cosigning: Arc<crate::witnesses::Cosigning>,
+    /// The independent issuers this deployment accepts, with their last good statements;
+    /// empty when the server runs its own issuer (`issuers.rs`).
+    pub remote_issuers: Arc<crate::issuers::RemoteIssuers>,
     /// One issuer-log append at a time in this process.
     pub issuer_log_gate: crate::issuer_gate::IssuerLogGate,
     pub mailer: Mailer,
@@ -109,6 +114,10 @@ impl Platform {
             std::time::Duration::from_millis(config.witness_timeout_millis),
             config.witness_grace_secs,
         )?);
+        let remote_issuers = Arc::new(crate::issuers::RemoteIssuers::new(
+            config.issuers.clone(),
+            std::time::Duration::from_millis(config.issuer_timeout_millis),
+        ));
         let code_mails = crate::limits::CodeMailLimit::new(config.code_mails_per_domain_hour);
         let changes = crate::changes::Changes::default();
         Ok(Self(Arc::new(Inner {
@@ -120,6 +129,7 @@ impl Platform {
                 changes.clone(),
             ),
             cosigning,
+            remote_issuers,
             issuer_log_gate: Default::default(),
             config,
             store,
@@ -177,17 +187,123 @@ impl Platform {
         ))
     }
 
+    /// Every issuer this deployment accepts, with its published sets of these epochs: the
+    /// named independent issuers (from their last good statements), else its own.
+    pub async fn bundle_issuers(&self, epochs: &[Epoch]) -> Result<Vec<BundleIssuer>> {
+        if self.remote_issuers.is_empty() {
+            return Ok(vec![self.bundle_issuer(epochs).await?]);
+        }
+        Ok(self
+            .remote_issuers
+            .list()
+            .iter()
+            .map(|r| {
+                let st = &r.statement.signed.statement;
+                let sets = epochs
+                    .iter()
+                    .map(|e| {
+                        st.sets_for(e)
+                            .cloned()
+                            .unwrap_or_else(|| IssuedCounts::default().publish(e, r.description.k))
+                    })
+                    .collect();
+                BundleIssuer::new(&st.name, &r.public_key, sets)
+            })
+            .collect())
+    }
+
+    /// What each accepted issuer attests: the organizations of its statement (its own
+    /// issuer's: the deployment's).
+    pub fn issuer_orgs(
+        &self,
+    ) -> BTreeMap<IssuerId, BTreeMap<OrgId, undersigned_core::issuer::OrgRule>> {
+        if self.remote_issuers.is_empty() {
+            return BTreeMap::from([(self.issuer.id(), self.membership.org_rules())]);
+        }
+        self.remote_issuers
+            .list()
+            .into_iter()
+            .map(|r| {
+                // What it attests is what its signed statement counts; each organization's
+                // address rule is what its description publishes (the default when absent).
+                let rules: BTreeMap<String, (AddressRules, bool)> = r
+                    .description
+                    .orgs
+                    .iter()
+                    .map(|o| (o.domain.clone(), (o.address_rules, o.subdomains)))
+                    .collect();
+                let orgs = r
+                    .statement
+                    .signed
+                    .statement
+                    .orgs
+                    .keys()
+                    .map(|o| {
+                        let rule = rules.get(o.as_str()).copied().unwrap_or_default();
+                        (o.clone(), rule)
+                    })
+                    .collect();
+                (r.pins.id, orgs)
+            })
+            .collect()
+    }
+
+    /// Each named issuer must issue the epoch a policy accepts from it (per its last good
+    /// description), or no one could ever sign that letter with its credentials.
+    pub fn check_named_issuers_issue(
+        &self,
+        policy: &undersigned_core::letter::Policy,
+    ) -> Result<()> {
+        for r in self.remote_issuers.list() {
+            let Some(epoch) = policy.epoch_of(&r.pins.id) else {
+                continue;
+            };
+            if !r.description.epochs.iter().any(|e| e == epoch.as_str()) {
+                return Err(Error::Refused(format!(
+                    "epoch {epoch} is not issued by the issuer at {}: it issues {}",
+                    r.url,
+                    r.description.epochs.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer a letter accepts when its organizer names none: its own, else the first
+    /// one named.
+    pub fn default_issuer(&self) -> IssuerId {
+        self.remote_issuers
+            .list()
+            .first()
+            .map_or_else(|| self.issuer.id(), |r| r.pins.id)
+    }
+
+    /// The keys and published sets of every accepted issuer (`bundle_issuers`), for verifying
+    /// entries.
     pub async fn directory(&self, epochs: &[Epoch]) -> Result<IssuerDirectory> {
-        let b = self.bundle_issuer(epochs).await?;
         let mut d = IssuerDirectory::new();
-        d.insert(
-            self.issuer.id(),
-            IssuerInfo {
-                name: b.name,
-                public_key: self.issuer.public_key().clone(),
-                sets: b.anonymity_sets,
-            },
-        );
+        let keys: BTreeMap<IssuerId, PublicKey> = if self.remote_issuers.is_empty() {
+            BTreeMap::from([(self.issuer.id(), self.issuer.public_key().clone())])
+        } else {
+            self.remote_issuers
+                .list()
+                .into_iter()
+                .map(|r| (r.pins.id, r.public_key))
+                .collect()
+        };
+        for b in self.bundle_issuers(epochs).await? {
+            let Some(public_key) = keys.get(&b.id) else {
+                continue;
+            };
+            d.insert(
+                b.id,
+                IssuerInfo {
+                    name: b.name,
+                    public_key: public_key.clone(),
+                    sets: b.anonymity_sets,
+                },
+            );
+        }
         Ok(d)
     }
 }

@@ -21,7 +21,8 @@ pub async fn tick(s: &Platform) -> Result<usize> {
     // is counted in a published statement) and otherwise once per publish interval.
     let slot = now / s.config.default_publish_interval_secs.max(1);
     let last = s.issuer_log_gate.swap_slot(slot);
-    if !due.is_empty() || last != slot {
+    // A deployment that names independent issuers runs no issuer of its own.
+    if s.remote_issuers.is_empty() && (!due.is_empty() || last != slot) {
         crate::issuer_log::publish(s, now).await?;
     }
     for id in due {

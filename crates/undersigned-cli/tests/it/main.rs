@@ -16,6 +16,7 @@ mod crash;
 mod deployment;
 mod flow;
 mod holder_backup;
+mod issuers;
 mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]
 mod pgserver;

@@ -10,29 +10,14 @@ use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::ids::{AgeBand, Epoch};
+use undersigned_service::issuers::IssuerDescription;
 use undersigned_service::{issuer, Error};
 
 use super::access::ApiJson;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-#[derive(Serialize, Deserialize, Debug)]
-pub struct OrgInfo {
-    pub domain: String,
-    pub name: String,
-    /// Mailboxes at its subdomains belong to it (`ann@eu.acme.com` is a member of `acme.com`,
-    /// and keeps its own address: `address_rules` apply to the organization's own domain only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub subdomains: bool,
-    /// Spellings its mail system delivers to one mailbox, which the one-credential rule folds
-    /// (holders normalize with them, or the issuer's signature would not match their address).
-    #[serde(default, skip_serializing_if = "is_default_rules")]
-    pub address_rules: undersigned_core::ids::AddressRules,
-}
-
-fn is_default_rules(r: &undersigned_core::ids::AddressRules) -> bool {
-    *r == undersigned_core::ids::AddressRules::default()
-}
+pub use undersigned_service::issuers::OrgInfo;
 
 impl DeploymentInfo {
     /// The address normalization the issuer applies, for a holder.
@@ -75,10 +60,69 @@ pub struct DeploymentInfo {
     #[serde(default)]
     pub witness_logs_under: Vec<String>,
     pub dev: bool,
+    /// Every issuer this deployment accepts, each with the URL holders ask it at for
+    /// credentials (its own issuer at its own URL when it names none). `issuer` and
+    /// `issuer_log_origin` above are the first of them.
+    #[serde(default)]
+    pub issuers: Vec<DeploymentIssuer>,
+}
+
+/// One issuer of the deployment: where holders ask it, its description, and how its last
+/// fetch went.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct DeploymentIssuer {
+    pub url: String,
+    #[serde(flatten)]
+    pub description: IssuerDescription,
+    /// The sequence number of its statement that bundles carry now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_sequence: Option<u64>,
+    /// Why its last answer was refused; the last good one is kept meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// Every issuer the deployment accepts: the named independent ones, else its own.
+async fn deployment_issuers(s: &AppState) -> AppResult<Vec<DeploymentIssuer>> {
+    if s.remote_issuers.is_empty() {
+        return Ok(vec![DeploymentIssuer {
+            url: s.config.public_url.clone(),
+            description: issuer::describe(s).await?,
+            statement_sequence: None,
+            refused: None,
+        }]);
+    }
+    let good = s.remote_issuers.list();
+    Ok(s.remote_issuers
+        .status()
+        .into_iter()
+        .filter_map(|st| {
+            let r = good.iter().find(|g| g.url == st.url)?;
+            Some(DeploymentIssuer {
+                url: st.url,
+                description: r.description.clone(),
+                statement_sequence: Some(r.statement.signed.statement.sequence),
+                refused: st.refused,
+            })
+        })
+        .collect())
 }
 
 pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentInfo>> {
     let epoch = s.epoch();
+    let issuers = deployment_issuers(&s).await?;
+    let first = s
+        .bundle_issuers(std::slice::from_ref(&epoch))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::Unavailable(
+            "no issuer of this deployment has answered yet".into(),
+        ))?;
+    let issuer_log_origin = issuers
+        .first()
+        .map(|i| i.description.log_origin.clone())
+        .unwrap_or_default();
     Ok(Json(DeploymentInfo {
         host: s.config.host.clone(),
         k: s.config.k,
@@ -101,25 +145,27 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
             .collect(),
         roles: s.config.roles.iter().map(|r| r.to_string()).collect(),
         age_bands: AgeBand::ALL.iter().map(|a| a.to_string()).collect(),
-        issuer: s.bundle_issuer(&[epoch]).await?,
+        issuer: first,
         log_public_key: s.ledger.public_key_hex(),
-        issuer_log_origin: undersigned_core::statement::issuer_log_origin(
-            &s.config.host,
-            &s.issuer.id(),
-        ),
+        issuer_log_origin,
         witnesses: s.cosigning.specs().into_iter().map(|w| w.vkey).collect(),
         witness_urls: s.cosigning.specs().into_iter().map(|w| w.url).collect(),
         witness_quorum: s.cosigning.quorum(),
         witness_logs_under: s.ledger.witness_prefixes()?,
         dev: s.config.dev,
+        issuers,
     }))
 }
 
 #[derive(Deserialize, Debug)]
 pub struct EpochQuery {
     pub epoch: Option<String>,
+    /// On a deployment that names independent issuers: whose sets (default the first).
+    pub issuer: Option<String>,
 }
 
+/// An epoch's published sets: this server's own issuer's, or a named issuer's from its last
+/// good statement (what entries are verified against).
 pub async fn anonymity_sets(
     State(s): State<AppState>,
     Query(q): Query<EpochQuery>,
@@ -128,7 +174,16 @@ pub async fn anonymity_sets(
         Some(e) => Epoch::parse(&e).map_err(|e| Error::Invalid(e.to_string()))?,
         None => s.epoch(),
     };
-    Ok(Json(s.published_sets(&epoch).await?))
+    if s.remote_issuers.is_empty() {
+        return Ok(Json(s.published_sets(&epoch).await?));
+    }
+    s.bundle_issuers(std::slice::from_ref(&epoch))
+        .await?
+        .into_iter()
+        .find(|b| q.issuer.as_deref().is_none_or(|id| b.id.to_hex() == id))
+        .and_then(|b| b.anonymity_sets.into_iter().next())
+        .map(Json)
+        .ok_or(AppError(Error::NotFound("issuer")))
 }
 
 #[derive(Deserialize)]
@@ -169,8 +224,7 @@ pub struct IssuableEpochs {
 
 pub async fn issuable_epochs(State(s): State<AppState>) -> AppResult<Json<IssuableEpochs>> {
     Ok(Json(IssuableEpochs {
-        epochs: s
-            .issuable_epochs()
+        epochs: issuer::issuable_epochs(&s)
             .await?
             .iter()
             .map(|e| e.to_string())

@@ -1,5 +1,7 @@
-//! Reading the issuer log: the latest signed statement with its checkpoint, every statement,
-//! and inclusion and consistency proofs (the same shapes as a letter log's).
+//! The issuer's description, and reading its statement log: the latest signed statement with
+//! its checkpoint, every statement, and inclusion and consistency proofs (the same shapes as a
+//! letter log's). A letters deployment that names independent issuers has none of these
+//! (`issuer::check_own_issuer`).
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -12,7 +14,9 @@ use undersigned_service::Error;
 use super::read::{ConsistencyView, InclusionView, RangeQuery, SizeQuery};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use undersigned_service::issuer::check_own_issuer;
 use undersigned_service::issuer_log::{latest, latest_tree};
+use undersigned_service::issuers::IssuerDescription;
 
 /// At most this many statements per page.
 const PAGE: u64 = 100;
@@ -20,13 +24,21 @@ const PAGE: u64 = 100;
 /// The latest statement, the latest checkpoint and the statement's inclusion proof under it:
 /// exactly what a bundle carries.
 pub async fn statement(State(s): State<AppState>) -> AppResult<Json<LoggedStatement>> {
+    check_own_issuer(&s)?;
     Ok(Json(latest(&s).await?))
+}
+
+/// What this issuer is (`issuers::IssuerDescription`): what a holder needs to ask it for
+/// credentials, and what a letters deployment pins of it.
+pub async fn describe(State(s): State<AppState>) -> AppResult<Json<IssuerDescription>> {
+    Ok(Json(undersigned_service::issuer::describe(&s).await?))
 }
 
 pub async fn checkpoint(
     State(s): State<AppState>,
     Query(q): Query<SizeQuery>,
 ) -> AppResult<Response> {
+    check_own_issuer(&s)?;
     let cp = match q.size {
         Some(n) => s
             .store
@@ -48,6 +60,7 @@ pub async fn statements(
     State(s): State<AppState>,
     Query(q): Query<RangeQuery>,
 ) -> AppResult<Json<Vec<SignedStatement>>> {
+    check_own_issuer(&s)?;
     let from = q.from.unwrap_or(0);
     // Saturating: `from` may be as large as a u64 goes.
     let end = from.saturating_add(PAGE);
@@ -76,6 +89,7 @@ pub async fn inclusion(
     State(s): State<AppState>,
     Query(q): Query<IndexQuery>,
 ) -> AppResult<Json<InclusionView>> {
+    check_own_issuer(&s)?;
     let (tree, _) = latest_tree(&s).await?;
     let size = q.size.unwrap_or(tree.size());
     let proof = tree
@@ -98,6 +112,7 @@ pub async fn consistency(
     State(s): State<AppState>,
     Query(q): Query<FromQuery>,
 ) -> AppResult<Json<ConsistencyView>> {
+    check_own_issuer(&s)?;
     let (tree, _) = latest_tree(&s).await?;
     let to = q.to.unwrap_or(tree.size());
     let proof = tree

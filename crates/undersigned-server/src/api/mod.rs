@@ -20,6 +20,7 @@ use crate::state::AppState;
 /// Every route of the API. `openapi.yaml` documents exactly these; a test keeps them in step.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/deployment"),
+    ("GET", "/api/v1/issuer"),
     ("GET", "/api/v1/issuer/anonymity-sets"),
     ("GET", "/api/v1/issuer/statement"),
     ("GET", "/api/v1/issuer/log/checkpoint"),
@@ -54,9 +55,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
 ];
 
-pub fn routes() -> Router<AppState> {
+/// The routes of an issuer, whether it runs inside a letters server or on its own (`issuer
+/// serve`): its description, issuance and statement log. A holder's browser calls them from
+/// another origin, so they answer CORS (`cors`).
+pub fn issuer_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/deployment", get(issuance::deployment))
+        .route("/api/v1/issuer", get(issuer::describe))
         .route(
             "/api/v1/issuer/anonymity-sets",
             get(issuance::anonymity_sets),
@@ -74,6 +78,35 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/issuance/credential",
             post(issuance::issue_credential),
+        )
+        .layer(cors())
+}
+
+/// Any origin may call an issuer (and read the deployment document): the holder's page may be
+/// served from the letters deployment, a mirror, or a file (`Origin: null`). No credentials
+/// mode: the API takes no cookies, so `*` lets no site act as someone.
+pub fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{header, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The issuer's routes alone, with the dev outbox and the metrics: `issuer serve`.
+pub fn issuer_only_routes() -> Router<AppState> {
+    issuer_routes()
+        .route("/api/dev/outbox", get(dev_outbox))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { AppError(Error::NotFound("route")) })
+}
+
+pub fn routes() -> Router<AppState> {
+    issuer_routes()
+        .route(
+            "/api/v1/deployment",
+            get(issuance::deployment).layer(cors()),
         )
         .route("/api/v1/letters", get(letters::list).post(letters::create))
         .route(
