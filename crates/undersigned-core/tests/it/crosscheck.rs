@@ -16,7 +16,7 @@ fn crosscheck_dir() -> PathBuf {
 
 /// Installs the pinned packages on first use, one `npm ci` at a time across both crosscheck
 /// modules (the one rule: `composite_crosscheck::ensure_installed`).
-fn ensure_installed(dir: &PathBuf) {
+fn ensure_installed(dir: &std::path::Path) {
     crate::composite_crosscheck::ensure_installed(dir);
 }
 
