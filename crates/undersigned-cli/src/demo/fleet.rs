@@ -27,6 +27,15 @@ impl Drop for Fleet {
     }
 }
 
+/// The demo's issuers, each run by a different organization.
+const NAMES: &[&str] = &[
+    "The Newsroom",
+    "The Staff Union",
+    "The Law Clinic",
+    "The Ombudsman",
+    "The Bar Association",
+];
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -75,7 +84,15 @@ pub fn start(n: usize, work: &Path, publish_interval: u64) -> anyhow::Result<Fle
     let interval = publish_interval.to_string();
     for i in 1..=n {
         let host = format!("issuer{i}.demo.undersigned.local");
+        // Each issuer is run by another organization, and named after it.
+        let name = NAMES
+            .get(i - 1)
+            .map_or_else(|| format!("Issuer {i}"), |n| (*n).to_owned());
+        let config = work.join(format!("issuer{i}.toml"));
+        std::fs::write(&config, format!("issuer_name = {name:?}\n"))?;
         let extra = [
+            "--config".to_owned(),
+            config.display().to_string(),
             "--host".to_owned(),
             host.clone(),
             "--publish-interval".to_owned(),

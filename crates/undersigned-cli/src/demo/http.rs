@@ -149,7 +149,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
     println!("\n{}", report.summary.render_table(&names));
     if running.fleet.is_some() {
-        println!("{}", trust_line(&client, &demo.letter_id)?);
+        println!("{}", report.trust);
     }
     if let Some(d) = report.delivery_statement(undersigned_server::now()) {
         println!("{d}");
@@ -221,29 +221,6 @@ fn start_server(args: &Args, work: &std::path::Path) -> anyhow::Result<Running> 
             }
         }
     })
-}
-
-/// The letter's statement of which issuers back each signature and what cheating would take.
-fn trust_line(client: &Client, letter_id: &str) -> anyhow::Result<String> {
-    let view: serde_json::Value = client.get_json(&format!("/api/v1/letters/{letter_id}"), None)?;
-    let letter: undersigned_core::letter::Letter = serde_json::from_value(view["letter"].clone())?;
-    let info: undersigned_server::api::issuance::DeploymentInfo =
-        client.get_json("/api/v1/deployment", None)?;
-    let names: Vec<&str> = letter
-        .policy
-        .issuers
-        .iter()
-        .map(|a| {
-            info.issuers
-                .iter()
-                .find(|i| i.description.issuer_id == a.issuer_id)
-                .map_or("an unknown issuer", |i| i.description.host.as_str())
-        })
-        .collect();
-    Ok(undersigned_core::bundle::trust_statement(
-        letter.policy.threshold,
-        &names,
-    ))
 }
 
 /// The `count` largest of the deployment's organizations, as (domain, name).
