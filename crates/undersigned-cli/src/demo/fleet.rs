@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use undersigned_core::statement::IssuerStatement;
+use undersigned_server::api::issuance::DeploymentInfo;
 
 /// The processes the demo started; dropping it stops them.
 pub struct Fleet {
@@ -138,29 +140,26 @@ impl Fleet {
         let start = Instant::now();
         let letters = Client::new(&self.letters);
         loop {
-            let dep: serde_json::Value = letters.get_json("/api/v1/deployment", None)?;
-            let listed = dep["issuers"].as_array().cloned().unwrap_or_default();
+            let dep: DeploymentInfo = letters.get_json("/api/v1/deployment", None)?;
             let mut fresh = true;
             for url in &self.issuers {
                 let st: serde_json::Value =
                     Client::new(url).get_json("/api/v1/issuer/statement", None)?;
-                let st = &st["signed"]["statement"];
-                let counted: BTreeSet<&str> = st["epochs"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e["cells"].as_array())
-                    .flatten()
-                    .filter_map(|c| c["org"].as_str())
+                let st: IssuerStatement = serde_json::from_value(
+                    st.pointer("/signed/statement")
+                        .cloned()
+                        .ok_or_else(|| anyhow!("{url}: an answer without a statement"))?,
+                )?;
+                let counted: BTreeSet<String> = st
+                    .epochs
+                    .iter()
+                    .flat_map(|e| e.cells.iter().map(|c| c.key.org.to_string()))
                     .collect();
-                let seq = st["sequence"]
-                    .as_u64()
-                    .ok_or_else(|| anyhow!("{url}: a statement without a sequence"))?;
-                fresh &= orgs.iter().all(|o| counted.contains(o.as_str()))
-                    && listed.iter().any(|i| {
-                        i["url"].as_str() == Some(url.as_str())
-                            && i["statement_sequence"].as_u64() >= Some(seq)
-                    });
+                fresh &= orgs.iter().all(|o| counted.contains(o))
+                    && dep
+                        .issuers
+                        .iter()
+                        .any(|i| i.url == *url && i.statement_sequence >= Some(st.sequence));
             }
             if fresh {
                 return Ok(());

@@ -144,6 +144,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let closed = organizer::close(&client, &created.handle, &created.organizer_token)?;
     demo.respond(&input.recipients)?;
     let bundle = client.get_text(&format!("/api/v1/letters/{}/bundle", demo.letter_id), None)?;
+    // Written before it is verified, so a bundle that fails can be looked at.
+    let deployment = match &running.fleet {
+        Some(_) => Some(client.get_text("/api/v1/deployment", None)?),
+        None => None,
+    };
+    write_outputs(
+        &args.out,
+        &bundle,
+        deployment.as_deref(),
+        &signing.receipts,
+        closed.log_size,
+    )?;
     let report = verify_bundle(bundle.as_bytes())
         .map_err(|e| anyhow!("the served bundle does not verify: {e}"))?;
     let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
@@ -167,7 +179,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         people.len(),
         signing.secs
     );
-    write_outputs(&args.out, &bundle, &signing.receipts, closed.log_size)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -369,11 +380,10 @@ impl Demo<'_> {
     ) -> anyhow::Result<Signing> {
         // The sets of the issuer and epoch the first signer's first part uses: every issuer
         // of the demo issued to the same people, so its cells are every issuer's.
-        let view: serde_json::Value = self
+        let view: undersigned_server::api::letters::LetterView = self
             .client
             .get_json(&format!("/api/v1/letters/{}", self.letter_id), None)?;
-        let letter: undersigned_core::letter::Letter =
-            serde_json::from_value(view["letter"].clone())?;
+        let letter = view.letter;
         let first = people
             .first()
             .map(|p| holder::pick_credentials(p.clone(), &letter, &BTreeMap::new()))
@@ -516,6 +526,7 @@ impl Demo<'_> {
 fn write_outputs(
     out: &std::path::Path,
     bundle: &str,
+    deployment: Option<&str>,
     receipts: &[SavedReceipt],
     log_size: u64,
 ) -> anyhow::Result<()> {
@@ -525,8 +536,17 @@ fn write_outputs(
         let p = out.join(format!("receipt-{}.json", i + 1));
         std::fs::write(&p, serde_json::to_string_pretty(r)?)?;
     }
+    // With independent issuers, their descriptions are pinned from the deployment document.
+    let pin = match deployment {
+        Some(d) => {
+            let p = out.join("deployment.json");
+            std::fs::write(&p, d).with_context(|| format!("cannot write {}", p.display()))?;
+            format!(" --deployment {}", p.display())
+        }
+        None => String::new(),
+    };
     println!(
-        "letter closed with {log_size} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {} --receipt {}",
+        "letter closed with {log_size} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {}{pin} --receipt {}",
         path.display(),
         path.display(),
         out.join("receipt-1.json").display()
