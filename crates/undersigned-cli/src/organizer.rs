@@ -49,6 +49,10 @@ pub struct CreateArgs {
     /// the current epoch or one an open letter already accepts. A letter accepts exactly one.
     #[arg(long = "epoch")]
     pub epochs: Vec<String>,
+    /// How many of the deployment's issuers every signature needs (t, with n/2 < t <= n);
+    /// default: all of them.
+    #[arg(long)]
+    pub threshold: Option<u32>,
 }
 
 pub fn parse_recipient(s: &str) -> anyhow::Result<Recipient> {
@@ -82,7 +86,7 @@ pub fn input(a: &CreateArgs, now: u64) -> anyhow::Result<LetterInput> {
             .map(|r| parse_recipient(r))
             .collect::<anyhow::Result<_>>()?,
         policy: PolicyInput {
-            threshold: None,
+            threshold: a.threshold,
             orgs: a.orgs.clone(),
             disclosures: AllowedDisclosures {
                 role: a.allow_role,

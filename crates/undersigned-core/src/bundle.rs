@@ -15,7 +15,7 @@ use crate::ids::{Epoch, IssuerId, LetterId, OrgId};
 use crate::letter::Letter;
 pub use crate::lifecycle::RecipientRecord;
 use crate::lifecycle::{Event, Lifecycle, LifecycleError};
-use crate::log::origin::{LogKind, Origin};
+use crate::log::origin::{Host, LogKind, Origin};
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
 use crate::pins::{KeyReport, Pins, WitnessReport};
 use crate::record::LogEntry;
@@ -107,15 +107,54 @@ pub struct IssuerRecord {
     /// BBS public key, base64url.
     pub public_key: String,
     pub statement: LoggedStatement,
+    /// An independent issuer's own statement log: its signed-note verifier key, named by the
+    /// log's exact origin `<issuer host>/issuers/<id>`. Absent for the deployment's own issuer,
+    /// whose log is kept under the letter log's host and key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 impl IssuerRecord {
+    /// The deployment's own issuer: its statement log is under the letter log's host and key.
     pub fn new(statement: LoggedStatement) -> Self {
         Self {
             id: statement.signed.statement.issuer_id,
             public_key: statement.signed.statement.public_key.clone(),
             statement,
+            log: None,
         }
+    }
+
+    /// An independent issuer, whose statement log `log` (a signed-note verifier key) keeps.
+    pub fn independent(statement: LoggedStatement, log: &LogVerifier) -> Self {
+        Self {
+            log: Some(log.to_vkey()),
+            ..Self::new(statement)
+        }
+    }
+
+    /// The host and key of this issuer's statement log: its own (the origin must be exactly
+    /// `<host>/issuers/<its id>`), or the letter log's.
+    pub fn log_of(
+        &self,
+        letter_host: &Host,
+        letter_log: &LogVerifier,
+    ) -> Result<(Host, ed25519_dalek::VerifyingKey), BundleError> {
+        let Some(vkey) = &self.log else {
+            return Ok((letter_host.clone(), *letter_log.verifying_key()));
+        };
+        let bad = |why: String| {
+            BundleError::IssuerStatement(format!("issuer {}'s log key: {why}", self.id))
+        };
+        let verifier = LogVerifier::from_vkey(vkey).map_err(|e| bad(e.to_string()))?;
+        let origin = Origin::parse(verifier.name()).map_err(|e| bad(e.to_string()))?;
+        if origin.kind != LogKind::Issuer || origin.id != self.id.0 {
+            return Err(bad(format!(
+                "{} is not the origin of this issuer's log",
+                verifier.name()
+            )));
+        }
+        Ok((origin.host, *verifier.verifying_key()))
     }
 }
 
@@ -664,6 +703,10 @@ fn check_pinned(
     let origin = Bundle::letter_origin(checkpoint, letter_id)?;
     pins.check(&ids, &log_key)?;
     pins.check_host(&origin.host)?;
+    for i in issuers {
+        let (host, key) = i.log_of(&origin.host, verifier)?;
+        pins.check_issuer_log(&i.id, &host, &key.to_bytes())?;
+    }
     let cosigners = check_cosigned(pins, note, issuers)?;
     Ok((pins.report(&ids, &log_key, &origin.host), cosigners))
 }
@@ -677,7 +720,7 @@ fn check_cosigned(
         .check_cosignatures(note)
         .map_err(|e| BundleError::Cosignature(format!("the letter's checkpoint: {e}")))?;
     for i in issuers {
-        pins.check_cosignatures(&i.statement.checkpoint)
+        pins.check_issuer_cosignatures(&i.id, &i.statement.checkpoint)
             .map_err(|e| {
                 BundleError::Cosignature(format!("issuer {}'s log checkpoint: {e}", i.id))
             })?;
@@ -833,10 +876,10 @@ impl Bundle {
         log: &LogVerifier,
     ) -> Result<IssuerDirectory, BundleError> {
         let origin = Self::letter_origin(checkpoint, letter_id)?;
-        let host = origin.host.as_str();
         let mut dir = IssuerDirectory::new();
         for i in &self.issuers {
-            let pk = i.statement.verify(host, log.verifying_key())?;
+            let (host, key) = i.log_of(&origin.host, log)?;
+            let pk = i.statement.verify(host.as_str(), &key)?;
             let stated = &i.statement.signed.statement;
             if issuer_id(&pk) != i.id
                 || stated.issuer_id != i.id

@@ -97,7 +97,7 @@ pub enum VerifyError {
     WithdrawWithoutSign,
     #[error("this pseudonym already withdrew")]
     DoubleWithdraw,
-    #[error("a signature needs exactly {0} parts, one from each of {0} different issuers the letter accepts")]
+    #[error("a signature on this letter needs exactly {0} part(s), one from each of {0} different issuers it accepts")]
     Threshold(usize),
     #[error("this withdrawal matches more than one signature; a withdrawal removes exactly one")]
     AmbiguousWithdrawal,

@@ -28,6 +28,20 @@ pub struct Pins {
     /// `<host>/issuers/<id>` under it. Pinning keys without the host let an operator's log
     /// key sign a second history under another name (issue 21).
     pub host: Option<Host>,
+    /// Issuers' statement logs as their deployment published them (host, key, witnesses):
+    /// an issuer named here must keep its statements exactly there, whether its own log
+    /// (an independent issuer) or the deployment's.
+    pub issuer_logs: Vec<IssuerLogPin>,
+}
+
+/// Where one issuer's statement log is kept, and who must cosign its checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuerLogPin {
+    pub id: IssuerId,
+    pub host: Host,
+    pub key: [u8; 32],
+    pub witnesses: Vec<String>,
+    pub quorum: usize,
 }
 
 fn bad(what: &str) -> BundleError {
@@ -87,9 +101,21 @@ impl Pins {
             public_key: String,
         }
         #[derive(Deserialize)]
+        struct Listed {
+            public_key: String,
+            host: String,
+            log_public_key: String,
+            #[serde(default)]
+            witnesses: Vec<String>,
+            #[serde(default)]
+            witness_quorum: usize,
+        }
+        #[derive(Deserialize)]
         struct Deployment {
             host: String,
             issuer: Issuer,
+            #[serde(default)]
+            issuers: Vec<Listed>,
             issuer_log_origin: Option<String>,
             log_public_key: String,
             #[serde(default)]
@@ -111,14 +137,74 @@ impl Pins {
                 BundleError::Pin(format!("the deployment's issuer_log_origin: {e}"))
             })?;
         }
+        let mut issuer_logs = Vec::new();
+        for l in &d.issuers {
+            for w in &l.witnesses {
+                WitnessVerifier::from_vkey(w).map_err(|_| bad("issuer's witness key"))?;
+            }
+            if l.witness_quorum > l.witnesses.len() {
+                return Err(bad("issuer's witness quorum"));
+            }
+            issuer_logs.push(IssuerLogPin {
+                id: Self::parse_issuer_key(&l.public_key)?,
+                host: Self::parse_host(&l.host)?,
+                key: Self::parse_log_key(&l.log_public_key)?,
+                witnesses: l.witnesses.clone(),
+                quorum: l.witness_quorum,
+            });
+        }
+        let issuers = if issuer_logs.is_empty() {
+            vec![issuer]
+        } else {
+            issuer_logs.iter().map(|l| l.id).collect()
+        };
         Self {
-            issuers: Some(vec![issuer]),
+            issuers: Some(issuers),
             log_key: Some(Self::parse_log_key(&d.log_public_key)?),
             witnesses: Vec::new(),
             quorum: 0,
             host: Some(host),
+            issuer_logs,
         }
         .with_witnesses(d.witnesses, d.witness_quorum)
+    }
+
+    /// Refuses an issuer statement log other than the one pinned for that issuer: exactly its
+    /// host and key.
+    pub fn check_issuer_log(
+        &self,
+        id: &IssuerId,
+        host: &Host,
+        key: &[u8; 32],
+    ) -> Result<(), BundleError> {
+        match self.issuer_logs.iter().find(|l| &l.id == id) {
+            Some(l) if &l.host != host || &l.key != key => Err(BundleError::Pin(format!(
+                "issuer {id}'s statements are logged by host {} under key {}, not the pinned host {} and key {}",
+                host.as_str(),
+                hex::encode(key),
+                l.host.as_str(),
+                hex::encode(l.key)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses an issuer log checkpoint without its pinned witnesses' quorum: the issuer's own
+    /// witnesses when its log is pinned, else the deployment's.
+    pub fn check_issuer_cosignatures(
+        &self,
+        id: &IssuerId,
+        note: &str,
+    ) -> Result<Vec<WitnessReport>, BundleError> {
+        match self.issuer_logs.iter().find(|l| &l.id == id) {
+            Some(l) => Pins {
+                witnesses: l.witnesses.clone(),
+                quorum: l.quorum,
+                ..Pins::default()
+            }
+            .check_cosignatures(note),
+            None => self.check_cosignatures(note),
+        }
     }
 
     /// Requires cosignatures from `quorum` of `witnesses` (every one of them when `None`);

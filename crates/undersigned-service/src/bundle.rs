@@ -1,9 +1,7 @@
 //! The bundle a letter's record is verified from: the letter, the issuer's latest logged
 //! statement, the log key, the answers, and every entry the published checkpoint covers.
 
-use undersigned_core::bundle::{
-    Bundle, BundleContext, IssuerRecord, BUNDLE_FORMAT, CONTEXT_FORMAT,
-};
+use undersigned_core::bundle::{Bundle, BundleContext, BUNDLE_FORMAT, CONTEXT_FORMAT};
 use undersigned_core::record::LogEntry;
 use undersigned_store::LetterRow;
 
@@ -49,11 +47,7 @@ pub async fn build_context(s: &Platform, row: &LetterRow, id: &str) -> Result<Bu
         format: CONTEXT_FORMAT.into(),
         letter_id: letter.id(),
         letter,
-        issuers: crate::issuer_log::bundle_statements(s)
-            .await?
-            .into_iter()
-            .map(IssuerRecord::new)
-            .collect(),
+        issuers: crate::issuer_log::bundle_statements(s).await?,
         log_public_key: Some(s.ledger.vkey(id)?),
         responses: s
             .store

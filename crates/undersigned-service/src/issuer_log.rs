@@ -7,8 +7,9 @@
 //! time says nothing about when anyone got a credential. Because it runs before each batch,
 //! every signature in a letter log was made with a credential some published statement counts.
 
+use undersigned_core::bundle::IssuerRecord;
 use undersigned_core::ids::Epoch;
-use undersigned_core::log::{leaf_hash, Checkpoint, MerkleLog};
+use undersigned_core::log::{leaf_hash, Checkpoint, LogVerifier, MerkleLog};
 use undersigned_core::statement::{
     check_growth, IssuerStatement, LoggedStatement, SignedStatement,
 };
@@ -153,13 +154,22 @@ pub async fn latest(s: &Platform) -> Result<LoggedStatement> {
 
 /// The signed statement of every issuer a letter's bundle names: this server's own (its
 /// latest, above), or each named independent issuer's last good one (`issuers.rs`).
-pub async fn bundle_statements(s: &Platform) -> Result<Vec<LoggedStatement>> {
+pub async fn bundle_statements(s: &Platform) -> Result<Vec<IssuerRecord>> {
     if s.remote_issuers.is_empty() {
-        return Ok(vec![latest(s).await?]);
+        return Ok(vec![IssuerRecord::new(latest(s).await?)]);
     }
-    Ok(s.remote_issuers
+    s.remote_issuers
         .list()
         .into_iter()
-        .map(|r| r.statement)
-        .collect())
+        .map(|r| {
+            // An independent issuer's statements are proven in its own log: the bundle names
+            // that log's key, under its exact origin, for verifiers to check (and pin).
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&r.pins.log_key)
+                .map_err(|e| Error::Internal(format!("issuer log key: {e}")))?;
+            let origin = undersigned_core::statement::issuer_log_origin(&r.pins.host, &r.pins.id);
+            let log = LogVerifier::new(&origin, key)
+                .map_err(|e| Error::Internal(format!("issuer log key: {e}")))?;
+            Ok(IssuerRecord::independent(r.statement, &log))
+        })
+        .collect()
 }

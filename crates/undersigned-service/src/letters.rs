@@ -242,10 +242,16 @@ fn policy_issuers(s: &Platform, p: &PolicyInput) -> Result<Vec<AcceptedIssuer>> 
             .collect::<Result<_>>()?
     };
     match (p.issuers.is_empty(), p.epochs.is_empty()) {
-        (true, _) => Ok(vec![AcceptedIssuer {
-            issuer_id: s.default_issuer(),
-            epochs,
-        }]),
+        // Every issuer the deployment accepts, each with the epoch (and, by default, a
+        // threshold of all of them: no signature without every issuer).
+        (true, _) => Ok(s
+            .issuer_orgs()
+            .into_keys()
+            .map(|issuer_id| AcceptedIssuer {
+                issuer_id,
+                epochs: epochs.clone(),
+            })
+            .collect()),
         (false, true) => Ok(p.issuers.clone()),
         // Both fields are well-formed on their own: a rule between them, so refused.
         (false, false) => Err(Error::Refused(

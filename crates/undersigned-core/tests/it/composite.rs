@@ -5,6 +5,7 @@
 use crate::fixture::*;
 use undersigned_core::bbs::composite::{self, PartSecret, PartStatement};
 use undersigned_core::bbs::{self, fast, SecretKey};
+use undersigned_core::bundle::{origin, Bundle, IssuerRecord};
 use undersigned_core::credential::{
     self, receive_credential, request_credential, Credential, MESSAGE_COUNT,
 };
@@ -17,6 +18,10 @@ use undersigned_core::forge::{forge, variants, with_forgery_at, Statement};
 use undersigned_core::ids::{AgeBand, Email, LetterId, Role};
 use undersigned_core::issuer::{Issuer, IssuerKeys};
 use undersigned_core::letter::Letter;
+use undersigned_core::log::origin::Host;
+use undersigned_core::log::LogVerifier;
+use undersigned_core::pins::{IssuerLogPin, Pins};
+use undersigned_core::statement::{issuer_log_origin, LoggedStatement};
 use undersigned_core::tally::Tally;
 
 const ANALYST: &str = "analyst";
@@ -690,4 +695,99 @@ fn fail_bundle_with_more_signers_than_one_issuer_issued() {
             .signatures,
         4
     );
+}
+
+/// A council whose issuers keep their own statement logs, each under its own host and key.
+fn independent_bundle(c: &Council, letter: &Letter, entries: Vec<SignatureEntry>) -> Bundle {
+    let mut b = c.bundle(letter, entries);
+    b.issuers = c
+        .worlds
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let host = format!("issuer{i}.example");
+            let key = ed25519_dalek::SigningKey::from_bytes(&[40 + i as u8; 32]);
+            let logged = LoggedStatement::first(w.signed_statement(1), &host, &key).unwrap();
+            let origin = issuer_log_origin(&host, &w.issuer.keys.id());
+            let log = LogVerifier::new(&origin, key.verifying_key()).unwrap();
+            IssuerRecord::independent(logged, &log)
+        })
+        .collect();
+    seal(&mut b);
+    b
+}
+
+fn issuer_pins(c: &Council, key_of: impl Fn(usize) -> u8) -> Pins {
+    let issuer_logs = c
+        .worlds
+        .iter()
+        .enumerate()
+        .map(|(i, w)| IssuerLogPin {
+            id: w.issuer.keys.id(),
+            host: Host::parse(&format!("issuer{i}.example")).unwrap(),
+            key: ed25519_dalek::SigningKey::from_bytes(&[key_of(i); 32])
+                .verifying_key()
+                .to_bytes(),
+            witnesses: vec![],
+            quorum: 0,
+        })
+        .collect();
+    Pins {
+        issuers: Some(c.worlds.iter().map(|w| w.issuer.keys.id()).collect()),
+        log_key: Some(log_key().verifying_key().to_bytes()),
+        host: Some(Host::parse(HOST).unwrap()),
+        issuer_logs,
+        ..Pins::default()
+    }
+}
+
+#[test]
+fn independent_issuers_statements_verify_under_their_own_logs_and_pins() {
+    let mut c = Council::new(2410, 3);
+    let letter = c.letter("Independent issuers", all_disclosures(), 3);
+    let creds = person(&mut c, "ivy@state.gov");
+    let held: Vec<&Credential> = creds.iter().collect();
+    let e = c.sign(&held, &letter, DisclosureChoice::default()).unwrap();
+    let b = independent_bundle(&c, &letter, vec![e]);
+    let report = b.verify().unwrap();
+    assert_eq!(report.summary.signatures, 1);
+    assert!(
+        report.trust.contains("3 of these 3 issuers")
+            && report.trust.contains("needs all 3 to collude"),
+        "{}",
+        report.trust
+    );
+    // Pinned to each issuer's own log: verifies; any other key for one of them: refused.
+    b.verify_pinned(&issuer_pins(&c, |i| 40 + i as u8)).unwrap();
+    let err = b
+        .verify_pinned(&issuer_pins(&c, |i| if i == 1 { 99 } else { 40 + i as u8 }))
+        .unwrap_err();
+    assert!(err.to_string().contains("not the pinned host"), "{err}");
+    // An issuer record naming a log of another kind or another issuer: refused.
+    let mut other = b.clone();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[40; 32]);
+    let wrong = LogVerifier::new(
+        &issuer_log_origin("issuer0.example", &c.worlds[1].issuer.keys.id()),
+        key.verifying_key(),
+    )
+    .unwrap();
+    other.issuers[0].log = Some(wrong.to_vkey());
+    seal(&mut other);
+    assert!(other.verify().is_err());
+    let mut letters = b.clone();
+    let as_letter = LogVerifier::new(
+        &origin("issuer0.example", &letter.id()),
+        key.verifying_key(),
+    )
+    .unwrap();
+    letters.issuers[0].log = Some(as_letter.to_vkey());
+    seal(&mut letters);
+    assert!(letters.verify().is_err());
+    // The record claiming the deployment's log while its pin says its own: refused.
+    let mut own = b.clone();
+    own.issuers[0].log = None;
+    seal(&mut own);
+    assert!(own
+        .verify_pinned(&issuer_pins(&c, |i| 40 + i as u8))
+        .is_err());
 }

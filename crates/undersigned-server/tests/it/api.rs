@@ -21,6 +21,7 @@ on_both!(
     fail_oversized_and_malformed_bodies_change_nothing,
     fail_organizer_actions_without_token,
     fail_pairing_forgery_among_concurrent_submissions,
+    fail_parts_other_than_the_letters_threshold_change_nothing,
 );
 
 async fn full_lifecycle(t: &TestServer) {
@@ -683,4 +684,38 @@ async fn fail_pairing_forgery_among_concurrent_submissions(t: &TestServer) {
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid proof")
     );
     assert_eq!(t.pending(&id).await, 3);
+}
+
+/// Issue 23: a letter of one issuer takes entries of exactly one part. Two parts (the same
+/// issuer twice), or one part spelled as a `parts` array, are refused with a 4xx naming the
+/// rule, and nothing is pooled or logged.
+async fn fail_parts_other_than_the_letters_threshold_change_nothing(t: &TestServer) {
+    let c = t
+        .credential("parts@state.gov", "analyst", AgeBand::Under30)
+        .await;
+    let (_, _, id, letter) = t.open_letter("One part", default_policy()).await;
+    let e = t
+        .entry(&c, &letter, Action::Sign, DisclosureChoice::default(), None)
+        .await;
+    let mut twice = e.clone();
+    twice.parts.push(e.parts[0].clone());
+    let (s, body) = t.submit(&id, &twice).await;
+    assert!(s.is_client_error(), "{s} {body}");
+    assert!(body.to_string().contains("exactly 1 part(s)"), "{body}");
+    let mut spelled = serde_json::to_value(&e).unwrap();
+    let part = serde_json::json!([{
+        "issuer_id": spelled["issuer_id"], "pseudonym": spelled["pseudonym"], "proof": spelled["proof"]
+    }]);
+    for f in ["issuer_id", "pseudonym", "proof"] {
+        spelled.as_object_mut().unwrap().remove(f);
+    }
+    spelled["parts"] = part;
+    let (s, body) = t
+        .post(&format!("/api/v1/letters/{id}/entries"), &spelled, None)
+        .await;
+    assert!(s.is_client_error(), "{s} {body}");
+    assert_eq!(t.pending(&id).await, 0);
+    assert_eq!(t.log_size(&id).await, 1);
+    // The honest one-part entry still signs.
+    assert_eq!(t.submit(&id, &e).await.0, StatusCode::ACCEPTED);
 }
