@@ -33,10 +33,13 @@ fuzz_target!(
                 return;
             };
             let mut entry = w.entries[usize::from(*pick) % w.entries.len()].clone();
+            let Some(part) = entry.parts.first_mut() else {
+                return;
+            };
             let raw = if m == 1 {
-                &mut entry.proof
+                &mut part.proof
             } else {
-                &mut entry.pseudonym
+                &mut part.pseudonym
             };
             for (r, b) in raw.iter_mut().zip(bytes) {
                 *r ^= b;

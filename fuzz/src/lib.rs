@@ -106,7 +106,7 @@ impl World {
         self.credentials.iter().zip(&self.entries).any(|(c, ours)| {
             let a = &c.attributes;
             let d = &e.disclosed;
-            ours.pseudonym == e.pseudonym
+            ours.parts.first().map(|p| &p.pseudonym) == e.parts.first().map(|p| &p.pseudonym)
                 && d.org == a.org
                 && d.epoch == a.epoch
                 && d.role.as_ref().is_none_or(|r| *r == a.role)

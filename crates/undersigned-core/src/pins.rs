@@ -104,6 +104,7 @@ impl Pins {
         struct Listed {
             public_key: String,
             host: String,
+            log_origin: Option<String>,
             log_public_key: String,
             #[serde(default)]
             witnesses: Vec<String>,
@@ -129,14 +130,6 @@ impl Pins {
         })?;
         let host = Self::parse_host(&d.host)?;
         let issuer = Self::parse_issuer_key(&d.issuer.public_key)?;
-        // The issuer log's origin the deployment names must be the one spelling under its
-        // host: a monitor follows it by this name.
-        if let Some(named) = &d.issuer_log_origin {
-            let expected = Origin::new(host.clone(), LogKind::Issuer, issuer.0);
-            Origin::expect(named, &expected).map_err(|e| {
-                BundleError::Pin(format!("the deployment's issuer_log_origin: {e}"))
-            })?;
-        }
         let mut issuer_logs = Vec::new();
         for l in &d.issuers {
             for w in &l.witnesses {
@@ -145,13 +138,34 @@ impl Pins {
             if l.witness_quorum > l.witnesses.len() {
                 return Err(bad("issuer's witness quorum"));
             }
+            let id = Self::parse_issuer_key(&l.public_key)?;
+            let listed_host = Self::parse_host(&l.host)?;
+            if let Some(named) = &l.log_origin {
+                let expected = Origin::new(listed_host.clone(), LogKind::Issuer, id.0);
+                Origin::expect(named, &expected).map_err(|e| {
+                    BundleError::Pin(format!("an issuer's log_origin in the deployment: {e}"))
+                })?;
+            }
             issuer_logs.push(IssuerLogPin {
-                id: Self::parse_issuer_key(&l.public_key)?,
-                host: Self::parse_host(&l.host)?,
+                id,
+                host: listed_host,
                 key: Self::parse_log_key(&l.log_public_key)?,
                 witnesses: l.witnesses.clone(),
                 quorum: l.witness_quorum,
             });
+        }
+        // The issuer log's origin the deployment names must be the one spelling under the
+        // host that keeps it: the deployment's for its own issuer, the listed issuer's own
+        // for an independent one. A monitor follows it by this name.
+        if let Some(named) = &d.issuer_log_origin {
+            let keeper = issuer_logs
+                .iter()
+                .find(|l| l.id == issuer)
+                .map_or(&host, |l| &l.host);
+            let expected = Origin::new(keeper.clone(), LogKind::Issuer, issuer.0);
+            Origin::expect(named, &expected).map_err(|e| {
+                BundleError::Pin(format!("the deployment's issuer_log_origin: {e}"))
+            })?;
         }
         let issuers = if issuer_logs.is_empty() {
             vec![issuer]

@@ -42,8 +42,8 @@ fn noble_versions(dir: &Path) -> (String, Option<String>) {
 /// Installs the pinned packages on first use (`npm ci`: exactly the lock file), so a fresh
 /// clone gets `@noble/curves`, and so does a checkout whose node_modules predates it (where
 /// `@noble/curves` 1.x sits at the top as a dependency of `@digitalbazaar/bbs-signatures`).
-fn ensure_installed(dir: &Path) {
-    // This module's tests run in parallel: one `npm ci` at a time.
+pub(crate) fn ensure_installed(dir: &Path) {
+    // Both crosscheck modules' tests run in parallel: one `npm ci` at a time.
     static INSTALL: Mutex<()> = Mutex::new(());
     let _once = INSTALL
         .lock()

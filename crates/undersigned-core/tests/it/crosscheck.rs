@@ -14,20 +14,10 @@ fn crosscheck_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck")
 }
 
-/// Installs the pinned package on first use (`npm ci`: exactly the lock file).
-fn ensure_installed(dir: &PathBuf) {
-    if dir
-        .join("node_modules/@digitalbazaar/bbs-signatures")
-        .is_dir()
-    {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .status()
-        .expect("npm is required for the interop test (install node and npm)");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
+/// Installs the pinned packages on first use, one `npm ci` at a time across both crosscheck
+/// modules (the one rule: `composite_crosscheck::ensure_installed`).
+fn ensure_installed(dir: &std::path::Path) {
+    crate::composite_crosscheck::ensure_installed(dir);
 }
 
 fn run_node(request: &Value) -> Value {

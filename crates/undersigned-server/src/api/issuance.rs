@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use undersigned_core::bundle::BundleIssuer;
-use undersigned_core::ids::{AgeBand, Epoch};
+use undersigned_core::ids::{AgeBand, Epoch, IssuerId};
 use undersigned_service::issuers::IssuerDescription;
 use undersigned_service::{issuer, Error};
 
@@ -174,13 +174,27 @@ pub async fn anonymity_sets(
         Some(e) => Epoch::parse(&e).map_err(|e| Error::Invalid(e.to_string()))?,
         None => s.epoch(),
     };
+    // An issuer id is 64 lowercase hex digits (its key's SHA-256), nothing else.
+    let issuer = q
+        .issuer
+        .as_deref()
+        .map(|id| {
+            IssuerId::from_hex(id)
+                .ok()
+                .filter(|i| i.to_hex() == id)
+                .ok_or_else(|| Error::Invalid("issuer: 64 lowercase hex digits".into()))
+        })
+        .transpose()?;
     if s.remote_issuers.is_empty() {
+        if issuer.is_some_and(|i| i != s.issuer.id()) {
+            return Err(AppError(Error::NotFound("issuer")));
+        }
         return Ok(Json(s.published_sets(&epoch).await?));
     }
     s.bundle_issuers(std::slice::from_ref(&epoch))
         .await?
         .into_iter()
-        .find(|b| q.issuer.as_deref().is_none_or(|id| b.id.to_hex() == id))
+        .find(|b| issuer.is_none_or(|id| b.id == id))
         .and_then(|b| b.anonymity_sets.into_iter().next())
         .map(Json)
         .ok_or(AppError(Error::NotFound("issuer")))
