@@ -293,7 +293,7 @@ fn three_issuers(t: u32, trust: &[&str]) {
         .unwrap();
     assert!(
         pinned.status.success(),
-        "verify --deployment refuses a deployment of independent issuers (core pins.rs: the deployment's issuer_log_origin is checked against the letters host, but it is the first named issuer's origin under that issuer's own host); unpinned, the bundle verified:\n{}{}",
+        "verify --deployment refuses the pins of a deployment of independent issuers (each issuer's key, log origin under its own host, witnesses); unpinned, the bundle verified:\n{}{}",
         String::from_utf8_lossy(&pinned.stdout),
         String::from_utf8_lossy(&pinned.stderr)
     );
