@@ -6,14 +6,17 @@ use base64::Engine;
 use rand::Rng;
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::credential::{
     receive_credential, request_credential, Credential, IssuanceResponse,
 };
-use undersigned_core::entry::{present, Action, DisclosureChoice, SignatureEntry, SmallOrgConsent};
-use undersigned_core::ids::{AgeBand, Email, Epoch, LetterId, Role};
+use undersigned_core::entry::{
+    present_with, Action, Ask, DisclosureChoice, Held, SignatureEntry, SmallOrgConsent,
+};
+use undersigned_core::ids::{AgeBand, Email, Epoch, IssuerId, LetterId, Role};
 use undersigned_core::letter::Letter;
 use undersigned_core::log::origin::{Host, LogKind, Origin};
 use undersigned_core::log::{
@@ -60,29 +63,88 @@ pub fn credentials(home_dir: &Path) -> anyhow::Result<Vec<Credential>> {
     Ok(out)
 }
 
-/// Gets a credential for every issuable epoch the address does not hold yet and keeps each in
-/// its own 0600 file; none is ever sent anywhere.
+/// Gets a credential of every issuer the deployment names for every issuable epoch, and keeps
+/// each in its own 0600 file; none is ever sent anywhere. Each issuer mails its own code: the
+/// i-th of `codes` is for the i-th issuer, and `code_source` is asked for any not given.
 pub fn request(
     client: &Client,
     home_dir: &Path,
-    email: &str,
-    role: &str,
-    age_band: &str,
-    code: Option<String>,
-    code_source: &mut dyn FnMut() -> anyhow::Result<String>,
+    who: &Who<'_>,
+    codes: &[String],
+    code_source: &mut dyn FnMut(&IssuerAt) -> anyhow::Result<String>,
 ) -> anyhow::Result<Vec<Credential>> {
-    let mut source = || match &code {
-        Some(c) => Ok(c.clone()),
-        None => code_source(),
-    };
-    let credentials = obtain(client, email, role, age_band, &mut source)?;
-    for c in &credentials {
-        write_private(
-            &credential_path(home_dir, c),
-            serde_json::to_string_pretty(c)?.as_bytes(),
-        )?;
+    let issuers = issuers_of(client)?;
+    let mut all = Vec::new();
+    for (i, at) in issuers.iter().enumerate() {
+        let issuer = Client::new(&at.url);
+        let mut source = || match codes.get(i) {
+            Some(c) => Ok(c.clone()),
+            None => code_source(at),
+        };
+        let credentials = obtain(&issuer, who.email, who.role, who.age_band, &mut source)
+            .map_err(|e| anyhow!("issuer {} ({}): {e}", at.host, at.url))?;
+        for c in &credentials {
+            write_private(
+                &credential_path(home_dir, c),
+                serde_json::to_string_pretty(c)?.as_bytes(),
+            )?;
+        }
+        all.extend(credentials);
     }
-    Ok(credentials)
+    Ok(all)
+}
+
+/// Who asks for credentials: the work address and the attributes to be attested.
+pub struct Who<'a> {
+    pub email: &'a str,
+    pub role: &'a str,
+    pub age_band: &'a str,
+}
+
+/// One issuer a holder asks: where, and the host it names itself by.
+#[derive(Debug, Clone)]
+pub struct IssuerAt {
+    pub url: String,
+    pub host: String,
+    /// Its position among the deployment's issuers and how many there are.
+    pub index: usize,
+    pub count: usize,
+}
+
+/// The issuers to ask: the server itself when it issues (its own issuer, or an `issuer serve`),
+/// else every independent issuer its deployment names, in the order it lists them.
+pub fn issuers_of(client: &Client) -> anyhow::Result<Vec<IssuerAt>> {
+    if client
+        .get_json::<IssuableEpochs>("/api/v1/issuance/epochs", None)
+        .is_ok()
+    {
+        let host = client
+            .get_json::<IssuerDescription>("/api/v1/issuer", None)
+            .map(|d| d.host)
+            .unwrap_or_default();
+        return Ok(vec![IssuerAt {
+            url: client.base().to_owned(),
+            host,
+            index: 0,
+            count: 1,
+        }]);
+    }
+    let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
+    let count = info.issuers.len();
+    if count == 0 {
+        bail!("the deployment names no issuer to ask for a credential");
+    }
+    Ok(info
+        .issuers
+        .into_iter()
+        .enumerate()
+        .map(|(index, i)| IssuerAt {
+            url: i.url,
+            host: i.description.host,
+            index,
+            count,
+        })
+        .collect())
 }
 
 /// Issuance from the holder's side: ask for a code at the work address, commit to a fresh nym
@@ -190,8 +252,15 @@ pub fn obtain_current(
         })
 }
 
-/// The held credential this letter accepts: its issuer, with the one epoch it accepts.
-pub fn credential_for(home_dir: &Path, letter: &Letter) -> anyhow::Result<Credential> {
+/// The held credentials this letter is signed with: its threshold t of them, of distinct
+/// issuers it accepts (each with the one epoch it accepts of that issuer), all of one address.
+/// When the holder has fewer than t, the error names the issuers it lacks (by `names`, issuer
+/// id to host, where known).
+pub fn credentials_for(
+    home_dir: &Path,
+    letter: &Letter,
+    names: &BTreeMap<IssuerId, String>,
+) -> anyhow::Result<Vec<Credential>> {
     let held = credentials(home_dir)?;
     if held.is_empty() {
         bail!(
@@ -199,14 +268,88 @@ pub fn credential_for(home_dir: &Path, letter: &Letter) -> anyhow::Result<Creden
             credentials_dir(home_dir).display()
         );
     }
-    undersigned_core::holder::pick_credential(held, letter).map_err(|e| {
-        anyhow!("{e}; run `undersigned credential request` while that epoch is issuable")
-    })
+    pick_credentials(held, letter, names)
 }
 
-/// Reads the code from standard input (the person copies it from their mail).
-pub fn prompt_code() -> anyhow::Result<String> {
-    eprint!("Code from the email: ");
+/// Of `held`, t credentials for `letter`: distinct accepted issuers, one address (the address
+/// with the most accepted issuers; ties go to the first held).
+pub fn pick_credentials(
+    held: Vec<Credential>,
+    letter: &Letter,
+    names: &BTreeMap<IssuerId, String>,
+) -> anyhow::Result<Vec<Credential>> {
+    let policy = &letter.policy;
+    let t = policy.threshold();
+    // Per address: one accepted credential per issuer, in issuer-id order.
+    let mut by_address: Vec<(Email, BTreeMap<IssuerId, Credential>)> = Vec::new();
+    for c in held {
+        if !policy.accepts_issuer(&c.issuer_id, &c.attributes.epoch) {
+            continue;
+        }
+        let address = c.attributes.email.clone();
+        let at = match by_address.iter().position(|(a, _)| *a == address) {
+            Some(at) => at,
+            None => {
+                by_address.push((address, BTreeMap::new()));
+                by_address.len() - 1
+            }
+        };
+        if let Some((_, m)) = by_address.get_mut(at) {
+            m.entry(c.issuer_id).or_insert(c);
+        }
+    }
+    let best = by_address
+        .into_iter()
+        .max_by_key(|(_, m)| m.len())
+        .map(|(_, m)| m)
+        .unwrap_or_default();
+    if best.len() >= t {
+        return Ok(best.into_values().take(t).collect());
+    }
+    let name = |id: &IssuerId| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("issuer {}", id.to_hex().get(..16).unwrap_or_default()))
+    };
+    let missing: Vec<String> = policy
+        .issuers
+        .iter()
+        .filter(|a| !best.contains_key(&a.issuer_id))
+        .map(|a| {
+            let epochs: Vec<String> = a.epochs.iter().map(ToString::to_string).collect();
+            format!("{} (epoch {})", name(&a.issuer_id), epochs.join(", "))
+        })
+        .collect();
+    bail!(
+        "this letter needs credentials of {t} of its {} issuers and you hold {} it accepts; missing: {}; run `undersigned credential request` while those epochs are issuable",
+        policy.issuers.len(),
+        best.len(),
+        missing.join(", ")
+    )
+}
+
+/// The deployment's issuers by id, named by their host.
+fn issuer_names(info: &DeploymentInfo) -> BTreeMap<IssuerId, String> {
+    info.issuers
+        .iter()
+        .map(|i| (i.description.issuer_id, i.description.host.clone()))
+        .collect()
+}
+
+/// Reads the code from standard input (the person copies it from their mail); with several
+/// issuers, names the one whose mail it is.
+pub fn prompt_code(at: &IssuerAt) -> anyhow::Result<String> {
+    if at.count > 1 {
+        eprint!(
+            "Code from the email of issuer {} ({} of {}): ",
+            at.host,
+            at.index + 1,
+            at.count
+        );
+    } else {
+        eprint!("Code from the email: ");
+    }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim().to_owned())
@@ -244,15 +387,18 @@ pub fn submit(
     opts: &SignOptions,
 ) -> anyhow::Result<SavedReceipt> {
     check_letter_key(letter_key)?;
+    let info: DeploymentInfo = client.get_json("/api/v1/deployment", None)?;
     let view: LetterView = client.get_json(&format!("/api/v1/letters/{letter_key}"), None)?;
-    let credential = credential_for(home_dir, &view.letter)?;
-    submit_with(client, home_dir, &credential, letter_key, opts)
+    let credentials = credentials_for(home_dir, &view.letter, &issuer_names(&info))?;
+    submit_with(client, home_dir, &credentials, letter_key, opts)
 }
 
+/// Signs or withdraws with t of `held` (see `pick_credentials`): the composite entry, its
+/// receipt checked against the deployment's log key, and kept.
 pub fn submit_with(
     client: &Client,
     home_dir: &Path,
-    credential: &Credential,
+    held: &[Credential],
     letter_key: &str,
     opts: &SignOptions,
 ) -> anyhow::Result<SavedReceipt> {
@@ -263,25 +409,8 @@ pub fn submit_with(
     if view.letter_id.as_deref() != Some(letter_id.to_hex().as_str()) {
         bail!("the server's letter id does not match its text: refusing to sign");
     }
-    let sets: PublishedSets = client.get_json(
-        &format!(
-            "/api/v1/issuer/anonymity-sets?epoch={}&issuer={}",
-            credential.attributes.epoch, credential.issuer_id
-        ),
-        None,
-    )?;
-    let consent = if opts.consent_small_org {
-        SmallOrgConsent::Given
-    } else {
-        SmallOrgConsent::NotGiven
-    };
-    let entry = present(credential, &letter, opts.action, opts.choice, opts.comment.as_deref(), &sets, consent)
-        .map_err(|e| match e {
-            undersigned_core::PresentError::SmallOrgNeedsConsent(k) => anyhow!(
-                "fewer than {k} people of your organization hold a credential, so a signature from it narrows down who you are; pass --consent-small-org to sign anyway"
-            ),
-            other => anyhow!(other),
-        })?;
+    let credentials = pick_credentials(held.to_vec(), &letter, &issuer_names(&info))?;
+    let entry = build_entry(client, &credentials, &letter, opts)?;
     if opts.random_delay {
         let secs = OsRng.gen_range(0..letter.policy.publish_interval_secs.max(1));
         eprintln!("Waiting {secs} s before submitting, so the arrival time says less about you.");
@@ -315,6 +444,48 @@ pub fn submit_with(
     ));
     write_private(&path, serde_json::to_string_pretty(&saved)?.as_bytes())?;
     Ok(saved)
+}
+
+/// The composite entry of `credentials` (t of them), with each issuer's published anonymity
+/// sets applied to the small-cell rule.
+fn build_entry(
+    client: &Client,
+    credentials: &[Credential],
+    letter: &Letter,
+    opts: &SignOptions,
+) -> anyhow::Result<SignatureEntry> {
+    let mut sets = Vec::with_capacity(credentials.len());
+    for c in credentials {
+        let s: PublishedSets = client.get_json(
+            &format!(
+                "/api/v1/issuer/anonymity-sets?epoch={}&issuer={}",
+                c.attributes.epoch, c.issuer_id
+            ),
+            None,
+        )?;
+        sets.push(s);
+    }
+    let held: Vec<Held<'_>> = credentials
+        .iter()
+        .zip(&sets)
+        .map(|(credential, sets)| Held { credential, sets })
+        .collect();
+    let ask = Ask {
+        action: opts.action,
+        choice: opts.choice,
+        comment: opts.comment.as_deref(),
+        consent: if opts.consent_small_org {
+            SmallOrgConsent::Given
+        } else {
+            SmallOrgConsent::NotGiven
+        },
+    };
+    present_with(&held, letter, &ask, &mut OsRng).map_err(|e| match e {
+        undersigned_core::PresentError::SmallOrgNeedsConsent(k) => anyhow!(
+            "fewer than {k} people of your organization hold a credential, so a signature from it narrows down who you are; pass --consent-small-org to sign anyway"
+        ),
+        other => anyhow!(other),
+    })
 }
 
 /// The letter's log key, accepted only if it is the deployment's key under the letter's origin.

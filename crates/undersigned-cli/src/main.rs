@@ -158,7 +158,8 @@ enum ConfigCmd {
 
 #[derive(Subcommand, Debug)]
 enum CredentialCmd {
-    /// Ask for a code at your work address, then get a blind-issued credential.
+    /// Ask every issuer of the deployment for a code at your work address, then get a
+    /// blind-issued credential of each for every issuable epoch.
     Request {
         #[arg(long)]
         email: String,
@@ -166,9 +167,10 @@ enum CredentialCmd {
         role: String,
         #[arg(long, default_value = "unspecified")]
         age_band: String,
-        /// The code from the email (otherwise you are asked for it).
+        /// The code from the email; with several issuers, once per issuer in the order the
+        /// deployment lists them (you are asked for any not given).
         #[arg(long)]
-        code: Option<String>,
+        code: Vec<String>,
         #[command(flatten)]
         server: ServerOpt,
     },
@@ -364,23 +366,24 @@ fn run_credential(cmd: CredentialCmd) -> anyhow::Result<()> {
         } => {
             let home = client::home(server.home.as_deref())?;
             let c = client::Client::new(&server.server);
-            let creds = holder::request(
-                &c,
-                &home,
-                &email,
-                &role,
-                &age_band,
-                code,
-                &mut holder::prompt_code,
-            )?;
-            let epochs: Vec<String> = creds
+            let who = holder::Who {
+                email: &email,
+                role: &role,
+                age_band: &age_band,
+            };
+            let creds = holder::request(&c, &home, &who, &code, &mut holder::prompt_code)?;
+            let epochs: std::collections::BTreeSet<String> = creds
                 .iter()
                 .map(|c| c.attributes.epoch.to_string())
                 .collect();
+            let issuers: std::collections::BTreeSet<_> =
+                creds.iter().map(|c| c.issuer_id).collect();
             println!(
-                "Credentials for {} (epochs {}) kept in {} (readable only by you; they never leave this device).",
+                "Credentials of {} issuer{} for {} (epochs {}) kept in {} (readable only by you; they never leave this device).",
+                issuers.len(),
+                if issuers.len() == 1 { "" } else { "s" },
                 creds.first().map(|c| c.attributes.org.to_string()).unwrap_or_default(),
-                epochs.join(", "),
+                epochs.into_iter().collect::<Vec<_>>().join(", "),
                 holder::credentials_dir(&home).display()
             );
         }

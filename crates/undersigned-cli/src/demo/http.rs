@@ -19,7 +19,7 @@ use undersigned_server::api::letters::{LetterInput, PolicyInput};
 use undersigned_server::api::read::TallyView;
 
 use super::offline::{guarded_choice, spread, weighted, AGE_WEIGHTS, LETTER_BODY, ROLES};
-use super::Args;
+use super::{fleet, Args};
 use crate::client::Client;
 use crate::holder::{self, SavedReceipt, SignOptions};
 use crate::organizer;
@@ -90,8 +90,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let work = tempfile::tempdir()?;
-    let (url, _runtime) = start_server(args, work.path())?;
-    let client = Client::new(&url);
+    let running = start_server(args, work.path())?;
+    let client = Client::new(&running.url);
     let info: undersigned_server::api::issuance::DeploymentInfo =
         client.get_json("/api/v1/deployment", None)?;
     let agencies = agencies(&info, args.orgs)?;
@@ -99,7 +99,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // The organizer drafts and opens the letter.
     let home = work.path().join("organizer");
-    let input = letter_input(&agencies, args.publish_interval);
+    let mut input = letter_input(&agencies, args.publish_interval);
+    if running.fleet.is_some() {
+        // Every issuer of the deployment, at its current epoch, and t of them per signature.
+        input.policy.issuers = info
+            .issuers
+            .iter()
+            .map(|i| {
+                Ok(undersigned_core::letter::AcceptedIssuer {
+                    issuer_id: i.description.issuer_id,
+                    epochs: vec![undersigned_core::ids::Epoch::parse(
+                        &i.description.current_epoch,
+                    )?],
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        input.policy.threshold = args.threshold;
+    }
     let created = organizer::create(&client, &home, &input)?;
     let opened = organizer::open(&client, &created.handle, &created.organizer_token)?;
     println!("letter {} opened", opened.letter_id);
@@ -110,6 +126,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
 
     let people = issue_credentials(&client, &agencies, args.signers, &mut rng)?;
+    if let Some(f) = &running.fleet {
+        let orgs = people
+            .iter()
+            .filter_map(|p| p.first())
+            .map(|c| c.attributes.org.to_string())
+            .collect();
+        f.wait_for_statements(&orgs)?;
+    }
     let mut signing = demo.sign_all(&people, info.k, &mut rng)?;
     let refused = demo.sign_twice(&people)?;
     let withdrawals = demo.withdraw_some(&people, args.signers, &mut signing.receipts)?;
@@ -120,10 +144,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let closed = organizer::close(&client, &created.handle, &created.organizer_token)?;
     demo.respond(&input.recipients)?;
     let bundle = client.get_text(&format!("/api/v1/letters/{}/bundle", demo.letter_id), None)?;
+    // Written before it is verified, so a bundle that fails can be looked at.
+    let deployment = match &running.fleet {
+        Some(_) => Some(client.get_text("/api/v1/deployment", None)?),
+        None => None,
+    };
+    write_outputs(
+        &args.out,
+        &bundle,
+        deployment.as_deref(),
+        &signing.receipts,
+        closed.log_size,
+    )?;
     let report = verify_bundle(bundle.as_bytes())
         .map_err(|e| anyhow!("the served bundle does not verify: {e}"))?;
     let names: BTreeMap<String, String> = agencies.iter().cloned().collect();
     println!("\n{}", report.summary.render_table(&names));
+    if running.fleet.is_some() {
+        println!("{}", report.trust);
+    }
     if let Some(d) = report.delivery_statement(undersigned_server::now()) {
         println!("{d}");
     }
@@ -140,18 +179,44 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         people.len(),
         signing.secs
     );
-    write_outputs(&args.out, &bundle, &signing.receipts, closed.log_size)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The server to drive: the one named, or a dev server started in this process (kept
-/// running as long as the returned runtime lives).
-fn start_server(
-    args: &Args,
-    work: &std::path::Path,
-) -> anyhow::Result<(String, Option<tokio::runtime::Runtime>)> {
+/// What the demo drives and keeps running while it lives.
+struct Running {
+    url: String,
+    _runtime: Option<tokio::runtime::Runtime>,
+    fleet: Option<fleet::Fleet>,
+}
+
+/// The server to drive: the one named, N issuer processes beside a letters server naming them
+/// (`--issuers`), or a dev server started in this process.
+fn start_server(args: &Args, work: &std::path::Path) -> anyhow::Result<Running> {
+    if let Some(n) = args.issuers.map(usize::from) {
+        let t = args
+            .threshold
+            .unwrap_or(u32::try_from(n).unwrap_or(u32::MAX));
+        if n == 0 || !(n < 2 * t as usize && t as usize <= n) {
+            bail!("--threshold must satisfy n/2 < t <= n (here n = {n})");
+        }
+        let f = fleet::start(n, work, args.publish_interval)?;
+        println!(
+            "started {n} issuers ({}) and a letters server at {} naming them (SQLite, each with its own dev outbox over SMTP)",
+            f.issuers.join(", "),
+            f.letters
+        );
+        return Ok(Running {
+            url: f.letters.clone(),
+            _runtime: None,
+            fleet: Some(f),
+        });
+    }
     Ok(match &args.server {
-        Some(u) => (u.clone(), None),
+        Some(u) => Running {
+            url: u.clone(),
+            _runtime: None,
+            fleet: None,
+        },
         None => {
             let (u, rt) = crate::serve::start_in_process(
                 &work.join("server"),
@@ -160,7 +225,11 @@ fn start_server(
                 args.publish_interval,
             )?;
             println!("started a dev server at {u} (SQLite, dev outbox)");
-            (u, Some(rt))
+            Running {
+                url: u,
+                _runtime: Some(rt),
+                fleet: None,
+            }
         }
     })
 }
@@ -242,20 +311,30 @@ fn issue_credentials(
     agencies: &[(String, String)],
     signers: usize,
     rng: &mut ChaCha20Rng,
-) -> anyhow::Result<Vec<Credential>> {
+) -> anyhow::Result<Vec<Vec<Credential>>> {
     let org_of = spread(agencies.len(), signers, rng);
+    let issuers = holder::issuers_of(client)?;
     let pb = bar(signers, "issuing credentials");
-    let mut people: Vec<Credential> = Vec::with_capacity(signers);
+    let mut people: Vec<Vec<Credential>> = Vec::with_capacity(signers);
     let run_tag: u32 = rng.gen();
     for (n, &org) in org_of.iter().enumerate() {
         let domain = &agencies.get(org).ok_or_else(|| anyhow!("org index"))?.0;
         let email = format!("staffer{n}.{run_tag:08x}@{domain}");
         let role = weighted(rng, ROLES, "unspecified");
         let age = weighted(rng, AGE_WEIGHTS, AgeBand::Unspecified);
-        let c = holder::obtain_current(client, &email, role, age.as_str(), &mut || {
-            code_from_outbox(client, &email)
-        })?;
-        people.push(c);
+        // Every issuer mails its own code, each read from that issuer's own outbox.
+        let mut held = Vec::new();
+        for at in &issuers {
+            let issuer = Client::new(&at.url);
+            held.extend(holder::obtain(
+                &issuer,
+                &email,
+                role,
+                age.as_str(),
+                &mut || code_from_outbox(&issuer, &email),
+            )?);
+        }
+        people.push(held);
         pb.inc(1);
     }
     pb.finish();
@@ -288,26 +367,46 @@ fn plain(action: Action, comment: Option<String>) -> SignOptions {
 }
 
 impl Demo<'_> {
-    fn submit(&self, c: &Credential, opts: &SignOptions) -> anyhow::Result<SavedReceipt> {
+    fn submit(&self, c: &[Credential], opts: &SignOptions) -> anyhow::Result<SavedReceipt> {
         holder::submit_with(self.client, &self.holder_home, c, &self.letter_id, opts)
     }
 
     /// Everyone signs, each disclosing what they want minus what the small-cell guard forbids.
     fn sign_all(
         &self,
-        people: &[Credential],
+        people: &[Vec<Credential>],
         k: u32,
         rng: &mut ChaCha20Rng,
     ) -> anyhow::Result<Signing> {
-        let sets: undersigned_core::anonymity::PublishedSets = self
+        // The sets of the issuer and epoch the first signer's first part uses: every issuer
+        // of the demo issued to the same people, so its cells are every issuer's.
+        let view: undersigned_server::api::letters::LetterView = self
             .client
-            .get_json("/api/v1/issuer/anonymity-sets", None)?;
+            .get_json(&format!("/api/v1/letters/{}", self.letter_id), None)?;
+        let letter = view.letter;
+        let first = people
+            .first()
+            .map(|p| holder::pick_credentials(p.clone(), &letter, &BTreeMap::new()))
+            .transpose()?
+            .and_then(|p| p.into_iter().next())
+            .ok_or_else(|| anyhow!("no signer"))?;
+        let sets: undersigned_core::anonymity::PublishedSets = self.client.get_json(
+            &format!(
+                "/api/v1/issuer/anonymity-sets?epoch={}&issuer={}",
+                first.attributes.epoch, first.issuer_id
+            ),
+            None,
+        )?;
         let pb = bar(people.len(), "signing");
         let started = Instant::now();
         let mut receipts: Vec<SavedReceipt> = Vec::new();
         let mut trimmed = 0;
         for c in people {
-            let (choice, was_trimmed) = guarded_choice(&sets, &c.attributes, k, rng);
+            let attrs = &c
+                .first()
+                .ok_or_else(|| anyhow!("a signer without credentials"))?
+                .attributes;
+            let (choice, was_trimmed) = guarded_choice(&sets, attrs, k, rng);
             trimmed += usize::from(was_trimmed);
             let comment = rng.gen_bool(0.1).then(|| {
                 "I sign because I have to be able to look my children in the eye.".to_owned()
@@ -328,7 +427,7 @@ impl Demo<'_> {
     }
 
     /// One person tries to sign twice; the server must refuse.
-    fn sign_twice(&self, people: &[Credential]) -> anyhow::Result<Vec<String>> {
+    fn sign_twice(&self, people: &[Vec<Credential>]) -> anyhow::Result<Vec<String>> {
         let mut refused = Vec::new();
         if let Some(c) = people.first() {
             match self.submit(c, &plain(Action::Sign, Some("again".into()))) {
@@ -342,7 +441,7 @@ impl Demo<'_> {
     /// A few withdraw; returns how many.
     fn withdraw_some(
         &self,
-        people: &[Credential],
+        people: &[Vec<Credential>],
         signers: usize,
         receipts: &mut Vec<SavedReceipt>,
     ) -> anyhow::Result<usize> {
@@ -427,6 +526,7 @@ impl Demo<'_> {
 fn write_outputs(
     out: &std::path::Path,
     bundle: &str,
+    deployment: Option<&str>,
     receipts: &[SavedReceipt],
     log_size: u64,
 ) -> anyhow::Result<()> {
@@ -436,8 +536,17 @@ fn write_outputs(
         let p = out.join(format!("receipt-{}.json", i + 1));
         std::fs::write(&p, serde_json::to_string_pretty(r)?)?;
     }
+    // With independent issuers, their descriptions are pinned from the deployment document.
+    let pin = match deployment {
+        Some(d) => {
+            let p = out.join("deployment.json");
+            std::fs::write(&p, d).with_context(|| format!("cannot write {}", p.display()))?;
+            format!(" --deployment {}", p.display())
+        }
+        None => String::new(),
+    };
     println!(
-        "letter closed with {log_size} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {} --receipt {}",
+        "letter closed with {log_size} log entries; wrote {} and 3 receipts\nverify it: undersigned verify {}{pin} --receipt {}",
         path.display(),
         path.display(),
         out.join("receipt-1.json").display()

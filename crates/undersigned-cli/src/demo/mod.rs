@@ -1,5 +1,6 @@
 //! `undersigned demo`: a letter like the one in the design's opening paragraph, end to end.
 
+mod fleet;
 mod http;
 mod offline;
 
@@ -26,6 +27,13 @@ pub struct Args {
     /// Simulate with the protocol core only: no server, no HTTP, no mail.
     #[arg(long, conflicts_with = "server")]
     pub offline: bool,
+    /// Run this many independent issuers (`issuer serve`, each with its own outbox) beside a
+    /// letters server that names them, and sign with credentials of several of them.
+    #[arg(long, conflicts_with_all = ["server", "offline"], value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub issuers: Option<u16>,
+    /// With --issuers N: how many issuers back every signature (n/2 < t <= n) [default: N].
+    #[arg(long, requires = "issuers")]
+    pub threshold: Option<u32>,
     /// Seconds between published batches of the demo letter.
     #[arg(long, default_value_t = 2)]
     pub publish_interval: u64,

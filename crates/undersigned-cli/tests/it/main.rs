@@ -21,6 +21,7 @@ mod monitor;
 #[path = "../../../undersigned-store/tests/it/pgserver.rs"]
 mod pgserver;
 mod run;
+mod threshold;
 mod tiles;
 mod traces;
 mod verify;
