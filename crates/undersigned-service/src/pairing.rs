@@ -62,6 +62,32 @@ impl PairingBatcher {
         }
     }
 
+    /// Whether every claim's pairing equation holds (the parts of one composite entry): all
+    /// are queued before any answer is awaited, so they share a batch instead of waiting for
+    /// one batch each.
+    pub async fn check_all(&self, claims: &[PairingClaim]) -> bool {
+        if claims.is_empty() {
+            return false;
+        }
+        self.start();
+        let mut waits = Vec::with_capacity(claims.len());
+        for claim in claims {
+            let (answer, wait) = oneshot::channel();
+            if self.tx.send((*claim, answer)).await.is_err() {
+                return check_alone_all(claims.to_vec()).await;
+            }
+            waits.push((*claim, wait));
+        }
+        let mut holds = true;
+        for (claim, wait) in waits {
+            holds &= match wait.await {
+                Ok(h) => h,
+                Err(_) => check_alone(claim).await,
+            };
+        }
+        holds
+    }
+
     fn start(&self) {
         let rx = match self.rx.lock() {
             Ok(mut guard) => guard.take(),
@@ -71,6 +97,12 @@ impl PairingBatcher {
             tokio::spawn(collect(rx));
         }
     }
+}
+
+async fn check_alone_all(claims: Vec<PairingClaim>) -> bool {
+    tokio::task::spawn_blocking(move || claims.iter().all(fast::check_claim))
+        .await
+        .unwrap_or(false)
 }
 
 async fn check_alone(claim: PairingClaim) -> bool {

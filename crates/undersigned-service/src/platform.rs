@@ -269,15 +269,6 @@ impl Platform {
         Ok(())
     }
 
-    /// The issuer a letter accepts when its organizer names none: its own, else the first
-    /// one named.
-    pub fn default_issuer(&self) -> IssuerId {
-        self.remote_issuers
-            .list()
-            .first()
-            .map_or_else(|| self.issuer.id(), |r| r.pins.id)
-    }
-
     /// The keys and published sets of every accepted issuer (`bundle_issuers`), for verifying
     /// entries.
     pub async fn directory(&self, epochs: &[Epoch]) -> Result<IssuerDirectory> {

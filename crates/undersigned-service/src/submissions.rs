@@ -126,10 +126,7 @@ async fn verify(
         (prepared, entry) = prepare(s, opened, entry, Arc::clone(&directory)).await?;
     }
     let prepared = prepared?;
-    let mut paired = !prepared.claims.is_empty();
-    for claim in &prepared.claims {
-        paired &= s.pairings.check(*claim).await;
-    }
+    let paired = s.pairings.check_all(&prepared.claims).await;
     s.metrics.verified(started.elapsed());
     if !paired {
         return Err(VerifyError::BadProof.into());
