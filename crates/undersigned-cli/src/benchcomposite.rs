@@ -2,7 +2,9 @@
 //! per signature for t = 1, 2, 3 next to zkryptium's single verify, and whole bundles of t = 1
 //! and t = 3 signatures.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::benchfast::{median, ms, timed};
 
 use rand::rngs::OsRng;
 use rand_chacha::rand_core::SeedableRng;
@@ -29,21 +31,6 @@ use undersigned_core::record::LogEntry;
 use undersigned_core::statement::{IssuerStatement, LoggedStatement};
 
 const HOST: &str = "bench.local";
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
-    let t = Instant::now();
-    let out = f();
-    (out, t.elapsed())
-}
 
 /// t issuers, a letter needing all t of them, and the published sets for `holders` people.
 struct Panel {
