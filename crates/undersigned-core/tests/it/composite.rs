@@ -14,7 +14,7 @@ use undersigned_core::entry::{
     SHARED,
 };
 use undersigned_core::error::{PresentError, VerifyError};
-use undersigned_core::forge::{forge, variants, with_forgery_at, Statement};
+use undersigned_core::forge::{forge, variants, with_forgery_at, Forgery, Statement};
 use undersigned_core::ids::{AgeBand, Email, LetterId, Role};
 use undersigned_core::issuer::{Issuer, IssuerKeys};
 use undersigned_core::letter::Letter;
@@ -402,6 +402,32 @@ fn fail_parts_disclosing_different_organizations() {
     assert_eq!(check(&mixed, &letter, &c), Err(VerifyError::BadProof));
 }
 
+/// Issue 9's forger at the issuer of `e`'s part `index`: a part made with no credential, for
+/// `e`'s letter, action and disclosed org and epoch.
+fn forged_part(
+    c: &Council,
+    letter: &Letter,
+    e: &SignatureEntry,
+    index: usize,
+    seed: u64,
+) -> Forgery {
+    let issuer = e.parts[index].issuer_id;
+    let header = credential::header(&issuer);
+    let disclosed = vec![
+        (0, e.disclosed.org.as_str().as_bytes().to_vec()),
+        (1, e.disclosed.epoch.as_str().as_bytes().to_vec()),
+    ];
+    let st = Statement {
+        public_key: &c.directory()[&issuer].public_key,
+        header: &header,
+        ph: &presentation_header(&letter.id(), e.action, e.comment.as_deref()),
+        context_id: &letter.id().0,
+        message_count: MESSAGE_COUNT,
+        disclosed: &disclosed,
+    };
+    forge(&st, &mut rng(seed)).unwrap()
+}
+
 #[test]
 fn fail_forgery_suite_on_every_part() {
     let mut c = Council::new(2350, 3);
@@ -409,24 +435,9 @@ fn fail_forgery_suite_on_every_part() {
     let creds = person(&mut c, "dave@state.gov");
     let held: Vec<&Credential> = creds.iter().collect();
     let e = c.sign(&held, &letter, DisclosureChoice::default()).unwrap();
-    let dir = c.directory();
-    let ph = presentation_header(&letter.id(), Action::Sign, None);
-    let disclosed = vec![
-        (0, b"state.gov".to_vec()),
-        (1, e.disclosed.epoch.as_str().as_bytes().to_vec()),
-    ];
     let mut refused = 0;
-    for (i, part) in e.parts.iter().enumerate() {
-        let header = credential::header(&part.issuer_id);
-        let st = Statement {
-            public_key: &dir[&part.issuer_id].public_key,
-            header: &header,
-            ph: &ph,
-            context_id: &letter.id().0,
-            message_count: MESSAGE_COUNT,
-            disclosed: &disclosed,
-        };
-        let f = forge(&st, &mut rng(2351 + i as u64)).unwrap();
+    for i in 0..e.parts.len() {
+        let f = forged_part(&c, &letter, &e, i, 2351 + i as u64);
         let mut cases = vec![("base forgery".to_owned(), f.clone())];
         cases.extend(variants(&f));
         for (name, v) in cases {
@@ -455,17 +466,8 @@ fn fail_forgery_suite_on_every_part() {
     assert!(refused > 100, "{refused}");
     // Every part forged (no credential at all): refused.
     let mut all = e.clone();
-    for (i, part) in e.parts.iter().enumerate() {
-        let header = credential::header(&part.issuer_id);
-        let st = Statement {
-            public_key: &dir[&part.issuer_id].public_key,
-            header: &header,
-            ph: &ph,
-            context_id: &letter.id().0,
-            message_count: MESSAGE_COUNT,
-            disclosed: &disclosed,
-        };
-        all = with_forgery_at(&all, i, &forge(&st, &mut rng(2360 + i as u64)).unwrap());
+    for i in 0..e.parts.len() {
+        all = with_forgery_at(&all, i, &forged_part(&c, &letter, &e, i, 2360 + i as u64));
     }
     assert_eq!(check(&all, &letter, &c), Err(VerifyError::BadProof));
 }
@@ -489,25 +491,7 @@ fn fail_corrupt_issuer_mints_a_signer_from_nothing() {
         .unwrap();
     let minted = c.sign(&[&ghost, &real[2]], &letter, DisclosureChoice::default());
     assert!(minted.is_err());
-    let dir = c.directory();
-    let ph = presentation_header(&letter.id(), Action::Sign, None);
-    let header = credential::header(&honest.parts[1].issuer_id);
-    let disclosed = vec![
-        (0, b"state.gov".to_vec()),
-        (1, honest.disclosed.epoch.as_str().as_bytes().to_vec()),
-    ];
-    let f = forge(
-        &Statement {
-            public_key: &dir[&honest.parts[1].issuer_id].public_key,
-            header: &header,
-            ph: &ph,
-            context_id: &letter.id().0,
-            message_count: MESSAGE_COUNT,
-            disclosed: &disclosed,
-        },
-        &mut rng(2371),
-    )
-    .unwrap();
+    let f = forged_part(&c, &letter, &honest, 1, 2371);
     let ghost1 = mint(&mut c.worlds[1], "ghost@state.gov");
     let ghost_entry = c
         .sign(&[&ghost, &ghost1], &letter, DisclosureChoice::default())
@@ -530,20 +514,7 @@ fn fail_corrupt_issuer_mints_a_signer_from_nothing() {
         .unwrap();
     let spliced = c.sign(&[&g0, &g1, &real[2]], &l3, DisclosureChoice::default());
     assert_eq!(spliced.err(), Some(PresentError::PartsDisagree));
-    let h2 = credential::header(&base.parts[2].issuer_id);
-    let f2 = forge(
-        &Statement {
-            public_key: &dir[&base.parts[2].issuer_id].public_key,
-            header: &h2,
-            ph: &presentation_header(&l3.id(), Action::Sign, None),
-            context_id: &l3.id().0,
-            message_count: MESSAGE_COUNT,
-            disclosed: &disclosed,
-        },
-        &mut rng(2372),
-    )
-    .unwrap();
-    let _ = (g0, g1);
+    let f2 = forged_part(&c, &l3, &base, 2, 2372);
     let forged = with_forgery_at(&base, 2, &f2);
     assert_eq!(check(&forged, &l3, &c), Err(VerifyError::BadProof));
 }

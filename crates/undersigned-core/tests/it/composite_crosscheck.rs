@@ -115,7 +115,7 @@ impl Case {
 }
 
 /// Runs one of the crosscheck scripts on one JSON request and returns its JSON answer.
-fn run_node(script: &str, request: &Value) -> Value {
+pub(crate) fn run_node(script: &str, request: &Value) -> Value {
     let dir = crosscheck_dir();
     ensure_installed(&dir);
     let mut child = Command::new("node")
@@ -125,7 +125,7 @@ fn run_node(script: &str, request: &Value) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node is required for the composite crosscheck (install node)");
+        .expect("node is required for the crosschecks (install node)");
     child
         .stdin
         .take()

@@ -3,47 +3,14 @@
 //! there; its signature and proof verify here. No node means a failure, not a skip.
 
 use serde_json::{json, Value};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use undersigned_core::bbs::{self, PublicKey};
 
 use crate::fixture::rng;
 
-fn crosscheck_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck")
-}
-
-/// Installs the pinned packages on first use, one `npm ci` at a time across both crosscheck
-/// modules (the one rule: `composite_crosscheck::ensure_installed`).
-fn ensure_installed(dir: &std::path::Path) {
-    crate::composite_crosscheck::ensure_installed(dir);
-}
-
+/// `crosscheck.mjs` on one request (node and the pinned packages as the composite crosscheck
+/// runs them).
 fn run_node(request: &Value) -> Value {
-    let dir = crosscheck_dir();
-    ensure_installed(&dir);
-    let mut child = Command::new("node")
-        .arg("crosscheck.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node is required for the interop test (install node)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::composite_crosscheck::run_node("crosscheck.mjs", request)
 }
 
 fn unhex(v: &Value) -> Vec<u8> {
