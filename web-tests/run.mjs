@@ -489,11 +489,12 @@ test("present in the browser: median time", async () => {
   const times = await page.evaluate(async (letterId) => {
     const m = await import("/static/wasm/undersigned_wasm.js");
     await m.default({ module_or_path: "/static/wasm/undersigned_wasm_bg.wasm" });
-    const cred = JSON.stringify(JSON.parse(localStorage.getItem("undersigned.credentials"))[0]);
     const view = await (await fetch(`/api/v1/letters/${letterId}`)).json();
-    const epoch = JSON.parse(cred).attributes.epoch;
-    const sets = await (await fetch(`/api/v1/issuer/anonymity-sets?epoch=${epoch}`)).text();
     const letter = JSON.stringify(view.letter);
+    const held = localStorage.getItem("undersigned.credentials");
+    const cred = JSON.stringify(JSON.parse(m.pick_credentials(held, letter)).credentials);
+    const { issuer_id: issuer, attributes: { epoch } } = JSON.parse(cred)[0];
+    const sets = JSON.stringify({ [issuer]: await (await fetch(`/api/v1/issuer/anonymity-sets?issuer=${issuer}&epoch=${epoch}`)).json() });
     const out = [];
     for (let i = 0; i < 11; i++) {
       const t = performance.now();
@@ -622,8 +623,127 @@ test("a restored backup brings back the receipts: the new browser checks and wit
   await page.context().close();
 });
 
+// A second deployment that scripts/web-test starts: three independent `issuer serve`
+// processes (THREE_ISSUERS, each with its own dev outbox) and a letters server naming them
+// all (THREE_URL). Letters there default to every issuer with t = n = 3.
+const THREE = process.env.THREE_URL;
+const THREE_ISSUERS = (process.env.THREE_ISSUERS || "").split(",").filter(Boolean);
+
+test("a signer gets three codes on one screen and signs a letter needing all three issuers", async () => {
+  assert.ok(THREE && THREE_ISSUERS.length === 3, "scripts/web-test starts the three-issuer deployment (THREE_URL, THREE_ISSUERS)");
+  const json = async (url, opts) => {
+    const r = await fetch(url, opts);
+    if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  const deployment = await json(`${THREE}/api/v1/deployment`);
+  assert.deepEqual(deployment.issuers.map((i) => i.url).sort(), [...THREE_ISSUERS].sort());
+  const created = await json(`${THREE}/api/v1/letters`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      title: "Three issuers vouch",
+      body: "We ask for a review.\n",
+      policy: { deadline: Math.floor(Date.now() / 1000) + 86400, publish_interval_secs: 2 },
+    }),
+  });
+  const opened = await json(`${THREE}/api/v1/letters/${created.handle}/open`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${created.organizer_token}`, "Content-Type": "application/json" },
+    body: "{}",
+  });
+  const letter = await json(`${THREE}/api/v1/letters/${opened.letter_id}`);
+  assert.equal(letter.letter.policy.threshold, 3);
+  assert.equal(letter.letter.policy.issuers.length, 3);
+
+  const page = await newPage();
+  const email = "tri@state.gov";
+  await page.goto(`${THREE}/letters/${opened.letter_id}`);
+  await page.waitForSelector("#code-form", { state: "visible" });
+  await page.fill("#email", email);
+  await page.selectOption("#role", "analyst");
+  await page.selectOption("#age-band", "30-39");
+  const sent = [];
+  page.on("request", (r) => sent.push({ url: r.url(), body: r.postData() || "" }));
+  await page.click("#send-code");
+  await page.waitForSelector("#redeem-form", { state: "visible" });
+  // One screen, three labelled fields, and one sentence saying why.
+  assert.match(await page.textContent("#codes-why"), /3 codes, one from each of 3 independent issuers/);
+  for (const [n, issuer] of deployment.issuers.entries()) {
+    const label = await page.textContent(`label[for="code-${n + 1}"]`);
+    assert.ok(label.includes(issuer.host), `${label} names ${issuer.host}`);
+    // Each issuer mailed its own code, read from its own outbox.
+    const code = await until(`a code from ${issuer.host}`, async () => {
+      const mails = await json(`${issuer.url}/api/dev/outbox`);
+      const mine = mails.filter((m) => m.to.some((t) => t.toLowerCase() === email)).pop();
+      return mine && mine.body.match(/\b\d{8}\b/)?.[0];
+    });
+    await page.fill(`#code-${n + 1}`, code);
+  }
+  await audit(page, "letter-three-codes");
+  await page.click("#get-credential");
+  await page.waitForSelector("#have-credential", { state: "visible" });
+  const summary = await page.textContent("#credential-summary");
+  assert.match(summary, /this letter takes 3 of them/);
+  for (const i of deployment.issuers) assert.ok(summary.includes(i.host), `${summary} names ${i.host}`);
+  // Each issuer was asked directly, from the page, and no request carried the nym secrets.
+  for (const i of deployment.issuers) assert.ok(sent.some((r) => r.url === `${i.url}/api/v1/issuance/credential`), `asked ${i.url}`);
+  const creds = JSON.parse(await page.evaluate(() => localStorage.getItem("undersigned.credentials")));
+  assert.equal(new Set(creds.map((c) => c.issuer_id)).size, 3);
+  for (const c of creds) assert.ok(!sent.some((r) => r.body.includes(c.secrets.nym_secret)), "a nym secret left the page");
+
+  // Each issuer's next signed statement counts the credential, and the letters server
+  // carries it: a bundle's signers per organization are at most what each issuer issued.
+  await until("the issuers' statements to count state.gov", async () => {
+    const dep = await json(`${THREE}/api/v1/deployment`);
+    for (const i of deployment.issuers) {
+      const st = (await json(`${i.url}/api/v1/issuer/statement`)).signed.statement;
+      const counted = st.epochs.some((e) => e.cells.some((c) => c.org === "state.gov"));
+      const carried = dep.issuers.find((d) => d.url === i.url)?.statement_sequence >= st.sequence;
+      if (!counted || !carried) return false;
+    }
+    return true;
+  });
+  await page.click("#sign-now");
+  await page.waitForSelector("#sign-form", { state: "visible" });
+  await page.uncheck("#delay");
+  if (await page.isVisible("#consent-box")) await page.check("#consent");
+  await page.click("#sign-button");
+  await page.waitForSelector("#my-signature", { state: "visible" });
+  const entryPost = sent.find((r) => r.url.endsWith(`/api/v1/letters/${opened.letter_id}/entries`));
+  const entry = JSON.parse(entryPost.body);
+  assert.equal(entry.parts.length, 3, "a composite entry with one part per issuer");
+
+  await until("the signature to be counted", async () => (await json(`${THREE}/api/v1/letters/${opened.letter_id}/tally`)).signatures === 1);
+  // The letter page says which issuers back each signature and what cheating would take.
+  await page.reload();
+  await page.waitForSelector("#trust");
+  const trust = await page.textContent("#trust");
+  assert.match(trust, /each signature is backed by 3 of these 3 issuers/);
+  assert.match(trust, /needs all 3 to collude/);
+  for (const i of deployment.issuers) assert.ok(trust.includes(i.name), `${trust} names ${i.name}`);
+
+  // The verify page, with this deployment's bundle: verified, and the same statement.
+  const bundle = await (await fetch(`${THREE}/api/v1/letters/${opened.letter_id}/bundle`)).text();
+  const bundlePath = join(ARTIFACTS, "bundle-three-issuers.json");
+  writeFileSync(bundlePath, bundle);
+  const verify = await newPage();
+  await verify.goto(`${THREE}/verify`);
+  await verify.setInputFiles("#bundle-file", bundlePath);
+  await until("a verdict", async () => (await verify.textContent("#verdict")) !== "");
+  assert.equal(await verify.textContent("#verdict"), "VERIFIED", await verify.textContent("#statement"));
+  const checks = await verify.textContent("#checks");
+  assert.match(checks, /backed by 3 of these 3 issuers/);
+  for (const i of deployment.issuers) assert.ok(checks.includes(i.name), `${checks} names ${i.name}`);
+  await verify.screenshot({ path: join(ARTIFACTS, "verify-three-issuers.png"), fullPage: true });
+  noProblems(page);
+  noProblems(verify);
+  await page.context().close();
+  await verify.context().close();
+});
+
 test("every page was looked at, at both widths", async () => {
-  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found"]) {
+  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found", "letter-three-codes"]) {
     assert.ok(audited.has(name), `${name} was not audited`);
   }
 });

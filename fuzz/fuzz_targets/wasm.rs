@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         4 => drop(log::check_inclusion(a(0), a(1), a(2), a(3), a(4))),
         5 => drop(log::check_consistency(a(0), a(1), a(2), a(3))),
         6 => drop(sign::letter_id(a(0))),
-        7 => drop(sign::pick_credential(a(0), a(1))),
+        7 => drop(sign::pick_credentials(a(0), a(1))),
         8 => drop(sign::check_disclosure(
             a(0),
             a(1),

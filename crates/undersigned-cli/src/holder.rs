@@ -271,60 +271,33 @@ pub fn credentials_for(
     pick_credentials(held, letter, names)
 }
 
-/// Of `held`, t credentials for `letter`: distinct accepted issuers, one address (the address
-/// with the most accepted issuers; ties go to the first held).
+/// Of `held`, t credentials for `letter` (core's `holder::pick_credentials`); when the holder
+/// has fewer, the error names the issuers it lacks by `names` (issuer id to host, where known).
 pub fn pick_credentials(
     held: Vec<Credential>,
     letter: &Letter,
     names: &BTreeMap<IssuerId, String>,
 ) -> anyhow::Result<Vec<Credential>> {
-    let policy = &letter.policy;
-    let t = policy.threshold();
-    // Per address: one accepted credential per issuer, in issuer-id order.
-    let mut by_address: Vec<(Email, BTreeMap<IssuerId, Credential>)> = Vec::new();
-    for c in held {
-        if !policy.accepts_issuer(&c.issuer_id, &c.attributes.epoch) {
-            continue;
-        }
-        let address = c.attributes.email.clone();
-        let at = match by_address.iter().position(|(a, _)| *a == address) {
-            Some(at) => at,
-            None => {
-                by_address.push((address, BTreeMap::new()));
-                by_address.len() - 1
-            }
-        };
-        if let Some((_, m)) = by_address.get_mut(at) {
-            m.entry(c.issuer_id).or_insert(c);
-        }
-    }
-    let best = by_address
-        .into_iter()
-        .max_by_key(|(_, m)| m.len())
-        .map(|(_, m)| m)
-        .unwrap_or_default();
-    if best.len() >= t {
-        return Ok(best.into_values().take(t).collect());
-    }
+    let m = match undersigned_core::holder::pick_credentials(held, letter) {
+        Ok(picked) => return Ok(picked),
+        Err(m) => m,
+    };
     let name = |id: &IssuerId| {
         names
             .get(id)
             .cloned()
             .unwrap_or_else(|| format!("issuer {}", id.to_hex().get(..16).unwrap_or_default()))
     };
-    let missing: Vec<String> = policy
-        .issuers
+    let missing: Vec<String> = m
+        .missing
         .iter()
-        .filter(|a| !best.contains_key(&a.issuer_id))
-        .map(|a| {
-            let epochs: Vec<String> = a.epochs.iter().map(ToString::to_string).collect();
-            format!("{} (epoch {})", name(&a.issuer_id), epochs.join(", "))
+        .map(|(id, epochs)| {
+            let epochs: Vec<String> = epochs.iter().map(ToString::to_string).collect();
+            format!("{} (epoch {})", name(id), epochs.join(", "))
         })
         .collect();
     bail!(
-        "this letter needs credentials of {t} of its {} issuers and you hold {} it accepts; missing: {}; run `undersigned credential request` while those epochs are issuable",
-        policy.issuers.len(),
-        best.len(),
+        "{m}; missing: {}; run `undersigned credential request` while those epochs are issuable",
         missing.join(", ")
     )
 }

@@ -389,6 +389,29 @@ pub fn forge_entry(
     })
 }
 
+/// The finding-1 forgery for part `index` of `entry`, at that part's issuer (`public_key`): a
+/// part made with no credential, for the entry's letter, action, comment and disclosures, to
+/// put in place of the honest one (`with_forgery_at`).
+pub fn forge_part(
+    public_key: &PublicKey,
+    entry: &SignatureEntry,
+    index: usize,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Forgery, CryptoError> {
+    let issuer = entry.parts.get(index).ok_or(CryptoError)?.issuer_id;
+    forge(
+        &Statement {
+            public_key,
+            header: &credential::header(&issuer),
+            ph: &presentation_header(&entry.letter_id, entry.action, entry.comment.as_deref()),
+            context_id: &entry.letter_id.0,
+            message_count: MESSAGE_COUNT,
+            disclosed: &entry.disclosed.messages(),
+        },
+        rng,
+    )
+}
+
 /// `entry` carrying another forgery's bytes in its first part (for the variants).
 pub fn with_forgery(entry: &SignatureEntry, f: &Forgery) -> SignatureEntry {
     with_forgery_at(entry, 0, f)

@@ -37,7 +37,7 @@ pub const NO_ADDRESS_LOGS: &[&str] = &["axum::serve=off"];
 /// The whole HTTP surface with its privacy and safety layers.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    let csp = content_security_policy(&state.config.issuers);
+    let csp = content_security_policy(&state.config.public_url, &state.config.issuers);
     let router = api::routes()
         .merge(pages::routes())
         .merge(health::routes())
@@ -52,14 +52,23 @@ pub fn app(state: AppState) -> Router {
     protect(router, limit, &csp)
 }
 
-/// The pages' content security policy; the holder's page may also call the named issuers.
-fn content_security_policy(issuers: &[undersigned_service::issuers::IssuerSpec]) -> String {
+/// The pages' content security policy. The holder's page calls every issuer at the URL the
+/// deployment lists it with: the named issuers, or this server's own at its public URL (which
+/// may be another origin than the one the page was opened at, say `localhost` for `127.0.0.1`).
+fn content_security_policy(
+    public_url: &str,
+    issuers: &[undersigned_service::issuers::IssuerSpec],
+) -> String {
     let mut connect = String::from("'self'");
-    for i in issuers {
-        // A URL `Config::validate` accepted: http(s), a host, no query or fragment.
-        if let Ok(u) = url::Url::parse(&i.url) {
-            connect.push(' ');
-            connect.push_str(&u.origin().ascii_serialization());
+    let urls = std::iter::once(public_url).chain(issuers.iter().map(|i| i.url.as_str()));
+    for url in urls {
+        // URLs `Config::validate` accepted: http(s), a host, no query or fragment.
+        if let Ok(u) = url::Url::parse(url) {
+            let origin = u.origin().ascii_serialization();
+            if !connect.split(' ').any(|o| o == origin) {
+                connect.push(' ');
+                connect.push_str(&origin);
+            }
         }
     }
     format!(
@@ -74,7 +83,7 @@ pub fn issuer_app(state: AppState) -> Router {
     let router = api::issuer_only_routes()
         .merge(health::routes())
         .with_state(state);
-    protect(router, limit, &content_security_policy(&[]))
+    protect(router, limit, &content_security_policy("", &[]))
 }
 
 /// The security headers, `no-store` unless a route says otherwise, and the body limit.

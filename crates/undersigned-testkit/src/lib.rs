@@ -16,6 +16,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod attack;
+
 use ed25519_dalek::SigningKey;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -139,8 +141,21 @@ impl World {
         self.issuer.published_sets(&self.epoch, self.k)
     }
 
+    /// The sets as a holder's page hands them over: keyed by the issuer's hex id.
     pub fn sets_json(&self) -> String {
-        serde_json::to_string(&self.sets()).unwrap()
+        json!({ self.issuer.keys.id().to_hex(): self.sets() }).to_string()
+    }
+
+    /// This world's issuer as the letters deployment lists it (an element of `issuers` in
+    /// `GET /api/v1/deployment`).
+    pub fn issuer_json(&self) -> Value {
+        json!({
+            "url": format!("https://{}", self.host),
+            "issuer_id": self.issuer.keys.id().to_hex(),
+            "name": self.issuer.keys.name,
+            "public_key": b64url(&self.issuer.keys.public_key().to_bytes()),
+            "orgs": [],
+        })
     }
 
     /// An open letter accepting this world's issuer and epoch.
@@ -375,6 +390,7 @@ impl World {
             "issuer": issuer,
             "log_public_key": hex::encode(log_key().verifying_key().to_bytes()),
             "dev": true,
+            "issuers": [self.issuer_json()],
         })
         .to_string()
     }

@@ -4,7 +4,6 @@
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use undersigned_core::bbs::{PublicKey, PUBLIC_KEY_LEN, SCALAR_LEN, SIGNATURE_LEN};
-use undersigned_core::bundle::BundleIssuer;
 use undersigned_core::credential::{self, issuer_id, IssuanceResponse, PendingIssuance};
 use undersigned_core::encoding::{b64url, from_b64url};
 use undersigned_core::ids::{AddressRules, AgeBand, Email, Epoch, Role};
@@ -53,18 +52,23 @@ struct BlindCredential {
     nym_entropy: String,
 }
 
-/// The part of `GET /api/v1/deployment` that issuance needs: the published issuer.
+/// One issuer as the letters deployment lists it (an element of `issuers` in
+/// `GET /api/v1/deployment`): the key holders pin, and the address rules it signs under.
+#[derive(Deserialize)]
+pub(crate) struct IssuerDoc {
+    issuer_id: undersigned_core::ids::IssuerId,
+    public_key: String,
+    #[serde(default)]
+    orgs: Vec<DeploymentOrg>,
+}
+
+/// The part of `GET /api/v1/deployment` the log checks need: its host and log key.
 #[derive(Deserialize)]
 pub(crate) struct Deployment {
-    pub(crate) issuer: BundleIssuer,
     #[serde(default)]
     pub(crate) host: Option<String>,
     #[serde(default)]
     pub(crate) log_public_key: Option<String>,
-    /// The organizations with their address rules: the issuer signs the address as these
-    /// normalize it, so the holder must normalize it the same way.
-    #[serde(default)]
-    pub(crate) orgs: Vec<DeploymentOrg>,
 }
 
 #[derive(Deserialize)]
@@ -76,7 +80,7 @@ pub(crate) struct DeploymentOrg {
     address_rules: AddressRules,
 }
 
-impl Deployment {
+impl IssuerDoc {
     fn membership(&self) -> undersigned_core::issuer::Membership {
         undersigned_core::issuer::Membership::for_addresses(
             self.orgs
@@ -114,21 +118,22 @@ pub fn request_credentials(
     })
 }
 
-/// Finishes issuance and returns a JSON array of credentials, one per epoch the issuer
-/// answered for; they never leave the device.
+/// Finishes issuance with one issuer and returns a JSON array of credentials, one per epoch it
+/// answered for; they never leave the device. `issuer_json` is that issuer as the letters
+/// deployment lists it, so the key is the one the deployment pinned, not the answer's.
 pub fn receive_credentials(
     pending: &str,
     issued_json: &str,
-    deployment_json: &str,
+    issuer_json: &str,
     email: &str,
     role: &str,
     age_band: &str,
 ) -> Result<String, String> {
     let mut pending: Vec<PendingEpoch> = json::parse_secret(pending, "the pending issuance")?;
     let issued: Issued = json::parse(issued_json, "the issuer's answer")?;
-    let deployment: Deployment = json::parse(deployment_json, "the deployment info")?;
+    let issuer: IssuerDoc = json::parse(issuer_json, "the issuer")?;
     // Pin the key the deployment publishes, not whatever key the answer names.
-    if issued.issuer_public_key != deployment.issuer.public_key {
+    if issued.issuer_public_key != issuer.public_key {
         return Err(
             "the issuer key in the answer differs from the deployment's published key".into(),
         );
@@ -140,12 +145,12 @@ pub fn receive_credentials(
     )
     .map_err(|e| e.to_string())?;
     let pk = PublicKey::from_slice(&pk_bytes).map_err(|_| "malformed issuer public key")?;
-    if issuer_id(&pk) != deployment.issuer.id {
+    if issuer_id(&pk) != issuer.issuer_id {
         return Err("the deployment's issuer id does not match its key".into());
     }
     // The issuer signed the address as the deployment normalizes it (lowercase, no +tag, and
     // its own domain's rules), with the organization it belongs to (a subdomain's parent).
-    let membership = deployment.membership();
+    let membership = issuer.membership();
     let email = Email::parse(email).map_err(|_| "not a valid email address")?;
     let role = Role::parse(role).map_err(|e| e.to_string())?;
     let age_band = AgeBand::parse(age_band).map_err(|e| e.to_string())?;

@@ -38,14 +38,15 @@ pub fn request_credentials(epochs_json: &str) -> Result<String, JsError> {
     js(issuance::request_credentials(&mut OsRng, epochs_json))
 }
 
-/// Step 2 of issuance: checks each of the issuer's blind signatures
-/// (`POST /api/v1/issuance/credential`) against the deployment's published key
-/// (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
+/// Step 2 of issuance with one issuer: checks each of its blind signatures
+/// (`POST <issuer>/api/v1/issuance/credential`) against its key as the letters deployment lists
+/// it (`issuer_json`, one element of `issuers` in `GET /api/v1/deployment`) and returns a JSON
+/// array of credentials, one per issued epoch.
 #[wasm_bindgen]
 pub fn receive_credentials(
     pending: &str,
     issued_json: &str,
-    deployment_json: &str,
+    issuer_json: &str,
     email: &str,
     role: &str,
     age_band: &str,
@@ -53,33 +54,36 @@ pub fn receive_credentials(
     js(issuance::receive_credentials(
         pending,
         issued_json,
-        deployment_json,
+        issuer_json,
         email,
         role,
         age_band,
     ))
 }
 
-/// Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
-/// with the one epoch the letter accepts. Errors when none is.
+/// Of the credentials the holder keeps (a JSON array), the letter's threshold t of them:
+/// distinct issuers it accepts, each with the one epoch it accepts, one address. Returns
+/// `{"credentials": [...] | null, "threshold", "issuers", "held", "missing": [{"issuer_id",
+/// "epochs"}]}`.
 #[wasm_bindgen]
-pub fn pick_credential(credentials_json: &str, letter_json: &str) -> Result<String, JsError> {
-    js(sign::pick_credential(credentials_json, letter_json))
+pub fn pick_credentials(credentials_json: &str, letter_json: &str) -> Result<String, JsError> {
+    js(sign::pick_credentials(credentials_json, letter_json))
 }
 
-/// The small-cell guard for the signing form. Returns
+/// The small-cell guard for the signing form, at the issuer of every credential signed with
+/// (`sets_json`: each issuer's sets keyed by its hex id). Returns
 /// `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
 #[wasm_bindgen]
 pub fn check_disclosure(
     sets_json: &str,
-    credential_json: &str,
+    credentials_json: &str,
     letter_k: u32,
     role: bool,
     age_band: bool,
 ) -> Result<String, JsError> {
     js(sign::check_disclosure(
         sets_json,
-        credential_json,
+        credentials_json,
         letter_k,
         role,
         age_band,
@@ -92,11 +96,12 @@ pub fn letter_id(letter_json: &str) -> Result<String, JsError> {
     js(sign::letter_id(letter_json))
 }
 
-/// Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`).
+/// Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`) from
+/// the credentials `pick_credentials` chose and each issuer's sets (keyed by hex issuer id).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)] // mirrors the form's fields one to one for JavaScript
 pub fn present(
-    credential_json: &str,
+    credentials_json: &str,
     letter_json: &str,
     action: &str,
     disclose_role: bool,
@@ -107,7 +112,7 @@ pub fn present(
     consent_small_org: bool,
 ) -> Result<String, JsError> {
     js(sign::present(
-        credential_json,
+        credentials_json,
         letter_json,
         action,
         sign::Disclose {

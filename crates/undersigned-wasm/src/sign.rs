@@ -1,10 +1,15 @@
-//! Signing and withdrawing from the browser: the small-cell guard for the form, and `present`.
+//! Signing and withdrawing from the browser: which credentials a letter takes, the small-cell
+//! guard for the form, and `present` with t of them.
 
+use std::collections::BTreeMap;
+
+use rand_core::OsRng;
 use serde::Serialize;
 use undersigned_core::anonymity::PublishedSets;
 use undersigned_core::credential::Credential;
-use undersigned_core::entry::{self, Action, DisclosureChoice, SmallOrgConsent};
+use undersigned_core::entry::{self, Action, Ask, DisclosureChoice, Held, SmallOrgConsent};
 use undersigned_core::holder;
+use undersigned_core::ids::IssuerId;
 use undersigned_core::letter::Letter;
 use undersigned_core::PresentError;
 
@@ -26,40 +31,124 @@ struct DisclosureCheck {
     org_below_k: bool,
 }
 
-/// The small-cell rule as the form needs it, so it can grey out a choice before signing.
-/// Returns `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
+/// Each issuer's published anonymity sets (`GET /api/v1/issuer/anonymity-sets?issuer=&epoch=`),
+/// keyed by issuer id in hex: a signature with t parts must be safe at every one of them.
+fn sets_by_issuer(sets_json: &str) -> Result<BTreeMap<IssuerId, PublishedSets>, String> {
+    let raw: BTreeMap<String, PublishedSets> = json::parse(sets_json, "the anonymity sets")?;
+    raw.into_iter()
+        .map(|(id, sets)| {
+            let id = IssuerId::from_hex(&id)
+                .map_err(|_| "an anonymity set names a malformed issuer id")?;
+            Ok((id, sets))
+        })
+        .collect()
+}
+
+/// The sets of the issuer of `credential`, or an error naming the issuer.
+fn sets_of<'a>(
+    sets: &'a BTreeMap<IssuerId, PublishedSets>,
+    credential: &Credential,
+) -> Result<&'a PublishedSets, String> {
+    sets.get(&credential.issuer_id).ok_or_else(|| {
+        format!(
+            "no anonymity sets of issuer {} were given",
+            credential.issuer_id.to_hex()
+        )
+    })
+}
+
+fn credentials(credentials_json: &str) -> Result<Vec<Credential>, String> {
+    json::parse_secret(credentials_json, "the credential list")
+}
+
+/// The small-cell rule as the form needs it, so it can grey out a choice before signing: the
+/// disclosure must be safe at the issuer of every credential the signature is built from
+/// (`credentials_json`, as `pick_credentials` chose them). Returns
+/// `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
 pub fn check_disclosure(
     sets_json: &str,
-    credential_json: &str,
+    credentials_json: &str,
     letter_k: u32,
     role: bool,
     age_band: bool,
 ) -> Result<String, String> {
-    let sets: PublishedSets = json::parse(sets_json, "the anonymity sets")?;
-    let credential = json::credential(credential_json)?;
-    let attrs = &credential.attributes;
-    let verdict = sets.check_disclosure(
-        &attrs.org,
-        role.then_some(&attrs.role),
-        age_band.then_some(attrs.age_band),
-        letter_k,
-    );
+    let sets = sets_by_issuer(sets_json)?;
+    let held = credentials(credentials_json)?;
+    if held.is_empty() {
+        return Err("no credential was given".into());
+    }
+    let mut reason = None;
+    let mut org_below_k = false;
+    for c in &held {
+        let at = sets_of(&sets, c)?;
+        let attrs = &c.attributes;
+        let verdict = at.check_disclosure(
+            &attrs.org,
+            role.then_some(&attrs.role),
+            age_band.then_some(attrs.age_band),
+            letter_k,
+        );
+        if let Err(cell) = verdict {
+            // The same wording `present` would refuse with.
+            reason
+                .get_or_insert_with(|| PresentError::SmallCell(cell.name(), letter_k).to_string());
+        }
+        org_below_k |= !at.org_at_least(&attrs.org, letter_k);
+    }
     json::to_string(&DisclosureCheck {
-        ok: verdict.is_ok(),
-        // The same wording `present` would refuse with.
-        reason: verdict
-            .err()
-            .map(|cell| PresentError::SmallCell(cell.name(), letter_k).to_string()),
-        org_below_k: !sets.org_at_least(&attrs.org, letter_k),
+        ok: reason.is_none(),
+        reason,
+        org_below_k,
     })
 }
 
-/// Of the holder's credentials, the one whose issuer and epoch the letter accepts (core's
-/// `holder::pick_credential`, as the CLI picks).
-pub fn pick_credential(credentials_json: &str, letter_json: &str) -> Result<String, String> {
-    let held: Vec<Credential> = json::parse_secret(credentials_json, "the credentials")?;
+#[derive(Serialize)]
+struct Picked {
+    /// The t credentials to sign with, in issuer-id order; `null` when the holder lacks some.
+    credentials: Option<Vec<Credential>>,
+    threshold: usize,
+    issuers: usize,
+    held: usize,
+    /// The issuers (hex ids) the holder lacks, each with the epochs of it the letter accepts.
+    missing: Vec<Missing>,
+}
+
+#[derive(Serialize)]
+struct Missing {
+    issuer_id: String,
+    epochs: Vec<String>,
+}
+
+/// Of the holder's credentials, the letter's threshold t of them (core's
+/// `holder::pick_credentials`, as the CLI picks). Returns `{"credentials": [...] | null,
+/// "threshold", "issuers", "held", "missing": [{"issuer_id", "epochs"}]}` so the page can name
+/// the issuers still to ask.
+pub fn pick_credentials(credentials_json: &str, letter_json: &str) -> Result<String, String> {
+    let held = credentials(credentials_json)?;
     let letter = letter(letter_json)?;
-    let picked = holder::pick_credential(held, &letter).map_err(|e| e.to_string())?;
+    let picked = match holder::pick_credentials(held, &letter) {
+        Ok(credentials) => Picked {
+            threshold: credentials.len(),
+            issuers: letter.policy.issuers.len(),
+            held: credentials.len(),
+            credentials: Some(credentials),
+            missing: vec![],
+        },
+        Err(m) => Picked {
+            credentials: None,
+            threshold: m.threshold,
+            issuers: m.issuers,
+            held: m.held,
+            missing: m
+                .missing
+                .into_iter()
+                .map(|(id, epochs)| Missing {
+                    issuer_id: id.to_hex(),
+                    epochs: epochs.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        },
+    };
     json::to_string(&picked)
 }
 
@@ -74,9 +163,12 @@ pub fn letter_id(letter_json: &str) -> Result<String, String> {
     Ok(letter(letter_json)?.id().to_hex())
 }
 
-/// Builds a sign or withdraw entry; the policy and small-cell checks are core's `present`.
+/// Builds a sign or withdraw entry from the letter's threshold of credentials
+/// (`credentials_json`, as `pick_credentials` chose them) and each issuer's sets
+/// (`sets_json`, keyed by issuer id); the policy and small-cell checks are core's
+/// `present_with`.
 pub fn present(
-    credential_json: &str,
+    credentials_json: &str,
     letter_json: &str,
     action: &str,
     disclose: Disclose,
@@ -84,9 +176,9 @@ pub fn present(
     sets_json: &str,
     consent_small_org: bool,
 ) -> Result<String, String> {
-    let credential = json::credential(credential_json)?;
+    let held = credentials(credentials_json)?;
     let letter = letter(letter_json)?;
-    let sets: PublishedSets = json::parse(sets_json, "the anonymity sets")?;
+    let sets = sets_by_issuer(sets_json)?;
     let action = match action {
         "sign" => Action::Sign,
         "withdraw" => Action::Withdraw,
@@ -104,15 +196,22 @@ pub fn present(
         age_band: disclose.age_band,
         email: disclose.email,
     };
-    let entry = entry::present(
-        &credential,
-        &letter,
+    let parts = held
+        .iter()
+        .map(|credential| {
+            Ok(Held {
+                credential,
+                sets: sets_of(&sets, credential)?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let ask = Ask {
         action,
         choice,
         comment,
-        &sets,
         consent,
-    )
-    .map_err(|e| e.to_string())?;
+    };
+    let entry =
+        entry::present_with(&parts, &letter, &ask, &mut OsRng).map_err(|e| e.to_string())?;
     json::to_string(&entry)
 }

@@ -239,13 +239,19 @@ fn a_letters_deployment_lists_a_named_issuer_and_bundles_its_statement() {
         .unwrap();
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 
-    // The holder's page here may call the issuer, and nothing else elsewhere.
+    // The holder's page here may call the issuer and this server at its public URL, and
+    // nothing else elsewhere.
     let page = ureq::get(&format!("{s}/")).call().unwrap();
     let csp = page.header("content-security-policy").unwrap().to_owned();
-    assert!(
-        csp.contains(&format!("connect-src 'self' {};", issuer.url)),
-        "{csp}"
-    );
+    let connect = csp
+        .split("; ")
+        .find_map(|d| d.strip_prefix("connect-src "))
+        .unwrap();
+    let mut origins: Vec<&str> = connect.split(' ').collect();
+    origins.sort_unstable();
+    let mut expected = vec!["'self'", s, issuer.url.as_str()];
+    expected.sort_unstable();
+    assert_eq!(origins, expected, "{csp}");
 
     // A holder asks the issuer, an organizer opens a letter here, the holder signs it here.
     let holder = dir.path().join("holder");

@@ -8,6 +8,7 @@
     clippy::too_many_lines
 )]
 
+mod attacks;
 mod backup;
 mod cluster;
 mod connections;

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const ISSUERS: [(&str, &str); 3] = [
+pub const ISSUERS: [(&str, &str); 3] = [
     ("The Newsroom", "issuer.newsroom.localhost"),
     ("The Staff Union", "issuer.union.localhost"),
     ("The Law Clinic", "issuer.clinic.localhost"),
 ];
 
 /// `issuer serve --dev` named `name` at `host`, waiting for its description.
-fn start_issuer(data: &Path, name: &str, host: &str) -> Server {
+pub fn start_issuer(data: &Path, name: &str, host: &str) -> Server {
     let config = data.with_extension("toml");
     std::fs::write(&config, format!("issuer_name = {name:?}\n")).unwrap();
     let port = free_port();
@@ -51,13 +51,18 @@ fn start_issuer(data: &Path, name: &str, host: &str) -> Server {
     server
 }
 
-fn get_json(url: &str) -> serde_json::Value {
+pub fn get_json(url: &str) -> serde_json::Value {
     ureq::get(url).call().unwrap().into_json().unwrap()
 }
 
 /// `credential request` at `server`, typing each issuer's code (from its own outbox) when
 /// asked, in the order the deployment lists them; the command's stdout and stderr.
-fn request_all(server: &str, issuers: &[&Server], home: &Path, email: &str) -> (String, String) {
+pub fn request_all(
+    server: &str,
+    issuers: &[&Server],
+    home: &Path,
+    email: &str,
+) -> (String, String) {
     let mut req = bin()
         .args(["credential", "request", "--server", server, "--home"])
         .arg(home)
@@ -81,7 +86,7 @@ fn request_all(server: &str, issuers: &[&Server], home: &Path, email: &str) -> (
 
 /// Until every issuer's signed statement counts credentials of `org` and the letters server
 /// carries that statement.
-fn statements_count(letters: &str, issuers: &[Server], org: &str) {
+pub fn statements_count(letters: &str, issuers: &[Server], org: &str) {
     let start = Instant::now();
     loop {
         let dep = get_json(&format!("{letters}/api/v1/deployment"));
@@ -114,7 +119,13 @@ fn statements_count(letters: &str, issuers: &[Server], org: &str) {
 
 /// Opens a letter of state.gov that accepts every issuer of the deployment at its current
 /// epoch and needs `t` of them; its handle.
-fn open_letter(letters: &str, dir: &Path, t: u32) -> String {
+pub fn open_letter(letters: &str, dir: &Path, t: u32) -> String {
+    open_letter_of(letters, dir, t, &["state.gov"])
+}
+
+/// Opens a letter of `orgs` that accepts every issuer of the deployment at its current epoch
+/// and needs `t` of them; its handle.
+pub fn open_letter_of(letters: &str, dir: &Path, t: u32, orgs: &[&str]) -> String {
     let dep = get_json(&format!("{letters}/api/v1/deployment"));
     let issuers: Vec<serde_json::Value> = dep["issuers"]
         .as_array()
@@ -127,7 +138,7 @@ fn open_letter(letters: &str, dir: &Path, t: u32) -> String {
             "title": "Review",
             "body": "We ask for a review.\n",
             "policy": {
-                "orgs": ["state.gov"],
+                "orgs": orgs,
                 "deadline": undersigned_server::now() + 86_400,
                 "publish_interval_secs": 1,
                 "issuers": issuers,
@@ -150,7 +161,7 @@ fn open_letter(letters: &str, dir: &Path, t: u32) -> String {
     handle
 }
 
-fn sign(letters: &str, home: &Path, handle: &str, action: &str) -> std::process::Output {
+pub fn sign(letters: &str, home: &Path, handle: &str, action: &str) -> std::process::Output {
     bin()
         .args([action, "--server", letters, "--home"])
         .arg(home)

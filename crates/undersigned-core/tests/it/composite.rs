@@ -3,20 +3,17 @@
 //! fast verifiers, and every attack of the issue, refused by core and by bundle verification.
 
 use crate::fixture::*;
-use undersigned_core::bbs::composite::{self, PartSecret, PartStatement};
-use undersigned_core::bbs::{self, fast, SecretKey};
+use undersigned_core::bbs::composite::{self, PartStatement};
+use undersigned_core::bbs::{self, fast};
 use undersigned_core::bundle::{origin, Bundle, IssuerRecord};
-use undersigned_core::credential::{
-    self, receive_credential, request_credential, Credential, MESSAGE_COUNT,
-};
+use undersigned_core::credential::{self, Credential, MESSAGE_COUNT};
 use undersigned_core::entry::{
     self, presentation_header, verify, verify_reference, Action, DisclosureChoice, SignatureEntry,
     SHARED,
 };
 use undersigned_core::error::{PresentError, VerifyError};
-use undersigned_core::forge::{forge, variants, with_forgery_at, Forgery, Statement};
-use undersigned_core::ids::{AgeBand, Email, LetterId, Role};
-use undersigned_core::issuer::{Issuer, IssuerKeys};
+use undersigned_core::forge::{forge_part, variants, with_forgery_at, Forgery};
+use undersigned_core::ids::{AgeBand, LetterId};
 use undersigned_core::letter::Letter;
 use undersigned_core::log::origin::Host;
 use undersigned_core::log::LogVerifier;
@@ -28,21 +25,15 @@ const ANALYST: &str = "analyst";
 
 /// A corrupt issuer: the world's key, with none of its memory of who already holds one.
 fn mint(w: &mut World, email: &str) -> Credential {
-    let keys = &w.issuer.keys;
-    let sk = SecretKey::from_bytes(&keys.secret_key().to_bytes()).unwrap();
-    let twin = IssuerKeys::from_parts(&keys.name, sk, keys.public_key().clone());
-    let mut corrupt = Issuer::new(twin, w.issuer.membership.clone(), &mut w.rng);
-    let email = Email::parse(email).unwrap();
-    let role = Role::parse(ANALYST).unwrap();
-    let (req, pending) = request_credential(&mut w.rng).unwrap();
-    let resp = corrupt
-        .issue(&req, &email, &w.epoch, &role, AgeBand::Under30, &mut w.rng)
-        .unwrap();
-    let attrs = corrupt
-        .membership
-        .attributes(&email, w.epoch.clone(), role, AgeBand::Under30)
-        .unwrap();
-    receive_credential(pending, &resp, corrupt.keys.public_key(), attrs).unwrap()
+    undersigned_testkit::attack::mint(
+        &w.issuer.keys,
+        &w.issuer.membership,
+        &w.epoch,
+        email,
+        ANALYST,
+        AgeBand::Under30,
+        &mut w.rng,
+    )
 }
 
 fn person(c: &mut Council, email: &str) -> Vec<Credential> {
@@ -268,39 +259,7 @@ fn fail_pooling_replay_missing_duplicate_and_reordered_parts() {
     assert_eq!(check(&pooled, &letter, &c), Err(VerifyError::BadProof));
     // Pooling, proved honestly over two people's credentials: the shared response differs.
     let mixed = [&alice[0], &bob[1], &alice[2]];
-    let secrets: Vec<_> = mixed.iter().map(|c| c.holder_secrets()).collect();
-    let keys: Vec<_> = mixed
-        .iter()
-        .map(|c| c.issuer_public_key().unwrap())
-        .collect();
-    let headers: Vec<_> = mixed
-        .iter()
-        .map(|c| credential::header(&c.issuer_id))
-        .collect();
-    let messages: Vec<_> = mixed.iter().map(|c| c.attributes.messages()).collect();
-    let parts: Vec<PartSecret<'_>> = (0..3)
-        .map(|i| PartSecret {
-            public_key: &keys[i],
-            header: &headers[i],
-            messages: &messages[i],
-            secrets: undersigned_core::bbs::HolderSecrets { ..secrets[i] },
-        })
-        .collect();
-    let ph = presentation_header(&letter.id(), Action::Sign, None);
-    let proved = composite::prove(
-        &parts,
-        &ph,
-        &letter.id().0,
-        &[0, 1],
-        &SHARED,
-        &mut rng(2331),
-    )
-    .unwrap();
-    let mut pooled = a.clone();
-    for (part, p) in pooled.parts.iter_mut().zip(proved) {
-        part.proof = p.proof;
-        part.pseudonym = p.pseudonym.to_vec();
-    }
+    let pooled = undersigned_testkit::attack::prove_mixed(&a, &mixed, &mut rng(2331));
     assert_eq!(check(&pooled, &letter, &c), Err(VerifyError::BadProof));
     assert_eq!(crypto_verdicts(&pooled, &c, &letter.id()), [false, false]);
     // And the holder's own prover refuses to mix addresses at all.
@@ -406,26 +365,13 @@ fn fail_parts_disclosing_different_organizations() {
 /// `e`'s letter, action and disclosed org and epoch.
 fn forged_part(
     c: &Council,
-    letter: &Letter,
+    _letter: &Letter,
     e: &SignatureEntry,
     index: usize,
     seed: u64,
 ) -> Forgery {
     let issuer = e.parts[index].issuer_id;
-    let header = credential::header(&issuer);
-    let disclosed = vec![
-        (0, e.disclosed.org.as_str().as_bytes().to_vec()),
-        (1, e.disclosed.epoch.as_str().as_bytes().to_vec()),
-    ];
-    let st = Statement {
-        public_key: &c.directory()[&issuer].public_key,
-        header: &header,
-        ph: &presentation_header(&letter.id(), e.action, e.comment.as_deref()),
-        context_id: &letter.id().0,
-        message_count: MESSAGE_COUNT,
-        disclosed: &disclosed,
-    };
-    forge(&st, &mut rng(seed)).unwrap()
+    forge_part(&c.directory()[&issuer].public_key, e, index, &mut rng(seed)).unwrap()
 }
 
 #[test]

@@ -413,9 +413,11 @@ fn sign_panel() -> Markup {
                     select #age-band name="age_band" {}
                     button #send-code type="submit" { "Send me a code" }
                 }
+                // One code field per issuer of the deployment, filled in by the script; with
+                // several, one sentence says why.
                 form #redeem-form hidden {
-                    label for="code" { "Code from the email" }
-                    input #code name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                    p #codes-why.note hidden {}
+                    div #codes {}
                     button #get-credential type="submit" { "Get my credential" }
                 }
             }

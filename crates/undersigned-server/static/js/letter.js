@@ -11,9 +11,9 @@ const frag = fragment();
 // A recipients-only letter is read and signed with the link's token; the organizer's works too.
 const token = frag.key || frag.organizer || undefined;
 
-let deployment, view, letterId, vkey, setsJson, credential;
-let pending = null; // the holder's half of issuance, between the two requests
-let requestToken = ""; // the code request's token: the code is checked under it alone
+let deployment, view, letterId, vkey, setsJson;
+// The credentials this letter is signed with: its threshold t of them, one per issuer.
+let credentials = null;
 // Right after getting a credential the page offers to come back later rather than sign at
 // once: a gap between issuance and signing is what hides who signed from the operator.
 let later = false;
@@ -128,67 +128,145 @@ function chart(byOrg, k) {
 
 // ---- issuance ----------------------------------------------------------------------------
 
+/** The issuers a holder asks, as the deployment lists them (its own issuer when it names none). */
+function issuers() {
+  return deployment.issuers || [];
+}
+
+/** An issuer's name for people: its name and the host it signs its statements under. */
+function issuerName(i) {
+  return i.name && i.name !== i.host ? `${i.name} (${i.host})` : i.host || i.name;
+}
+
+/** The URL of one of an issuer's routes: every issuer is asked at the URL the deployment lists. */
+function at(issuer, path) {
+  return `${issuer.url.replace(/\/$/, "")}${path}`;
+}
+
+/** One code field per issuer asked; with several, one sentence says why there are several. */
+function codeFields(asked) {
+  const several = asked.length > 1;
+  const why = $("#codes-why");
+  why.hidden = !several;
+  why.textContent = several
+    ? `You get ${asked.length} codes, one from each of ${asked.length} independent issuers: each checks your work address on its own, so that no single one of them can add a signer or let anyone sign twice.`
+    : "";
+  $("#codes").replaceChildren(
+    ...asked.flatMap(({ issuer }, n) => {
+      const id = several ? `code-${n + 1}` : "code";
+      return [
+        el("label", { for: id }, several ? `Code from ${issuerName(issuer)}` : "Code from the email"),
+        el("input", { id, name: id, inputmode: "numeric", autocomplete: several ? "off" : "one-time-code", required: "" }),
+      ];
+    }),
+  );
+}
+
+/** The code field of the n-th issuer asked. */
+function codeField(n, count) {
+  return $(count > 1 ? `#code-${n + 1}` : "#code");
+}
+
+/** Finishes issuance with one issuer: fresh commitments for every issuable epoch, its blind
+ *  signatures checked against its key as the deployment lists it. */
+async function obtain(issuer, requestToken, code, email, role, age) {
+  // Every issuable epoch at once, never one alone: the issuer sees which epochs are asked
+  // for, and a single old epoch would point at the letter. Fresh commitments per attempt;
+  // the nym secrets are generated here and never sent.
+  const epochs = (await api(at(issuer, "/api/v1/issuance/epochs"))).data;
+  const pending = JSON.parse(wasm.request_credentials(JSON.stringify(epochs)));
+  const issued = (await api(at(issuer, "/api/v1/issuance/credential"), {
+    method: "POST",
+    body: { email, code, request_token: requestToken, commitments: pending.commitments, role, age_band: age },
+  })).data;
+  return JSON.parse(wasm.receive_credentials(pending.pending, JSON.stringify(issued), JSON.stringify(issuer), email, role, age));
+}
+
 function wireIssuance() {
   const roles = ["unspecified", ...deployment.roles.filter((r) => r !== "unspecified")];
   const bands = ["unspecified", ...deployment.age_bands.filter((a) => a !== "unspecified")];
   $("#role").replaceChildren(...roles.map((r) => el("option", { value: r }, r)));
   $("#age-band").replaceChildren(...bands.map((a) => el("option", { value: a }, a)));
   const st = $("#wasm-status");
+  // The issuers that mailed a code, each with the token its code is checked under.
+  let asked = [];
   $("#code-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const email = $("#email").value.trim();
-    try {
-      requestToken = (await api("/api/v1/issuance/code", { method: "POST", body: { email } })).data.request_token;
-      $("#redeem-form").hidden = false;
-      status(st, `A code was sent to ${email}. Enter it below.`, "ok");
-      $("#code").focus();
-    } catch (e) {
-      status(st, e.message, "bad");
+    const refused = [];
+    asked = [];
+    for (const issuer of issuers()) {
+      try {
+        const sent = (await api(at(issuer, "/api/v1/issuance/code"), { method: "POST", body: { email } })).data;
+        asked.push({ issuer, requestToken: sent.request_token });
+      } catch (e) {
+        refused.push(`${issuerName(issuer)}: ${e.message}`);
+      }
     }
+    if (asked.length === 0) return status(st, refused.join(" "), "bad");
+    codeFields(asked);
+    $("#redeem-form").hidden = false;
+    const codes = asked.length > 1 ? `${asked.length} codes were sent` : "A code was sent";
+    status(st, `${codes} to ${email}. Enter ${asked.length > 1 ? "them" : "it"} below.${refused.length ? ` Not sent by ${refused.join("; ")}.` : ""}`, refused.length ? "bad" : "ok");
+    codeField(0, asked.length).focus();
   });
   $("#redeem-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const email = $("#email").value.trim();
     const role = $("#role").value;
     const age = $("#age-band").value;
-    try {
-      // Every issuable epoch at once, never one alone: the issuer sees which epochs are asked
-      // for, and a single old epoch would point at the letter. Fresh commitments per attempt;
-      // the nym secrets are generated here and never sent.
-      const epochs = (await api("/api/v1/issuance/epochs")).data;
-      pending = JSON.parse(wasm.request_credentials(JSON.stringify(epochs)));
-      const issued = (await api("/api/v1/issuance/credential", {
-        method: "POST",
-        body: { email, code: $("#code").value.trim(), request_token: requestToken, commitments: pending.commitments, role, age_band: age },
-      })).data;
-      const creds = JSON.parse(wasm.receive_credentials(pending.pending, JSON.stringify(issued), JSON.stringify(deployment), email, role, age));
-      pending = null;
-      const fresh = new Set(creds.map((c) => `${c.issuer_id}/${c.attributes.epoch}`));
-      store.set("credentials", [...held().filter((c) => !fresh.has(`${c.issuer_id}/${c.attributes.epoch}`)), ...creds]);
-      store.remove("credential");
-      $("#code").value = "";
-      status(st, "", "");
-      later = true;
-      await renderCredential();
-    } catch (e) {
-      status(st, e.message, "bad");
+    const creds = [];
+    const refused = [];
+    const left = [];
+    for (const [n, a] of asked.entries()) {
+      try {
+        creds.push(...(await obtain(a.issuer, a.requestToken, codeField(n, asked.length).value.trim(), email, role, age)));
+      } catch (e) {
+        refused.push(`${issuerName(a.issuer)}: ${e.message}`);
+        left.push(a);
+      }
     }
+    if (creds.length) {
+      const keyOf = (c) => `${c.issuer_id}/${c.attributes.epoch}`;
+      const fresh = new Set(creds.map(keyOf));
+      store.set("credentials", [...held().filter((c) => !fresh.has(keyOf(c))), ...creds]);
+      store.remove("credential");
+    }
+    if (refused.length) {
+      // The issuers that refused keep their field, with what they said; the others are done.
+      const codes = left.map((a) => codeField(asked.indexOf(a), asked.length).value);
+      asked = left;
+      codeFields(asked);
+      codes.forEach((c, n) => { codeField(n, asked.length).value = c; });
+      status(st, `Not issued by ${refused.join("; ")}`, "bad");
+      if (!creds.length) return;
+    } else {
+      status(st, "", "");
+    }
+    later = true;
+    await renderCredential();
+    if (refused.length) $("#redeem-form").hidden = false;
   });
 }
 
 async function renderCredential() {
-  // The credential whose issuer and epoch this letter accepts, if this browser holds one.
-  credential = null;
+  // The credentials this letter is signed with (its threshold of them, of distinct issuers),
+  // if this browser holds them.
+  credentials = null;
   let why = "";
   if (held().length > 0) {
-    try {
-      credential = JSON.parse(wasm.pick_credential(JSON.stringify(held()), JSON.stringify(view.letter)));
-    } catch (e) {
-      why = e.message;
+    const picked = JSON.parse(wasm.pick_credentials(JSON.stringify(held()), JSON.stringify(view.letter)));
+    credentials = picked.credentials;
+    if (!credentials) {
+      const names = Object.fromEntries(issuers().map((i) => [i.issuer_id, issuerName(i)]));
+      const missing = picked.missing.map((m) => names[m.issuer_id] || `issuer ${m.issuer_id.slice(0, 16)}`);
+      why = picked.threshold > 1
+        ? `This letter needs credentials from ${picked.threshold} of its ${picked.issuers} issuers and this browser holds ${picked.held} it accepts (missing: ${missing.join(", ")})`
+        : `None of the credentials in this browser is of the period this letter accepts (${picked.missing.flatMap((m) => m.epochs.map(epochWords)).join(", ")})`;
     }
   }
-  const have = !!credential;
-  if (!have && why) status($("#wasm-status"), `${why}. Ask for a code again to get the credentials of every open period.`, "bad");
+  const have = !!credentials;
+  if (!have && why) status($("#wasm-status"), `${why}. Ask for codes again to get the credentials of every open period.`, "bad");
   $("#have-credential").hidden = !have;
   $("#code-form").hidden = have;
   $("#redeem-form").hidden = true;
@@ -197,10 +275,19 @@ async function renderCredential() {
     $("#sign-form").hidden = true;
     return;
   }
-  const a = credential.attributes;
+  const a = credentials[0].attributes;
   const name = (deployment.orgs.find((o) => o.domain === a.org) || {}).name || a.org;
-  $("#credential-summary").textContent = `You have a credential for ${name} (${a.org}), valid for ${epochWords(a.epoch)}. It is kept only in this browser.`;
-  setsJson = JSON.stringify((await api(`/api/v1/issuer/anonymity-sets?epoch=${encodeURIComponent(a.epoch)}`)).data);
+  const byId = Object.fromEntries(issuers().map((i) => [i.issuer_id, issuerName(i)]));
+  $("#credential-summary").textContent = credentials.length > 1
+    ? `You have credentials for ${name} (${a.org}), valid for ${epochWords(a.epoch)}, from ${credentials.map((c) => byId[c.issuer_id] || c.issuer_id.slice(0, 16)).join(", ")}; this letter takes ${credentials.length} of them. They are kept only in this browser.`
+    : `You have a credential for ${name} (${a.org}), valid for ${epochWords(a.epoch)}. It is kept only in this browser.`;
+  // Each issuer's published sets: what is safe to show must be safe at every one of them.
+  const sets = {};
+  for (const c of credentials) {
+    const q = `issuer=${encodeURIComponent(c.issuer_id)}&epoch=${encodeURIComponent(c.attributes.epoch)}`;
+    sets[c.issuer_id] = (await api(`/api/v1/issuer/anonymity-sets?${q}`)).data;
+  }
+  setsJson = JSON.stringify(sets);
   const signed = receipts().some((r) => r.action === "sign");
   $("#later-box").hidden = !later || signed;
   $("#sign-form").hidden = signed || later;
@@ -212,7 +299,7 @@ async function renderCredential() {
 // ---- the small-cell guard ----------------------------------------------------------------
 
 function check(role, age) {
-  return JSON.parse(wasm.check_disclosure(setsJson, JSON.stringify(credential), view.letter.policy.k, role, age));
+  return JSON.parse(wasm.check_disclosure(setsJson, JSON.stringify(credentials), view.letter.policy.k, role, age));
 }
 
 /** Greys out every disclosure the letter forbids or that would fall in a cell below k, and says why. */
@@ -253,7 +340,7 @@ function receipts() {
 }
 
 async function submit(action, role, age, email, comment, consent) {
-  const entry = wasm.present(JSON.stringify(credential), JSON.stringify(view.letter), action, role, age, email, comment || null, setsJson, consent);
+  const entry = wasm.present(JSON.stringify(credentials), JSON.stringify(view.letter), action, role, age, email, comment || null, setsJson, consent);
   const receipt = (await api(`/api/v1/letters/${encodeURIComponent(letterId)}/entries`, { method: "POST", body: entry, token })).data;
   // The receipt must be signed by this letter's log key and name exactly the entry we sent.
   wasm.verify_receipt(JSON.stringify(receipt), vkey, entry, letterId);

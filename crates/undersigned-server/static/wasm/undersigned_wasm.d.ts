@@ -14,10 +14,11 @@ export function check_consistency(vkey: string, old_note: string, new_note: stri
 export function check_cosignatures(deployment_json: string, checkpoint_note: string): string;
 
 /**
- * The small-cell guard for the signing form. Returns
+ * The small-cell guard for the signing form, at the issuer of every credential signed with
+ * (`sets_json`: each issuer's sets keyed by its hex id). Returns
  * `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
  */
-export function check_disclosure(sets_json: string, credential_json: string, letter_k: number, role: boolean, age_band: boolean): string;
+export function check_disclosure(sets_json: string, credentials_json: string, letter_k: number, role: boolean, age_band: boolean): string;
 
 /**
  * Checks that the receipt's entry is in the tree of a signed checkpoint. Returns
@@ -64,10 +65,12 @@ export function find_entry(bundle_json: string, entry_hash_hex: string): string;
 export function letter_id(letter_json: string): string;
 
 /**
- * Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
- * with the one epoch the letter accepts. Errors when none is.
+ * Of the credentials the holder keeps (a JSON array), the letter's threshold t of them:
+ * distinct issuers it accepts, each with the one epoch it accepts, one address. Returns
+ * `{"credentials": [...] | null, "threshold", "issuers", "held", "missing": [{"issuer_id",
+ * "epochs"}]}`.
  */
-export function pick_credential(credentials_json: string, letter_json: string): string;
+export function pick_credentials(credentials_json: string, letter_json: string): string;
 
 /**
  * The letter's log key, accepted only if it is the deployment's log key under this letter's
@@ -76,16 +79,18 @@ export function pick_credential(credentials_json: string, letter_json: string): 
 export function pinned_log_key(deployment_json: string, vkey: string, letter_id: string): string;
 
 /**
- * Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`).
+ * Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`) from
+ * the credentials `pick_credentials` chose and each issuer's sets (keyed by hex issuer id).
  */
-export function present(credential_json: string, letter_json: string, action: string, disclose_role: boolean, disclose_age_band: boolean, disclose_email: boolean, comment: string | null | undefined, sets_json: string, consent_small_org: boolean): string;
+export function present(credentials_json: string, letter_json: string, action: string, disclose_role: boolean, disclose_age_band: boolean, disclose_email: boolean, comment: string | null | undefined, sets_json: string, consent_small_org: boolean): string;
 
 /**
- * Step 2 of issuance: checks each of the issuer's blind signatures
- * (`POST /api/v1/issuance/credential`) against the deployment's published key
- * (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
+ * Step 2 of issuance with one issuer: checks each of its blind signatures
+ * (`POST <issuer>/api/v1/issuance/credential`) against its key as the letters deployment lists
+ * it (`issuer_json`, one element of `issuers` in `GET /api/v1/deployment`) and returns a JSON
+ * array of credentials, one per issued epoch.
  */
-export function receive_credentials(pending: string, issued_json: string, deployment_json: string, email: string, role: string, age_band: string): string;
+export function receive_credentials(pending: string, issued_json: string, issuer_json: string, email: string, role: string, age_band: string): string;
 
 /**
  * Step 1 of issuance, for every issuable epoch at once (`epochs_json` is the answer of
@@ -119,7 +124,7 @@ export interface InitOutput {
     readonly encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly letter_id: (a: number, b: number) => [number, number, number, number];
-    readonly pick_credential: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly pick_credentials: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
     readonly present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];
     readonly receive_credentials: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];

@@ -83,16 +83,17 @@ export function check_cosignatures(deployment_json, checkpoint_note) {
 }
 
 /**
- * The small-cell guard for the signing form. Returns
+ * The small-cell guard for the signing form, at the issuer of every credential signed with
+ * (`sets_json`: each issuer's sets keyed by its hex id). Returns
  * `{"ok": bool, "reason": string|null, "org_below_k": bool}`.
  * @param {string} sets_json
- * @param {string} credential_json
+ * @param {string} credentials_json
  * @param {number} letter_k
  * @param {boolean} role
  * @param {boolean} age_band
  * @returns {string}
  */
-export function check_disclosure(sets_json, credential_json, letter_k, role, age_band) {
+export function check_disclosure(sets_json, credentials_json, letter_k, role, age_band) {
     let deferred7_0;
     let deferred7_1;
     try {
@@ -103,7 +104,7 @@ export function check_disclosure(sets_json, credential_json, letter_k, role, age
         try {
             ptr0 = passStringToWasm0(sets_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len0 = WASM_VECTOR_LEN;
-            ptr1 = passStringToWasm0(credential_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            ptr1 = passStringToWasm0(credentials_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len1 = WASM_VECTOR_LEN;
         } catch (e) {
             if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
@@ -420,13 +421,15 @@ export function letter_id(letter_json) {
 }
 
 /**
- * Of the credentials the holder keeps (a JSON array), the one this letter accepts: its issuer
- * with the one epoch the letter accepts. Errors when none is.
+ * Of the credentials the holder keeps (a JSON array), the letter's threshold t of them:
+ * distinct issuers it accepts, each with the one epoch it accepts, one address. Returns
+ * `{"credentials": [...] | null, "threshold", "issuers", "held", "missing": [{"issuer_id",
+ * "epochs"}]}`.
  * @param {string} credentials_json
  * @param {string} letter_json
  * @returns {string}
  */
-export function pick_credential(credentials_json, letter_json) {
+export function pick_credentials(credentials_json, letter_json) {
     let deferred4_0;
     let deferred4_1;
     try {
@@ -441,7 +444,7 @@ export function pick_credential(credentials_json, letter_json) {
             if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
             throw e;
         }
-        const ret = wasm.pick_credential(ptr0, len0, ptr1, len1);
+        const ret = wasm.pick_credentials(ptr0, len0, ptr1, len1);
         var ptr3 = ret[0];
         var len3 = ret[1];
         if (ret[3]) {
@@ -498,8 +501,9 @@ export function pinned_log_key(deployment_json, vkey, letter_id) {
 }
 
 /**
- * Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`).
- * @param {string} credential_json
+ * Builds a sign or withdraw entry (the JSON to POST to `/api/v1/letters/<id>/entries`) from
+ * the credentials `pick_credentials` chose and each issuer's sets (keyed by hex issuer id).
+ * @param {string} credentials_json
  * @param {string} letter_json
  * @param {string} action
  * @param {boolean} disclose_role
@@ -510,7 +514,7 @@ export function pinned_log_key(deployment_json, vkey, letter_id) {
  * @param {boolean} consent_small_org
  * @returns {string}
  */
-export function present(credential_json, letter_json, action, disclose_role, disclose_age_band, disclose_email, comment, sets_json, consent_small_org) {
+export function present(credentials_json, letter_json, action, disclose_role, disclose_age_band, disclose_email, comment, sets_json, consent_small_org) {
     let deferred11_0;
     let deferred11_1;
     try {
@@ -520,7 +524,7 @@ export function present(credential_json, letter_json, action, disclose_role, dis
         const val9 = +consent_small_org;
         let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4;
         try {
-            ptr0 = passStringToWasm0(credential_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            ptr0 = passStringToWasm0(credentials_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len0 = WASM_VECTOR_LEN;
             ptr1 = passStringToWasm0(letter_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len1 = WASM_VECTOR_LEN;
@@ -554,18 +558,19 @@ export function present(credential_json, letter_json, action, disclose_role, dis
 }
 
 /**
- * Step 2 of issuance: checks each of the issuer's blind signatures
- * (`POST /api/v1/issuance/credential`) against the deployment's published key
- * (`GET /api/v1/deployment`) and returns a JSON array of credentials, one per issued epoch.
+ * Step 2 of issuance with one issuer: checks each of its blind signatures
+ * (`POST <issuer>/api/v1/issuance/credential`) against its key as the letters deployment lists
+ * it (`issuer_json`, one element of `issuers` in `GET /api/v1/deployment`) and returns a JSON
+ * array of credentials, one per issued epoch.
  * @param {string} pending
  * @param {string} issued_json
- * @param {string} deployment_json
+ * @param {string} issuer_json
  * @param {string} email
  * @param {string} role
  * @param {string} age_band
  * @returns {string}
  */
-export function receive_credentials(pending, issued_json, deployment_json, email, role, age_band) {
+export function receive_credentials(pending, issued_json, issuer_json, email, role, age_band) {
     let deferred8_0;
     let deferred8_1;
     try {
@@ -575,7 +580,7 @@ export function receive_credentials(pending, issued_json, deployment_json, email
             len0 = WASM_VECTOR_LEN;
             ptr1 = passStringToWasm0(issued_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len1 = WASM_VECTOR_LEN;
-            ptr2 = passStringToWasm0(deployment_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            ptr2 = passStringToWasm0(issuer_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len2 = WASM_VECTOR_LEN;
             ptr3 = passStringToWasm0(email, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len3 = WASM_VECTOR_LEN;

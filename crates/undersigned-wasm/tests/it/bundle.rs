@@ -28,7 +28,7 @@ fn honest() -> Bundle {
         };
         let comment = (i == 0).then_some("Count me in.");
         let e = sign::present(
-            c,
+            &crate::fixture::one(c),
             &letter_json,
             action,
             disclose,

@@ -46,7 +46,7 @@ impl World {
             &issuance::receive_credentials(
                 &pending,
                 &issued,
-                &self.deployment(),
+                &self.issuer_json().to_string(),
                 email,
                 role,
                 age.as_str(),
@@ -92,4 +92,10 @@ pub fn populated() -> &'static Populated {
         let solo = world.obtain("solo@tiny.gov", "analyst", AgeBand::Under30, 200);
         Populated { world, state, solo }
     })
+}
+
+/// One credential as the list the signing functions take (what `pick_credentials` returns for
+/// a letter of one issuer).
+pub fn one(credential: &str) -> String {
+    format!("[{credential}]")
 }

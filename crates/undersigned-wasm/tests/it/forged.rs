@@ -19,7 +19,7 @@ fn bundle_with(extra: Option<SignatureEntry>) -> String {
     let letter = w.letter(role_and_age());
     let letter_json = serde_json::to_string(&letter).unwrap();
     let honest = sign::present(
-        &p.state[0],
+        &crate::fixture::one(&p.state[0]),
         &letter_json,
         "sign",
         Disclose::default(),

@@ -40,7 +40,7 @@ fn present(
 ) -> Result<String, String> {
     let w = &populated().world;
     sign::present(
-        credential,
+        &fixture::one(credential),
         &letter_json(letter),
         action,
         disclose,
@@ -105,7 +105,14 @@ fn full_holder_flow_obtain_sign_receipt_inclusion_consistency() {
     assert_eq!(credential.issuer_id, w.issuer.keys.id());
 
     let check: Value = serde_json::from_str(
-        &sign::check_disclosure(&w.sets_json(), credential_json, K, true, true).unwrap(),
+        &sign::check_disclosure(
+            &w.sets_json(),
+            &fixture::one(credential_json),
+            K,
+            true,
+            true,
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -216,7 +223,7 @@ fn fail_issuer_key_differs_from_the_deployments() {
     let err = issuance::receive_credentials(
         &pending_of(&requested),
         &issued,
-        &other.deployment(),
+        &other.issuer_json().to_string(),
         "a@state.gov",
         "analyst",
         "60+",
@@ -241,7 +248,7 @@ fn fail_answer_over_other_attributes_or_pending() {
         issuance::receive_credentials(
             pending,
             &issued,
-            &w.deployment(),
+            &w.issuer_json().to_string(),
             "b@state.gov",
             role,
             "60+",
@@ -263,10 +270,16 @@ fn fail_malformed_credential_is_not_echoed() {
     let mut v: Value = serde_json::from_str(&p.state[0]).unwrap();
     let secret = v["secrets"]["nym_secret"].as_str().unwrap().to_owned();
     v["secrets"]["nym_secret"] = json!([secret.clone()]);
-    let err =
-        sign::check_disclosure(&p.world.sets_json(), &v.to_string(), K, false, false).unwrap_err();
+    let err = sign::check_disclosure(
+        &p.world.sets_json(),
+        &fixture::one(&v.to_string()),
+        K,
+        false,
+        false,
+    )
+    .unwrap_err();
     assert!(!err.contains(&secret), "{err}");
-    assert_eq!(err, "the credential is malformed");
+    assert_eq!(err, "the credential list is malformed");
 }
 
 #[test]
@@ -274,7 +287,7 @@ fn fail_small_cell_and_small_org() {
     let p = populated();
     let w = &p.world;
     let check: Value = serde_json::from_str(
-        &sign::check_disclosure(&w.sets_json(), &p.solo, K, true, false).unwrap(),
+        &sign::check_disclosure(&w.sets_json(), &fixture::one(&p.solo), K, true, false).unwrap(),
     )
     .unwrap();
     assert_eq!(check["ok"], false);

@@ -13,3 +13,4 @@ mod bundle;
 mod fixture;
 mod forged;
 mod holder;
+mod threshold;
