@@ -340,3 +340,54 @@ fn two_of_three_issuers_back_every_signature() {
         ],
     );
 }
+
+/// `demo --issuers 3 --threshold T`: three issuer services beside the letters server, over HTTP
+/// and SMTP; its bundle verifies with the deployment it wrote pinned, and the statement names
+/// the issuers and what collusion it would take.
+fn demo_of_three(t: &str, words: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    crate::run::ok(
+        bin()
+            .args(["demo", "--issuers", "3", "--threshold", t])
+            .args(["--orgs", "2", "--signers", "5", "--seed", "23", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    let said = crate::run::ok(
+        bin()
+            .arg("verify")
+            .arg(out.join("bundle.json"))
+            .arg("--deployment")
+            .arg(out.join("deployment.json"))
+            .output()
+            .unwrap(),
+    );
+    // Five sign and the demo has one withdraw.
+    assert!(said.contains("4 distinct verified signatures"), "{said}");
+    assert!(
+        said.contains("issuer key") && said.contains("match the pinned keys"),
+        "{said}"
+    );
+    assert!(said.contains(words), "{words}: {said}");
+    for (name, _) in ISSUERS {
+        assert!(said.contains(name), "{name}: {said}");
+    }
+}
+
+#[test]
+fn demo_of_three_issuers_all_three_verifies_pinned() {
+    demo_of_three(
+        "3",
+        "adding a signer or signing twice needs all 3 to collude",
+    );
+}
+
+#[test]
+fn demo_of_three_issuers_two_of_three_verifies_pinned() {
+    demo_of_three(
+        "2",
+        "adding a signer needs 2 of them to collude; letting one person sign twice needs any one of them",
+    );
+}
