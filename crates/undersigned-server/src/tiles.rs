@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/letters/{letter}/checkpoint", get(checkpoint))
         .route(&format!("/letters/{{letter}}/{CONTEXT_FILE}"), get(context))
         .route("/letters/{letter}/tile/{*path}", get(tile))
+        // A signer's client from anywhere reads the log the way every reader does.
+        .layer(crate::api::cors())
 }
 
 /// A tiled log is read by id: the prefix is the checkpoint's origin, not a handle.

@@ -179,6 +179,39 @@ pub fn check_cosignatures(deployment_json: &str, checkpoint_note: &str) -> Resul
     js(log::check_cosignatures(deployment_json, checkpoint_note))
 }
 
+/// Every level-0 tile of a tree of `size` (from the checkpoint's second line), in order:
+/// `[{"path", "full": string|null}]` under `/letters/<id>/`. Fetch them all.
+#[wasm_bindgen]
+pub fn leaf_tile_paths(size: f64) -> Result<String, JsError> {
+    if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
+        return Err(JsError::new("a tree size is a whole number"));
+    }
+    js(log::leaf_tile_paths(size as u64))
+}
+
+/// Checks every receipt (a JSON array) against the letter's log as everyone reads it: the
+/// signed checkpoint and all its level-0 tiles (JSON array of hex bodies, in the order of
+/// `leaf_tile_paths`), and that it extends `old_note` when given. Returns `{"size", "root",
+/// "entries": [index | null], "consistent_from": number | null}`.
+#[wasm_bindgen]
+pub fn check_tiles(
+    receipts_json: &str,
+    vkey: &str,
+    checkpoint_note: &str,
+    tiles_hex_json: &str,
+    old_note: Option<String>,
+    letter_id: &str,
+) -> Result<String, JsError> {
+    js(log::check_tiles(
+        receipts_json,
+        vkey,
+        checkpoint_note,
+        tiles_hex_json,
+        old_note.as_deref(),
+        letter_id,
+    ))
+}
+
 /// Checks that the new signed checkpoint extends the old one. Returns
 /// `{"from": number, "to": number}`.
 #[wasm_bindgen]

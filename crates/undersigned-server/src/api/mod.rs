@@ -82,15 +82,16 @@ pub fn issuer_routes() -> Router<AppState> {
         .layer(cors())
 }
 
-/// Any origin may call an issuer (and read the deployment document): the holder's page may be
-/// served from the letters deployment, a mirror, or a file (`Origin: null`). No credentials
-/// mode: the API takes no cookies, so `*` lets no site act as someone.
+/// Any origin may call an issuer and the signer's routes: the holder's page may be served from
+/// the letters deployment, a mirror, or a file (`Origin: null`). No credentials mode: the API
+/// takes no cookies, so `*` lets no site act as someone; a bearer token goes only where the
+/// page that holds it sends it.
 pub fn cors() -> tower_http::cors::CorsLayer {
     use axum::http::{header, Method};
     tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .max_age(std::time::Duration::from_secs(600))
 }
 
@@ -102,21 +103,20 @@ pub fn issuer_only_routes() -> Router<AppState> {
         .fallback(|| async { AppError(Error::NotFound("route")) })
 }
 
-pub fn routes() -> Router<AppState> {
-    issuer_routes()
-        .route(
-            "/api/v1/deployment",
-            get(issuance::deployment).layer(cors()),
-        )
-        .route("/api/v1/letters", get(letters::list).post(letters::create))
+/// The routes a signer's client uses, wherever it was loaded from (this deployment, another
+/// static host, or a file opened from disk, `Origin: null`): the deployment document, the
+/// letter, submitting and reading entries, the tally, the checkpoint and the bundle. They
+/// answer CORS (`cors`), which lets no site act as anyone: the API takes no cookies, and a
+/// recipients-only letter's token travels in a header the page itself sets.
+pub fn signer_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/deployment", get(issuance::deployment))
         .route(
             "/api/v1/letters/{letter}",
             get(letters::show)
                 .layer(axum::middleware::from_fn(crate::caching::etag))
                 .put(letters::update),
         )
-        .route("/api/v1/letters/{letter}/open", post(letters::open))
-        .route("/api/v1/letters/{letter}/close", post(letters::close))
         .route(
             "/api/v1/letters/{letter}/tally",
             get(read::tally).layer(axum::middleware::from_fn(crate::caching::etag_kept)),
@@ -127,16 +127,25 @@ pub fn routes() -> Router<AppState> {
             get(read::entries).post(entries::submit),
         )
         .route(
+            "/api/v1/letters/{letter}/bundle",
+            get(read::bundle).layer(axum::middleware::from_fn(crate::caching::etag)),
+        )
+        .layer(cors())
+}
+
+pub fn routes() -> Router<AppState> {
+    issuer_routes()
+        .merge(signer_routes())
+        .route("/api/v1/letters", get(letters::list).post(letters::create))
+        .route("/api/v1/letters/{letter}/open", post(letters::open))
+        .route("/api/v1/letters/{letter}/close", post(letters::close))
+        .route(
             "/api/v1/letters/{letter}/proof/inclusion",
             get(read::inclusion),
         )
         .route(
             "/api/v1/letters/{letter}/proof/consistency",
             get(read::consistency),
-        )
-        .route(
-            "/api/v1/letters/{letter}/bundle",
-            get(read::bundle).layer(axum::middleware::from_fn(crate::caching::etag)),
         )
         .route("/api/v1/letters/{letter}/respond", get(respond::show))
         .route(

@@ -29,7 +29,7 @@ export function fragment() {
 }
 
 /** Calls the JSON API. The bearer token, if any, goes in a header, never in the URL. */
-export async function api(path, { method = "GET", body, token, text = false } = {}) {
+export async function api(path, { method = "GET", body, token, text = false, bytes = false } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -40,7 +40,8 @@ export async function api(path, { method = "GET", body, token, text = false } = 
     credentials: "omit",
     cache: "no-store",
   });
-  const payload = text ? await resp.text() : await resp.json().catch(() => null);
+  if (bytes && resp.ok) return { status: resp.status, data: new Uint8Array(await resp.arrayBuffer()) };
+  const payload = text || bytes ? await resp.text() : await resp.json().catch(() => null);
   if (!resp.ok) {
     const msg = payload && payload.message ? payload.message : `${resp.status} ${resp.statusText}`;
     const err = new Error(msg);

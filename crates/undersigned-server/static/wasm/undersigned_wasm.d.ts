@@ -27,6 +27,14 @@ export function check_disclosure(sets_json: string, credentials_json: string, le
 export function check_inclusion(receipt_json: string, vkey: string, checkpoint_note: string, inclusion_json: string, letter_id: string): string;
 
 /**
+ * Checks every receipt (a JSON array) against the letter's log as everyone reads it: the
+ * signed checkpoint and all its level-0 tiles (JSON array of hex bodies, in the order of
+ * `leaf_tile_paths`), and that it extends `old_note` when given. Returns `{"size", "root",
+ * "entries": [index | null], "consistent_from": number | null}`.
+ */
+export function check_tiles(receipts_json: string, vkey: string, checkpoint_note: string, tiles_hex_json: string, old_note: string | null | undefined, letter_id: string): string;
+
+/**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
  * Returns `{"match": bool, "message": "..."}`.
  */
@@ -58,6 +66,12 @@ export function encrypt_export(credential_json: string, passphrase: string): str
  * `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
  */
 export function find_entry(bundle_json: string, entry_hash_hex: string): string;
+
+/**
+ * Every level-0 tile of a tree of `size` (from the checkpoint's second line), in order:
+ * `[{"path", "full": string|null}]` under `/letters/<id>/`. Fetch them all.
+ */
+export function leaf_tile_paths(size: number): string;
 
 /**
  * The id (hex) of a letter as its canonical text defines it; compare with the server's.
@@ -117,12 +131,14 @@ export interface InitOutput {
     readonly check_cosignatures: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
+    readonly check_tiles: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
     readonly compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly encrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+    readonly leaf_tile_paths: (a: number) => [number, number, number, number];
     readonly letter_id: (a: number, b: number) => [number, number, number, number];
     readonly pick_credentials: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];

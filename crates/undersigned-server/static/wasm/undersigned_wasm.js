@@ -176,6 +176,61 @@ export function check_inclusion(receipt_json, vkey, checkpoint_note, inclusion_j
 }
 
 /**
+ * Checks every receipt (a JSON array) against the letter's log as everyone reads it: the
+ * signed checkpoint and all its level-0 tiles (JSON array of hex bodies, in the order of
+ * `leaf_tile_paths`), and that it extends `old_note` when given. Returns `{"size", "root",
+ * "entries": [index | null], "consistent_from": number | null}`.
+ * @param {string} receipts_json
+ * @param {string} vkey
+ * @param {string} checkpoint_note
+ * @param {string} tiles_hex_json
+ * @param {string | null | undefined} old_note
+ * @param {string} letter_id
+ * @returns {string}
+ */
+export function check_tiles(receipts_json, vkey, checkpoint_note, tiles_hex_json, old_note, letter_id) {
+    let deferred8_0;
+    let deferred8_1;
+    try {
+        let ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, ptr5, len5;
+        try {
+            ptr0 = passStringToWasm0(receipts_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(vkey, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+            ptr2 = passStringToWasm0(checkpoint_note, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len2 = WASM_VECTOR_LEN;
+            ptr3 = passStringToWasm0(tiles_hex_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len3 = WASM_VECTOR_LEN;
+            ptr4 = isLikeNone(old_note) ? 0 : passStringToWasm0(old_note, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len4 = WASM_VECTOR_LEN;
+            ptr5 = passStringToWasm0(letter_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len5 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr5) { wasm.__wbindgen_free(ptr5, len5 * 1, 1); }
+            if (ptr4) { wasm.__wbindgen_free(ptr4, len4 * 1, 1); }
+            if (ptr3) { wasm.__wbindgen_free(ptr3, len3 * 1, 1); }
+            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.check_tiles(ptr0, len0, ptr1, len1, ptr2, len2, ptr3, len3, ptr4, len4, ptr5, len5);
+        var ptr7 = ret[0];
+        var len7 = ret[1];
+        if (ret[3]) {
+            ptr7 = 0; len7 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred8_0 = ptr7;
+        deferred8_1 = len7;
+        return getStringFromWasm0(ptr7, len7);
+    } finally {
+        wasm.__wbindgen_free(deferred8_0, deferred8_1, 1);
+    }
+}
+
+/**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
  * Returns `{"match": bool, "message": "..."}`.
  * @param {string} bundle_json
@@ -391,6 +446,31 @@ export function find_entry(bundle_json, entry_hash_hex) {
         return getStringFromWasm0(ptr3, len3);
     } finally {
         wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
+    }
+}
+
+/**
+ * Every level-0 tile of a tree of `size` (from the checkpoint's second line), in order:
+ * `[{"path", "full": string|null}]` under `/letters/<id>/`. Fetch them all.
+ * @param {number} size
+ * @returns {string}
+ */
+export function leaf_tile_paths(size) {
+    let deferred2_0;
+    let deferred2_1;
+    try {
+        const ret = wasm.leaf_tile_paths(size);
+        var ptr1 = ret[0];
+        var len1 = ret[1];
+        if (ret[3]) {
+            ptr1 = 0; len1 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred2_0 = ptr1;
+        deferred2_1 = len1;
+        return getStringFromWasm0(ptr1, len1);
+    } finally {
+        wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
     }
 }
 

@@ -5,12 +5,14 @@ export const check_consistency: (a: number, b: number, c: number, d: number, e: 
 export const check_cosignatures: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
 export const check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
+export const check_tiles: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
 export const compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const decrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const encrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const encrypt_export: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
+export const leaf_tile_paths: (a: number) => [number, number, number, number];
 export const letter_id: (a: number, b: number) => [number, number, number, number];
 export const pick_credentials: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];

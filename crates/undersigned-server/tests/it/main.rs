@@ -10,6 +10,7 @@
 
 mod api;
 mod caching;
+mod cors;
 mod delivery;
 mod faults;
 mod forged;

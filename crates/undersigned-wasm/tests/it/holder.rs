@@ -421,3 +421,105 @@ fn fail_consistency_after_the_log_was_rewritten() {
     let wrong_sizes = json!({"from": 2, "to": 4, "hashes": proof["hashes"]}).to_string();
     assert!(log::check_consistency(&vkey, &honest, &new, &wrong_sizes).is_err());
 }
+
+/// The level-0 tiles of `tree` at `size`, hex, as the browser hands them over.
+fn tiles_hex(tree: &MerkleLog, size: u64) -> String {
+    let leaves = &tree.leaf_hashes()[..usize::try_from(size).unwrap()];
+    let tiles: Vec<String> = leaves
+        .chunks(256)
+        .map(|c| hex::encode(c.concat()))
+        .collect();
+    serde_json::to_string(&tiles).unwrap()
+}
+
+#[test]
+fn check_from_tiles_finds_the_receipt_and_holds_the_log_to_its_past() {
+    let p = populated();
+    let letter = p.world.letter(role_and_age());
+    let id = letter.id();
+    let signer = log_signer(&id);
+    let vkey = signer.verifier().to_vkey();
+    let entry_json = present(
+        &p.state[2],
+        &letter,
+        "sign",
+        Disclose::default(),
+        None,
+        false,
+    )
+    .unwrap();
+    let entry: SignatureEntry = serde_json::from_str(&entry_json).unwrap();
+    let receipt = receipt_for(&signer, &id, &entry);
+    let receipts = format!("[{receipt}]");
+    // 270 entries before it (other signers'), so it sits in the second, partial tile.
+    let mut tree = log_of(&letter, &[]);
+    for i in 0..269u32 {
+        tree.append(format!("someone else {i}").as_bytes());
+    }
+    let before = tree.size();
+    tree.append(&LogEntry::submission(entry).leaf_bytes());
+    for i in 0..29u32 {
+        tree.append(format!("later {i}").as_bytes());
+    }
+    let size = tree.size();
+    assert_eq!(size, 300);
+    let paths: Value = serde_json::from_str(&log::leaf_tile_paths(size).unwrap()).unwrap();
+    assert_eq!(
+        paths,
+        json!([{"path": "tile/0/000", "full": null}, {"path": "tile/0/001.p/44", "full": "tile/0/001"}])
+    );
+    let check = |note: &str, tiles: &str, old: Option<&str>| {
+        log::check_tiles(&receipts, &vkey, note, tiles, old, &id.to_hex())
+    };
+    let now = note(&tree, size, &signer);
+    let found: Value =
+        serde_json::from_str(&check(&now, &tiles_hex(&tree, size), None).unwrap()).unwrap();
+    assert_eq!(found["entries"], json!([before]));
+    assert_eq!(found["size"], 300);
+    assert_eq!(found["consistent_from"], Value::Null);
+    // Held to an earlier checkpoint this browser saw.
+    let seen = note(&tree, 260, &signer);
+    let held: Value =
+        serde_json::from_str(&check(&now, &tiles_hex(&tree, size), Some(&seen)).unwrap()).unwrap();
+    assert_eq!(held["consistent_from"], 260);
+    // The full tile served for the partial one is read as the partial one.
+    let mut full: Vec<String> = serde_json::from_str(&tiles_hex(&tree, size)).unwrap();
+    full[1].push_str(&"ab".repeat((256 - 44) * 32));
+    assert!(check(&now, &serde_json::to_string(&full).unwrap(), None).is_ok());
+    // Not yet in an earlier, smaller tree: null, not an error.
+    let small = note(&tree, 200, &signer);
+    let pending: Value =
+        serde_json::from_str(&check(&small, &tiles_hex(&tree, 200), None).unwrap()).unwrap();
+    assert_eq!(pending["entries"], json!([null]));
+
+    // A rewritten past: a checkpoint of size 260 over other entries.
+    let mut other = log_of(&letter, &[]);
+    for i in 0..260u32 {
+        other.append(format!("rewritten {i}").as_bytes());
+    }
+    let forked = note(&other, 260, &signer);
+    let err = check(&now, &tiles_hex(&tree, size), Some(&forked)).unwrap_err();
+    assert!(err.contains("rewritten"), "{err}");
+    // A tile that is not the tree's, a tile missing, a checkpoint of another key.
+    let mut bad: Vec<String> = serde_json::from_str(&tiles_hex(&tree, size)).unwrap();
+    bad[0].replace_range(0..2, "00");
+    let err = check(&now, &serde_json::to_string(&bad).unwrap(), None).unwrap_err();
+    assert!(err.contains("do not hash"), "{err}");
+    let err = check(&now, &serde_json::to_string(&bad[..1]).unwrap(), None).unwrap_err();
+    assert!(err.contains("level-0 tiles"), "{err}");
+    let stranger = log_signer(&LetterId([7; 32]));
+    let err = check(&note(&tree, size, &stranger), &tiles_hex(&tree, size), None).unwrap_err();
+    assert!(err.contains("checkpoint"), "{err}");
+    // A key named like this letter's log but for another origin is not this letter's.
+    let other_letter = log_signer(&LetterId([9; 32])).verifier().to_vkey();
+    let err = log::check_tiles(
+        &receipts,
+        &other_letter,
+        &now,
+        &tiles_hex(&tree, size),
+        None,
+        &id.to_hex(),
+    )
+    .unwrap_err();
+    assert!(err.contains("not this letter's log key"), "{err}");
+}
