@@ -755,8 +755,81 @@ test("a signer gets three codes on one screen and signs a letter needing all thr
   await verify.context().close();
 });
 
+test("the exported client, from a static host and from disk, signs, checks and withdraws", async () => {
+  const CLIENT_URL = process.env.CLIENT_URL;
+  const CLIENT_DIR = process.env.CLIENT_DIR;
+  assert.ok(CLIENT_URL && CLIENT_DIR, "scripts/web-test exports the client and serves it (CLIENT_URL, CLIENT_DIR)");
+  const manifest = JSON.parse(readFileSync(join(CLIENT_DIR, "manifest.json"), "utf8"));
+  const created = await apiJson("/api/v1/letters", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      title: "Signed from anywhere",
+      body: "We ask for a review.\n\nSigned with a client the operator did not serve.\n",
+      policy: { deadline: Math.floor(Date.now() / 1000) + 86400, publish_interval_secs: 2 },
+    }),
+  });
+  const opened = await apiJson(`/api/v1/letters/${created.handle}/open`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${created.organizer_token}`, "Content-Type": "application/json" },
+    body: "{}",
+  });
+  const id = opened.letter_id;
+  const copies = [
+    { where: "a static host", url: `${CLIENT_URL}/index.html`, csp: manifest.csp, email: `erin${Date.now() % 100000}@state.gov` },
+    { where: "disk", url: `file://${join(CLIENT_DIR, "undersigned-client.html")}`, csp: manifest.single_file_csp, email: `finn${Date.now() % 100000}@usaid.gov` },
+  ];
+  for (const [n, copy] of copies.entries()) {
+    const page = await newPage();
+    const sent = [];
+    page.on("request", (r) => sent.push(r.url()));
+    await page.goto(`${copy.url}#deployment=${encodeURIComponent(BASE)}&letter=${id}`);
+    await until(`the letter from ${copy.where}`, async () => (await page.textContent("#letter-title")) === "Signed from anywhere");
+    assert.match(await page.textContent("#letter-body"), /operator did not serve/);
+    // The copy carries exactly the policy its manifest names.
+    assert.equal(await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', "content"), copy.csp);
+    await page.waitForSelector("#code-form", { state: "visible" });
+    await page.fill("#email", copy.email);
+    await page.selectOption("#role", "analyst");
+    await page.selectOption("#age-band", "30-39");
+    await page.click("#send-code");
+    await page.waitForSelector("#redeem-form", { state: "visible" });
+    await page.fill("#code", await codeFor(copy.email));
+    await page.click("#get-credential");
+    await page.waitForSelector("#have-credential", { state: "visible" });
+    await page.click("#sign-now");
+    await page.waitForSelector("#sign-form", { state: "visible" });
+    await page.uncheck("#delay");
+    if (await page.isVisible("#consent-box")) await page.check("#consent");
+    await page.click("#sign-button");
+    await page.waitForSelector("#my-signature", { state: "visible" });
+    // Each copy's signer withdraws before the next signs: one standing signature at a time.
+    await until("the signature to be counted", async () => {
+      const t = await apiJson(`/api/v1/letters/${id}/tally`);
+      return t.signatures === 1 && t.withdrawn === n;
+    });
+    await until("the check", async () => {
+      await page.click("#check");
+      await sleep(300);
+      return /your signature is in the public log/.test(await page.textContent("#check-result"));
+    });
+    await page.click("#withdraw");
+    await until("you withdrew", async () => (await page.textContent("#my-signature-title")) === "You withdrew your signature");
+    // Only the deployment's API and the copy itself were asked for anything; the check read tiles.
+    const origin = new URL(copy.url).origin;
+    for (const u of sent) {
+      assert.ok(u.startsWith(`${BASE}/`) || u.startsWith(copy.url.startsWith("file:") ? "file://" : origin), `asked ${u}`);
+      assert.ok(!u.includes("/proof/inclusion"), `asked for a proof naming an entry: ${u}`);
+    }
+    if (n === 0) await audit(page, "client-export");
+    noProblems(page);
+    await page.context().close();
+  }
+  await until("both withdrawals to be counted", async () => (await apiJson(`/api/v1/letters/${id}/tally`)).withdrawn === 2);
+});
+
 test("every page was looked at, at both widths", async () => {
-  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found", "letter-three-codes"]) {
+  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found", "letter-three-codes", "client-export"]) {
     assert.ok(audited.has(name), `${name} was not audited`);
   }
 });
@@ -767,7 +840,8 @@ browser = await chromium.launch({
 });
 let passed = 0;
 let failed = 0;
-for (const t of tests) {
+// ONLY=text runs the tests whose name contains it (for debugging one step; CI runs them all).
+for (const t of tests.filter((t) => !process.env.ONLY || t.name.includes(process.env.ONLY))) {
   const start = Date.now();
   try {
     await t.fn();

@@ -16,6 +16,7 @@ mod loadbench;
 mod logcheck;
 mod monitor;
 mod organizer;
+mod release;
 mod serve;
 mod tiles;
 mod verify;
@@ -59,6 +60,9 @@ enum Command {
     /// Deployment file tools.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// The signer's client as a release: export it, check a copy of it.
+    #[command(subcommand)]
+    Client(ClientCmd),
     /// Credentials: get one for your work address.
     #[command(subcommand)]
     Credential(CredentialCmd),
@@ -154,6 +158,19 @@ enum ConfigCmd {
     /// Check a deployment file (as `serve --config` reads it) and print what it decides.
     /// Exits non-zero with FILE:LINE and the reason when it is wrong.
     Check { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCmd {
+    /// Write the signer's client into DIR: index.html with its script, stylesheet and wasm
+    /// module, one self-contained undersigned-client.html that works opened from disk, and
+    /// manifest.json (every file's SHA-256 and the exact CSP). Serve DIR from any static host,
+    /// or open the single file, with `#deployment=URL&letter=ID`.
+    Export { dir: PathBuf },
+    /// Whether FILE or DIR holds exactly this release's client: every byte is compared with
+    /// the release this binary builds, and any file that differs, is missing or is extra is
+    /// named.
+    Verify { path: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -305,6 +322,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup(args) => done(backup::run_backup(args)),
         Command::Restore(args) => done(backup::run_restore(args)),
+        Command::Client(ClientCmd::Export { dir }) => {
+            print!("{}", release::export(&dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client(ClientCmd::Verify { path }) => {
+            println!("{}", release::verify(&path)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCmd::Check { file }) => {
             let d = undersigned_server::deployment::load(&file)?;
             print!("{}", undersigned_server::deployment::summary(&d));

@@ -10,6 +10,7 @@
 
 mod attacks;
 mod backup;
+mod client;
 mod cluster;
 mod connections;
 mod cover;

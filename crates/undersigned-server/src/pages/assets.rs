@@ -65,6 +65,14 @@ const FILES: &[(&str, &str, &[u8])] = &[
 
 const JS: &str = "text/javascript; charset=utf-8";
 
+/// The bytes of one embedded file (its path under /static), for the exported client.
+pub fn bytes(path: &str) -> Option<&'static [u8]> {
+    FILES
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, _, b)| *b)
+}
+
 /// Serves one embedded file. A short cache: the files change only with a new binary, and a
 /// stale script for a few minutes after an upgrade is harmless because the API is versioned.
 pub async fn serve(Path(path): Path<String>) -> Response {

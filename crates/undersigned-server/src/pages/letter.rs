@@ -71,29 +71,11 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
     let row = find_letter(&s, &key).await?;
     // No headers: a page request carries no token (it is in the fragment).
     if !may_read(&s, &row, &HeaderMap::new()).await? {
-        let main = html! {
-            div #letter data-letter=(row.handle) data-public="false" {
-                h1 #letter-title dir="auto" { "A letter" }
-                p #shell-note.notice {
-                    "This letter is visible to its recipients and link holders. "
-                    "If you have its link, open the full link you were given (it ends in #key=…)."
-                }
-                p #letter-meta.meta hidden {}
-                div #letter-body {}
-                section #comments-section hidden {
-                    h2 { "What signers said" }
-                    div #comments {}
-                }
-                section #tally-section hidden {
-                    h2 { "Signatures" }
-                    p #tally-total.total {}
-                    (checked_note())
-                    div #tally-chart {}
-                    p { button #download-bundle type="button" data-letter=(row.handle) { "Download the bundle" } }
-                }
-                (sign_panel())
-            }
-        };
+        let main = shell(
+            &row.handle,
+            "false",
+            "This letter is visible to its recipients and link holders. If you have its link, open the full link you were given (it ends in #key=…).",
+        );
         return Ok(layout("Letter", main, Some("letter.js")));
     }
     let v = view(&s, &row, true).await?;
@@ -335,6 +317,32 @@ fn delivery_clock(v: &LetterView) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// A letter page the script fills from the API: a recipients-only letter's (`public` "false",
+/// read with the link's token) or the exported signer's client (`public` "client", any
+/// deployment's letter named in its fragment). `note` shows until the letter is loaded.
+pub(crate) fn shell(handle: &str, public: &str, note: &str) -> Markup {
+    html! {
+        div #letter data-letter=(handle) data-public=(public) {
+            h1 #letter-title dir="auto" { "A letter" }
+            p #shell-note.notice { (note) }
+            p #letter-meta.meta hidden {}
+            div #letter-body {}
+            section #comments-section hidden {
+                h2 { "What signers said" }
+                div #comments {}
+            }
+            section #tally-section hidden {
+                h2 { "Signatures" }
+                p #tally-total.total {}
+                (checked_note())
+                div #tally-chart {}
+                p { button #download-bundle type="button" data-letter=(handle) { "Download the bundle" } }
+            }
+            (sign_panel())
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod assets;
 mod chart;
+pub mod client;
 mod feed;
 mod letter;
 

@@ -1,15 +1,33 @@
 // undersigned: helpers shared by the page scripts — the wasm module, API calls with the
 // token from the URL fragment, and this browser's storage. No secret leaves the device here:
 // the API helpers send only what a caller passes as a body.
-import init from "/static/wasm/undersigned_wasm.js";
+// Relative paths, so the same files work served by a deployment (/static/js/), from an exported
+// client directory on any static host (js/), and bundled into one file.
+import init from "../wasm/undersigned_wasm.js";
 
-export * as wasm from "/static/wasm/undersigned_wasm.js";
+export * as wasm from "../wasm/undersigned_wasm.js";
 
 let ready = null;
-/** Loads the wasm module once; every page awaits this before calling into it. */
+/** Loads the wasm module once; every page awaits this before calling into it. The single-file
+ *  client carries the module in a data block (base64) instead of beside the script. */
 export function loadWasm() {
-  if (!ready) ready = init({ module_or_path: "/static/wasm/undersigned_wasm_bg.wasm" });
+  const embedded = document.getElementById("undersigned-wasm");
+  const module_or_path = embedded
+    ? Uint8Array.from(atob(embedded.textContent.trim()), (c) => c.charCodeAt(0))
+    : new URL("../wasm/undersigned_wasm_bg.wasm", import.meta.url);
+  if (!ready) ready = init({ module_or_path });
   return ready;
+}
+
+let base = "";
+/** Where the API lives when the page was not served by the deployment itself (the exported
+ *  client): an http(s) origin with an optional path, nothing else. Paths given to `api` that
+ *  start with "/" are then asked there. */
+export function setBase(url) {
+  const u = new URL(url);
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("the deployment must be an http(s) URL");
+  if (u.search || u.hash || u.username || u.password) throw new Error("the deployment URL must have no query, fragment or password");
+  base = u.href.replace(/\/$/, "");
 }
 
 /** Parameters from the fragment (`#key=...`, `#organizer=...` or a bare `#TOKEN`). */
@@ -33,7 +51,7 @@ export async function api(path, { method = "GET", body, token, text = false, byt
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, {
+  const resp = await fetch(path.startsWith("/") ? base + path : path, {
     method,
     headers,
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),

@@ -3,11 +3,15 @@
 // runs in the wasm module (core's own code); this file only moves JSON between the API, the
 // module and the page. The credential stays in this browser: only the proof, the pseudonym
 // and the disclosures the signer chose are sent.
-import { $, api, commentList, date, datetime, download, el, epochWords, fragment, loadWasm, plural, serverHtml, status, store, tallyLine, wasm } from "/static/js/common.js";
+import { $, api, commentList, date, datetime, download, el, epochWords, fragment, loadWasm, paragraphs, plural, serverHtml, setBase, status, store, tallyLine, wasm } from "./common.js";
 
 const root = $("#letter");
-const key = root.dataset.letter;
 const frag = fragment();
+// The signer's client as a release (`undersigned client export`), opened from anywhere: its
+// fragment names the deployment and the letter (`#deployment=URL&letter=ID`), and it talks to
+// that deployment's JSON API only. The fragment never reaches the host that served the file.
+const client = root.dataset.public === "client";
+const key = client ? frag.letter : root.dataset.letter;
 // A recipients-only letter is read and signed with the link's token; the organizer's works too.
 const token = frag.key || frag.organizer || undefined;
 
@@ -31,6 +35,13 @@ main().catch((e) => {
 });
 
 async function main() {
+  if (client) {
+    if (!frag.deployment || !frag.letter) {
+      status($("#wasm-status"), "Open this client with the letter's address: …#deployment=https://the.deployment&letter=LETTER-ID", "bad");
+      return;
+    }
+    setBase(frag.deployment);
+  }
   await loadWasm();
   deployment = (await api("/api/v1/deployment")).data;
   // A recipients-only letter without its link: the server would refuse (404), so don't ask.
@@ -55,7 +66,7 @@ async function main() {
   // The page must show and sign exactly the text whose hash is the letter id.
   if (wasm.letter_id(JSON.stringify(view.letter)) !== letterId) throw new Error("the letter's text does not match its id");
   vkey = wasm.pinned_log_key(JSON.stringify(deployment), view.log_key, letterId);
-  if (root.dataset.public === "false") fillShell();
+  if (root.dataset.public === "false" || client) fillShell();
   wireBundle();
   wireCheck();
   wireBackup();
@@ -83,7 +94,9 @@ function fillShell() {
   meta.hidden = false;
   const to = view.letter.recipients.map((r) => r.name).join(", ");
   meta.textContent = `${view.state === "open" ? `Open for signatures until ${date(view.letter.policy.deadline)}` : "Closed"}${to ? ` · To: ${to}` : ""}`;
-  serverHtml($("#letter-body"), view.body_html);
+  // The client shows the signed text itself, not markup the operator rendered.
+  if (client) paragraphs($("#letter-body"), view.letter.body);
+  else serverHtml($("#letter-body"), view.body_html);
   $("#letter-body").className = "letter-body";
   if (view.comments && view.comments.length) {
     $("#comments-section").hidden = false;

@@ -1,7 +1,7 @@
 // undersigned: the letter's fields, shared by the new-letter page and the draft editor. Reads
 // the form into the API's body, fills it from a letter, and checks every field in the page
 // before the server does (the server has the last word and its message is shown as is).
-import { $, api } from "/static/js/common.js";
+import { $, api } from "./common.js";
 
 /** "Name <address>" per line; a line without an address is reported, not guessed. */
 export function parseRecipients(text) {

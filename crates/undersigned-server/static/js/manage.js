@@ -1,7 +1,7 @@
 // undersigned: the organizer's manage page. The organizer token comes from the fragment (or
 // this browser's storage, saved when the letter was created) and goes only in the
 // Authorization header. Every action's result, and every error, stays on the page.
-import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store } from "/static/js/common.js";
+import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store } from "./common.js";
 import { fillForm, offerEpochs, readForm, statusOf } from "/static/js/letterform.js";
 
 const handle = $("#manage").dataset.letter;

@@ -1,7 +1,7 @@
 // undersigned: the organizer's form. Creates the draft over the API, then keeps the
 // organizer token in this browser and in the manage page's URL fragment — never in a query
 // string, which servers, proxies and browser history sync would record.
-import { $, api, status, store } from "/static/js/common.js";
+import { $, api, status, store } from "./common.js";
 import { offerEpochs, readForm, statusOf } from "/static/js/letterform.js";
 
 const form = $("#organize-form");

@@ -1,7 +1,7 @@
 // undersigned: a recipient's page. The personal token is the fragment of the mailed link, sent
 // only as a bearer header; it lets this recipient acknowledge and answer, nothing else. Both
 // acts are public, so the page says so before each, and an answer is previewed and confirmed.
-import { $, api, commentList, datetime, el, fragment, serverHtml, status, tallyLine } from "/static/js/common.js";
+import { $, api, commentList, datetime, el, fragment, serverHtml, status, tallyLine } from "./common.js";
 
 const letter = $("#respond").dataset.letter;
 const token = fragment().token || fragment().key;

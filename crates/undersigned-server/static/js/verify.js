@@ -1,7 +1,7 @@
 // undersigned: the verify page's script. The bundle file is read locally and checked by the
 // wasm module (core's bundle verifier, the same code as `undersigned verify`); nothing is
 // uploaded. Shows the CLI's statement, or names what broke.
-import { $, commentList, el, epochWords, loadWasm, plural, status, wasm } from "/static/js/common.js";
+import { $, commentList, el, epochWords, loadWasm, plural, status, wasm } from "./common.js";
 
 const st = $("#verify-status");
 const drop = $("#drop");

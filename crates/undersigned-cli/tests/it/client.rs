@@ -1,0 +1,134 @@
+//! `client export` and `client verify` (issue 24): the signer's client as a release that any
+//! static host can serve, the same bytes every build, and a check that names any byte a copy
+//! changed.
+
+use crate::flow::bin;
+use std::path::Path;
+
+fn export(dir: &Path) -> String {
+    crate::run::ok(bin().arg("client").arg("export").arg(dir).output().unwrap())
+}
+
+fn verify(path: &Path) -> std::process::Output {
+    bin()
+        .arg("client")
+        .arg("verify")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_client_exports_the_same_bytes_twice_and_verifies() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let said = export(&a);
+    export(&b);
+    assert_eq!(tree(&a), tree(&b), "two exports differ");
+    let files: Vec<String> = tree(&a).into_iter().map(|(p, _)| p).collect();
+    for f in [
+        "index.html",
+        "app.css",
+        "js/common.js",
+        "js/letter.js",
+        "wasm/undersigned_wasm.js",
+        "wasm/undersigned_wasm_bg.wasm",
+        "undersigned-client.html",
+        "manifest.json",
+    ] {
+        assert!(files.iter().any(|p| p == f), "{f} not in {files:?}");
+    }
+    assert!(said.contains("index.html"), "{said}");
+
+    // The manifest names every other file's SHA-256 and the exact policies the pages carry.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+    for (path, bytes) in tree(&a).into_iter().filter(|(p, _)| p != "manifest.json") {
+        use sha2::Digest;
+        assert_eq!(
+            manifest["files"][&path],
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            "{path}"
+        );
+    }
+    let index = std::fs::read_to_string(a.join("index.html")).unwrap();
+    let csp = manifest["csp"].as_str().unwrap();
+    assert!(index.contains(&format!("content=\"{csp}\"")), "{index}");
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    let single = std::fs::read_to_string(a.join("undersigned-client.html")).unwrap();
+    let single_csp = manifest["single_file_csp"].as_str().unwrap();
+    assert!(single.contains(&format!("content=\"{single_csp}\"")));
+    assert!(single_csp.contains("script-src 'sha256-") && !single_csp.contains("unsafe-inline"));
+    // Self-contained: no script, stylesheet or module fetched from anywhere.
+    assert!(!single.contains("src=\"js/") && !single.contains("href=\"app.css"));
+
+    // Both copies verify as this release.
+    let ok = crate::run::ok(verify(&a));
+    assert!(ok.contains("the exported client of this release"), "{ok}");
+    let ok = crate::run::ok(verify(&a.join("undersigned-client.html")));
+    assert!(
+        ok.contains("the single-file client of this release"),
+        "{ok}"
+    );
+}
+
+#[test]
+fn fail_a_copy_with_one_byte_changed_an_extra_file_or_another_manifest() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("client");
+    export(&dir);
+    // One byte of the script.
+    let script = dir.join("js/letter.js");
+    let mut bytes = std::fs::read(&script).unwrap();
+    bytes[100] ^= 0x20;
+    std::fs::write(&script, &bytes).unwrap();
+    let said = crate::run::fails(verify(&dir));
+    assert!(said.contains("js/letter.js differs"), "{said}");
+    bytes[100] ^= 0x20;
+    std::fs::write(&script, &bytes).unwrap();
+    crate::run::ok(verify(&dir));
+    // A file the release does not have.
+    std::fs::write(dir.join("js/extra.js"), "alert(1)").unwrap();
+    let said = crate::run::fails(verify(&dir));
+    assert!(
+        said.contains("js/extra.js is not part of the release"),
+        "{said}"
+    );
+    std::fs::remove_file(dir.join("js/extra.js")).unwrap();
+    // A manifest that is not this release's (another CSP).
+    let m = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        m.replace("form-action 'none'", "form-action *"),
+    )
+    .unwrap();
+    let said = crate::run::fails(verify(&dir));
+    assert!(said.contains("manifest.json differs"), "{said}");
+    // The single file with one byte changed.
+    let single = dir.join("undersigned-client.html");
+    let mut bytes = std::fs::read(&single).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&single, &bytes).unwrap();
+    let said = crate::run::fails(verify(&single));
+    assert!(said.contains("NOT this release's client"), "{said}");
+}
