@@ -63,6 +63,20 @@ impl Client {
             .context("unexpected answer from the server")
     }
 
+    /// The bytes at `path`, at most `limit` of them (a longer answer is an error, not cut).
+    pub fn get_bytes(&self, path: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+        use std::io::Read;
+        let resp = Self::finish(self.agent.get(&format!("{}{path}", self.base)).call())?;
+        let mut out = Vec::new();
+        resp.into_reader()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)?;
+        if out.len() as u64 > limit {
+            bail!("{path}: the answer is larger than {limit} bytes");
+        }
+        Ok(out)
+    }
+
     pub fn get_text(&self, path: &str, token: Option<&str>) -> anyhow::Result<String> {
         let mut req = self.agent.get(&format!("{}{path}", self.base));
         if let Some(t) = token {

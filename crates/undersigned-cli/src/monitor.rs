@@ -214,6 +214,7 @@ fn deployment(client: &Client, state: &Path) -> anyhow::Result<(DeploymentInfo, 
 
 fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
     let (info, pins) = deployment(client, state)?;
+    served_client(client)?;
     let (issuer_size, newest) = issuer_log(client, state, &info, &pins)?;
     let mut letters = Vec::new();
     let mut new_entries = 0;
@@ -240,6 +241,32 @@ fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
         issuer_size,
         witnesses,
     })
+}
+
+/// The signer's code the deployment serves (its script, stylesheet and wasm module under
+/// `/static/`) must be byte for byte the client release this binary builds: a deployment that
+/// swapped one byte of what signers run is reported, naming the file and both hashes.
+fn served_client(client: &Client) -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    let release = undersigned_server::pages::client::build();
+    for path in undersigned_server::pages::client::FROM_STATIC {
+        let Some(want) = release.files.get(*path) else {
+            continue;
+        };
+        let limit = (want.len() as u64).saturating_mul(2).max(1 << 16);
+        let got = client
+            .get_bytes(&format!("/static/{path}"), limit)
+            .with_context(|| format!("fetching the signer's code /static/{path}"))?;
+        if got != *want {
+            bail!(
+                "THE SIGNER'S CODE WAS CHANGED: the deployment serves /static/{path} with sha256 {}, but client release {} has {}",
+                hex::encode(Sha256::digest(&got)),
+                hex::encode(Sha256::digest(release.manifest().as_bytes())),
+                hex::encode(Sha256::digest(want))
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The last checkpoint seen of a log, if any.

@@ -360,3 +360,105 @@ fn monitor_reports_signers_past_the_issued_count_after_the_counts_are_raised() {
     let o = monitor(url, &dir.path().join("monitor-late"), &metrics);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// The operator's web server in front of the deployment, serving the signer's script with one
+/// byte changed (`path`), everything else as the deployment answers. Returns its URL.
+fn tampering_proxy(upstream: &str, path: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line.is_empty() {
+                    return;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, target) = (
+                    parts.next().unwrap_or("GET").to_owned(),
+                    parts.next().unwrap_or("/").to_owned(),
+                );
+                let mut length = 0usize;
+                let mut content_type = None;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((h, ""));
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-length" => length = v.trim().parse().unwrap_or(0),
+                        "content-type" => content_type = Some(v.trim().to_owned()),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut req = ureq::request(&method, &format!("{upstream}{target}"));
+                if let Some(ct) = &content_type {
+                    req = req.set("Content-Type", ct);
+                }
+                let resp = match if length > 0 {
+                    req.send_bytes(&body)
+                } else {
+                    req.call()
+                } {
+                    Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                    Err(_) => return,
+                };
+                let status = resp.status();
+                let ct = resp
+                    .header("content-type")
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let mut bytes = Vec::new();
+                resp.into_reader().read_to_end(&mut bytes).unwrap();
+                if target == path && bytes.len() > 200 {
+                    bytes[200] ^= 0x20;
+                }
+                let mut out = stream;
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    bytes.len()
+                );
+                let _ = out.write_all(&bytes);
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn monitor_reports_a_deployment_serving_a_changed_signer_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data"), &[]);
+    let metrics = dir.path().join("metrics.prom");
+    // Honest: what the deployment serves is this release's client, byte for byte.
+    let o = monitor(&server.url, &dir.path().join("honest"), &metrics);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // One byte of the signing script changed on its way out.
+    let proxy = tampering_proxy(&server.url, "/static/js/letter.js");
+    let o = monitor(&proxy, &dir.path().join("swapped"), &metrics);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{said}");
+    assert!(
+        said.contains("THE SIGNER'S CODE WAS CHANGED") && said.contains("/static/js/letter.js"),
+        "{said}"
+    );
+}

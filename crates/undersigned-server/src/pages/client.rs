@@ -20,8 +20,9 @@ pub const DIR_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-ev
 /// The single file's name in the release.
 pub const SINGLE_FILE: &str = "undersigned-client.html";
 
-/// The files of the directory release, by path, taken from the embedded static files.
-const FROM_STATIC: &[&str] = &[
+/// The files of the directory release, by path, taken from the embedded static files: the
+/// deployment serves these same bytes under `/static/`, which is what `monitor` holds it to.
+pub const FROM_STATIC: &[&str] = &[
     "app.css",
     "js/common.js",
     "js/letter.js",

@@ -410,6 +410,7 @@ fn sign_panel() -> Markup {
                             li { "Use your own phone or computer, on your home or mobile connection. Not a work device, and not the work network: your employer can see both." }
                             li { "If being seen visiting this site is a risk for you, use " a href="https://www.torproject.org/download/" { "Tor Browser" } "." }
                             li { "A code goes to your work address, so your mail server sees that a code was sent to you. Nobody learns whether or what you sign." }
+                            li { "This site serves the code of this page. If the site itself could be against you, sign with " a href="/about/privacy#own-copy" { "a copy of the signing page you got elsewhere" } "." }
                         }
                         p { a href="/about/privacy" { "What is protected, and what is not" } }
                     }

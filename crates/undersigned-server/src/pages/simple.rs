@@ -212,7 +212,7 @@ pub async fn privacy() -> PageResult {
                     "drop or alter one, or rewrite the history without it being detected by anyone who checks the bundle or their own receipt." }
                 li { strong { "One person, one signature. " } "A credential gives one pseudonym per letter, so nobody can sign twice. "
                     "An address gets one credential per period: it is first lowercased and a " code { "+tag" } " is removed (" code { "ann+x@state.gov" } " counts as " code { "ann@state.gov" } "), plus any rule this site sets for an organization's mail system, such as ignoring dots. "
-                    "A letter accepts one period and one issuer per organization, and you always receive the credentials of every open period at once, so your request does not say which letter you mean to sign." }
+                    "A letter accepts one period of each of its issuers, and you always receive the credentials of every open period at once, so your request does not say which letter you mean to sign." }
                 li { strong { "No IP addresses are kept. " } "The server stores no IP address, and no table links your email to anything but a keyed hash used to issue one credential per person per period. "
                     "The key of that hash is kept apart from the database. Your code is deleted once used or expired, and the server keeps no record of when you asked for it or when your signature arrived: "
                     "what it deletes, it overwrites." }
@@ -235,11 +235,19 @@ pub async fn privacy() -> PageResult {
                     "If a mail system delivers other addresses to the same mailbox (an alias, a forwarding address, a second name) that the rules above do not know about, "
                     "its owner can get one credential per address. That is a limit of attesting membership by email, and organizers should weigh it." }
                 li { strong { "An issuer who mints fake members. " }
-                    "This deployment has a single issuer, and it could issue credentials to people who do not exist, and sign with them. "
+                    "An issuer could issue credentials to people who do not exist, and sign with them. "
                     "What limits it: it signs and logs how many credentials it issued per organization, those counts can only grow, and no letter accepts more signers of an organization than that count "
                     "(the server refuses them and any bundle verifier rejects them). So fake signers must appear as issued credentials, within the issuer's own signed, append-only counts; "
                     "but nothing in that statement alone tells a fake member from a real one, or proves a count too high. "
-                    "Letters vouched for by several independent issuers, so that no single one can do this, are planned." }
+                    "A letter can need several independent issuers for each signature: then adding a signer takes as many of them colluding as the letter needs, and its page says which issuers and how many." }
+                li #own-copy { strong { "The page's own code. " }
+                    "This site serves the code of the signing page, and a hostile operator could serve one person a copy that sends their credential home. "
+                    "To rule that out, sign with a copy of the signer's client you did not get from this site: "
+                    code { "undersigned client export DIR" } " writes it as a folder for any static host and as one file you open from disk, with "
+                    code { "#deployment=<this site's address>&letter=<the letter id>" } " after it; "
+                    code { "undersigned client verify" } " checks a copy byte for byte against the release, and "
+                    code { "undersigned monitor" } " reports a site that serves anything else to signers. "
+                    "This protects you against a copy swapped for you alone; it does not protect against a release that is bad for everyone, which only its public source and review can." }
                 li { strong { "Timing. " }
                     "New signatures are published in shuffled batches, which hides the moment you signed from the public, but not from the operator: "
                     "while it runs, it sees when a credential was issued and when a signature arrived (it does not store either). Get your credential well before you sign, "
