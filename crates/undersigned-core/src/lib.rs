@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod pins;
 pub mod record;
+pub mod release;
 pub mod statement;
 pub mod tally;
 pub mod text;

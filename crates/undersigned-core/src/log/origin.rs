@@ -1,5 +1,6 @@
-//! Log origins, spelled exactly one way: `<host>/letters/<letter id>` and
-//! `<host>/issuers/<issuer id>`, each id as 64 lowercase hex digits.
+//! Log origins, spelled exactly one way: `<host>/letters/<letter id>`,
+//! `<host>/issuers/<issuer id>` and `<host>/releases/<release key id>` (the signer's client
+//! releases), each id as 64 lowercase hex digits.
 //!
 //! An origin names the log a checkpoint commits to and the key name it is signed under. A
 //! check that accepts "anything that looks like" an origin (a suffix, a prefix) let the
@@ -17,7 +18,7 @@ pub enum OriginError {
     #[error("{0:?} is not a host name (lowercase DNS labels, optionally ':' and a port)")]
     Host(String),
     #[error(
-        "{0:?} is not a log origin: an origin is exactly <host>/letters/<id> or <host>/issuers/<id>, the id as 64 lowercase hex digits"
+        "{0:?} is not a log origin: an origin is exactly <host>/letters/<id>, <host>/issuers/<id> or <host>/releases/<id>, the id as 64 lowercase hex digits"
     )]
     Origin(String),
     #[error("the log origin {found:?} is not for the pinned host {pinned:?}")]
@@ -89,6 +90,8 @@ fn is_host(s: &str) -> bool {
 pub enum LogKind {
     Letter,
     Issuer,
+    /// The signer's client releases (`core::release`), named by the release key's SHA-256.
+    Release,
 }
 
 impl LogKind {
@@ -97,11 +100,13 @@ impl LogKind {
         match self {
             Self::Letter => "/letters/",
             Self::Issuer => "/issuers/",
+            Self::Release => "/releases/",
         }
     }
 }
 
-/// A parsed origin: host, log kind and the 32-byte id (letter id or issuer id).
+/// A parsed origin: host, log kind and the 32-byte id (letter id, issuer id, or the release
+/// key's SHA-256).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
     pub host: Host,
@@ -114,7 +119,7 @@ impl Origin {
         Self { host, kind, id }
     }
 
-    /// The one spelling of an origin, or an error: the host rule, then exactly one of the two
+    /// The one spelling of an origin, or an error: the host rule, then exactly one of the three
     /// segments, then exactly 64 lowercase hex digits, and nothing after them.
     pub fn parse(s: &str) -> Result<Self, OriginError> {
         let bad = || OriginError::Origin(quoted(s));
@@ -124,6 +129,8 @@ impl Origin {
             (LogKind::Letter, hex)
         } else if let Some(hex) = rest.strip_prefix("issuers/") {
             (LogKind::Issuer, hex)
+        } else if let Some(hex) = rest.strip_prefix("releases/") {
+            (LogKind::Release, hex)
         } else {
             return Err(bad());
         };

@@ -22,5 +22,6 @@ mod log;
 mod oneperson;
 mod origin;
 mod protocol;
+mod release;
 mod statement;
 mod text;

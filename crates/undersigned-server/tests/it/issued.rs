@@ -105,8 +105,8 @@ async fn fail_signer_past_the_issued_count_changes_nothing(t: &TestServer) {
     );
 }
 
-/// The privacy page says what a single issuer can still do, and no longer that inflated
-/// numbers "leave evidence".
+/// The privacy page says what one issuer can still do, and what several independent ones
+/// change, and no longer that inflated numbers "leave evidence".
 #[tokio::test]
 async fn privacy_page_says_what_a_single_issuer_can_do() {
     let t = TestServer::sqlite(Default::default()).await;
@@ -114,7 +114,9 @@ async fn privacy_page_says_what_a_single_issuer_can_do() {
     assert_eq!(s, StatusCode::OK);
     assert!(!page.contains("leave evidence"), "{page}");
     assert!(
-        page.contains("single issuer") && page.contains("append-only counts"),
+        page.contains("An issuer could issue credentials to people who do not exist")
+            && page.contains("append-only counts")
+            && page.contains("several independent issuers"),
         "{page}"
     );
 }
