@@ -167,10 +167,38 @@ enum ClientCmd {
     /// manifest.json (every file's SHA-256 and the exact CSP). Serve DIR from any static host,
     /// or open the single file, with `#deployment=URL&letter=ID`.
     Export { dir: PathBuf },
-    /// Whether FILE or DIR holds exactly this release's client: every byte is compared with
-    /// the release this binary builds, and any file that differs, is missing or is extra is
-    /// named.
-    Verify { path: PathBuf },
+    /// Append a client manifest to the release log in --log (tlog-tiles any static host can
+    /// serve), signed with the release key in --key (created when missing; never a
+    /// deployment's key) under `<host>/releases/<key id>`.
+    Release {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        log: PathBuf,
+        /// The host that keeps the release log (its origin's first part).
+        #[arg(long)]
+        host: String,
+        /// The exported directory whose manifest to log (checked against its files first);
+        /// default: this binary's release.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Whether FILE or DIR holds a release's client. Without --release-log: byte for byte the
+    /// release this binary builds. With it: a release in that log (directory or URL) signed by
+    /// --release-key under its exact origin, with --witness keys' --quorum when given. Names
+    /// any file that differs, is missing or is extra, and which release matched.
+    Verify {
+        path: PathBuf,
+        #[arg(long, requires = "release_key")]
+        release_log: Option<String>,
+        /// The release log's signed-note verifier key (`<host>/releases/<id>+<key id>+<key>`).
+        #[arg(long, requires = "release_log")]
+        release_key: Option<String>,
+        #[arg(long)]
+        witness: Vec<String>,
+        #[arg(long)]
+        quorum: Option<usize>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -326,8 +354,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", release::export(&dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Client(ClientCmd::Verify { path }) => {
-            println!("{}", release::verify(&path)?);
+        Command::Client(ClientCmd::Release {
+            key,
+            log,
+            host,
+            from,
+        }) => {
+            print!("{}", release::release(&key, &log, &host, from.as_deref())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client(ClientCmd::Verify {
+            path,
+            release_log,
+            release_key,
+            witness,
+            quorum,
+        }) => {
+            let said = match (release_log, release_key) {
+                (Some(log), Some(key)) => {
+                    let mut pins = undersigned_core::pins::Pins::default();
+                    if !witness.is_empty() {
+                        pins = pins.with_witnesses(witness, quorum)?;
+                    }
+                    release::verify_logged(&path, &log, &key, &pins)?
+                }
+                _ => release::verify(&path)?,
+            };
+            println!("{said}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCmd::Check { file }) => {

@@ -1,12 +1,21 @@
-//! `client export` and `client verify`: the signer's client as files anyone can host, and a
-//! byte-for-byte check of a copy against the release this binary builds
-//! (`undersigned_server::pages::client`).
+//! `client export`, `client release` and `client verify`: the signer's client as files anyone
+//! can host; a release log (C2SP tlog-tiles in a directory any static host can serve) of
+//! client manifests, signed with a release key that is no deployment's; and a check of a copy,
+//! byte for byte, against the release this binary builds or against that log
+//! (`undersigned_server::pages::client`, `undersigned_core::release`).
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
+use undersigned_core::log::origin::Host;
+use undersigned_core::log::tiles::{entry_bundle, hash_tile, tiles_for_size};
+use undersigned_core::log::{Checkpoint, LogSigner, LogVerifier, MerkleLog};
+use undersigned_core::pins::Pins;
+use undersigned_core::release::{check_release_log, release_origin, ReleaseLog, ReleaseManifest};
 use undersigned_server::pages::client::{self, ClientRelease, SINGLE_FILE};
+
+use crate::tiles::TileReader;
 
 /// The manifest's name in an exported directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -129,4 +138,161 @@ fn walk(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
         }
     }
     Ok(out)
+}
+
+/// Every file of an exported directory against its own `manifest.json`: each listed file
+/// present with that SHA-256, nothing else there. Returns the manifest's bytes.
+fn check_against_manifest(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut found = walk(dir)?;
+    let manifest = found
+        .remove(MANIFEST)
+        .ok_or_else(|| anyhow!("{}: no {MANIFEST}", dir.display()))?;
+    let m = ReleaseManifest::parse(&manifest)?;
+    let mut problems = Vec::new();
+    for (path, want) in &m.files {
+        match found.get(path) {
+            None => problems.push(format!("{path} is missing")),
+            Some(b) if hex::encode(Sha256::digest(b)) != *want => {
+                problems.push(format!("{path} differs from its manifest"));
+            }
+            Some(_) => {}
+        }
+    }
+    for path in found.keys().filter(|p| !m.files.contains_key(*p)) {
+        problems.push(format!("{path} is not in its manifest"));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{}: NOT a release's client: {}",
+            dir.display(),
+            problems.join("; ")
+        );
+    }
+    Ok(manifest)
+}
+
+/// The release key in `key_file` (64 hex digits), created (0600) when the file is missing.
+fn release_key(key_file: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    if key_file.exists() {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(key_file)?);
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), &mut seed[..])
+            .map_err(|_| anyhow!("{}: not a release key (64 hex digits)", key_file.display()))?;
+        return Ok(ed25519_dalek::SigningKey::from_bytes(&seed));
+    }
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    crate::client::write_private(key_file, hex::encode(key.to_bytes()).as_bytes())?;
+    Ok(key)
+}
+
+/// A release log's checkpoint and every entry, read from `source` (a directory or an http(s)
+/// prefix) and checked under `vkey` and `pins`.
+fn read_log(source: &str, vkey: &str, pins: &Pins) -> anyhow::Result<(String, ReleaseLog)> {
+    let reader = TileReader::new(source);
+    let note = reader.checkpoint()?;
+    let verifier = LogVerifier::from_vkey(vkey).map_err(|e| anyhow!("release key: {e}"))?;
+    let cp = Checkpoint::open(&note, &verifier, Some(verifier.name()))
+        .map_err(|e| anyhow!("the release log's checkpoint: {e}"))?;
+    let entries = reader.leaves(cp.size)?;
+    let log = check_release_log(vkey, &note, entries, pins)?;
+    Ok((note, log))
+}
+
+/// `client release`: appends a client manifest (of the exported directory `from`, checked
+/// against its files, or else of this binary's release) to the release log in `log_dir`, kept
+/// by `host` and signed with the key in `key_file` under `<host>/releases/<key id>`; writes
+/// every tile and the new checkpoint. Logging the newest release again changes nothing.
+pub fn release(
+    key_file: &Path,
+    log_dir: &Path,
+    host: &str,
+    from: Option<&Path>,
+) -> anyhow::Result<String> {
+    let key = release_key(key_file)?;
+    let origin = release_origin(Host::parse(host)?, &key.verifying_key()).to_string();
+    let signer = LogSigner::new(&origin, key)?;
+    let vkey = signer.verifier().to_vkey();
+    let mut entries = if log_dir.join("checkpoint").exists() {
+        read_log(&log_dir.to_string_lossy(), &vkey, &Pins::default())?
+            .1
+            .entries
+    } else {
+        Vec::new()
+    };
+    let manifest = match from {
+        Some(dir) => check_against_manifest(dir)?,
+        None => client::build().manifest().into_bytes(),
+    };
+    let sha = hex::encode(Sha256::digest(&manifest));
+    if entries.last() == Some(&manifest) {
+        return Ok(format!(
+            "manifest {sha} is already the newest release ({} of {}) in {}\nrelease key: {vkey}\n",
+            entries.len(),
+            entries.len(),
+            log_dir.display()
+        ));
+    }
+    entries.push(manifest);
+    let mut tree = MerkleLog::new();
+    for e in &entries {
+        tree.append(e);
+    }
+    for tile in tiles_for_size(tree.size()) {
+        let bytes = if tile.level.is_none() {
+            let first = usize::try_from(tile.first_entry())?;
+            let rows = entries
+                .get(first..first + usize::from(tile.width))
+                .ok_or_else(|| anyhow!("tile {} past the log's end", tile.path()))?;
+            entry_bundle(rows)?
+        } else {
+            hash_tile(&tree, &tile)?
+        };
+        let to = log_dir.join(tile.path());
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
+    }
+    let note = Checkpoint::new(&origin, tree.size(), tree.root()).sign(&signer)?;
+    std::fs::write(log_dir.join("checkpoint"), note)?;
+    Ok(format!(
+        "logged manifest {sha} as release {} of {} in {} under {origin}\nrelease key: {vkey}\n",
+        tree.size(),
+        tree.size(),
+        log_dir.display()
+    ))
+}
+
+/// `client verify --release-log`: whether `path` (the single file, or an exported directory
+/// with its manifest) is a release logged under `vkey`, with the witnesses' quorum when `pins`
+/// names witnesses; which release, or why not.
+pub fn verify_logged(path: &Path, source: &str, vkey: &str, pins: &Pins) -> anyhow::Result<String> {
+    let (_, log) = read_log(source, vkey, pins)?;
+    if path.is_file() {
+        let sha = hex::encode(Sha256::digest(read_bounded(path)?));
+        return match log.find_file(SINGLE_FILE, &sha) {
+            Some(n) => Ok(format!(
+                "{}: the single-file client of logged release {n} of {}",
+                path.display(),
+                log.size
+            )),
+            None => bail!(
+                "{}: NOT a logged release: no release in the log names a single file with sha256 {sha}",
+                path.display()
+            ),
+        };
+    }
+    let manifest = check_against_manifest(path)?;
+    let sha = hex::encode(Sha256::digest(&manifest));
+    match log.find_manifest(&manifest) {
+        Some(n) => Ok(format!(
+            "{}: the exported client of logged release {n} of {} (manifest sha256 {sha})",
+            path.display(),
+            log.size
+        )),
+        None => bail!(
+            "{}: NOT a logged release: its manifest (sha256 {sha}) is not in the release log",
+            path.display()
+        ),
+    }
 }

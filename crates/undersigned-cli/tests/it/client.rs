@@ -132,3 +132,137 @@ fn fail_a_copy_with_one_byte_changed_an_extra_file_or_another_manifest() {
     let said = crate::run::fails(verify(&single));
     assert!(said.contains("NOT this release's client"), "{said}");
 }
+
+fn release(key: &Path, log: &Path, from: Option<&Path>) -> String {
+    let mut cmd = bin();
+    cmd.args(["client", "release", "--key"])
+        .arg(key)
+        .arg("--log")
+        .arg(log)
+        .args(["--host", "releases.undersigned.test"]);
+    if let Some(f) = from {
+        cmd.arg("--from").arg(f);
+    }
+    crate::run::ok(cmd.output().unwrap())
+}
+
+fn verify_logged(path: &Path, log: &Path, vkey: &str) -> std::process::Output {
+    bin()
+        .args(["client", "verify"])
+        .arg(path)
+        .arg("--release-log")
+        .arg(log)
+        .args(["--release-key", vkey])
+        .output()
+        .unwrap()
+}
+
+/// The release key's verifier, as `client release` prints it.
+fn vkey_of(said: &str) -> String {
+    said.lines()
+        .find_map(|l| l.strip_prefix("release key: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn releases_are_logged_and_copies_are_checked_against_the_log() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, log, key) = (
+        t.path().join("client"),
+        t.path().join("log"),
+        t.path().join("release.key"),
+    );
+    export(&dir);
+    let said = release(&key, &log, Some(&dir));
+    assert!(said.contains("as release 1 of 1"), "{said}");
+    let vkey = vkey_of(&said);
+    assert!(
+        vkey.starts_with("releases.undersigned.test/releases/"),
+        "{vkey}"
+    );
+    // The key file is the release key's alone, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Logging the same release again changes nothing.
+    let again = release(&key, &log, Some(&dir));
+    assert!(
+        again.contains("already the newest release (1 of 1)"),
+        "{again}"
+    );
+
+    let ok = crate::run::ok(verify_logged(&dir, &log, &vkey));
+    assert!(ok.contains("logged release 1 of 1"), "{ok}");
+    let ok = crate::run::ok(verify_logged(
+        &dir.join("undersigned-client.html"),
+        &log,
+        &vkey,
+    ));
+    assert!(
+        ok.contains("single-file client of logged release 1 of 1"),
+        "{ok}"
+    );
+
+    // One byte changed: the copy no longer matches its own manifest.
+    let changed = t.path().join("changed");
+    export(&changed);
+    let script = changed.join("js/letter.js");
+    let mut bytes = std::fs::read(&script).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&script, &bytes).unwrap();
+    let said = crate::run::fails(verify_logged(&changed, &log, &vkey));
+    assert!(
+        said.contains("js/letter.js differs from its manifest"),
+        "{said}"
+    );
+    // Its manifest rewritten to match: consistent, but not a logged release.
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(changed.join("manifest.json")).unwrap()).unwrap();
+    use sha2::Digest;
+    m["files"]["js/letter.js"] = hex::encode(sha2::Sha256::digest(&bytes)).into();
+    std::fs::write(changed.join("manifest.json"), m.to_string()).unwrap();
+    let said = crate::run::fails(verify_logged(&changed, &log, &vkey));
+    assert!(said.contains("is not in the release log"), "{said}");
+    let mut single = std::fs::read(changed.join("undersigned-client.html")).unwrap();
+    single[50] ^= 0x01;
+    std::fs::write(changed.join("undersigned-client.html"), &single).unwrap();
+    let said = crate::run::fails(verify_logged(
+        &changed.join("undersigned-client.html"),
+        &log,
+        &vkey,
+    ));
+    assert!(said.contains("NOT a logged release"), "{said}");
+    single[50] ^= 0x01;
+    std::fs::write(changed.join("undersigned-client.html"), &single).unwrap();
+
+    // Once logged as the next release, the changed copy verifies as release 2.
+    let said = release(&key, &log, Some(&changed));
+    assert!(said.contains("as release 2 of 2"), "{said}");
+    let ok = crate::run::ok(verify_logged(&changed, &log, &vkey));
+    assert!(ok.contains("logged release 2 of 2"), "{ok}");
+    let ok = crate::run::ok(verify_logged(&dir, &log, &vkey));
+    assert!(ok.contains("logged release 1 of 2"), "{ok}");
+
+    // Another key, or the release key named for another log: refused, with the reason.
+    let other = vkey_of(&release(
+        &t.path().join("other.key"),
+        &t.path().join("other-log"),
+        None,
+    ));
+    let said = crate::run::fails(verify_logged(&dir, &log, &other));
+    assert!(said.contains("checkpoint"), "{said}");
+    let id = vkey.split('+').next().unwrap().rsplit('/').next().unwrap();
+    let letters_name = vkey.replace(&format!("/releases/{id}"), &format!("/letters/{id}"));
+    let said = crate::run::fails(verify_logged(&dir, &log, &letters_name));
+    assert!(said.contains("release"), "{said}");
+    // A log whose checkpoint was rolled back to another history: refused.
+    std::fs::write(
+        log.join("checkpoint"),
+        std::fs::read(t.path().join("other-log/checkpoint")).unwrap(),
+    )
+    .unwrap();
+    crate::run::fails(verify_logged(&dir, &log, &vkey));
+}
