@@ -214,7 +214,7 @@ fn deployment(client: &Client, state: &Path) -> anyhow::Result<(DeploymentInfo, 
 
 fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
     let (info, pins) = deployment(client, state)?;
-    served_client(client)?;
+    served_client(client, &info.client_release)?;
     let (issuer_size, newest) = issuer_log(client, state, &info, &pins)?;
     let mut letters = Vec::new();
     let mut new_entries = 0;
@@ -244,11 +244,19 @@ fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
 }
 
 /// The signer's code the deployment serves (its script, stylesheet and wasm module under
-/// `/static/`) must be byte for byte the client release this binary builds: a deployment that
-/// swapped one byte of what signers run is reported, naming the file and both hashes.
-fn served_client(client: &Client) -> anyhow::Result<()> {
+/// `/static/`) must be byte for byte the client release it claims (`client_release` in its
+/// deployment document), which must be the release this binary builds: a deployment that
+/// swapped one byte of what signers run, or claims a release this monitor cannot check, is
+/// reported, naming the file and the hashes.
+fn served_client(client: &Client, claimed: &str) -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
     let release = undersigned_server::pages::client::build();
+    let mine = undersigned_server::pages::client::release_id();
+    if claimed != mine {
+        bail!(
+            "the deployment claims client release {claimed:?}; this monitor checks release {mine} (run the monitor of the deployment's version, or `client verify` its files against the release log)"
+        );
+    }
     for path in undersigned_server::pages::client::FROM_STATIC {
         let Some(want) = release.files.get(*path) else {
             continue;

@@ -65,6 +65,11 @@ pub struct DeploymentInfo {
     /// `issuer_log_origin` above are the first of them.
     #[serde(default)]
     pub issuers: Vec<DeploymentIssuer>,
+    /// The signer's client this deployment serves (`/static/`, the letter page's script,
+    /// stylesheet and wasm): the SHA-256 of its release manifest, as `undersigned client
+    /// export` writes it and a release log holds it. `monitor` holds the served bytes to it.
+    #[serde(default)]
+    pub client_release: String,
 }
 
 /// One issuer of the deployment: where holders ask it, its description, and how its last
@@ -154,6 +159,7 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
         witness_logs_under: s.ledger.witness_prefixes()?,
         dev: s.config.dev,
         issuers,
+        client_release: crate::pages::client::release_id().to_owned(),
     }))
 }
 

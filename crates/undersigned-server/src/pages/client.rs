@@ -59,6 +59,12 @@ impl ClientRelease {
     }
 }
 
+/// The SHA-256 (hex) of this binary's release manifest: which client release it serves.
+pub fn release_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| hex::encode(Sha256::digest(build().manifest().as_bytes())))
+}
+
 /// Builds the release from the files embedded in this binary.
 pub fn build() -> ClientRelease {
     let mut files = BTreeMap::new();
