@@ -182,6 +182,12 @@ enum ClientCmd {
         /// default: this binary's release.
         #[arg(long)]
         from: Option<PathBuf>,
+        /// A witness to cosign the new checkpoint, `VKEY@URL` (repeatable).
+        #[arg(long)]
+        witness: Vec<String>,
+        /// How many witnesses must cosign (default: all named).
+        #[arg(long)]
+        quorum: Option<usize>,
     },
     /// Whether FILE or DIR holds a release's client. Without --release-log: byte for byte the
     /// release this binary builds. With it: a release in that log (directory or URL) signed by
@@ -359,8 +365,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             log,
             host,
             from,
+            witness,
+            quorum,
         }) => {
-            print!("{}", release::release(&key, &log, &host, from.as_deref())?);
+            print!(
+                "{}",
+                release::release(&release::ReleaseArgs {
+                    key_file: &key,
+                    log_dir: &log,
+                    host: &host,
+                    from: from.as_deref(),
+                    witnesses: &witness,
+                    quorum,
+                })?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(ClientCmd::Verify {

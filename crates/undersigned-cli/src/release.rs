@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use undersigned_core::log::origin::Host;
 use undersigned_core::log::tiles::{entry_bundle, hash_tile, tiles_for_size};
-use undersigned_core::log::{Checkpoint, LogSigner, LogVerifier, MerkleLog};
+use undersigned_core::log::{add_cosignatures, Checkpoint, LogSigner, LogVerifier, MerkleLog};
 use undersigned_core::pins::Pins;
 use undersigned_core::release::{check_release_log, release_origin, ReleaseLog, ReleaseManifest};
 use undersigned_server::pages::client::{self, ClientRelease, SINGLE_FILE};
+use undersigned_server::witnesses::{request_cosignature, WitnessSpec};
 
 use crate::tiles::TileReader;
 
@@ -198,16 +199,36 @@ fn read_log(source: &str, vkey: &str, pins: &Pins) -> anyhow::Result<(String, Re
     Ok((note, log))
 }
 
+/// Where `client release` writes and who cosigns.
+pub struct ReleaseArgs<'a> {
+    pub key_file: &'a Path,
+    pub log_dir: &'a Path,
+    /// The host that keeps the log: its origin's first part.
+    pub host: &'a str,
+    /// The exported directory whose manifest to log; `None`: this binary's release.
+    pub from: Option<&'a Path>,
+    /// Witnesses (`VKEY@URL`) asked to cosign the new checkpoint, and how many must.
+    pub witnesses: &'a [String],
+    pub quorum: Option<usize>,
+}
+
 /// `client release`: appends a client manifest (of the exported directory `from`, checked
 /// against its files, or else of this binary's release) to the release log in `log_dir`, kept
 /// by `host` and signed with the key in `key_file` under `<host>/releases/<key id>`; writes
-/// every tile and the new checkpoint. Logging the newest release again changes nothing.
-pub fn release(
-    key_file: &Path,
-    log_dir: &Path,
-    host: &str,
-    from: Option<&Path>,
-) -> anyhow::Result<String> {
+/// every tile, asks the witnesses to cosign (tlog-witness `add-checkpoint`, as the letters'
+/// logs are cosigned), and writes the checkpoint only with their quorum. Logging the newest
+/// release again changes nothing.
+pub fn release(a: &ReleaseArgs<'_>) -> anyhow::Result<String> {
+    let (key_file, log_dir, host, from) = (a.key_file, a.log_dir, a.host, a.from);
+    let witnesses = a
+        .witnesses
+        .iter()
+        .map(|w| w.parse::<WitnessSpec>().map_err(|e| anyhow!(e)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let quorum = a.quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        bail!("a quorum of {quorum} needs at least that many witnesses");
+    }
     let key = release_key(key_file)?;
     let origin = release_origin(Host::parse(host)?, &key.verifying_key()).to_string();
     let signer = LogSigner::new(&origin, key)?;
@@ -232,6 +253,7 @@ pub fn release(
             log_dir.display()
         ));
     }
+    let old_size = entries.len() as u64;
     entries.push(manifest);
     let mut tree = MerkleLog::new();
     for e in &entries {
@@ -254,9 +276,35 @@ pub fn release(
         std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
     }
     let note = Checkpoint::new(&origin, tree.size(), tree.root()).sign(&signer)?;
+    let mut lines = String::new();
+    let mut refusals = Vec::new();
+    let mut cosigned = 0;
+    for w in &witnesses {
+        match request_cosignature(w, &tree, &note, old_size) {
+            Ok(l) => {
+                lines.push_str(&l);
+                cosigned += 1;
+            }
+            Err(e) => refusals.push(format!("{}: {e}", w.url)),
+        }
+    }
+    if cosigned < quorum {
+        bail!(
+            "only {cosigned} of the {quorum} witnesses needed cosigned release {}; the checkpoint is not published: {}",
+            tree.size(),
+            refusals.join("; ")
+        );
+    }
+    let note = add_cosignatures(&note, lines.lines());
     std::fs::write(log_dir.join("checkpoint"), note)?;
+    // What a witness follows this log with (`witness serve --logs-under`).
+    let under = LogVerifier::new(
+        &format!("{host}/releases/"),
+        *signer.verifier().verifying_key(),
+    )?
+    .to_vkey();
     Ok(format!(
-        "logged manifest {sha} as release {} of {} in {} under {origin}\nrelease key: {vkey}\n",
+        "logged manifest {sha} as release {} of {} in {} under {origin}, cosigned by {cosigned} witnesses\nrelease key: {vkey}\nwitnesses follow it with: --logs-under {under}\n",
         tree.size(),
         tree.size(),
         log_dir.display()

@@ -21,7 +21,7 @@ pub use state::AppState;
 // them through this crate; new code names `undersigned_service` directly.
 pub use undersigned_service::{
     clock, config, cosigning, delivery, deployment, issuer, issuer_log, issuers, keys, leader,
-    ledger, limits, mailer, metrics, now, pairing, publisher, Config,
+    ledger, limits, mailer, metrics, now, pairing, publisher, witnesses, Config,
 };
 
 use axum::http::{header, HeaderName, HeaderValue};

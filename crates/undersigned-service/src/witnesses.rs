@@ -356,6 +356,29 @@ enum Refusal {
     Other(String),
 }
 
+/// Asks the witness `spec` to cosign `note`, the checkpoint of `tree`, from the size it last
+/// cosigned of that log (`old`; a 409 naming another size is retried once from it), for a log
+/// kept outside a server (the client release log). Returns its valid cosignature lines.
+pub fn request_cosignature(
+    spec: &WitnessSpec,
+    tree: &MerkleLog,
+    note: &str,
+    old: u64,
+) -> std::result::Result<String, String> {
+    let w = Witness {
+        verifier: WitnessVerifier::from_vkey(&spec.vkey).map_err(|e| e.to_string())?,
+        url: spec.url.clone(),
+        failures: AtomicU64::new(0),
+    };
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(30))
+        .build();
+    ask(&agent, &w, tree, note, old).map_err(|r| match r {
+        Refusal::Conflict(size) => format!("the witness holds size {size} of this log"),
+        Refusal::Other(e) => e,
+    })
+}
+
 /// One `add-checkpoint` exchange (retried once from the size a 409 names). Returns this
 /// witness's valid cosignature lines.
 fn ask(

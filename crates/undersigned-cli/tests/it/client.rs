@@ -266,3 +266,93 @@ fn releases_are_logged_and_copies_are_checked_against_the_log() {
     .unwrap();
     crate::run::fails(verify_logged(&dir, &log, &vkey));
 }
+
+#[test]
+fn a_release_is_published_only_with_its_witnesses_quorum() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, log, key) = (
+        t.path().join("client"),
+        t.path().join("log"),
+        t.path().join("release.key"),
+    );
+    export(&dir);
+    let first = release(&key, &log, None);
+    let vkey = vkey_of(&first);
+    let under = first
+        .lines()
+        .find_map(|l| l.strip_prefix("witnesses follow it with: --logs-under "))
+        .unwrap()
+        .to_owned();
+    // A witness that follows the release logs under the release key's prefix, like a letter's.
+    let args = vec!["--logs-under".to_owned(), under];
+    let w = crate::witness::WitnessProc::start_with(&t.path().join("witness"), &args, None);
+    let spec = format!("{}@{}", w.vkey, w.url);
+    // The next release (another copy's manifest), cosigned by it.
+    let next = t.path().join("next");
+    export(&next);
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(next.join("manifest.json")).unwrap()).unwrap();
+    std::fs::write(next.join("NOTES.txt"), "release notes").unwrap();
+    use sha2::Digest;
+    m["files"]["NOTES.txt"] = hex::encode(sha2::Sha256::digest(b"release notes")).into();
+    std::fs::write(next.join("manifest.json"), m.to_string()).unwrap();
+    let said = crate::run::ok(
+        bin()
+            .args(["client", "release", "--key"])
+            .arg(&key)
+            .arg("--log")
+            .arg(&log)
+            .args(["--host", "releases.undersigned.test", "--from"])
+            .arg(&next)
+            .args(["--witness", &spec])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        said.contains("release 2 of 2") && said.contains("cosigned by 1 witnesses"),
+        "{said}"
+    );
+    // Verified with the witness pinned: the quorum is there.
+    let pinned = |path: &Path, witness: &str| {
+        bin()
+            .args(["client", "verify"])
+            .arg(path)
+            .arg("--release-log")
+            .arg(&log)
+            .args([
+                "--release-key",
+                &vkey,
+                "--witness",
+                witness,
+                "--quorum",
+                "1",
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = crate::run::ok(pinned(&next, &w.vkey));
+    assert!(ok.contains("logged release 2 of 2"), "{ok}");
+    // Pinned to a witness that never cosigned it: refused, naming the cosignatures.
+    let stranger = undersigned_core::log::WitnessSigner::new(
+        "stranger.example/w",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap()
+    .verifier()
+    .to_vkey();
+    let said = crate::run::fails(pinned(&next, &stranger));
+    assert!(said.contains("cosignatures"), "{said}");
+    // A witness that refuses (the log it saw is not a prefix of this one) stops publication.
+    let said = crate::run::fails(
+        bin()
+            .args(["client", "release", "--key"])
+            .arg(t.path().join("other.key"))
+            .arg("--log")
+            .arg(t.path().join("other-log"))
+            .args(["--host", "releases.undersigned.test", "--witness", &spec])
+            .output()
+            .unwrap(),
+    );
+    assert!(said.contains("the checkpoint is not published"), "{said}");
+    assert!(!t.path().join("other-log/checkpoint").exists());
+}

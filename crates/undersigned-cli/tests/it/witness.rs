@@ -70,12 +70,12 @@ fn log_signer() -> LogSigner {
 }
 
 /// The witness child process; dropping it kills it.
-struct WitnessProc {
+pub(crate) struct WitnessProc {
     child: Child,
     /// Kept open so the witness never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
-    url: String,
-    vkey: String,
+    pub(crate) url: String,
+    pub(crate) vkey: String,
 }
 
 impl WitnessProc {
@@ -88,7 +88,7 @@ impl WitnessProc {
     }
 
     /// With these arguments after `witness serve`'s own.
-    fn start_with(data: &Path, args: &[String], pause_ms: Option<u64>) -> Self {
+    pub(crate) fn start_with(data: &Path, args: &[String], pause_ms: Option<u64>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_undersigned"));
         cmd.args([
             "witness",
