@@ -189,7 +189,8 @@ enum ClientCmd {
         #[arg(long)]
         quorum: Option<usize>,
     },
-    /// Whether FILE or DIR holds a release's client. Without --release-log: byte for byte the
+    /// Whether FILE, DIR or URL (an exported copy on a static host, or a deployment's served
+    /// signer code) holds a release's client. Without --release-log: byte for byte the
     /// release this binary builds. With it: a release in that log (directory or URL) signed by
     /// --release-key under its exact origin, with --witness keys' --quorum when given. Names
     /// any file that differs, is missing or is extra, and which release matched.
@@ -388,15 +389,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             witness,
             quorum,
         }) => {
-            let said = match (release_log, release_key) {
-                (Some(log), Some(key)) => {
-                    let mut pins = undersigned_core::pins::Pins::default();
-                    if !witness.is_empty() {
-                        pins = pins.with_witnesses(witness, quorum)?;
-                    }
-                    release::verify_logged(&path, &log, &key, &pins)?
+            let mut pins = undersigned_core::pins::Pins::default();
+            if !witness.is_empty() {
+                pins = pins.with_witnesses(witness, quorum)?;
+            }
+            let log = match (&release_log, &release_key) {
+                (Some(log), Some(key)) => Some((log.as_str(), key.as_str(), &pins)),
+                _ => None,
+            };
+            let text = path.to_string_lossy();
+            let said = if text.starts_with("http://") || text.starts_with("https://") {
+                release::verify_url(&text, log)?
+            } else {
+                match log {
+                    Some((log, key, pins)) => release::verify_logged(&path, log, key, pins)?,
+                    None => release::verify(&path)?,
                 }
-                _ => release::verify(&path)?,
             };
             println!("{said}");
             Ok(ExitCode::SUCCESS)

@@ -144,10 +144,14 @@ fn walk(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
 /// Every file of an exported directory against its own `manifest.json`: each listed file
 /// present with that SHA-256, nothing else there. Returns the manifest's bytes.
 fn check_against_manifest(dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut found = walk(dir)?;
+    check_files(&dir.display().to_string(), walk(dir)?)
+}
+
+/// `found` (a copy's files by path, its `manifest.json` among them) against that manifest.
+fn check_files(name: &str, mut found: BTreeMap<String, Vec<u8>>) -> anyhow::Result<Vec<u8>> {
     let manifest = found
         .remove(MANIFEST)
-        .ok_or_else(|| anyhow!("{}: no {MANIFEST}", dir.display()))?;
+        .ok_or_else(|| anyhow!("{name}: no {MANIFEST}"))?;
     let m = ReleaseManifest::parse(&manifest)?;
     let mut problems = Vec::new();
     for (path, want) in &m.files {
@@ -163,13 +167,110 @@ fn check_against_manifest(dir: &Path) -> anyhow::Result<Vec<u8>> {
         problems.push(format!("{path} is not in its manifest"));
     }
     if !problems.is_empty() {
-        bail!(
-            "{}: NOT a release's client: {}",
-            dir.display(),
-            problems.join("; ")
-        );
+        bail!("{name}: NOT a release's client: {}", problems.join("; "));
     }
     Ok(manifest)
+}
+
+/// What a URL serves as the signer's client: an exported copy (its `manifest.json` and every
+/// file it lists), or else a deployment (the files under `/static/` its pages load).
+enum Served {
+    Export(BTreeMap<String, Vec<u8>>),
+    Deployment(BTreeMap<String, Vec<u8>>),
+}
+
+fn fetch_served(url: &str) -> anyhow::Result<Served> {
+    let c = crate::client::Client::new(url);
+    if let Ok(bytes) = c.get_bytes(&format!("/{MANIFEST}"), 1 << 16) {
+        let m = ReleaseManifest::parse(&bytes)?;
+        let mut files = BTreeMap::from([(MANIFEST.to_owned(), bytes)]);
+        for path in m.files.keys() {
+            files.insert(
+                path.clone(),
+                c.get_bytes(&format!("/{path}"), MAX_FILE_BYTES)?,
+            );
+        }
+        return Ok(Served::Export(files));
+    }
+    let mut files = BTreeMap::new();
+    for path in client::FROM_STATIC {
+        files.insert(
+            (*path).to_owned(),
+            c.get_bytes(&format!("/static/{path}"), MAX_FILE_BYTES)
+                .with_context(|| format!("{url}: fetching the signer's code /static/{path}"))?,
+        );
+    }
+    Ok(Served::Deployment(files))
+}
+
+/// `client verify URL`: what the URL serves to signers, against this binary's release, or
+/// (with `log`) against every release in the log. Names the release, or each file that is not
+/// in it.
+pub fn verify_url(url: &str, log: Option<(&str, &str, &Pins)>) -> anyhow::Result<String> {
+    let logged = match log {
+        Some((source, vkey, pins)) => Some(read_log(source, vkey, pins)?.1),
+        None => None,
+    };
+    match fetch_served(url)? {
+        Served::Export(files) => {
+            let manifest = check_files(url, files)?;
+            let sha = hex::encode(Sha256::digest(&manifest));
+            match &logged {
+                Some(log) => match log.find_manifest(&manifest) {
+                    Some(n) => Ok(format!("{url}: serves logged release {n} of {} (manifest sha256 {sha})", log.size)),
+                    None => bail!("{url}: NOT a logged release: its manifest (sha256 {sha}) is not in the release log"),
+                },
+                None if manifest == client::build().manifest().into_bytes() => {
+                    Ok(format!("{url}: serves this release's exported client (manifest sha256 {sha})"))
+                }
+                None => bail!("{url}: NOT this release's client: its manifest (sha256 {sha}) differs"),
+            }
+        }
+        Served::Deployment(files) => {
+            let hashes: BTreeMap<&String, String> = files
+                .iter()
+                .map(|(p, b)| (p, hex::encode(Sha256::digest(b))))
+                .collect();
+            let matches =
+                |m: &ReleaseManifest| hashes.iter().all(|(p, h)| m.files.get(*p) == Some(h));
+            match &logged {
+                Some(log) => {
+                    let n = log
+                        .entries
+                        .iter()
+                        .rposition(|e| ReleaseManifest::parse(e).is_ok_and(|m| matches(&m)));
+                    match n {
+                        Some(i) => Ok(format!("{url}: serves the signer's code of logged release {} of {}", i + 1, log.size)),
+                        None => bail!("{url}: NOT a logged release: no release in the log holds the signer's code it serves ({})", describe(&hashes)),
+                    }
+                }
+                None => {
+                    let release = client::build();
+                    let differ: Vec<String> = files
+                        .iter()
+                        .filter(|(p, b)| release.files.get(*p) != Some(*b))
+                        .map(|(p, _)| format!("/static/{p} differs"))
+                        .collect();
+                    if differ.is_empty() {
+                        Ok(format!(
+                            "{url}: serves this release's signer code ({} files)",
+                            files.len()
+                        ))
+                    } else {
+                        bail!("{url}: NOT this release's client: {}", differ.join("; "))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn describe(hashes: &BTreeMap<&String, String>) -> String {
+    hashes
+        .iter()
+        .map(|(p, h)| format!("{p} {}", h.get(..16).unwrap_or(h)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The release key in `key_file` (64 hex digits), created (0600) when the file is missing.

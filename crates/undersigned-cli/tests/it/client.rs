@@ -356,3 +356,32 @@ fn a_release_is_published_only_with_its_witnesses_quorum() {
     assert!(said.contains("the checkpoint is not published"), "{said}");
     assert!(!t.path().join("other-log/checkpoint").exists());
 }
+
+#[test]
+fn client_verify_url_checks_what_a_deployment_serves_to_signers() {
+    let t = tempfile::tempdir().unwrap();
+    let server = crate::flow::start_server(&t.path().join("data"), &[]);
+    let run = |url: &str, log: Option<(&Path, &str)>| {
+        let mut cmd = bin();
+        cmd.args(["client", "verify", url]);
+        if let Some((log, vkey)) = log {
+            cmd.arg("--release-log")
+                .arg(log)
+                .args(["--release-key", vkey]);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = crate::run::ok(run(&server.url, None));
+    assert!(ok.contains("serves this release's signer code"), "{ok}");
+    // Against a release log holding this binary's release.
+    let (log, key) = (t.path().join("log"), t.path().join("release.key"));
+    let vkey = vkey_of(&release(&key, &log, None));
+    let ok = crate::run::ok(run(&server.url, Some((&log, &vkey))));
+    assert!(ok.contains("logged release 1 of 1"), "{ok}");
+    // One byte of the signing script changed on its way out: named, both ways.
+    let proxy = crate::monitor::tampering_proxy(&server.url, "/static/js/letter.js");
+    let said = crate::run::fails(run(&proxy, None));
+    assert!(said.contains("/static/js/letter.js differs"), "{said}");
+    let said = crate::run::fails(run(&proxy, Some((&log, &vkey))));
+    assert!(said.contains("NOT a logged release"), "{said}");
+}

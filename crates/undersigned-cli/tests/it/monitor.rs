@@ -363,7 +363,7 @@ fn monitor_reports_signers_past_the_issued_count_after_the_counts_are_raised() {
 
 /// The operator's web server in front of the deployment, serving the signer's script with one
 /// byte changed (`path`), everything else as the deployment answers. Returns its URL.
-fn tampering_proxy(upstream: &str, path: &'static str) -> String {
+pub(crate) fn tampering_proxy(upstream: &str, path: &'static str) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
