@@ -357,58 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup(args) => done(backup::run_backup(args)),
         Command::Restore(args) => done(backup::run_restore(args)),
-        Command::Client(ClientCmd::Export { dir }) => {
-            print!("{}", release::export(&dir)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Client(ClientCmd::Release {
-            key,
-            log,
-            host,
-            from,
-            witness,
-            quorum,
-        }) => {
-            print!(
-                "{}",
-                release::release(&release::ReleaseArgs {
-                    key_file: &key,
-                    log_dir: &log,
-                    host: &host,
-                    from: from.as_deref(),
-                    witnesses: &witness,
-                    quorum,
-                })?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Client(ClientCmd::Verify {
-            path,
-            release_log,
-            release_key,
-            witness,
-            quorum,
-        }) => {
-            let mut pins = undersigned_core::pins::Pins::default();
-            if !witness.is_empty() {
-                pins = pins.with_witnesses(witness, quorum)?;
-            }
-            let log = match (&release_log, &release_key) {
-                (Some(log), Some(key)) => Some((log.as_str(), key.as_str(), &pins)),
-                _ => None,
-            };
-            let text = path.to_string_lossy();
-            let said = if text.starts_with("http://") || text.starts_with("https://") {
-                release::verify_url(&text, log)?
-            } else {
-                match log {
-                    Some((log, key, pins)) => release::verify_logged(&path, log, key, pins)?,
-                    None => release::verify(&path)?,
-                }
-            };
-            println!("{said}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Client(cmd) => done(run_client(cmd)),
         Command::Config(ConfigCmd::Check { file }) => {
             let d = undersigned_server::deployment::load(&file)?;
             print!("{}", undersigned_server::deployment::summary(&d));
@@ -457,6 +406,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::LoadBench(args) => loadbench::run(args),
     }
+}
+
+/// The `client` commands: export, release and verify the signer's client.
+fn run_client(cmd: ClientCmd) -> anyhow::Result<()> {
+    match cmd {
+        ClientCmd::Export { dir } => print!("{}", release::export(&dir)?),
+        ClientCmd::Release {
+            key,
+            log,
+            host,
+            from,
+            witness,
+            quorum,
+        } => print!(
+            "{}",
+            release::release(&release::ReleaseArgs {
+                key_file: &key,
+                log_dir: &log,
+                host: &host,
+                from: from.as_deref(),
+                witnesses: &witness,
+                quorum,
+            })?
+        ),
+        ClientCmd::Verify {
+            path,
+            release_log,
+            release_key,
+            witness,
+            quorum,
+        } => {
+            let mut pins = undersigned_core::pins::Pins::default();
+            if !witness.is_empty() {
+                pins = pins.with_witnesses(witness, quorum)?;
+            }
+            let log = match (&release_log, &release_key) {
+                (Some(log), Some(key)) => Some((log.as_str(), key.as_str(), &pins)),
+                _ => None,
+            };
+            let text = path.to_string_lossy();
+            let said = if text.starts_with("http://") || text.starts_with("https://") {
+                release::verify_url(&text, log)?
+            } else {
+                match log {
+                    Some((log, key, pins)) => release::verify_logged(&path, log, key, pins)?,
+                    None => release::verify(&path)?,
+                }
+            };
+            println!("{said}");
+        }
+    }
+    Ok(())
 }
 
 fn run_credential(cmd: CredentialCmd) -> anyhow::Result<()> {
