@@ -194,6 +194,49 @@ test("the organizer sees the error of opening a draft whose deadline passed, edi
   await page.context().close();
 });
 
+test("an organizer who opens with unsaved edits keeps them: they are saved, then the letter opens", async () => {
+  const created = await apiJson("/api/v1/letters", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ title: "First words", body: "Text.", policy: { deadline: Math.floor(Date.now() / 1000) + 86400 } }),
+  });
+  const page = await newPage();
+  await page.goto(`${BASE}/letters/${created.handle}/manage#organizer=${created.organizer_token}`);
+  await page.click("#edit");
+  await page.waitForSelector("#edit-section", { state: "visible" });
+  await page.fill("#title", "Better words");
+  await page.fill("#body", "The text as it was meant.");
+  // Straight to "Open", without saving: the page saves first (after asking), then opens.
+  const asked = [];
+  page.removeAllListeners("dialog");
+  page.on("dialog", (d) => {
+    asked.push(d.message());
+    d.accept();
+  });
+  await page.click("#open");
+  await until("opened", async () => /^Opened/.test(await page.textContent("#action-result")));
+  assert.match(asked[0], /not saved yet/);
+  const v = await apiJson(`/api/v1/letters/${created.handle}`, { headers: { Authorization: `Bearer ${created.organizer_token}` } });
+  assert.equal(v.state, "open");
+  assert.equal(v.letter.title, "Better words");
+  assert.match(v.letter.body, /as it was meant/);
+  noProblems(page);
+  await page.context().close();
+});
+
+test("without WebAssembly (Tor Browser's safer levels) the sign section says why and what to do", async () => {
+  const page = await newPage();
+  await page.addInitScript(() => {
+    delete globalThis.WebAssembly;
+  });
+  await page.goto(`${BASE}/letters/${state.letterId}`);
+  await until("the explanation", async () => /WebAssembly, which is turned off here/.test(await page.textContent("#wasm-status")));
+  assert.match(await page.textContent("#wasm-status"), /security level to Standard/);
+  assert.ok(!/not defined/.test(await page.textContent("#wasm-status")));
+  noProblems(page);
+  await page.context().close();
+});
+
 test("two signers from different organizations get credentials and sign", async () => {
   for (const email of ["alice@state.gov", "bob@usaid.gov"]) {
     const page = await newPage();

@@ -392,6 +392,9 @@ fn sign_panel() -> Markup {
         section #sign.panel.no-print {
             h2 { "Sign this letter" }
             p #wasm-status.status role="status" { "Loading the signing module…" }
+            noscript {
+                p.status.bad { "Signing runs in this browser and needs JavaScript and WebAssembly, which are turned off here. In Tor Browser at its Safest level both are off: set the security level to Standard for this site (the shield icon, then Settings), reload, and set it back after signing. Or sign with the command-line client: see What is protected, and what is not." }
+            }
             div #credential-box hidden {
                 h3 { "Step 1: Prove you work there" }
                 div #have-credential hidden {

@@ -42,6 +42,11 @@ async function main() {
     }
     setBase(frag.deployment);
   }
+  if (typeof WebAssembly === "undefined") {
+    // Tor Browser at its Safer and Safest levels turns WebAssembly off; say so, and what to do.
+    status($("#wasm-status") || $("#check-result"), "Signing runs in this browser with WebAssembly, which is turned off here. In Tor Browser, set the security level to Standard for this site (the shield icon, then Settings), reload, and set it back after signing. Or sign with the command-line client (see “What is protected, and what is not”).", "bad");
+    return;
+  }
   await loadWasm();
   deployment = (await api("/api/v1/deployment")).data;
   // A recipients-only letter without its link: the server would refuse (404), so don't ask.

@@ -109,7 +109,41 @@ async function act(what) {
   result.focus?.();
 }
 
-$("#open").addEventListener("click", () => {
+// Edits in the open editor that were not saved yet: opening must never drop them silently,
+// since the text is frozen for good once the letter opens.
+let dirty = false;
+form.addEventListener("input", () => {
+  dirty = true;
+});
+window.addEventListener("beforeunload", (ev) => {
+  if (dirty) ev.preventDefault();
+});
+
+/** Saves the editor's text as the draft; false (with the errors shown) when it cannot. */
+async function save() {
+  const { body, errors } = readForm(form);
+  if (errors) return false;
+  try {
+    await api(`/api/v1/letters/${encodeURIComponent(handle)}`, { method: "PUT", body, token });
+  } catch (e) {
+    status(statusOf(form), e.message, "bad");
+    return false;
+  }
+  dirty = false;
+  $("#edit-section").hidden = true;
+  return true;
+}
+
+$("#open").addEventListener("click", async () => {
+  if (dirty && !$("#edit-section").hidden) {
+    if (!confirm("Your edits are not saved yet. Save them, then open the letter for signatures? Its text and rules are then frozen for good.")) return;
+    if (!(await save())) {
+      status(result, "The letter was not opened: your edits could not be saved. Fix them in the editor, or save them, then open it.", "bad");
+      return;
+    }
+    act("open");
+    return;
+  }
   if (confirm("Open the letter for signatures? Its text and rules are then frozen for good.")) act("open");
 });
 $("#close").addEventListener("click", () => {
@@ -117,20 +151,14 @@ $("#close").addEventListener("click", () => {
 });
 $("#edit").addEventListener("click", () => {
   fillForm(form, current.letter);
+  dirty = false;
   $("#edit-section").hidden = false;
   $("#title").focus();
 });
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const { body, errors } = readForm(form);
-  if (errors) return;
-  try {
-    await api(`/api/v1/letters/${encodeURIComponent(handle)}`, { method: "PUT", body, token });
-    $("#edit-section").hidden = true;
-    await load();
-    status(result, "Draft saved. Check the preview below, then open it when ready.", "ok");
-  } catch (e) {
-    status(statusOf(form), e.message, "bad");
-  }
+  if (!(await save())) return;
+  await load();
+  status(result, "Draft saved. Check the preview below, then open it when ready.", "ok");
 });
 load();
