@@ -650,7 +650,14 @@ test("a restored backup brings back the receipts: the new browser checks and wit
   await old.waitForSelector("#backup", { state: "visible" });
   await old.click("#backup summary");
   await old.fill("#passphrase", "correct horse battery");
+  // A mistyped confirmation is caught before anything is written.
+  await old.fill("#passphrase-again", "correct horse batery");
+  await old.click("#export");
+  await until("the mismatch", async () => /passphrases differ/.test(await old.textContent("#backup-status")));
+  await old.fill("#passphrase-again", "correct horse battery");
   const [download] = await Promise.all([old.waitForEvent("download"), old.click("#export")]);
+  // A name that does not say what the file is for.
+  assert.match(download.suggestedFilename(), /^backup-\d{4}-\d{2}-\d{2}\.txt$/);
   const file = join(ARTIFACTS, "backup.txt");
   await download.saveAs(file);
   assert.match(readFileSync(file, "utf8"), /^undersigned-credential-backup\/2\./);
@@ -660,6 +667,9 @@ test("a restored backup brings back the receipts: the new browser checks and wit
   await page.waitForSelector("#backup", { state: "visible" });
   assert.ok(await page.isHidden("#my-signature"), "a new browser knows of no signature");
   await page.click("#backup summary");
+  // The file chosen before the passphrase: asked for the passphrase, not told it is wrong.
+  await page.setInputFiles("#import", file);
+  await until("the request for the passphrase", async () => /Type the backup's passphrase first/.test(await page.textContent("#backup-status")));
   await page.fill("#passphrase", "wrong passphrase");
   await page.setInputFiles("#import", file);
   await until("the refusal", async () => /Could not restore: wrong passphrase/i.test(await page.textContent("#backup-status")));

@@ -100,7 +100,9 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                 span.badge.(v.state) { (state_word(&v.state)) }
                 @if let Some(t) = v.opened_at { " Opened " (date(t)) }
                 @if let Some(t) = v.closed_at { " · closed " (date(t)) }
-                @else { " · signatures until " (date(v.letter.policy.deadline)) }
+                // The deadline with its time and zone: a day alone reads as the end of the
+                // reader's own day.
+                @else { " · signatures until " (super::datetime_utc(v.letter.policy.deadline)) }
             }
             @if !v.letter.recipients.is_empty() {
                 p.meta { "To: "
@@ -375,6 +377,8 @@ fn backup_panel() -> Markup {
                 p.note #backup-help { "The backup file holds your credentials, your receipts and the state of the log you last checked, encrypted with your passphrase. Keep both safe: whoever has them can sign as you. After a restore you can check and withdraw your signature from another browser." }
                 label for="passphrase" { "Passphrase (at least 8 characters)" }
                 input #passphrase type="password" autocomplete="new-password" aria-describedby="backup-help";
+                label for="passphrase-again" { "The same passphrase again (for a new backup)" }
+                input #passphrase-again type="password" autocomplete="new-password";
                 p { button #export type="button" { "Download encrypted backup" } }
                 label.file for="import" { "Restore from a backup file" }
                 input #import type="file" accept=".json,.txt,application/json,text/plain";

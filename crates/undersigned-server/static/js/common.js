@@ -99,6 +99,17 @@ export function date(unix) {
   return new Date(unix * 1000).toISOString().slice(0, 10);
 }
 
+/** A deadline as people need it: the day, the minute and the zone (the day alone reads as the
+ *  end of the reader's own day). */
+export function until(unix) {
+  return datetime(unix).replace(/:\d\d UTC$/, " UTC");
+}
+
+/** A span of time in the words every message about it uses ("20 seconds", "5 minutes"). */
+export function span(secs) {
+  return secs < 120 ? plural(secs, "second", "seconds") : plural(Math.round(secs / 60), "minute", "minutes");
+}
+
 export function datetime(unix) {
   return new Date(unix * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }

@@ -3,7 +3,7 @@
 // runs in the wasm module (core's own code); this file only moves JSON between the API, the
 // module and the page. The credential stays in this browser: only the proof, the pseudonym
 // and the disclosures the signer chose are sent.
-import { $, api, commentList, date, datetime, download, el, epochWords, fragment, loadWasm, paragraphs, plural, serverHtml, setBase, status, store, tallyLine, wasm } from "./common.js";
+import { $, api, commentList, datetime, download, el, epochWords, fragment, loadWasm, paragraphs, plural, serverHtml, setBase, span, status, store, tallyLine, until, wasm } from "./common.js";
 
 const root = $("#letter");
 const frag = fragment();
@@ -98,7 +98,7 @@ function fillShell() {
   const meta = $("#letter-meta");
   meta.hidden = false;
   const to = view.letter.recipients.map((r) => r.name).join(", ");
-  meta.textContent = `${view.state === "open" ? `Open for signatures until ${date(view.letter.policy.deadline)}` : "Closed"}${to ? ` · To: ${to}` : ""}`;
+  meta.textContent = `${view.state === "open" ? `Open for signatures until ${until(view.letter.policy.deadline)}` : "Closed"}${to ? ` · To: ${to}` : ""}`;
   // The client shows the signed text itself, not markup the operator rendered.
   if (client) paragraphs($("#letter-body"), view.letter.body);
   else serverHtml($("#letter-body"), view.body_html);
@@ -369,7 +369,7 @@ async function submit(action, role, age, email, comment, consent) {
 function wireSign() {
   for (const id of ["#disclose-role", "#disclose-age", "#consent"]) $(id).addEventListener("change", guard);
   const secs = view.letter.policy.publish_interval_secs;
-  $("#delay").parentElement.lastChild.textContent = ` Send my signature at a random moment within the next ${secs < 120 ? plural(secs, "second", "seconds") : plural(Math.round(secs / 60), "minute", "minutes")} (safer)`;
+  $("#delay").parentElement.lastChild.textContent = ` Send my signature at a random moment within the next ${span(secs)} (safer)`;
   $("#sign-now").addEventListener("click", async () => {
     later = false;
     await renderCredential();
@@ -384,7 +384,8 @@ function wireSign() {
         // A random moment within the publish interval: the operator then cannot tie the
         // arrival to the moment the signer pressed the button.
         const secs = Math.floor(Math.random() * view.letter.policy.publish_interval_secs);
-        status(st, `Your signature will be sent at a random moment within ${plural(Math.ceil(secs / 60) || 1, "minute", "minutes")}. Keep this page open.`);
+        // The same words as the checkbox: the signer was promised "within the next N".
+        status(st, `Your signature will be sent at a random moment within the next ${span(view.letter.policy.publish_interval_secs)}. Keep this page open.`);
         await new Promise((r) => setTimeout(r, secs * 1000));
       }
       status(st, "Signing…");
@@ -542,8 +543,11 @@ function wireBackup() {
   $("#export").addEventListener("click", () => {
     const pass = $("#passphrase").value;
     if (pass.length < 8) return status(st, "Choose a passphrase of at least 8 characters.", "bad");
+    // A mistyped passphrase would lock the backup for good: it must be typed twice.
+    if ($("#passphrase-again").value !== pass) return status(st, "The two passphrases differ. Type the same one in both fields.", "bad");
     try {
-      download("undersigned-backup.txt", wasm.encrypt_backup(JSON.stringify(holderState()), pass), "text/plain");
+      // A plain name: "undersigned" in a Downloads or synced folder would say what it is for.
+      download(`backup-${new Date().toISOString().slice(0, 10)}.txt`, wasm.encrypt_backup(JSON.stringify(holderState()), pass), "text/plain");
       status(st, "Backup downloaded. Keep the file and the passphrase apart.", "ok");
     } catch (e) {
       status(st, e.message, "bad");
@@ -552,6 +556,13 @@ function wireBackup() {
   $("#import").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];
     if (!file) return;
+    if (!$("#passphrase").value) {
+      // Not "wrong passphrase": none was typed yet.
+      status(st, "Type the backup's passphrase first, then choose the file again.", "bad");
+      ev.target.value = "";
+      $("#passphrase").focus();
+      return;
+    }
     try {
       const restored = JSON.parse(wasm.decrypt_backup(await file.text(), $("#passphrase").value));
       const keyOf = (c) => `${c.issuer_id}/${c.attributes.epoch}`;

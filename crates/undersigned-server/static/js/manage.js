@@ -1,7 +1,7 @@
 // undersigned: the organizer's manage page. The organizer token comes from the fragment (or
 // this browser's storage, saved when the letter was created) and goes only in the
 // Authorization header. Every action's result, and every error, stays on the page.
-import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store } from "./common.js";
+import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store, until } from "./common.js";
 import { fillForm, offerEpochs, readForm, statusOf } from "/static/js/letterform.js";
 
 const handle = $("#manage").dataset.letter;
@@ -60,7 +60,7 @@ async function load() {
   // The preview: the letter as signers and recipients will see it, rendered by the server.
   $("#preview-title").textContent = v.letter.title;
   const to = v.letter.recipients.map((r) => r.name).join(", ");
-  $("#preview-meta").textContent = `Signatures until ${date(v.letter.policy.deadline)}${to ? ` · To: ${to}` : ""}`;
+  $("#preview-meta").textContent = `Signatures until ${until(v.letter.policy.deadline)}${to ? ` · To: ${to}` : ""}`;
   serverHtml($("#preview-body"), v.body_html);
   const p = v.letter.policy;
   const epoch = p.issuers[0] && p.issuers[0].epochs[0];
@@ -72,7 +72,7 @@ async function load() {
     ["Comments", p.comments === false ? "not allowed" : "allowed"],
     ["Credential period", epoch ? epochWords(epoch) : "—"],
     ["Smallest group shown (k)", String(p.k)],
-    ["Signatures until", date(p.deadline) + (draft && p.deadline <= Date.now() / 1000 ? " (passed: edit the draft to set a later day)" : "")],
+    ["Signatures until", until(p.deadline) + (draft && p.deadline <= Date.now() / 1000 ? " (passed: edit the draft to set a later day)" : "")],
     ["Publish interval", plural(p.publish_interval_secs, "second", "seconds")],
     ["Answer period", plural(v.letter.response_days, "day", "days")],
     ["Recipients", v.letter.recipients.map((r) => `${r.name} <${r.address}>`).join(", ") || "none"],
