@@ -252,6 +252,8 @@ test("two signers from different organizations get credentials and sign", async 
     await page.selectOption("#age-band", "30-39");
     await page.click("#send-code");
     await page.waitForSelector("#redeem-form", { state: "visible" });
+    // The message sits under the button that caused it, not at the panel's top.
+    assert.match(await page.textContent("#issue-status"), /A code was sent/);
     await page.fill("#code", await codeFor(email));
 
     // From here on (finalization and signing) every request is recorded.
@@ -261,6 +263,8 @@ test("two signers from different organizations get credentials and sign", async 
     await page.waitForSelector("#have-credential", { state: "visible" });
     // Right after issuance the page offers to come back later, and does not lead straight on.
     await page.waitForSelector("#later-box", { state: "visible" });
+    // Focus lands on the next step (a keyboard or screen reader user is not sent to the top).
+    assert.ok(await page.evaluate(() => document.activeElement.closest("#later-box") !== null), "focus is on the next step");
     assert.ok(await page.isHidden("#sign-form"));
     assert.match(await page.textContent("#credential-summary"), /valid for (Jan–Mar|Apr–Jun|Jul–Sep|Oct–Dec) \d{4}/);
     if (email.startsWith("alice")) await audit(page, "letter-come-back-later");
@@ -839,6 +843,8 @@ test("the exported client, from a static host and from disk, signs, checks and w
     await page.goto(`${copy.url}#deployment=${encodeURIComponent(BASE)}&letter=${id}`);
     await until(`the letter from ${copy.where}`, async () => (await page.textContent("#letter-title")) === "Signed from anywhere");
     assert.match(await page.textContent("#letter-body"), /operator did not serve/);
+    // Its links lead to the deployment's pages, not to the host the copy came from.
+    assert.equal(await page.getAttribute('#safety a[href*="privacy"]', "href"), `${BASE}/about/privacy#own-copy`);
     // The copy carries exactly the policy its manifest names.
     assert.equal(await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', "content"), copy.csp);
     await page.waitForSelector("#code-form", { state: "visible" });

@@ -405,7 +405,8 @@ fn sign_panel() -> Markup {
                     p #credential-summary {}
                 }
                 div #later-box hidden {
-                    p.done { "Your credential is saved in this browser. You can close this page now." }
+                    // Focused when it appears, so a phone lands on the next step, not at the top.
+                    p.done tabindex="-1" { "Your credential is saved in this browser. You can close this page now." }
                     p { "Come back in a few days to sign: the site sees when a credential is given out and when a signature arrives, so a gap between the two makes them hard to link. "
                         "Open this same page in this same browser, or restore your backup in another one." }
                     p { button #sign-now.secondary type="button" { "Sign now instead" } }
@@ -436,6 +437,9 @@ fn sign_panel() -> Markup {
                     div #codes {}
                     button #get-credential type="submit" { "Get my credential" }
                 }
+                // Issuance's messages, right under the buttons that caused them (on a phone the
+                // panel's top is far above the thumb).
+                p #issue-status.status role="status" {}
             }
             form #sign-form hidden {
                 h3 { "Step 2: Choose what to show" }

@@ -41,6 +41,9 @@ async function main() {
       return;
     }
     setBase(frag.deployment);
+    // The shell's links name the deployment's pages; from a copy they must lead there (an
+    // http(s) URL, as `setBase` just checked).
+    for (const a of document.querySelectorAll('a[href^="/"]')) a.href = new URL(a.getAttribute("href"), frag.deployment).href;
   }
   if (typeof WebAssembly === "undefined") {
     // Tor Browser at its Safer and Safest levels turns WebAssembly off; say so, and what to do.
@@ -205,7 +208,12 @@ function wireIssuance() {
   const bands = ["unspecified", ...deployment.age_bands.filter((a) => a !== "unspecified")];
   $("#role").replaceChildren(...roles.map((r) => el("option", { value: r }, r)));
   $("#age-band").replaceChildren(...bands.map((a) => el("option", { value: a }, a)));
-  const st = $("#wasm-status");
+  const st = $("#issue-status");
+  // Where the thumb is: a message shown below the buttons is scrolled into view.
+  const say = (text, kind) => {
+    status(st, text, kind);
+    if (text) st.scrollIntoView({ block: "nearest" });
+  };
   // The issuers that mailed a code, each with the token its code is checked under.
   let asked = [];
   $("#code-form").addEventListener("submit", async (ev) => {
@@ -221,11 +229,11 @@ function wireIssuance() {
         refused.push(`${issuerName(issuer)}: ${e.message}`);
       }
     }
-    if (asked.length === 0) return status(st, refused.join(" "), "bad");
+    if (asked.length === 0) return say(refused.join(" "), "bad");
     codeFields(asked);
     $("#redeem-form").hidden = false;
     const codes = asked.length > 1 ? `${asked.length} codes were sent` : "A code was sent";
-    status(st, `${codes} to ${email}. Enter ${asked.length > 1 ? "them" : "it"} below.${refused.length ? ` Not sent by ${refused.join("; ")}.` : ""}`, refused.length ? "bad" : "ok");
+    say(`${codes} to ${email}. Enter ${asked.length > 1 ? "them" : "it"} below.${refused.length ? ` Not sent by ${refused.join("; ")}.` : ""}`, refused.length ? "bad" : "ok");
     codeField(0, asked.length).focus();
   });
   $("#redeem-form").addEventListener("submit", async (ev) => {
@@ -256,10 +264,10 @@ function wireIssuance() {
       asked = left;
       codeFields(asked);
       codes.forEach((c, n) => { codeField(n, asked.length).value = c; });
-      status(st, `Not issued by ${refused.join("; ")}`, "bad");
+      say(`Not issued by ${refused.join("; ")}`, "bad");
       if (!creds.length) return;
     } else {
-      status(st, "", "");
+      say("", "");
     }
     later = true;
     await renderCredential();
@@ -311,7 +319,11 @@ async function renderCredential() {
   $("#sign-form").hidden = signed || later;
   if (signed) $("#sign").hidden = true;
   if (!signed) guard();
-  if (later) $("#later-box").querySelector("p").focus?.();
+  if (later) {
+    const next = $("#later-box").querySelector("p");
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+  }
 }
 
 // ---- the small-cell guard ----------------------------------------------------------------
