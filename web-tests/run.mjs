@@ -122,6 +122,29 @@ async function audit(page, name) {
   audited.add(name);
 }
 
+/**
+ * Fills the code form as a signer would and asks for a code: the role and age band only where
+ * the letter asks for them, and, when the page warns first that the organization has fewer
+ * than k credential holders (before any mail goes out), accepting that warning. Returns the
+ * warning's text, or "" when there was none.
+ */
+async function askForCode(page, email) {
+  await page.fill("#email", email);
+  if (await page.isVisible("#role")) await page.selectOption("#role", "analyst");
+  if (await page.isVisible("#age-band")) await page.selectOption("#age-band", "30-39");
+  await page.click("#send-code");
+  const warned = await Promise.race([
+    page.waitForSelector("#pre-consent-box", { state: "visible" }).then(() => true, () => false),
+    page.waitForSelector("#redeem-form", { state: "visible" }).then(() => false, () => false),
+  ]);
+  if (!warned) return "";
+  const text = await page.textContent("#pre-consent-text");
+  await page.check("#pre-consent");
+  await page.click("#send-code");
+  await page.waitForSelector("#redeem-form", { state: "visible" });
+  return text;
+}
+
 test("an organizer creates and opens a letter through the pages", async () => {
   const page = await newPage();
   await page.goto(`${BASE}/organize`);
@@ -247,9 +270,17 @@ test("two signers from different organizations get credentials and sign", async 
     assert.match(await page.textContent("#safety"), /not the work network/);
     assert.match(await page.textContent("#safety"), /Tor Browser/);
     if (email.startsWith("alice")) await audit(page, "letter-open-new-signer");
+    const outbox = (await apiJson("/api/dev/outbox")).length;
     await page.fill("#email", email);
+    await page.click("#send-code");
+    // A new organization is below k: the risk is shown before any mail goes out.
+    await page.waitForSelector("#pre-consent-box", { state: "visible" });
+    assert.match(await page.textContent("#pre-consent-text"), new RegExp(`Fewer than 2 people at ${email.split("@")[1].replace(".", "\\.")}`));
+    assert.equal((await apiJson("/api/dev/outbox")).length, outbox, "no code mail before the risk was accepted");
+    if (email.startsWith("alice")) await audit(page, "letter-small-org-warning");
     await page.selectOption("#role", "analyst");
     await page.selectOption("#age-band", "30-39");
+    await page.check("#pre-consent");
     await page.click("#send-code");
     await page.waitForSelector("#redeem-form", { state: "visible" });
     // The message sits under the button that caused it, not at the panel's top.
@@ -730,13 +761,12 @@ test("a signer gets three codes on one screen and signs a letter needing all thr
   const email = "tri@state.gov";
   await page.goto(`${THREE}/letters/${opened.letter_id}`);
   await page.waitForSelector("#code-form", { state: "visible" });
-  await page.fill("#email", email);
-  await page.selectOption("#role", "analyst");
-  await page.selectOption("#age-band", "30-39");
   const sent = [];
   page.on("request", (r) => sent.push({ url: r.url(), body: r.postData() || "" }));
-  await page.click("#send-code");
-  await page.waitForSelector("#redeem-form", { state: "visible" });
+  // This letter takes no role or age band: the page does not ask for them.
+  assert.ok(await page.isHidden("#role") && await page.isHidden("#age-band"));
+  assert.match(await page.textContent("#not-asked"), /does not ask for your role or age band/);
+  await askForCode(page, email);
   // One screen, three labelled fields, and one sentence saying why.
   assert.match(await page.textContent("#codes-why"), /3 codes, one from each of 3 independent issuers/);
   for (const [n, issuer] of deployment.issuers.entries()) {
@@ -848,11 +878,7 @@ test("the exported client, from a static host and from disk, signs, checks and w
     // The copy carries exactly the policy its manifest names.
     assert.equal(await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', "content"), copy.csp);
     await page.waitForSelector("#code-form", { state: "visible" });
-    await page.fill("#email", copy.email);
-    await page.selectOption("#role", "analyst");
-    await page.selectOption("#age-band", "30-39");
-    await page.click("#send-code");
-    await page.waitForSelector("#redeem-form", { state: "visible" });
+    await askForCode(page, copy.email);
     await page.fill("#code", await codeFor(copy.email));
     await page.click("#get-credential");
     await page.waitForSelector("#have-credential", { state: "visible" });
@@ -888,7 +914,7 @@ test("the exported client, from a static host and from disk, signs, checks and w
 });
 
 test("every page was looked at, at both widths", async () => {
-  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found", "letter-three-codes", "client-export"]) {
+  for (const name of ["organize", "manage-draft", "manage-open", "manage-closed", "letter-open-new-signer", "letter-come-back-later", "letter-sign-form", "letter-signed", "letter-recipients-only", "letter-closed-answered", "letter-restored", "verify", "respond", "respond-preview", "home", "privacy", "dev-outbox", "not-found", "letter-three-codes", "client-export", "letter-small-org-warning"]) {
     assert.ok(audited.has(name), `${name} was not audited`);
   }
 });

@@ -90,6 +90,14 @@ pub fn check_disclosure(
     ))
 }
 
+/// Whether `org` has at least `letter_k` credential holders at every issuer whose sets are
+/// given (keyed by hex issuer id): asked before the code mail, so the small-organization risk
+/// is accepted before the step that cannot be undone.
+#[wasm_bindgen]
+pub fn org_at_least(sets_json: &str, org: &str, letter_k: u32) -> Result<bool, JsError> {
+    js(sign::org_at_least(sets_json, org, letter_k))
+}
+
 /// The id (hex) of a letter as its canonical text defines it; compare with the server's.
 #[wasm_bindgen]
 pub fn letter_id(letter_json: &str) -> Result<String, JsError> {

@@ -102,6 +102,16 @@ pub fn check_disclosure(
     })
 }
 
+/// Before a code is even asked for: does `org` have at least `letter_k` credential holders at
+/// every issuer whose sets are given (keyed by hex issuer id)? A signature always shows the
+/// organization, so a smaller one is a risk the person must accept before the code mail, the
+/// step they cannot undo.
+pub fn org_at_least(sets_json: &str, org: &str, letter_k: u32) -> Result<bool, String> {
+    let sets = sets_by_issuer(sets_json)?;
+    let org = undersigned_core::ids::OrgId::parse(org).map_err(|e| e.to_string())?;
+    Ok(!sets.is_empty() && sets.values().all(|s| s.org_at_least(&org, letter_k)))
+}
+
 #[derive(Serialize)]
 struct Picked {
     /// The t credentials to sign with, in issuer-id order; `null` when the holder lacks some.

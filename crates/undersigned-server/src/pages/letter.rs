@@ -428,6 +428,13 @@ fn sign_panel() -> Markup {
                     select #role name="role" {}
                     label for="age-band" { "Your age band " span.hint { "(you declare it; nobody checks it)" } }
                     select #age-band name="age_band" {}
+                    p #not-asked.note hidden {}
+                    // The small-organization risk, shown before the code mail (the step that
+                    // cannot be undone), when the script finds the organization below k.
+                    div #pre-consent-box.warning hidden {
+                        p #pre-consent-text {}
+                        label.check { input #pre-consent type="checkbox"; " I understand; send me a code anyway" }
+                    }
                     button #send-code type="submit" { "Send me a code" }
                 }
                 // One code field per issuer of the deployment, filled in by the script; with

@@ -203,11 +203,46 @@ async function obtain(issuer, requestToken, code, email, role, age) {
   return JSON.parse(wasm.receive_credentials(pending.pending, JSON.stringify(issued), JSON.stringify(issuer), email, role, age));
 }
 
+/** The organization an address belongs to, as the deployment lists it (a subdomain's parent
+ *  when that organization takes its subdomains), else the address's domain. */
+function orgOf(email) {
+  const domain = email.split("@").pop().toLowerCase();
+  const o = (deployment.orgs || []).find((o) => o.domain === domain || (o.subdomains && domain.endsWith(`.${o.domain}`)));
+  return o ? o.domain : domain;
+}
+
+/** Whether `org` has fewer than the letter's k credential holders at any of its issuers. */
+async function orgBelowK(org) {
+  const sets = {};
+  try {
+    for (const a of view.letter.policy.issuers) {
+      const q = `issuer=${encodeURIComponent(a.issuer_id)}&epoch=${encodeURIComponent(a.epochs[0])}`;
+      sets[a.issuer_id] = (await api(`/api/v1/issuer/anonymity-sets?${q}`)).data;
+    }
+    return !wasm.org_at_least(JSON.stringify(sets), org, view.letter.policy.k);
+  } catch {
+    // Unknown (no such organization here, or no sets yet): the issuer and, at signing, the
+    // form's own guard still decide.
+    return false;
+  }
+}
+
 function wireIssuance() {
   const roles = ["unspecified", ...deployment.roles.filter((r) => r !== "unspecified")];
   const bands = ["unspecified", ...deployment.age_bands.filter((a) => a !== "unspecified")];
   $("#role").replaceChildren(...roles.map((r) => el("option", { value: r }, r)));
   $("#age-band").replaceChildren(...bands.map((a) => el("option", { value: a }, a)));
+  // Ask only what this letter can use: a role or age band it does not take stays unspecified.
+  const takes = view.letter.policy.disclosures;
+  for (const [id, asked] of [["role", takes.role], ["age-band", takes.age_band]]) {
+    $(`#${id}`).hidden = !asked;
+    $(`label[for="${id}"]`).hidden = !asked;
+  }
+  const skipped = [!takes.role && "role", !takes.age_band && "age band"].filter(Boolean);
+  $("#not-asked").hidden = skipped.length === 0;
+  $("#not-asked").textContent = skipped.length
+    ? `This letter does not ask for your ${skipped.join(" or ")}, so this page does not either. Your credential for this period will not carry ${skipped.length > 1 ? "them" : "it"}: no letter this period could show ${skipped.length > 1 ? "them" : "it"}.`
+    : "";
   const st = $("#issue-status");
   // Where the thumb is: a message shown below the buttons is scrolled into view.
   const say = (text, kind) => {
@@ -219,6 +254,16 @@ function wireIssuance() {
   $("#code-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const email = $("#email").value.trim();
+    // The small-organization risk comes before the code mail, which cannot be taken back.
+    const org = orgOf(email);
+    if (!$("#pre-consent").checked && (await orgBelowK(org))) {
+      const k = view.letter.policy.k;
+      $("#pre-consent-text").textContent = `Fewer than ${k} people at ${org} have a credential for this letter's period yet. Your organization is shown with your signature, so signing could narrow down who you are. You can wait until more colleagues have one, or go on.`;
+      $("#pre-consent-box").hidden = false;
+      say("Read the warning above the button first.", "bad");
+      $("#pre-consent").focus();
+      return;
+    }
     const refused = [];
     asked = [];
     for (const issuer of issuers()) {

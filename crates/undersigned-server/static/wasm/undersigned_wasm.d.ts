@@ -79,6 +79,13 @@ export function leaf_tile_paths(size: number): string;
 export function letter_id(letter_json: string): string;
 
 /**
+ * Whether `org` has at least `letter_k` credential holders at every issuer whose sets are
+ * given (keyed by hex issuer id): asked before the code mail, so the small-organization risk
+ * is accepted before the step that cannot be undone.
+ */
+export function org_at_least(sets_json: string, org: string, letter_k: number): boolean;
+
+/**
  * Of the credentials the holder keeps (a JSON array), the letter's threshold t of them:
  * distinct issuers it accepts, each with the one epoch it accepts, one address. Returns
  * `{"credentials": [...] | null, "threshold", "issuers", "held", "missing": [{"issuer_id",
@@ -140,6 +147,7 @@ export interface InitOutput {
     readonly find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly leaf_tile_paths: (a: number) => [number, number, number, number];
     readonly letter_id: (a: number, b: number) => [number, number, number, number];
+    readonly org_at_least: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
     readonly pick_credentials: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
     readonly present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];

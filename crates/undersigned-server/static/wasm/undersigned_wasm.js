@@ -501,6 +501,35 @@ export function letter_id(letter_json) {
 }
 
 /**
+ * Whether `org` has at least `letter_k` credential holders at every issuer whose sets are
+ * given (keyed by hex issuer id): asked before the code mail, so the small-organization risk
+ * is accepted before the step that cannot be undone.
+ * @param {string} sets_json
+ * @param {string} org
+ * @param {number} letter_k
+ * @returns {boolean}
+ */
+export function org_at_least(sets_json, org, letter_k) {
+    const val3 = +letter_k;
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passStringToWasm0(sets_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(org, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    const ret = wasm.org_at_least(ptr0, len0, ptr1, len1, val3);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return ret[0] !== 0;
+}
+
+/**
  * Of the credentials the holder keeps (a JSON array), the letter's threshold t of them:
  * distinct issuers it accepts, each with the one epoch it accepts, one address. Returns
  * `{"credentials": [...] | null, "threshold", "issuers", "held", "missing": [{"issuer_id",

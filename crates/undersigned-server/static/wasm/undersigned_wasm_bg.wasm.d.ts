@@ -14,6 +14,7 @@ export const encrypt_export: (a: number, b: number, c: number, d: number) => [nu
 export const find_entry: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const leaf_tile_paths: (a: number) => [number, number, number, number];
 export const letter_id: (a: number, b: number) => [number, number, number, number];
+export const org_at_least: (a: number, b: number, c: number, d: number, e: number) => [number, number, number];
 export const pick_credentials: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const pinned_log_key: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number, number, number];
 export const present: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number, m: number, n: number) => [number, number, number, number];

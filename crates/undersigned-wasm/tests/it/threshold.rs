@@ -130,3 +130,21 @@ fn fail_two_peoples_credentials_or_a_missing_issuers_sets() {
     let err = sign::check_disclosure(&only_first, &mine, 3, false, false).unwrap_err();
     assert!(err.contains("no anonymity sets of issuer"), "{err}");
 }
+
+#[test]
+fn org_at_least_k_at_every_issuer_before_the_code_mail() {
+    let (c, _) = council();
+    let sets = sets_json(&c);
+    // Five analysts at state.gov: at least 3 at every issuer, not at least 6.
+    assert!(sign::org_at_least(&sets, "state.gov", 3).unwrap());
+    assert!(!sign::org_at_least(&sets, "state.gov", 6).unwrap());
+    // An organization nobody holds a credential of, or no sets at all: below k.
+    assert!(!sign::org_at_least(&sets, "usaid.gov", 2).unwrap());
+    assert!(!sign::org_at_least("{}", "state.gov", 1).unwrap());
+    // One issuer below k is enough to warn.
+    let mut only: serde_json::Value = serde_json::from_str(&sets).unwrap();
+    let first = c.sets()[0].0.to_hex();
+    only[&first]["cells"] = serde_json::json!([]);
+    assert!(!sign::org_at_least(&only.to_string(), "state.gov", 3).unwrap());
+    assert!(sign::org_at_least(&sets, "not an org", 1).is_err());
+}
