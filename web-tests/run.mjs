@@ -631,6 +631,9 @@ test("an organizer closes a letter and its recipient reads, acknowledges and ans
     await page.waitForSelector("#deliveries li", { timeout: 5000 });
     return /The Director of the Department of Very Long Names and Titles: delivered/.test(await page.textContent("#deliveries"));
   });
+  // The organizer reads the count first, in words, not the number of log entries.
+  assert.match(await page.textContent("#signed-count"), /^\d+ verified signatures? from \d+ organizations?/);
+  assert.ok(!/so far/.test(await page.textContent("#signed-count")), "a closed letter's count is final");
   await audit(page, "manage-closed");
   const recipient = await newPage();
   await recipient.goto(link.replace(/^https?:\/\/[^/]+/, BASE));

@@ -75,7 +75,10 @@ pub async fn manage(State(s): State<AppState>, Path(handle): Path<String>) -> Pa
             h1 #manage-title { "Manage a letter" }
             p #manage-status.status role="status" aria-live="polite" { "Loading…" }
             section #manage-body hidden {
-                p.meta { "State: " strong #state {} " · entries in the log: " span #log-size {} }
+                p.meta { "State: " strong #state {} }
+                // What an organizer asks first: how many signed, from how many organizations.
+                p #signed-count.total hidden {}
+                p.meta { "Entries in the public record (signatures, withdrawals and the letter's own steps): " span #log-size {} }
                 p.meta #witness-lag hidden {}
                 div #links {}
                 p.warning { "Keep this page's address private: it holds your organizer key (after the #), which lets its holder change, open and close the letter." }

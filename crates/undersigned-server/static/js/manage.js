@@ -1,7 +1,7 @@
 // undersigned: the organizer's manage page. The organizer token comes from the fragment (or
 // this browser's storage, saved when the letter was created) and goes only in the
 // Authorization header. Every action's result, and every error, stays on the page.
-import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store, until } from "./common.js";
+import { $, api, copyButton, date, datetime, el, epochWords, fragment, plural, serverHtml, status, store, tallyLine, until } from "./common.js";
 import { fillForm, offerEpochs, readForm, statusOf } from "/static/js/letterform.js";
 
 const handle = $("#manage").dataset.letter;
@@ -34,6 +34,9 @@ async function load() {
   $("#state").textContent = { draft: "draft (not open yet)", open: "open for signatures", closed: "closed" }[v.state] || v.state;
   $("#state").dataset.state = v.state;
   $("#log-size").textContent = String(v.log_size);
+  const t = v.tally;
+  $("#signed-count").hidden = !t;
+  if (t) $("#signed-count").textContent = tallyLine(t) + (t.withdrawn ? ` (${t.withdrawn} withdrawn)` : "") + (v.state === "closed" ? "" : " so far");
   const w = v.witnesses;
   $("#witness-lag").hidden = !w;
   if (w) {
