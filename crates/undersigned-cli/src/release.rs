@@ -23,6 +23,9 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// The largest file a copy may hold: the wasm module is under 2 MB, the single file under 3.
 const MAX_FILE_BYTES: u64 = 16 << 20;
+/// The most files, and bytes in all, a copy may hold (the release has 8 files, about 5 MB).
+const MAX_FILES: usize = 64;
+const MAX_TOTAL_BYTES: u64 = 64 << 20;
 
 /// Writes the release into `dir` (created if missing; files of the same name replaced).
 /// Returns what it wrote, one line per file with its SHA-256.
@@ -125,7 +128,7 @@ fn walk(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
                 todo.push(p);
                 continue;
             }
-            if out.len() >= 64 {
+            if out.len() >= MAX_FILES {
                 bail!("{} holds far more files than the client", dir.display());
             }
             let rel = p
@@ -183,12 +186,34 @@ fn fetch_served(url: &str) -> anyhow::Result<Served> {
     let c = crate::client::Client::new(url);
     if let Ok(bytes) = c.get_bytes(&format!("/{MANIFEST}"), 1 << 16) {
         let m = ReleaseManifest::parse(&bytes)?;
+        // A stranger's manifest decides what is fetched: a bounded number of plain relative
+        // paths, within a bounded total, and nothing outside the copy's own prefix.
+        if m.files.len() > MAX_FILES {
+            bail!("{url}: its manifest lists far more files than the client");
+        }
+        let plain = |p: &str| {
+            !p.is_empty()
+                && p.split('/').all(|seg| {
+                    !seg.is_empty()
+                        && seg != "."
+                        && seg != ".."
+                        && seg
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                })
+        };
+        if let Some(bad) = m.files.keys().find(|p| !plain(p)) {
+            bail!("{url}: its manifest names {bad:?}, not a plain relative path");
+        }
         let mut files = BTreeMap::from([(MANIFEST.to_owned(), bytes)]);
+        let mut total = 0u64;
         for path in m.files.keys() {
-            files.insert(
-                path.clone(),
-                c.get_bytes(&format!("/{path}"), MAX_FILE_BYTES)?,
-            );
+            let body = c.get_bytes(&format!("/{path}"), MAX_FILE_BYTES)?;
+            total += body.len() as u64;
+            if total > MAX_TOTAL_BYTES {
+                bail!("{url}: the copy is larger than any client release");
+            }
+            files.insert(path.clone(), body);
         }
         return Ok(Served::Export(files));
     }
