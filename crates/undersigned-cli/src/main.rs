@@ -190,15 +190,18 @@ enum ClientCmd {
         quorum: Option<usize>,
     },
     /// Whether FILE, DIR or URL (an exported copy on a static host, or a deployment's served
-    /// signer code) holds a release's client. Without --release-log: byte for byte the
-    /// release this binary builds. With it: a release in that log (directory or URL) signed by
-    /// --release-key under its exact origin, with --witness keys' --quorum when given. Names
-    /// any file that differs, is missing or is extra, and which release matched.
+    /// signer code) holds a release's client. With --release-log: a release in that log
+    /// (directory or URL) signed by --release-key (default: the release key this binary
+    /// ships) under its exact origin, with --witness keys' --quorum when given. Without it: a
+    /// deployment's code is held to the release log its deployment document names (or to this
+    /// binary's release when it names none); a file or directory, to this binary's release.
+    /// Names any file that differs, is missing or is extra, and which release matched.
     Verify {
         path: PathBuf,
-        #[arg(long, requires = "release_key")]
+        #[arg(long)]
         release_log: Option<String>,
-        /// The release log's signed-note verifier key (`<host>/releases/<id>+<key id>+<key>`).
+        /// The release log's signed-note verifier key (`<host>/releases/<id>+<key id>+<key>`);
+        /// default: the one this binary ships.
         #[arg(long, requires = "release_log")]
         release_key: Option<String>,
         #[arg(long)]
@@ -441,10 +444,10 @@ fn run_client(cmd: ClientCmd) -> anyhow::Result<()> {
             if !witness.is_empty() {
                 pins = pins.with_witnesses(witness, quorum)?;
             }
-            let log = match (&release_log, &release_key) {
-                (Some(log), Some(key)) => Some((log.as_str(), key.as_str(), &pins)),
-                _ => None,
-            };
+            let key = release_key
+                .as_deref()
+                .unwrap_or(undersigned_core::release::DEFAULT_RELEASE_KEY);
+            let log = release_log.as_deref().map(|log| (log, key, &pins));
             let text = path.to_string_lossy();
             let said = if text.starts_with("http://") || text.starts_with("https://") {
                 release::verify_url(&text, log)?

@@ -205,6 +205,15 @@ fn deployment(client: &Client, state: &Path) -> anyhow::Result<(DeploymentInfo, 
             info.log_public_key
         );
     }
+    if pinned.client_release_log.key != info.client_release_log.key
+        || pinned.client_release_log.witnesses != info.client_release_log.witnesses
+    {
+        bail!(
+            "the deployment now names another release log for its signer's code than first seen (key {} then, {} now)",
+            pinned.client_release_log.key,
+            info.client_release_log.key
+        );
+    }
     if pinned.witnesses != info.witnesses || pinned.witness_quorum != info.witness_quorum {
         bail!("the deployment now names other witnesses or another quorum than first seen");
     }
@@ -214,7 +223,7 @@ fn deployment(client: &Client, state: &Path) -> anyhow::Result<(DeploymentInfo, 
 
 fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
     let (info, pins) = deployment(client, state)?;
-    served_client(client, &info.client_release)?;
+    served_client(client, &info)?;
     let (issuer_size, newest) = issuer_log(client, state, &info, &pins)?;
     let mut letters = Vec::new();
     let mut new_entries = 0;
@@ -244,36 +253,13 @@ fn poll(client: &Client, state: &Path) -> anyhow::Result<Poll> {
 }
 
 /// The signer's code the deployment serves (its script, stylesheet and wasm module under
-/// `/static/`) must be byte for byte the client release it claims (`client_release` in its
-/// deployment document), which must be the release this binary builds: a deployment that
-/// swapped one byte of what signers run, or claims a release this monitor cannot check, is
-/// reported, naming the file and the hashes.
-fn served_client(client: &Client, claimed: &str) -> anyhow::Result<()> {
-    use sha2::{Digest, Sha256};
-    let release = undersigned_server::pages::client::build();
-    let mine = undersigned_server::pages::client::release_id();
-    if claimed != mine {
-        bail!(
-            "the deployment claims client release {claimed:?}; this monitor checks release {mine} (run the monitor of the deployment's version, or `client verify` its files against the release log)"
-        );
-    }
-    for path in undersigned_server::pages::client::FROM_STATIC {
-        let Some(want) = release.files.get(*path) else {
-            continue;
-        };
-        let limit = (want.len() as u64).saturating_mul(2).max(1 << 16);
-        let got = client
-            .get_bytes(&format!("/static/{path}"), limit)
-            .with_context(|| format!("fetching the signer's code /static/{path}"))?;
-        if got != *want {
-            bail!(
-                "THE SIGNER'S CODE WAS CHANGED: the deployment serves /static/{path} with sha256 {}, but client release {} has {}",
-                hex::encode(Sha256::digest(&got)),
-                hex::encode(Sha256::digest(release.manifest().as_bytes())),
-                hex::encode(Sha256::digest(want))
-            );
-        }
-    }
+/// `/static/`) must be byte for byte the client release it claims (`client_release`), found in
+/// the release log it names, or, when it names none, the release this binary builds
+/// (`release::check_served`, the same rule `client verify URL` applies). A deployment that
+/// swapped one byte of what signers run is reported, naming the file and the hashes.
+fn served_client(client: &Client, info: &DeploymentInfo) -> anyhow::Result<()> {
+    let files = crate::release::fetch_static(client)?;
+    crate::release::check_served(&files, &info.client_release, &info.client_release_log)?;
     Ok(())
 }
 

@@ -12,7 +12,9 @@ use undersigned_core::log::origin::Host;
 use undersigned_core::log::tiles::{entry_bundle, hash_tile, tiles_for_size};
 use undersigned_core::log::{add_cosignatures, Checkpoint, LogSigner, LogVerifier, MerkleLog};
 use undersigned_core::pins::Pins;
-use undersigned_core::release::{check_release_log, release_origin, ReleaseLog, ReleaseManifest};
+use undersigned_core::release::{
+    check_release_log, release_origin, ReleaseLog, ReleaseLogClaim, ReleaseManifest,
+};
 use undersigned_server::pages::client::{self, ClientRelease, SINGLE_FILE};
 use undersigned_server::witnesses::{request_cosignature, WitnessSpec};
 
@@ -217,15 +219,117 @@ fn fetch_served(url: &str) -> anyhow::Result<Served> {
         }
         return Ok(Served::Export(files));
     }
+    Ok(Served::Deployment(fetch_static(&c)?))
+}
+
+/// The signer's code a deployment serves: each file its pages load from `/static/`, bounded.
+pub fn fetch_static(c: &crate::client::Client) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
     for path in client::FROM_STATIC {
         files.insert(
             (*path).to_owned(),
             c.get_bytes(&format!("/static/{path}"), MAX_FILE_BYTES)
-                .with_context(|| format!("{url}: fetching the signer's code /static/{path}"))?,
+                .with_context(|| format!("fetching the signer's code /static/{path}"))?,
         );
     }
-    Ok(Served::Deployment(files))
+    Ok(files)
+}
+
+/// The signer's code a deployment serves (`files`, from `/static/`), held to the release it
+/// claims (`claimed`, its manifest's SHA-256). With a published release log (`claim.url`), the
+/// claimed manifest must be in that log, under its key and its witnesses' quorum, and every
+/// served file must hash as that manifest says; without one, byte for byte the release this
+/// binary builds. Says which, and whether the log's key is the one this binary ships.
+pub fn check_served(
+    files: &BTreeMap<String, Vec<u8>>,
+    claimed: &str,
+    claim: &ReleaseLogClaim,
+) -> anyhow::Result<String> {
+    let hashes: BTreeMap<&String, String> = files
+        .iter()
+        .map(|(p, b)| (p, hex::encode(Sha256::digest(b))))
+        .collect();
+    let Some(source) = &claim.url else {
+        let release = client::build();
+        let mine = client::release_id();
+        if claimed != mine {
+            bail!(
+                "the deployment claims client release {claimed:?} and publishes no release log; this binary builds release {mine} (check with the deployment's version, or ask it to publish its release log)"
+            );
+        }
+        let differ: Vec<String> = files
+            .iter()
+            .filter(|(p, b)| release.files.get(*p) != Some(*b))
+            .map(|(p, b)| {
+                let want = release
+                    .files
+                    .get(p)
+                    .map_or_else(|| "nothing".to_owned(), |w| hex::encode(Sha256::digest(w)));
+                format!(
+                    "/static/{p} has sha256 {} where the release has {want}",
+                    hex::encode(Sha256::digest(b))
+                )
+            })
+            .collect();
+        if !differ.is_empty() {
+            bail!("THE SIGNER'S CODE WAS CHANGED: {}", differ.join("; "));
+        }
+        return Ok(format!(
+            "serves this binary's client release {mine} ({} files); it publishes no release log",
+            files.len()
+        ));
+    };
+    let pins = claim.pins()?;
+    let (_, log) = read_log(source, &claim.key, &pins)?;
+    let whose = if claim.is_default_key() {
+        "the release key this binary ships".to_owned()
+    } else {
+        format!(
+            "the deployment's own release key {} (NOT the one this binary ships)",
+            claim.key
+        )
+    };
+    let (n, manifest) = log
+        .entries
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, e)| hex::encode(Sha256::digest(e)) == claimed)
+        .ok_or_else(|| {
+            anyhow!(
+                "the deployment claims client release {claimed}, which is NOT in the release log it names ({source}, {} releases, signed by {whose})",
+                log.size
+            )
+        })?;
+    let m = ReleaseManifest::parse(manifest)?;
+    let differ: Vec<String> = hashes
+        .iter()
+        .filter(|(p, h)| m.files.get(**p) != Some(*h))
+        .map(|(p, h)| {
+            format!(
+                "/static/{p} has sha256 {h} where release {} has {}",
+                n + 1,
+                m.files.get(*p).map_or("nothing", String::as_str)
+            )
+        })
+        .collect();
+    if !differ.is_empty() {
+        bail!("THE SIGNER'S CODE WAS CHANGED: {}", differ.join("; "));
+    }
+    Ok(format!(
+        "serves the signer's code of logged release {} of {} ({source}), signed by {whose}{}",
+        n + 1,
+        log.size,
+        if pins.witnesses.is_empty() {
+            ", with no witnesses named".to_owned()
+        } else {
+            format!(
+                ", cosigned by at least {} of {} witnesses",
+                pins.quorum,
+                pins.witnesses.len()
+            )
+        }
+    ))
 }
 
 /// `client verify URL`: what the URL serves to signers, against this binary's release, or
@@ -270,20 +374,12 @@ pub fn verify_url(url: &str, log: Option<(&str, &str, &Pins)>) -> anyhow::Result
                     }
                 }
                 None => {
-                    let release = client::build();
-                    let differ: Vec<String> = files
-                        .iter()
-                        .filter(|(p, b)| release.files.get(*p) != Some(*b))
-                        .map(|(p, _)| format!("/static/{p} differs"))
-                        .collect();
-                    if differ.is_empty() {
-                        Ok(format!(
-                            "{url}: serves this release's signer code ({} files)",
-                            files.len()
-                        ))
-                    } else {
-                        bail!("{url}: NOT this release's client: {}", differ.join("; "))
-                    }
+                    let c = crate::client::Client::new(url);
+                    let info: undersigned_server::api::issuance::DeploymentInfo =
+                        c.get_json("/api/v1/deployment", None)?;
+                    let said = check_served(&files, &info.client_release, &info.client_release_log)
+                        .map_err(|e| anyhow!("{url}: {e}"))?;
+                    Ok(format!("{url}: {said}"))
                 }
             }
         }

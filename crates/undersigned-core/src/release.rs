@@ -10,12 +10,81 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::log::origin::{Host, LogKind, Origin};
 use crate::log::{Checkpoint, LogVerifier, MerkleLog};
 use crate::pins::Pins;
+
+/// The release key this binary trusts for the signer's client when nobody names another: the
+/// project's release log, kept under the exact origin its name spells. Its signing key is held
+/// offline by the maintainers, never by a deployment; a deployment file may name another
+/// release log (`[client]`), and every check then says that it is not this one.
+pub const DEFAULT_RELEASE_KEY: &str = "releases.undersigned.org/releases/5f15fcb380a6d0eec3a2d58b88d67e00caf6f22c8b0bb9a3fb7382d8e86a0272+3101108b+AfXbdEMYNOL+fmkg22J0MM5qUuxXH/kzO6AvMJIOWH/m";
+
+/// Which release log a deployment says its signer's client is in (`[client]` in its file,
+/// published in `/api/v1/deployment`): where the log is served (any static host; `None`: not
+/// published), the key it is signed with, and the witnesses whose quorum its checkpoints
+/// carry. Only the key and witnesses are trusted, and only as far as a reader pins them: the
+/// location is where to fetch, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseLogClaim {
+    #[serde(default)]
+    pub url: Option<String>,
+    pub key: String,
+    #[serde(default)]
+    pub witnesses: Vec<String>,
+    #[serde(default)]
+    pub quorum: Option<usize>,
+}
+
+impl Default for ReleaseLogClaim {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key: DEFAULT_RELEASE_KEY.to_owned(),
+            witnesses: Vec::new(),
+            quorum: None,
+        }
+    }
+}
+
+impl ReleaseLogClaim {
+    /// The key must be a release key named by its exact origin, and the witnesses must form
+    /// valid pins; the pins a reader checks the log's cosignatures with.
+    pub fn pins(&self) -> Result<Pins, ReleaseError> {
+        check_release_key(&self.key)?;
+        if self.witnesses.is_empty() {
+            if self.quorum.is_some_and(|q| q > 0) {
+                return Err(ReleaseError::Witnesses("a quorum needs witnesses".into()));
+            }
+            return Ok(Pins::default());
+        }
+        Pins::default()
+            .with_witnesses(self.witnesses.clone(), self.quorum)
+            .map_err(|e| ReleaseError::Witnesses(e.to_string()))
+    }
+
+    /// Whether this is the release key this binary ships.
+    pub fn is_default_key(&self) -> bool {
+        self.key == DEFAULT_RELEASE_KEY
+    }
+}
+
+/// A release key's verifier, refused unless it is named exactly
+/// `<host>/releases/<SHA-256 of its key>`.
+pub fn check_release_key(vkey: &str) -> Result<LogVerifier, ReleaseError> {
+    let verifier =
+        LogVerifier::from_vkey(vkey).map_err(|e| ReleaseError::KeyName(e.to_string()))?;
+    let name = verifier.name().to_owned();
+    let origin = Origin::parse(&name).map_err(|_| ReleaseError::KeyName(name.clone()))?;
+    if origin != release_origin(origin.host.clone(), verifier.verifying_key()) {
+        return Err(ReleaseError::KeyName(name));
+    }
+    Ok(verifier)
+}
 
 /// The manifest format a release log's entries are in.
 pub const MANIFEST_FORMAT: &str = "undersigned-client-manifest/1";
@@ -56,6 +125,8 @@ pub enum ReleaseError {
     Checkpoint(String),
     #[error("the release log's checkpoint lacks its witnesses' cosignatures: {0}")]
     Cosignatures(String),
+    #[error("the release log's witnesses are not valid pins: {0}")]
+    Witnesses(String),
     #[error("the release log's entries do not hash to its signed checkpoint of size {0}")]
     Root(u64),
 }
@@ -109,13 +180,8 @@ pub fn check_release_log(
     entries: Vec<Vec<u8>>,
     pins: &Pins,
 ) -> Result<ReleaseLog, ReleaseError> {
-    let verifier =
-        LogVerifier::from_vkey(vkey).map_err(|e| ReleaseError::KeyName(e.to_string()))?;
+    let verifier = check_release_key(vkey)?;
     let name = verifier.name().to_owned();
-    let origin = Origin::parse(&name).map_err(|_| ReleaseError::KeyName(name.clone()))?;
-    if origin != release_origin(origin.host.clone(), verifier.verifying_key()) {
-        return Err(ReleaseError::KeyName(name));
-    }
     let cp = Checkpoint::open(note, &verifier, Some(&name))
         .map_err(|e| ReleaseError::Checkpoint(e.to_string()))?;
     pins.check_cosignatures(note)

@@ -132,6 +132,9 @@ pub struct Config {
     pub issuer_timeout_millis: u64,
     /// Which epochs this server's own issuer issues (`issuer serve` runs without letters).
     pub issuer_epochs: IssuerEpochs,
+    /// The release log the signer's client it serves is in (`[client]`; default: the release
+    /// key this binary ships, no published location).
+    pub client_release: undersigned_core::release::ReleaseLogClaim,
 }
 
 /// The epochs an issuer issues credentials for. Every epoch an open letter accepts must be
@@ -193,6 +196,7 @@ impl Default for Config {
             issuer_refresh_secs: 60,
             issuer_timeout_millis: 5000,
             issuer_epochs: IssuerEpochs::Letters,
+            client_release: undersigned_core::release::ReleaseLogClaim::default(),
         }
     }
 }
@@ -231,6 +235,12 @@ impl Config {
         }
         check_url(&self.public_url)
             .map_err(|r| ConfigError::new("public_url", format!("public_url: {r}")))?;
+        self.client_release
+            .pins()
+            .map_err(|e| ConfigError::new("client", format!("client: {e}")))?;
+        if let Some(url) = &self.client_release.url {
+            check_url(url).map_err(|r| ConfigError::new("client", format!("client.log: {r}")))?;
+        }
         readable(&self.issuer_name)
             .map_err(|r| ConfigError::new("issuer_name", format!("issuer_name: {r}")))?;
         if self.k < 2 {

@@ -90,6 +90,32 @@ struct File {
     issuers: Vec<Spanned<IssuerEntry>>,
     issuer_refresh_secs: Option<Spanned<u64>>,
     issuer_timeout_ms: Option<Spanned<u64>>,
+    client: Option<Spanned<ClientEntry>>,
+}
+
+/// The release log the signer's client this deployment serves is in: where it is served, its
+/// key (default: the one this binary ships) and the witnesses whose quorum it carries.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientEntry {
+    log: Option<String>,
+    key: Option<String>,
+    #[serde(default)]
+    witnesses: Vec<String>,
+    quorum: Option<usize>,
+}
+
+impl From<ClientEntry> for undersigned_core::release::ReleaseLogClaim {
+    fn from(c: ClientEntry) -> Self {
+        Self {
+            url: c.log,
+            key: c
+                .key
+                .unwrap_or_else(|| undersigned_core::release::DEFAULT_RELEASE_KEY.to_owned()),
+            witnesses: c.witnesses,
+            quorum: c.quorum,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -162,6 +188,18 @@ struct WitnessEntry {
     url: String,
 }
 
+/// A setting's value, its place in the file kept for `Config::validate`'s refusals.
+fn spanned<T>(
+    spans: &mut BTreeMap<String, Range<usize>>,
+    key: &str,
+    value: Option<Spanned<T>>,
+) -> Option<T> {
+    value.map(|v| {
+        spans.insert(key.to_owned(), v.span());
+        v.into_inner()
+    })
+}
+
 /// Reads and checks a deployment file.
 pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
     let text = std::fs::read_to_string(path).map_err(|e| DeploymentError {
@@ -211,13 +249,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
             )
         })?);
     }
-    if let Some(n) = file.issuer_name {
-        spans.insert("issuer_name".into(), n.span());
-        config.issuer_name = n.into_inner();
+    if let Some(n) = spanned(&mut spans, "issuer_name", file.issuer_name) {
+        config.issuer_name = n;
     }
-    if let Some(k) = file.k {
-        spans.insert("k".into(), k.span());
-        config.k = k.into_inner();
+    if let Some(k) = spanned(&mut spans, "k", file.k) {
+        config.k = k;
     }
     if let Some(e) = file.epoch {
         config.epoch = Some(
@@ -228,13 +264,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
     if let Some(t) = file.tiles_dir {
         config.tiles_dir = Some(t);
     }
-    if let Some(p) = file.publish_interval_secs {
-        spans.insert("publish_interval_secs".into(), p.span());
-        config.default_publish_interval_secs = p.into_inner();
+    if let Some(p) = spanned(
+        &mut spans,
+        "publish_interval_secs",
+        file.publish_interval_secs,
+    ) {
+        config.default_publish_interval_secs = p;
     }
-    if let Some(m) = file.mail_from {
-        spans.insert("mail_from".into(), m.span());
-        config.mail_from = m.into_inner();
+    if let Some(m) = spanned(&mut spans, "mail_from", file.mail_from) {
+        config.mail_from = m;
     }
     if let Some(list) = file.roles {
         config.roles = roles(list, &mut spans, &at)?;
@@ -254,13 +292,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Deployment, DeploymentError> {
     if !file.issuers.is_empty() {
         config.issuers = issuers(file.issuers, &mut spans, &at)?;
     }
-    if let Some(r) = file.issuer_refresh_secs {
-        spans.insert("issuer_refresh_secs".into(), r.span());
-        config.issuer_refresh_secs = r.into_inner();
+    if let Some(c) = spanned(&mut spans, "client", file.client) {
+        config.client_release = c.into();
     }
-    if let Some(t) = file.issuer_timeout_ms {
-        spans.insert("issuer_timeout_ms".into(), t.span());
-        config.issuer_timeout_millis = t.into_inner();
+    if let Some(r) = spanned(&mut spans, "issuer_refresh_secs", file.issuer_refresh_secs) {
+        config.issuer_refresh_secs = r;
+    }
+    if let Some(t) = spanned(&mut spans, "issuer_timeout_ms", file.issuer_timeout_ms) {
+        config.issuer_timeout_millis = t;
     }
     let smtp = match file.smtp {
         Some(s) => Some(smtp(s, &at)?),

@@ -372,7 +372,7 @@ fn client_verify_url_checks_what_a_deployment_serves_to_signers() {
         cmd.output().unwrap()
     };
     let ok = crate::run::ok(run(&server.url, None));
-    assert!(ok.contains("serves this release's signer code"), "{ok}");
+    assert!(ok.contains("serves this binary's client release"), "{ok}");
     // Against a release log holding this binary's release.
     let (log, key) = (t.path().join("log"), t.path().join("release.key"));
     let vkey = vkey_of(&release(&key, &log, None));
@@ -381,7 +381,156 @@ fn client_verify_url_checks_what_a_deployment_serves_to_signers() {
     // One byte of the signing script changed on its way out: named, both ways.
     let proxy = crate::monitor::tampering_proxy(&server.url, "/static/js/letter.js");
     let said = crate::run::fails(run(&proxy, None));
-    assert!(said.contains("/static/js/letter.js differs"), "{said}");
+    assert!(
+        said.contains("THE SIGNER'S CODE WAS CHANGED: /static/js/letter.js has sha256"),
+        "{said}"
+    );
     let said = crate::run::fails(run(&proxy, Some((&log, &vkey))));
     assert!(said.contains("NOT a logged release"), "{said}");
+}
+
+/// A deployment file's `[client]` names the release log its signer's code is in: `client
+/// verify URL` and `monitor` then hold what it serves to that log (and say when its key is not
+/// the one this binary ships), report one changed byte, and report a claimed release the log
+/// does not hold.
+#[test]
+fn a_deployment_names_its_release_log_and_its_served_code_is_held_to_it() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("static");
+    let (log, key) = (root.join("log"), t.path().join("release.key"));
+    let vkey = vkey_of(&release(&key, &log, None));
+    // Another log, under another key, whose only release is not what the server serves.
+    let other = t.path().join("other-copy");
+    export(&other);
+    let js = other.join("js/letter.js");
+    let mut bytes = std::fs::read(&js).unwrap();
+    bytes.extend_from_slice(b"\n// another build\n");
+    std::fs::write(&js, &bytes).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(other.join("manifest.json")).unwrap()).unwrap();
+    m["files"]["js/letter.js"] = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)).into();
+    std::fs::write(other.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let other_vkey = vkey_of(&release(
+        &t.path().join("other.key"),
+        &root.join("other-log"),
+        Some(&other),
+    ));
+    let (_static, url) = crate::tiles::static_server(&root);
+
+    let serve = |name: &str, log: &str, vkey: &str| {
+        let file = t.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!("[client]\nlog = \"{url}/{log}\"\nkey = \"{vkey}\"\n"),
+        )
+        .unwrap();
+        let info: serde_json::Value = {
+            let s = crate::flow::start_server(
+                &t.path().join(name),
+                &["--config", file.to_str().unwrap()],
+            );
+            let info = ureq::get(&format!("{}/api/v1/deployment", s.url))
+                .call()
+                .unwrap()
+                .into_json()
+                .unwrap();
+            (s, info)
+        }
+        .1;
+        info
+    };
+    // What the deployment document publishes.
+    let info = serve("published", "log", &vkey);
+    assert_eq!(info["client_release_log"]["key"], vkey.as_str());
+    assert_eq!(
+        info["client_release_log"]["url"],
+        format!("{url}/log").as_str()
+    );
+
+    let file = t.path().join("good.toml");
+    std::fs::write(
+        &file,
+        format!("[client]\nlog = \"{url}/log\"\nkey = \"{vkey}\"\n"),
+    )
+    .unwrap();
+    let server = crate::flow::start_server(
+        &t.path().join("good"),
+        &["--config", file.to_str().unwrap()],
+    );
+    let said = crate::run::ok(
+        bin()
+            .args(["client", "verify", &server.url])
+            .output()
+            .unwrap(),
+    );
+    assert!(said.contains("logged release 1 of 1"), "{said}");
+    assert!(said.contains("NOT the one this binary ships"), "{said}");
+    let state = t.path().join("monitor");
+    let o = crate::monitor::monitor(&server.url, &state, &t.path().join("metrics"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    let proxy = crate::monitor::tampering_proxy(&server.url, "/static/js/letter.js");
+    let said = crate::run::fails(bin().args(["client", "verify", &proxy]).output().unwrap());
+    assert!(said.contains("THE SIGNER'S CODE WAS CHANGED"), "{said}");
+    assert!(said.contains("/static/js/letter.js"), "{said}");
+    let o = crate::monitor::monitor(
+        &proxy,
+        &t.path().join("monitor-proxy"),
+        &t.path().join("m2"),
+    );
+    assert!(!o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("THE SIGNER'S CODE WAS CHANGED"), "{out}");
+
+    // A deployment whose named log does not hold the release it serves.
+    let file = t.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        format!("[client]\nlog = \"{url}/other-log\"\nkey = \"{other_vkey}\"\n"),
+    )
+    .unwrap();
+    let bad =
+        crate::flow::start_server(&t.path().join("bad"), &["--config", file.to_str().unwrap()]);
+    let said = crate::run::fails(bin().args(["client", "verify", &bad.url]).output().unwrap());
+    assert!(said.contains("NOT in the release log"), "{said}");
+    // A key that is not a release key named by its origin is refused when the server starts.
+    let file = t.path().join("wrong-key.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[client]\nlog = \"{url}/log\"\nkey = \"{}\"\n",
+            vkey.replacen("/releases/", "/letters/", 1)
+        ),
+    )
+    .unwrap();
+    let said = crate::run::fails(bin().args(["config", "check"]).arg(&file).output().unwrap());
+    assert!(said.contains("client"), "{said}");
+}
+
+/// The release log this repository publishes (`releases/log`, tlog-tiles) verifies under the
+/// release key the binary ships, by the same check `client verify --release-log` applies.
+#[test]
+fn the_shipped_release_key_verifies_the_published_release_log() {
+    use undersigned_core::log::tiles::{entry_bundles_for_size, parse_entry_bundle};
+    use undersigned_core::release::{check_release_key, check_release_log, DEFAULT_RELEASE_KEY};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../releases/log");
+    let note = std::fs::read_to_string(dir.join("checkpoint")).unwrap();
+    let verifier = check_release_key(DEFAULT_RELEASE_KEY).unwrap();
+    let cp =
+        undersigned_core::log::Checkpoint::open(&note, &verifier, Some(verifier.name())).unwrap();
+    let mut entries = Vec::new();
+    for tile in entry_bundles_for_size(cp.size) {
+        let bytes = std::fs::read(dir.join(tile.path())).unwrap();
+        for e in parse_entry_bundle(&bytes, usize::from(tile.width)).unwrap() {
+            entries.push(e.to_vec());
+        }
+    }
+    let log = check_release_log(
+        DEFAULT_RELEASE_KEY,
+        &note,
+        entries,
+        &undersigned_core::pins::Pins::default(),
+    )
+    .unwrap();
+    assert!(log.size >= 1);
 }

@@ -5,7 +5,11 @@
 use crate::flow::{bin, start_server};
 use sqlx::Connection;
 
-fn monitor(url: &str, state: &std::path::Path, metrics: &std::path::Path) -> std::process::Output {
+pub(crate) fn monitor(
+    url: &str,
+    state: &std::path::Path,
+    metrics: &std::path::Path,
+) -> std::process::Output {
     bin()
         .args([
             "monitor",

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-struct Static(Child);
+pub(crate) struct Static(Child);
 
 impl Drop for Static {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Static {
 }
 
 /// Python's stdlib file server: no knowledge of undersigned, like object storage.
-fn static_server(root: &Path) -> (Static, String) {
+pub(crate) fn static_server(root: &Path) -> (Static, String) {
     let port = free_port();
     let child = Command::new("python3")
         .args([

@@ -70,6 +70,10 @@ pub struct DeploymentInfo {
     /// export` writes it and a release log holds it. `monitor` holds the served bytes to it.
     #[serde(default)]
     pub client_release: String,
+    /// The release log that release is in, as the deployment file names it (`[client]`):
+    /// where it is served, its key (by default the one the binary ships) and its witnesses.
+    #[serde(default)]
+    pub client_release_log: undersigned_core::release::ReleaseLogClaim,
 }
 
 /// One issuer of the deployment: where holders ask it, its description, and how its last
@@ -160,6 +164,7 @@ pub async fn deployment(State(s): State<AppState>) -> AppResult<Json<DeploymentI
         dev: s.config.dev,
         issuers,
         client_release: crate::pages::client::release_id().to_owned(),
+        client_release_log: s.config.client_release.clone(),
     }))
 }
 
