@@ -143,7 +143,12 @@ pub fn run(
             println!("{d}");
         }
         for (path, index) in included {
-            println!("receipt {path}: its entry is entry {index} of the log");
+            match bundle.withdrawal_of(index) {
+                Some(w) => println!(
+                    "receipt {path}: its entry is entry {index} of the log, a signature withdrawn by entry {w}"
+                ),
+                None => println!("receipt {path}: its entry is entry {index} of the log"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -399,7 +399,8 @@ impl Bundle {
         self.verify_pinned_with(pins, &mut self.batch_rng())
     }
 
-    fn batch_rng(&self) -> rand_chacha::ChaCha20Rng {
+    /// The batching coefficients' RNG `verify_pinned` uses: seeded by a hash of every proof and key.
+    pub fn batch_rng(&self) -> rand_chacha::ChaCha20Rng {
         let mut parts: Vec<&[u8]> = vec![b"undersigned/batch/v1"];
         for i in &self.issuers {
             parts.push(i.public_key.as_bytes());
@@ -415,14 +416,17 @@ impl Bundle {
         rand_chacha::ChaCha20Rng::from_seed(crate::encoding::sha256(&parts))
     }
 
-    /// Every signature and withdrawal entry verified at once (batched, over all cores
-    /// natively): one verdict per log index, `None` for the other kinds of entry.
+    /// Every signature and withdrawal entry verified (batched, over all cores natively), in
+    /// runs of [`PROGRESS_RUN`] entries after each of which `progress(done, total)` is told:
+    /// one verdict per log index, `None` for the other kinds of entry. A run changes no verdict
+    /// (`batch::verify_entries` gives each entry the answer it would give it alone).
     fn verify_entries(
         &self,
         letter_id: &LetterId,
         letter: &Letter,
         issuers: &IssuerDirectory,
         rng: &mut impl CryptoRngCore,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Vec<Option<Result<VerifiedEntry, VerifyError>>> {
         let (indexes, entries): (Vec<usize>, Vec<&SignatureEntry>) = self
             .entries
@@ -433,8 +437,19 @@ impl Bundle {
                 _ => None,
             })
             .unzip();
-        let results =
-            crate::batch::verify_entries(&entries, letter_id, &letter.policy, issuers, rng);
+        let total = entries.len();
+        progress(0, total);
+        let mut results = Vec::with_capacity(total);
+        for run in entries.chunks(PROGRESS_RUN) {
+            results.extend(crate::batch::verify_entries(
+                run,
+                letter_id,
+                &letter.policy,
+                issuers,
+                rng,
+            ));
+            progress(results.len(), total);
+        }
         let mut out: Vec<Option<Result<VerifiedEntry, VerifyError>>> =
             (0..self.entries.len()).map(|_| None).collect();
         for (i, r) in indexes.into_iter().zip(results) {
@@ -456,6 +471,17 @@ impl Bundle {
         pins: &Pins,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Report, BundleError> {
+        self.verify_observed(pins, rng, &mut |_, _| {})
+    }
+
+    /// `verify_pinned_with`, telling `progress(done, total)` how many of the bundle's proofs
+    /// are checked (the browser's verify page shows it): the same checks, in the same order.
+    pub fn verify_observed(
+        &self,
+        pins: &Pins,
+        rng: &mut impl CryptoRngCore,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Report, BundleError> {
         let letter = self.canonical_letter()?;
         let letter_id = self.letter_id;
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
@@ -470,7 +496,7 @@ impl Bundle {
         )?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_issuers_attest(&letter)?;
-        let verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng);
+        let verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng, progress);
         let life = self.read_log(&letter, verdicts)?;
         if self.entries.is_empty() {
             return Err(BundleError::Format("the bundle has no entries".into()));
@@ -811,6 +837,27 @@ impl Bundle {
 
     /// Proves that the entry behind each receipt is in this bundle, so a promise the log
     /// signed was kept.
+    /// The log index of the withdrawal that withdrew the signature at `index`, if any: the
+    /// first later withdrawal sharing one of its pseudonyms (the rule a verified log keeps:
+    /// a withdrawal hits exactly one standing signature).
+    pub fn withdrawal_of(&self, index: usize) -> Option<usize> {
+        let Some(LogEntry::Signature(signed)) = self.entries.get(index) else {
+            return None;
+        };
+        self.entries
+            .iter()
+            .enumerate()
+            .skip(index + 1)
+            .find(|(_, e)| match e {
+                LogEntry::Withdrawal(w) => w
+                    .parts
+                    .iter()
+                    .any(|p| signed.parts.iter().any(|q| q.pseudonym == p.pseudonym)),
+                _ => false,
+            })
+            .map(|(i, _)| i)
+    }
+
     pub fn check_receipt(&self, receipt: &Receipt) -> Result<usize, BundleError> {
         let verifier = self.verifier()?;
         verify_receipt(receipt, &verifier)
@@ -832,6 +879,13 @@ impl Bundle {
             })
     }
 }
+
+/// How many proofs are checked between two progress reports: in the browser a proof takes tens
+/// of milliseconds, so a few keep the report under a second; natively a run is one batch.
+#[cfg(target_arch = "wasm32")]
+pub const PROGRESS_RUN: usize = 8;
+#[cfg(not(target_arch = "wasm32"))]
+pub const PROGRESS_RUN: usize = 4096;
 
 /// Parses and verifies a bundle file's bytes.
 pub fn verify_bundle(bytes: &[u8]) -> Result<Report, BundleError> {

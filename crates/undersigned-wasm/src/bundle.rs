@@ -11,8 +11,23 @@ pub fn verify_bundle(bundle_json: &str) -> Result<String, String> {
 /// Like `verify_bundle`, plus core's delivery statement with the clock at `now` (unix secs),
 /// so the page prints exactly what `undersigned verify` prints.
 pub fn verify_bundle_at(bundle_json: &str, now: u64) -> Result<String, String> {
+    verify_bundle_observed(bundle_json, now, &mut |_, _| {})
+}
+
+/// `verify_bundle_at`, telling `progress(done, total)` as the proofs are checked.
+pub fn verify_bundle_observed(
+    bundle_json: &str,
+    now: u64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<String, String> {
     let bundle = Bundle::parse(bundle_json.as_bytes()).map_err(|e| e.to_string())?;
-    let report = bundle.verify().map_err(|e| e.to_string())?;
+    let report = bundle
+        .verify_observed(
+            &undersigned_core::pins::Pins::default(),
+            &mut bundle.batch_rng(),
+            progress,
+        )
+        .map_err(|e| e.to_string())?;
     let mut value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     let serde_json::Value::Object(fields) = &mut value else {
         return Err("the report did not encode as an object".into());
@@ -34,8 +49,9 @@ pub fn verify_bundle_at(bundle_json: &str, now: u64) -> Result<String, String> {
 /// verify page can say whether the bundle was signed under this site's keys; and when the keys
 /// are this site's and the site names witnesses, whether its checkpoints carry the quorum of
 /// their cosignatures (without it the operator alone vouches for the history shown). Returns
-/// `{"match": bool, "message": "...", "witness_error": null | "..."}`; only unreadable input is
-/// an error.
+/// `{"match": bool, "witnessed": bool, "message": "...", "witness_error": null | "..."}`, where
+/// `witnessed` means the keys match and the named witnesses' quorum cosigned; only unreadable
+/// input is an error.
 pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, String> {
     let bundle = Bundle::parse(bundle_json.as_bytes()).map_err(|e| e.to_string())?;
     let pins = Pins::from_deployment(deployment_json.as_bytes()).map_err(|e| e.to_string())?;
@@ -79,8 +95,12 @@ pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, 
             }
         },
     };
+    // Witnessed: the keys are the pinned ones and the pinned witnesses' quorum cosigned the
+    // history, so the reader does not rely on the operator alone.
+    let witnessed = matches && !pins.witnesses.is_empty() && witness_error.is_none();
     serde_json::to_string(&serde_json::json!({
         "match": matches,
+        "witnessed": witnessed,
         "message": message,
         "witness_error": witness_error,
     }))
@@ -101,7 +121,10 @@ pub fn find_entry(bundle_json: &str, entry_hash_hex: &str) -> Result<String, Str
                 .ok()
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
                 .unwrap_or_default();
-            return crate::json::to_string(&serde_json::json!({ "index": index, "kind": kind }));
+            let withdrawn_by = bundle.withdrawal_of(index);
+            return crate::json::to_string(
+                &serde_json::json!({ "index": index, "kind": kind, "withdrawn_by": withdrawn_by }),
+            );
         }
     }
     Err("this receipt's entry is not in this bundle (it may be in a later batch: download the bundle again)".into())

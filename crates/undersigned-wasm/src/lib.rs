@@ -249,8 +249,32 @@ pub fn verify_bundle(bundle_json: &str, now_secs: f64) -> Result<String, JsError
     js(bundle::verify_bundle_at(bundle_json, now))
 }
 
+/// `verify_bundle`, calling `progress(done, total)` after each run of proofs checked (the
+/// verify page's worker posts it to the page). The same checks as `verify_bundle`.
+#[wasm_bindgen]
+pub fn verify_bundle_observed(
+    bundle_json: &str,
+    now_secs: f64,
+    progress: &js_sys::Function,
+) -> Result<String, JsError> {
+    let now = if now_secs.is_finite() && now_secs > 0.0 {
+        now_secs as u64
+    } else {
+        0
+    };
+    let this = wasm_bindgen::JsValue::NULL;
+    js(bundle::verify_bundle_observed(
+        bundle_json,
+        now,
+        &mut |done, total| {
+            // A progress callback that throws stops nothing: the verdict is the verifier's.
+            let _ = progress.call2(&this, &(done as f64).into(), &(total as f64).into());
+        },
+    ))
+}
+
 /// Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
-/// Returns `{"match": bool, "message": "..."}`.
+/// Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
 #[wasm_bindgen]
 pub fn compare_keys(bundle_json: &str, deployment_json: &str) -> Result<String, JsError> {
     js(bundle::compare_keys(bundle_json, deployment_json))
@@ -286,7 +310,8 @@ pub fn decrypt_backup(backup: &str, passphrase: &str) -> Result<String, JsError>
 }
 
 /// Finds the entry a receipt names (its entry hash, hex) in a bundle. Returns
-/// `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
+/// `{"index": number, "kind": "signature" | "withdrawal" | ..., "withdrawn_by": null | number}`
+/// (log indexes from 0, as `undersigned verify` numbers entries). Does not verify the bundle.
 #[wasm_bindgen]
 pub fn find_entry(bundle_json: &str, entry_hash_hex: &str) -> Result<String, JsError> {
     js(bundle::find_entry(bundle_json, entry_hash_hex))

@@ -32,6 +32,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/js/verify.js"),
     ),
     (
+        "js/verify-worker.js",
+        JS,
+        include_bytes!("../../static/js/verify-worker.js"),
+    ),
+    (
         "js/organize.js",
         JS,
         include_bytes!("../../static/js/organize.js"),

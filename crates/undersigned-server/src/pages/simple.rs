@@ -173,9 +173,21 @@ pub async fn verify() -> PageResult {
             span { "Drop a bundle file here, or choose one" }
         }
         input #bundle-file type="file" accept=".json,application/json" aria-label="Bundle file";
-        p #verify-status.status role="status" {}
+        details #pin {
+            summary { "Check it against a deployment you choose (optional)" }
+            p.note {
+                "By default the bundle's keys are compared with the ones this site publishes. "
+                "If you saved a deployment's keys earlier, or got them from someone you trust (the JSON of its "
+                code { "/api/v1/deployment" } ", the file " code { "undersigned verify --deployment" } " takes), choose that file and the bundle is held to it instead."
+            }
+            label for="deployment-file" { "Deployment file" }
+            input #deployment-file type="file" accept=".json,application/json";
+        }
+        p #verify-status.status role="status" aria-live="polite" {}
+        p { button #verify-cancel type="button" hidden { "Cancel" } }
         section #verify-result hidden {
             p #verdict.verdict {}
+            p #caveat {}
             p #statement {}
             p #key-match {}
             p #delivery-statement {}

@@ -1,6 +1,6 @@
 // undersigned: the verify page's script. The bundle file is read locally and checked by the
-// wasm module (core's bundle verifier, the same code as `undersigned verify`); nothing is
-// uploaded. Shows the CLI's statement, or names what broke.
+// wasm module (core's bundle verifier, the same code as `undersigned verify`) in a worker;
+// nothing is uploaded. Shows one verdict for every check, the CLI's statement, or what broke.
 import { $, commentList, el, epochWords, loadWasm, plural, status, wasm } from "./common.js";
 
 const st = $("#verify-status");
@@ -23,23 +23,86 @@ drop.addEventListener("drop", (ev) => {
 });
 
 // A bundle proves itself only under the keys it carries; this says whether those are the keys
-// this site publishes at /api/v1/deployment (the comparison runs in the wasm module).
+// of the deployment the reader chose (a deployment file), or else the ones this site publishes
+// at /api/v1/deployment, and whether that deployment's witnesses cosigned its history (the
+// comparison runs in the wasm module).
+let chosen = null;
+$("#deployment-file").addEventListener("change", async (ev) => {
+  const f = ev.target.files[0];
+  chosen = f ? { name: f.name, text: await f.text() } : null;
+  if (current) check(current.file);
+});
+
 async function compareKeys(text) {
   const line = $("#key-match");
   line.className = "";
   try {
-    const res = await fetch("/api/v1/deployment");
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const deployment = await res.text();
+    let deployment = chosen && chosen.text;
+    if (!deployment) {
+      const res = await fetch("/api/v1/deployment");
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      deployment = await res.text();
+    }
     const cmp = JSON.parse(wasm.compare_keys(text, deployment));
-    line.textContent = cmp.message;
-    line.className = cmp.match ? "ok" : "bad";
+    line.textContent = chosen ? cmp.message.replace(/this site/g, `your deployment file (${chosen.name})`) : cmp.message;
     return cmp;
   } catch (e) {
-    line.textContent = `Could not compare the bundle's keys with this site's keys: ${e.message}`;
-    line.className = "bad";
+    line.textContent = `Could not compare the bundle's keys with ${chosen ? "your deployment file" : "this site's keys"}: ${e.message}`;
     return null;
   }
+}
+
+/** One headline for every check: green only when everything passed and the keys are pinned to
+ *  a deployment the reader chose whose witnesses cosigned the history; amber, in words, for
+ *  what was not independently checked; red (elsewhere) when anything failed. */
+function verdictOf(cmp) {
+  const whose = chosen ? "your deployment file" : "this site";
+  if (!cmp) {
+    return ["warn", "CHECKED, WITH A CAVEAT", `Every proof and count in the bundle checks out, but its keys could not be compared with ${whose}'s: it proves itself only under keys it carries, which anyone can make.`];
+  }
+  if (cmp.witnessed) return ["ok", "VERIFIED", ""];
+  if (cmp.match) {
+    return ["warn", "CHECKED, WITH A CAVEAT", `Every proof and count checks out under ${whose}'s keys. But ${whose} names no independent witnesses, so only the operator vouches that everyone is shown this same history.`];
+  }
+  return ["warn", "CHECKED, WITH A CAVEAT", `Every proof and count checks out, but under keys the bundle carries itself, which are NOT ${chosen ? "the ones in your deployment file" : "the ones this site publishes"}. Anyone can make such keys: hold the bundle to the keys of the site that published it (choose its deployment file above) before relying on it.`];
+}
+
+/** Runs the verifier in a worker: progress at least once a second, a cancel button, and the
+ *  page responsive throughout. Resolves with the report (JSON text). */
+function verifyInWorker(text) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./verify-worker.js", import.meta.url), { type: "module" });
+    const cancel = $("#verify-cancel");
+    const started = Date.now();
+    const finish = () => {
+      worker.terminate();
+      cancel.hidden = true;
+      cancel.onclick = null;
+    };
+    cancel.hidden = false;
+    cancel.onclick = () => {
+      finish();
+      reject(Object.assign(new Error("Verification cancelled."), { cancelled: true }));
+    };
+    worker.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.progress) {
+        const [done, total] = m.progress;
+        status(st, `${done} of ${plural(total, "signature", "signatures")} checked (${Math.round((Date.now() - started) / 1000)} s)…`);
+      } else if (m.report) {
+        finish();
+        resolve(m.report);
+      } else {
+        finish();
+        reject(new Error(m.error));
+      }
+    };
+    worker.onerror = (e) => {
+      finish();
+      reject(new Error(e.message || "the verifier stopped"));
+    };
+    worker.postMessage({ text, now: Math.floor(Date.now() / 1000) });
+  });
 }
 
 /** One breakdown table, as on the letter page. */
@@ -62,22 +125,36 @@ function bundleComments(bundle) {
 
 let current = null;
 
+let running = 0;
+
 async function check(file) {
   const result = $("#verify-result");
   const verdict = $("#verdict");
+  const run = ++running;
   status(st, `Verifying ${file.name}…`);
   result.hidden = true;
   current = null;
   $("#receipt-result").textContent = "";
   $("#receipt-result").className = "status";
+  let text;
+  let report;
   try {
     await loadWasm();
-    const text = await file.text();
-    const report = JSON.parse(wasm.verify_bundle(text, Math.floor(Date.now() / 1000)));
+    text = await file.text();
+    report = JSON.parse(await verifyInWorker(text));
+  } catch (e) {
+    if (run !== running) return;
+    if (e.cancelled) {
+      status(st, "Verification cancelled. Choose the file again to start over.");
+      return;
+    }
+    report = { error: e.message };
+  }
+  if (run !== running) return;
+  try {
+    if (report.error) throw new Error(report.error);
     const bundle = JSON.parse(text);
-    current = { text, report, bundle };
-    verdict.textContent = "VERIFIED";
-    verdict.className = "verdict ok";
+    current = { file, text, report, bundle };
     $("#statement").textContent = `${plural(report.signatures, "verified signature", "verified signatures")} from ${plural(report.organizations, "organization", "organizations")} on “${report.title}”${report.withdrawn ? ` (${report.withdrawn} withdrawn)` : ""}. ${report.closed ? "The letter is closed." : "The letter is still open."}`;
     $("#delivery-statement").textContent = report.delivery_statement ? `${report.delivery_statement.charAt(0).toUpperCase()}${report.delivery_statement.slice(1)}.` : "";
     const cmp = await compareKeys(text);
@@ -87,6 +164,12 @@ async function check(file) {
       current = null;
       throw new Error(cmp.witness_error);
     }
+    const [kind, headline, caveat] = verdictOf(cmp);
+    verdict.textContent = headline;
+    verdict.className = `verdict ${kind}`;
+    $("#caveat").textContent = caveat;
+    $("#caveat").className = caveat ? `status ${kind}` : "";
+    $("#key-match").className = kind === "ok" ? "" : "note";
     const epochs = [...new Set(bundle.letter.policy.issuers.flatMap((i) => i.epochs))].map(epochWords).join(", ");
     $("#checks").replaceChildren(
       el("li", {}, `Every signature carries a valid proof from a credential of ${report.threshold > 1 ? `${report.threshold} of the issuers` : "the issuer"} (${report.issuers.join(", ") || "the issuer"}): each checked the signer's work address at the organization shown, for ${epochs}.`),
@@ -118,6 +201,8 @@ async function check(file) {
     verdict.textContent = "REJECTED";
     verdict.className = "verdict bad";
     $("#statement").textContent = `This bundle does not verify: ${e.message}`;
+    $("#caveat").textContent = "";
+    $("#caveat").className = "";
     $("#delivery-statement").textContent = "";
     $("#key-match").textContent = "";
     $("#checks").replaceChildren();
@@ -138,8 +223,15 @@ $("#check-receipt").addEventListener("click", () => {
   let hash = $("#receipt-hash").value.trim();
   try {
     if (hash.startsWith("{")) hash = JSON.parse(hash).entry_hash || "";
+    // Entries are numbered from 0, as `undersigned verify` and the log's tiles number them.
     const found = JSON.parse(wasm.find_entry(current.text, hash));
-    status(out, `Found: this receipt's ${found.kind === "withdrawal" ? "withdrawal" : "signature"} is entry ${found.index + 1} of ${current.report.log_size} in this bundle.`, "ok");
+    if (found.kind === "withdrawal") {
+      status(out, `Found: this receipt's withdrawal is entry ${found.index} of the log (entries 0 to ${current.report.log_size - 1}).`, "ok");
+    } else if (found.withdrawn_by != null) {
+      status(out, `Found, and withdrawn: this receipt's signature is entry ${found.index} of the log, withdrawn by entry ${found.withdrawn_by}; it is not counted.`, "warn");
+    } else {
+      status(out, `Found: this receipt's signature is entry ${found.index} of the log (entries 0 to ${current.report.log_size - 1}), and it is counted.`, "ok");
+    }
   } catch (e) {
     status(out, e.message, "bad");
   }

@@ -36,7 +36,7 @@ export function check_tiles(receipts_json: string, vkey: string, checkpoint_note
 
 /**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
- * Returns `{"match": bool, "message": "..."}`.
+ * Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
  */
 export function compare_keys(bundle_json: string, deployment_json: string): string;
 
@@ -63,7 +63,8 @@ export function encrypt_export(credential_json: string, passphrase: string): str
 
 /**
  * Finds the entry a receipt names (its entry hash, hex) in a bundle. Returns
- * `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
+ * `{"index": number, "kind": "signature" | "withdrawal" | ..., "withdrawn_by": null | number}`
+ * (log indexes from 0, as `undersigned verify` numbers entries). Does not verify the bundle.
  */
 export function find_entry(bundle_json: string, entry_hash_hex: string): string;
 
@@ -126,6 +127,12 @@ export function request_credentials(epochs_json: string): string;
 export function verify_bundle(bundle_json: string, now_secs: number): string;
 
 /**
+ * `verify_bundle`, calling `progress(done, total)` after each run of proofs checked (the
+ * verify page's worker posts it to the page). The same checks as `verify_bundle`.
+ */
+export function verify_bundle_observed(bundle_json: string, now_secs: number, progress: Function): string;
+
+/**
  * Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
  */
 export function verify_receipt(receipt_json: string, vkey: string, entry_json: string, letter_id: string): void;
@@ -154,6 +161,7 @@ export interface InitOutput {
     readonly receive_credentials: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
     readonly request_credentials: (a: number, b: number) => [number, number, number, number];
     readonly verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
+    readonly verify_bundle_observed: (a: number, b: number, c: number, d: any) => [number, number, number, number];
     readonly verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;

@@ -232,7 +232,7 @@ export function check_tiles(receipts_json, vkey, checkpoint_note, tiles_hex_json
 
 /**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
- * Returns `{"match": bool, "message": "..."}`.
+ * Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
  * @param {string} bundle_json
  * @param {string} deployment_json
  * @returns {string}
@@ -414,7 +414,8 @@ export function encrypt_export(credential_json, passphrase) {
 
 /**
  * Finds the entry a receipt names (its entry hash, hex) in a bundle. Returns
- * `{"index": number, "kind": "signature" | "withdrawal" | ...}`. Does not verify the bundle.
+ * `{"index": number, "kind": "signature" | "withdrawal" | ..., "withdrawn_by": null | number}`
+ * (log indexes from 0, as `undersigned verify` numbers entries). Does not verify the bundle.
  * @param {string} bundle_json
  * @param {string} entry_hash_hex
  * @returns {string}
@@ -778,6 +779,36 @@ export function verify_bundle(bundle_json, now_secs) {
 }
 
 /**
+ * `verify_bundle`, calling `progress(done, total)` after each run of proofs checked (the
+ * verify page's worker posts it to the page). The same checks as `verify_bundle`.
+ * @param {string} bundle_json
+ * @param {number} now_secs
+ * @param {Function} progress
+ * @returns {string}
+ */
+export function verify_bundle_observed(bundle_json, now_secs, progress) {
+    let deferred4_0;
+    let deferred4_1;
+    try {
+        const val2 = +now_secs;
+        const ptr0 = passStringToWasm0(bundle_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.verify_bundle_observed(ptr0, len0, val2, progress);
+        var ptr3 = ret[0];
+        var len3 = ret[1];
+        if (ret[3]) {
+            ptr3 = 0; len3 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred4_0 = ptr3;
+        deferred4_1 = len3;
+        return getStringFromWasm0(ptr3, len3);
+    } finally {
+        wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
+    }
+}
+
+/**
  * Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
  * @param {string} receipt_json
  * @param {string} vkey
@@ -836,6 +867,10 @@ function __wbg_get_imports() {
         },
         __wbg_call_a410eb4b59ed5965: function() { return handleError(function (arg0, arg1, arg2) {
             const ret = arg0.call(arg1, arg2);
+            return ret;
+        }, arguments); },
+        __wbg_call_fc92fee6137d452d: function() { return handleError(function (arg0, arg1, arg2, arg3) {
+            const ret = arg0.call(arg1, arg2, arg3);
             return ret;
         }, arguments); },
         __wbg_crypto_23f565a907d30078: function(arg0) {
@@ -899,12 +934,17 @@ function __wbg_get_imports() {
             const ret = arg0.versions;
             return ret;
         },
-        __wbindgen_generic_0000000000000001: function(arg0, arg1) {
+        __wbindgen_generic_0000000000000001: function(arg0) {
+            // Cast intrinsic for `F64 -> Externref`.
+            const ret = arg0;
+            return ret;
+        },
+        __wbindgen_generic_0000000000000002: function(arg0, arg1) {
             // Cast intrinsic for `Ref(Slice(U8)) -> NamedExternref("Uint8Array")`.
             const ret = getArrayU8FromWasm0(arg0, arg1);
             return ret;
         },
-        __wbindgen_generic_0000000000000002: function(arg0, arg1) {
+        __wbindgen_generic_0000000000000003: function(arg0, arg1) {
             // Cast intrinsic for `Ref(String) -> Externref`.
             const ret = getStringFromWasm0(arg0, arg1);
             return ret;

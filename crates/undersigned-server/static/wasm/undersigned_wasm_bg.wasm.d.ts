@@ -21,6 +21,7 @@ export const present: (a: number, b: number, c: number, d: number, e: number, f:
 export const receive_credentials: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
 export const request_credentials: (a: number, b: number) => [number, number, number, number];
 export const verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
+export const verify_bundle_observed: (a: number, b: number, c: number, d: any) => [number, number, number, number];
 export const verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
 export const __wbindgen_exn_store: (a: number) => void;
 export const __externref_table_alloc: () => number;

@@ -118,6 +118,8 @@ fn compare_keys_says_whether_the_site_keys_match() {
     )
     .unwrap();
     assert_eq!(v["match"], true, "{v}");
+    // The keys are this site's, but no witness stands behind its history: not "witnessed".
+    assert_eq!(v["witnessed"], false, "{v}");
     let wrong = deployment(&b.issuers[0].public_key, &"22".repeat(32));
     let v: Value = serde_json::from_str(
         &undersigned_wasm::bundle::compare_keys(&b.to_json(), &wrong).unwrap(),
@@ -190,6 +192,15 @@ fn find_entry_names_a_receipts_entry_or_says_it_is_absent() {
         serde_json::from_str(&undersigned_wasm::bundle::find_entry(&text, &hash).unwrap()).unwrap();
     assert_eq!(found["index"], 2);
     assert_eq!(found["kind"], "signature");
+    assert!(found["withdrawn_by"].is_null(), "{found}");
+    // The first signer withdrew (entry 4): its signature's receipt says so, numbered from 0.
+    let hash = hex::encode(undersigned_core::log::leaf_hash(&b.entries[1].leaf_bytes()));
+    let found: Value =
+        serde_json::from_str(&undersigned_wasm::bundle::find_entry(&text, &hash).unwrap()).unwrap();
+    assert_eq!(
+        (found["index"].as_u64(), found["withdrawn_by"].as_u64()),
+        (Some(1), Some(4))
+    );
     let err = undersigned_wasm::bundle::find_entry(&text, &"00".repeat(32)).unwrap_err();
     assert!(err.contains("not in this bundle"), "{err}");
     assert!(undersigned_wasm::bundle::find_entry(&text, "xyz").is_err());
@@ -248,6 +259,7 @@ fn compare_keys_requires_the_site_witnesses_quorum() {
     for bundle in [b.clone(), with(&[&witnesses[0]])] {
         let v = compare(&bundle, &deployment(&log));
         assert_eq!(v["match"], false, "{v}");
+        assert_eq!(v["witnessed"], false, "{v}");
         let e = v["witness_error"].as_str().unwrap();
         assert!(
             e.contains("quorum 2") && e.contains("Only the operator vouches"),
@@ -257,6 +269,7 @@ fn compare_keys_requires_the_site_witnesses_quorum() {
     // The quorum: accepted, and the witnesses named.
     let v = compare(&with(&[&witnesses[0], &witnesses[2]]), &deployment(&log));
     assert_eq!(v["match"], true, "{v}");
+    assert_eq!(v["witnessed"], true, "{v}");
     assert!(v["witness_error"].is_null(), "{v}");
     let m = v["message"].as_str().unwrap();
     assert!(
