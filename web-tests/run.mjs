@@ -380,10 +380,13 @@ test("the letter page shows the tally, the comments and downloads the bundle", a
   await page.reload();
   // What a reader sees, not what the markup carries.
   assert.match(await page.innerText("#tally-total"), /^2 verified signatures from 2 organizations/);
-  // Every org cell is below k: no chart of equal-looking bars, a sentence instead.
-  assert.equal(await page.locator(".chart").count(), 0);
-  assert.match(await page.textContent("#all-small"), /fewer than 2 signers/);
-  assert.ok((await page.locator("td.below-k").count()) >= 2);
+  // Counts by organization are exact, as the public record names each signer's organization:
+  // one each, never a "<2" that hides nothing (issue 26).
+  assert.equal(await page.locator(".chart").count(), 1);
+  const byOrg = await page.locator("table.breakdown").first().innerText();
+  assert.match(byOrg, /Department of State\s+1/);
+  assert.ok(!/</.test(byOrg), byOrg);
+  assert.match(await page.innerText("#cells-note"), /Counts by organization are exact/);
   assert.match(await page.textContent("#tally-section"), /Declared by the signers themselves, not checked: role and age band/);
   // The comments appear once their batch is published, with the signer's organization.
   const comments = await page.textContent("#comments");
@@ -424,10 +427,10 @@ test("the printed letter carries the tally and a QR code of the bundle link", as
   let text = "";
   for (let i = 1; i <= doc.numPages; i++) text += (await (await doc.getPage(i)).getTextContent()).items.map((it) => it.str).join("");
   const flat = text.replace(/\s+/g, "");
-  for (const want of ["ReviewthePolicy".replace("P", "p"), "2verifiedsignaturesfrom2organizations", "signedbyatestbrowserfromstate.gov", "Thepublicrecord", "Scanforthebundle"]) {
+  for (const want of ["ReviewthePolicy".replace("P", "p"), "2verifiedsignaturesfrom2organizations", "signedbyatestbrowserfromstate.gov", "Thepublicrecord", "Scanforthebundle", `thenopeniton${BASE}/verify`.replace(/\s+/g, "")]) {
     assert.ok(flat.includes(want), `the PDF says ${want}: ${text.slice(0, 300)}`);
   }
-  for (const absent of ["Signthisletter", "Downloadthebundle", "Checkmysignature"]) {
+  for (const absent of ["Signthisletter", "Downloadthebundle", "Checkmysignature", "verifypageorwith"]) {
     assert.ok(!flat.includes(absent), `no ${absent} on paper`);
   }
   await page.emulateMedia({ media: "screen" });
@@ -483,6 +486,8 @@ test("the verify page accepts the bundle and rejects a tampered copy", async () 
   assert.match(await page.textContent("#statement"), /^2 verified signatures from 2 organizations on “Review the policy”/);
   assert.match(await page.textContent("#checks"), /no one checked them/);
   assert.match(await page.textContent("#breakdown"), /By organization \(checked\)/);
+  // Organizations by the names the deployment gives them, with their domains.
+  assert.match(await page.textContent("#breakdown"), /Department of State \(state\.gov\)/);
   assert.match(await page.textContent("#verify-comments"), /signed by a test browser/);
   // The receipt check finds the signer's entry in the bundle.
   const receipt = JSON.parse(await state.signers[0].page.evaluate((id) => localStorage.getItem(`undersigned.receipts.${id}`), state.letterId))[0].receipt;
@@ -601,6 +606,73 @@ test("the verify page checks a bundle in a worker: the page answers, progress mo
   await until("a verdict", async () => (await page.textContent("#verdict")) !== "", 180_000);
   assert.equal(await page.textContent("#verdict"), "CHECKED, WITH A CAVEAT");
   noProblems(page);
+  await page.context().close();
+});
+
+test("on a phone, a code sent before a reload is still asked for; a made-up passphrase; forget this browser", async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${BASE}/letters/${state.letterId}`);
+  await page.waitForSelector("#code-form", { state: "visible" });
+  const email = "carol@state.gov";
+  await askForCode(page, email);
+  // The person switches to the mail app; the phone reloads the tab.
+  await page.reload();
+  await page.waitForSelector("#redeem-form", { state: "visible" });
+  assert.equal(await page.inputValue("#email"), email);
+  assert.match(await page.textContent("#issue-status"), /The code was sent to carol@state\.gov before this page reloaded/);
+  // The first mail's code is the one that works.
+  await page.fill("#code", await codeFor(email));
+  await page.click("#get-credential");
+  await page.waitForSelector("#have-credential", { state: "visible" });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("undersigned.pending-code")), null, "the pending code is gone once used");
+
+  // A passphrase made up by the page, in both fields, shown once and focused.
+  await page.click("#backup summary");
+  await page.click("#suggest-passphrase");
+  const pass = await page.inputValue("#passphrase");
+  assert.match(pass, /^([a-z2-9]{5}-){3}[a-z2-9]{5}$/);
+  assert.equal(await page.inputValue("#passphrase-again"), pass);
+  assert.ok((await page.textContent("#suggested")).includes(pass));
+  assert.ok(await page.evaluate(() => document.activeElement.id === "suggested"));
+  await page.screenshot({ path: join(ARTIFACTS, "letter-390-passphrase.png"), fullPage: true });
+
+  // Forget this browser: nothing of this site is left in its storage, and the page says so.
+  assert.ok(await page.evaluate(() => Object.keys(localStorage).some((k) => k.startsWith("undersigned."))));
+  await page.click("details.forget summary");
+  await page.click("#forget");
+  await until("the forgetting", async () => /holds nothing from this site/.test(await page.textContent("#forget-status")));
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("undersigned."))), []);
+  assert.ok(await page.evaluate(() => document.activeElement.id === "forget-status"));
+  await page.waitForSelector("#code-form", { state: "visible" });
+  noProblems(page);
+  await page.context().close();
+});
+
+test("at 390 px with text at 200%, no page is wider than the screen", async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const wide = [];
+  for (const path of ["/", `/letters/${state.letterId}`, "/verify", "/organize", "/about/privacy"]) {
+    await page.goto(`${BASE}${path}`);
+    await page.waitForLoadState("networkidle");
+    if (path === "/verify") {
+      await page.setInputFiles("#bundle-file", state.bundle);
+      await until("a verdict", async () => (await page.textContent("#verdict")) !== "");
+    }
+    // The reader's text size at 200%: every rem and em doubles, as a browser's setting does.
+    await page.evaluate(() => { document.documentElement.style.fontSize = "200%"; });
+    const found = await page.evaluate(() => {
+      const limit = document.documentElement.clientWidth;
+      const over = [...document.querySelectorAll("body *")]
+        .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > limit + 1)
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${e.className && typeof e.className === "string" ? `.${e.className.split(" ").join(".")}` : ""} (${Math.round(e.getBoundingClientRect().right)} px)`);
+      return { width: document.documentElement.scrollWidth, limit, over: over.slice(0, 8) };
+    });
+    if (found.width > found.limit) wide.push(`${path}: ${found.width} px > ${found.limit}: ${found.over.join(", ")}`);
+    await page.screenshot({ path: join(ARTIFACTS, `text200-390${path.replace(/\//g, "_") || "_"}.png`), fullPage: true });
+  }
+  assert.deepEqual(wide, []);
   await page.context().close();
 });
 

@@ -257,7 +257,7 @@ impl Report {
     pub fn statement(&self) -> String {
         let s = |n: u64| if n == 1 { "" } else { "s" };
         format!(
-            "{} distinct verified signature{} from {} organization{} on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; small cells below k={} shown as <{}",
+            "{} distinct verified signature{} from {} organization{} on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; role and age-band cells below k={} shown as <{} (organization counts exact, as every entry shows its organization)",
             self.summary.signatures,
             s(self.summary.signatures),
             self.summary.organizations,

@@ -83,7 +83,10 @@ fn cell(n: u64, k: u32) -> Cell {
     }
 }
 
-/// The counts a letter publishes. Totals are exact; breakdown cells below k are `<k`.
+/// The counts a letter publishes. Totals and organization counts are exact: every entry of the
+/// public record discloses its signer's organization, so a "<k" there would suggest a
+/// protection that does not exist (anyone counts the record). Role and age-band cells below k
+/// are `<k`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub signatures: u64,
@@ -192,7 +195,10 @@ impl Tally {
             signatures,
             organizations: by_org.len() as u64,
             withdrawn,
-            by_org: cells(by_org),
+            by_org: by_org
+                .into_iter()
+                .map(|(key, n)| (key, Cell::Count(n)))
+                .collect(),
             by_role: cells(by_role),
             by_age_band: cells(by_age),
         }

@@ -54,7 +54,8 @@ fn mail_body(
         // the text around it; the title holds no bidi controls of its own (core::text).
         title = isolate(&letter.title),
         underline = "=".repeat(letter.title.chars().count().min(72)),
-        body = letter.body.trim_end(),
+        // The signed words as a mail client shows them: Markdown marks rendered as text.
+        body = crate::plaintext::markdown_to_text(&letter.body),
     )
 }
 

@@ -33,6 +33,7 @@ pub mod limits;
 pub mod mailer;
 pub mod metrics;
 pub mod pairing;
+pub mod plaintext;
 pub mod tile_mirror;
 pub mod verifiers;
 pub mod witnesses;

@@ -191,7 +191,6 @@ fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>, trust: &str) -> M
             cell: *cell,
         })
         .collect();
-    let all_small = !bars.is_empty() && bars.iter().all(|b| matches!(b.cell, Cell::BelowK(_)));
     html! {
         section #tally-section.tally {
             h2 { "Signatures" }
@@ -202,10 +201,11 @@ fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>, trust: &str) -> M
             }
             (checked_note())
             p.note #trust { "Issuers: " (trust) "." }
-            @if all_small {
-                p #all-small.notice { "Every organization has fewer than " (k) " signers so far, so no count per organization is shown yet. Each appears once it reaches " (k) "." }
-            } @else if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }
-            p.note { "Groups with fewer than " (k) " signers are shown as " code { "<" (k) } " so that no small group can be singled out." }
+            @if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }
+            p.note #cells-note {
+                "Counts by organization are exact: every entry of the public record names its signer's organization, so anyone can count them. "
+                "Role and age band are shown only for groups of at least " (k) " signers (smaller ones as " code { "<" (k) } ")."
+            }
             div.tables {
                 (breakdown("By organization (checked)", "Organization", &t.by_org, Some(orgs)))
                 (breakdown("By role (declared)", "Role", &t.by_role, None))
@@ -261,6 +261,11 @@ fn checkpoint_box(
     letter: &str,
     bundle_url: &str,
 ) -> Markup {
+    // The verify page at the same origin as the bundle's address.
+    let verify_url = bundle_url
+        .find("/api/v1/")
+        .and_then(|i| bundle_url.get(..i))
+        .map_or_else(|| "/verify".to_owned(), |base| format!("{base}/verify"));
     html! {
         section.checkpoint {
             h2 { "The public record" }
@@ -276,9 +281,14 @@ fn checkpoint_box(
                     (PreEscaped(super::qr_svg(bundle_url)))
                     figcaption { "Scan for the bundle: " span.url { (bundle_url) } }
                 }
-                p {
-                    button #download-bundle.no-print type="button" data-letter=(letter) { "Download the bundle" }
+                p.no-print {
+                    button #download-bundle type="button" data-letter=(letter) { "Download the bundle" }
                     " and check it offline on the " a href="/verify" { "verify page" } " or with " code { "undersigned verify" } "."
+                }
+                // On paper there is no button: the addresses themselves.
+                p.print-only #print-verify {
+                    "Check every count offline: fetch the bundle at the address above (or scan the code), then open it on "
+                    span.url { (verify_url) } " or run " code { "undersigned verify" } " on it."
                 }
             }
         }
@@ -379,10 +389,18 @@ fn backup_panel() -> Markup {
                 input #passphrase type="password" autocomplete="new-password" aria-describedby="backup-help";
                 label for="passphrase-again" { "The same passphrase again (for a new backup)" }
                 input #passphrase-again type="password" autocomplete="new-password";
+                p { button #suggest-passphrase.secondary type="button" { "Make up a strong passphrase for me" } }
+                p #suggested.note hidden {}
                 p { button #export type="button" { "Download encrypted backup" } }
                 label.file for="import" { "Restore from a backup file" }
                 input #import type="file" accept=".json,.txt,application/json,text/plain";
                 p #backup-status.status role="status" {}
+            }
+            details.forget {
+                summary { "Forget this browser" }
+                p.note #forget-help { "Removes from this browser everything this site stored for signing: your credentials, your receipts, the checkpoints you checked and any code you were waiting for. Nothing is sent anywhere. Without a backup you can then no longer check or withdraw your signatures, or sign again this period." }
+                p { button #forget.danger type="button" aria-describedby="forget-help" { "Forget everything on this browser" } }
+                p #forget-status.status role="status" {}
             }
         }
     }
@@ -450,7 +468,7 @@ fn sign_panel() -> Markup {
             }
             form #sign-form hidden {
                 h3 { "Step 2: Choose what to show" }
-                p.note { "Your organization and your credential's period are always shown; the issuer checked them. Anything more is your choice, where it is safe." }
+                p.note #what-public { "What becomes public, in this letter's record and its bundle: your organization and your credential's period, always (the issuer checked them), so the count of signers from your organization is public and exact, whatever its size. Role and age band only if you tick them below, where it is safe. Never your email address, unless you choose to sign with your name." }
                 label.check #role-choice { input #disclose-role type="checkbox" aria-describedby="role-why"; " Show my role" }
                 p #role-why.why {}
                 label.check #age-choice { input #disclose-age type="checkbox" aria-describedby="age-why"; " Show my age band" }

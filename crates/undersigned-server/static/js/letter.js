@@ -90,6 +90,7 @@ async function main() {
   wireIssuance();
   wireSign();
   await renderCredential();
+  resumeIssuance();
 }
 
 // ---- recipients-only shell -------------------------------------------------------------
@@ -124,9 +125,6 @@ function fillShell() {
 function chart(byOrg, k) {
   const NS = "http://www.w3.org/2000/svg";
   const rows = Object.entries(byOrg);
-  if (rows.length > 0 && rows.every(([, c]) => typeof c !== "number")) {
-    return el("p", { class: "notice", id: "all-small" }, `Every organization has fewer than ${k} signers so far, so no count per organization is shown yet. Each appears once it reaches ${k}.`);
-  }
   const names = Object.fromEntries((deployment.orgs || []).map((o) => [o.domain, o.name]));
   const value = (c) => (typeof c === "number" ? c : k - 1);
   const max = Math.max(1, ...rows.map(([, c]) => value(c)));
@@ -227,6 +225,41 @@ async function orgBelowK(org) {
   }
 }
 
+// A code mail already sent survives a reload (the signer switched to the mail app and the
+// phone reloaded the tab): the address and each issuer's request token, kept in this tab's
+// session storage only (gone when the tab closes), for as long as a code lives, and removed
+// once the credentials are issued.
+const PENDING = "undersigned.pending-code";
+const PENDING_SECS = 30 * 60;
+
+function keepPending(email, asked) {
+  try {
+    sessionStorage.setItem(PENDING, JSON.stringify({
+      email,
+      at: Math.floor(Date.now() / 1000),
+      asked: asked.map((a) => ({ url: a.issuer.url, request_token: a.requestToken })),
+    }));
+  } catch { /* storage off: the person asks again after a reload */ }
+}
+
+function dropPending() {
+  try { sessionStorage.removeItem(PENDING); } catch { /* nothing kept */ }
+}
+
+/** The code request this tab made before a reload, with the issuers it asked, if still live. */
+function pendingCode() {
+  try {
+    const p = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+    if (!p || Math.floor(Date.now() / 1000) - p.at > PENDING_SECS) return dropPending();
+    const asked = p.asked
+      .map((a) => ({ issuer: issuers().find((i) => i.url === a.url), requestToken: a.request_token }))
+      .filter((a) => a.issuer);
+    return asked.length ? { email: p.email, asked } : dropPending();
+  } catch {
+    return null;
+  }
+}
+
 function wireIssuance() {
   const roles = ["unspecified", ...deployment.roles.filter((r) => r !== "unspecified")];
   const bands = ["unspecified", ...deployment.age_bands.filter((a) => a !== "unspecified")];
@@ -275,6 +308,7 @@ function wireIssuance() {
       }
     }
     if (asked.length === 0) return say(refused.join(" "), "bad");
+    keepPending(email, asked);
     codeFields(asked);
     $("#redeem-form").hidden = false;
     const codes = asked.length > 1 ? `${asked.length} codes were sent` : "A code was sent";
@@ -298,6 +332,7 @@ function wireIssuance() {
       }
     }
     if (creds.length) {
+      if (!refused.length) dropPending();
       const keyOf = (c) => `${c.issuer_id}/${c.attributes.epoch}`;
       const fresh = new Set(creds.map(keyOf));
       store.set("credentials", [...held().filter((c) => !fresh.has(keyOf(c))), ...creds]);
@@ -318,7 +353,21 @@ function wireIssuance() {
     await renderCredential();
     if (refused.length) $("#redeem-form").hidden = false;
   });
+  // A code sent before a reload: its fields again, with the address it went to (called once
+  // the credential section is drawn).
+  resumeIssuance = () => {
+    const pending = !credentials && pendingCode();
+    if (!pending) return;
+    asked = pending.asked;
+    $("#email").value = pending.email;
+    codeFields(asked);
+    $("#redeem-form").hidden = false;
+    const codes = asked.length > 1 ? `The ${asked.length} codes were sent` : "The code was sent";
+    status(st, `${codes} to ${pending.email} before this page reloaded. Enter ${asked.length > 1 ? "them" : "it"} below.`, "ok");
+  };
 }
+
+let resumeIssuance = () => {};
 
 async function renderCredential() {
   // The credentials this letter is signed with (its threshold of them, of distinct issuers),
@@ -596,6 +645,37 @@ function holderState() {
 
 function wireBackup() {
   const st = $("#backup-status");
+  // A generated passphrase (100 bits from the browser's CSPRNG, in groups a person can copy),
+  // put in both fields and shown once to be written down.
+  $("#suggest-passphrase").addEventListener("click", () => {
+    const alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+    const bytes = crypto.getRandomValues(new Uint8Array(20));
+    const chars = [...bytes].map((b) => alphabet[b % 32]).join("");
+    const pass = chars.match(/.{5}/g).join("-");
+    $("#passphrase").value = pass;
+    $("#passphrase-again").value = pass;
+    const shown = $("#suggested");
+    shown.hidden = false;
+    shown.textContent = `Your passphrase: ${pass}. Write it down now, on paper kept apart from the backup file; it is not stored anywhere.`;
+    shown.setAttribute("tabindex", "-1");
+    shown.focus();
+  });
+  // Forget this browser: every key this site stored, here only; nothing is sent.
+  $("#forget").addEventListener("click", () => {
+    if (!confirm("Forget everything this site stored on this browser for signing? Without a backup you cannot check or withdraw your signatures afterwards.")) return;
+    try {
+      for (const key of Object.keys(localStorage).filter((k) => k.startsWith("undersigned."))) localStorage.removeItem(key);
+      dropPending();
+    } catch (e) {
+      return status($("#forget-status"), `Could not clear this browser's storage: ${e.message}`, "bad");
+    }
+    renderReceipts();
+    if (view.state === "open") renderCredential();
+    const done = $("#forget-status");
+    status(done, "This browser now holds nothing from this site. Close this tab to finish.", "ok");
+    done.setAttribute("tabindex", "-1");
+    done.focus();
+  });
   $("#export").disabled = held().length === 0;
   $("#export").addEventListener("click", () => {
     const pass = $("#passphrase").value;

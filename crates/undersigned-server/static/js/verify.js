@@ -27,6 +27,7 @@ drop.addEventListener("drop", (ev) => {
 // at /api/v1/deployment, and whether that deployment's witnesses cosigned its history (the
 // comparison runs in the wasm module).
 let chosen = null;
+let orgNames = {};
 $("#deployment-file").addEventListener("change", async (ev) => {
   const f = ev.target.files[0];
   chosen = f ? { name: f.name, text: await f.text() } : null;
@@ -44,6 +45,12 @@ async function compareKeys(text) {
       deployment = await res.text();
     }
     const cmp = JSON.parse(wasm.compare_keys(text, deployment));
+    // The organizations' names as that deployment lists them, to label its domains.
+    try {
+      orgNames = Object.fromEntries((JSON.parse(deployment).orgs || []).map((o) => [o.domain, o.name]));
+    } catch {
+      orgNames = {};
+    }
     line.textContent = chosen ? cmp.message.replace(/this site/g, `your deployment file (${chosen.name})`) : cmp.message;
     return cmp;
   } catch (e) {
@@ -105,9 +112,9 @@ function verifyInWorker(text) {
   });
 }
 
-/** One breakdown table, as on the letter page. */
-function table(caption, head, cells) {
-  const rows = Object.entries(cells || {});
+/** One breakdown table, as on the letter page; `names` labels keys (organizations). */
+function table(caption, head, cells, names = {}) {
+  const rows = Object.entries(cells || {}).map(([k, v]) => [names[k] ? `${names[k]} (${k})` : k, v]);
   return el("table", { class: "breakdown" },
     el("caption", {}, caption),
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, head), el("th", { scope: "col" }, "Signers"))),
@@ -117,7 +124,7 @@ function table(caption, head, cells) {
 /** Published comments of signatures not withdrawn, read from the verified bundle. */
 function bundleComments(bundle) {
   const withdrawn = new Set(bundle.entries.filter((e) => e.kind === "withdrawal").map((e) => e.pseudonym));
-  const names = {};
+  const names = orgNames;
   return bundle.entries
     .filter((e) => e.kind === "signature" && e.comment && !withdrawn.has(e.pseudonym))
     .map((e) => ({ text: e.comment, org: e.disclosed.org, org_name: names[e.disclosed.org] || e.disclosed.org, role: e.disclosed.role, age_band: e.disclosed.age_band, email: e.disclosed.email }));
@@ -158,6 +165,8 @@ async function check(file) {
     $("#statement").textContent = `${plural(report.signatures, "verified signature", "verified signatures")} from ${plural(report.organizations, "organization", "organizations")} on “${report.title}”${report.withdrawn ? ` (${report.withdrawn} withdrawn)` : ""}. ${report.closed ? "The letter is closed." : "The letter is still open."}`;
     $("#delivery-statement").textContent = report.delivery_statement ? `${report.delivery_statement.charAt(0).toUpperCase()}${report.delivery_statement.slice(1)}.` : "";
     const cmp = await compareKeys(text);
+    // Names label the domains only of a bundle under the keys they came with.
+    if (!cmp || !cmp.match) orgNames = {};
     // A bundle of this site whose checkpoints lack its witnesses' quorum proves only what the
     // operator says: the verdict says so, not just the key line.
     if (cmp && cmp.witness_error) {
@@ -176,11 +185,11 @@ async function check(file) {
       el("li", {}, report.trust.charAt(0).toUpperCase() + report.trust.slice(1) + "."),
       el("li", {}, "No one signed twice: every signature has a distinct pseudonym, and withdrawals remove exactly one signature each."),
       el("li", {}, `The log holds exactly these ${plural(report.log_size, "entry", "entries")}: its fingerprint matches the checkpoint the site signed, so none was dropped or changed.`),
-      el("li", {}, `Groups with fewer than ${report.k} signers are shown as “<${report.k}”, and every disclosure respected that rule.`),
+      el("li", {}, `Counts by organization are exact, as every entry of the record names its organization; role and age-band groups with fewer than ${report.k} signers are shown as “<${report.k}”, and every disclosure respected the rules.`),
       el("li", {}, "Role and age band are declared by the signers; no one checked them."),
     );
     $("#breakdown").replaceChildren(
-      table("By organization (checked)", "Organization", report.by_org),
+      table("By organization (checked)", "Organization", report.by_org, orgNames),
       table("By role (declared)", "Role", report.by_role),
       table("By age band (declared)", "Age band", report.by_age_band),
     );
