@@ -257,7 +257,7 @@ impl Report {
     pub fn statement(&self) -> String {
         let s = |n: u64| if n == 1 { "" } else { "s" };
         format!(
-            "{} distinct verified signature{} from {} organization{} on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; role and age-band cells below k={} shown as <{} (organization counts exact, as every entry shows its organization)",
+            "{} distinct verified signature{} from {} organization{} on \"{}\" (letter {}); {} withdrawn; log size {}, complete under the checkpoint signed by key {}; role and age-band groups under k={} counted with the undisclosed (organization counts exact, as every entry shows its organization)",
             self.summary.signatures,
             s(self.summary.signatures),
             self.summary.organizations,
@@ -267,7 +267,6 @@ impl Report {
             self.summary.withdrawn,
             self.log_size,
             self.log_key,
-            self.k,
             self.k,
         ) + "; " + &self.trust + "; " + &self.keys.statement() + "; " + &self.witness_statement()
     }

@@ -31,7 +31,8 @@ pub struct Tally {
     by_pseudonym: BTreeMap<Pseudonym, usize>,
 }
 
-/// A cell of the published tally: exact when at least k, otherwise `<k`.
+/// A cell of the published tally. Published tallies hold counts only; `BelowK` (`"<k"`) is
+/// what earlier versions wrote for a small group, still read from stored summaries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cell {
     Count(u64),
@@ -75,18 +76,12 @@ impl std::fmt::Display for Cell {
     }
 }
 
-fn cell(n: u64, k: u32) -> Cell {
-    if n < u64::from(k) {
-        Cell::BelowK(k)
-    } else {
-        Cell::Count(n)
-    }
-}
-
 /// The counts a letter publishes. Totals and organization counts are exact: every entry of the
 /// public record discloses its signer's organization, so a "<k" there would suggest a
-/// protection that does not exist (anyone counts the record). Role and age-band cells below k
-/// are `<k`.
+/// protection that does not exist (anyone counts the record). In the role and age-band
+/// breakdowns, groups of at least k are exact, and every smaller group is counted together
+/// with the signers who did not disclose, under [`UNDISCLOSED`]: a lone "<k" cell beside an
+/// exact total could be computed by subtraction, and so could several whose sum is known.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub signatures: u64,
@@ -97,8 +92,26 @@ pub struct Summary {
     pub by_age_band: BTreeMap<String, Cell>,
 }
 
-/// Label for signers who did not disclose a breakdown attribute.
-pub const UNDISCLOSED: &str = "(not disclosed)";
+/// Label for signers who did not disclose a breakdown attribute, together with every group of
+/// fewer than k signers: its composition is what no reader can tell.
+pub const UNDISCLOSED: &str = "(not disclosed, or in a group under k)";
+
+/// A role or age-band breakdown as published: groups under k folded into [`UNDISCLOSED`].
+fn fold_small(counts: BTreeMap<String, u64>, k: u32) -> BTreeMap<String, Cell> {
+    let mut out = BTreeMap::new();
+    let mut folded = 0u64;
+    for (key, n) in counts {
+        if key == UNDISCLOSED || n < u64::from(k) {
+            folded += n;
+        } else {
+            out.insert(key, Cell::Count(n));
+        }
+    }
+    if folded > 0 {
+        out.insert(UNDISCLOSED.to_owned(), Cell::Count(folded));
+    }
+    out
+}
 
 impl Tally {
     pub fn new() -> Self {
@@ -189,8 +202,6 @@ impl Tally {
             let age = d.age_band.map_or(UNDISCLOSED.to_owned(), |a| a.to_string());
             *by_age.entry(age).or_default() += 1;
         }
-        let cells =
-            |m: BTreeMap<String, u64>| m.into_iter().map(|(key, n)| (key, cell(n, k))).collect();
         Summary {
             signatures,
             organizations: by_org.len() as u64,
@@ -199,8 +210,8 @@ impl Tally {
                 .into_iter()
                 .map(|(key, n)| (key, Cell::Count(n)))
                 .collect(),
-            by_role: cells(by_role),
-            by_age_band: cells(by_age),
+            by_role: fold_small(by_role, k),
+            by_age_band: fold_small(by_age, k),
         }
     }
 }

@@ -24,4 +24,5 @@ mod origin;
 mod protocol;
 mod release;
 mod statement;
+mod tally;
 mod text;

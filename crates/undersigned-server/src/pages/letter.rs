@@ -204,7 +204,7 @@ fn tally(t: &Summary, k: u32, orgs: &BTreeMap<String, String>, trust: &str) -> M
             @if !bars.is_empty() { (bar_chart("Signatures by organization", &bars)) }
             p.note #cells-note {
                 "Counts by organization are exact: every entry of the public record names its signer's organization, so anyone can count them. "
-                "Role and age band are shown only for groups of at least " (k) " signers (smaller ones as " code { "<" (k) } ")."
+                "Role and age band are shown for groups of at least " (k) " signers; smaller groups are counted together with the signers who did not say, so no small group can be singled out."
             }
             div.tables {
                 (breakdown("By organization (checked)", "Organization", &t.by_org, Some(orgs)))

@@ -37,7 +37,7 @@ fn letter_form(s: &AppState, form_id: &str, submit: &str) -> Markup {
             input #epoch name="epoch" list="epochs" placeholder="current period" aria-describedby="epoch-help";
             p #epoch-help.why { "Exactly one. Only a period people can get credentials for is accepted: the current one, or one an open letter already uses." }
             datalist #epochs {}
-            label for="k" { "Smallest group shown " span.hint { "(k; role and age-band groups with fewer signers are shown as “<k”; counts by organization are always exact, as the public record names each signer's organization; at least " (k) ")" } }
+            label for="k" { "Smallest group shown " span.hint { "(k; role and age-band groups with fewer signers are counted together with those who did not say; counts by organization are always exact, as the public record names each signer's organization; at least " (k) ")" } }
             input #k type="number" min=(k) name="k" value=(k) required;
             label for="deadline" { "Signatures until" }
             input #deadline type="date" name="deadline" required aria-describedby="deadline-error";

@@ -185,7 +185,7 @@ async function check(file) {
       el("li", {}, report.trust.charAt(0).toUpperCase() + report.trust.slice(1) + "."),
       el("li", {}, "No one signed twice: every signature has a distinct pseudonym, and withdrawals remove exactly one signature each."),
       el("li", {}, `The log holds exactly these ${plural(report.log_size, "entry", "entries")}: its fingerprint matches the checkpoint the site signed, so none was dropped or changed.`),
-      el("li", {}, `Counts by organization are exact, as every entry of the record names its organization; role and age-band groups with fewer than ${report.k} signers are shown as “<${report.k}”, and every disclosure respected the rules.`),
+      el("li", {}, `Counts by organization are exact, as every entry of the record names its organization; role and age-band groups with fewer than ${report.k} signers are counted together with the signers who did not say, and every disclosure respected the rules.`),
       el("li", {}, "Role and age band are declared by the signers; no one checked them."),
     );
     $("#breakdown").replaceChildren(
