@@ -243,6 +243,9 @@ test("an organizer who opens with unsaved edits keeps them: they are saved, then
   assert.equal(v.state, "open");
   assert.equal(v.letter.title, "Better words");
   assert.match(v.letter.body, /as it was meant/);
+  // Once open, the text is no preview: the heading says what it is.
+  await until("the published heading", async () => (await page.textContent("#preview-heading")) === "The letter as published");
+  assert.match(await page.textContent("#preview-note"), /can no longer change/);
   noProblems(page);
   await page.context().close();
 });

@@ -242,8 +242,14 @@ impl Report {
                     } else {
                         String::new()
                     };
+                    // "after 0 days" reads as a mistake: the first day is "within a day".
+                    let elapsed = match days {
+                        0 => "within a day of delivery".to_owned(),
+                        1 => "after 1 day".to_owned(),
+                        n => format!("after {n} days"),
+                    };
                     out.push_str(&format!(
-                        "; no answer from {} after {days} days{ack}{overdue}",
+                        "; no answer from {} {elapsed}{ack}{overdue}",
                         r.name
                     ));
                 }

@@ -84,9 +84,9 @@ fn demo_412_signers_41_orgs_verifies() {
     assert!(stdout.contains("answered by The President on"), "{stdout}");
     assert!(
         stdout
-            .contains("no answer from The National Security Advisor after 0 days, acknowledged on")
+            .contains("no answer from The National Security Advisor within a day of delivery, acknowledged on")
             || stdout
-                .contains("no answer from The Secretary of State after 0 days, acknowledged on"),
+                .contains("no answer from The Secretary of State within a day of delivery, acknowledged on"),
         "{stdout}"
     );
     assert!(

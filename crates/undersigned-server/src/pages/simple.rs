@@ -97,8 +97,8 @@ pub async fn manage(State(s): State<AppState>, Path(handle): Path<String>) -> Pa
                     h2 { "Edit the draft" }
                     (letter_form(&s, "edit-form", "Save the draft"))
                 }
-                h2 { "Preview" }
-                p.note { "As signers and recipients will see it." }
+                h2 #preview-heading { "Preview" }
+                p.note #preview-note { "As signers and recipients will see it." }
                 article #preview.preview {
                     h3 #preview-title {}
                     p #preview-meta.meta {}

@@ -527,12 +527,18 @@ function renderReceipts() {
   const signed = list.find((r) => r.action === "sign");
   const withdrawn = list.find((r) => r.action === "withdraw");
   const state = $("#my-signature-state");
+  // Said in the tense of now: once the promised time has passed, the batch is published.
+  const past = (r) => Date.now() / 1000 >= r.receipt.include_by;
   if (withdrawn) {
     $("#my-signature-title").textContent = "You withdrew your signature";
-    state.textContent = `You withdrew your signature from this letter. The count goes down by one when the next batch is published, by ${datetime(withdrawn.receipt.include_by)}.`;
+    state.textContent = past(withdrawn)
+      ? `You withdrew your signature from this letter. It was due out of the count by ${datetime(withdrawn.receipt.include_by)}; check below that the public record shows your withdrawal.`
+      : `You withdrew your signature from this letter. The count goes down by one when the next batch is published, by ${datetime(withdrawn.receipt.include_by)}.`;
   } else if (signed) {
     $("#my-signature-title").textContent = "You signed this letter";
-    state.textContent = `Thank you. Your signature is counted when the next batch is published, by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: use it to check that your signature is counted.`;
+    state.textContent = past(signed)
+      ? `Your signature was due in the public record by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: check below that your signature is counted.`
+      : `Thank you. Your signature is counted when the next batch is published, by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: use it to check that your signature is counted.`;
   }
   $("#receipts").replaceChildren(
     ...list.map((r) =>

@@ -61,6 +61,9 @@ async function load() {
   }
   $("#links").replaceChildren(...links);
   // The preview: the letter as signers and recipients will see it, rendered by the server.
+  // Once open, the text is what signers see, not a preview of it.
+  $("#preview-heading").textContent = v.state === "draft" ? "Preview" : "The letter as published";
+  $("#preview-note").textContent = v.state === "draft" ? "As signers and recipients will see it." : "As signers and recipients see it; its text can no longer change.";
   $("#preview-title").textContent = v.letter.title;
   const to = v.letter.recipients.map((r) => r.name).join(", ");
   $("#preview-meta").textContent = `Signatures until ${until(v.letter.policy.deadline)}${to ? ` · To: ${to}` : ""}`;
