@@ -28,6 +28,8 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 /// The most files, and bytes in all, a copy may hold (the release has 8 files, about 5 MB).
 const MAX_FILES: usize = 64;
 const MAX_TOTAL_BYTES: u64 = 64 << 20;
+/// The most releases a release log may hold: what a reader fetches of it stays bounded.
+const MAX_RELEASES: u64 = 4096;
 
 /// Writes the release into `dir` (created if missing; files of the same name replaced).
 /// Returns what it wrote, one line per file with its SHA-256.
@@ -245,10 +247,6 @@ pub fn check_served(
     claimed: &str,
     claim: &ReleaseLogClaim,
 ) -> anyhow::Result<String> {
-    let hashes: BTreeMap<&String, String> = files
-        .iter()
-        .map(|(p, b)| (p, hex::encode(Sha256::digest(b))))
-        .collect();
     let Some(source) = &claim.url else {
         let release = client::build();
         let mine = client::release_id();
@@ -281,6 +279,10 @@ pub fn check_served(
     };
     let pins = claim.pins()?;
     let (_, log) = read_log(source, &claim.key, &pins)?;
+    let hashes: BTreeMap<&String, String> = files
+        .iter()
+        .map(|(p, b)| (p, hex::encode(Sha256::digest(b))))
+        .collect();
     let whose = if claim.is_default_key() {
         "the release key this binary ships".to_owned()
     } else {
@@ -416,6 +418,14 @@ fn read_log(source: &str, vkey: &str, pins: &Pins) -> anyhow::Result<(String, Re
     let verifier = LogVerifier::from_vkey(vkey).map_err(|e| anyhow!("release key: {e}"))?;
     let cp = Checkpoint::open(&note, &verifier, Some(verifier.name()))
         .map_err(|e| anyhow!("the release log's checkpoint: {e}"))?;
+    // A deployment may name its own release log and key: its signed size decides how much is
+    // fetched, so it is bounded before any entry is asked for.
+    if cp.size > MAX_RELEASES {
+        bail!(
+            "the release log claims {} releases; no release log holds more than {MAX_RELEASES}",
+            cp.size
+        );
+    }
     let entries = reader.leaves(cp.size)?;
     let log = check_release_log(vkey, &note, entries, pins)?;
     Ok((note, log))

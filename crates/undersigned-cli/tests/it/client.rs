@@ -534,3 +534,34 @@ fn the_shipped_release_key_verifies_the_published_release_log() {
     .unwrap();
     assert!(log.size >= 1);
 }
+
+/// A release log signed at an absurd size (a deployment may name its own log and key) is
+/// refused before a single entry is fetched.
+#[test]
+fn fail_a_release_log_whose_signed_size_is_past_any_release_count() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, log, key) = (
+        t.path().join("client"),
+        t.path().join("log"),
+        t.path().join("release.key"),
+    );
+    export(&dir);
+    let vkey = vkey_of(&release(&key, &log, Some(&dir)));
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(&key).unwrap().trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let origin = vkey.split('+').next().unwrap();
+    let signer =
+        undersigned_core::log::LogSigner::new(origin, ed25519_dalek::SigningKey::from_bytes(&seed))
+            .unwrap();
+    let note = undersigned_core::log::Checkpoint::new(origin, 1 << 24, [7u8; 32])
+        .sign(&signer)
+        .unwrap();
+    std::fs::write(log.join("checkpoint"), note).unwrap();
+    let said = crate::run::fails(verify_logged(&dir, &log, &vkey));
+    assert!(
+        said.contains("no release log holds more than 4096"),
+        "{said}"
+    );
+}
