@@ -77,6 +77,8 @@ function verdictOf(cmp) {
 /** Runs the verifier in a worker: progress at least once a second, a cancel button, and the
  *  page responsive throughout. Resolves with the report (JSON text). */
 function verifyInWorker(text) {
+  // A file chosen while another verifies stops that one's worker: one worker at a time.
+  if ($("#verify-cancel").onclick) $("#verify-cancel").onclick();
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./verify-worker.js", import.meta.url), { type: "module" });
     const cancel = $("#verify-cancel");
