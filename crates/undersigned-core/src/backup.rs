@@ -11,6 +11,15 @@
 //! holder state: every credential, the receipts per letter and the last checkpoint seen per
 //! letter, so a restored device can check and withdraw a signature, and still notices a log
 //! rewritten since the last check. v1 backups still open, as a state with one credential.
+//!
+//! Format v3 holds the same state with the same layout and parameters, but carries no
+//! readable label: the file is base64url alone, indistinguishable from random text, because a
+//! file saying "undersigned-credential-backup" in a Downloads or synced folder tells whoever
+//! looks that its owner signs letters. Its version label (`BACKUP_LABEL_V3`) is still the
+//! AEAD's associated data, so a v3 blob cannot be read as another version, nor the reverse.
+//! A later version with the same Argon2 parameters is told apart by trying its label on the
+//! one derived key (a cheap AEAD check); text with a readable `undersigned-credential-backup/`
+//! prefix is v1, v2, or newer than this build.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +39,8 @@ use crate::log::Receipt;
 pub const BACKUP_PREFIX: &str = "undersigned-credential-backup/1.";
 pub const BACKUP_PREFIX_V2: &str = "undersigned-credential-backup/2.";
 const FAMILY_PREFIX: &str = "undersigned-credential-backup/";
+/// The v3 label: authenticated as associated data, never written into the file.
+pub const BACKUP_LABEL_V3: &str = "undersigned-credential-backup/3.";
 
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 24;
@@ -166,11 +177,25 @@ pub fn check_passphrase(passphrase: &str) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Seals a plaintext under `prefix` (the AEAD's associated data, and the version).
+/// Seals a plaintext under `prefix` (the AEAD's associated data, and the version), written
+/// before the base64 text (v1, v2).
 fn seal(
     plaintext: &str,
     passphrase: &str,
     prefix: &str,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String, BackupError> {
+    Ok(format!(
+        "{prefix}{}",
+        seal_unlabelled(plaintext, passphrase, prefix, rng)?
+    ))
+}
+
+/// Seals a plaintext under `label` (the AEAD's associated data): the base64 text alone.
+fn seal_unlabelled(
+    plaintext: &str,
+    passphrase: &str,
+    label: &str,
     rng: &mut impl CryptoRngCore,
 ) -> Result<String, BackupError> {
     check_passphrase(passphrase)?;
@@ -184,12 +209,12 @@ fn seal(
             &XNonce::from(nonce),
             Payload {
                 msg: plaintext.as_bytes(),
-                aad: prefix.as_bytes(),
+                aad: label.as_bytes(),
             },
         )
         .map_err(|_| BackupError::Encryption)?;
     let blob = [&salt[..], &nonce[..], &ciphertext].concat();
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(blob)))
+    Ok(URL_SAFE_NO_PAD.encode(blob))
 }
 
 /// The prefix's version, or why the text is none of ours.
@@ -263,21 +288,37 @@ pub fn open_credential(backup: &str, passphrase: &str) -> Result<Credential, Bac
     parse_plaintext(&plaintext, "the credential")
 }
 
-/// Encrypts the holder's whole state (format v2). Only a state with a credential, and letter
-/// ids a reader can trust as names, is backed up.
+/// Encrypts the holder's whole state (format v3, no readable label). Only a state with a
+/// credential, and letter ids a reader can trust as names, is backed up.
 pub fn seal_state(
     state: &HolderState,
     passphrase: &str,
     rng: &mut impl CryptoRngCore,
 ) -> Result<String, BackupError> {
-    if state.credentials.is_empty() {
-        return Err(BackupError::NoCredential);
-    }
-    state.check()?;
+    checked_state(state)?;
+    seal_unlabelled(&to_json(state)?, passphrase, BACKUP_LABEL_V3, rng)
+}
+
+/// Encrypts the holder's whole state in the labelled format v2, which every earlier build
+/// opens; kept so the formats' compatibility stays tested.
+pub fn seal_state_v2(
+    state: &HolderState,
+    passphrase: &str,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String, BackupError> {
+    checked_state(state)?;
     seal(&to_json(state)?, passphrase, BACKUP_PREFIX_V2, rng)
 }
 
-/// Opens a v2 backup, or a v1 one as a state with its one credential.
+fn checked_state(state: &HolderState) -> Result<(), BackupError> {
+    if state.credentials.is_empty() {
+        return Err(BackupError::NoCredential);
+    }
+    state.check()
+}
+
+/// Opens a backup of any version: v3 (unlabelled), v2, or v1 as a state with its one
+/// credential.
 pub fn open_state(backup: &str, passphrase: &str) -> Result<HolderState, BackupError> {
     let trimmed = backup.trim();
     if trimmed.starts_with(BACKUP_PREFIX) {
@@ -286,10 +327,20 @@ pub fn open_state(backup: &str, passphrase: &str) -> Result<HolderState, BackupE
     if trimmed.len() > MAX_BACKUP_V2_CHARS {
         return Err(BackupError::TooLarge);
     }
-    let encoded = trimmed
-        .strip_prefix(BACKUP_PREFIX_V2)
-        .ok_or_else(|| unknown_version(trimmed))?;
-    let plaintext = unseal(encoded, passphrase, BACKUP_PREFIX_V2)?;
+    let plaintext = if let Some(encoded) = trimmed.strip_prefix(BACKUP_PREFIX_V2) {
+        unseal(encoded, passphrase, BACKUP_PREFIX_V2)?
+    } else if trimmed.starts_with(FAMILY_PREFIX) {
+        return Err(BackupError::NewerVersion);
+    } else if trimmed.is_empty()
+        || !trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        // Not base64url at all: some other file, not a damaged backup.
+        return Err(BackupError::NotABackup);
+    } else {
+        unseal(trimmed, passphrase, BACKUP_LABEL_V3)?
+    };
     let state: HolderState = parse_plaintext(&plaintext, "the backup's contents")?;
     state.check()?;
     Ok(state)

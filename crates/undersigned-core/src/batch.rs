@@ -1,5 +1,6 @@
-//! `verify` for many entries at once: natively our blst verifier, over all cores, with the
-//! pairing equations of a whole batch checked together; in the browser, the reference one by one.
+//! `verify` for many entries at once, with our blst verifier: the pairing equations of a whole
+//! batch checked together. Natively over all cores (rayon); in the browser's wasm, where one
+//! worker is one thread, the same code in sequence.
 //!
 //! A batch never changes a verdict: each entry gets exactly the answer `entry::verify` would
 //! give it. A failed combined pairing check is bisected down to the entries that fail their own.
@@ -11,7 +12,6 @@ use crate::error::VerifyError;
 use crate::ids::LetterId;
 use crate::letter::Policy;
 
-#[cfg(not(target_arch = "wasm32"))]
 pub use native::*;
 
 /// Verifies `entries` of one letter, one verdict per entry in order. `rng` draws the batching
@@ -23,27 +23,58 @@ pub fn verify_entries(
     issuers: &IssuerDirectory,
     rng: &mut impl CryptoRngCore,
 ) -> Vec<Result<VerifiedEntry, VerifyError>> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        EntryVerifier::new(issuers).verify_batch(entries, letter_id, policy, rng)
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = rng;
-        entries
-            .iter()
-            .map(|e| crate::entry::verify_reference(e, letter_id, policy, issuers))
-            .collect()
-    }
+    EntryVerifier::new(issuers).verify_batch(entries, letter_id, policy, rng)
 }
 
+/// Rayon's parallel iterators natively; plain iterators in wasm32, which has one thread per
+/// worker. Only what `native` uses, under the same names.
 #[cfg(not(target_arch = "wasm32"))]
+mod par {
+    pub use rayon::prelude::*;
+
+    pub fn threads() -> usize {
+        rayon::current_num_threads().max(1)
+    }
+}
+#[cfg(target_arch = "wasm32")]
+mod par {
+    pub fn threads() -> usize {
+        1
+    }
+
+    pub trait ParSlice<T> {
+        fn par_iter(&self) -> core::slice::Iter<'_, T>;
+        fn par_chunks(&self, n: usize) -> core::slice::Chunks<'_, T>;
+    }
+
+    impl<T> ParSlice<T> for [T] {
+        fn par_iter(&self) -> core::slice::Iter<'_, T> {
+            self.iter()
+        }
+        fn par_chunks(&self, n: usize) -> core::slice::Chunks<'_, T> {
+            self.chunks(n)
+        }
+    }
+
+    pub trait FlatMapIter: Iterator + Sized {
+        fn flat_map_iter<U: IntoIterator, F: FnMut(Self::Item) -> U>(
+            self,
+            f: F,
+        ) -> core::iter::FlatMap<Self, U, F> {
+            self.flat_map(f)
+        }
+    }
+
+    impl<I: Iterator> FlatMapIter for I {}
+}
+
 mod native {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use rand_core::CryptoRngCore;
-    use rayon::prelude::*;
+
+    use super::par::{self, *};
 
     use crate::bbs::fast::{self, Generators, IssuerKey, LetterContext, PairingClaim};
     use crate::bbs::{CryptoError, PUBLIC_KEY_LEN};
@@ -195,7 +226,8 @@ mod native {
             }
         }
 
-        /// Many entries of one letter, over all cores (rayon's pool: callers choose its size).
+        /// Many entries of one letter, over all cores (rayon's pool: callers choose its size;
+        /// in wasm32, in sequence).
         pub fn verify_batch(
             &self,
             entries: &[&SignatureEntry],
@@ -214,6 +246,34 @@ mod native {
                 Ok(letter) => self.verify_batch_in(&letter, entries, letter_id, policy, rng),
                 Err(_) => entries.iter().map(|_| Err(VerifyError::BadProof)).collect(),
             }
+        }
+
+        /// `verify_batch` in runs of `run` entries, telling `progress` how many are done after
+        /// each: this verifier's keys and one letter context serve every run (a run per call to
+        /// `verify_batch` would build both again). The verdicts are `verify_batch`'s.
+        pub fn verify_runs(
+            &self,
+            entries: &[&SignatureEntry],
+            letter_id: &LetterId,
+            policy: &Policy,
+            rng: &mut impl CryptoRngCore,
+            run: usize,
+            progress: &mut dyn FnMut(usize),
+        ) -> Vec<Result<VerifiedEntry, VerifyError>> {
+            let letter = if entries.len() >= KEEP_CONTEXT_FROM {
+                LetterContext::kept(&letter_id.0)
+            } else {
+                LetterContext::new(&letter_id.0)
+            };
+            let Ok(letter) = letter else {
+                return entries.iter().map(|_| Err(VerifyError::BadProof)).collect();
+            };
+            let mut out = Vec::with_capacity(entries.len());
+            for chunk in entries.chunks(run.max(1)) {
+                out.extend(self.verify_batch_in(&letter, chunk, letter_id, policy, rng));
+                progress(out.len());
+            }
+            out
         }
 
         /// `verify_batch` with the letter's context kept by the caller (a server keeps one per
@@ -249,7 +309,7 @@ mod native {
             .flat_map(|p| p.claims.iter().copied())
             .collect();
         let coefs = fast::coefficients(claims.len(), rng);
-        let threads = rayon::current_num_threads().max(1);
+        let threads = par::threads();
         let chunk = claims.len().div_ceil(threads).clamp(MIN_CHUNK, MAX_CHUNK);
         let verdicts: Vec<bool> = claims
             .par_chunks(chunk)

@@ -19,6 +19,7 @@ use crate::log::origin::{Host, LogKind, Origin};
 use crate::log::{leaf_hash, verify_receipt, Checkpoint, LogVerifier, MerkleLog, Receipt};
 use crate::pins::{KeyReport, Pins, WitnessReport};
 use crate::record::LogEntry;
+use crate::share::{Checked, Share};
 use crate::statement::LoggedStatement;
 use crate::tally::Summary;
 
@@ -425,6 +426,10 @@ impl Bundle {
     /// runs of [`PROGRESS_RUN`] entries after each of which `progress(done, total)` is told:
     /// one verdict per log index, `None` for the other kinds of entry. A run changes no verdict
     /// (`batch::verify_entries` gives each entry the answer it would give it alone).
+    ///
+    /// Only the proofs `share` owns are checked; every other entry gets every check but its
+    /// proof's (`entry::claimed`), so that a share reads the log exactly as the whole does and
+    /// `share::combine` can join the shares' verdicts. Also returns how many proofs there are.
     fn verify_entries(
         &self,
         letter_id: &LetterId,
@@ -432,8 +437,9 @@ impl Bundle {
         issuers: &IssuerDirectory,
         rng: &mut impl CryptoRngCore,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Vec<Option<Result<VerifiedEntry, VerifyError>>> {
-        let (indexes, entries): (Vec<usize>, Vec<&SignatureEntry>) = self
+        share: Share,
+    ) -> (Vec<Option<Result<VerifiedEntry, VerifyError>>>, usize) {
+        let proofs: Vec<(usize, &SignatureEntry)> = self
             .entries
             .iter()
             .enumerate()
@@ -441,28 +447,35 @@ impl Bundle {
                 LogEntry::Signature(s) | LogEntry::Withdrawal(s) => Some((i, s)),
                 _ => None,
             })
-            .unzip();
-        let total = entries.len();
-        progress(0, total);
-        let mut results = Vec::with_capacity(total);
-        for run in entries.chunks(PROGRESS_RUN) {
-            results.extend(crate::batch::verify_entries(
-                run,
-                letter_id,
-                &letter.policy,
-                issuers,
-                rng,
-            ));
-            progress(results.len(), total);
-        }
+            .collect();
         let mut out: Vec<Option<Result<VerifiedEntry, VerifyError>>> =
             (0..self.entries.len()).map(|_| None).collect();
+        let mut indexes = Vec::new();
+        let mut entries = Vec::new();
+        for (j, (i, e)) in proofs.iter().enumerate() {
+            if share.owns(j) {
+                indexes.push(*i);
+                entries.push(*e);
+            } else if let Some(slot) = out.get_mut(*i) {
+                *slot = Some(crate::entry::claimed(e, letter_id, &letter.policy, issuers));
+            }
+        }
+        let total = entries.len();
+        progress(0, total);
+        let results = crate::batch::EntryVerifier::new(issuers).verify_runs(
+            &entries,
+            letter_id,
+            &letter.policy,
+            rng,
+            PROGRESS_RUN,
+            &mut |done| progress(done, total),
+        );
         for (i, r) in indexes.into_iter().zip(results) {
             if let Some(slot) = out.get_mut(i) {
                 *slot = Some(r);
             }
         }
-        out
+        (out, proofs.len())
     }
 
     /// `verify`, with the batching coefficients drawn from `rng` (callers pass `OsRng`).
@@ -487,6 +500,22 @@ impl Bundle {
         rng: &mut impl CryptoRngCore,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Report, BundleError> {
+        self.verify_share(pins, rng, progress, Share::WHOLE)
+            .map(|(report, _)| report)
+    }
+
+    /// `verify_observed` checking only the proofs `share` owns, and every other check in full:
+    /// one of several workers' part of one verification (the browser's verify page runs one per
+    /// core). Its verdict alone proves nothing about the other shares' proofs; only
+    /// `share::combine` over every share gives the bundle's verdict. Also says how many proofs
+    /// it checked, and how many the bundle has.
+    pub fn verify_share(
+        &self,
+        pins: &Pins,
+        rng: &mut impl CryptoRngCore,
+        progress: &mut dyn FnMut(usize, usize),
+        share: Share,
+    ) -> Result<(Report, Checked), BundleError> {
         let letter = self.canonical_letter()?;
         let letter_id = self.letter_id;
         let (verifier, checkpoint) = self.check_log(&letter_id)?;
@@ -501,7 +530,12 @@ impl Bundle {
         )?;
         let issuers = self.directory(&letter_id, &checkpoint, &verifier)?;
         self.check_issuers_attest(&letter)?;
-        let verdicts = self.verify_entries(&letter_id, &letter, &issuers, rng, progress);
+        let (verdicts, proofs) =
+            self.verify_entries(&letter_id, &letter, &issuers, rng, progress, share);
+        let checked = Checked {
+            proofs,
+            checked: (0..proofs).filter(|j| share.owns(*j)).count(),
+        };
         let life = self.read_log(&letter, verdicts)?;
         if self.entries.is_empty() {
             return Err(BundleError::Format("the bundle has no entries".into()));
@@ -520,7 +554,7 @@ impl Bundle {
             log_root: hex::encode(checkpoint.root),
             witness_quorum,
         };
-        Ok(self.report(logged, &issuers, pinned))
+        Ok((self.report(logged, &issuers, pinned), checked))
     }
 
     /// The bundle's letter, which must be in its canonical form and have the bundle's id.
@@ -885,10 +919,11 @@ impl Bundle {
     }
 }
 
-/// How many proofs are checked between two progress reports: in the browser a proof takes tens
-/// of milliseconds, so a few keep the report under a second; natively a run is one batch.
+/// How many proofs are checked between two progress reports: in the browser a batch of this
+/// many takes well under a second, so the page reports at least once a second while each run
+/// still shares its pairings; natively a run is one batch.
 #[cfg(target_arch = "wasm32")]
-pub const PROGRESS_RUN: usize = 8;
+pub const PROGRESS_RUN: usize = 32;
 #[cfg(not(target_arch = "wasm32"))]
 pub const PROGRESS_RUN: usize = 4096;
 

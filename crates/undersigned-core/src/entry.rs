@@ -513,39 +513,45 @@ impl ProofInput<'_> {
 /// from the letter's threshold, and each header from its issuer id. A submission can only
 /// choose values, never shapes.
 ///
-/// Natively the proof is checked by our own verifier on blst (`bbs::fast`); in the browser by
-/// our reference verifier (`bbs::composite`). Both give the same verdict, and with one part
-/// zkryptium's too (tests/it/fast.rs, tests/it/composite.rs).
+/// The proof is checked by our own verifier on blst (`bbs::fast`), natively and in the
+/// browser's wasm alike. It gives the verdict of our reference verifier (`bbs::composite`),
+/// and with one part zkryptium's too (tests/it/fast.rs, tests/it/composite.rs).
 pub fn verify(
     entry: &SignatureEntry,
     letter_id: &LetterId,
     policy: &Policy,
     issuers: &IssuerDirectory,
 ) -> Result<VerifiedEntry, VerifyError> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        // Straight to `bbs::fast`, not through `batch::EntryVerifier`: the batch verifier is
-        // built on this module, so this module must not be built on it.
-        let input = check_policy(entry, letter_id, policy, issuers)?;
-        bbs::fast::verify_composite(
-            &input.statements(entry),
-            &input.ph,
-            &letter_id.0,
-            MESSAGE_COUNT,
-            &input.messages,
-            &SHARED,
-        )
-        .map_err(|_| VerifyError::BadProof)?;
-        Ok(verified(entry, input.pseudonyms()))
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        verify_reference(entry, letter_id, policy, issuers)
-    }
+    // Straight to `bbs::fast`, not through `batch::EntryVerifier`: the batch verifier is
+    // built on this module, so this module must not be built on it.
+    let input = check_policy(entry, letter_id, policy, issuers)?;
+    bbs::fast::verify_composite(
+        &input.statements(entry),
+        &input.ph,
+        &letter_id.0,
+        MESSAGE_COUNT,
+        &input.messages,
+        &SHARED,
+    )
+    .map_err(|_| VerifyError::BadProof)?;
+    Ok(verified(entry, input.pseudonyms()))
+}
+
+/// Every check of `verify` but the proof's: what an entry claims, policy-checked. Only
+/// `Bundle::verify_share` uses it, for the entries another share's proofs cover, and
+/// `share::combine` refuses a set of shares that leaves any proof unchecked.
+pub(crate) fn claimed(
+    entry: &SignatureEntry,
+    letter_id: &LetterId,
+    policy: &Policy,
+    issuers: &IssuerDirectory,
+) -> Result<VerifiedEntry, VerifyError> {
+    let input = check_policy(entry, letter_id, policy, issuers)?;
+    Ok(verified(entry, input.pseudonyms()))
 }
 
 /// `verify` through our reference verifier (`bbs::composite`, on zkryptium's curve crate, with
-/// our validity checks): what the fast verifier is tested against, and the browser's path.
+/// our validity checks): what the fast verifier is tested against.
 pub fn verify_reference(
     entry: &SignatureEntry,
     letter_id: &LetterId,

@@ -27,6 +27,7 @@ pub mod log;
 pub mod pins;
 pub mod record;
 pub mod release;
+pub mod share;
 pub mod statement;
 pub mod tally;
 pub mod text;

@@ -7,7 +7,8 @@ use undersigned_core::backup as format;
 use crate::json;
 
 pub use undersigned_core::backup::{
-    HolderState, KeptReceipt, BACKUP_PREFIX, BACKUP_PREFIX_V2, MIN_PASSPHRASE_CHARS,
+    HolderState, KeptReceipt, BACKUP_LABEL_V3, BACKUP_PREFIX, BACKUP_PREFIX_V2,
+    MIN_PASSPHRASE_CHARS,
 };
 
 /// Encrypts a credential under `passphrase` (format v1). The credential is parsed first, so
@@ -28,7 +29,7 @@ pub fn decrypt_import(backup: &str, passphrase: &str) -> Result<String, String> 
     json::to_string(&credential)
 }
 
-/// Encrypts the holder's whole state (format v2).
+/// Encrypts the holder's whole state (format v3: base64url alone, no readable label).
 pub fn encrypt_backup(
     state_json: &str,
     passphrase: &str,
@@ -38,7 +39,8 @@ pub fn encrypt_backup(
     format::seal_state(&state, passphrase, rng).map_err(|e| e.to_string())
 }
 
-/// Opens a v2 backup (or a v1 one, as a state with one credential) and returns the state JSON.
+/// Opens a v3 or v2 backup (or a v1 one, as a state with one credential) and returns the
+/// state JSON.
 pub fn decrypt_backup(backup: &str, passphrase: &str) -> Result<String, String> {
     let state = format::open_state(backup, passphrase).map_err(|e| e.to_string())?;
     json::to_string(&state)

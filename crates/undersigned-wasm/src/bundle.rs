@@ -2,6 +2,7 @@
 
 use undersigned_core::bundle::Bundle;
 use undersigned_core::pins::Pins;
+use undersigned_core::share::{self, Share, ShareOutcome};
 
 /// Verifies a bundle and returns its report as JSON, with the plain-language `statement` added.
 pub fn verify_bundle(bundle_json: &str) -> Result<String, String> {
@@ -20,15 +21,58 @@ pub fn verify_bundle_observed(
     now: u64,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<String, String> {
-    let bundle = Bundle::parse(bundle_json.as_bytes()).map_err(|e| e.to_string())?;
-    let report = bundle
-        .verify_observed(
+    let outcome = verify_bundle_share(bundle_json, now, 0, 1, progress)?;
+    let outcome: ShareOutcome = serde_json::from_str(&outcome).map_err(|e| e.to_string())?;
+    match share::combine(&[outcome]).map_err(|e| e.to_string())? {
+        Ok(report) => serde_json::to_string(&report).map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    }
+}
+
+/// One worker's share of a bundle's verification (`Bundle::verify_share`): every check, and
+/// the proofs of share `index` of `of`. Returns the share's outcome (`share::ShareOutcome`) as
+/// JSON, a failure included; only `combine_shares` over every share's outcome is a verdict.
+pub fn verify_bundle_share(
+    bundle_json: &str,
+    now: u64,
+    index: usize,
+    of: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<String, String> {
+    let share = Share::new(index, of).map_err(|e| e.to_string())?;
+    let result = Bundle::parse(bundle_json.as_bytes()).and_then(|bundle| {
+        bundle.verify_share(
             &undersigned_core::pins::Pins::default(),
             &mut bundle.batch_rng(),
             progress,
+            share,
         )
-        .map_err(|e| e.to_string())?;
-    let mut value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    });
+    let result = match result {
+        Ok((report, checked)) => report_json(&report, now).map(|r| Ok((r, checked)))?,
+        Err(e) => Err(e),
+    };
+    serde_json::to_string(&ShareOutcome::of_result(share, result)).map_err(|e| e.to_string())
+}
+
+/// The bundle's verdict from every worker's `verify_bundle_share` outcome (a JSON array): the
+/// report JSON, or an error that says why the bundle, or the set of outcomes, fails.
+pub fn combine_shares(outcomes_json: &str) -> Result<String, String> {
+    let outcomes: Vec<ShareOutcome> =
+        serde_json::from_str(outcomes_json).map_err(|e| format!("the workers' outcomes: {e}"))?;
+    match share::combine(&outcomes).map_err(|e| e.to_string())? {
+        Ok(report) => serde_json::to_string(&report).map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    }
+}
+
+/// The report as the page shows it: core's report plus its plain-language `statement` and
+/// the delivery statement with the clock at `now`.
+fn report_json(
+    report: &undersigned_core::bundle::Report,
+    now: u64,
+) -> Result<serde_json::Value, String> {
+    let mut value = serde_json::to_value(report).map_err(|e| e.to_string())?;
     let serde_json::Value::Object(fields) = &mut value else {
         return Err("the report did not encode as an object".into());
     };
@@ -42,7 +86,7 @@ pub fn verify_bundle_observed(
             .delivery_statement(now)
             .map_or(serde_json::Value::Null, serde_json::Value::String),
     );
-    serde_json::to_string(&value).map_err(|e| e.to_string())
+    Ok(value)
 }
 
 /// Compares a bundle's issuer and log keys with a deployment's (`/api/v1/deployment`), so the

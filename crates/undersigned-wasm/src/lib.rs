@@ -273,6 +273,43 @@ pub fn verify_bundle_observed(
     ))
 }
 
+/// One worker's share of a bundle's verification: every check, and the proofs of share
+/// `index` of `of`, calling `progress(done, total)` for that share's proofs. Returns the
+/// share's outcome (JSON); only `combine_shares` over all of them is the verdict.
+#[wasm_bindgen]
+pub fn verify_bundle_share(
+    bundle_json: &str,
+    now_secs: f64,
+    index: u32,
+    of: u32,
+    progress: &js_sys::Function,
+) -> Result<String, JsError> {
+    let now = if now_secs.is_finite() && now_secs > 0.0 {
+        now_secs as u64
+    } else {
+        0
+    };
+    let this = wasm_bindgen::JsValue::NULL;
+    js(bundle::verify_bundle_share(
+        bundle_json,
+        now,
+        index as usize,
+        of as usize,
+        &mut |done, total| {
+            // A progress callback that throws stops nothing: the verdict is the verifier's.
+            let _ = progress.call2(&this, &(done as f64).into(), &(total as f64).into());
+        },
+    ))
+}
+
+/// The bundle's verdict from the JSON array of every share's `verify_bundle_share` outcome:
+/// the report (as `verify_bundle` returns it), or an error when the bundle fails or the
+/// outcomes do not cover every proof exactly once.
+#[wasm_bindgen]
+pub fn combine_shares(outcomes_json: &str) -> Result<String, JsError> {
+    js(bundle::combine_shares(outcomes_json))
+}
+
 /// Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
 /// Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
 #[wasm_bindgen]

@@ -15,8 +15,7 @@ use zkryptium::keys::pair::KeyPair;
 use zkryptium::schemes::generics::{BlindSignature, Commitment, PoKSignature, Signature};
 
 pub mod composite;
-/// Our own verifier on blst (native only: the browser keeps zkryptium behind `verify`).
-#[cfg(not(target_arch = "wasm32"))]
+/// Our own verifier on blst, natively and in the browser's wasm alike.
 pub mod fast;
 pub mod octets;
 

@@ -712,3 +712,112 @@ mod forked_origins {
         }
     }
 }
+
+/// Each share of a split outcome, as the browser's workers give it to `share::combine`.
+fn outcomes(b: &Bundle, of: usize) -> Vec<undersigned_core::share::ShareOutcome> {
+    use undersigned_core::share::{Share, ShareOutcome};
+    (0..of)
+        .map(|index| {
+            let share = Share::new(index, of).unwrap();
+            let result = b
+                .verify_share(
+                    &undersigned_core::pins::Pins::default(),
+                    &mut b.batch_rng(),
+                    &mut |_, _| {},
+                    share,
+                )
+                .map(|(report, checked)| (serde_json::to_value(report).unwrap(), checked));
+            ShareOutcome::of_result(share, result)
+        })
+        .collect()
+}
+
+#[test]
+fn shares_of_any_split_join_into_the_whole_verdict() {
+    use undersigned_core::share::combine;
+    let b = &honest().1;
+    let whole = serde_json::to_value(verify_bundle(honest().0.as_bytes()).unwrap()).unwrap();
+    // More shares than proofs too: a share may own none.
+    for of in 1..=9 {
+        let split = outcomes(b, of);
+        assert_eq!(combine(&split).unwrap(), Ok(whole.clone()), "{of} shares");
+    }
+}
+
+#[test]
+fn fail_a_forged_proof_fails_the_split_whichever_share_owns_it() {
+    use undersigned_core::share::combine;
+    let b = &honest().1;
+    for i in [1, 4, b.entries.len() - 1] {
+        let mut v = json();
+        let s = v["entries"][i]["proof"].as_str().unwrap().to_owned();
+        let mut bytes = undersigned_core::encoding::from_b64url(&s, 4096, "x").unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        v["entries"][i]["proof"] = undersigned_core::encoding::b64url(&bytes).into();
+        let mut forged: Bundle = serde_json::from_value(v).unwrap();
+        seal(&mut forged);
+        let whole = verify_bundle(forged.to_json().as_bytes()).unwrap_err();
+        for of in 1..=4 {
+            let split = outcomes(&forged, of);
+            // Only the share that owns the proof sees it fail; the split fails all the same,
+            // with the whole verification's error.
+            assert_eq!(
+                combine(&split).unwrap(),
+                Err(whole.to_string()),
+                "entry {i}, {of} shares"
+            );
+        }
+    }
+    // Two forged proofs in different shares: the first in log order is the one reported.
+    let mut v = json();
+    for i in [2, 3] {
+        let s = v["entries"][i]["proof"].as_str().unwrap().to_owned();
+        let mut bytes = undersigned_core::encoding::from_b64url(&s, 4096, "x").unwrap();
+        bytes[10] ^= 1;
+        v["entries"][i]["proof"] = undersigned_core::encoding::b64url(&bytes).into();
+    }
+    let mut forged: Bundle = serde_json::from_value(v).unwrap();
+    seal(&mut forged);
+    let whole = verify_bundle(forged.to_json().as_bytes()).unwrap_err();
+    assert!(whole.to_string().contains("entry 2"), "{whole}");
+    let mut split = outcomes(&forged, 2);
+    split.reverse();
+    assert_eq!(combine(&split).unwrap(), Err(whole.to_string()));
+}
+
+#[test]
+fn fail_combine_refuses_outcomes_that_do_not_cover_every_proof_once() {
+    use undersigned_core::share::{combine, Share, ShareError, ShareResult};
+    let b = &honest().1;
+    let split = outcomes(b, 3);
+    let incomplete = |r: Result<_, ShareError>| matches!(r, Err(ShareError::Incomplete(_)));
+    // A share left out, or one given twice in place of another.
+    assert!(incomplete(combine(&split[..2])));
+    assert!(incomplete(combine(&[])));
+    let twice = vec![split[0].clone(), split[1].clone(), split[1].clone()];
+    assert!(incomplete(combine(&twice)));
+    // Shares of two different splits.
+    let mixed = vec![
+        split[0].clone(),
+        split[1].clone(),
+        outcomes(b, 2)[1].clone(),
+    ];
+    assert!(incomplete(combine(&mixed)));
+    // A share that claims to have checked fewer proofs than it owns.
+    let mut short = split.clone();
+    if let ShareResult::Passed { checked, .. } = &mut short[1].result {
+        checked.checked -= 1;
+    }
+    assert!(incomplete(combine(&short)));
+    // Shares whose reports differ.
+    let mut differ = split.clone();
+    if let ShareResult::Passed { report, .. } = &mut differ[2].result {
+        report["signatures"] = 6.into();
+    }
+    assert_eq!(combine(&differ), Err(ShareError::Disagree));
+    // A share must be one of 1 to 64.
+    for (index, of) in [(0, 0), (3, 3), (0, 65)] {
+        assert_eq!(Share::new(index, of), Err(ShareError::BadShare));
+    }
+}

@@ -121,6 +121,7 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
                     p.note { "Signing is anonymous: your name and email are not shown. " a href="/about/privacy" { "What is protected, and what is not" } }
                 }
             }
+            @if v.state == "closed" { (outcome(&v)) }
             div.letter-body dir="auto" { (PreEscaped(&v.body_html)) }
             @if !v.comments.is_empty() {
                 section #comments-section.comments {
@@ -135,7 +136,14 @@ pub async fn letter_page(State(s): State<AppState>, Path(key): Path<String>) -> 
             @if let Some(cp) = &checkpoint { (checkpoint_box(cp.size, &hex::encode(cp.root), v.log_key.as_deref().unwrap_or(""), cp.created_at, &key, &bundle_url)) }
             @if let Some(cp) = &checkpoint { @if s.cosigning.enabled() { (cosigners_box(&s.cosigning.cosigners(&cp.note), s.cosigning.quorum())) } }
             @if v.letter_id.is_some() {
-                p.feed.no-print { a href=(format!("/letters/{key}/feed.atom")) type="application/atom+xml" { "Follow this letter (Atom feed)" } " — new counts, closing, delivery and answers, without an account." }
+                section.feed.no-print aria-labelledby="follow-heading" {
+                    h2 #follow-heading { "Follow this letter" }
+                    p {
+                        "New counts, the closing, the delivery and the answers, without an account or an email address: add this address to a feed reader (an app or browser add-on that checks sites for news, such as Thunderbird, NetNewsWire or Feedly). "
+                        "Opened directly in a browser, it shows the feed's raw XML."
+                    }
+                    p.link-row { code.hash #feed-url { (base) "/letters/" (key) "/feed.atom" } " " a href=(format!("/letters/{key}/feed.atom")) type="application/atom+xml" { "The feed (Atom)" } }
+                }
             }
         }
     };
@@ -282,13 +290,51 @@ fn checkpoint_box(
                     figcaption { "Scan for the bundle: " span.url { (bundle_url) } }
                 }
                 p.no-print {
-                    button #download-bundle type="button" data-letter=(letter) { "Download the bundle" }
+                    // The same check as the verify page, on this letter's bundle, here and now.
+                    a.button #verify-letter href=(format!("/verify#letter={letter}")) { "Verify this letter in this browser" }
+                }
+                p.no-print {
+                    button #download-bundle.secondary type="button" data-letter=(letter) { "Download the bundle" }
                     " and check it offline on the " a href="/verify" { "verify page" } " or with " code { "undersigned verify" } "."
                 }
                 // On paper there is no button: the addresses themselves.
                 p.print-only #print-verify {
                     "Check every count offline: fetch the bundle at the address above (or scan the code), then open it on "
                     span.url { (verify_url) } " or run " code { "undersigned verify" } " on it."
+                }
+            }
+        }
+    }
+}
+
+/// A closed letter's outcome where a reader lands, above its text: how many signed, and
+/// whether each recipient got it and answered, with a link to the answer further down.
+fn outcome(v: &LetterView) -> Markup {
+    html! {
+        div #outcome.cta {
+            @if let Some(t) = &v.tally {
+                p.cta-count {
+                    strong { (t.signatures) } (plural(t.signatures, " person signed, from ", " people signed, from "))
+                    strong { (t.organizations) } (plural(t.organizations, " organization.", " organizations."))
+                }
+            }
+            @for (i, r) in v.recipients.iter().enumerate() {
+                p.outcome-line {
+                    bdi { (r.name) } ": "
+                    @match (r.delivered_at, r.answered_at, r.days_left) {
+                        (None, _, _) => { "not delivered yet." },
+                        (Some(_), Some(t), _) => {
+                            "answered " (date(t)) ". "
+                            @if r.answer.is_some() { a href=(format!("#answer-{i}")) { "Read the answer" } }
+                        },
+                        (Some(d), None, Some(left)) if left >= 0 => {
+                            "delivered " (date(d)) "; no answer yet (" (left) (plural(left.unsigned_abs(), " day left", " days left")) ")."
+                        },
+                        (Some(d), None, Some(left)) => {
+                            "delivered " (date(d)) "; no answer, overdue by " (left.unsigned_abs()) (plural(left.unsigned_abs(), " day.", " days."))
+                        },
+                        (Some(d), None, None) => { "delivered " (date(d)) "; no answer yet." },
+                    }
                 }
             }
         }
@@ -321,9 +367,9 @@ fn delivery_clock(v: &LetterView) -> Markup {
                     }
                 }
             }
-            @for r in &v.recipients {
+            @for (i, r) in v.recipients.iter().enumerate() {
                 @if let Some(a) = &r.answer {
-                    section.answer dir="auto" {
+                    section.answer dir="auto" id=(format!("answer-{i}")) {
                         h3 { "Answer from " bdi { (r.name) } }
                         (PreEscaped(render_markdown_under(a, 3)))
                     }
@@ -342,6 +388,7 @@ pub(crate) fn shell(handle: &str, public: &str, note: &str) -> Markup {
             h1 #letter-title dir="auto" { "A letter" }
             p #shell-note.notice { (note) }
             p #letter-meta.meta hidden {}
+            div #outcome.cta hidden {}
             div #letter-body {}
             section #comments-section hidden {
                 h2 { "What signers said" }
@@ -352,7 +399,7 @@ pub(crate) fn shell(handle: &str, public: &str, note: &str) -> Markup {
                 p #tally-total.total {}
                 (checked_note())
                 div #tally-chart {}
-                p { button #download-bundle type="button" data-letter=(handle) { "Download the bundle" } }
+                p { a.button #verify-letter hidden href="/verify" { "Verify this letter in this browser" } " " button #download-bundle.secondary type="button" data-letter=(handle) { "Download the bundle" } }
             }
             (sign_panel())
         }
@@ -362,16 +409,21 @@ pub(crate) fn shell(handle: &str, public: &str, note: &str) -> Markup {
 /// The receipt and "check my signature" part, also shown once a letter closed.
 fn check_panel() -> Markup {
     html! {
+        // On a return visit the script keeps this folded under a neutral heading; it opens
+        // it, and says "You signed", only right after the signer's own action.
         section #my-signature.panel aria-live="polite" hidden {
-            h2 #my-signature-title { "My signature" }
-            p #my-signature-state.done {}
-            div #receipts {}
-            p {
-                button #check type="button" { "Check my signature" }
-                " "
-                button #withdraw.secondary type="button" hidden { "Withdraw my signature" }
+            h2 #my-signature-title { "Kept on this device" }
+            details #my-signature-details {
+                summary #my-signature-summary { "What this browser keeps for this letter" }
+                p #my-signature-state.done {}
+                div #receipts {}
+                p {
+                    button #check type="button" { "Check my signature" }
+                    " "
+                    button #withdraw.secondary type="button" hidden { "Withdraw my signature" }
+                }
+                p #check-result.status role="status" {}
             }
-            p #check-result.status role="status" {}
         }
     }
 }

@@ -33,12 +33,13 @@ fn letter_form(s: &AppState, form_id: &str, submit: &str) -> Markup {
                 label.check { input #allow-email type="checkbox"; " their email (a named signature)" }
                 label.check { input #allow-comments type="checkbox" checked; " a comment (shown with the letter, to recipients and in the delivered mail)" }
             }
-            label for="epoch" { "Credential period " span.hint { "(leave empty for the current one)" } }
-            input #epoch name="epoch" list="epochs" placeholder="current period" aria-describedby="epoch-help";
-            p #epoch-help.why { "Exactly one. Only a period people can get credentials for is accepted: the current one, or one an open letter already uses." }
+            label for="epoch" { "Sign-up quarter " span.hint { "(leave empty for this quarter)" } }
+            input #epoch name="epoch" list="epochs" placeholder="this quarter" aria-describedby="epoch-help";
+            p #epoch-help.why { "Signers prove where they work with a one-time check of their work address, valid for one quarter; this letter accepts the checks of exactly one quarter. Only a quarter people can still sign up for is accepted: this one, or one an open letter already uses." }
             datalist #epochs {}
-            label for="k" { "Smallest group shown " span.hint { "(k; role and age-band groups with fewer signers are counted together with those who did not say; counts by organization are always exact, as the public record names each signer's organization; at least " (k) ")" } }
-            input #k type="number" min=(k) name="k" value=(k) required;
+            label for="k" { "Smallest role or age group shown " span.hint { "(at least " (k) ")" } }
+            input #k type="number" min=(k) name="k" value=(k) required aria-describedby="k-help";
+            p #k-help.why { "A role or age group with fewer signers than this is counted together with the signers who did not say, so nobody in a small group can be singled out. Counts by organization are always exact: the public record names each signer's organization." }
             label for="deadline" { "Signatures until" }
             input #deadline type="date" name="deadline" required aria-describedby="deadline-error";
             p #deadline-error.field-error {}
@@ -107,7 +108,8 @@ pub async fn manage(State(s): State<AppState>, Path(handle): Path<String>) -> Pa
                 h2 { "Rules" }
                 dl #policy {}
                 h2 { "Delivery" }
-                div #deliveries { p { "Delivery starts when the letter closes." } }
+                p.note { "This page updates itself every 15 seconds: the count, the witnesses and each recipient's delivery and answer." }
+                div #deliveries aria-live="polite" { p { "Delivery starts when the letter closes." } }
             }
         }
     };

@@ -21,6 +21,10 @@ let credentials = null;
 // Right after getting a credential the page offers to come back later rather than sign at
 // once: a gap between issuance and signing is what hides who signed from the operator.
 let later = false;
+// Whether the signer acted on this page (signed, withdrew or restored a backup) since it
+// loaded. Only then does the page say so out loud; on a return visit it keeps the receipt
+// folded under a neutral heading, for whoever glances at the screen.
+let acted = false;
 
 /** Every credential kept in this browser, one per epoch (and the single one of older versions). */
 function held() {
@@ -103,6 +107,16 @@ function fillShell() {
   meta.hidden = false;
   const to = view.letter.recipients.map((r) => r.name).join(", ");
   meta.textContent = `${view.state === "open" ? `Open for signatures until ${until(view.letter.policy.deadline)}` : "Closed"}${to ? ` · To: ${to}` : ""}`;
+  // A closed letter's outcome above its text, as on a public letter's page.
+  if (view.state === "closed") {
+    const t = view.tally;
+    const lines = (view.recipients || []).map((r) => el("p", { class: "outcome-line" }, el("bdi", {}, r.name), ": ",
+      !r.delivered_at ? "not delivered yet."
+        : r.answered_at ? `answered ${datetime(r.answered_at)}.`
+          : `delivered ${datetime(r.delivered_at)}; no answer yet.`));
+    $("#outcome").replaceChildren(...(t ? [el("p", { class: "cta-count" }, tallyLine(t) + ".")] : []), ...lines);
+    $("#outcome").hidden = false;
+  }
   // The client shows the signed text itself, not markup the operator rendered.
   if (client) paragraphs($("#letter-body"), view.letter.body);
   else serverHtml($("#letter-body"), view.body_html);
@@ -469,6 +483,7 @@ async function submit(action, role, age, email, comment, consent) {
   // The receipt must be signed by this letter's log key and name exactly the entry we sent.
   wasm.verify_receipt(JSON.stringify(receipt), vkey, entry, letterId);
   store.set(`receipts.${letterId}`, [...receipts(), { action, receipt }]);
+  acted = true;
   return receipt;
 }
 
@@ -527,15 +542,18 @@ function renderReceipts() {
   const signed = list.find((r) => r.action === "sign");
   const withdrawn = list.find((r) => r.action === "withdraw");
   const state = $("#my-signature-state");
+  const details = $("#my-signature-details");
+  if (acted) details.open = true;
   // Said in the tense of now: once the promised time has passed, the batch is published.
   const past = (r) => Date.now() / 1000 >= r.receipt.include_by;
+  if (!acted) $("#my-signature-title").textContent = "Kept on this device";
   if (withdrawn) {
-    $("#my-signature-title").textContent = "You withdrew your signature";
+    if (acted) $("#my-signature-title").textContent = "You withdrew your signature";
     state.textContent = past(withdrawn)
       ? `You withdrew your signature from this letter. It was due out of the count by ${datetime(withdrawn.receipt.include_by)}; check below that the public record shows your withdrawal.`
       : `You withdrew your signature from this letter. The count goes down by one when the next batch is published, by ${datetime(withdrawn.receipt.include_by)}.`;
   } else if (signed) {
-    $("#my-signature-title").textContent = "You signed this letter";
+    if (acted) $("#my-signature-title").textContent = "You signed this letter";
     state.textContent = past(signed)
       ? `Your signature was due in the public record by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: check below that your signature is counted.`
       : `Thank you. Your signature is counted when the next batch is published, by ${datetime(signed.receipt.include_by)}. Your receipt is kept in this browser: use it to check that your signature is counted.`;
@@ -552,7 +570,7 @@ function renderReceipts() {
   // The call to sign at the top becomes a pointer to the signer's own signature.
   const top = $("#sign-top");
   if (top && signed) {
-    top.textContent = withdrawn ? "You withdrew your signature" : "You signed this letter";
+    top.textContent = !acted ? "What this browser keeps" : withdrawn ? "You withdrew your signature" : "You signed this letter";
     top.href = "#my-signature";
     top.classList.add("secondary");
   }
@@ -723,6 +741,7 @@ function wireBackup() {
       for (const [id, note] of Object.entries(restored.checkpoints || {})) {
         if (!store.get(`checkpoint.${id}`)) store.set(`checkpoint.${id}`, note);
       }
+      acted = true;
       const n = letterId ? (restored.receipts?.[letterId] || []).length : 0;
       status(st, `Restored: ${restored.credentials.length === 1 ? "1 credential" : `${restored.credentials.length} credentials`}${n ? ` and your ${n === 1 ? "receipt" : "receipts"} for this letter` : ""}.`, "ok");
       renderReceipts();
@@ -735,6 +754,12 @@ function wireBackup() {
 }
 
 function wireBundle() {
+  // A recipients-only letter's bundle needs the link's key: it rides in the fragment.
+  const v = $("#verify-letter");
+  if (v && !client) {
+    v.href = `/verify#letter=${letterId}${token ? `&key=${encodeURIComponent(token)}` : ""}`;
+    v.hidden = false;
+  }
   const b = $("#download-bundle");
   if (!b) return;
   b.addEventListener("click", async () => {

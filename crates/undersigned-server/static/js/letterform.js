@@ -56,7 +56,7 @@ export function readForm(form) {
   mark(form, "deadline", deadlineError);
   const k = Number(f("k").value);
   const minK = Number(form.dataset.defaultK);
-  if (!Number.isInteger(k) || k < minK) errors.push(["k", `The smallest group shown must be a whole number, at least ${minK}`]);
+  if (!Number.isInteger(k) || k < minK) errors.push(["k", `The smallest role or age group shown must be a whole number, at least ${minK}`]);
   const interval = Number(f("interval").value);
   if (!Number.isInteger(interval) || interval < 1 || interval > 86400) errors.push(["interval", "The publish interval must be 1 to 86400 seconds"]);
   const days = Number(f("response-days").value);

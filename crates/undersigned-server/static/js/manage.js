@@ -11,6 +11,8 @@ const st = $("#manage-status");
 const result = $("#action-result");
 const form = $("#edit-form");
 let current = null;
+// Whether the links are on the page: they are drawn once per state, not on every refresh.
+let rendered = false;
 
 if (token && !saved.token) store.set(`organizer.${handle}`, { ...saved, token });
 offerEpochs(form);
@@ -51,15 +53,9 @@ async function load() {
   $("#edit").hidden = !draft;
   $("#close").hidden = v.state !== "open";
   if (!draft) $("#edit-section").hidden = true;
-  const links = [linkRow("Organizer link", `${location.origin}/letters/${handle}/manage#organizer=${token}`)];
-  if (v.letter_id) {
-    links.push(el("p", {}, el("a", { href: `/letters/${v.letter_id}` }, "The letter's page")));
-    if (v.letter.policy.visibility === "public") links.push(linkRow("Public link", `${location.origin}/letters/${v.letter_id}`));
-  }
-  if (saved.signer_token && v.letter_id) {
-    links.push(linkRow("Signer link", `${location.origin}/letters/${v.letter_id}#key=${saved.signer_token}`));
-  }
-  $("#links").replaceChildren(...links);
+  // Rendered once: a refresh must not replace a button the organizer is about to press.
+  if (!rendered) renderLinks(v);
+  rendered = true;
   // The preview: the letter as signers and recipients will see it, rendered by the server.
   // Once open, the text is what signers see, not a preview of it.
   $("#preview-heading").textContent = v.state === "draft" ? "Preview" : "The letter as published";
@@ -76,8 +72,8 @@ async function load() {
     ["Organizations", p.orgs.length ? p.orgs.join(", ") : "every organization of this site"],
     ["Signers may show", [p.disclosures.role && "role", p.disclosures.age_band && "age band", p.disclosures.email && "email"].filter(Boolean).join(", ") || "organization and period only"],
     ["Comments", p.comments === false ? "not allowed" : "allowed"],
-    ["Credential period", epoch ? epochWords(epoch) : "—"],
-    ["Smallest group shown (k)", String(p.k)],
+    ["Sign-up quarter", epoch ? epochWords(epoch) : "—"],
+    ["Smallest role or age group shown", String(p.k)],
     ["Signatures until", until(p.deadline) + (draft && p.deadline <= Date.now() / 1000 ? " (passed: edit the draft to set a later day)" : "")],
     ["Publish interval", plural(p.publish_interval_secs, "second", "seconds")],
     ["Answer period", plural(v.letter.response_days, "day", "days")],
@@ -86,7 +82,8 @@ async function load() {
   $("#policy").replaceChildren(...rows.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
   if (v.state === "closed") {
     const ds = (await api(`/api/v1/letters/${encodeURIComponent(handle)}/deliveries`, { token })).data;
-    $("#deliveries").replaceChildren(
+    // Replaced only when something changed, so a screen reader hears news, not every refresh.
+    const next = el("div", {},
       ds.length === 0 ? el("p", {}, "No recipients.") : el("ul", {}, ...ds.map((d) => el("li", {},
         `${d.recipient}: `,
         d.delivered_at ? `delivered ${datetime(d.delivered_at)}` : `not delivered yet (${plural(d.attempts, "attempt", "attempts")}${d.last_error ? `, last error: ${d.last_error}` : ""})`,
@@ -95,7 +92,36 @@ async function load() {
         d.revoked ? "; link revoked" : "",
       ))),
     );
+    if (next.textContent !== $("#deliveries").textContent) $("#deliveries").replaceChildren(...next.childNodes);
   }
+}
+
+// Counts, witnesses and delivery change while the page is open: it refreshes them itself
+// (not while hidden, and not a draft, whose only changes are the organizer's own).
+const REFRESH_MS = 15_000;
+setInterval(() => {
+  if (document.visibilityState === "visible" && current && current.state !== "draft") load();
+}, REFRESH_MS);
+
+/** The links to share, each with a word on how: the long code in them is not a secret. */
+function renderLinks(v) {
+  const links = [linkRow("Organizer link", `${location.origin}/letters/${handle}/manage#organizer=${token}`)];
+  if (v.letter_id) {
+    links.push(el("p", {}, el("a", { href: `/letters/${v.letter_id}` }, "The letter's page")));
+    if (v.letter.policy.visibility === "public") links.push(linkRow("Public link", `${location.origin}/letters/${v.letter_id}`));
+  }
+  if (saved.signer_token && v.letter_id) {
+    links.push(linkRow("Signer link", `${location.origin}/letters/${v.letter_id}#key=${saved.signer_token}`));
+  }
+  if (v.letter_id && v.state !== "draft") {
+    links.push(el("p", { class: "note", id: "share-advice" },
+      "How to share it: send the link from a personal account and device, and suggest that people open it on theirs. An employer can read its own mail, chat and network, and see who opened what. ",
+      "The long code in the link is the letter's fingerprint, the same for everyone: it does not say who passed the link on, and it lets each signer check they sign exactly this text. ",
+      saved.signer_token ? "The signer link's key (after #key=) lets its holders read and sign this letter; give it only to the people who may." : ""));
+    links.push(linkRow("Feed", `${location.origin}/letters/${v.letter_id}/feed.atom`));
+    links.push(el("p", { class: "note" }, "For followers: added to a feed reader (an app that checks sites for news), the feed brings new counts, the closing, the delivery and the answers, with no account; opened in a browser it shows raw XML."));
+  }
+  $("#links").replaceChildren(...links);
 }
 
 /** Runs an action, reloads the letter, then says what happened: the result outlives the reload. */
@@ -110,6 +136,7 @@ async function act(what) {
   } catch (e) {
     outcome = [e.message, "bad"];
   }
+  rendered = false;
   await load();
   status(result, ...outcome);
   result.focus?.();

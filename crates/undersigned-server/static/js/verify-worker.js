@@ -1,14 +1,15 @@
-// undersigned: the verify page's worker. It runs the wasm bundle verifier (core's, the same
-// code as `undersigned verify`) off the page's main thread, so the page stays responsive, and
-// posts how many proofs are checked as it goes. Nothing leaves the device.
-import init, { verify_bundle_observed } from "../wasm/undersigned_wasm.js";
+// undersigned: one of the verify page's workers. It runs its share of the wasm bundle
+// verifier (core's, the same code as `undersigned verify`): every check of the bundle, and the
+// proofs of its share, off the page's main thread, posting how many of them are checked as it
+// goes. The page joins the shares' outcomes with `combine_shares`. Nothing leaves the device.
+import init, { verify_bundle_share } from "../wasm/undersigned_wasm.js";
 
 self.onmessage = async (ev) => {
-  const { text, now } = ev.data;
+  const { text, now, index, of } = ev.data;
   try {
     await init({ module_or_path: new URL("../wasm/undersigned_wasm_bg.wasm", import.meta.url) });
-    const report = verify_bundle_observed(text, now, (done, total) => self.postMessage({ progress: [done, total] }));
-    self.postMessage({ report });
+    const outcome = verify_bundle_share(text, now, index, of, (done, total) => self.postMessage({ progress: [done, total] }));
+    self.postMessage({ outcome });
   } catch (e) {
     self.postMessage({ error: e && e.message ? e.message : String(e) });
   }

@@ -1,7 +1,7 @@
 // undersigned: the verify page's script. The bundle file is read locally and checked by the
 // wasm module (core's bundle verifier, the same code as `undersigned verify`) in a worker;
 // nothing is uploaded. Shows one verdict for every check, the CLI's statement, or what broke.
-import { $, commentList, el, epochWords, loadWasm, plural, status, wasm } from "./common.js";
+import { $, api, commentList, el, epochWords, fragment, loadWasm, plural, status, wasm } from "./common.js";
 
 const st = $("#verify-status");
 const drop = $("#drop");
@@ -74,17 +74,27 @@ function verdictOf(cmp) {
   return ["warn", "CHECKED, WITH A CAVEAT", `Every proof and count checks out, but under keys the bundle carries itself, which are NOT ${chosen ? "the ones in your deployment file" : "the ones this site publishes"}. Anyone can make such keys: hold the bundle to the keys of the site that published it (choose its deployment file above) before relying on it.`];
 }
 
-/** Runs the verifier in a worker: progress at least once a second, a cancel button, and the
- *  page responsive throughout. Resolves with the report (JSON text). */
-function verifyInWorker(text) {
-  // A file chosen while another verifies stops that one's worker: one worker at a time.
+/** How many workers share the proofs: one per core the browser reports, within reason. */
+const WORKERS = Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 8));
+
+/** Runs the verifier in workers, each with its share of the proofs and every other check:
+ *  progress at least once a second, a cancel button, and the page responsive throughout.
+ *  Resolves with the report (JSON text) that `combine_shares` makes of every share's outcome,
+ *  or rejects with why the bundle fails. */
+function verifyInWorkers(text) {
+  // A file chosen while another verifies stops that one's workers: one verification at a time.
   if ($("#verify-cancel").onclick) $("#verify-cancel").onclick();
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./verify-worker.js", import.meta.url), { type: "module" });
+    const url = new URL("./verify-worker.js", import.meta.url);
+    const workers = Array.from({ length: WORKERS }, () => new Worker(url, { type: "module" }));
     const cancel = $("#verify-cancel");
     const started = Date.now();
+    const done = new Array(WORKERS).fill(0);
+    const total = new Array(WORKERS).fill(0);
+    const outcomes = new Array(WORKERS);
+    let left = WORKERS;
     const finish = () => {
-      worker.terminate();
+      for (const w of workers) w.terminate();
       cancel.hidden = true;
       cancel.onclick = null;
     };
@@ -93,24 +103,34 @@ function verifyInWorker(text) {
       finish();
       reject(Object.assign(new Error("Verification cancelled."), { cancelled: true }));
     };
-    worker.onmessage = (ev) => {
-      const m = ev.data;
-      if (m.progress) {
-        const [done, total] = m.progress;
-        status(st, `${done} of ${plural(total, "signature", "signatures")} checked (${Math.round((Date.now() - started) / 1000)} s)…`);
-      } else if (m.report) {
+    workers.forEach((worker, index) => {
+      worker.onmessage = (ev) => {
+        const m = ev.data;
+        if (m.progress) {
+          [done[index], total[index]] = m.progress;
+          const sum = (a) => a.reduce((x, y) => x + y, 0);
+          status(st, `${sum(done)} of ${plural(sum(total), "signature", "signatures")} checked (${Math.round((Date.now() - started) / 1000)} s)…`);
+        } else if (m.outcome) {
+          outcomes[index] = JSON.parse(m.outcome);
+          if (--left > 0) return;
+          finish();
+          // The verdict is core's rule over every share (it refuses a missing one).
+          try {
+            resolve(wasm.combine_shares(JSON.stringify(outcomes)));
+          } catch (e) {
+            reject(e);
+          }
+        } else {
+          finish();
+          reject(new Error(m.error));
+        }
+      };
+      worker.onerror = (e) => {
         finish();
-        resolve(m.report);
-      } else {
-        finish();
-        reject(new Error(m.error));
-      }
-    };
-    worker.onerror = (e) => {
-      finish();
-      reject(new Error(e.message || "the verifier stopped"));
-    };
-    worker.postMessage({ text, now: Math.floor(Date.now() / 1000) });
+        reject(new Error(e.message || "the verifier stopped"));
+      };
+      worker.postMessage({ text, now: Math.floor(Date.now() / 1000), index, of: WORKERS });
+    });
   });
 }
 
@@ -150,7 +170,7 @@ async function check(file) {
   try {
     await loadWasm();
     text = await file.text();
-    report = JSON.parse(await verifyInWorker(text));
+    report = JSON.parse(await verifyInWorkers(text));
   } catch (e) {
     if (run !== running) return;
     if (e.cancelled) {
@@ -247,3 +267,20 @@ $("#check-receipt").addEventListener("click", () => {
     status(out, e.message, "bad");
   }
 });
+
+// "Verify this letter" on a letter page leads here with the letter's id in the fragment (and,
+// for a recipients-only letter, its link's key): the bundle is fetched from this site and
+// checked exactly as a chosen file is, held to this site's published keys and witnesses.
+async function verifyNamedLetter() {
+  const { letter, key } = fragment();
+  if (!letter) return;
+  if (!/^[0-9a-f]{64}$/.test(letter)) return status(st, "The address names no letter id (64 hex digits).", "bad");
+  status(st, "Fetching the letter's bundle from this site…");
+  try {
+    const text = (await api(`/api/v1/letters/${letter}/bundle`, { token: key, text: true })).data;
+    await check(new File([text], `the bundle of letter ${letter.slice(0, 16)}…`, { type: "application/json" }));
+  } catch (e) {
+    status(st, `Could not fetch the letter's bundle: ${e.message}`, "bad");
+  }
+}
+verifyNamedLetter();

@@ -35,6 +35,13 @@ export function check_inclusion(receipt_json: string, vkey: string, checkpoint_n
 export function check_tiles(receipts_json: string, vkey: string, checkpoint_note: string, tiles_hex_json: string, old_note: string | null | undefined, letter_id: string): string;
 
 /**
+ * The bundle's verdict from the JSON array of every share's `verify_bundle_share` outcome:
+ * the report (as `verify_bundle` returns it), or an error when the bundle fails or the
+ * outcomes do not cover every proof exactly once.
+ */
+export function combine_shares(outcomes_json: string): string;
+
+/**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
  * Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
  */
@@ -133,6 +140,13 @@ export function verify_bundle(bundle_json: string, now_secs: number): string;
 export function verify_bundle_observed(bundle_json: string, now_secs: number, progress: Function): string;
 
 /**
+ * One worker's share of a bundle's verification: every check, and the proofs of share
+ * `index` of `of`, calling `progress(done, total)` for that share's proofs. Returns the
+ * share's outcome (JSON); only `combine_shares` over all of them is the verdict.
+ */
+export function verify_bundle_share(bundle_json: string, now_secs: number, index: number, of: number, progress: Function): string;
+
+/**
  * Checks a submission receipt: signed by `vkey`, for this letter and for exactly this entry.
  */
 export function verify_receipt(receipt_json: string, vkey: string, entry_json: string, letter_id: string): void;
@@ -146,6 +160,7 @@ export interface InitOutput {
     readonly check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
     readonly check_tiles: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
+    readonly combine_shares: (a: number, b: number) => [number, number, number, number];
     readonly compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
@@ -162,6 +177,7 @@ export interface InitOutput {
     readonly request_credentials: (a: number, b: number) => [number, number, number, number];
     readonly verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
     readonly verify_bundle_observed: (a: number, b: number, c: number, d: any) => [number, number, number, number];
+    readonly verify_bundle_share: (a: number, b: number, c: number, d: number, e: number, f: any) => [number, number, number, number];
     readonly verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly __wbindgen_exn_store: (a: number) => void;
     readonly __externref_table_alloc: () => number;

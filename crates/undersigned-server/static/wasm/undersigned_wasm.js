@@ -231,6 +231,34 @@ export function check_tiles(receipts_json, vkey, checkpoint_note, tiles_hex_json
 }
 
 /**
+ * The bundle's verdict from the JSON array of every share's `verify_bundle_share` outcome:
+ * the report (as `verify_bundle` returns it), or an error when the bundle fails or the
+ * outcomes do not cover every proof exactly once.
+ * @param {string} outcomes_json
+ * @returns {string}
+ */
+export function combine_shares(outcomes_json) {
+    let deferred3_0;
+    let deferred3_1;
+    try {
+        const ptr0 = passStringToWasm0(outcomes_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.combine_shares(ptr0, len0);
+        var ptr2 = ret[0];
+        var len2 = ret[1];
+        if (ret[3]) {
+            ptr2 = 0; len2 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred3_0 = ptr2;
+        deferred3_1 = len2;
+        return getStringFromWasm0(ptr2, len2);
+    } finally {
+        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+    }
+}
+
+/**
  * Compares a bundle's issuer and log keys with the site's `/api/v1/deployment` answer.
  * Returns `{"match": bool, "witnessed": bool, "message": "...", "witness_error": ...}`.
  * @param {string} bundle_json
@@ -805,6 +833,41 @@ export function verify_bundle_observed(bundle_json, now_secs, progress) {
         return getStringFromWasm0(ptr3, len3);
     } finally {
         wasm.__wbindgen_free(deferred4_0, deferred4_1, 1);
+    }
+}
+
+/**
+ * One worker's share of a bundle's verification: every check, and the proofs of share
+ * `index` of `of`, calling `progress(done, total)` for that share's proofs. Returns the
+ * share's outcome (JSON); only `combine_shares` over all of them is the verdict.
+ * @param {string} bundle_json
+ * @param {number} now_secs
+ * @param {number} index
+ * @param {number} of
+ * @param {Function} progress
+ * @returns {string}
+ */
+export function verify_bundle_share(bundle_json, now_secs, index, of, progress) {
+    let deferred6_0;
+    let deferred6_1;
+    try {
+        const val2 = +now_secs;
+        const val3 = +index;
+        const val4 = +of;
+        const ptr0 = passStringToWasm0(bundle_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.verify_bundle_share(ptr0, len0, val2, val3, val4, progress);
+        var ptr5 = ret[0];
+        var len5 = ret[1];
+        if (ret[3]) {
+            ptr5 = 0; len5 = 0;
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        deferred6_0 = ptr5;
+        deferred6_1 = len5;
+        return getStringFromWasm0(ptr5, len5);
+    } finally {
+        wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
     }
 }
 

@@ -6,6 +6,7 @@ export const check_cosignatures: (a: number, b: number, c: number, d: number) =>
 export const check_disclosure: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
 export const check_inclusion: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number) => [number, number, number, number];
 export const check_tiles: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number, j: number, k: number, l: number) => [number, number, number, number];
+export const combine_shares: (a: number, b: number) => [number, number, number, number];
 export const compare_keys: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const decrypt_backup: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const decrypt_import: (a: number, b: number, c: number, d: number) => [number, number, number, number];
@@ -22,6 +23,7 @@ export const receive_credentials: (a: number, b: number, c: number, d: number, e
 export const request_credentials: (a: number, b: number) => [number, number, number, number];
 export const verify_bundle: (a: number, b: number, c: number) => [number, number, number, number];
 export const verify_bundle_observed: (a: number, b: number, c: number, d: any) => [number, number, number, number];
+export const verify_bundle_share: (a: number, b: number, c: number, d: number, e: number, f: any) => [number, number, number, number];
 export const verify_receipt: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
 export const __wbindgen_exn_store: (a: number) => void;
 export const __externref_table_alloc: () => number;

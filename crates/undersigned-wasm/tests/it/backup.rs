@@ -96,7 +96,15 @@ fn state_backup_round_trip_carries_receipts_and_checkpoints() {
     use undersigned_wasm::backup::{decrypt_backup, encrypt_backup, BACKUP_PREFIX_V2};
     let state = holder_state();
     let backup = encrypt_backup(&state.to_string(), PASSPHRASE, &mut rng(11)).unwrap();
-    assert!(backup.starts_with(BACKUP_PREFIX_V2), "{backup}");
+    // Nothing readable says what the file is: base64url alone, no label, no product name.
+    assert!(!backup.starts_with(BACKUP_PREFIX_V2), "{backup}");
+    assert!(!backup.to_lowercase().contains("undersigned"), "{backup}");
+    assert!(
+        backup
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{backup}"
+    );
     let email = state["credentials"][0]["attributes"]["email"]
         .as_str()
         .unwrap();
@@ -109,6 +117,14 @@ fn state_backup_round_trip_carries_receipts_and_checkpoints() {
         serde_json::from_str(&decrypt_backup(&export(12), PASSPHRASE).unwrap()).unwrap();
     assert_eq!(old["credentials"].as_array().unwrap().len(), 1);
     assert_eq!(old["receipts"], serde_json::json!({}));
+    // A labelled v2 backup from an earlier build still opens.
+    let parsed: undersigned_core::backup::HolderState =
+        serde_json::from_value(state.clone()).unwrap();
+    let v2 = undersigned_core::backup::seal_state_v2(&parsed, PASSPHRASE, &mut rng(18)).unwrap();
+    assert!(v2.starts_with(BACKUP_PREFIX_V2));
+    let restored: serde_json::Value =
+        serde_json::from_str(&decrypt_backup(&v2, PASSPHRASE).unwrap()).unwrap();
+    assert_eq!(restored, state);
 }
 
 #[test]
@@ -120,12 +136,32 @@ fn fail_state_backup_wrong_passphrase_tampered_or_malformed() {
         "wrong passphrase, or the backup is damaged"
     );
     let mut chars: Vec<char> = backup.chars().collect();
-    let i = BACKUP_PREFIX_V2.len() + 50;
+    let i = 50;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
-    assert!(decrypt_backup(&chars.into_iter().collect::<String>(), PASSPHRASE).is_err());
-    // A v2 blob relabelled as v1 does not open (the prefix is authenticated).
-    let relabelled = backup.replacen(BACKUP_PREFIX_V2, BACKUP_PREFIX, 1);
-    assert!(decrypt_backup(&relabelled, PASSPHRASE).is_err());
+    assert_eq!(
+        decrypt_backup(&chars.into_iter().collect::<String>(), PASSPHRASE).unwrap_err(),
+        "wrong passphrase, or the backup is damaged"
+    );
+    // A truncated backup does not open.
+    assert!(decrypt_backup(&backup[..backup.len() - 7], PASSPHRASE).is_err());
+    // The version is authenticated although it is not written: an unlabelled blob labelled
+    // as v2 or v1 does not open, and a v2 blob stripped of its label does not open as v3.
+    for label in [BACKUP_PREFIX_V2, BACKUP_PREFIX] {
+        assert!(decrypt_backup(&format!("{label}{backup}"), PASSPHRASE).is_err());
+    }
+    let parsed: undersigned_core::backup::HolderState =
+        serde_json::from_value(holder_state()).unwrap();
+    let v2 = undersigned_core::backup::seal_state_v2(&parsed, PASSPHRASE, &mut rng(19)).unwrap();
+    assert!(decrypt_backup(&v2[BACKUP_PREFIX_V2.len()..], PASSPHRASE).is_err());
+    // Some other file is not "a damaged backup", and a newer labelled version says so.
+    assert_eq!(
+        decrypt_backup("Dear Secretary,\nplease find attached…", PASSPHRASE).unwrap_err(),
+        "this is not an undersigned credential backup"
+    );
+    assert_eq!(
+        decrypt_backup("undersigned-credential-backup/9.AAAA", PASSPHRASE).unwrap_err(),
+        "this backup was made by a newer version; update undersigned to open it"
+    );
     // Only real credentials, well-formed receipts and letter ids are backed up.
     let mut bad = holder_state();
     bad["credentials"][0]["secrets"] = serde_json::json!("nope");

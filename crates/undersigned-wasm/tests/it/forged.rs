@@ -13,7 +13,7 @@ use undersigned_wasm::sign::{self, Disclose};
 use crate::fixture::{log_signer, populated, rng, role_and_age};
 
 /// A sealed bundle: the letter's opening, one honest signature, then `extra`.
-fn bundle_with(extra: Option<SignatureEntry>) -> String {
+pub fn bundle_with(extra: Option<SignatureEntry>) -> String {
     let p = populated();
     let w = &p.world;
     let letter = w.letter(role_and_age());
@@ -60,7 +60,7 @@ fn bundle_with(extra: Option<SignatureEntry>) -> String {
     b.to_json()
 }
 
-fn forged() -> SignatureEntry {
+pub fn forged() -> SignatureEntry {
     let w = &populated().world;
     let letter = w.letter(role_and_age());
     let d = Disclosed {

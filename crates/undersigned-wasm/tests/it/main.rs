@@ -13,4 +13,5 @@ mod bundle;
 mod fixture;
 mod forged;
 mod holder;
+mod module;
 mod threshold;
