@@ -789,7 +789,7 @@ test("an organizer closes a letter and its recipient reads, acknowledges and ans
   await until("the open result", async () => /^Opened/.test(await page.textContent("#action-result")));
   await page.click("#close");
   await until("closed", async () => (await page.getAttribute("#state", "data-state")) === "closed");
-  await until("the close result", async () => /^Closed with \d+ entr(y|ies) in the log/.test(await page.textContent("#action-result")));
+  await until("the close result", async () => /^Closed with \d+ verified signatures? from \d+ organizations?\. Delivery to the recipients has started\./.test(await page.textContent("#action-result")));
   // Closing again is refused, and the page says so.
   const link = await until("the delivery mail", async () => {
     const mails = await apiJson("/api/dev/outbox");

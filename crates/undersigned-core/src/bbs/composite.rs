@@ -40,6 +40,7 @@ use rand_core::CryptoRngCore;
 use zkryptium::bbsplus::blind::prepare_parameters;
 use zkryptium::bbsplus::ciphersuites::{BbsCiphersuite, Bls12381Sha256};
 use zkryptium::bbsplus::commitment::BlindFactor;
+use zkryptium::bbsplus::generators::Generators;
 use zkryptium::utils::util::bbsplus_utils::{hash_to_scalar, i2osp};
 
 use super::octets::{self, g1_point, nonzero_scalar};
@@ -94,6 +95,34 @@ fn compressed(p: &G1Projective) -> [u8; POINT_LEN] {
     G1Affine::from(p).to_compressed()
 }
 
+/// P1 and the generators `prepare_parameters` creates for `message_count` signer messages
+/// (Q1 and one per message, then the blind draft's set under `BLIND_` || api id), by
+/// zkryptium's `Generators::create`. They are constants of the suite, so each count's are made
+/// once per process: the BBS draft allows caching them, and hashing nine points to the curve
+/// on every presentation was most of the browser's time to sign. A count is kept at most
+/// once; only a few counts exist (the schema fixes one).
+fn cached_generators(message_count: usize) -> (G1Projective, Vec<G1Projective>) {
+    type Kept = Vec<(usize, G1Projective, Vec<G1Projective>)>;
+    static KEPT: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
+    let kept = KEPT.get_or_init(Default::default);
+    if let Ok(list) = kept.lock() {
+        if let Some((_, p1, all)) = list.iter().find(|(n, _, _)| *n == message_count) {
+            return (*p1, all.clone());
+        }
+    }
+    let signer = Generators::create::<Cs>(message_count + 1, Some(api_id()));
+    let blind = Generators::create::<Cs>(COMMITTED, Some(&[b"BLIND_", api_id()].concat()));
+    let mut all = signer.values;
+    all.extend(blind.values);
+    let p1 = signer.g1_base_point;
+    if let Ok(mut list) = kept.lock() {
+        if list.len() < 8 {
+            list.push((message_count, p1, all.clone()));
+        }
+    }
+    (p1, all)
+}
+
 /// The generators and scalars of one part: zkryptium's `prepare_parameters`, as its
 /// `proof_gen_with_nym` calls it (signer messages, then the blind draft's two generators).
 struct Params {
@@ -113,24 +142,21 @@ impl Params {
         values: &[Vec<u8>],
         blind: Option<&BlindFactor>,
     ) -> Result<(Self, Vec<Scalar>), CryptoError> {
-        let (scalars, gens) = prepare_parameters::<Cs>(
-            Some(values),
-            None,
-            message_count + 1,
-            COMMITTED,
-            blind,
-            Some(api_id()),
-        )
-        .map_err(|_| CryptoError)?;
-        let (q1, h) = gens.values.split_first().ok_or(CryptoError)?;
+        // The scalars as `prepare_parameters` maps them; with no generators asked for, it
+        // hashes no point, since the generators come from `cached_generators`.
+        let (scalars, _) =
+            prepare_parameters::<Cs>(Some(values), None, 0, 0, blind, Some(api_id()))
+                .map_err(|_| CryptoError)?;
+        let (p1, all) = cached_generators(message_count);
+        let (q1, h) = all.split_first().ok_or(CryptoError)?;
         if h.len() != message_count + COMMITTED {
             return Err(CryptoError);
         }
         let params = Self {
-            p1: gens.g1_base_point,
+            p1,
             q1: *q1,
             h: h.to_vec(),
-            all: gens.values.clone(),
+            all: all.to_vec(),
         };
         Ok((params, scalars.iter().map(|m| m.value).collect()))
     }

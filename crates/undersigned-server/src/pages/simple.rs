@@ -40,7 +40,7 @@ fn letter_form(s: &AppState, form_id: &str, submit: &str) -> Markup {
             label for="k" { "Smallest role or age group shown " span.hint { "(at least " (k) ")" } }
             input #k type="number" min=(k) name="k" value=(k) required aria-describedby="k-help";
             p #k-help.why { "A role or age group with fewer signers than this is counted together with the signers who did not say, so nobody in a small group can be singled out. Counts by organization are always exact: the public record names each signer's organization." }
-            label for="deadline" { "Signatures until" }
+            label for="deadline" { "Signatures until " span.hint { "(the end of that day, 23:59 UTC)" } }
             input #deadline type="date" name="deadline" required aria-describedby="deadline-error";
             p #deadline-error.field-error {}
             label for="interval" { "Publish new signatures every … seconds " span.hint { "(in shuffled batches; this site's default is " (interval) ")" } }

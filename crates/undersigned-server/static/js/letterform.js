@@ -21,7 +21,7 @@ export function offerEpochs(form) {
   api("/api/v1/issuance/epochs")
     .then((r) => {
       form.querySelector("#epochs").replaceChildren(...r.data.epochs.map((e) => Object.assign(document.createElement("option"), { value: e })));
-      form.querySelector("#epoch").placeholder = `${r.data.current} (current)`;
+      form.querySelector("#epoch").placeholder = `${r.data.current} (this quarter)`;
     })
     .catch(() => {});
 }

@@ -129,15 +129,17 @@ async function act(what) {
   status(result, what === "open" ? "Opening…" : "Closing…");
   let outcome;
   try {
-    const r = (await api(`/api/v1/letters/${encodeURIComponent(handle)}/${what}`, { method: "POST", body: {}, token })).data;
+    await api(`/api/v1/letters/${encodeURIComponent(handle)}/${what}`, { method: "POST", body: {}, token });
     outcome = what === "open"
       ? ["Opened. The text is frozen and signing has started. Share the letter's link below.", "ok"]
-      : [`Closed with ${plural(r.log_size, "entry", "entries")} in the log. Delivery to the recipients has started.`, "ok"];
+      : null;
   } catch (e) {
     outcome = [e.message, "bad"];
   }
   rendered = false;
   await load();
+  // The final count in words, as the page says it, not the log's size.
+  if (!outcome) outcome = [`Closed with ${current && current.tally ? tallyLine(current.tally) : "its signatures counted"}. Delivery to the recipients has started.`, "ok"];
   status(result, ...outcome);
   result.focus?.();
 }
