@@ -21,7 +21,7 @@ use crate::pins::Pins;
 /// project's release log, kept under the exact origin its name spells. Its signing key is held
 /// offline by the maintainers, never by a deployment; a deployment file may name another
 /// release log (`[client]`), and every check then says that it is not this one.
-pub const DEFAULT_RELEASE_KEY: &str = "releases.undersigned.org/releases/5f15fcb380a6d0eec3a2d58b88d67e00caf6f22c8b0bb9a3fb7382d8e86a0272+3101108b+AfXbdEMYNOL+fmkg22J0MM5qUuxXH/kzO6AvMJIOWH/m";
+pub const DEFAULT_RELEASE_KEY: &str = "releases.undersigned.org/releases/e2d155f51bcb242cb75b202950b4d5e1e327e9b819378b328ce8ce00332267fd+01b8211b+AS2IIAXRzjSWN6qFStCbX3ZIeB3vnBfg/iUMB/YfJAzT";
 
 /// Which release log a deployment says its signer's client is in (`[client]` in its file,
 /// published in `/api/v1/deployment`): where the log is served (any static host; `None`: not
