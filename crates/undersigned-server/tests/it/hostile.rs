@@ -385,7 +385,7 @@ async fn fail_bidi_and_invisible_characters_refused_in_every_field(t: &TestServe
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, page) = t.get_text(&format!("/letters/{id}")).await;
     assert!(
-        page.contains(r#"<section class="answer" dir="auto">"#),
+        page.contains(r#"<section class="answer" dir="auto" id="answer-0">"#),
         "{page}"
     );
     assert!(
